@@ -1,0 +1,166 @@
+//! Statement classification: a zero-copy tokenizer over the statement bytes gives the
+//! statement kind, the flags routing and pooling need, and a digest for caching.
+//!
+//! Pure code: no I/O, no allocation on the cache-hit path. sqlparser is not used here.
+//!
+//! (Contract in place; the implementation lands with the classifier issue.)
+
+/// What a statement does, as far as routing and pooling care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// SELECT / WITH … SELECT / VALUES / TABLE / DO without locking or side effects.
+    Read,
+    /// SELECT … FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE.
+    LockingRead,
+    /// INSERT, UPDATE, DELETE, REPLACE, SELECT … INTO (table), …
+    Write,
+    /// CREATE, ALTER, DROP, RENAME, TRUNCATE, …
+    Ddl,
+    /// BEGIN, START TRANSACTION [READ WRITE], XA START.
+    TxnBegin,
+    /// START TRANSACTION READ ONLY.
+    TxnBeginReadOnly,
+    /// COMMIT, XA COMMIT.
+    TxnCommit,
+    /// ROLLBACK, XA ROLLBACK (not ROLLBACK TO SAVEPOINT).
+    TxnRollback,
+    /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT.
+    Savepoint,
+    /// SET … (session or global variables, NAMES, TRANSACTION, PASSWORD, ROLE, …).
+    SessionSet,
+    /// USE db.
+    Use,
+    /// SHOW …, DESCRIBE, EXPLAIN, HELP.
+    Show,
+    /// CALL proc(…).
+    Call,
+    /// LOAD DATA [LOCAL] INFILE, LOAD XML.
+    LoadData,
+    /// SQL-level PREPARE.
+    Prepare,
+    /// SQL-level EXECUTE.
+    Execute,
+    /// SQL-level DEALLOCATE / DROP PREPARE.
+    Deallocate,
+    /// LOCK TABLES / FLUSH TABLES … WITH READ LOCK.
+    LockTables,
+    /// UNLOCK TABLES.
+    UnlockTables,
+    /// KILL, FLUSH, GRANT, REVOKE, ANALYZE, OPTIMIZE, CHECK, INSTALL, …
+    Admin,
+    /// Anything not recognised (goes to the leader).
+    Unknown,
+}
+
+/// Properties of a statement that routing, pooling and capture need; a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Flags(pub u32);
+
+impl Flags {
+    /// `FOR UPDATE`.
+    pub const FOR_UPDATE: Flags = Flags(1 << 0);
+    /// `LOCK IN SHARE MODE` / `FOR SHARE`.
+    pub const FOR_SHARE: Flags = Flags(1 << 1);
+    /// `SELECT … INTO @var / OUTFILE / DUMPFILE`.
+    pub const INTO: Flags = Flags(1 << 2);
+    /// `GET_LOCK(` is called.
+    pub const GET_LOCK: Flags = Flags(1 << 3);
+    /// `RELEASE_LOCK(` or `RELEASE_ALL_LOCKS(` is called.
+    pub const RELEASE_LOCK: Flags = Flags(1 << 4);
+    /// `LAST_INSERT_ID(` is called.
+    pub const LAST_INSERT_ID: Flags = Flags(1 << 5);
+    /// `FOUND_ROWS(` is called.
+    pub const FOUND_ROWS: Flags = Flags(1 << 6);
+    /// `SQL_CALC_FOUND_ROWS` appears.
+    pub const CALC_FOUND_ROWS: Flags = Flags(1 << 7);
+    /// `NEXT VALUE FOR`, `NEXTVAL(`, `LASTVAL(`, `SETVAL(`.
+    pub const SEQUENCE: Flags = Flags(1 << 8);
+    /// `CREATE TEMPORARY TABLE`.
+    pub const CREATE_TEMP_TABLE: Flags = Flags(1 << 9);
+    /// `DROP TEMPORARY TABLE`.
+    pub const DROP_TEMP_TABLE: Flags = Flags(1 << 10);
+    /// A function whose result differs between servers: `UUID(`, `UUID_SHORT(`, `RAND(`,
+    /// `SYSDATE(`, `NOW(`, `CURRENT_TIMESTAMP`, `CONNECTION_ID(`, …
+    pub const NON_DETERMINISTIC: Flags = Flags(1 << 11);
+    /// A user variable `@name` is read or written (not `@@system`).
+    pub const USER_VARIABLE: Flags = Flags(1 << 12);
+    /// The hint `/* shoal:leader */` (or `/*+ shoal:leader */`) is present.
+    pub const HINT_LEADER: Flags = Flags(1 << 13);
+    /// More than one statement in the text (separated by `;` outside quotes/comments).
+    pub const MULTI_STATEMENT: Flags = Flags(1 << 14);
+    /// Some statement of a multi-statement text is not a plain `Read`.
+    pub const MULTI_HAS_WRITE: Flags = Flags(1 << 15);
+
+    /// True when every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// True when any bit of `other` is set in `self`.
+    pub const fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        Flags(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Flags {
+    fn bitor_assign(&mut self, rhs: Flags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// The result of classifying one COM_QUERY text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// Kind of the first statement.
+    pub kind: Kind,
+    /// Union of the flags of every statement in the text.
+    pub flags: Flags,
+}
+
+/// What a `SET` statement does to session state (see `parse_set`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetEffect {
+    /// Every assignment sets a session system variable (or NAMES / CHARACTER SET) to a
+    /// constant expression: the session can replay these on another connection.
+    Session(Vec<SessionAssign>),
+    /// Only global variables are set (`SET GLOBAL`, `SET @@global.`): no session state.
+    Global,
+    /// Anything else (user variables, `SET TRANSACTION`, `SET PASSWORD`, `SET ROLE`,
+    /// subqueries, function calls such as `@@x = @y`): not replayable.
+    Opaque,
+}
+
+/// One replayable session assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAssign {
+    /// Lower-cased variable name without scope prefix (`sql_mode`); `names` for
+    /// `SET NAMES`, `character set` for `SET CHARACTER SET`/`CHARSET`.
+    pub name: String,
+    /// The assignment text to replay after `SET `, e.g. `sql_mode = 'ANSI'` or
+    /// `NAMES utf8mb4 COLLATE utf8mb4_bin`.
+    pub text: String,
+}
+
+/// Classifies one COM_QUERY text (possibly several `;`-separated statements).
+pub fn classify(sql: &[u8]) -> Classification {
+    let _ = sql;
+    Classification { kind: Kind::Unknown, flags: Flags::default() }
+}
+
+/// Reads a `SET` statement; anything that is not a `SET` is `Opaque`.
+pub fn parse_set(sql: &[u8]) -> SetEffect {
+    let _ = sql;
+    SetEffect::Opaque
+}
+
+/// The schema named by a `USE db` statement (backquotes removed), if `sql` is one.
+pub fn use_schema(sql: &[u8]) -> Option<String> {
+    let _ = sql;
+    None
+}
