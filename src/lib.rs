@@ -2,15 +2,24 @@
 //!
 //! # Layout
 //!
-//! * [`protocol`] — packets, handshake, auth, command decode, response framing (codec only).
-//! * [`frontend`] — listener, per-client loop, limits, TLS.
-//! * [`session`] — session state, pinning rules, prepared-statement map (pure).
+//! * [`protocol`] — packets, handshake, auth, response framing (codec only, no I/O).
+//! * [`frontend`] — listener, connection phase, per-client command loop, TLS.
+//! * [`session`] — session state, pinning rules, prepared-statement maps (pure).
 //! * [`classify`] — tokenizer, digest, statement kind (pure).
-//! * [`backend`] — pooled raw backend connections and the relay.
+//! * [`backend`] — raw backend connections, bb8 pools, account directory.
 //! * [`wal`] — segments, records, writer, reader, recovery.
+//! * [`server`] — wiring: config → a running proxy.
 //! * [`config`] — the TOML configuration and its validation.
 //! * [`cli`] — the clap command line.
 //! * [`error`] — error types and their translation to MySQL error packets.
 
+pub mod backend;
 pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod frontend;
+pub mod protocol;
+pub mod server;
+pub mod session;
 pub mod wal;

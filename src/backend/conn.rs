@@ -1,0 +1,334 @@
+//! One raw connection to a MariaDB/MySQL server: login, commands, and the relay of a
+//! response to the client as untouched bytes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::ProxyError;
+use crate::frontend::io::ClientIo;
+use crate::protocol::auth::Credential;
+use crate::protocol::framer::{Expect, Framer, Step};
+use crate::protocol::handshake::{backend_hello, parse_server_hello, NATIVE_PASSWORD};
+use crate::protocol::packet::{complete_frame_len, put_packet, take_packet, HEADER_BYTES};
+use crate::protocol::reply::parse_err;
+use crate::protocol::CapabilityFlags;
+use crate::session::state::BackendState;
+
+/// Bytes read from a backend socket at a time (also the buffer's resting size).
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Largest packet shoal accepts from a backend during login.
+const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// host:port.
+    pub addr: Arc<str>,
+    /// Account name.
+    pub user: String,
+    /// Proof of password.
+    pub credential: Credential,
+    /// Capabilities for the connection (base ∪ the session capabilities of the pool key).
+    pub capabilities: CapabilityFlags,
+    /// Handshake collation of the clients this connection serves.
+    pub collation: u8,
+    /// Limit on TCP connect + login.
+    pub connect_timeout: Duration,
+}
+
+/// A logged-in backend connection.
+pub struct BackendConn {
+    stream: TcpStream,
+    /// Bytes read from the server not yet relayed or consumed.
+    rbuf: BytesMut,
+    /// Command bytes being assembled for the server.
+    wbuf: BytesMut,
+    /// host:port, for errors and metrics.
+    pub addr: Arc<str>,
+    /// The server's thread id (what `KILL QUERY` on the server takes).
+    pub thread_id: u32,
+    /// Server version string from the greeting.
+    pub server_version: String,
+    /// Negotiated capabilities; `deprecate_eof` is read from them on every response.
+    pub capabilities: CapabilityFlags,
+    /// Session state this connection currently has (schema, variables, statements).
+    pub state: BackendState,
+    /// A command was sent and its response not read to the end: unusable if returned so.
+    busy: bool,
+    /// An I/O or protocol error happened: the pool must discard this connection.
+    broken: bool,
+}
+
+impl std::fmt::Debug for BackendConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendConn").field("addr", &self.addr).field("thread_id", &self.thread_id).finish()
+    }
+}
+
+impl BackendConn {
+    /// Connects and logs in with `mysql_native_password`.
+    pub async fn connect(t: &Target) -> Result<Self, ProxyError> {
+        let fail = |reason: String, code: u16| ProxyError::BackendConnect { addr: t.addr.to_string(), reason, code };
+        let login = async {
+            let stream = TcpStream::connect(&*t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
+            stream.set_nodelay(true).map_err(|e| fail(e.to_string(), 2003))?;
+            let mut conn = BackendConn {
+                stream,
+                rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+                wbuf: BytesMut::with_capacity(1024),
+                addr: t.addr.clone(),
+                thread_id: 0,
+                server_version: String::new(),
+                capabilities: t.capabilities,
+                state: BackendState::default(),
+                busy: false,
+                broken: false,
+            };
+            let (_, greeting) = conn.read_packet().await?;
+            if greeting.first() == Some(&0xFF) {
+                let (code, msg) = parse_err(&greeting).unwrap_or((2003, "refused".into()));
+                return Err(fail(msg, code));
+            }
+            let hello = parse_server_hello(&greeting).ok_or_else(|| fail("unreadable greeting".into(), 2003))?;
+            conn.thread_id = hello.connection_id;
+            conn.server_version = hello.version.clone();
+            conn.capabilities = t.capabilities & hello.capabilities;
+            let token = t.credential.token(&hello.scramble);
+            let reply = backend_hello(conn.capabilities, t.collation, &t.user, &token);
+            conn.write_packet(1, &reply).await?;
+            let (seq, resp) = conn.read_packet().await?;
+            let resp = match resp.first() {
+                // Auth switch: the account uses another plugin than announced; only native
+                // password can be answered without the plaintext.
+                Some(0xFE) if resp.len() > 1 => {
+                    let body = &resp[1..];
+                    let name_end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+                    if &body[..name_end] != NATIVE_PASSWORD.as_bytes() {
+                        let plugin = String::from_utf8_lossy(&body[..name_end]).into_owned();
+                        return Err(fail(format!("account {} uses auth plugin {plugin}; shoal needs mysql_native_password on backends", t.user), 1045));
+                    }
+                    let nonce = body.get(name_end + 1..).unwrap_or_default();
+                    let nonce = &nonce[..nonce.len().min(20)];
+                    let token = t.credential.token(nonce);
+                    conn.write_packet(seq.wrapping_add(1), &token).await?;
+                    conn.read_packet().await?.1
+                }
+                _ => resp,
+            };
+            match resp.first() {
+                Some(0x00) => Ok(conn),
+                Some(0xFF) => {
+                    let (code, msg) = parse_err(&resp).unwrap_or((1045, "login refused".into()));
+                    Err(fail(msg, code))
+                }
+                _ => Err(fail("unexpected login reply".into(), 2003)),
+            }
+        };
+        match tokio::time::timeout(t.connect_timeout, login).await {
+            Ok(r) => r,
+            Err(_) => Err(fail(format!("no login within {} ms", t.connect_timeout.as_millis()), 2003)),
+        }
+    }
+
+    /// True when the connection must not be reused.
+    pub fn is_unusable(&self) -> bool {
+        self.broken || self.busy
+    }
+
+    /// Cheap liveness check for an idle connection: a server that closed it (restart,
+    /// `wait_timeout`) has left an EOF or an error packet to read.
+    pub fn is_alive(&mut self) -> bool {
+        if self.broken || !self.rbuf.is_empty() {
+            // Unread bytes on an idle connection mean it is out of step.
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Marks the connection as not reusable (e.g. its session state is unknown).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    fn io_err(&mut self, e: std::io::Error) -> ProxyError {
+        self.broken = true;
+        ProxyError::BackendIo { addr: self.addr.to_string(), source: e }
+    }
+
+    fn protocol_err(&mut self, what: impl Into<String>) -> ProxyError {
+        self.broken = true;
+        ProxyError::BackendProtocol { addr: self.addr.to_string(), what: what.into() }
+    }
+
+    async fn fill(&mut self) -> Result<(), ProxyError> {
+        self.rbuf.reserve(READ_CHUNK_BYTES);
+        match self.stream.read_buf(&mut self.rbuf).await {
+            Ok(0) => Err(self.io_err(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+
+    async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        loop {
+            match take_packet(&mut self.rbuf, LOGIN_PACKET_BYTES_MAX) {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => self.fill().await?,
+                Err(e) => return Err(self.protocol_err(e.to_string())),
+            }
+        }
+    }
+
+    async fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<(), ProxyError> {
+        self.wbuf.clear();
+        put_packet(&mut self.wbuf, seq, payload);
+        self.flush_wbuf().await
+    }
+
+    async fn flush_wbuf(&mut self) -> Result<(), ProxyError> {
+        let r = self.stream.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > READ_CHUNK_BYTES {
+            self.wbuf = BytesMut::with_capacity(1024);
+        }
+        r.map_err(|e| self.io_err(e))
+    }
+
+    /// Sends a command (sequence id 0). The response must then be read with
+    /// [`Self::relay`] or [`Self::read_response`].
+    pub async fn send_command(&mut self, payload: &[u8]) -> Result<(), ProxyError> {
+        self.busy = true;
+        self.write_packet(0, payload).await
+    }
+
+    /// Sends a command with a packet built by `build` into the write buffer (seq 0).
+    pub async fn send_command_with(&mut self, build: impl FnOnce(&mut BytesMut)) -> Result<(), ProxyError> {
+        self.busy = true;
+        self.wbuf.clear();
+        let mut payload = BytesMut::new();
+        build(&mut payload);
+        put_packet(&mut self.wbuf, 0, &payload);
+        self.flush_wbuf().await
+    }
+
+    /// Sends a command that has no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
+    pub async fn send_no_reply(&mut self, payload: &[u8]) -> Result<(), ProxyError> {
+        self.write_packet(0, payload).await
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// Reads a whole response for shoal itself (state replay, prepare), returning the
+    /// framer and the raw response bytes (frames with headers).
+    pub async fn read_response(&mut self, expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
+        let mut framer = Framer::new(expect, self.deprecate_eof());
+        let mut scan = 0;
+        loop {
+            while let Some(n) = complete_frame_len(&self.rbuf[scan..]) {
+                let step = framer.on_frame(&self.rbuf[scan + HEADER_BYTES..scan + n]);
+                scan += n;
+                match step {
+                    Step::More => {}
+                    Step::Done => {
+                        self.busy = false;
+                        if framer.error == Some(0) {
+                            return Err(self.protocol_err("unframeable response"));
+                        }
+                        return Ok((framer, self.rbuf.split_to(scan)));
+                    }
+                    Step::LocalInfile => {
+                        // shoal never sends LOAD DATA LOCAL itself; refuse with an empty file.
+                        self.wbuf.clear();
+                        let seq = self.rbuf[scan - n + 3].wrapping_add(1);
+                        put_packet(&mut self.wbuf, seq, &[]);
+                        self.flush_wbuf().await?;
+                    }
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Relays the response to the command just sent to `client`, frames as they come.
+    /// Memory stays bounded: complete frames are written out before more is read.
+    pub async fn relay(&mut self, expect: Expect, client: &mut ClientIo) -> Result<Framer, ProxyError> {
+        let mut framer = Framer::new(expect, self.deprecate_eof());
+        let mut scan = 0;
+        loop {
+            while let Some(n) = complete_frame_len(&self.rbuf[scan..]) {
+                let seq = self.rbuf[scan + 3];
+                let step = framer.on_frame(&self.rbuf[scan + HEADER_BYTES..scan + n]);
+                scan += n;
+                match step {
+                    Step::More => {}
+                    Step::Done => {
+                        self.busy = false;
+                        let out = self.rbuf.split_to(scan);
+                        client.write_raw(&out).await?;
+                        if framer.error == Some(0) {
+                            return Err(self.protocol_err("unframeable response"));
+                        }
+                        return Ok(framer);
+                    }
+                    Step::LocalInfile => {
+                        let out = self.rbuf.split_to(scan);
+                        scan = 0;
+                        client.write_raw(&out).await?;
+                        self.relay_infile(client, seq.wrapping_add(1)).await?;
+                    }
+                }
+            }
+            if scan > 0 {
+                let out = self.rbuf.split_to(scan);
+                scan = 0;
+                client.write_raw(&out).await?;
+            }
+            if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
+                self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// LOAD DATA LOCAL: forwards the client's file packets until the empty one.
+    async fn relay_infile(&mut self, client: &mut ClientIo, mut seq: u8) -> Result<(), ProxyError> {
+        loop {
+            let (_, payload) = client.read_packet().await?;
+            self.wbuf.clear();
+            seq = put_packet(&mut self.wbuf, seq, &payload);
+            self.flush_wbuf().await?;
+            if payload.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Reads a server's greeting without logging in (version and capabilities for clients).
+pub async fn probe(addr: &str, timeout: Duration) -> Result<crate::protocol::handshake::ServerHello, ProxyError> {
+    let fail = |reason: String| ProxyError::BackendConnect { addr: addr.to_string(), reason, code: 2003 };
+    let work = async {
+        let mut stream = TcpStream::connect(addr).await.map_err(|e| fail(e.to_string()))?;
+        let mut buf = BytesMut::with_capacity(1024);
+        loop {
+            if let Ok(Some((_, p))) = take_packet(&mut buf, LOGIN_PACKET_BYTES_MAX) {
+                if p.first() == Some(&0xFF) {
+                    let (_, msg) = parse_err(&p).unwrap_or((0, "refused".into()));
+                    return Err(fail(msg));
+                }
+                return parse_server_hello(&p).ok_or_else(|| fail("unreadable greeting".into()));
+            }
+            if stream.read_buf(&mut buf).await.map_err(|e| fail(e.to_string()))? == 0 {
+                return Err(fail("closed before greeting".into()));
+            }
+        }
+    };
+    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| Err(fail("no greeting in time".into())))
+}

@@ -1,0 +1,7 @@
+//! Backend connections: raw MariaDB connections ([`conn`]), pooled per
+//! (backend, user, session capabilities, collation) with bb8 ([`pool`]), and the account
+//! directory shoal authenticates clients against ([`users`]).
+
+pub mod conn;
+pub mod pool;
+pub mod users;

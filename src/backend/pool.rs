@@ -1,0 +1,155 @@
+//! Pools of backend connections, one per (backend, user, credential, session
+//! capabilities, collation): the relay forwards bytes untouched, so a connection can
+//! only serve clients that agreed on the same wire format and account.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bb8::{ManageConnection, PooledConnection, RunError};
+
+use super::conn::{BackendConn, Target};
+use crate::config::LimitsSection;
+use crate::error::ProxyError;
+use crate::protocol::auth::Credential;
+use crate::protocol::handshake::{BACKEND_BASE_CAPABILITIES, SESSION_CAPABILITIES};
+use crate::protocol::CapabilityFlags;
+use crate::session::prepared::StmtCache;
+
+/// bb8's view of a backend.
+#[derive(Debug)]
+pub struct Manager {
+    target: Target,
+}
+
+impl ManageConnection for Manager {
+    type Connection = BackendConn;
+    type Error = ProxyError;
+
+    async fn connect(&self) -> Result<BackendConn, ProxyError> {
+        BackendConn::connect(&self.target).await
+    }
+
+    async fn is_valid(&self, _conn: &mut BackendConn) -> Result<(), ProxyError> {
+        // Not called: test_on_check_out is off (a round trip per statement is too dear);
+        // a dead connection fails its next command and is discarded.
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut BackendConn) -> bool {
+        conn.is_unusable()
+    }
+}
+
+/// A checked-out connection; dropping it returns it to its pool.
+pub type Lease = PooledConnection<'static, Manager>;
+
+/// What identifies a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// host:port.
+    pub addr: Arc<str>,
+    /// Account.
+    pub user: String,
+    /// `SHA1(SHA1(password))`, so a changed password gets fresh connections.
+    pub stage2: Option<[u8; 20]>,
+    /// The client's session capabilities (masked with [`SESSION_CAPABILITIES`]).
+    pub capabilities: u32,
+    /// Handshake collation.
+    pub collation: u8,
+}
+
+/// One pool and what its sessions share.
+pub struct BackendPool {
+    /// The connections.
+    pub pool: bb8::Pool<Manager>,
+    /// Prepare responses for statements prepared through this pool.
+    pub stmts: StmtCache,
+    /// host:port.
+    pub addr: Arc<str>,
+    /// Size limit, for error messages.
+    max: u32,
+    /// Checkout wait limit, for error messages.
+    checkout_timeout: Duration,
+}
+
+impl BackendPool {
+    /// Takes a connection, waiting up to `checkout_timeout_ms`.
+    pub async fn checkout(&self) -> Result<Lease, ProxyError> {
+        match self.pool.get_owned().await {
+            Ok(c) => Ok(c),
+            Err(RunError::User(e)) => Err(e),
+            Err(RunError::TimedOut) => Err(ProxyError::PoolTimeout {
+                addr: self.addr.to_string(),
+                waited_ms: self.checkout_timeout.as_millis() as u64,
+                max: self.max,
+            }),
+        }
+    }
+
+    /// Connections open / idle.
+    pub fn state(&self) -> bb8::State {
+        self.pool.state()
+    }
+}
+
+/// Every pool of the process.
+pub struct Pools {
+    map: Mutex<HashMap<PoolKey, Arc<BackendPool>>>,
+    limits: LimitsSection,
+}
+
+impl Pools {
+    /// No pools yet; they are created on first use.
+    pub fn new(limits: LimitsSection) -> Self {
+        Pools { map: Mutex::new(HashMap::new()), limits }
+    }
+
+    /// The pool for a client's account and wire format on backend `addr`.
+    pub fn get(&self, addr: &Arc<str>, user: &str, cred: &Credential, caps: CapabilityFlags, collation: u8) -> Arc<BackendPool> {
+        let session_caps = caps & SESSION_CAPABILITIES;
+        let key = PoolKey {
+            addr: addr.clone(),
+            user: user.to_string(),
+            stage2: cred.stage2(),
+            capabilities: session_caps.bits(),
+            collation,
+        };
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = map.get(&key) {
+            return p.clone();
+        }
+        let l = &self.limits;
+        let target = Target {
+            addr: addr.clone(),
+            user: user.to_string(),
+            credential: cred.clone(),
+            capabilities: BACKEND_BASE_CAPABILITIES | session_caps,
+            collation,
+            connect_timeout: Duration::from_millis(l.connect_timeout_ms),
+        };
+        let checkout_timeout = Duration::from_millis(l.checkout_timeout_ms);
+        let pool = bb8::Pool::builder()
+            .max_size(l.pool_connections_max)
+            .min_idle((l.pool_connections_min > 0).then_some(l.pool_connections_min))
+            .connection_timeout(checkout_timeout)
+            .idle_timeout(Some(Duration::from_secs(l.pool_idle_timeout_s.max(1))))
+            .retry_connection(false)
+            .test_on_check_out(false)
+            .build_unchecked(Manager { target });
+        let p = Arc::new(BackendPool {
+            pool,
+            stmts: StmtCache::new(l.prepared_cache_entries_max as usize),
+            addr: addr.clone(),
+            max: l.pool_connections_max,
+            checkout_timeout,
+        });
+        map.insert(key, p.clone());
+        p
+    }
+
+    /// A snapshot of every pool, for status and metrics.
+    pub fn all(&self) -> Vec<Arc<BackendPool>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}

@@ -1,0 +1,136 @@
+//! The accounts shoal authenticates clients against: `[users]` from the config, plus the
+//! native-password hashes in the backend's `mysql.user`, read with a service account and
+//! re-read (at most once per `RELOAD_INTERVAL_MIN`) when a login does not match.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use mysql_async::prelude::Queryable;
+
+use crate::protocol::auth::{parse_stored_hash, verify, Credential};
+
+/// Shortest time between two reloads from the backend (a storm of bad logins must not
+/// become a storm of queries).
+pub const RELOAD_INTERVAL_MIN: Duration = Duration::from_secs(1);
+
+/// A stored password: `None` is the empty password.
+pub type Stage2 = Option<[u8; 20]>;
+
+/// How to reach the backend's account table.
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    /// host:port of the primary.
+    pub addr: String,
+    /// Account with SELECT on `mysql.user` (or `mysql.global_priv`).
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// Accounts by name.
+pub struct Users {
+    /// From the config file; these win over the backend's.
+    fixed: HashMap<String, Vec<Stage2>>,
+    /// From the backend, swapped whole on reload.
+    loaded: ArcSwap<HashMap<String, Vec<Stage2>>>,
+    service: Option<ServiceAccount>,
+    last_reload: Mutex<Option<Instant>>,
+}
+
+impl Users {
+    /// A directory with fixed accounts and an optional service account to load others.
+    pub fn new(fixed: HashMap<String, Vec<Stage2>>, service: Option<ServiceAccount>) -> Self {
+        Users { fixed, loaded: ArcSwap::from_pointee(HashMap::new()), service, last_reload: Mutex::new(None) }
+    }
+
+    /// Checks a native-password token; reloads from the backend once if nothing matched.
+    pub async fn authenticate(&self, user: &str, scramble: &[u8], token: &[u8]) -> Option<Credential> {
+        if let Some(c) = self.try_verify(user, scramble, token) {
+            return Some(c);
+        }
+        if self.reload_allowed() {
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "could not reload accounts from the backend");
+            }
+            return self.try_verify(user, scramble, token);
+        }
+        None
+    }
+
+    fn try_verify(&self, user: &str, scramble: &[u8], token: &[u8]) -> Option<Credential> {
+        let loaded = self.loaded.load();
+        let candidates = self.fixed.get(user).or_else(|| loaded.get(user))?;
+        candidates.iter().find_map(|s| verify(scramble, s.as_ref(), token))
+    }
+
+    fn reload_allowed(&self) -> bool {
+        if self.service.is_none() {
+            return false;
+        }
+        let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(t) if t.elapsed() < RELOAD_INTERVAL_MIN => false,
+            _ => {
+                *last = Some(Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Reads `mysql.user` now.
+    pub async fn reload(&self) -> Result<usize, mysql_async::Error> {
+        let Some(svc) = &self.service else { return Ok(0) };
+        let (host, port) = svc.addr.rsplit_once(':').unwrap_or((&svc.addr, "3306"));
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port.parse().unwrap_or(3306))
+            .user(Some(svc.user.clone()))
+            .pass(Some(svc.password.clone()))
+            .prefer_socket(false);
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        let rows: Vec<(String, String, String, String)> = conn
+            .query("SELECT User, plugin, authentication_string, Password FROM mysql.user")
+            .await?;
+        conn.disconnect().await?;
+        let mut map: HashMap<String, Vec<Stage2>> = HashMap::new();
+        for (user, plugin, auth, password) in rows {
+            if let Some(stage2) = stored_password(&plugin, &auth, &password) {
+                map.entry(user).or_default().push(stage2);
+            }
+        }
+        let n = map.len();
+        self.loaded.store(Arc::new(map));
+        tracing::info!(accounts = n, "loaded accounts from the backend");
+        Ok(n)
+    }
+}
+
+/// The stored password of a `mysql.user` row, if shoal can verify it: native password
+/// accounts only (`*HEX` hash, or empty).
+pub fn stored_password(plugin: &str, auth: &str, password: &str) -> Option<Stage2> {
+    if !(plugin.is_empty() || plugin == "mysql_native_password") {
+        return None;
+    }
+    let hash = if auth.is_empty() { password } else { auth };
+    if hash.is_empty() {
+        return Some(None);
+    }
+    parse_stored_hash(hash).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_native_rows_count() {
+        let h = "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7";
+        assert!(matches!(stored_password("mysql_native_password", h, ""), Some(Some(_))));
+        assert_eq!(stored_password("", "", ""), Some(None));
+        assert_eq!(stored_password("mysql_native_password", "invalid", ""), None);
+        assert_eq!(stored_password("unix_socket", "", ""), None);
+        assert_eq!(stored_password("ed25519", "abc", ""), None);
+    }
+}

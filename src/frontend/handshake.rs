@@ -1,0 +1,117 @@
+//! The connection phase, server side: greeting → [SSLRequest → TLS] → handshake response →
+//! [auth switch] → verified credential. The OK that ends it is sent by the session once
+//! the initial schema is confirmed by a backend.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use rand::Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::io::{ClientIo, ClientStream};
+use super::Proxy;
+use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_HANDSHAKE, ER_SECURE_TRANSPORT_REQUIRED};
+use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
+use crate::protocol::handshake::{auth_switch_native, greeting, is_ssl_request, parse_client_hello, NATIVE_PASSWORD};
+use crate::protocol::reply::put_err;
+use crate::protocol::CapabilityFlags;
+
+/// A client that proved who it is.
+#[derive(Debug)]
+pub struct Authenticated {
+    /// Account name.
+    pub user: String,
+    /// What opens backend connections as this user.
+    pub credential: Credential,
+    /// Capabilities in effect (client's ∩ offered).
+    pub capabilities: CapabilityFlags,
+    /// Handshake collation.
+    pub collation: u8,
+    /// Schema requested at connect.
+    pub database: Option<String>,
+    /// Sequence id for the packet that ends the connection phase.
+    pub next_seq: u8,
+    /// The nonce, kept for COM_CHANGE_USER.
+    pub scramble: [u8; SCRAMBLE_BYTES],
+}
+
+/// A nonce without NUL bytes (part 2 is sent NUL-terminated).
+pub fn new_scramble() -> [u8; SCRAMBLE_BYTES] {
+    let mut rng = rand::rng();
+    std::array::from_fn(|_| rng.random_range(33u8..127))
+}
+
+/// Answers a connection shoal will not serve with one ERR packet, then closes it.
+pub async fn refuse(mut stream: TcpStream, e: &ProxyError) {
+    let m = e.mysql();
+    let mut b = BytesMut::new();
+    put_err(&mut b, 0, m.code, m.state, &m.message);
+    let _ = stream.write_all(&b).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Sends an ERR during the connection phase and returns the error to end the session.
+pub async fn fail(io: &mut ClientIo, seq: u8, code: u16, state: &str, msg: String) -> ProxyError {
+    put_err(&mut io.wbuf, seq, code, state, &msg);
+    let _ = io.flush().await;
+    ProxyError::ClientProtocol(msg)
+}
+
+/// Runs the connection phase up to a verified credential.
+pub async fn authenticate(proxy: &Arc<Proxy>, io: &mut ClientIo, conn_id: u32, peer: SocketAddr) -> Result<Authenticated, ProxyError> {
+    let info = proxy.server_info().await;
+    let scramble = new_scramble();
+    let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation);
+    io.queue(0, &g);
+    io.flush().await?;
+
+    let (mut seq, mut payload) = io.read_packet_exact().await?;
+    if is_ssl_request(&payload) {
+        let Some(acceptor) = proxy.tls.clone() else {
+            return Err(fail(io, seq.wrapping_add(1), ER_HANDSHAKE, "08S01", "Bad handshake: TLS is not configured on this proxy".into()).await);
+        };
+        let Some(ClientStream::Plain(tcp)) = io.stream.take() else {
+            return Err(ProxyError::ClientProtocol("second SSLRequest".into()));
+        };
+        let tls = acceptor.accept(tcp).await.map_err(ProxyError::ClientIo)?;
+        io.stream = Some(ClientStream::Tls(Box::new(tls)));
+        (seq, payload) = io.read_packet().await?;
+    } else if proxy.tls_settings.require_secure_transport {
+        let msg = "Connections using insecure transport are prohibited while --require_secure_transport=ON.";
+        return Err(fail(io, seq.wrapping_add(1), ER_SECURE_TRANSPORT_REQUIRED, "08004", msg.into()).await);
+    }
+
+    let Some(hello) = parse_client_hello(&payload) else {
+        return Err(fail(io, seq.wrapping_add(1), ER_HANDSHAKE, "08S01", "Bad handshake".into()).await);
+    };
+    let mut token = hello.auth_response.clone();
+    if hello.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) {
+        // caching_sha2_password (MySQL 8 clients) and others: ask for native password
+        // on the same nonce.
+        io.queue(seq.wrapping_add(1), &auth_switch_native(&scramble));
+        io.flush().await?;
+        let (s, p) = io.read_packet().await?;
+        seq = s;
+        token = p.to_vec();
+    }
+    match proxy.users.authenticate(&hello.user, &scramble, &token).await {
+        Some(credential) => Ok(Authenticated {
+            user: hello.user,
+            credential,
+            capabilities: hello.capabilities & info.capabilities,
+            collation: hello.collation,
+            database: hello.database,
+            next_seq: seq.wrapping_add(1),
+            scramble,
+        }),
+        None => {
+            let using = if token.is_empty() { "NO" } else { "YES" };
+            // MariaDB resolves loopback clients to 'localhost'; say it the same way.
+            let host = if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
+            let msg = format!("Access denied for user '{}'@'{host}' (using password: {using})", hello.user);
+            Err(fail(io, seq.wrapping_add(1), ER_ACCESS_DENIED, "28000", msg).await)
+        }
+    }
+}

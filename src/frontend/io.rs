@@ -1,0 +1,181 @@
+//! The client's socket (plain or TLS) with the buffers shoal reads packets into and
+//! writes its own answers from. Idle clients hold no buffer memory.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::error::ProxyError;
+use crate::protocol::packet::{put_packet, take_packet, HEADER_BYTES};
+
+/// Bytes read from a client socket at a time.
+pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// A write buffer that grew beyond this is released after use.
+const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
+
+/// A client socket.
+pub enum ClientStream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (after an SSLRequest).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A client connection's packet I/O.
+pub struct ClientIo {
+    /// The socket; replaced by its TLS form during the handshake.
+    pub stream: Option<ClientStream>,
+    /// Received bytes not yet parsed into packets.
+    rbuf: BytesMut,
+    /// shoal's own answers, written by [`Self::flush`].
+    pub wbuf: BytesMut,
+    /// `packet_bytes_max`: larger client packets are refused.
+    packet_bytes_max: usize,
+    /// Bytes went to the client since the flag was last cleared: an error after that
+    /// point cannot be reported in-band.
+    pub wrote: bool,
+}
+
+fn io_err(e: std::io::Error) -> ProxyError {
+    ProxyError::ClientIo(e)
+}
+
+fn gone() -> ProxyError {
+    ProxyError::ClientIo(std::io::ErrorKind::UnexpectedEof.into())
+}
+
+impl ClientIo {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, packet_bytes_max: usize) -> Self {
+        ClientIo { stream: Some(ClientStream::Plain(stream)), rbuf: BytesMut::new(), wbuf: BytesMut::new(), packet_bytes_max, wrote: false }
+    }
+
+    fn stream(&mut self) -> Result<&mut ClientStream, ProxyError> {
+        self.stream.as_mut().ok_or_else(gone)
+    }
+
+    /// True for TLS connections.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Some(ClientStream::Tls(_)))
+    }
+
+    /// Reads one logical packet (split frames joined).
+    pub async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        loop {
+            if let Some(p) = take_packet(&mut self.rbuf, self.packet_bytes_max)? {
+                return Ok(p);
+            }
+            if self.rbuf.is_empty() {
+                // Idle: hold no buffer while waiting for the next command.
+                self.rbuf = BytesMut::new();
+                if let Some(ClientStream::Plain(s)) = &self.stream {
+                    s.readable().await.map_err(io_err)?;
+                }
+            }
+            self.rbuf.reserve(READ_CHUNK_BYTES);
+            let stream = self.stream.as_mut().ok_or_else(gone)?;
+            if stream.read_buf(&mut self.rbuf).await.map_err(io_err)? == 0 {
+                return Err(gone());
+            }
+        }
+    }
+
+    /// Reads exactly one packet without reading past it (before a TLS upgrade, the
+    /// bytes after the SSLRequest belong to the TLS layer).
+    pub async fn read_packet_exact(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        debug_assert!(self.rbuf.is_empty());
+        let mut header = [0u8; HEADER_BYTES];
+        let stream = self.stream()?;
+        stream.read_exact(&mut header).await.map_err(io_err)?;
+        let len = header[0] as usize | (header[1] as usize) << 8 | (header[2] as usize) << 16;
+        // Handshake packets are small; anything big here is not a MySQL client.
+        const HANDSHAKE_BYTES_MAX: usize = 64 * 1024;
+        if len > HANDSHAKE_BYTES_MAX {
+            return Err(ProxyError::ClientProtocol(format!("handshake packet of {len} bytes")));
+        }
+        let mut payload = BytesMut::zeroed(len);
+        stream.read_exact(&mut payload).await.map_err(io_err)?;
+        Ok((header[3], payload))
+    }
+
+    /// Queues a packet in the write buffer; returns the next sequence id.
+    pub fn queue(&mut self, seq: u8, payload: &[u8]) -> u8 {
+        put_packet(&mut self.wbuf, seq, payload)
+    }
+
+    /// Writes the queued packets.
+    pub async fn flush(&mut self) -> Result<(), ProxyError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        self.write_raw(&buf).await?;
+        if buf.capacity() <= WRITE_BUF_KEEP_BYTES {
+            // Keep a modest buffer for the next answer, but release it when idle
+            // (see `release_idle`).
+            let mut buf = buf;
+            buf.clear();
+            self.wbuf = buf;
+        }
+        Ok(())
+    }
+
+    /// Frees buffers before waiting for the next command.
+    pub fn release_idle(&mut self) {
+        if self.wbuf.is_empty() {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
+    /// Writes bytes that already are whole frames (relayed from a backend).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
+        self.wrote = true;
+        let stream = self.stream()?;
+        stream.write_all(bytes).await.map_err(io_err)?;
+        if let ClientStream::Tls(s) = stream {
+            s.flush().await.map_err(io_err)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the connection politely.
+    pub async fn shutdown(&mut self) {
+        if let Some(s) = self.stream.as_mut() {
+            let _ = s.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The client-facing side: the listener, the connection phase (greeting, TLS, auth) and
+//! the per-client command loop.
+//!
+//! # Layout
+//!
+//! * [`io`] — the client socket (plain/TLS) and its packet buffers.
+//! * [`handshake`] — greeting, SSLRequest, authentication, initial schema.
+//! * [`session`] — the command loop: COM_QUERY and friends, relayed to pooled backends.
+//! * [`stmt`] — COM_STMT_* (prepared statements multiplexed over pooled connections).
+//! * [`registry`] — live sessions by connection id, for `KILL`.
+//! * [`tls`] — rustls acceptor.
+
+pub mod handshake;
+pub mod io;
+pub mod registry;
+pub mod session;
+pub mod stmt;
+pub mod tls;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::backend::conn::probe;
+use crate::backend::pool::Pools;
+use crate::backend::users::Users;
+use crate::config::{LimitsSection, TlsSection};
+use crate::error::{ER_CON_COUNT, ProxyError};
+use crate::protocol::handshake::PROXY_CAPABILITIES;
+use crate::protocol::CapabilityFlags;
+use registry::Registry;
+
+/// What shoal tells clients about "the server", taken from the primary's greeting.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Backend version plus `-shoal`.
+    pub version: String,
+    /// Capabilities shoal offers: its own ∩ the backend's.
+    pub capabilities: CapabilityFlags,
+    /// Default collation announced in the greeting.
+    pub collation: u8,
+}
+
+impl ServerInfo {
+    /// What shoal announces before it has reached a backend.
+    pub fn fallback() -> Self {
+        ServerInfo { version: "5.5.5-10.11.0-MariaDB-shoal".into(), capabilities: PROXY_CAPABILITIES, collation: 45 }
+    }
+}
+
+/// Everything the client sessions share.
+pub struct Proxy {
+    /// Bounds (connections, pools, packets, statements).
+    pub limits: LimitsSection,
+    /// TLS settings.
+    pub tls_settings: TlsSection,
+    /// Set when `[tls]` has a certificate.
+    pub tls: Option<TlsAcceptor>,
+    /// Accounts.
+    pub users: Users,
+    /// Backend pools.
+    pub pools: Pools,
+    /// host:port of the primary (writes and, until routing lands, everything).
+    pub primary: Arc<str>,
+    /// host:port of each replica.
+    pub replicas: Vec<Arc<str>>,
+    /// Live sessions, for KILL.
+    pub registry: Registry,
+    /// The greeting's server facts, once the primary answered.
+    server: ArcSwapOption<ServerInfo>,
+    /// Next connection id handed to a client.
+    next_id: AtomicU32,
+    /// One permit per client connection (`client_connections_max`).
+    slots: Arc<Semaphore>,
+}
+
+impl Proxy {
+    /// A proxy for these settings.
+    pub fn new(
+        limits: LimitsSection,
+        tls_settings: TlsSection,
+        tls: Option<TlsAcceptor>,
+        users: Users,
+        primary: &str,
+        replicas: &[String],
+    ) -> Arc<Self> {
+        Arc::new(Proxy {
+            slots: Arc::new(Semaphore::new(limits.client_connections_max as usize)),
+            pools: Pools::new(limits.clone()),
+            limits,
+            tls_settings,
+            tls,
+            users,
+            primary: primary.into(),
+            replicas: replicas.iter().map(|r| Arc::from(r.as_str())).collect(),
+            registry: Registry::default(),
+            server: ArcSwapOption::empty(),
+            next_id: AtomicU32::new(1),
+        })
+    }
+
+    /// Server facts, probing the primary if not known yet.
+    pub async fn server_info(&self) -> Arc<ServerInfo> {
+        if let Some(s) = self.server.load_full() {
+            return s;
+        }
+        match probe(&self.primary, Duration::from_millis(self.limits.connect_timeout_ms)).await {
+            Ok(hello) => {
+                let mut caps = PROXY_CAPABILITIES & hello.capabilities;
+                if self.tls.is_some() {
+                    caps |= CapabilityFlags::CLIENT_SSL;
+                }
+                let info = Arc::new(ServerInfo {
+                    version: format!("{}-shoal", hello.version),
+                    capabilities: caps,
+                    collation: hello.collation,
+                });
+                self.server.store(Some(info.clone()));
+                info
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "primary not reachable; greeting clients with defaults");
+                let mut info = ServerInfo::fallback();
+                if self.tls.is_some() {
+                    info.capabilities |= CapabilityFlags::CLIENT_SSL;
+                }
+                Arc::new(info)
+            }
+        }
+    }
+
+    /// A fresh connection id.
+    pub fn next_connection_id(&self) -> u32 {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Client connections open now.
+    pub fn clients(&self) -> usize {
+        self.limits.client_connections_max as usize - self.slots.available_permits()
+    }
+
+    /// Accepts clients until the listener fails.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let proxy = self.clone();
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        session::run(proxy, stream, peer).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    tokio::spawn(async move {
+                        let limit = proxy.limits.client_connections_max;
+                        let e = ProxyError::Limit {
+                            what: "client_connections_max",
+                            limit: limit.into(),
+                            hint: "raise [limits] client_connections_max or use fewer connections",
+                            code: ER_CON_COUNT,
+                        };
+                        handshake::refuse(stream, &e).await;
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Live sessions by connection id, so `KILL [QUERY] id` (and the CLI's Ctrl-C, which sends
+//! `KILL QUERY id` on a second connection) reaches the backend connection running the
+//! target's statement.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What another session needs to know to kill this one.
+#[derive(Debug, Default)]
+pub struct SessionHandle {
+    /// The account, for the privilege check (MariaDB lets users kill their own threads).
+    pub user: String,
+    /// Backend (host:port, thread id) running a statement for the session right now.
+    running: Mutex<Option<(Arc<str>, u32)>>,
+    /// Set by `KILL CONNECTION`: the session closes before its next command.
+    killed: AtomicBool,
+}
+
+impl SessionHandle {
+    /// A handle for a session of `user`.
+    pub fn new(user: String) -> Self {
+        SessionHandle { user, ..Default::default() }
+    }
+    /// Records the backend thread now running the session's statement.
+    pub fn set_running(&self, at: Option<(Arc<str>, u32)>) {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+    /// The backend thread running the session's statement, if any.
+    pub fn running(&self) -> Option<(Arc<str>, u32)> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Marks the session for closing.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+    }
+    /// Whether `KILL CONNECTION` targeted this session.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+}
+
+/// Sessions by shoal connection id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    map: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+}
+
+impl Registry {
+    /// Adds a session.
+    pub fn insert(&self, id: u32, handle: Arc<SessionHandle>) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id, handle);
+    }
+    /// Removes a session.
+    pub fn remove(&self, id: u32) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+    /// Finds a session.
+    pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+    /// True when none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

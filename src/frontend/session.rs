@@ -1,0 +1,535 @@
+//! One client connection after the handshake: the command loop.
+//!
+//! Each command borrows a backend connection (the pinned one, or a pooled one brought in
+//! line with the session's replayable state), relays the response as raw frames, updates
+//! the session from what the framer saw, and gives the connection back unless a pin
+//! reason holds (see [`crate::session`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio::net::TcpStream;
+
+use super::handshake::{authenticate, fail, Authenticated};
+use super::io::ClientIo;
+use super::registry::SessionHandle;
+use super::Proxy;
+use crate::backend::conn::BackendConn;
+use crate::backend::pool::{BackendPool, Lease};
+use crate::classify::{classify, parse_set, use_schema, Flags, Kind, SetEffect};
+use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
+use crate::protocol::auth::Credential;
+use crate::protocol::framer::{Expect, Framer};
+use crate::protocol::reply::{put_err, put_ok, OkInfo};
+use crate::protocol::{CapabilityFlags, StatusFlags};
+use crate::session::prepared::ClientStmts;
+use crate::session::state::{mark_synced, sync_plan, SessionState};
+use crate::session::{apply_status, pins_after_query, Pin, QueryOutcome};
+
+/// Command bytes (first payload byte).
+pub mod com {
+    pub const QUIT: u8 = 0x01;
+    pub const INIT_DB: u8 = 0x02;
+    pub const QUERY: u8 = 0x03;
+    pub const FIELD_LIST: u8 = 0x04;
+    pub const STATISTICS: u8 = 0x09;
+    pub const PROCESS_KILL: u8 = 0x0C;
+    pub const PING: u8 = 0x0E;
+    pub const CHANGE_USER: u8 = 0x11;
+    pub const STMT_PREPARE: u8 = 0x16;
+    pub const STMT_EXECUTE: u8 = 0x17;
+    pub const STMT_SEND_LONG_DATA: u8 = 0x18;
+    pub const STMT_CLOSE: u8 = 0x19;
+    pub const STMT_RESET: u8 = 0x1A;
+    pub const SET_OPTION: u8 = 0x1B;
+    pub const STMT_FETCH: u8 = 0x1C;
+    pub const RESET_CONNECTION: u8 = 0x1F;
+}
+
+/// `ER_CONNECTION_KILLED`.
+const ER_CONNECTION_KILLED: u16 = 1927;
+/// `ER_KILL_DENIED_ERROR`.
+const ER_KILL_DENIED: u16 = 1095;
+
+/// Whether the loop goes on after a command.
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Close the connection (COM_QUIT, failed COM_CHANGE_USER).
+    Quit,
+}
+
+/// Outcome of bringing a backend connection in line with the session.
+pub enum Ready {
+    /// The connection has the session's state.
+    Yes,
+    /// The backend refused (e.g. the schema was dropped): its ERR response, to forward.
+    Refused(BytesMut),
+}
+
+/// A client session.
+pub struct Session {
+    pub(super) proxy: Arc<Proxy>,
+    pub(super) io: ClientIo,
+    /// shoal's connection id for this client (what it shows as CONNECTION_ID to KILL).
+    pub(super) id: u32,
+    pub(super) user: String,
+    pub(super) credential: Credential,
+    /// Capabilities in effect: decide the wire format and the pool.
+    pub(super) capabilities: CapabilityFlags,
+    pub(super) collation: u8,
+    /// Charset that `SET NAMES` returns to when a pooled connection must be reset.
+    pub(super) default_charset: String,
+    /// Kept for COM_CHANGE_USER, which reuses the connection's nonce.
+    pub(super) scramble: [u8; 20],
+    /// The pool this session's statements use.
+    pub(super) pool: Arc<BackendPool>,
+    /// The backend connection held right now (during a statement, or while pinned).
+    pub(super) lease: Option<Lease>,
+    /// Replayable state.
+    pub(super) state: SessionState,
+    /// Why the lease is kept between statements.
+    pub(super) pin: Pin,
+    /// Prepared statements by client id.
+    pub(super) stmts: ClientStmts,
+    /// Client statement with an open cursor.
+    pub(super) cursor: Option<u32>,
+    /// Last status flags from the backend, for answers shoal gives itself.
+    pub(super) status: u16,
+    /// This session as other sessions see it (KILL).
+    pub(super) handle: Arc<SessionHandle>,
+}
+
+/// Serves one accepted client to the end.
+pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
+    let id = proxy.next_connection_id();
+    let mut io = ClientIo::new(stream, proxy.limits.packet_bytes_max as usize);
+    let limit = Duration::from_millis(proxy.limits.handshake_timeout_ms);
+    let auth = match tokio::time::timeout(limit, authenticate(&proxy, &mut io, id, peer)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            io.shutdown().await;
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    let ok_seq = auth.next_seq;
+    let mut session = Session::new(proxy.clone(), io, id, auth);
+    proxy.registry.insert(id, session.handle.clone());
+    if session.start(ok_seq).await.is_ok() {
+        session.serve().await;
+    }
+    proxy.registry.remove(id);
+    session.io.shutdown().await;
+}
+
+pub(super) fn charset_of(collation: u8) -> String {
+    use mysql_common::collations::{Collation, CollationId};
+    let c: Collation<'static> = CollationId::from(collation as u16).into();
+    match c.charset() {
+        "" => "utf8mb4".into(),
+        cs => cs.to_string(),
+    }
+}
+
+/// Takes the pinned connection or a pooled one, skipping pooled connections the server
+/// closed while they were idle.
+pub(super) async fn acquire<'a>(lease: &'a mut Option<Lease>, pool: &BackendPool) -> Result<&'a mut BackendConn, ProxyError> {
+    // A dead idle connection costs one extra checkout; bound the retries by the pool size.
+    const DEAD_IDLE_RETRIES_MAX: usize = 8;
+    let mut tries = 0;
+    while lease.is_none() {
+        let mut l = pool.checkout().await?;
+        if l.is_alive() || tries >= DEAD_IDLE_RETRIES_MAX {
+            *lease = Some(l);
+        } else {
+            l.mark_broken();
+            tries += 1;
+        }
+    }
+    Ok(lease.as_mut().expect("set above"))
+}
+
+/// Runs the session's sync plan on `conn`.
+pub(super) async fn sync(conn: &mut BackendConn, state: &SessionState, needs_insert_id: bool, charset: &str) -> Result<Ready, ProxyError> {
+    let plan = sync_plan(state, &conn.state, needs_insert_id, charset);
+    if plan.is_empty() {
+        return Ok(Ready::Yes);
+    }
+    if let Some(db) = &plan.init_db {
+        conn.send_command_with(|b| {
+            b.put_u8(com::INIT_DB);
+            b.put_slice(db.as_bytes());
+        })
+        .await?;
+        let (framer, bytes) = conn.read_response(Expect::Single).await?;
+        if framer.error.is_some() {
+            return Ok(Ready::Refused(bytes));
+        }
+    }
+    if let Some(set) = &plan.set {
+        conn.send_command_with(|b| {
+            b.put_u8(com::QUERY);
+            b.put_slice(set.as_bytes());
+        })
+        .await?;
+        let (framer, bytes) = conn.read_response(Expect::Results).await?;
+        if framer.error.is_some() {
+            return Ok(Ready::Refused(bytes));
+        }
+    }
+    mark_synced(state, &mut conn.state, needs_insert_id);
+    Ok(Ready::Yes)
+}
+
+impl Session {
+    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
+        let pool = proxy.pools.get(&proxy.primary, &auth.user, &auth.credential, auth.capabilities, auth.collation);
+        let handle = Arc::new(SessionHandle::new(auth.user.clone()));
+        let state = SessionState { id: id as u64, schema: auth.database.clone(), ..Default::default() };
+        Session {
+            proxy,
+            io,
+            id,
+            user: auth.user,
+            credential: auth.credential,
+            capabilities: auth.capabilities,
+            collation: auth.collation,
+            default_charset: charset_of(auth.collation),
+            scramble: auth.scramble,
+            pool,
+            lease: None,
+            state,
+            pin: Pin::default(),
+            stmts: ClientStmts::default(),
+            cursor: None,
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+            handle,
+        }
+    }
+
+
+    fn ok_info(&self) -> OkInfo {
+        OkInfo { status: self.status, ..OkInfo::default() }
+    }
+
+    /// Sends an OK that shoal answers itself.
+    pub(super) async fn reply_ok(&mut self, seq: u8) -> Result<(), ProxyError> {
+        let ok = self.ok_info();
+        put_ok(&mut self.io.wbuf, seq, &ok, false);
+        self.io.flush().await
+    }
+
+    /// Sends an ERR that shoal answers itself.
+    pub(super) async fn reply_err(&mut self, seq: u8, code: u16, state: &str, msg: &str) -> Result<(), ProxyError> {
+        put_err(&mut self.io.wbuf, seq, code, state, msg);
+        self.io.flush().await
+    }
+
+    /// Forwards a backend's ERR response (from a sync or an internal prepare) as the
+    /// answer to the client's command, renumbered to `seq`.
+    pub(super) async fn forward_refusal(&mut self, mut bytes: BytesMut, seq: u8) -> Result<(), ProxyError> {
+        if bytes.len() > 3 {
+            bytes[3] = seq;
+        }
+        self.io.write_raw(&bytes).await
+    }
+
+    /// Returns the connection to the pool unless a pin reason holds.
+    pub(super) fn release_if_free(&mut self) {
+        if self.pin.is_free() {
+            self.lease = None;
+        }
+    }
+
+    /// Confirms the backend accepts this account (and the initial schema), then ends the
+    /// connection phase with OK.
+    async fn start(&mut self, seq: u8) -> Result<(), ProxyError> {
+        let ready = match acquire(&mut self.lease, &self.pool).await {
+            Ok(conn) => sync(conn, &self.state, false, &self.default_charset).await,
+            Err(e) => Err(e),
+        };
+        match ready {
+            Ok(Ready::Yes) => {
+                self.release_if_free();
+                self.reply_ok(seq).await
+            }
+            Ok(Ready::Refused(bytes)) => {
+                self.lease = None;
+                self.forward_refusal(bytes, seq).await?;
+                Err(ProxyError::ClientProtocol("initial schema refused".into()))
+            }
+            Err(e) => {
+                self.lease = None;
+                let m = e.mysql();
+                Err(fail(&mut self.io, seq, m.code, m.state, m.message).await)
+            }
+        }
+    }
+
+    async fn serve(&mut self) {
+        loop {
+            self.io.release_idle();
+            let payload = match self.io.read_packet().await {
+                Ok((_, p)) => p,
+                Err(e @ ProxyError::PacketTooLarge(_)) => {
+                    let m = e.mysql();
+                    let _ = self.reply_err(1, m.code, m.state, &m.message).await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            if self.handle.is_killed() {
+                let _ = self.reply_err(1, ER_CONNECTION_KILLED, "70100", "Connection was killed").await;
+                return;
+            }
+            self.io.wrote = false;
+            match self.dispatch(payload).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => return,
+                Err(e) => {
+                    if e.closes_session() || self.io.wrote {
+                        // The client is gone, or a response was cut in the middle: the
+                        // client cannot be resynchronised, so close like a lost server.
+                        tracing::debug!(id = self.id, error = %e, "closing session");
+                        return;
+                    }
+                    if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
+                        // Whatever lived on that connection (a transaction, locks) is gone.
+                        self.lease = None;
+                        self.pin = Pin::default();
+                        self.cursor = None;
+                    }
+                    self.release_if_free();
+                    let m = e.mysql();
+                    if self.reply_err(1, m.code, m.state, &m.message).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, payload: BytesMut) -> Result<Flow, ProxyError> {
+        let Some(&command) = payload.first() else {
+            return Err(ProxyError::ClientProtocol("empty command packet".into()));
+        };
+        match command {
+            com::QUERY => self.query(payload).await?,
+            com::STMT_EXECUTE => self.stmt_execute(payload).await?,
+            com::STMT_PREPARE => self.stmt_prepare(payload).await?,
+            com::STMT_CLOSE => self.stmt_close(&payload).await?,
+            com::STMT_RESET => self.stmt_reset(payload).await?,
+            com::STMT_SEND_LONG_DATA => self.stmt_send_long_data(payload).await?,
+            com::STMT_FETCH => self.stmt_fetch(payload).await?,
+            com::PING => self.reply_ok(1).await?,
+            com::QUIT => return Ok(Flow::Quit),
+            com::INIT_DB => self.init_db(payload).await?,
+            com::FIELD_LIST => {
+                self.forward(&payload, Expect::FieldList).await?;
+            }
+            com::STATISTICS => {
+                self.forward(&payload, Expect::Single).await?;
+            }
+            com::SET_OPTION => {
+                self.pin.add(Pin::SET_OPTION);
+                self.forward(&payload, Expect::Single).await?;
+            }
+            com::PROCESS_KILL => {
+                let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                self.kill(false, id as u64).await?;
+            }
+            com::RESET_CONNECTION => self.reset_connection().await?,
+            com::CHANGE_USER => return self.change_user(payload).await,
+            other => {
+                tracing::debug!(id = self.id, command = other, "unknown command");
+                self.reply_err(1, ER_UNKNOWN_COM, "08S01", "Unknown command").await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Runs one command on a backend connection and relays the response.
+    pub(super) async fn run_on_backend(&mut self, payload: &[u8], expect: Expect, needs_insert_id: bool) -> Result<Option<Framer>, ProxyError> {
+        let conn = acquire(&mut self.lease, &self.pool).await?;
+        if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
+            self.forward_refusal(bytes, 1).await?;
+            return Ok(None);
+        }
+        self.handle.set_running(Some((conn.addr.clone(), conn.thread_id)));
+        conn.send_command(payload).await?;
+        let framer = conn.relay(expect, &mut self.io).await;
+        self.handle.set_running(None);
+        let framer = framer?;
+        if let Some(s) = framer.status() {
+            self.status = s;
+        }
+        Ok(Some(framer))
+    }
+
+    /// Relays a command whose response only matters to the client.
+    async fn forward(&mut self, payload: &[u8], expect: Expect) -> Result<(), ProxyError> {
+        if let Some(f) = self.run_on_backend(payload, expect, false).await? {
+            apply_status(&mut self.pin, f.status());
+        }
+        self.release_if_free();
+        Ok(())
+    }
+
+    async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let sql = &payload[1..];
+        let class = classify(sql);
+        if matches!(class.kind, Kind::Admin | Kind::Unknown) {
+            if let Some((query_only, target)) = parse_kill(sql) {
+                return self.kill(query_only, target).await;
+            }
+        }
+        let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
+        let needs_insert_id = class.flags.contains(Flags::LAST_INSERT_ID);
+        let Some(framer) = self.run_on_backend(&payload, Expect::Results, needs_insert_id).await? else {
+            self.release_if_free();
+            return Ok(());
+        };
+        let failed = framer.error.is_some();
+        if framer.insert_id != 0 {
+            self.state.last_insert_id = framer.insert_id;
+        }
+        if let Some(conn) = self.lease.as_mut() {
+            if framer.insert_id != 0 {
+                conn.state.last_insert_id = framer.insert_id;
+            }
+            if !failed {
+                let in_sync = conn.state.synced == Some((self.state.id, self.state.version));
+                match (class.kind, &set) {
+                    (Kind::Use, _) => {
+                        if let Some(db) = use_schema(sql) {
+                            self.state.set_schema(Some(db));
+                        }
+                    }
+                    (Kind::SessionSet, Some(SetEffect::Session(items))) => {
+                        for a in items {
+                            self.state.set_var(&a.name, &a.text);
+                        }
+                    }
+                    (Kind::Ddl, _) => self.pool.stmts.clear(),
+                    _ => {}
+                }
+                if in_sync {
+                    // The statement changed the connection exactly as it changed the session.
+                    mark_synced(&self.state, &mut conn.state, false);
+                }
+            }
+        }
+        let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
+        self.pin = pins_after_query(self.pin, &outcome);
+        self.release_if_free();
+        Ok(())
+    }
+
+    async fn init_db(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let Some(f) = self.run_on_backend(&payload, Expect::Single, false).await? else {
+            self.release_if_free();
+            return Ok(());
+        };
+        if f.error.is_none() {
+            let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+            self.state.set_schema(Some(db));
+            if let Some(conn) = self.lease.as_mut() {
+                mark_synced(&self.state, &mut conn.state, false);
+            }
+        }
+        self.release_if_free();
+        Ok(())
+    }
+
+    /// `KILL [QUERY|CONNECTION] id` and COM_PROCESS_KILL, where `id` is a shoal
+    /// connection id: the backend thread running that session's statement is killed with
+    /// this session's own account, so the backend checks the privilege.
+    async fn kill(&mut self, query_only: bool, target: u64) -> Result<(), ProxyError> {
+        let Some(handle) = u32::try_from(target).ok().and_then(|t| self.proxy.registry.get(t)) else {
+            return self.reply_err(1, ER_NO_SUCH_THREAD, "HY000", &format!("Unknown thread id: {target}")).await;
+        };
+        match handle.running() {
+            Some((addr, thread)) => {
+                if !query_only {
+                    handle.kill();
+                }
+                let pool = self.proxy.pools.get(&addr, &self.user, &self.credential, self.capabilities, self.collation);
+                let mut side = pool.checkout().await?;
+                let verb = if query_only { "QUERY" } else { "CONNECTION" };
+                let sql = format!("KILL {verb} {thread}");
+                side.send_command_with(|b| {
+                    b.put_u8(com::QUERY);
+                    b.put_slice(sql.as_bytes());
+                })
+                .await?;
+                side.relay(Expect::Results, &mut self.io).await?;
+                Ok(())
+            }
+            None if handle.user != self.user => {
+                self.reply_err(1, ER_KILL_DENIED, "HY000", &format!("You are not owner of thread {target}")).await
+            }
+            None => {
+                if !query_only {
+                    handle.kill();
+                }
+                self.reply_ok(1).await
+            }
+        }
+    }
+
+    async fn reset_connection(&mut self) -> Result<(), ProxyError> {
+        if let Some(l) = self.lease.as_mut() {
+            // Closing the connection drops everything pinned on it (locks, temporary
+            // tables, user variables) at once.
+            l.mark_broken();
+        }
+        self.lease = None;
+        self.pin = Pin::default();
+        self.cursor = None;
+        self.stmts.clear();
+        self.state.reset_vars();
+        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        self.reply_ok(1).await
+    }
+}
+
+/// Parses `KILL [QUERY | CONNECTION] <number>`; other KILL forms go to the backend.
+pub fn parse_kill(sql: &[u8]) -> Option<(bool, u64)> {
+    let text = std::str::from_utf8(sql).ok()?;
+    let mut words = text.trim().trim_end_matches(';').split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("kill") {
+        return None;
+    }
+    let mut word = words.next()?;
+    let mut query_only = false;
+    if word.eq_ignore_ascii_case("query") {
+        query_only = true;
+        word = words.next()?;
+    } else if word.eq_ignore_ascii_case("connection") {
+        word = words.next()?;
+    }
+    let id = word.parse().ok()?;
+    words.next().is_none().then_some((query_only, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kill;
+
+    #[test]
+    fn kill_forms() {
+        assert_eq!(parse_kill(b"KILL 5"), Some((false, 5)));
+        assert_eq!(parse_kill(b" kill query 17;"), Some((true, 17)));
+        assert_eq!(parse_kill(b"KILL CONNECTION 3"), Some((false, 3)));
+        assert_eq!(parse_kill(b"KILL USER bob"), None);
+        assert_eq!(parse_kill(b"KILL QUERY ID 4"), None);
+        assert_eq!(parse_kill(b"KILLER 1"), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! COM_STMT_* and COM_CHANGE_USER for a [`Session`].
+//!
+//! Client statement ids map to cache entries ([`crate::session::prepared`]); each backend
+//! connection prepares an entry lazily the first time it executes it, and every execute
+//! carries parameter types so any connection can run it.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::handshake::{fail, new_scramble};
+use super::session::{acquire, com, sync, Flow, Ready, Session};
+use crate::backend::conn::BackendConn;
+use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
+use crate::protocol::framer::Expect;
+use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
+use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
+use crate::protocol::{CapabilityFlags, StatusFlags};
+use crate::session::prepared::PreparedMeta;
+use crate::session::{pins_after_query, Pin, QueryOutcome};
+
+/// `ER_WRONG_ARGUMENTS`.
+const ER_WRONG_ARGUMENTS: u16 = 1210;
+
+/// Makes sure `meta` is prepared on `conn`; returns its backend id, or the backend's ERR
+/// response when preparing failed.
+async fn ensure_prepared(conn: &mut BackendConn, meta: &PreparedMeta, per_backend_max: usize) -> Result<Result<u32, BytesMut>, ProxyError> {
+    if let Some(id) = conn.state.stmts.get(meta.id) {
+        return Ok(Ok(id));
+    }
+    conn.send_command_with(|b| {
+        b.put_u8(com::STMT_PREPARE);
+        b.put_slice(&meta.sql);
+    })
+    .await?;
+    let (framer, bytes) = conn.read_response(Expect::Prepare).await?;
+    let Some((backend_id, _)) = framer.prepared.filter(|_| framer.error.is_none()) else {
+        return Ok(Err(bytes));
+    };
+    for old in conn.state.stmts.insert(meta.id, backend_id, per_backend_max) {
+        let mut close = [com::STMT_CLOSE, 0, 0, 0, 0];
+        set_stmt_id(&mut close, old);
+        conn.send_no_reply(&close).await?;
+    }
+    Ok(Ok(backend_id))
+}
+
+impl Session {
+    fn unknown_stmt(&mut self, id: u32, command: &str) -> impl std::future::Future<Output = Result<(), ProxyError>> + '_ {
+        let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
+        async move { self.reply_err(1, ER_UNKNOWN_STMT_HANDLER, "HY000", &msg).await }
+    }
+
+    pub(super) async fn stmt_prepare(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let max = self.proxy.limits.prepared_per_client_max as usize;
+        if self.stmts.len() >= max {
+            let msg = format!("Can't create more than max_prepared_stmt_count statements (current value: {max}); raise [limits] prepared_per_client_max or close statements");
+            return self.reply_err(1, ER_MAX_PREPARED_STMT_COUNT, "42000", &msg).await;
+        }
+        let sql = &payload[1..];
+        let meta = match self.pool.stmts.get(&self.state.schema, sql) {
+            Some(meta) => meta,
+            None => {
+                let conn = acquire(&mut self.lease, &self.pool).await?;
+                if let Ready::Refused(bytes) = sync(conn, &self.state, false, &self.default_charset).await? {
+                    self.release_if_free();
+                    return self.forward_refusal(bytes, 1).await;
+                }
+                conn.send_command(&payload).await?;
+                let (framer, bytes) = conn.read_response(Expect::Prepare).await?;
+                let Some((backend_id, params)) = framer.prepared.filter(|_| framer.error.is_none()) else {
+                    self.release_if_free();
+                    return self.io.write_raw(&bytes).await;
+                };
+                let meta = PreparedMeta::new(self.state.schema.clone(), Bytes::copy_from_slice(sql), params, bytes.freeze());
+                let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
+                for old in conn.state.stmts.insert(meta.id, backend_id, per_backend) {
+                    let mut close = [com::STMT_CLOSE, 0, 0, 0, 0];
+                    set_stmt_id(&mut close, old);
+                    conn.send_no_reply(&close).await?;
+                }
+                self.pool.stmts.insert(meta.clone());
+                self.release_if_free();
+                meta
+            }
+        };
+        let id = self.stmts.add(meta.clone());
+        let at = self.io.wbuf.len();
+        self.io.wbuf.extend_from_slice(&meta.response);
+        // The first frame is the prepare OK: header(4) | 0x00 | stmt_id(4) | …
+        set_stmt_id(&mut self.io.wbuf[at + 4..], id);
+        self.io.flush().await
+    }
+
+    pub(super) async fn stmt_execute(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let id = stmt_id(&payload).unwrap_or(0);
+        let Some(cs) = self.stmts.get_mut(id) else {
+            return self.unknown_stmt(id, "mysqld_stmt_execute").await;
+        };
+        let meta = cs.meta.clone();
+        let Some(layout) = execute_layout(&payload, meta.params) else {
+            return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
+        };
+        let mut saved_types = Vec::new();
+        match param_types(&payload, layout, meta.params) {
+            Some(t) if cs.types != t => cs.types = t.to_vec(),
+            Some(_) => {}
+            None => saved_types = cs.types.clone(),
+        }
+        let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
+        let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
+        let conn = acquire(&mut self.lease, &self.pool).await?;
+        if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
+            self.release_if_free();
+            return self.forward_refusal(bytes, 1).await;
+        }
+        let backend_id = match ensure_prepared(conn, &meta, per_backend).await? {
+            Ok(b) => b,
+            Err(bytes) => {
+                self.release_if_free();
+                return self.forward_refusal(bytes, 1).await;
+            }
+        };
+        self.handle.set_running(Some((conn.addr.clone(), conn.thread_id)));
+        conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
+        let framer = conn.relay(Expect::Results, &mut self.io).await;
+        self.handle.set_running(None);
+        let framer = framer?;
+        if framer.insert_id != 0 {
+            self.state.last_insert_id = framer.insert_id;
+            conn.state.last_insert_id = framer.insert_id;
+        }
+        if let Some(s) = framer.status() {
+            self.status = s;
+        }
+        self.pin.remove(Pin::LONG_DATA);
+        let cursor = StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits();
+        if execute_flags(&payload) != 0 && framer.status().is_some_and(|s| s & cursor != 0) {
+            self.pin.add(Pin::CURSOR);
+            self.cursor = Some(id);
+        }
+        let outcome = QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
+        self.pin = pins_after_query(self.pin, &outcome);
+        self.release_if_free();
+        Ok(())
+    }
+
+    pub(super) async fn stmt_send_long_data(&mut self, mut payload: BytesMut) -> Result<(), ProxyError> {
+        // No response exists for this command: problems surface at the execute.
+        let id = stmt_id(&payload).unwrap_or(0);
+        let Some(cs) = self.stmts.get_mut(id) else { return Ok(()) };
+        let meta = cs.meta.clone();
+        let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
+        let conn = acquire(&mut self.lease, &self.pool).await?;
+        if let Ready::Refused(_) = sync(conn, &self.state, false, &self.default_charset).await? {
+            return Ok(());
+        }
+        if let Ok(backend_id) = ensure_prepared(conn, &meta, per_backend).await? {
+            set_stmt_id(&mut payload, backend_id);
+            conn.send_no_reply(&payload).await?;
+            self.pin.add(Pin::LONG_DATA);
+        }
+        self.release_if_free();
+        Ok(())
+    }
+
+    /// Sends `payload` (a COM_STMT_RESET/FETCH) to the pinned connection, renumbered.
+    async fn to_pinned_stmt(&mut self, mut payload: BytesMut, meta_id: u64, expect: Expect) -> Result<bool, ProxyError> {
+        let Some(conn) = self.lease.as_mut() else { return Ok(false) };
+        let Some(backend_id) = conn.state.stmts.get(meta_id) else { return Ok(false) };
+        set_stmt_id(&mut payload, backend_id);
+        conn.send_command(&payload).await?;
+        let framer = conn.relay(expect, &mut self.io).await?;
+        if let Some(s) = framer.status() {
+            self.status = s;
+        }
+        Ok(true)
+    }
+
+    pub(super) async fn stmt_reset(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let id = stmt_id(&payload).unwrap_or(0);
+        let Some(cs) = self.stmts.get_mut(id) else {
+            return self.unknown_stmt(id, "mysqld_stmt_reset").await;
+        };
+        let meta_id = cs.meta.id;
+        let holds_state = self.cursor == Some(id) || self.pin.has(Pin::LONG_DATA);
+        if holds_state && self.to_pinned_stmt(payload, meta_id, Expect::Single).await? {
+            if self.cursor == Some(id) {
+                self.cursor = None;
+                self.pin.remove(Pin::CURSOR);
+            }
+            self.pin.remove(Pin::LONG_DATA);
+            self.release_if_free();
+            return Ok(());
+        }
+        // Nothing lives on a backend for this statement: resetting is a no-op.
+        self.reply_ok(1).await
+    }
+
+    pub(super) async fn stmt_fetch(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+        let id = stmt_id(&payload).unwrap_or(0);
+        let Some(meta_id) = self.stmts.get_mut(id).map(|c| c.meta.id) else {
+            return self.unknown_stmt(id, "mysqld_stmt_fetch").await;
+        };
+        if self.cursor != Some(id) || !self.to_pinned_stmt(payload, meta_id, Expect::Rows).await? {
+            return self.reply_err(1, 1421, "HY000", "The statement has no open cursor").await;
+        }
+        let last = StatusFlags::SERVER_STATUS_LAST_ROW_SENT.bits();
+        if self.status & last != 0 {
+            self.cursor = None;
+            self.pin.remove(Pin::CURSOR);
+            self.release_if_free();
+        }
+        Ok(())
+    }
+
+    pub(super) async fn stmt_close(&mut self, payload: &[u8]) -> Result<(), ProxyError> {
+        let id = stmt_id(payload).unwrap_or(0);
+        let Some(cs) = self.stmts.remove(id) else { return Ok(()) };
+        if self.cursor == Some(id) {
+            // Close the cursor on the backend: a reset does it and keeps the statement.
+            let mut reset = BytesMut::from(&[com::STMT_RESET, 0, 0, 0, 0][..]);
+            if let Some(conn) = self.lease.as_mut() {
+                if let Some(backend_id) = conn.state.stmts.get(cs.meta.id) {
+                    set_stmt_id(&mut reset, backend_id);
+                    conn.send_command(&reset).await?;
+                    conn.read_response(Expect::Single).await?;
+                }
+            }
+            self.cursor = None;
+            self.pin.remove(Pin::CURSOR);
+            self.release_if_free();
+        }
+        Ok(())
+    }
+
+    /// COM_CHANGE_USER: authenticate again, then start over as a fresh session.
+    pub(super) async fn change_user(&mut self, payload: BytesMut) -> Result<Flow, ProxyError> {
+        let Some(req) = parse_change_user(&payload, self.capabilities) else {
+            return Err(fail(&mut self.io, 1, 1043, "08S01", "Bad handshake".into()).await);
+        };
+        let mut seq = 1u8;
+        let mut token = req.auth;
+        if req.plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) || token.len() != 20 && !token.is_empty() {
+            self.scramble = new_scramble();
+            self.io.queue(seq, &auth_switch_native(&self.scramble));
+            self.io.flush().await?;
+            let (s, p) = self.io.read_packet().await?;
+            seq = s.wrapping_add(1);
+            token = p.to_vec();
+        }
+        let Some(credential) = self.proxy.users.authenticate(&req.user, &self.scramble, &token).await else {
+            let using = if token.is_empty() { "NO" } else { "YES" };
+            let msg = format!("Access denied for user '{}'@'localhost' (using password: {using})", req.user);
+            fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
+            return Ok(Flow::Quit);
+        };
+        if let Some(l) = self.lease.as_mut() {
+            l.mark_broken();
+        }
+        self.lease = None;
+        self.pin = Pin::default();
+        self.cursor = None;
+        self.stmts.clear();
+        self.state.reset_vars();
+        self.state.set_schema(req.database);
+        if let Some(c) = req.collation {
+            self.collation = c;
+            self.default_charset = super::session::charset_of(c);
+        }
+        self.user = req.user;
+        self.credential = credential;
+        self.pool = self.proxy.pools.get(&self.proxy.primary, &self.user, &self.credential, self.capabilities, self.collation);
+        let conn = acquire(&mut self.lease, &self.pool).await?;
+        let ready = sync(conn, &self.state, false, &self.default_charset).await?;
+        self.release_if_free();
+        match ready {
+            Ready::Yes => {
+                self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+                self.reply_ok(seq).await?;
+                Ok(Flow::Continue)
+            }
+            Ready::Refused(bytes) => {
+                self.forward_refusal(bytes, seq).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+}
+
+/// What COM_CHANGE_USER asks for.
+struct ChangeUser {
+    user: String,
+    auth: Vec<u8>,
+    database: Option<String>,
+    collation: Option<u8>,
+    plugin: Option<String>,
+}
+
+fn parse_change_user(payload: &[u8], caps: CapabilityFlags) -> Option<ChangeUser> {
+    let rest = payload.get(1..)?;
+    let nul = |b: &[u8]| b.iter().position(|c| *c == 0);
+    let end = nul(rest)?;
+    let user = String::from_utf8_lossy(&rest[..end]).into_owned();
+    let mut rest = &rest[end + 1..];
+    let auth;
+    if caps.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+        let len = *rest.first()? as usize;
+        auth = rest.get(1..1 + len)?.to_vec();
+        rest = &rest[1 + len..];
+    } else {
+        let end = nul(rest)?;
+        auth = rest[..end].to_vec();
+        rest = &rest[end + 1..];
+    }
+    let (database, rest) = match nul(rest) {
+        Some(end) => ((end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned()), &rest[end + 1..]),
+        None => (None, &[][..]),
+    };
+    let collation = rest.get(..2).map(|b| b[0]);
+    let rest = rest.get(2..).unwrap_or_default();
+    let plugin = match nul(rest) {
+        Some(end) if end > 0 => Some(String::from_utf8_lossy(&rest[..end]).into_owned()),
+        _ => None,
+    };
+    // Connect attributes may follow; shoal does not need them.
+    Some(ChangeUser { user, auth, database, collation, plugin })
+}

@@ -1,0 +1,133 @@
+//! Writers for the packets shoal answers by itself (OK, ERR, EOF) and the reader of the
+//! status flags that end a response.
+
+use bytes::{BufMut, BytesMut};
+
+use super::packet::{begin_packet, finish_packet, lenenc_int, put_lenenc_int};
+use super::StatusFlags;
+
+/// What an OK packet (or an EOF that replaces one) tells about the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OkInfo {
+    /// Rows changed by the statement.
+    pub affected_rows: u64,
+    /// First auto-increment value the statement generated, 0 when none.
+    pub last_insert_id: u64,
+    /// Server status flags (in transaction, autocommit, more results, …).
+    pub status: u16,
+    /// Warnings the statement raised.
+    pub warnings: u16,
+}
+
+impl OkInfo {
+    /// True when the server says another result follows this one.
+    pub fn more_results(&self) -> bool {
+        self.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0
+    }
+}
+
+/// Reads an OK packet (header 0x00, or 0xFE when it replaces EOF). Returns `None` for a
+/// payload too short to be one.
+pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
+    let mut at = 1;
+    let (affected_rows, n) = lenenc_int(payload.get(at..)?)?;
+    at += n;
+    let (last_insert_id, n) = lenenc_int(payload.get(at..)?)?;
+    at += n;
+    let s = payload.get(at..at + 4)?;
+    Some(OkInfo {
+        affected_rows,
+        last_insert_id,
+        status: u16::from_le_bytes([s[0], s[1]]),
+        warnings: u16::from_le_bytes([s[2], s[3]]),
+    })
+}
+
+/// Reads an old-style EOF packet: `0xFE | warnings u16 | status u16`.
+pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
+    let s = payload.get(1..5)?;
+    Some(OkInfo {
+        warnings: u16::from_le_bytes([s[0], s[1]]),
+        status: u16::from_le_bytes([s[2], s[3]]),
+        ..OkInfo::default()
+    })
+}
+
+/// Error code and message of an ERR packet, for logs and tests.
+pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
+    if payload.first() != Some(&0xFF) || payload.len() < 3 {
+        return None;
+    }
+    let code = u16::from_le_bytes([payload[1], payload[2]]);
+    let msg = match payload.get(3) {
+        Some(b'#') => payload.get(9..).unwrap_or_default(),
+        _ => &payload[3..],
+    };
+    Some((code, String::from_utf8_lossy(msg).into_owned()))
+}
+
+/// Appends an OK packet with sequence id `seq`; `eof_header` writes 0xFE instead of 0x00
+/// (the form that ends a result set or a `COM_FIELD_LIST` under `CLIENT_DEPRECATE_EOF`).
+pub fn put_ok(out: &mut BytesMut, seq: u8, ok: &OkInfo, eof_header: bool) {
+    let at = begin_packet(out, seq);
+    out.put_u8(if eof_header { 0xFE } else { 0x00 });
+    put_lenenc_int(out, ok.affected_rows);
+    put_lenenc_int(out, ok.last_insert_id);
+    out.put_u16_le(ok.status);
+    out.put_u16_le(ok.warnings);
+    finish_packet(out, at);
+}
+
+/// Appends an old-style EOF packet.
+pub fn put_eof(out: &mut BytesMut, seq: u8, status: u16) {
+    let at = begin_packet(out, seq);
+    out.put_u8(0xFE);
+    out.put_u16_le(0);
+    out.put_u16_le(status);
+    finish_packet(out, at);
+}
+
+/// Appends an ERR packet: `0xFF | code | '#' sqlstate | message`.
+pub fn put_err(out: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, msg: &str) {
+    debug_assert_eq!(sqlstate.len(), 5);
+    // Messages are bounded like MariaDB's (MYSQL_ERRMSG_SIZE) so a packet stays small.
+    const MSG_BYTES_MAX: usize = 512;
+    let msg = &msg.as_bytes()[..msg.len().min(MSG_BYTES_MAX)];
+    let at = begin_packet(out, seq);
+    out.put_u8(0xFF);
+    out.put_u16_le(code);
+    out.put_u8(b'#');
+    out.put_slice(sqlstate.as_bytes());
+    out.put_slice(msg);
+    finish_packet(out, at);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::packet::take_packet;
+
+    #[test]
+    fn ok_round_trip() {
+        let ok = OkInfo { affected_rows: 300, last_insert_id: 70000, status: 0x4002, warnings: 3 };
+        let mut b = BytesMut::new();
+        put_ok(&mut b, 1, &ok, false);
+        let (_, p) = take_packet(&mut b, 1 << 20).unwrap().unwrap();
+        assert_eq!(parse_ok(&p), Some(ok));
+    }
+
+    #[test]
+    fn err_round_trip() {
+        let mut b = BytesMut::new();
+        put_err(&mut b, 2, 1045, "28000", "Access denied");
+        let (seq, p) = take_packet(&mut b, 1 << 20).unwrap().unwrap();
+        assert_eq!(seq, 2);
+        assert_eq!(parse_err(&p), Some((1045, "Access denied".to_string())));
+    }
+
+    #[test]
+    fn short_packets_are_not_ok() {
+        assert_eq!(parse_ok(&[0x00, 0x00]), None);
+        assert_eq!(parse_eof(&[0xFE, 0]), None);
+    }
+}

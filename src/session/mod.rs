@@ -1,0 +1,232 @@
+//! Session rules: when a client's backend connection must stay pinned to it, and when it
+//! can go back to the pool. Pure: values in, values out.
+//!
+//! # Pinning
+//!
+//! After every statement the connection returns to the pool unless the session now
+//! holds state that lives only on that connection and cannot be replayed. Each such
+//! state is one [`Pin`] reason; the connection is pinned while any reason holds.
+//!
+//! | reason | set when | cleared when |
+//! |---|---|---|
+//! | `TRANSACTION` | a response's status has `SERVER_STATUS_IN_TRANS` (BEGIN, `autocommit=0` + a statement, XA) | a response's status lacks it |
+//! | `LOCK_TABLES` | `LOCK TABLES`, `FLUSH TABLES … WITH READ LOCK` succeeded | `UNLOCK TABLES` |
+//! | `ADVISORY_LOCK` | `GET_LOCK(` was called | end of session (another lock may still be held) |
+//! | `TEMP_TABLE` | `CREATE TEMPORARY TABLE` succeeded | end of session |
+//! | `USER_VARIABLE` | a statement reads or writes `@var` | end of session |
+//! | `OPAQUE_SET` | a `SET` shoal cannot replay (`SET TRANSACTION`, `SET @x`, subquery, …) | end of session |
+//! | `SQL_PREPARE` | SQL-level `PREPARE` | end of session |
+//! | `FOUND_ROWS` | `SQL_CALC_FOUND_ROWS` | after the next statement (the one reading `FOUND_ROWS()`) |
+//! | `CURSOR` | `COM_STMT_EXECUTE` opened a cursor | `COM_STMT_FETCH` sent the last row, `COM_STMT_RESET`/`CLOSE` |
+//! | `LONG_DATA` | `COM_STMT_SEND_LONG_DATA` | the next `COM_STMT_EXECUTE` finished |
+//! | `SET_OPTION` | `COM_SET_OPTION` changed multi-statements | end of session |
+//!
+//! Replayable state (schema, `SET NAMES`, `sql_mode`, `time_zone`, `autocommit`, other
+//! session variables set to constants, `LAST_INSERT_ID()`) never pins: see [`state`].
+//! `COM_RESET_CONNECTION` and `COM_CHANGE_USER` clear every reason.
+//!
+//! ```text
+//!            statement sets a reason
+//!   Free ───────────────────────────────▶ Pinned(reasons)
+//!    ▲                                        │
+//!    └──── last reason cleared / RESET ◀──────┘
+//! ```
+
+pub mod prepared;
+pub mod state;
+
+use crate::classify::{Classification, Flags, Kind, SetEffect};
+use crate::protocol::StatusFlags;
+
+/// Why a session keeps its backend connection; a bit set, empty = free to multiplex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Pin(pub u16);
+
+impl Pin {
+    /// An explicit or implicit transaction is open.
+    pub const TRANSACTION: Pin = Pin(1 << 0);
+    /// Table locks are held.
+    pub const LOCK_TABLES: Pin = Pin(1 << 1);
+    /// An advisory lock may be held.
+    pub const ADVISORY_LOCK: Pin = Pin(1 << 2);
+    /// A temporary table exists.
+    pub const TEMP_TABLE: Pin = Pin(1 << 3);
+    /// User variables are in use.
+    pub const USER_VARIABLE: Pin = Pin(1 << 4);
+    /// A SET shoal could not parse into replayable assignments.
+    pub const OPAQUE_SET: Pin = Pin(1 << 5);
+    /// SQL-level prepared statements exist.
+    pub const SQL_PREPARE: Pin = Pin(1 << 6);
+    /// `FOUND_ROWS()` must run where `SQL_CALC_FOUND_ROWS` ran.
+    pub const FOUND_ROWS: Pin = Pin(1 << 7);
+    /// A server-side cursor is open.
+    pub const CURSOR: Pin = Pin(1 << 8);
+    /// Long data was sent for a statement not executed yet.
+    pub const LONG_DATA: Pin = Pin(1 << 9);
+    /// `COM_SET_OPTION` changed the connection.
+    pub const SET_OPTION: Pin = Pin(1 << 10);
+
+    /// Names of the reasons, for logs and metrics labels.
+    pub const NAMES: [(Pin, &'static str); 11] = [
+        (Pin::TRANSACTION, "transaction"),
+        (Pin::LOCK_TABLES, "lock_tables"),
+        (Pin::ADVISORY_LOCK, "advisory_lock"),
+        (Pin::TEMP_TABLE, "temp_table"),
+        (Pin::USER_VARIABLE, "user_variable"),
+        (Pin::OPAQUE_SET, "opaque_set"),
+        (Pin::SQL_PREPARE, "sql_prepare"),
+        (Pin::FOUND_ROWS, "found_rows"),
+        (Pin::CURSOR, "cursor"),
+        (Pin::LONG_DATA, "long_data"),
+        (Pin::SET_OPTION, "set_option"),
+    ];
+
+    /// No reason holds.
+    pub const fn is_free(self) -> bool {
+        self.0 == 0
+    }
+    /// Whether `r` holds.
+    pub const fn has(self, r: Pin) -> bool {
+        self.0 & r.0 != 0
+    }
+    /// Adds `r`.
+    pub fn add(&mut self, r: Pin) {
+        self.0 |= r.0;
+    }
+    /// Removes `r`.
+    pub fn remove(&mut self, r: Pin) {
+        self.0 &= !r.0;
+    }
+}
+
+/// What a finished COM_QUERY tells the pinning rules.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOutcome<'a> {
+    /// The statement's classification.
+    pub class: Classification,
+    /// For `SET`s, what it did.
+    pub set: Option<&'a SetEffect>,
+    /// Status flags of the last OK/EOF (none when the server only sent an ERR).
+    pub status: Option<u16>,
+    /// Whether the response ended with an error.
+    pub failed: bool,
+}
+
+/// The pin reasons after a COM_QUERY: the rules table above, for text queries.
+pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
+    let mut pin = before;
+    // The statement that read FOUND_ROWS() has run: that pin has done its job.
+    pin.remove(Pin::FOUND_ROWS);
+    apply_status(&mut pin, q.status);
+    let f = q.class.flags;
+    if f.contains(Flags::USER_VARIABLE) {
+        pin.add(Pin::USER_VARIABLE);
+    }
+    if f.contains(Flags::GET_LOCK) {
+        pin.add(Pin::ADVISORY_LOCK);
+    }
+    if f.contains(Flags::CALC_FOUND_ROWS) && !q.failed {
+        pin.add(Pin::FOUND_ROWS);
+    }
+    if f.contains(Flags::CREATE_TEMP_TABLE) && !q.failed {
+        pin.add(Pin::TEMP_TABLE);
+    }
+    match q.class.kind {
+        Kind::LockTables if !q.failed => pin.add(Pin::LOCK_TABLES),
+        Kind::UnlockTables if !q.failed => pin.remove(Pin::LOCK_TABLES),
+        Kind::Prepare => pin.add(Pin::SQL_PREPARE),
+        Kind::SessionSet if matches!(q.set, Some(SetEffect::Opaque)) => pin.add(Pin::OPAQUE_SET),
+        _ => {}
+    }
+    // A multi-statement text may hide any of the above behind its first statement.
+    if f.contains(Flags::MULTI_STATEMENT) && f.contains(Flags::MULTI_HAS_WRITE) {
+        pin.add(Pin::OPAQUE_SET);
+    }
+    pin
+}
+
+/// Transaction pinning follows the server's own status flag.
+pub fn apply_status(pin: &mut Pin, status: Option<u16>) {
+    if let Some(s) = status {
+        if s & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0 {
+            pin.add(Pin::TRANSACTION);
+        } else {
+            pin.remove(Pin::TRANSACTION);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IN_TRANS: u16 = 0x0001;
+    const AUTOCOMMIT: u16 = 0x0002;
+
+    fn q(kind: Kind, flags: Flags, status: Option<u16>) -> QueryOutcome<'static> {
+        QueryOutcome { class: Classification { kind, flags }, set: None, status, failed: false }
+    }
+
+    #[test]
+    fn transaction_follows_status() {
+        let p = pins_after_query(Pin::default(), &q(Kind::TxnBegin, Flags::default(), Some(IN_TRANS)));
+        assert!(p.has(Pin::TRANSACTION));
+        // An error carries no status: the transaction is still open.
+        let p = pins_after_query(p, &QueryOutcome { failed: true, ..q(Kind::Write, Flags::default(), None) });
+        assert!(p.has(Pin::TRANSACTION));
+        let p = pins_after_query(p, &q(Kind::TxnCommit, Flags::default(), Some(AUTOCOMMIT)));
+        assert!(p.is_free());
+    }
+
+    #[test]
+    fn lock_tables_until_unlock() {
+        let p = pins_after_query(Pin::default(), &q(Kind::LockTables, Flags::default(), Some(AUTOCOMMIT)));
+        assert!(p.has(Pin::LOCK_TABLES));
+        let p = pins_after_query(p, &q(Kind::Read, Flags::default(), Some(AUTOCOMMIT)));
+        assert!(p.has(Pin::LOCK_TABLES));
+        let p = pins_after_query(p, &q(Kind::UnlockTables, Flags::default(), Some(AUTOCOMMIT)));
+        assert!(p.is_free());
+    }
+
+    #[test]
+    fn session_lifetime_reasons() {
+        for (flag, reason) in [
+            (Flags::USER_VARIABLE, Pin::USER_VARIABLE),
+            (Flags::GET_LOCK, Pin::ADVISORY_LOCK),
+            (Flags::CREATE_TEMP_TABLE, Pin::TEMP_TABLE),
+        ] {
+            let p = pins_after_query(Pin::default(), &q(Kind::Read, flag, Some(AUTOCOMMIT)));
+            assert!(p.has(reason));
+            let p = pins_after_query(p, &q(Kind::Read, Flags::default(), Some(AUTOCOMMIT)));
+            assert!(p.has(reason), "{reason:?} must last the session");
+        }
+        let p = pins_after_query(Pin::default(), &q(Kind::Prepare, Flags::default(), Some(AUTOCOMMIT)));
+        assert!(p.has(Pin::SQL_PREPARE));
+    }
+
+    #[test]
+    fn found_rows_lasts_one_statement() {
+        let p = pins_after_query(Pin::default(), &q(Kind::Read, Flags::CALC_FOUND_ROWS, Some(AUTOCOMMIT)));
+        assert!(p.has(Pin::FOUND_ROWS));
+        let p = pins_after_query(p, &q(Kind::Read, Flags::FOUND_ROWS, Some(AUTOCOMMIT)));
+        assert!(p.is_free());
+    }
+
+    #[test]
+    fn opaque_set_pins_replayable_set_does_not() {
+        let opaque = SetEffect::Opaque;
+        let mut o = q(Kind::SessionSet, Flags::default(), Some(AUTOCOMMIT));
+        o.set = Some(&opaque);
+        assert!(pins_after_query(Pin::default(), &o).has(Pin::OPAQUE_SET));
+        let replayable = SetEffect::Session(vec![]);
+        o.set = Some(&replayable);
+        assert!(pins_after_query(Pin::default(), &o).is_free());
+    }
+
+    #[test]
+    fn failed_create_temp_does_not_pin() {
+        let mut o = q(Kind::Ddl, Flags::CREATE_TEMP_TABLE, None);
+        o.failed = true;
+        assert!(pins_after_query(Pin::default(), &o).is_free());
+    }
+}
