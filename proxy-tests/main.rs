@@ -1,1 +1,7 @@
+//! Integration tests: real clients against shoal in front of real `mariadbd` processes.
 
+mod harness;
+
+mod bad_input;
+mod cli;
+mod native;
