@@ -2,8 +2,32 @@
 //! statement kind, the flags routing and pooling need, and a digest for caching.
 //!
 //! Pure code: no I/O, no allocation on the cache-hit path. sqlparser is not used here.
+//! Bytes need not be UTF-8; nothing here panics or reads past the input on any bytes.
 //!
-//! (Contract in place; the implementation lands with the classifier issue.)
+//! * [`token`] — the tokenizer (comments, version comments, hints, quoting).
+//! * [`scan`] — lexical flags of one statement.
+//! * [`kind`] — the kind table and the loop over `;`-separated statements.
+//! * [`set`] — `parse_set`, `use_schema`.
+//! * [`digest`] — `normalize`, `digest`.
+//! * [`cache`] — `ClassifyCache`.
+//!
+//! Decision tables live in each module's doc; `docs/classify.md` gathers them.
+
+pub mod cache;
+pub mod digest;
+pub mod kind;
+pub mod scan;
+pub mod set;
+pub mod token;
+
+#[cfg(test)]
+mod corpus;
+#[cfg(test)]
+mod fuzz;
+
+pub use cache::{ClassifyCache, CACHE_ENTRIES_MAX};
+pub use digest::{digest, normalize};
+pub use token::{Token, TokenKind, Tokenizer};
 
 /// What a statement does, as far as routing and pooling care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +76,65 @@ pub enum Kind {
     Unknown,
 }
 
+impl Kind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Kind; 21] = [
+        Kind::Read,
+        Kind::LockingRead,
+        Kind::Write,
+        Kind::Ddl,
+        Kind::TxnBegin,
+        Kind::TxnBeginReadOnly,
+        Kind::TxnCommit,
+        Kind::TxnRollback,
+        Kind::Savepoint,
+        Kind::SessionSet,
+        Kind::Use,
+        Kind::Show,
+        Kind::Call,
+        Kind::LoadData,
+        Kind::Prepare,
+        Kind::Execute,
+        Kind::Deallocate,
+        Kind::LockTables,
+        Kind::UnlockTables,
+        Kind::Admin,
+        Kind::Unknown,
+    ];
+
+    /// The variant name (`"LockingRead"`), for logs, metrics labels and the corpus.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Read => "Read",
+            Kind::LockingRead => "LockingRead",
+            Kind::Write => "Write",
+            Kind::Ddl => "Ddl",
+            Kind::TxnBegin => "TxnBegin",
+            Kind::TxnBeginReadOnly => "TxnBeginReadOnly",
+            Kind::TxnCommit => "TxnCommit",
+            Kind::TxnRollback => "TxnRollback",
+            Kind::Savepoint => "Savepoint",
+            Kind::SessionSet => "SessionSet",
+            Kind::Use => "Use",
+            Kind::Show => "Show",
+            Kind::Call => "Call",
+            Kind::LoadData => "LoadData",
+            Kind::Prepare => "Prepare",
+            Kind::Execute => "Execute",
+            Kind::Deallocate => "Deallocate",
+            Kind::LockTables => "LockTables",
+            Kind::UnlockTables => "UnlockTables",
+            Kind::Admin => "Admin",
+            Kind::Unknown => "Unknown",
+        }
+    }
+
+    /// The kind whose `name()` is `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// Properties of a statement that routing, pooling and capture need; a bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags(pub u32);
@@ -91,6 +174,36 @@ impl Flags {
     /// Some statement of a multi-statement text is not a plain `Read`.
     pub const MULTI_HAS_WRITE: Flags = Flags(1 << 15);
 
+    /// Every flag with its name (the const's name), lowest bit first.
+    pub const NAMED: [(&'static str, Flags); 16] = [
+        ("FOR_UPDATE", Flags::FOR_UPDATE),
+        ("FOR_SHARE", Flags::FOR_SHARE),
+        ("INTO", Flags::INTO),
+        ("GET_LOCK", Flags::GET_LOCK),
+        ("RELEASE_LOCK", Flags::RELEASE_LOCK),
+        ("LAST_INSERT_ID", Flags::LAST_INSERT_ID),
+        ("FOUND_ROWS", Flags::FOUND_ROWS),
+        ("CALC_FOUND_ROWS", Flags::CALC_FOUND_ROWS),
+        ("SEQUENCE", Flags::SEQUENCE),
+        ("CREATE_TEMP_TABLE", Flags::CREATE_TEMP_TABLE),
+        ("DROP_TEMP_TABLE", Flags::DROP_TEMP_TABLE),
+        ("NON_DETERMINISTIC", Flags::NON_DETERMINISTIC),
+        ("USER_VARIABLE", Flags::USER_VARIABLE),
+        ("HINT_LEADER", Flags::HINT_LEADER),
+        ("MULTI_STATEMENT", Flags::MULTI_STATEMENT),
+        ("MULTI_HAS_WRITE", Flags::MULTI_HAS_WRITE),
+    ];
+
+    /// The flag whose const name is `name`.
+    pub fn from_name(name: &str) -> Option<Flags> {
+        Flags::NAMED.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    }
+
+    /// Names of the set flags, lowest bit first.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::NAMED.into_iter().filter(move |&(_, f)| self.contains(f)).map(|(n, _)| n)
+    }
+
     /// True when every bit of `other` is set in `self`.
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
@@ -105,6 +218,13 @@ impl std::ops::BitOr for Flags {
     type Output = Flags;
     fn bitor(self, rhs: Flags) -> Flags {
         Flags(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitAnd for Flags {
+    type Output = Flags;
+    fn bitand(self, rhs: Flags) -> Flags {
+        Flags(self.0 & rhs.0)
     }
 }
 
@@ -149,18 +269,15 @@ pub struct SessionAssign {
 
 /// Classifies one COM_QUERY text (possibly several `;`-separated statements).
 pub fn classify(sql: &[u8]) -> Classification {
-    let _ = sql;
-    Classification { kind: Kind::Unknown, flags: Flags::default() }
+    kind::classify(sql)
 }
 
 /// Reads a `SET` statement; anything that is not a `SET` is `Opaque`.
 pub fn parse_set(sql: &[u8]) -> SetEffect {
-    let _ = sql;
-    SetEffect::Opaque
+    set::parse_set(sql)
 }
 
 /// The schema named by a `USE db` statement (backquotes removed), if `sql` is one.
 pub fn use_schema(sql: &[u8]) -> Option<String> {
-    let _ = sql;
-    None
+    set::use_schema(sql)
 }

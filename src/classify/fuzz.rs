@@ -1,0 +1,80 @@
+//! Property tests: on arbitrary bytes and on mutated corpus statements, the tokenizer,
+//! `classify`, `parse_set`, `use_schema`, `digest` and `normalize` never panic, and every
+//! token is an in-bounds, in-order slice of the input (nothing is read past its end).
+
+use super::corpus::load;
+use super::token::Tokenizer;
+use super::{classify, digest, normalize, parse_set, use_schema, ClassifyCache};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+/// Bytes that steer the tokenizer into its interesting states.
+const TRICKY: &[u8] = b"'\"`\\/*!+-#;@?().,=:<>\n M0x_";
+
+fn corpus() -> &'static [String] {
+    static C: OnceLock<Vec<String>> = OnceLock::new();
+    C.get_or_init(|| load().into_iter().map(|e| e.sql).collect())
+}
+
+fn check_all(sql: &[u8]) {
+    let mut end = 0usize;
+    for t in Tokenizer::new(sql) {
+        assert!(t.start >= end, "tokens overlap or go backwards");
+        assert!(t.start + t.text.len() <= sql.len(), "token past the input");
+        assert_eq!(&sql[t.start..t.start + t.text.len()], t.text);
+        assert!(!t.text.is_empty(), "empty token");
+        end = t.start + t.text.len();
+    }
+    let c = classify(sql);
+    let _ = parse_set(sql);
+    let _ = use_schema(sql);
+    let _ = normalize(sql);
+    let d = digest(sql);
+    let mut cache = ClassifyCache::new(4);
+    assert_eq!(cache.classify(sql), c);
+    assert_eq!(cache.classify(sql), c);
+    assert_eq!(digest(sql), d);
+}
+
+fn mixed_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![any::<u8>(), prop::sample::select(TRICKY.to_vec())],
+        0..200,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(sql in mixed_bytes()) {
+        check_all(&sql);
+    }
+
+    #[test]
+    fn mutated_corpus_never_panics(
+        pick in any::<prop::sample::Index>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, prop::sample::select(TRICKY.to_vec())), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let corpus = corpus();
+        let mut sql = corpus[pick.index(corpus.len())].as_bytes().to_vec();
+        for (at, op, b) in edits {
+            if sql.is_empty() {
+                sql.push(b);
+                continue;
+            }
+            let i = at.index(sql.len());
+            match op {
+                0 => sql[i] = b,
+                1 => sql.insert(i, b),
+                2 => { sql.remove(i); }
+                _ => sql[i] ^= 0x80,
+            }
+        }
+        check_all(&sql);
+        // Every prefix: truncation inside strings, comments and hints.
+        let n = cut.index(sql.len() + 1);
+        check_all(&sql[..n]);
+    }
+}

@@ -1,0 +1,177 @@
+//! Lexical scan of one statement: the flags (see the table in `Flags`) and the few facts
+//! the kind decision needs from past the first keywords (`INTO` target, sequence writes).
+//!
+//! Flags are lexical: a `NOW(` anywhere in the statement sets `NON_DETERMINISTIC`, even in a
+//! column default of a `CREATE TABLE`. Only the body of a stored-program definition is
+//! left out (see `kind::compound_kind`), because it does not run when it is defined.
+//!
+//! | tokens                                        | flag                     |
+//! |-----------------------------------------------|--------------------------|
+//! | `FOR UPDATE`                                  | FOR_UPDATE               |
+//! | `FOR SHARE`, `LOCK IN SHARE MODE`             | FOR_SHARE                |
+//! | `INTO` at depth 0 (recorded; kind decides)    | INTO (SELECT-like only)  |
+//! | `GET_LOCK(`                                   | GET_LOCK                 |
+//! | `RELEASE_LOCK(`, `RELEASE_ALL_LOCKS(`         | RELEASE_LOCK             |
+//! | `LAST_INSERT_ID(`                             | LAST_INSERT_ID           |
+//! | `FOUND_ROWS(`                                 | FOUND_ROWS               |
+//! | `SQL_CALC_FOUND_ROWS`                         | CALC_FOUND_ROWS          |
+//! | `NEXT VALUE FOR`, `NEXTVAL(`, `SETVAL(`       | SEQUENCE (+ writes)      |
+//! | `PREVIOUS VALUE FOR`, `LASTVAL(`              | SEQUENCE                 |
+//! | `UUID(` `UUID_SHORT(` `RAND(` `SYSDATE(` `NOW(` `CURDATE(` `CURTIME(` `UTC_*(` `UNIX_TIMESTAMP(` `CONNECTION_ID(` `RANDOM_BYTES(` `SYS_GUID(` `CURRENT_TIMESTAMP` `CURRENT_DATE` `CURRENT_TIME` `LOCALTIME` `LOCALTIMESTAMP` | NON_DETERMINISTIC |
+//! | `@name` not glued to a preceding name/string (`'u'@'host'` is an account) | USER_VARIABLE |
+//! | hint token containing `shoal:leader`          | HINT_LEADER              |
+
+use super::token::{TokenKind, Tokenizer};
+use super::Flags;
+
+/// Longest keyword compared by value; longer words are identifiers.
+pub const KEYWORD_LEN_MAX_BYTES: usize = 24;
+
+/// A word upper-cased into a stack buffer, for `match` on keywords without allocating.
+#[derive(Clone, Copy)]
+pub struct Kw {
+    buf: [u8; KEYWORD_LEN_MAX_BYTES],
+    len: usize,
+}
+
+impl Kw {
+    /// Upper-cased `word`, or an empty keyword when it is too long to be one.
+    pub fn of(word: &[u8]) -> Kw {
+        let mut kw = Kw { buf: [0; KEYWORD_LEN_MAX_BYTES], len: 0 };
+        if word.len() <= KEYWORD_LEN_MAX_BYTES {
+            for (d, s) in kw.buf.iter_mut().zip(word) {
+                *d = s.to_ascii_uppercase();
+            }
+            kw.len = word.len();
+        }
+        kw
+    }
+    /// The upper-cased bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Where a depth-0 `INTO` sends the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntoTarget {
+    /// `INTO OUTFILE` / `INTO DUMPFILE`: a file on the server.
+    File,
+    /// `INTO @var` or a stored-program variable, or a table (`INSERT INTO`).
+    Other,
+}
+
+/// What the lexical scan of one statement found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scan {
+    /// Lexical flags (no INTO: the kind decision adds it for SELECT-like statements).
+    pub flags: Flags,
+    /// First `INTO` at parenthesis depth 0.
+    pub into: Option<IntoTarget>,
+    /// `NEXT VALUE FOR`, `NEXTVAL(` or `SETVAL(`: the sequence changes.
+    pub sequence_write: bool,
+    /// The statement had at least one token besides hints.
+    pub nonempty: bool,
+}
+
+/// Flag for a function name seen right before `(`.
+fn function_flag(kw: &[u8]) -> Option<(Flags, bool)> {
+    let f = match kw {
+        b"GET_LOCK" => Flags::GET_LOCK,
+        b"RELEASE_LOCK" | b"RELEASE_ALL_LOCKS" => Flags::RELEASE_LOCK,
+        b"LAST_INSERT_ID" => Flags::LAST_INSERT_ID,
+        b"FOUND_ROWS" => Flags::FOUND_ROWS,
+        b"NEXTVAL" | b"SETVAL" => return Some((Flags::SEQUENCE, true)),
+        b"LASTVAL" => Flags::SEQUENCE,
+        b"UUID" | b"UUID_SHORT" | b"RAND" | b"SYSDATE" | b"NOW" | b"CURDATE" | b"CURTIME" | b"UTC_DATE"
+        | b"UTC_TIME" | b"UTC_TIMESTAMP" | b"UNIX_TIMESTAMP" | b"CONNECTION_ID" | b"RANDOM_BYTES" | b"SYS_GUID" => {
+            Flags::NON_DETERMINISTIC
+        }
+        _ => return None,
+    };
+    Some((f, false))
+}
+
+/// Non-deterministic keywords usable without parentheses.
+fn bare_nondeterministic(kw: &[u8]) -> bool {
+    matches!(kw, b"CURRENT_TIMESTAMP" | b"CURRENT_DATE" | b"CURRENT_TIME" | b"LOCALTIME" | b"LOCALTIMESTAMP")
+}
+
+/// True when `text` contains `shoal:leader`, ignoring ASCII case.
+fn has_leader_hint(text: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"shoal:leader";
+    text.windows(NEEDLE.len()).any(|w| w.eq_ignore_ascii_case(NEEDLE))
+}
+
+/// Scans one statement from `toks` up to and including its `;` (or to the end of the input
+/// when `to_end`, for compound statements whose body holds `;`).
+pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
+    let mut scan = Scan::default();
+    let mut depth: usize = 0;
+    // The last two significant tokens, upper-cased when they are words.
+    let mut prev: Option<(TokenKind, Kw, bool)> = None; // (kind, keyword, was-word)
+    let mut prev2: Option<Kw> = None;
+    let mut prev_end_glue = false; // previous token can own an `@host` part
+    let mut pending_into = false;
+    for tok in toks.by_ref() {
+        if tok.kind == TokenKind::Semi && !to_end {
+            break;
+        }
+        if tok.kind == TokenKind::Hint {
+            if has_leader_hint(tok.text) {
+                scan.flags |= Flags::HINT_LEADER;
+            }
+            continue;
+        }
+        scan.nonempty = true;
+        let kw = if tok.kind == TokenKind::Word { Kw::of(tok.text) } else { Kw::of(b"") };
+        if pending_into {
+            pending_into = false;
+            let target = match kw.as_bytes() {
+                b"OUTFILE" | b"DUMPFILE" => IntoTarget::File,
+                _ => IntoTarget::Other,
+            };
+            scan.into.get_or_insert(target);
+        }
+        match tok.kind {
+            TokenKind::Word => {
+                let k = kw.as_bytes();
+                let p = prev.as_ref().filter(|p| p.2).map(|p| p.1);
+                let p1 = p.as_ref().map_or(&b""[..], |p| p.as_bytes());
+                let p2 = prev2.as_ref().map_or(&b""[..], |p| p.as_bytes());
+                match k {
+                    b"UPDATE" if p1 == b"FOR" => scan.flags |= Flags::FOR_UPDATE,
+                    b"SHARE" if p1 == b"FOR" || (p1 == b"IN" && p2 == b"LOCK") => scan.flags |= Flags::FOR_SHARE,
+                    b"FOR" if p1 == b"VALUE" && p2 == b"NEXT" => {
+                        scan.flags |= Flags::SEQUENCE;
+                        scan.sequence_write = true;
+                    }
+                    b"FOR" if p1 == b"VALUE" && p2 == b"PREVIOUS" => scan.flags |= Flags::SEQUENCE,
+                    b"INTO" if depth == 0 => pending_into = true,
+                    b"SQL_CALC_FOUND_ROWS" => scan.flags |= Flags::CALC_FOUND_ROWS,
+                    _ if bare_nondeterministic(k) => scan.flags |= Flags::NON_DETERMINISTIC,
+                    _ => {}
+                }
+            }
+            TokenKind::Punct if tok.text == b"(" => {
+                depth += 1;
+                if let Some((TokenKind::Word, name, _)) = prev {
+                    if let Some((f, writes)) = function_flag(name.as_bytes()) {
+                        scan.flags |= f;
+                        scan.sequence_write |= writes;
+                    }
+                }
+            }
+            TokenKind::Punct if tok.text == b")" => depth = depth.saturating_sub(1),
+            TokenKind::UserVar if tok.gap_before || !prev_end_glue => scan.flags |= Flags::USER_VARIABLE,
+            _ => {}
+        }
+        prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);
+        prev2 = prev.as_ref().filter(|p| p.2).map(|p| p.1);
+        prev = Some((tok.kind, kw, tok.kind == TokenKind::Word));
+    }
+    if pending_into {
+        scan.into.get_or_insert(IntoTarget::Other);
+    }
+    scan
+}
