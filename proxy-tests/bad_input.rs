@@ -30,7 +30,7 @@ async fn garbage_handshakes_do_not_hurt_other_clients() {
     let mut good = mysql_async::Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
     let cases: Vec<Vec<u8>> = vec![
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-        vec![0xFF, 0xFF, 0xFF, 0x01, 1, 2, 3],      // claims 16 MiB, sends 3 bytes
+        vec![0xFF, 0xFF, 0xFF, 0x01, 1, 2, 3],       // claims 16 MiB, sends 3 bytes
         vec![5, 0, 0, 1, 0, 0, 0, 0, 0],             // a 5-byte "handshake response"
         vec![0x20, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF], // SSLRequest-sized but truncated
         (0..200u8).collect(),

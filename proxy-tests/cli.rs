@@ -47,7 +47,10 @@ fn wrong_password_is_refused_like_mariadb() {
     let (ok, _, err) = mariadb_cli(shoal.port(), &s.user, "not-it", &["-e", "SELECT 1"], None);
     assert!(!ok);
     assert!(
-        err.contains(&format!("ERROR 1045 (28000): Access denied for user '{}'@'localhost' (using password: YES)", s.user)),
+        err.contains(&format!(
+            "ERROR 1045 (28000): Access denied for user '{}'@'localhost' (using password: YES)",
+            s.user
+        )),
         "{err}"
     );
     // And the same client with the right password still gets in.
@@ -61,7 +64,8 @@ fn unknown_database_is_reported() {
     let db = shared();
     let s = Scratch::new(db, "nodb");
     let shoal = Shoal::start(db);
-    let (ok, _, err) = mariadb_cli(shoal.port(), &s.user, Scratch::PASSWORD, &["-D", "no_such_db", "-e", "SELECT 1"], None);
+    let (ok, _, err) =
+        mariadb_cli(shoal.port(), &s.user, Scratch::PASSWORD, &["-D", "no_such_db", "-e", "SELECT 1"], None);
     assert!(!ok);
     assert!(err.contains("ERROR 1049") && err.contains("no_such_db"), "{err}");
 }

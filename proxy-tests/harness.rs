@@ -73,12 +73,8 @@ impl MariaDb {
     /// Starts a fresh server; `extra` are additional `mariadbd` options.
     pub fn start(extra: &[&str]) -> MariaDb {
         let dir = tempfile::Builder::new().prefix("shoal-mariadb-").tempdir().unwrap();
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(template().join("data"))
-            .arg(dir.path().join("data"))
-            .status()
-            .unwrap();
+        let status =
+            Command::new("cp").arg("-a").arg(template().join("data")).arg(dir.path().join("data")).status().unwrap();
         assert!(status.success(), "copy template datadir");
         let port = free_port();
         let d = dir.path();
@@ -98,6 +94,8 @@ impl MariaDb {
                 "--max-connections=2000",
                 "--max-allowed-packet=256M",
                 "--local-infile=1",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
             ])
             .args(extra)
             .stdin(Stdio::null())
@@ -266,7 +264,13 @@ impl Drop for Shoal {
 }
 
 /// Runs the `mariadb` CLI against a port; returns (success, stdout, stderr).
-pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn mariadb_cli(
+    port: u16,
+    user: &str,
+    password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     use std::io::Write;
     let mut cmd = Command::new(which(&["mariadb", "mysql"]));
     cmd.args(["-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}"), &format!("-p{password}")])
@@ -282,5 +286,9 @@ pub fn mariadb_cli(port: u16, user: &str, password: &str, args: &[&str], stdin: 
         }
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

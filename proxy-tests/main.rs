@@ -4,4 +4,5 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod clients;
 mod native;

@@ -14,7 +14,10 @@ async fn connect(shoal: &Shoal, s: &Scratch) -> Conn {
 
 /// Backend connections the account holds right now, seen by the server itself.
 fn backend_connections(db: &MariaDb, user: &str) -> usize {
-    db.sql(&format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}'")).trim().parse().unwrap()
+    db.sql(&format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}'"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -33,7 +36,11 @@ async fn text_and_binary_results_match_direct() {
     let text: Vec<Row> = c.query("SELECT * FROM t").await.unwrap();
     let binary: Vec<Row> = c.exec("SELECT * FROM t WHERE id = ?", (1,)).await.unwrap();
     let mut direct = Conn::new(
-        mysql_async::OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).db_name(Some(&s.db)),
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(db.port)
+            .user(Some("root"))
+            .db_name(Some(&s.db)),
     )
     .await
     .unwrap();
@@ -93,7 +100,8 @@ async fn session_variables_follow_each_client_across_shared_connections() {
     for _ in 0..3 {
         let (tz, mode): (String, String) = a.query_first("SELECT @@time_zone, @@sql_mode").await.unwrap().unwrap();
         assert_eq!((tz.as_str(), mode.as_str()), ("+05:00", "ANSI_QUOTES"));
-        let (tz, cs): (String, String) = b.query_first("SELECT @@time_zone, @@character_set_client").await.unwrap().unwrap();
+        let (tz, cs): (String, String) =
+            b.query_first("SELECT @@time_zone, @@character_set_client").await.unwrap().unwrap();
         assert_eq!((tz.as_str(), cs.as_str()), ("-03:00", "latin1"));
         let mode: String = b.query_first("SELECT @@sql_mode").await.unwrap().unwrap();
         assert_ne!(mode, "ANSI_QUOTES", "a's sql_mode leaked into b");
@@ -191,7 +199,8 @@ async fn prepared_statements_are_bounded_on_backends() {
         t.await.unwrap();
     }
     // 10 clients × 30 prepares, yet each backend connection prepared the text once.
-    let count: Vec<String> = db.sql("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").split_whitespace().map(String::from).collect();
+    let count: Vec<String> =
+        db.sql("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").split_whitespace().map(String::from).collect();
     let open: usize = count[1].parse().unwrap();
     assert!(open <= 2, "backend statements must stay bounded by the pool, found {open}");
     setup.disconnect().await.unwrap();

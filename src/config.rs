@@ -175,7 +175,11 @@ impl Config {
         let l = &self.limits;
         let range = |field: &'static str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
-                Err(ConfigError::Invalid { field, value: v.to_string(), allowed: format!("must be between {lo} and {hi}") })
+                Err(ConfigError::Invalid {
+                    field,
+                    value: v.to_string(),
+                    allowed: format!("must be between {lo} and {hi}"),
+                })
             } else {
                 Ok(())
             }

@@ -64,7 +64,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Proxy(args) => runtime.block_on(run_proxy(args)),
-        Command::Validate { config } => Config::load(&config).map(|_| println!("{}: ok", config.display())).map_err(Into::into),
+        Command::Validate { config } => {
+            Config::load(&config).map(|_| println!("{}: ok", config.display())).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

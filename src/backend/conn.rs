@@ -109,7 +109,13 @@ impl BackendConn {
                     let name_end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
                     if &body[..name_end] != NATIVE_PASSWORD.as_bytes() {
                         let plugin = String::from_utf8_lossy(&body[..name_end]).into_owned();
-                        return Err(fail(format!("account {} uses auth plugin {plugin}; shoal needs mysql_native_password on backends", t.user), 1045));
+                        return Err(fail(
+                            format!(
+                                "account {} uses auth plugin {plugin}; shoal needs mysql_native_password on backends",
+                                t.user
+                            ),
+                            1045,
+                        ));
                     }
                     let nonce = body.get(name_end + 1..).unwrap_or_default();
                     let nonce = &nonce[..nonce.len().min(20)];

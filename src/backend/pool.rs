@@ -106,7 +106,14 @@ impl Pools {
     }
 
     /// The pool for a client's account and wire format on backend `addr`.
-    pub fn get(&self, addr: &Arc<str>, user: &str, cred: &Credential, caps: CapabilityFlags, collation: u8) -> Arc<BackendPool> {
+    pub fn get(
+        &self,
+        addr: &Arc<str>,
+        user: &str,
+        cred: &Credential,
+        caps: CapabilityFlags,
+        collation: u8,
+    ) -> Arc<BackendPool> {
         let session_caps = caps & SESSION_CAPABILITIES;
         let key = PoolKey {
             addr: addr.clone(),

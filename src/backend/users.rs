@@ -90,9 +90,8 @@ impl Users {
             .pass(Some(svc.password.clone()))
             .prefer_socket(false);
         let mut conn = mysql_async::Conn::new(opts).await?;
-        let rows: Vec<(String, String, String, String)> = conn
-            .query("SELECT User, plugin, authentication_string, Password FROM mysql.user")
-            .await?;
+        let rows: Vec<(String, String, String, String)> =
+            conn.query("SELECT User, plugin, authentication_string, Password FROM mysql.user").await?;
         conn.disconnect().await?;
         let mut map: HashMap<String, Vec<Stage2>> = HashMap::new();
         for (user, plugin, auth, password) in rows {

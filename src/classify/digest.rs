@@ -147,8 +147,14 @@ mod tests {
 
     #[test]
     fn folds_literals_case_space_and_lists() {
-        assert_eq!(normalize(b"select  *\n from t where id in (1, 2,3) and name='x' -- c"), "SELECT * FROM T WHERE ID IN(?) AND NAME = ?");
-        assert_eq!(normalize(b"INSERT INTO t (a,b) VALUES (1,'a'),(2,'b'), (3, NULL)"), "INSERT INTO T(A, B) VALUES(?)");
+        assert_eq!(
+            normalize(b"select  *\n from t where id in (1, 2,3) and name='x' -- c"),
+            "SELECT * FROM T WHERE ID IN(?) AND NAME = ?"
+        );
+        assert_eq!(
+            normalize(b"INSERT INTO t (a,b) VALUES (1,'a'),(2,'b'), (3, NULL)"),
+            "INSERT INTO T(A, B) VALUES(?)"
+        );
         assert_eq!(normalize(b"SELECT f(1) /*+ BKA(t) */ FROM `T`.x"), "SELECT F(?) /*+ BKA(t) */ FROM `T`.X");
         assert_eq!(digest(b"select 1"), digest(b"SELECT   2"));
         assert_ne!(digest(b"select 1"), digest(b"select 1 for update"));

@@ -37,10 +37,7 @@ fn check_all(sql: &[u8]) {
 }
 
 fn mixed_bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(
-        prop_oneof![any::<u8>(), prop::sample::select(TRICKY.to_vec())],
-        0..200,
-    )
+    prop::collection::vec(prop_oneof![any::<u8>(), prop::sample::select(TRICKY.to_vec())], 0..200)
 }
 
 proptest! {

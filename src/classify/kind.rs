@@ -140,9 +140,28 @@ fn create_object(c: &mut Cursor<'_>) -> Kw {
         let kw = Kw::of(t.text);
         if matches!(
             kw.as_bytes(),
-            b"TABLE" | b"TEMPORARY" | b"VIEW" | b"INDEX" | b"UNIQUE" | b"FULLTEXT" | b"SPATIAL" | b"DATABASE"
-                | b"SCHEMA" | b"SEQUENCE" | b"USER" | b"ROLE" | b"SERVER" | b"TABLESPACE" | b"LOGFILE"
-                | b"PROCEDURE" | b"FUNCTION" | b"TRIGGER" | b"EVENT" | b"PACKAGE" | b"RESOURCE" | b"SYNONYM"
+            b"TABLE"
+                | b"TEMPORARY"
+                | b"VIEW"
+                | b"INDEX"
+                | b"UNIQUE"
+                | b"FULLTEXT"
+                | b"SPATIAL"
+                | b"DATABASE"
+                | b"SCHEMA"
+                | b"SEQUENCE"
+                | b"USER"
+                | b"ROLE"
+                | b"SERVER"
+                | b"TABLESPACE"
+                | b"LOGFILE"
+                | b"PROCEDURE"
+                | b"FUNCTION"
+                | b"TRIGGER"
+                | b"EVENT"
+                | b"PACKAGE"
+                | b"RESOURCE"
+                | b"SYNONYM"
         ) {
             return kw;
         }
@@ -324,8 +343,8 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
             _ => Kind::Admin,
         },
         b"INSTALL" | b"UNINSTALL" | b"GRANT" | b"REVOKE" | b"KILL" | b"OPTIMIZE" | b"CHECK" | b"CHECKSUM"
-        | b"REPAIR" | b"RESET" | b"PURGE" | b"CHANGE" | b"STOP" | b"BINLOG" | b"CACHE" | b"SHUTDOWN"
-        | b"RESTART" | b"CLONE" | b"IMPORT" => Kind::Admin,
+        | b"REPAIR" | b"RESET" | b"PURGE" | b"CHANGE" | b"STOP" | b"BINLOG" | b"CACHE" | b"SHUTDOWN" | b"RESTART"
+        | b"CLONE" | b"IMPORT" => Kind::Admin,
         _ => Kind::Unknown,
     };
     (kind, none)

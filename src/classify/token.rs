@@ -73,9 +73,7 @@ impl Token<'_> {
 }
 
 /// Multi-byte operators kept as one token, longest first.
-const OPERATORS: [&[u8]; 12] = [
-    b"<=>", b"->>", b":=", b"<=", b">=", b"<>", b"!=", b"||", b"&&", b"<<", b">>", b"->",
-];
+const OPERATORS: [&[u8]; 12] = [b"<=>", b"->>", b":=", b"<=", b">=", b"<>", b"!=", b"||", b"&&", b"<<", b">>", b"->"];
 
 /// Iterator over the tokens of a statement text. Cheap to clone (for lookahead).
 #[derive(Debug, Clone)]
@@ -154,9 +152,7 @@ impl<'a> Tokenizer<'a> {
 
     fn digits_end(&self, from: usize, hex: bool) -> usize {
         let mut i = from;
-        while i < self.src.len()
-            && (self.src[i].is_ascii_digit() || (hex && self.src[i].is_ascii_hexdigit()))
-        {
+        while i < self.src.len() && (self.src[i].is_ascii_digit() || (hex && self.src[i].is_ascii_hexdigit())) {
             i += 1;
         }
         i
@@ -306,7 +302,8 @@ impl<'a> Iterator for Tokenizer<'a> {
                 _ if is_word_byte(c) => {
                     let end = self.word_end(start);
                     let word = &src[start..end];
-                    let prefix_literal = (word.len() == 1 && matches!(word[0], b'x' | b'X' | b'b' | b'B' | b'n' | b'N'))
+                    let prefix_literal = (word.len() == 1
+                        && matches!(word[0], b'x' | b'X' | b'b' | b'B' | b'n' | b'N'))
                         || (word[0] == b'_' && word.len() > 1);
                     match self.at(end) {
                         Some(q @ (b'\'' | b'"')) if prefix_literal && (q == b'\'' || word[0] == b'_') => {
@@ -359,7 +356,8 @@ mod tests {
     #[test]
     fn hints_numbers_and_operators() {
         use TokenKind::*;
-        let got = kinds("SELECT /*+ MAX_EXECUTION_TIME(1) */ 1.5e3, .5, 0x1F, 1abc, x'0A', a<=>b, a--1 /* shoal:leader */");
+        let got =
+            kinds("SELECT /*+ MAX_EXECUTION_TIME(1) */ 1.5e3, .5, 0x1F, 1abc, x'0A', a<=>b, a--1 /* shoal:leader */");
         let want = vec![
             (Word, "SELECT".into()),
             (Hint, "/*+ MAX_EXECUTION_TIME(1) */".into()),

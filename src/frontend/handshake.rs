@@ -60,7 +60,12 @@ pub async fn fail(io: &mut ClientIo, seq: u8, code: u16, state: &str, msg: Strin
 }
 
 /// Runs the connection phase up to a verified credential.
-pub async fn authenticate(proxy: &Arc<Proxy>, io: &mut ClientIo, conn_id: u32, peer: SocketAddr) -> Result<Authenticated, ProxyError> {
+pub async fn authenticate(
+    proxy: &Arc<Proxy>,
+    io: &mut ClientIo,
+    conn_id: u32,
+    peer: SocketAddr,
+) -> Result<Authenticated, ProxyError> {
     let info = proxy.server_info().await;
     let scramble = new_scramble();
     let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation);
@@ -70,7 +75,14 @@ pub async fn authenticate(proxy: &Arc<Proxy>, io: &mut ClientIo, conn_id: u32, p
     let (mut seq, mut payload) = io.read_packet_exact().await?;
     if is_ssl_request(&payload) {
         let Some(acceptor) = proxy.tls.clone() else {
-            return Err(fail(io, seq.wrapping_add(1), ER_HANDSHAKE, "08S01", "Bad handshake: TLS is not configured on this proxy".into()).await);
+            return Err(fail(
+                io,
+                seq.wrapping_add(1),
+                ER_HANDSHAKE,
+                "08S01",
+                "Bad handshake: TLS is not configured on this proxy".into(),
+            )
+            .await);
         };
         let Some(ClientStream::Plain(tcp)) = io.stream.take() else {
             return Err(ProxyError::ClientProtocol("second SSLRequest".into()));

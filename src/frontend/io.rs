@@ -81,7 +81,13 @@ fn gone() -> ProxyError {
 impl ClientIo {
     /// Wraps an accepted socket.
     pub fn new(stream: TcpStream, packet_bytes_max: usize) -> Self {
-        ClientIo { stream: Some(ClientStream::Plain(stream)), rbuf: BytesMut::new(), wbuf: BytesMut::new(), packet_bytes_max, wrote: false }
+        ClientIo {
+            stream: Some(ClientStream::Plain(stream)),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            packet_bytes_max,
+            wrote: false,
+        }
     }
 
     fn stream(&mut self) -> Result<&mut ClientStream, ProxyError> {

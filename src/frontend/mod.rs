@@ -30,7 +30,7 @@ use crate::backend::conn::probe;
 use crate::backend::pool::Pools;
 use crate::backend::users::Users;
 use crate::config::{LimitsSection, TlsSection};
-use crate::error::{ER_CON_COUNT, ProxyError};
+use crate::error::{ProxyError, ER_CON_COUNT};
 use crate::protocol::handshake::PROXY_CAPABILITIES;
 use crate::protocol::CapabilityFlags;
 use registry::Registry;

@@ -140,7 +140,10 @@ pub(super) fn charset_of(collation: u8) -> String {
 
 /// Takes the pinned connection or a pooled one, skipping pooled connections the server
 /// closed while they were idle.
-pub(super) async fn acquire<'a>(lease: &'a mut Option<Lease>, pool: &BackendPool) -> Result<&'a mut BackendConn, ProxyError> {
+pub(super) async fn acquire<'a>(
+    lease: &'a mut Option<Lease>,
+    pool: &BackendPool,
+) -> Result<&'a mut BackendConn, ProxyError> {
     // A dead idle connection costs one extra checkout; bound the retries by the pool size.
     const DEAD_IDLE_RETRIES_MAX: usize = 8;
     let mut tries = 0;
@@ -157,7 +160,12 @@ pub(super) async fn acquire<'a>(lease: &'a mut Option<Lease>, pool: &BackendPool
 }
 
 /// Runs the session's sync plan on `conn`.
-pub(super) async fn sync(conn: &mut BackendConn, state: &SessionState, needs_insert_id: bool, charset: &str) -> Result<Ready, ProxyError> {
+pub(super) async fn sync(
+    conn: &mut BackendConn,
+    state: &SessionState,
+    needs_insert_id: bool,
+    charset: &str,
+) -> Result<Ready, ProxyError> {
     let plan = sync_plan(state, &conn.state, needs_insert_id, charset);
     if plan.is_empty() {
         return Ok(Ready::Yes);
@@ -213,7 +221,6 @@ impl Session {
             handle,
         }
     }
-
 
     fn ok_info(&self) -> OkInfo {
         OkInfo { status: self.status, ..OkInfo::default() }
@@ -356,7 +363,12 @@ impl Session {
     }
 
     /// Runs one command on a backend connection and relays the response.
-    pub(super) async fn run_on_backend(&mut self, payload: &[u8], expect: Expect, needs_insert_id: bool) -> Result<Option<Framer>, ProxyError> {
+    pub(super) async fn run_on_backend(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+        needs_insert_id: bool,
+    ) -> Result<Option<Framer>, ProxyError> {
         let conn = acquire(&mut self.lease, &self.pool).await?;
         if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
             self.forward_refusal(bytes, 1).await?;

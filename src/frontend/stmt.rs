@@ -22,7 +22,11 @@ const ER_WRONG_ARGUMENTS: u16 = 1210;
 
 /// Makes sure `meta` is prepared on `conn`; returns its backend id, or the backend's ERR
 /// response when preparing failed.
-async fn ensure_prepared(conn: &mut BackendConn, meta: &PreparedMeta, per_backend_max: usize) -> Result<Result<u32, BytesMut>, ProxyError> {
+async fn ensure_prepared(
+    conn: &mut BackendConn,
+    meta: &PreparedMeta,
+    per_backend_max: usize,
+) -> Result<Result<u32, BytesMut>, ProxyError> {
     if let Some(id) = conn.state.stmts.get(meta.id) {
         return Ok(Ok(id));
     }
@@ -44,7 +48,11 @@ async fn ensure_prepared(conn: &mut BackendConn, meta: &PreparedMeta, per_backen
 }
 
 impl Session {
-    fn unknown_stmt(&mut self, id: u32, command: &str) -> impl std::future::Future<Output = Result<(), ProxyError>> + '_ {
+    fn unknown_stmt(
+        &mut self,
+        id: u32,
+        command: &str,
+    ) -> impl std::future::Future<Output = Result<(), ProxyError>> + '_ {
         let msg = format!("Unknown prepared statement handler ({id}) given to {command}");
         async move { self.reply_err(1, ER_UNKNOWN_STMT_HANDLER, "HY000", &msg).await }
     }
@@ -70,14 +78,22 @@ impl Session {
                     self.release_if_free();
                     return self.io.write_raw(&bytes).await;
                 };
-                let meta = PreparedMeta::new(self.state.schema.clone(), Bytes::copy_from_slice(sql), params, bytes.freeze());
+                let meta =
+                    PreparedMeta::new(self.state.schema.clone(), Bytes::copy_from_slice(sql), params, bytes.freeze());
+                let meta = self.pool.stmts.insert(meta);
                 let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
-                for old in conn.state.stmts.insert(meta.id, backend_id, per_backend) {
+                let mut to_close = Vec::new();
+                if conn.state.stmts.get(meta.id).is_some() {
+                    // Another session cached this text first and it is prepared here already.
+                    to_close.push(backend_id);
+                } else {
+                    to_close = conn.state.stmts.insert(meta.id, backend_id, per_backend);
+                }
+                for old in to_close {
                     let mut close = [com::STMT_CLOSE, 0, 0, 0, 0];
                     set_stmt_id(&mut close, old);
                     conn.send_no_reply(&close).await?;
                 }
-                self.pool.stmts.insert(meta.clone());
                 self.release_if_free();
                 meta
             }
@@ -137,7 +153,8 @@ impl Session {
             self.pin.add(Pin::CURSOR);
             self.cursor = Some(id);
         }
-        let outcome = QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
+        let outcome =
+            QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
         self.pin = pins_after_query(self.pin, &outcome);
         self.release_if_free();
         Ok(())
@@ -163,7 +180,12 @@ impl Session {
     }
 
     /// Sends `payload` (a COM_STMT_RESET/FETCH) to the pinned connection, renumbered.
-    async fn to_pinned_stmt(&mut self, mut payload: BytesMut, meta_id: u64, expect: Expect) -> Result<bool, ProxyError> {
+    async fn forward_to_pinned_stmt(
+        &mut self,
+        mut payload: BytesMut,
+        meta_id: u64,
+        expect: Expect,
+    ) -> Result<bool, ProxyError> {
         let Some(conn) = self.lease.as_mut() else { return Ok(false) };
         let Some(backend_id) = conn.state.stmts.get(meta_id) else { return Ok(false) };
         set_stmt_id(&mut payload, backend_id);
@@ -182,7 +204,7 @@ impl Session {
         };
         let meta_id = cs.meta.id;
         let holds_state = self.cursor == Some(id) || self.pin.has(Pin::LONG_DATA);
-        if holds_state && self.to_pinned_stmt(payload, meta_id, Expect::Single).await? {
+        if holds_state && self.forward_to_pinned_stmt(payload, meta_id, Expect::Single).await? {
             if self.cursor == Some(id) {
                 self.cursor = None;
                 self.pin.remove(Pin::CURSOR);
@@ -200,7 +222,7 @@ impl Session {
         let Some(meta_id) = self.stmts.get_mut(id).map(|c| c.meta.id) else {
             return self.unknown_stmt(id, "mysqld_stmt_fetch").await;
         };
-        if self.cursor != Some(id) || !self.to_pinned_stmt(payload, meta_id, Expect::Rows).await? {
+        if self.cursor != Some(id) || !self.forward_to_pinned_stmt(payload, meta_id, Expect::Rows).await? {
             return self.reply_err(1, 1421, "HY000", "The statement has no open cursor").await;
         }
         let last = StatusFlags::SERVER_STATUS_LAST_ROW_SENT.bits();
@@ -268,7 +290,8 @@ impl Session {
         }
         self.user = req.user;
         self.credential = credential;
-        self.pool = self.proxy.pools.get(&self.proxy.primary, &self.user, &self.credential, self.capabilities, self.collation);
+        self.pool =
+            self.proxy.pools.get(&self.proxy.primary, &self.user, &self.credential, self.capabilities, self.collation);
         let conn = acquire(&mut self.lease, &self.pool).await?;
         let ready = sync(conn, &self.state, false, &self.default_charset).await?;
         self.release_if_free();

@@ -96,15 +96,7 @@ impl Framer {
             Expect::Rows => State::Rows,
             Expect::Single => State::Single,
         };
-        Framer {
-            state,
-            deprecate_eof,
-            continuation: false,
-            last_ok: None,
-            insert_id: 0,
-            error: None,
-            prepared: None,
-        }
+        Framer { state, deprecate_eof, continuation: false, last_ok: None, insert_id: 0, error: None, prepared: None }
     }
 
     /// True once the response is complete.
@@ -232,11 +224,7 @@ impl Framer {
     }
 
     fn read_terminator(&mut self, payload: &[u8]) {
-        let info = if payload.len() < 9 && !self.deprecate_eof {
-            parse_eof(payload)
-        } else {
-            parse_ok(payload)
-        };
+        let info = if payload.len() < 9 && !self.deprecate_eof { parse_eof(payload) } else { parse_ok(payload) };
         self.last_ok = info.or(self.last_ok);
     }
 

@@ -233,12 +233,7 @@ pub fn parse_server_hello(payload: &[u8]) -> Option<ServerHello> {
 }
 
 /// Builds the handshake response shoal sends to a backend.
-pub fn backend_hello(
-    capabilities: C,
-    collation: u8,
-    user: &str,
-    auth_response: &[u8],
-) -> BytesMut {
+pub fn backend_hello(capabilities: C, collation: u8, user: &str, auth_response: &[u8]) -> BytesMut {
     let mut p = HandshakeResponse::new(
         Some(auth_response),
         (0, 0, 0),

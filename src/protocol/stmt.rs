@@ -59,13 +59,7 @@ pub fn param_types(payload: &[u8], layout: ExecuteLayout, params: u16) -> Option
 
 /// Writes `payload` for the backend: its statement id replaced and, when the client relied
 /// on types sent earlier (`new_params_bound = 0`), those types inserted.
-pub fn execute_for_backend(
-    payload: &[u8],
-    layout: ExecuteLayout,
-    backend_id: u32,
-    types: &[u8],
-    out: &mut BytesMut,
-) {
+pub fn execute_for_backend(payload: &[u8], layout: ExecuteLayout, backend_id: u32, types: &[u8], out: &mut BytesMut) {
     out.reserve(payload.len() + types.len());
     out.put_u8(payload[0]);
     out.put_u32_le(backend_id);

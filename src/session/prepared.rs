@@ -42,10 +42,13 @@ impl PreparedMeta {
     }
 }
 
+/// What a cached statement is keyed by: the schema it was prepared in and its text.
+type CacheKey = (Option<String>, Bytes);
+
 /// Prepare responses by (schema, SQL), shared by the sessions of one pool.
 #[derive(Debug)]
 pub struct StmtCache {
-    map: Mutex<HashMap<(Option<String>, Bytes), Arc<PreparedMeta>>>,
+    map: Mutex<HashMap<CacheKey, Arc<PreparedMeta>>>,
     /// Most entries kept; the cache is cleared when it is full (simple and bounded).
     entries_max: usize,
 }
@@ -63,13 +66,19 @@ impl StmtCache {
         map.get(&(schema.clone(), Bytes::copy_from_slice(sql))).cloned()
     }
 
-    /// Stores an entry.
-    pub fn insert(&self, meta: Arc<PreparedMeta>) {
+    /// Stores an entry, unless another session stored one for the same key first: then
+    /// that one is returned, so concurrent first prepares converge on one entry.
+    pub fn insert(&self, meta: Arc<PreparedMeta>) -> Arc<PreparedMeta> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (meta.schema.clone(), meta.sql.clone());
+        if let Some(existing) = map.get(&key) {
+            return existing.clone();
+        }
         if map.len() >= self.entries_max {
             map.clear();
         }
-        map.insert((meta.schema.clone(), meta.sql.clone()), meta);
+        map.insert(key, meta.clone());
+        meta
     }
 
     /// Forgets everything (after DDL, metadata may have changed).
@@ -213,7 +222,9 @@ mod tests {
     #[test]
     fn cache_is_keyed_by_schema_and_text() {
         let cache = StmtCache::new(10);
-        cache.insert(PreparedMeta::new(Some("a".into()), Bytes::from_static(b"q"), 1, Bytes::new()));
+        let first = cache.insert(PreparedMeta::new(Some("a".into()), Bytes::from_static(b"q"), 1, Bytes::new()));
+        let second = cache.insert(PreparedMeta::new(Some("a".into()), Bytes::from_static(b"q"), 1, Bytes::new()));
+        assert_eq!(first.id, second.id, "a racing insert gets the first entry");
         assert!(cache.get(&Some("a".into()), b"q").is_some());
         assert!(cache.get(&Some("b".into()), b"q").is_none());
         assert!(cache.get(&Some("a".into()), b"r").is_none());

@@ -120,7 +120,12 @@ impl SyncPlan {
 /// | variable set in session, absent or different on conn | `SET <session's text>` |
 /// | variable set on conn, absent in session | `SET name = DEFAULT` (`SET NAMES <charset>` for names) |
 /// | insert id needed and differs | `SET last_insert_id = n` |
-pub fn sync_plan(session: &SessionState, conn: &BackendState, needs_insert_id: bool, default_charset: &str) -> SyncPlan {
+pub fn sync_plan(
+    session: &SessionState,
+    conn: &BackendState,
+    needs_insert_id: bool,
+    default_charset: &str,
+) -> SyncPlan {
     let insert_id_differs = needs_insert_id && session.last_insert_id != conn.last_insert_id;
     if conn.synced == Some((session.id, session.version)) && !insert_id_differs {
         return SyncPlan::default();
@@ -190,10 +195,7 @@ mod tests {
         c.vars.set("names", "NAMES latin1");
         let p = sync_plan(&s, &c, false, "utf8mb4");
         assert_eq!(p.init_db.as_deref(), Some("app"));
-        assert_eq!(
-            p.set.as_deref(),
-            Some("SET @@session.time_zone = DEFAULT, NAMES utf8mb4, sql_mode = 'ANSI'")
-        );
+        assert_eq!(p.set.as_deref(), Some("SET @@session.time_zone = DEFAULT, NAMES utf8mb4, sql_mode = 'ANSI'"));
         mark_synced(&s, &mut c, false);
         assert!(sync_plan(&s, &c, false, "utf8mb4").is_empty());
         // Another session with the same state still compares by value.

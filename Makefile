@@ -1,0 +1,40 @@
+# shoal — the gates. `make test` is what the README and CI run.
+CARGO ?= cargo
+
+.PHONY: test verify lint fmt-check clippy doc fix bench demo build release
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+# Every test: unit tests and the integration tests against real mariadbd processes.
+test:
+	bash proxy-tests/setup.sh
+	$(CARGO) test --all-targets
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+lint: fmt-check clippy
+
+# The read-only gate: formatting, lints, tests, docs.
+verify: lint test doc
+
+fix:
+	$(CARGO) fmt --all
+	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
+
+bench: release
+	bash proxy-tests/bench/run.sh
+
+demo: release
+	bash proxy-tests/setup.sh
+	bash config/demo.sh

@@ -1,0 +1,101 @@
+//! Other client libraries through shoal: PyMySQL, mysql-connector-python (pure and C
+//! extension), node mysql2, and sysbench with server-side prepared statements.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{shared, Scratch, Shoal};
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run client");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "client failed\nstdout: {stdout}\nstderr: {stderr}");
+    stdout
+}
+
+fn checks_passed(out: &str) -> u32 {
+    out.lines()
+        .find_map(|l| l.split("checks passed: ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no check count in {out}"))
+}
+
+fn python(driver: &str) {
+    let db = shared();
+    let s = Scratch::new(db, "py");
+    let shoal = Shoal::start(db);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/clients/python_clients.py");
+    let out = run(Command::new("python3").arg(script).args([
+        driver,
+        &shoal.port().to_string(),
+        &s.user,
+        Scratch::PASSWORD,
+        &s.db,
+    ]));
+    assert!(checks_passed(&out) >= 9, "{out}");
+}
+
+#[test]
+fn pymysql() {
+    python("pymysql");
+}
+
+#[test]
+fn mysql_connector_python_pure() {
+    python("connector-pure");
+}
+
+#[test]
+fn mysql_connector_python_c_extension() {
+    python("connector-c");
+}
+
+#[test]
+fn node_mysql2_query_and_execute() {
+    let db = shared();
+    let s = Scratch::new(db, "node");
+    let shoal = Shoal::start(db);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/node");
+    let out = run(Command::new("node").current_dir(&dir).arg("mysql2_test.js").args([
+        &shoal.port().to_string(),
+        &s.user,
+        Scratch::PASSWORD,
+        &s.db,
+    ]));
+    assert!(checks_passed(&out) >= 26, "{out}");
+}
+
+#[test]
+fn sysbench_oltp_read_write_with_prepared_statements() {
+    let db = shared();
+    let s = Scratch::new(db, "sb");
+    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 4);
+    let common = |cmd: &mut Command| {
+        cmd.args([
+            "oltp_read_write",
+            "--mysql-host=127.0.0.1",
+            &format!("--mysql-port={}", shoal.port()),
+            &format!("--mysql-user={}", s.user),
+            &format!("--mysql-password={}", Scratch::PASSWORD),
+            &format!("--mysql-db={}", s.db),
+            "--tables=1",
+            "--table-size=2000",
+        ]);
+    };
+    let mut prepare = Command::new("sysbench");
+    common(&mut prepare);
+    run(prepare.arg("prepare"));
+    let mut bench = Command::new("sysbench");
+    common(&mut bench);
+    // One thread: deadlocks (ignored errors) cannot happen, so any error is shoal's.
+    let out = run(bench.args(["--threads=1", "--time=5", "--db-ps-mode=auto", "run"]));
+    let field = |name: &str| -> u64 {
+        let line = out.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
+        let rest = &line[line.find(name).unwrap() + name.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(field("transactions:") > 50, "{out}");
+    assert_eq!(field("ignored errors:"), 0, "{out}");
+    assert_eq!(field("reconnects:"), 0, "{out}");
+}
