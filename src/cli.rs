@@ -1,19 +1,35 @@
 //! The command line (clap). Each subcommand maps to one function in `main.rs`.
+//!
+//! Exit codes: 0 success, 1 failure (bad configuration, cannot start, API unreachable or
+//! unhealthy), 2 usage error (clap).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+const EXAMPLES: &str = "\
+Examples:
+  shoal init --backend 127.0.0.1:3306 --backend-user shoal   write ./shoal.toml, no questions
+  shoal validate -c /etc/shoal/shoal.toml                    check a file, list ignored fields
+  shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306
+  shoal start -c /etc/shoal/shoal.toml                       run as a cluster node
+  shoal servers                                              table of servers from the local API
+  SHOAL_LIMITS__POOL_CONNECTIONS_MAX=32 shoal proxy -c shoal.toml
+
+Exit codes: 0 ok, 1 failure (bad configuration, cannot start, API unreachable), 2 usage.
+Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users and backends.
+Docs: docs/cli.md, docs/configuration.md, docs/api.md, docs/metrics.md";
+
 /// shoal: a MySQL/MariaDB proxy with built-in replication.
 #[derive(Debug, Parser)]
-#[command(name = "shoal", version, about, long_about = None)]
+#[command(name = "shoal", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, global = true, default_value = "info", env = "SHOAL_LOG")]
-    pub log_level: String,
-    /// Log format.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter [default: [logging] level, else info].
+    #[arg(long, global = true, env = "SHOAL_LOG")]
+    pub log_level: Option<String>,
+    /// Log format [default: [logging] format, else text].
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -22,27 +38,108 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the standalone proxy in front of a MariaDB primary (and replicas).
+    /// Write a commented configuration file (asks only when run on a terminal without flags).
     ///
-    /// Example: shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306
-    Proxy(ProxyArgs),
-    /// Check a configuration file and print what is wrong.
+    /// Example: shoal init --node-id db1 --backend 127.0.0.1:3306 --backend-user shoal -o /etc/shoal/shoal.toml
+    Init(InitArgs),
+    /// Check a configuration file: errors name the file, field, value and allowed range;
+    /// fields shoal accepts but does not act on yet are listed as warnings.
+    ///
+    /// Example: shoal validate -c config/wolfscale.toml
     Validate {
         /// The file.
-        #[arg(long, short)]
+        #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
         config: PathBuf,
     },
+    /// Print the effective configuration of a file (after environment overrides).
+    ///
+    /// Example: shoal info -c /etc/shoal/shoal.toml
+    Info {
+        /// The file.
+        #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
+        config: PathBuf,
+    },
+    /// Run the standalone proxy in front of a MariaDB primary (and replicas).
+    ///
+    /// Example: shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306 --api 127.0.0.1:8080
+    Proxy(ProxyArgs),
+    /// Run as a cluster node: the proxy in front of the local database ([database]).
+    /// Replication between nodes arrives later; for now this is the proxy plus the node's identity.
+    ///
+    /// Example: shoal start -c /etc/shoal/shoal.toml
+    Start(StartArgs),
+    /// Show a running node's status (from its HTTP API).
+    ///
+    /// Example: shoal status --api 127.0.0.1:8080
+    Status(ApiArgs),
+    /// List the servers a running node knows: ID | STATUS | ROLE | ADDRESS | LAG.
+    ///
+    /// Example: shoal servers --api 127.0.0.1:8080
+    Servers(ApiArgs),
+    /// Print the version.
+    Version,
+}
+
+/// `shoal init` options.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write; `-` prints to stdout.
+    #[arg(long, short, default_value = "shoal.toml")]
+    pub output: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Never ask; use defaults for what no flag gives.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// [node] id.
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// [proxy] bind_address.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// [api] bind_address.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// [backends] primary, host:port.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// [backends] replicas (repeatable).
+    #[arg(long)]
+    pub replica: Vec<String>,
+    /// [backends] user (service account).
+    #[arg(long)]
+    pub backend_user: Option<String>,
+    /// [backends] password_file.
+    #[arg(long)]
+    pub backend_password_file: Option<PathBuf>,
+}
+
+impl InitArgs {
+    /// Whether any value was given on the command line.
+    pub fn any_value(&self) -> bool {
+        self.node_id.is_some()
+            || self.listen.is_some()
+            || self.api.is_some()
+            || self.backend.is_some()
+            || !self.replica.is_empty()
+            || self.backend_user.is_some()
+            || self.backend_password_file.is_some()
+    }
 }
 
 /// `shoal proxy` options; flags override the file.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ProxyArgs {
     /// Configuration file (TOML).
-    #[arg(long, short)]
+    #[arg(long, short, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on for MySQL clients.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Address of the HTTP API (health, status, metrics).
+    #[arg(long)]
+    pub api: Option<String>,
     /// The primary server, host:port.
     #[arg(long)]
     pub backend: Option<String>,
@@ -58,4 +155,38 @@ pub struct ProxyArgs {
     /// The service account's password (prefer the file).
     #[arg(long, env = "SHOAL_BACKEND_PASSWORD", hide_env_values = true)]
     pub backend_password: Option<String>,
+}
+
+/// `shoal start` options.
+#[derive(Debug, Args, Clone)]
+pub struct StartArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
+    pub config: PathBuf,
+    /// Start as the cluster's first leader (accepted; cluster mode arrives later).
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Override [proxy] bind_address.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Override [api] bind_address.
+    #[arg(long)]
+    pub api: Option<String>,
+}
+
+/// Options of commands that talk to a running node's HTTP API.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// API address, host:port [default: [api] bind_address of --config if it exists, else 127.0.0.1:8080].
+    #[arg(long, env = "SHOAL_API")]
+    pub api: Option<String>,
+    /// Configuration file to read [api] bind_address and token_file from.
+    #[arg(long, short, env = "SHOAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// File with the API bearer token [default: [api] token_file of --config].
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,11 +1,20 @@
-//! Configuration: TOML file sections, defaults, and validation that names the bad field.
+//! Configuration: TOML file sections, defaults, environment overrides, and validation
+//! that names the file, the field, the value and what is allowed.
 //!
 //! Sections follow the WolfScale layout (`[node] [database] [wal] [cluster] [api]
-//! [proxy]`) so a `wolfscale.toml` loads unchanged; shoal adds `[backends] [users]
-//! [limits] [tls] [routing] [metrics]`. Every struct is `#[serde(default)]`: an empty file
-//! is a valid configuration.
+//! [proxy]`, plus its `[logging] [replication] [binlog]`) so a `wolfscale.toml` loads
+//! unchanged; shoal adds `[users] [backends] [routing] [tls] [limits] [metrics]`. Every
+//! struct is `#[serde(default)]`: an empty file is a valid configuration.
+//!
+//! Every field is listed once in [`FIELDS`] with its documentation and whether shoal acts
+//! on it yet. That table drives the commented file `shoal init` writes
+//! ([`render_commented`]), the reference in `docs/configuration.md`
+//! ([`reference_markdown`], kept in sync by a test), the "not yet in effect" and
+//! "unknown field" warnings of `shoal validate` ([`Config::warnings`]), and the
+//! environment overrides (`SHOAL_SECTION__FIELD`, [`apply_env`]).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,23 +23,199 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// `[node]`: this node's identity (cluster mode).
+    pub node: NodeSection,
+    /// `[database]`: the local MariaDB a cluster node fronts (WolfScale layout).
+    pub database: DatabaseSection,
+    /// `[wal]`: write-ahead log (replication; not yet in effect).
+    pub wal: WalSection,
+    /// `[cluster]`: peers and elections (not yet in effect).
+    pub cluster: ClusterSection,
+    /// `[api]`: the HTTP API (health, status, metrics).
+    pub api: ApiSection,
     /// `[proxy]`: the MySQL listener.
     pub proxy: ProxySection,
-    /// `[backends]`: the servers shoal relays to (standalone proxy mode).
-    pub backends: BackendsSection,
+    /// `[logging]`: log level and format (the command line wins).
+    pub logging: LoggingSection,
+    /// `[replication]`: WolfScale's replication mode (not yet in effect).
+    pub replication: ReplicationSection,
+    /// `[binlog]`: WolfScale's binlog reader (not yet in effect).
+    pub binlog: BinlogSection,
     /// `[users]`: accounts shoal authenticates without asking the backend.
     pub users: BTreeMap<String, UserEntry>,
-    /// `[limits]`: every bound, named with its unit.
-    pub limits: LimitsSection,
+    /// `[backends]`: the servers shoal relays to (standalone proxy mode).
+    pub backends: BackendsSection,
+    /// `[routing]`: how servers are watched and chosen.
+    pub routing: RoutingSection,
     /// `[tls]`: TLS for client connections.
     pub tls: TlsSection,
+    /// `[limits]`: every bound, named with its unit.
+    pub limits: LimitsSection,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsSection,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeSection {
+    /// Unique node id; shown as this node's ID in `shoal servers`.
+    pub id: String,
+    /// Address for cluster communication (not yet in effect).
+    pub bind_address: String,
+    /// Address other nodes use to reach this one (not yet in effect).
+    pub advertise_address: Option<String>,
+    /// WAL and state directory (not yet in effect).
+    pub data_dir: PathBuf,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            id: String::new(),
+            bind_address: "127.0.0.1:7654".into(),
+            advertise_address: None,
+            data_dir: "/var/lib/shoal".into(),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSection {
+    /// Host of the local MariaDB; `host:port` becomes the primary when `[backends] primary` is empty.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Service account (used when `[backends] user` is empty).
+    pub user: String,
+    /// Its password (prefer `password_file`).
+    pub password: String,
+    /// File holding the password (first line).
+    pub password_file: Option<PathBuf>,
+    /// Database to replicate (not yet in effect).
+    pub database: Option<String>,
+    /// WolfScale's pool size (not yet in effect; see `limits.pool_connections_max`).
+    pub pool_size: u32,
+    /// WolfScale's connect timeout (not yet in effect; see `limits.connect_timeout_ms`).
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            host: String::new(),
+            port: 3306,
+            user: String::new(),
+            password: String::new(),
+            password_file: None,
+            database: None,
+            pool_size: 10,
+            connect_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[wal]` (not yet in effect).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WalSection {
+    /// Entries per batch.
+    pub batch_size: u64,
+    /// Flush interval.
+    pub flush_interval_ms: u64,
+    /// LZ4-compress entries.
+    pub compression: bool,
+    /// Segment size.
+    pub segment_size_mb: u64,
+    /// Keep segments this long (0 = forever).
+    pub retention_hours: u64,
+    /// fsync on flush.
+    pub fsync: bool,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        WalSection {
+            batch_size: 1000,
+            flush_interval_ms: 100,
+            compression: true,
+            segment_size_mb: 64,
+            retention_hours: 0,
+            fsync: true,
+        }
+    }
+}
+
+/// `[cluster]` (not yet in effect).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterSection {
+    /// This node starts the cluster as leader.
+    pub bootstrap: bool,
+    /// The other nodes, `host:port` each.
+    pub peers: Vec<String>,
+    /// Heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// Election timeout (legacy single value).
+    pub election_timeout_ms: u64,
+    /// Lower bound of the randomised election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomised election timeout.
+    pub election_timeout_max_ms: u64,
+    /// This node never becomes leader.
+    pub never_leader: bool,
+    /// Nodes needed for quorum (0 = majority).
+    pub min_quorum: u64,
+    /// Entries per replication batch.
+    pub max_batch_entries: u64,
+    /// Only manual promotion.
+    pub disable_auto_election: bool,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            bootstrap: false,
+            peers: Vec::new(),
+            heartbeat_interval_ms: 200,
+            election_timeout_ms: 2000,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 1500,
+            never_leader: false,
+            min_quorum: 0,
+            max_batch_entries: 5000,
+            disable_auto_election: false,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiSection {
+    /// Whether the HTTP API runs.
+    pub enabled: bool,
+    /// Address the HTTP API binds, `host:port` (loopback by default).
+    pub bind_address: String,
+    /// WolfScale's CORS switch (not yet in effect).
+    pub cors_enabled: bool,
+    /// File holding a bearer token; when set every endpoint but `/health` requires it.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection { enabled: true, bind_address: "127.0.0.1:8080".into(), cors_enabled: false, token_file: None }
+    }
 }
 
 /// `[proxy]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProxySection {
-    /// Whether the MySQL listener runs (WolfScale field; shoal always runs it in `proxy`).
+    /// Whether the MySQL listener runs (WolfScale field; shoal always runs it).
     pub enabled: bool,
     /// Address the MySQL protocol listener binds, `host:port`.
     pub bind_address: String,
@@ -39,6 +224,56 @@ pub struct ProxySection {
 impl Default for ProxySection {
     fn default() -> Self {
         ProxySection { enabled: true, bind_address: "127.0.0.1:8007".into() }
+    }
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoggingSection {
+    /// Level (`error`, `warn`, `info`, `debug`, `trace`) or a tracing filter.
+    pub level: String,
+    /// `text` (alias `pretty`) or `json`.
+    pub format: String,
+    /// Log file (not yet in effect: logs go to stderr / the journal).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        LoggingSection { level: "info".into(), format: "text".into(), file: None }
+    }
+}
+
+/// `[replication]` (not yet in effect).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplicationSection {
+    /// `proxy` or `binlog`.
+    pub mode: String,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection { mode: "proxy".into() }
+    }
+}
+
+/// `[binlog]` (not yet in effect).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BinlogSection {
+    /// Server id used when reading the binlog.
+    pub server_id: u32,
+    /// First binlog file.
+    pub start_file: Option<String>,
+    /// First position.
+    pub start_position: Option<u64>,
+}
+
+impl Default for BinlogSection {
+    fn default() -> Self {
+        BinlogSection { server_id: 1001, start_file: None, start_position: None }
     }
 }
 
@@ -70,6 +305,24 @@ pub struct UserEntry {
     pub password_hash: Option<String>,
 }
 
+/// `[routing]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoutingSection {
+    /// How often every server is checked (greeting, `read_only`, replica lag).
+    pub health_check_interval_ms: u64,
+    /// Send reads to replicas (not yet in effect: everything goes to the primary).
+    pub read_write_split: bool,
+    /// Replicas lagging more are skipped for reads (not yet in effect).
+    pub replica_lag_max_ms: u64,
+}
+
+impl Default for RoutingSection {
+    fn default() -> Self {
+        RoutingSection { health_check_interval_ms: 2_000, read_write_split: false, replica_lag_max_ms: 1_000 }
+    }
+}
+
 /// `[limits]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -96,6 +349,8 @@ pub struct LimitsSection {
     pub prepared_cache_entries_max: u32,
     /// Time a client has to finish the handshake.
     pub handshake_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long running statements may take to finish.
+    pub shutdown_drain_timeout_ms: u64,
 }
 
 impl Default for LimitsSection {
@@ -112,6 +367,7 @@ impl Default for LimitsSection {
             prepared_per_backend_max: 1_024,
             prepared_cache_entries_max: 10_000,
             handshake_timeout_ms: 10_000,
+            shutdown_drain_timeout_ms: 30_000,
         }
     }
 }
@@ -127,6 +383,151 @@ pub struct TlsSection {
     /// Refuse clients that do not use TLS.
     pub require_secure_transport: bool,
 }
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSection {
+    /// Serve `/metrics` on the HTTP API.
+    pub enabled: bool,
+    /// Upper bounds of the latency histogram buckets, in seconds, ascending.
+    pub latency_buckets_seconds: Vec<f64>,
+}
+
+/// Default latency buckets: 250 µs to 10 s.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 15] =
+    [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection { enabled: true, latency_buckets_seconds: LATENCY_BUCKETS_SECONDS.to_vec() }
+    }
+}
+
+/// One documented field.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDoc {
+    /// Section (`limits`).
+    pub section: &'static str,
+    /// Field (`pool_connections_max`).
+    pub name: &'static str,
+    /// What it does, with its unit.
+    pub doc: &'static str,
+    /// Whether shoal acts on it yet.
+    pub in_effect: bool,
+    /// Example value (TOML) for fields without a default.
+    pub example: &'static str,
+}
+
+const fn f(section: &'static str, name: &'static str, doc: &'static str) -> FieldDoc {
+    FieldDoc { section, name, doc, in_effect: true, example: "" }
+}
+const fn later(section: &'static str, name: &'static str, doc: &'static str) -> FieldDoc {
+    FieldDoc { section, name, doc, in_effect: false, example: "" }
+}
+const fn opt(section: &'static str, name: &'static str, doc: &'static str, example: &'static str) -> FieldDoc {
+    FieldDoc { section, name, doc, in_effect: true, example }
+}
+const fn opt_later(section: &'static str, name: &'static str, doc: &'static str, example: &'static str) -> FieldDoc {
+    FieldDoc { section, name, doc, in_effect: false, example }
+}
+
+/// Sections in file order, with a one-line description.
+pub const SECTIONS: [(&str, &str); 15] = [
+    ("node", "This node's identity. WolfScale layout."),
+    ("database", "The local MariaDB a cluster node (`shoal start`) fronts. WolfScale layout."),
+    ("wal", "Write-ahead log for replication. WolfScale layout; replication has not landed yet."),
+    ("cluster", "Peers and leader election. WolfScale layout; cluster mode has not landed yet."),
+    ("api", "The HTTP API: /health, /status, /cluster, /cluster/nodes, /metrics."),
+    ("proxy", "The MySQL protocol listener."),
+    ("logging", "Logs go to stderr (the journal under systemd); --log-level/--log-format win."),
+    ("replication", "WolfScale's replication mode."),
+    ("binlog", "WolfScale's binlog reader."),
+    ("users", "Accounts shoal verifies itself, one [users.NAME] table each; others are read from the backend's mysql.user."),
+    ("backends", "The servers a standalone proxy (`shoal proxy`) relays to."),
+    ("routing", "How servers are watched (and, later, chosen)."),
+    ("tls", "TLS for client connections."),
+    ("limits", "Every bound, named with its unit."),
+    ("metrics", "The Prometheus endpoint /metrics on the HTTP API."),
+];
+
+/// Every field of the file (`[users.NAME]` fields use the section `users.NAME`).
+pub const FIELDS: &[FieldDoc] = &[
+    f("node", "id", "Unique node id, shown as this node's ID by `shoal servers`; empty = \"primary\"."),
+    later("node", "bind_address", "Address for cluster communication, host:port."),
+    opt_later("node", "advertise_address", "Address other nodes use to reach this node.", "\"10.0.0.1:7654\""),
+    later("node", "data_dir", "Directory for the WAL and node state."),
+    f("database", "host", "Local MariaDB host; host:port is the primary when [backends] primary is empty."),
+    f("database", "port", "Local MariaDB port (1-65535)."),
+    f("database", "user", "Service account, used when [backends] user is empty."),
+    f("database", "password", "Its password (prefer password_file)."),
+    opt("database", "password_file", "File whose first line is the password.", "\"/etc/shoal/db-password\""),
+    opt_later("database", "database", "Database to replicate (empty = the whole server).", "\"myapp\""),
+    later("database", "pool_size", "WolfScale's pool size; shoal uses limits.pool_connections_max."),
+    later("database", "connect_timeout_secs", "WolfScale's connect timeout; shoal uses limits.connect_timeout_ms."),
+    later("wal", "batch_size", "Entries per WAL batch."),
+    later("wal", "flush_interval_ms", "WAL flush interval, milliseconds."),
+    later("wal", "compression", "LZ4-compress WAL entries."),
+    later("wal", "segment_size_mb", "WAL segment size, megabytes."),
+    later("wal", "retention_hours", "Keep WAL segments this many hours (0 = forever)."),
+    later("wal", "fsync", "fsync the WAL on every flush."),
+    later("cluster", "bootstrap", "This node starts the cluster as leader (one node only)."),
+    later("cluster", "peers", "The other nodes, host:port each."),
+    later("cluster", "heartbeat_interval_ms", "Heartbeat interval, milliseconds."),
+    later("cluster", "election_timeout_ms", "Election timeout, milliseconds (legacy single value)."),
+    later("cluster", "election_timeout_min_ms", "Lower bound of the randomised election timeout, milliseconds."),
+    later("cluster", "election_timeout_max_ms", "Upper bound of the randomised election timeout, milliseconds."),
+    later("cluster", "never_leader", "This node never becomes leader."),
+    later("cluster", "min_quorum", "Nodes needed for quorum (0 = majority)."),
+    later("cluster", "max_batch_entries", "Entries per replication batch."),
+    later("cluster", "disable_auto_election", "Only manual promotion."),
+    f("api", "enabled", "Run the HTTP API."),
+    f("api", "bind_address", "HTTP API address, host:port. Loopback by default; 0.0.0.0 exposes it."),
+    later("api", "cors_enabled", "WolfScale's CORS switch."),
+    opt(
+        "api",
+        "token_file",
+        "File whose first line is a bearer token; when set, every endpoint but /health needs `Authorization: Bearer TOKEN`.",
+        "\"/etc/shoal/api-token\"",
+    ),
+    later("proxy", "enabled", "WolfScale's proxy switch; shoal always runs the MySQL listener."),
+    f("proxy", "bind_address", "MySQL protocol listener, host:port."),
+    f("logging", "level", "error, warn, info, debug, trace, or a tracing filter such as \"shoal=debug\"."),
+    f("logging", "format", "text (alias pretty) or json."),
+    opt_later("logging", "file", "Log file; logs go to stderr for now.", "\"/var/log/shoal/shoal.log\""),
+    later("replication", "mode", "proxy or binlog."),
+    later("binlog", "server_id", "Server id used when reading the binlog."),
+    opt_later("binlog", "start_file", "First binlog file.", "\"mariadb-bin.000001\""),
+    opt_later("binlog", "start_position", "First binlog position.", "4"),
+    opt("users.NAME", "password", "Plaintext password of account NAME.", "\"app-password\""),
+    opt("users.NAME", "password_file", "File whose first line is the password.", "\"/etc/shoal/app-password\""),
+    opt("users.NAME", "password_hash", "Native password hash as in mysql.user (* and 40 hex digits).", "\"*hash\""),
+    f("backends", "primary", "The writable server, host:port."),
+    f("backends", "replicas", "Read replicas, host:port each (watched; read routing lands later)."),
+    f("backends", "user", "Service account: reads mysql.user so shoal can verify logins, runs health checks."),
+    f("backends", "password", "Its password (prefer password_file)."),
+    opt("backends", "password_file", "File whose first line is the password.", "\"/etc/shoal/service-password\""),
+    f("routing", "health_check_interval_ms", "How often every server is checked, milliseconds (100-600000)."),
+    later("routing", "read_write_split", "Send reads to replicas."),
+    later("routing", "replica_lag_max_ms", "Replicas lagging more are skipped for reads, milliseconds."),
+    opt("tls", "cert_file", "PEM certificate chain; TLS is offered to clients when set with key_file.", "\"/etc/shoal/cert.pem\""),
+    opt("tls", "key_file", "PEM private key.", "\"/etc/shoal/key.pem\""),
+    f("tls", "require_secure_transport", "Refuse clients that do not use TLS."),
+    f("limits", "client_connections_max", "Client connections at once (1-1000000); the next gets error 1040."),
+    f("limits", "pool_connections_max", "Backend connections per pool (1-10000); a pool is backend x user x wire format."),
+    f("limits", "pool_connections_min", "Idle backend connections kept per pool (0-pool_connections_max)."),
+    f("limits", "checkout_timeout_ms", "How long a statement waits for a free backend connection, milliseconds."),
+    f("limits", "connect_timeout_ms", "Backend connect + login time limit, milliseconds."),
+    f("limits", "pool_idle_timeout_s", "Idle backend connections are closed after this many seconds."),
+    f("limits", "packet_bytes_max", "Largest packet accepted from a client, bytes (1024-1073741824)."),
+    f("limits", "prepared_per_client_max", "Prepared statements one client may hold."),
+    f("limits", "prepared_per_backend_max", "Prepared statements kept open per backend connection (LRU)."),
+    f("limits", "prepared_cache_entries_max", "Prepare responses cached per pool."),
+    f("limits", "handshake_timeout_ms", "Time a client has to finish the handshake, milliseconds."),
+    f("limits", "shutdown_drain_timeout_ms", "On SIGTERM/SIGINT, how long running statements may take to finish."),
+    f("metrics", "enabled", "Serve /metrics on the HTTP API."),
+    f("metrics", "latency_buckets_seconds", "Latency histogram bucket bounds, seconds, ascending (read at start)."),
+];
 
 /// A configuration problem, naming the file, the field, the value and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -148,11 +549,21 @@ pub enum ConfigError {
         /// The parser's message (it names the line and the field).
         message: String,
     },
+    /// An environment override is malformed or names no field.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A value is out of range.
-    #[error("config field {field} = {value}: {allowed}")]
+    #[error("{}config field {field} = {value}: {allowed}", file.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     Invalid {
+        /// The file the value came from, when there is one.
+        file: Option<PathBuf>,
         /// Dotted field name, e.g. `limits.pool_connections_max`.
-        field: &'static str,
+        field: String,
         /// The value found.
         value: String,
         /// What is allowed.
@@ -160,14 +571,118 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    fn invalid(field: impl Into<String>, value: impl ToString, allowed: impl Into<String>) -> Self {
+        ConfigError::Invalid { file: None, field: field.into(), value: value.to_string(), allowed: allowed.into() }
+    }
+
+    /// Attaches the file name to a validation error.
+    pub fn in_file(self, path: &Path) -> Self {
+        match self {
+            ConfigError::Invalid { field, value, allowed, .. } => {
+                ConfigError::Invalid { file: Some(path.into()), field, value, allowed }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Something `shoal validate` reports without failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Dotted field name.
+    pub field: String,
+    /// What is worth knowing.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// A loaded file: the configuration and what `validate` would warn about.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration (file + environment overrides).
+    pub config: Config,
+    /// Not-yet-in-effect and unknown fields.
+    pub warnings: Vec<Warning>,
+}
+
 impl Config {
-    /// Reads and validates a file.
+    /// Reads, applies `SHOAL_SECTION__FIELD` environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, std::env::vars()).map(|l| l.config)
+    }
+
+    /// Same, with explicit environment variables; also returns the warnings.
+    pub fn load_with(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        Self::parse(&text, path, env)
+    }
+
+    /// Parses text as if read from `path`.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() };
+        let mut value: toml::Value = toml::from_str(text).map_err(parse_err)?;
+        let warnings = file_warnings(&value);
+        apply_env(&mut value, env)?;
+        let config: Config = value.try_into().map_err(parse_err)?;
+        config.validate().map_err(|e| e.in_file(path))?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// The defaults with environment overrides applied (no file).
+    pub fn from_env(env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut value = toml::Value::Table(Default::default());
+        apply_env(&mut value, env)?;
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Env { var: "SHOAL_*".into(), message: e.to_string() })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Not-yet-in-effect fields set in a loaded file (see [`Config::load_with`]).
+    pub fn warnings(text: &str) -> Vec<Warning> {
+        toml::from_str::<toml::Value>(text).map(|v| file_warnings(&v)).unwrap_or_default()
+    }
+
+    /// The primary's `host:port`: `[backends] primary`, else `[database] host:port`.
+    pub fn primary(&self) -> String {
+        if !self.backends.primary.is_empty() {
+            self.backends.primary.clone()
+        } else if !self.database.host.is_empty() {
+            let host = if self.database.host == "localhost" { "127.0.0.1" } else { &self.database.host };
+            format!("{host}:{}", self.database.port)
+        } else {
+            String::new()
+        }
+    }
+
+    /// The id this node reports for itself (and for the primary it fronts).
+    pub fn node_id(&self) -> String {
+        if self.node.id.is_empty() {
+            "primary".into()
+        } else {
+            self.node.id.clone()
+        }
+    }
+
+    /// Fills `[backends]` from `[database]` where empty, so the proxy core sees one place.
+    pub fn resolve_backends(&mut self) {
+        self.backends.primary = self.primary();
+        if self.backends.user.is_empty() && !self.database.user.is_empty() {
+            self.backends.user = self.database.user.clone();
+            self.backends.password = self.database.password.clone();
+            self.backends.password_file = self.database.password_file.clone();
+        }
     }
 
     /// Checks ranges and combinations.
@@ -175,11 +690,7 @@ impl Config {
         let l = &self.limits;
         let range = |field: &'static str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
-                Err(ConfigError::Invalid {
-                    field,
-                    value: v.to_string(),
-                    allowed: format!("must be between {lo} and {hi}"),
-                })
+                Err(ConfigError::invalid(field, v, format!("must be between {lo} and {hi}")))
             } else {
                 Ok(())
             }
@@ -189,60 +700,471 @@ impl Config {
         range("limits.pool_connections_min", l.pool_connections_min.into(), 0, l.pool_connections_max.into())?;
         range("limits.checkout_timeout_ms", l.checkout_timeout_ms, 1, 3_600_000)?;
         range("limits.connect_timeout_ms", l.connect_timeout_ms, 1, 600_000)?;
+        range("limits.pool_idle_timeout_s", l.pool_idle_timeout_s, 1, 86_400 * 7)?;
         range("limits.packet_bytes_max", l.packet_bytes_max, 1024, 1 << 30)?;
         range("limits.prepared_per_client_max", l.prepared_per_client_max.into(), 1, 1_048_576)?;
         range("limits.prepared_per_backend_max", l.prepared_per_backend_max.into(), 1, 1_048_576)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
+        range("limits.shutdown_drain_timeout_ms", l.shutdown_drain_timeout_ms, 0, 3_600_000)?;
+        range("routing.health_check_interval_ms", self.routing.health_check_interval_ms, 100, 600_000)?;
+        range("database.port", self.database.port.into(), 1, 65_535)?;
+        address("proxy.bind_address", &self.proxy.bind_address, false)?;
+        address("api.bind_address", &self.api.bind_address, false)?;
+        address("backends.primary", &self.backends.primary, true)?;
+        for r in &self.backends.replicas {
+            address("backends.replicas", r, false)?;
+        }
+        let level = self.logging.level.to_ascii_lowercase();
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            return Err(ConfigError::invalid(
+                "logging.level",
+                &self.logging.level,
+                "must be error, warn, info, debug, trace or a tracing filter",
+            ));
+        }
+        if !matches!(self.logging.format.as_str(), "text" | "pretty" | "json") {
+            return Err(ConfigError::invalid("logging.format", &self.logging.format, "must be text, pretty or json"));
+        }
+        let b = &self.metrics.latency_buckets_seconds;
+        if b.is_empty() || b.iter().any(|x| !x.is_finite() || *x <= 0.0) || b.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ConfigError::invalid(
+                "metrics.latency_buckets_seconds",
+                format!("{b:?}"),
+                "must be positive numbers of seconds in ascending order",
+            ));
+        }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
-            return Err(ConfigError::Invalid {
-                field: "tls.cert_file",
-                value: format!("{:?}", self.tls.cert_file),
-                allowed: "tls.cert_file and tls.key_file must be set together".into(),
-            });
+            return Err(ConfigError::invalid(
+                "tls.cert_file",
+                format!("{:?}", self.tls.cert_file),
+                "tls.cert_file and tls.key_file must be set together",
+            ));
         }
         if self.tls.require_secure_transport && self.tls.cert_file.is_none() {
-            return Err(ConfigError::Invalid {
-                field: "tls.require_secure_transport",
-                value: "true".into(),
-                allowed: "needs tls.cert_file and tls.key_file".into(),
-            });
+            return Err(ConfigError::invalid("tls.require_secure_transport", "true", "needs tls.cert_file and tls.key_file"));
         }
         for (name, u) in &self.users {
             let set = [u.password.is_some(), u.password_file.is_some(), u.password_hash.is_some()];
             if set.iter().filter(|x| **x).count() > 1 {
-                return Err(ConfigError::Invalid {
-                    field: "users.*",
-                    value: name.clone(),
-                    allowed: "set only one of password, password_file, password_hash".into(),
-                });
+                return Err(ConfigError::invalid(
+                    format!("users.{name}"),
+                    "several passwords",
+                    "set only one of password, password_file, password_hash",
+                ));
+            }
+            if let Some(h) = &u.password_hash {
+                if crate::protocol::auth::parse_stored_hash(h).is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("users.{name}.password_hash"),
+                        h,
+                        "must be '*' followed by 40 hex digits (as in mysql.user)",
+                    ));
+                }
+            }
+        }
+        let mut files: Vec<(String, &Option<PathBuf>)> = vec![
+            ("backends.password_file".into(), &self.backends.password_file),
+            ("database.password_file".into(), &self.database.password_file),
+            ("api.token_file".into(), &self.api.token_file),
+            ("tls.cert_file".into(), &self.tls.cert_file),
+            ("tls.key_file".into(), &self.tls.key_file),
+        ];
+        for (name, u) in &self.users {
+            files.push((format!("users.{name}.password_file"), &u.password_file));
+        }
+        for (field, p) in files.into_iter().filter_map(|(f, p)| p.as_ref().map(|p| (f, p))) {
+            if let Err(e) = std::fs::File::open(p) {
+                return Err(ConfigError::invalid(field, p.display(), format!("must be a readable file ({e})")));
             }
         }
         Ok(())
     }
 }
 
+fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigError> {
+    if v.is_empty() && empty_ok {
+        return Ok(());
+    }
+    let ok = match v.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(field, format!("{v:?}"), "must be host:port, e.g. 127.0.0.1:3306"))
+    }
+}
+
 /// Reads the first line of a secret file.
 pub fn read_secret(path: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;
-    Ok(text.lines().next().unwrap_or_default().to_string())
+    Ok(text.lines().next().unwrap_or_default().trim_end().to_string())
+}
+
+fn doc_of(section: &str, name: &str) -> Option<&'static FieldDoc> {
+    let section = if section.starts_with("users.") { "users.NAME" } else { section };
+    FIELDS.iter().find(|d| d.section == section && d.name == name)
+}
+
+fn is_section(name: &str) -> bool {
+    SECTIONS.iter().any(|(s, _)| *s == name)
+}
+
+/// Unknown and not-yet-in-effect fields present in a parsed file.
+fn file_warnings(value: &toml::Value) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let Some(top) = value.as_table() else { return out };
+    for (section, v) in top {
+        if !is_section(section) {
+            out.push(Warning { field: section.clone(), message: "unknown section, ignored".into() });
+            continue;
+        }
+        let Some(table) = v.as_table() else { continue };
+        if section == "users" {
+            for (user, entry) in table {
+                for key in entry.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+                    if doc_of("users.NAME", key).is_none() {
+                        out.push(Warning {
+                            field: format!("users.{user}.{key}"),
+                            message: "unknown field, ignored".into(),
+                        });
+                    }
+                }
+            }
+            continue;
+        }
+        for key in table.keys() {
+            match doc_of(section, key) {
+                None => out.push(Warning { field: format!("{section}.{key}"), message: "unknown field, ignored".into() }),
+                Some(d) if !d.in_effect => out.push(Warning {
+                    field: format!("{section}.{key}"),
+                    message: "accepted, not yet in effect".into(),
+                }),
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// Applies `SHOAL_SECTION__FIELD=value` variables (`SHOAL_USERS__APP__PASSWORD` for
+/// `[users.app] password`). Values parse as TOML (`10`, `true`, `["a:1", "b:2"]`) unless
+/// the field is a string; anything that does not parse is taken as a string.
+pub fn apply_env(value: &mut toml::Value, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix("SHOAL_") else { continue };
+        if !rest.contains("__") {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let err = |message: String| ConfigError::Env { var: var.clone(), message };
+        let (section, field) = match path.as_slice() {
+            [s, field] if s != "users" => (s.clone(), field.clone()),
+            [s, user, field] if s == "users" => (format!("users.{user}"), field.clone()),
+            _ => return Err(err("expected SHOAL_SECTION__FIELD or SHOAL_USERS__NAME__FIELD".into())),
+        };
+        if doc_of(&section, &field).is_none() {
+            return Err(err(format!("no field {field} in [{section}]")));
+        }
+        let default = defaults.get(&path[0]).and_then(|s| s.get(&field));
+        let parsed = if matches!(default, Some(toml::Value::String(_))) {
+            toml::Value::String(raw.clone())
+        } else {
+            toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.clone()))
+        };
+        let top = value.as_table_mut().expect("a TOML document is a table");
+        let mut table = top.entry(path[0].clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        for p in &path[1..path.len() - 1] {
+            table = table
+                .as_table_mut()
+                .ok_or_else(|| err(format!("[{}] is not a table", path[0])))?
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+        }
+        table.as_table_mut().ok_or_else(|| err(format!("[{section}] is not a table")))?.insert(field, parsed);
+    }
+    Ok(())
+}
+
+/// Wraps a doc line at about 90 columns behind `# `.
+fn comment(out: &mut String, text: &str) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + word.len() > 88 {
+            let _ = writeln!(out, "# {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "# {line}");
+    }
+}
+
+/// The commented configuration file `shoal init` writes, with `config`'s values.
+pub fn render_commented(config: &Config) -> String {
+    let value = toml::Value::try_from(config).expect("config serialises");
+    let mut out = String::new();
+    out.push_str(
+        "# shoal configuration. Every field is optional; the values shown are the defaults unless\n\
+         # `shoal init` was told otherwise. Fields marked \"not yet in effect\" are accepted (WolfScale\n\
+         # layout) and reported by `shoal validate`. Any field can be overridden from the environment:\n\
+         # SHOAL_SECTION__FIELD=value, e.g. SHOAL_LIMITS__POOL_CONNECTIONS_MAX=32.\n\
+         # Reference: docs/configuration.md\n",
+    );
+    for (section, about) in SECTIONS {
+        out.push('\n');
+        comment(&mut out, about);
+        if section == "users" {
+            let users = config.users.iter().collect::<Vec<_>>();
+            if users.is_empty() {
+                out.push_str("# [users.app]\n");
+                for d in FIELDS.iter().filter(|d| d.section == "users.NAME") {
+                    comment(&mut out, d.doc);
+                    let _ = writeln!(out, "# {} = {}", d.name, d.example);
+                }
+            }
+            for (name, _) in users {
+                let _ = writeln!(out, "[users.{name}]");
+                let entry = value.get("users").and_then(|u| u.get(name)).and_then(|e| e.as_table());
+                for (k, v) in entry.into_iter().flatten() {
+                    let _ = writeln!(out, "{k} = {v}");
+                }
+            }
+            continue;
+        }
+        let _ = writeln!(out, "[{section}]");
+        let table = value.get(section);
+        for d in FIELDS.iter().filter(|d| d.section == section) {
+            let mut doc = d.doc.to_string();
+            if !d.in_effect {
+                doc.push_str(" (not yet in effect)");
+            }
+            comment(&mut out, &doc);
+            match table.and_then(|t| t.get(d.name)) {
+                Some(v) => {
+                    let _ = writeln!(out, "{} = {v}", d.name);
+                }
+                None => {
+                    let _ = writeln!(out, "# {} = {}", d.name, d.example);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The reference table of every field, for `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
+    let mut out = String::new();
+    for (section, about) in SECTIONS {
+        let header = if section == "users" { "[users.NAME]".to_string() } else { format!("[{section}]") };
+        let _ = writeln!(out, "### `{header}`\n\n{about}\n");
+        let _ = writeln!(out, "| field | default | in effect | meaning | environment |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        let key = if section == "users" { "users.NAME" } else { section };
+        for d in FIELDS.iter().filter(|d| d.section == key) {
+            let default = defaults
+                .get(section)
+                .and_then(|t| t.get(d.name))
+                .map(|v| format!("`{v}`"))
+                .unwrap_or_else(|| format!("unset (e.g. `{}`)", d.example));
+            let env = format!("SHOAL_{}__{}", key.replace('.', "__"), d.name).to_ascii_uppercase();
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | `{env}` |",
+                d.name,
+                default.replace('|', "\\|"),
+                if d.in_effect { "yes" } else { "not yet" },
+                d.doc.replace('|', "\\|"),
+            );
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Loaded, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), Vec::new())
+    }
+
     #[test]
     fn empty_file_is_valid() {
         let c: Config = toml::from_str("").unwrap();
         c.validate().unwrap();
         assert_eq!(c.proxy.bind_address, "127.0.0.1:8007");
+        assert_eq!(c.api.bind_address, "127.0.0.1:8080");
     }
 
     #[test]
-    fn out_of_range_names_the_field() {
-        let c: Config = toml::from_str("[limits]\npool_connections_max = 0\n").unwrap();
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("limits.pool_connections_max = 0"), "{e}");
+    fn out_of_range_names_the_file_field_value_and_range() {
+        let e = parse("[limits]\npool_connections_max = 0\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml: config field limits.pool_connections_max = 0: must be between 1 and 10000");
+        let e = parse("[proxy]\nbind_address = \"localhost\"\n").unwrap_err().to_string();
+        assert!(e.contains("proxy.bind_address = \"localhost\": must be host:port"), "{e}");
+        let e = parse("[logging]\nformat = \"xml\"\n").unwrap_err().to_string();
+        assert!(e.contains("logging.format = xml: must be text, pretty or json"), "{e}");
+        let e = parse("[metrics]\nlatency_buckets_seconds = [0.1, 0.01]\n").unwrap_err().to_string();
+        assert!(e.contains("metrics.latency_buckets_seconds"), "{e}");
+        let e = parse("[users.app]\npassword_hash = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("users.app.password_hash = nope"), "{e}");
+        let e = parse("[api]\ntoken_file = \"/no/such/file\"\n").unwrap_err().to_string();
+        assert!(e.contains("api.token_file = /no/such/file: must be a readable file"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let e = parse("[limits]\npool_connections_max = \"many\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("config file test.toml:") && e.contains("pool_connections_max"), "{e}");
+    }
+
+    #[test]
+    fn wolfscale_file_loads_with_warnings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wolfscale.toml");
+        let loaded = Config::load_with(&path, Vec::new()).unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.node.id, "node-1");
+        assert_eq!(c.primary(), "127.0.0.1:3306");
+        assert_eq!(c.cluster.peers.len(), 2);
+        assert_eq!(c.proxy.bind_address, "0.0.0.0:8007");
+        let fields: Vec<&str> = loaded.warnings.iter().map(|w| w.field.as_str()).collect();
+        for f in ["wal.batch_size", "cluster.peers", "node.advertise_address", "database.database"] {
+            assert!(fields.contains(&f), "{f} not reported: {fields:?}");
+        }
+        assert!(loaded.warnings.iter().all(|w| w.message == "accepted, not yet in effect"), "{:?}", loaded.warnings);
+        assert!(!fields.contains(&"proxy.bind_address"));
+    }
+
+    #[test]
+    fn unknown_fields_are_warnings() {
+        let loaded = parse("[proxy]\nbind_adress = \"1.2.3.4:1\"\n[loadbalancer]\nlisten = \"x\"\n").unwrap();
+        let w: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(w.contains(&"proxy.bind_adress: unknown field, ignored".to_string()), "{w:?}");
+        assert!(w.contains(&"loadbalancer: unknown section, ignored".to_string()), "{w:?}");
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let env = [
+            ("SHOAL_LIMITS__POOL_CONNECTIONS_MAX", "7"),
+            ("SHOAL_PROXY__BIND_ADDRESS", "127.0.0.1:9999"),
+            ("SHOAL_BACKENDS__REPLICAS", "[\"127.0.0.1:1\", \"127.0.0.1:2\"]"),
+            ("SHOAL_NODE__ID", "42"),
+            ("SHOAL_USERS__APP__PASSWORD", "pw"),
+            ("SHOAL_LOG", "debug"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let c = parse("[limits]\npool_connections_max = 3\n").unwrap().config;
+        assert_eq!(c.limits.pool_connections_max, 3);
+        let c = Config::parse("[limits]\npool_connections_max = 3\n", Path::new("t.toml"), env.clone()).unwrap().config;
+        assert_eq!(c.limits.pool_connections_max, 7);
+        assert_eq!(c.proxy.bind_address, "127.0.0.1:9999");
+        assert_eq!(c.backends.replicas, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(c.node.id, "42");
+        assert_eq!(c.users["app"].password.as_deref(), Some("pw"));
+        let c = Config::from_env(env).unwrap();
+        assert_eq!(c.limits.pool_connections_max, 7);
+        let e = Config::from_env([("SHOAL_LIMITS__NOPE".to_string(), "1".to_string())]).unwrap_err().to_string();
+        assert_eq!(e, "environment variable SHOAL_LIMITS__NOPE: no field nope in [limits]");
+        let e = Config::from_env([("SHOAL_LIMITS__POOL_CONNECTIONS_MAX".into(), "0".into())]).unwrap_err();
+        assert!(e.to_string().contains("limits.pool_connections_max = 0"), "{e}");
+    }
+
+    #[test]
+    fn database_section_supplies_primary_and_service_account() {
+        let mut c = parse("[database]\nhost = \"localhost\"\nport = 3307\nuser = \"svc\"\npassword = \"pw\"\n")
+            .unwrap()
+            .config;
+        c.resolve_backends();
+        assert_eq!(c.backends.primary, "127.0.0.1:3307");
+        assert_eq!(c.backends.user, "svc");
+        assert_eq!(c.backends.password, "pw");
+    }
+
+    /// Every serialised field is documented in FIELDS, and every FIELDS entry exists.
+    #[test]
+    fn fields_table_matches_the_structs() {
+        let mut c = Config::default();
+        c.node.advertise_address = Some("x:1".into());
+        c.database.password_file = Some("x".into());
+        c.database.database = Some("x".into());
+        c.api.token_file = Some("x".into());
+        c.logging.file = Some("x".into());
+        c.binlog.start_file = Some("x".into());
+        c.binlog.start_position = Some(4);
+        c.backends.password_file = Some("x".into());
+        c.tls.cert_file = Some("x".into());
+        c.tls.key_file = Some("x".into());
+        c.users.insert(
+            "NAME".into(),
+            UserEntry { password: Some("x".into()), password_file: Some("x".into()), password_hash: Some("x".into()) },
+        );
+        let v = toml::Value::try_from(&c).unwrap();
+        let mut found = Vec::new();
+        for (section, t) in v.as_table().unwrap() {
+            assert!(is_section(section), "section {section} missing from SECTIONS");
+            if section == "users" {
+                for (k, _) in t["NAME"].as_table().unwrap() {
+                    found.push(format!("users.NAME.{k}"));
+                }
+            } else {
+                for (k, _) in t.as_table().unwrap() {
+                    found.push(format!("{section}.{k}"));
+                }
+            }
+        }
+        let mut documented: Vec<String> = FIELDS.iter().map(|d| format!("{}.{}", d.section, d.name)).collect();
+        found.sort();
+        documented.sort();
+        assert_eq!(found, documented);
+    }
+
+    #[test]
+    fn commented_template_loads_and_matches_defaults() {
+        let text = render_commented(&Config::default());
+        let loaded = parse(&text).unwrap();
+        assert!(loaded.warnings.iter().all(|w| w.message == "accepted, not yet in effect"), "{:?}", loaded.warnings);
+        assert_eq!(
+            toml::Value::try_from(&loaded.config).unwrap(),
+            toml::Value::try_from(Config::default()).unwrap()
+        );
+        let mut c = Config::default();
+        c.users.insert("app".into(), UserEntry { password: Some("pw".into()), ..Default::default() });
+        let loaded = parse(&render_commented(&c)).unwrap();
+        assert_eq!(loaded.config.users["app"].password.as_deref(), Some("pw"));
+    }
+
+    /// `docs/configuration.md` carries the generated reference; `SHOAL_BLESS=1` rewrites it.
+    #[test]
+    fn reference_doc_is_in_sync() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (begin, end) = ("<!-- BEGIN GENERATED REFERENCE -->\n", "<!-- END GENERATED REFERENCE -->");
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let stop = doc.find(end).expect("end marker");
+        let generated = reference_markdown();
+        if doc[start..stop] != generated {
+            if std::env::var_os("SHOAL_BLESS").is_some() {
+                let new = format!("{}{generated}{}", &doc[..start], &doc[stop..]);
+                std::fs::write(&path, new).unwrap();
+            } else {
+                panic!("docs/configuration.md is out of date: run SHOAL_BLESS=1 cargo test --lib reference_doc");
+            }
+        }
     }
 }

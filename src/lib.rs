@@ -8,17 +8,21 @@
 //! * [`classify`] — tokenizer, digest, statement kind (pure).
 //! * [`backend`] — raw backend connections, bb8 pools, account directory.
 //! * [`wal`] — segments, records, writer, reader, recovery.
-//! * [`server`] — wiring: config → a running proxy.
+//! * [`server`] — wiring: config → a running proxy; reload and drain.
+//! * [`admin`] — HTTP API, server table, the CLI's HTTP client.
+//! * [`metrics`] — Prometheus metric names and recording helpers.
 //! * [`config`] — the TOML configuration and its validation.
 //! * [`cli`] — the clap command line.
 //! * [`error`] — error types and their translation to MySQL error packets.
 
+pub mod admin;
 pub mod backend;
 pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod frontend;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -1,27 +1,42 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::{bail, Context};
 use clap::Parser;
-use shoal::cli::{Cli, Command, ProxyArgs};
-use shoal::config::{read_secret, Config};
+use shoal::admin::api::{ClusterBody, NodesBody, StatusBody};
+use shoal::admin::client;
+use shoal::cli::{ApiArgs, Cli, Command, InitArgs, ProxyArgs, StartArgs};
+use shoal::config::{read_secret, render_commented, Config};
+use shoal::server::{ConfigSource, Mode, Server};
 
-fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(cli: &Cli, config: Option<&Config>) {
+    let level = cli.log_level.clone().or_else(|| config.map(|c| c.logging.level.clone())).unwrap_or("info".into());
+    let format = cli.log_format.clone().or_else(|| config.map(|c| c.logging.format.clone())).unwrap_or("text".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if cli.log_format == "json" {
+    if format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
 }
 
+/// The configuration of `shoal proxy`: file (or defaults) + environment + flags.
 fn proxy_config(args: &ProxyArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
-        None => Config::default(),
+        None => Config::from_env(std::env::vars())?,
     };
     if let Some(l) = &args.listen {
         config.proxy.bind_address = l.clone();
+    }
+    if let Some(a) = &args.api {
+        config.api.bind_address = a.clone();
+        config.api.enabled = true;
     }
     if let Some(b) = &args.backend {
         config.backends.primary = b.clone();
@@ -33,41 +48,287 @@ fn proxy_config(args: &ProxyArgs) -> anyhow::Result<Config> {
         config.backends.user = u.clone();
     }
     if let Some(f) = &args.backend_password_file {
-        config.backends.password = read_secret(f)?;
+        config.backends.password = read_secret(f).with_context(|| format!("--backend-password-file {}", f.display()))?;
     } else if let Some(p) = &args.backend_password {
         config.backends.password = p.clone();
     }
+    config.resolve_backends();
     config.validate()?;
     Ok(config)
 }
 
-async fn run_proxy(args: ProxyArgs) -> anyhow::Result<()> {
-    let config = proxy_config(&args)?;
-    let (proxy, listener) = shoal::server::bind(&config).await?;
-    tracing::info!(listen = %listener.local_addr()?, primary = %config.backends.primary, "shoal proxy ready");
+/// The configuration of `shoal start`: the file is required.
+fn start_config(args: &StartArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(&args.config)?;
+    if let Some(l) = &args.listen {
+        config.proxy.bind_address = l.clone();
+    }
+    if let Some(a) = &args.api {
+        config.api.bind_address = a.clone();
+    }
+    config.resolve_backends();
+    config.validate()?;
+    if config.backends.primary.is_empty() {
+        bail!("{}: set [database] host (the local MariaDB this node fronts)", args.config.display());
+    }
+    Ok(config)
+}
+
+async fn run(config: Config, mode: Mode, file: Option<PathBuf>, source: ConfigSource) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let server = Server::start(config, mode, file, Some(source)).await?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading users and backends");
+                let _ = server.reload().await;
+            }
+        }
+    }
+    let drain = Duration::from_millis(server.shared.config.load().limits.shutdown_drain_timeout_ms);
     tokio::select! {
-        r = proxy.serve(listener) => r?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),
+        _ = server.shutdown(drain) => {}
+        _ = int.recv() => tracing::warn!("second SIGINT: stopping without waiting"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn prompt(question: &str, default: &str) -> anyhow::Result<String> {
+    let mut out = std::io::stderr();
+    write!(out, "{question} [{default}]: ")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim();
+    Ok(if line.is_empty() { default.to_string() } else { line.to_string() })
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let mut config = Config::default();
+    let ask = !args.yes && !args.any_value() && std::io::stdin().is_terminal();
+    if ask {
+        eprintln!("Writing a shoal configuration; press Enter to keep the default shown.");
+        config.node.id = prompt("Node id", "node-1")?;
+        config.backends.primary = prompt("Primary MariaDB (host:port)", "127.0.0.1:3306")?;
+        config.backends.user = prompt("Service account (reads mysql.user; empty = none)", "")?;
+        config.proxy.bind_address = prompt("MySQL listen address", &config.proxy.bind_address)?;
+        config.api.bind_address = prompt("HTTP API address", &config.api.bind_address)?;
+    }
+    if let Some(v) = args.node_id {
+        config.node.id = v;
+    }
+    if let Some(v) = args.listen {
+        config.proxy.bind_address = v;
+    }
+    if let Some(v) = args.api {
+        config.api.bind_address = v;
+    }
+    if let Some(v) = args.backend {
+        config.backends.primary = v;
+    }
+    if !args.replica.is_empty() {
+        config.backends.replicas = args.replica;
+    }
+    if let Some(v) = args.backend_user {
+        config.backends.user = v;
+    }
+    config.backends.password_file = args.backend_password_file;
+    let text = render_commented(&config);
+    // What we write must load: check before touching the file.
+    Config::parse(&text, &args.output, Vec::new()).context("the generated configuration does not validate")?;
+    if args.output == Path::new("-") {
+        print!("{text}");
+        return Ok(());
+    }
+    if args.output.exists() && !args.force {
+        bail!("{} exists; pass --force to overwrite it", args.output.display());
+    }
+    std::fs::write(&args.output, text).with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!("wrote {}", args.output.display());
+    println!("next: shoal validate -c {0} && shoal proxy -c {0}", args.output.display());
+    Ok(())
+}
+
+fn validate(path: &Path) -> anyhow::Result<()> {
+    let loaded = Config::load_with(path, std::env::vars())?;
+    for w in &loaded.warnings {
+        println!("warning: {}: {w}", path.display());
+    }
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+fn info(path: &Path) -> anyhow::Result<()> {
+    let loaded = Config::load_with(path, std::env::vars())?;
+    let mut c = loaded.config;
+    c.resolve_backends();
+    let or_none = |s: &str| if s.is_empty() { "(none)".to_string() } else { s.to_string() };
+    println!("config file:      {}", path.display());
+    println!("node id:          {}", c.node_id());
+    println!("mysql listener:   {}", c.proxy.bind_address);
+    let api = if c.api.enabled { c.api.bind_address.clone() } else { "off".into() };
+    println!("http api:         {api}{}", if c.api.token_file.is_some() { " (bearer token)" } else { "" });
+    println!("primary:          {}", or_none(&c.backends.primary));
+    println!("replicas:         {}", or_none(&c.backends.replicas.join(", ")));
+    println!("service account:  {}", or_none(&c.backends.user));
+    println!("fixed accounts:   {}", or_none(&c.users.keys().cloned().collect::<Vec<_>>().join(", ")));
+    println!("tls:              {}", if c.tls.cert_file.is_some() { "on" } else { "off" });
+    println!("data dir:         {} (not yet in effect)", c.node.data_dir.display());
+    println!("cluster peers:    {} (not yet in effect)", or_none(&c.cluster.peers.join(", ")));
+    let l = &c.limits;
+    println!("limits:           clients {} | pool {} per backend/account | checkout {} ms | drain {} ms", l.client_connections_max, l.pool_connections_max, l.checkout_timeout_ms, l.shutdown_drain_timeout_ms);
+    for w in &loaded.warnings {
+        println!("warning: {w}");
     }
     Ok(())
 }
 
+/// Resolves the API address and token for status/servers.
+fn api_target(args: &ApiArgs) -> anyhow::Result<(String, Option<String>)> {
+    let config = match &args.config {
+        Some(p) => Some(Config::load(p)?),
+        None if Path::new("shoal.toml").exists() => Config::load(Path::new("shoal.toml")).ok(),
+        None => None,
+    };
+    let addr = args
+        .api
+        .clone()
+        .or_else(|| config.as_ref().filter(|c| c.api.enabled).map(|c| c.api.bind_address.clone()))
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let token_file = args.token_file.clone().or_else(|| config.as_ref().and_then(|c| c.api.token_file.clone()));
+    let token = match token_file {
+        Some(f) => Some(read_secret(&f).with_context(|| format!("token file {}", f.display()))?),
+        None => None,
+    };
+    Ok((client::connect_address(&addr), token))
+}
+
+fn api_get(addr: &str, path: &str, token: Option<&str>) -> anyhow::Result<String> {
+    let r = client::get(addr, path, token, Duration::from_secs(5))
+        .with_context(|| format!("cannot reach the shoal API at {addr} (is shoal running? see --api)"))?;
+    match r.status {
+        200 => Ok(r.body),
+        401 => bail!("{addr}{path}: 401 unauthorized: pass --token-file (or [api] token_file via --config)"),
+        s => bail!("{addr}{path}: HTTP {s}: {}", r.body.trim()),
+    }
+}
+
+fn status(args: ApiArgs) -> anyhow::Result<()> {
+    let (addr, token) = api_target(&args)?;
+    let body = api_get(&addr, "/status", token.as_deref())?;
+    let cluster = api_get(&addr, "/cluster", token.as_deref())?;
+    let health = client::get(&addr, "/health", None, Duration::from_secs(5))?;
+    if args.json {
+        println!("{{\"status\":{},\"cluster\":{},\"health\":{}}}", body.trim(), cluster.trim(), health.body.trim());
+        return Ok(());
+    }
+    let s: StatusBody = serde_json::from_str(&body).context("unexpected /status body")?;
+    let c: ClusterBody = serde_json::from_str(&cluster).context("unexpected /cluster body")?;
+    let h: serde_json::Value = serde_json::from_str(&health.body).unwrap_or_default();
+    println!("node:        {} ({}, {})", s.node_id, s.mode, s.role);
+    println!("version:     {}", s.version);
+    println!("state:       {} for {} s, {} reloads", s.state, s.uptime_seconds, s.reloads);
+    println!("health:      {}", h["reason"].as_str().map(|r| format!("unavailable: {r}")).unwrap_or("ok".into()));
+    println!("mysql:       {}", s.proxy_address);
+    println!("clients:     {} of {}; {} statements running", s.clients, s.clients_max, s.statements_running);
+    println!("primary:     {}", s.primary);
+    println!("replicas:    {}", if s.replicas.is_empty() { "(none)".into() } else { s.replicas.join(", ") });
+    println!("servers up:  {} of {} (leader {})", c.nodes_up, c.nodes_total, c.leader_id);
+    println!("pools:       {}", s.pools.len());
+    if health.status != 200 {
+        bail!("node is not healthy");
+    }
+    Ok(())
+}
+
+fn servers(args: ApiArgs) -> anyhow::Result<()> {
+    let (addr, token) = api_target(&args)?;
+    let body = api_get(&addr, "/cluster/nodes", token.as_deref())?;
+    if args.json {
+        println!("{}", body.trim());
+        return Ok(());
+    }
+    let nodes: NodesBody = serde_json::from_str(&body).context("unexpected /cluster/nodes body")?;
+    let rows: Vec<[String; 5]> = nodes
+        .nodes
+        .iter()
+        .map(|n| {
+            let lag = match (n.role.as_str(), n.lag_ms) {
+                (_, Some(ms)) => format!("{ms} ms"),
+                ("primary", None) => "-".into(),
+                (_, None) => "?".into(),
+            };
+            [n.id.clone(), n.status.clone(), n.role.clone(), n.address.clone(), lag]
+        })
+        .collect();
+    let header = ["ID", "STATUS", "ROLE", "ADDRESS", "LAG"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |r: &[String; 5]| {
+        r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join(" | ").trim_end().to_string()
+    };
+    println!("{}", line(&header));
+    println!("{}", widths.map(|w| "-".repeat(w)).join("-+-"));
+    for r in &rows {
+        println!("{}", line(r));
+    }
+    for n in nodes.nodes.iter().filter(|n| n.error.is_some()) {
+        eprintln!("{}: {}", n.id, n.error.as_deref().unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")
+}
+
+fn serve(cli: &Cli, config: Config, mode: Mode, file: Option<PathBuf>, source: ConfigSource) -> anyhow::Result<()> {
+    init_logging(cli, Some(&config));
+    let rt = runtime()?;
+    let r = rt.block_on(run(config, mode, file, source));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    r
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("shoal: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match &cli.command {
+        Command::Proxy(args) => proxy_config(args).and_then(|config| {
+            let a = args.clone();
+            serve(&cli, config, Mode::Proxy, args.config.clone(), Arc::new(move || proxy_config(&a)))
+        }),
+        Command::Start(args) => start_config(args).and_then(|config| {
+            if args.bootstrap {
+                eprintln!("shoal: --bootstrap accepted; cluster mode has not landed yet, running as a single node");
+            }
+            let a = args.clone();
+            serve(&cli, config, Mode::Node, Some(args.config.clone()), Arc::new(move || start_config(&a)))
+        }),
+        Command::Init(_) | Command::Validate { .. } | Command::Info { .. } => Ok(()),
+        Command::Status(_) | Command::Servers(_) | Command::Version => Ok(()),
     };
-    let result = match cli.command {
-        Command::Proxy(args) => runtime.block_on(run_proxy(args)),
-        Command::Validate { config } => {
-            Config::load(&config).map(|_| println!("{}: ok", config.display())).map_err(Into::into)
+    let result = result.and_then(|()| match cli.command {
+        Command::Init(args) => init(args),
+        Command::Validate { config } => validate(&config),
+        Command::Info { config } => info(&config),
+        Command::Status(args) => status(args),
+        Command::Servers(args) => servers(args),
+        Command::Version => {
+            println!("shoal {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
         }
-    };
+        Command::Proxy(_) | Command::Start(_) => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,10 +1,32 @@
-//! Wiring: from a [`Config`] to a listening proxy.
+//! Wiring: from a [`Config`] to a running proxy ([`bind`]), and the operated process
+//! around it ([`Server`]): HTTP API, health checks, SIGHUP reload and graceful drain.
+//!
+//! # Reload
+//!
+//! A reload builds a new [`Proxy`] generation from the re-read configuration (accounts,
+//! backends, limits, TLS) and makes the listener hand new clients to it. Clients already
+//! connected keep their session on the generation that accepted them until they leave, so
+//! nobody is dropped; their pools close with the last of them. Addresses the process
+//! listens on (`proxy.bind_address`, `api.bind_address`) need a restart.
+//!
+//! # Shutdown
+//!
+//! Stop accepting (the listening socket is closed), wait up to
+//! `limits.shutdown_drain_timeout_ms` for running statements to finish, then return:
+//! the caller exits, closing client and backend connections.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
+use crate::admin::health::Health;
 use crate::backend::users::{ServiceAccount, Stage2, Users};
 use crate::config::{read_secret, Config};
 use crate::frontend::{tls, Proxy};
@@ -51,11 +73,11 @@ fn fixed_users(config: &Config) -> Result<HashMap<String, Vec<Stage2>>, StartErr
     Ok(out)
 }
 
-/// Builds the proxy and binds its listener.
-pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartError> {
+/// Builds a proxy generation (accounts loaded, greeting facts probed); no listener.
+pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
     if config.backends.primary.is_empty() {
         return Err(StartError::Config(
-            "no backend: set [backends] primary = \"host:port\" or pass --backend host:port".into(),
+            "no backend: set [backends] primary = \"host:port\" (or [database] host) or pass --backend host:port".into(),
         ));
     }
     let b = &config.backends;
@@ -78,9 +100,292 @@ pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartErr
         _ => None,
     };
     let proxy = Proxy::new(config.limits.clone(), config.tls.clone(), acceptor, users, &b.primary, &b.replicas);
-    let addr = &config.proxy.bind_address;
-    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     // Warm the greeting facts so the first client does not pay for the probe.
     proxy.server_info().await;
+    Ok(proxy)
+}
+
+/// Builds the proxy and binds its listener.
+pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartError> {
+    let proxy = build(config).await?;
+    let addr = &config.proxy.bind_address;
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     Ok((proxy, listener))
+}
+
+/// How the process was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `shoal proxy`: a standalone proxy in front of configured backends.
+    Proxy,
+    /// `shoal start`: a cluster node fronting its local database.
+    Node,
+}
+
+impl Mode {
+    /// Name shown by `/status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Proxy => "proxy",
+            Mode::Node => "node",
+        }
+    }
+}
+
+/// Re-reads the configuration on SIGHUP (file + command-line overrides).
+pub type ConfigSource = Arc<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
+
+/// What the HTTP API and the signal handlers share.
+pub struct Shared {
+    /// The generation new clients get.
+    pub proxy: ArcSwap<Proxy>,
+    /// Older generations still serving clients.
+    generations: Mutex<Vec<Weak<Proxy>>>,
+    /// The configuration in effect.
+    pub config: ArcSwap<Config>,
+    /// Where it came from (for `/status`).
+    pub config_file: Option<PathBuf>,
+    /// Bearer token of the API, if any.
+    pub token: ArcSwapOption<String>,
+    source: Option<ConfigSource>,
+    listener: Mutex<Option<std::net::TcpListener>>,
+    serve: Mutex<Option<JoinHandle<()>>>,
+    /// Server table.
+    pub health: Health,
+    /// Process start.
+    pub started: Instant,
+    /// Set once shutdown began (`/health` answers 503).
+    pub draining: AtomicBool,
+    /// proxy or node.
+    pub mode: Mode,
+    /// Successful reloads.
+    pub reloads: AtomicU64,
+    /// The MySQL listener's address.
+    pub proxy_addr: SocketAddr,
+    /// The HTTP API's address, when it runs.
+    pub api_addr: Option<SocketAddr>,
+}
+
+impl Shared {
+    /// Every live generation, newest first.
+    pub fn generations(&self) -> Vec<Arc<Proxy>> {
+        let mut out = vec![self.proxy.load_full()];
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.retain(|w| w.strong_count() > 0);
+        out.extend(g.iter().filter_map(Weak::upgrade));
+        out
+    }
+
+    /// Client connections open across generations.
+    pub fn clients(&self) -> usize {
+        self.generations().iter().map(|p| p.clients()).sum()
+    }
+
+    /// Sets the scrape-time gauges and renders `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let mut pools = Vec::new();
+        for proxy in self.generations() {
+            for p in proxy.pools.all() {
+                let s = p.state();
+                let st = &s.statistics;
+                let done = st.get_direct + st.get_waited + st.get_timed_out;
+                pools.push(crate::metrics::PoolGauge {
+                    backend: p.addr.to_string(),
+                    connections: s.connections.into(),
+                    in_use: (s.connections - s.idle_connections).into(),
+                    waiters: st.get_started.saturating_sub(done),
+                    prepared: p.stmts.len() as u64,
+                });
+            }
+        }
+        let servers = crate::admin::health::SERVER_GAUGES.load();
+        crate::metrics::set_gauges(self.clients(), &pools, &servers);
+        crate::metrics::render()
+    }
+}
+
+/// The running process: proxy generations, listener, API, health checker.
+pub struct Server {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    stop: Arc<tokio::sync::Notify>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn token_of(config: &Config) -> anyhow::Result<Option<Arc<String>>> {
+    match &config.api.token_file {
+        Some(f) => {
+            let t = read_secret(f).map_err(|e| anyhow::anyhow!("api.token_file {}: {e}", f.display()))?;
+            anyhow::ensure!(!t.is_empty(), "api.token_file {}: the first line is empty", f.display());
+            Ok(Some(Arc::new(t)))
+        }
+        None => Ok(None),
+    }
+}
+
+impl Server {
+    /// Starts everything; `config` must have `[backends]` resolved.
+    pub async fn start(
+        config: Config,
+        mode: Mode,
+        config_file: Option<PathBuf>,
+        source: Option<ConfigSource>,
+    ) -> anyhow::Result<Server> {
+        crate::metrics::install(&config.metrics.latency_buckets_seconds);
+        let token = token_of(&config)?;
+        let proxy = build(&config).await?;
+        let addr = &config.proxy.bind_address;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+        let proxy_addr = listener.local_addr()?;
+        let listener = listener.into_std()?;
+        let api = if config.api.enabled {
+            let a = &config.api.bind_address;
+            Some(TcpListener::bind(a).await.map_err(|source| StartError::Bind { addr: a.clone(), source })?)
+        } else {
+            None
+        };
+        let api_addr = api.as_ref().map(|l| l.local_addr()).transpose()?;
+        let shared = Arc::new(Shared {
+            proxy: ArcSwap::new(proxy),
+            generations: Mutex::new(Vec::new()),
+            health: Health::new(&config),
+            config: ArcSwap::from_pointee(config),
+            config_file,
+            token: ArcSwapOption::new(token),
+            source,
+            listener: Mutex::new(Some(listener)),
+            serve: Mutex::new(None),
+            started: Instant::now(),
+            draining: AtomicBool::new(false),
+            mode,
+            reloads: AtomicU64::new(0),
+            proxy_addr,
+            api_addr,
+        });
+        shared.health.refresh(&shared.config.load()).await;
+        start_serving(&shared)?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        if let Some(api) = api {
+            let router = crate::admin::api::router(shared.clone());
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(api, router).with_graceful_shutdown(async move { stop.notified().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "HTTP API stopped");
+                }
+            }));
+        }
+        let s = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let interval = Duration::from_millis(s.config.load().routing.health_check_interval_ms);
+                tokio::time::sleep(interval).await;
+                if s.health.refresh(&s.config.load()).await {
+                    crate::metrics::routing_changed();
+                    tracing::info!(servers = ?s.health.table().iter().map(|n| (&n.id, &n.status)).collect::<Vec<_>>(), "routing table changed");
+                }
+            }
+        }));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                crate::metrics::handle().run_upkeep();
+            }
+        }));
+        tracing::info!(
+            mode = mode.name(),
+            listen = %proxy_addr,
+            api = %api_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+            primary = %shared.config.load().backends.primary,
+            replicas = ?shared.config.load().backends.replicas,
+            "shoal ready"
+        );
+        Ok(Server { shared, stop, tasks })
+    }
+
+    /// Re-reads the configuration and switches new clients to a fresh generation.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let r = self.try_reload().await;
+        crate::metrics::config_reload(r.is_ok());
+        match &r {
+            Ok(()) => tracing::info!("configuration reloaded"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration"),
+        }
+        r
+    }
+
+    async fn try_reload(&self) -> anyhow::Result<()> {
+        let s = &self.shared;
+        let Some(source) = &s.source else {
+            anyhow::bail!("nothing to reload from (no configuration file)");
+        };
+        let config = source()?;
+        let old = s.config.load_full();
+        if config.proxy.bind_address != old.proxy.bind_address || config.api.bind_address != old.api.bind_address {
+            tracing::warn!("proxy.bind_address and api.bind_address changes take effect after a restart");
+        }
+        let token = token_of(&config)?;
+        let proxy = build(&config).await?;
+        let previous = s.proxy.load_full();
+        proxy.continue_ids_from(&previous);
+        s.generations.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&previous));
+        s.proxy.store(proxy);
+        s.token.store(token);
+        s.config.store(Arc::new(config));
+        start_serving(s)?;
+        s.reloads.fetch_add(1, Ordering::Relaxed);
+        if s.health.refresh(&s.config.load()).await {
+            crate::metrics::routing_changed();
+        }
+        Ok(())
+    }
+
+    /// Stops accepting, waits for running statements (up to `drain`), stops the API.
+    pub async fn shutdown(self, drain: Duration) {
+        let s = &self.shared;
+        s.draining.store(true, Ordering::Relaxed);
+        if let Some(t) = s.serve.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+            let _ = t.await;
+        }
+        drop(s.listener.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let deadline = Instant::now() + drain;
+        let running = crate::metrics::statements_running();
+        tracing::info!(clients = s.clients(), statements_running = running, drain_ms = drain.as_millis() as u64, "draining");
+        while crate::metrics::statements_running() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = crate::metrics::statements_running();
+        if left > 0 {
+            tracing::warn!(statements_running = left, "drain timeout: closing connections with statements running");
+        } else {
+            tracing::info!("drained; closing client and backend connections");
+        }
+        self.stop.notify_waiters();
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Hands the listener to the current generation (a fresh dup of the socket), stopping
+/// the previous accept loop.
+fn start_serving(s: &Arc<Shared>) -> anyhow::Result<()> {
+    let guard = s.listener.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(std_listener) = guard.as_ref() else { anyhow::bail!("shutting down") };
+    let dup = std_listener.try_clone()?;
+    dup.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(dup)?;
+    drop(guard);
+    let proxy = s.proxy.load_full();
+    let task = tokio::spawn(async move {
+        if let Err(e) = proxy.serve(listener).await {
+            tracing::error!(error = %e, "listener failed");
+        }
+    });
+    if let Some(old) = s.serve.lock().unwrap_or_else(|p| p.into_inner()).replace(task) {
+        old.abort();
+    }
+    Ok(())
 }

@@ -76,6 +76,7 @@ pub struct BackendPool {
 impl BackendPool {
     /// Takes a connection, waiting up to `checkout_timeout_ms`.
     pub async fn checkout(&self) -> Result<Lease, ProxyError> {
+        let _wait = crate::metrics::checkout_wait();
         match self.pool.get_owned().await {
             Ok(c) => Ok(c),
             Err(RunError::User(e)) => Err(e),

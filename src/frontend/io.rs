@@ -103,6 +103,7 @@ impl ClientIo {
     pub async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
         loop {
             if let Some(p) = take_packet(&mut self.rbuf, self.packet_bytes_max)? {
+                crate::metrics::client_received(p.1.len() + HEADER_BYTES);
                 return Ok(p);
             }
             if self.rbuf.is_empty() {
@@ -170,6 +171,7 @@ impl ClientIo {
     /// Writes bytes that already are whole frames (relayed from a backend).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
         self.wrote = true;
+        crate::metrics::client_sent(bytes.len());
         let stream = self.stream()?;
         stream.write_all(bytes).await.map_err(io_err)?;
         if let ClientStream::Tls(s) = stream {

@@ -165,12 +165,14 @@ impl Proxy {
             let proxy = self.clone();
             match self.slots.clone().try_acquire_owned() {
                 Ok(permit) => {
+                    crate::metrics::client_accepted();
                     tokio::spawn(async move {
                         session::run(proxy, stream, peer).await;
                         drop(permit);
                     });
                 }
                 Err(_) => {
+                    crate::metrics::client_rejected();
                     tokio::spawn(async move {
                         let limit = proxy.limits.client_connections_max;
                         let e = ProxyError::Limit {
@@ -184,5 +186,10 @@ impl Proxy {
                 }
             }
         }
+    }
+
+    /// Continues `previous`'s connection ids, so ids stay unique across a reload.
+    pub fn continue_ids_from(&self, previous: &Proxy) {
+        self.next_id.store(previous.next_id.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }

@@ -315,6 +315,7 @@ impl Session {
                     }
                     self.release_if_free();
                     let m = e.mysql();
+                    crate::metrics::error(m.code);
                     if self.reply_err(1, m.code, m.state, &m.message).await.is_err() {
                         return;
                     }
@@ -397,6 +398,7 @@ impl Session {
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let sql = &payload[1..];
         let class = classify(sql);
+        let _timer = crate::metrics::statement(class.kind, crate::metrics::Route::Primary);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
@@ -409,6 +411,7 @@ impl Session {
             return Ok(());
         };
         let failed = framer.error.is_some();
+        crate::metrics::backend_error(framer.error);
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
         }
@@ -439,7 +442,7 @@ impl Session {
             }
         }
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
-        self.pin = pins_after_query(self.pin, &outcome);
+        self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
         self.release_if_free();
         Ok(())
     }

@@ -112,6 +112,7 @@ impl Session {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
         };
         let meta = cs.meta.clone();
+        let _timer = crate::metrics::statement(meta.class.kind, crate::metrics::Route::Primary);
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
         };
@@ -153,9 +154,10 @@ impl Session {
             self.pin.add(Pin::CURSOR);
             self.cursor = Some(id);
         }
+        crate::metrics::backend_error(framer.error);
         let outcome =
             QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
-        self.pin = pins_after_query(self.pin, &outcome);
+        self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
         self.release_if_free();
         Ok(())
     }

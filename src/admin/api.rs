@@ -1,0 +1,245 @@
+//! The HTTP API (axum): `/health`, `/status`, `/cluster`, `/cluster/nodes`, `/metrics`.
+//! JSON field names are documented in `docs/api.md`.
+//!
+//! With `[api] token_file` set, every endpoint but `/health` needs
+//! `Authorization: Bearer TOKEN` (401 otherwise).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::health::NodeStatus;
+use crate::server::Shared;
+
+/// The routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .route("/cluster", get(cluster))
+        .route("/cluster/nodes", get(nodes))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// Body of a 401/404.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+async fn not_found() -> Response {
+    let body = ErrorBody { error: "no such endpoint; try /health /status /cluster /cluster/nodes /metrics".into() };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+fn authorize(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = s.token.load_full() else { return Ok(()) };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison: the token is a secret.
+    let ok = given.is_some_and(|g| {
+        g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        let body = ErrorBody { error: "missing or wrong bearer token (Authorization: Bearer …, see api.token_file)".into() };
+        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response())
+    }
+}
+
+/// `/health`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HealthBody {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Why not ok; null when ok.
+    pub reason: Option<String>,
+    /// The primary as last checked.
+    pub primary: Option<NodeStatus>,
+}
+
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    let table = s.health.table();
+    let primary = table.iter().find(|n| n.role == "primary").cloned();
+    let reason = if s.draining.load(Ordering::Relaxed) {
+        Some("shutting down: draining running statements".to_string())
+    } else {
+        match &primary {
+            None => Some("no primary configured".into()),
+            Some(p) if p.status == "unknown" => Some(format!("primary {} not checked yet", p.address)),
+            Some(p) if !p.is_up() => Some(format!(
+                "primary {} unreachable: {}",
+                p.address,
+                p.error.as_deref().unwrap_or("no answer")
+            )),
+            Some(p) if p.writable == Some(false) => Some(format!("primary {} is read_only", p.address)),
+            Some(_) => None,
+        }
+    };
+    let code = if reason.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if reason.is_none() { "ok" } else { "unavailable" };
+    (code, Json(HealthBody { status: status.into(), reason, primary })).into_response()
+}
+
+/// One pool in `/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PoolStatus {
+    /// Backend host:port.
+    pub backend: String,
+    /// Connections open.
+    pub connections: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Prepare responses cached.
+    pub prepared_cached: usize,
+}
+
+/// `/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusBody {
+    /// shoal's version.
+    pub version: String,
+    /// `proxy` (standalone) or `node` (cluster node).
+    pub mode: String,
+    /// This node's id.
+    pub node_id: String,
+    /// `primary` until cluster mode lands.
+    pub role: String,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// `running` or `draining`.
+    pub state: String,
+    /// The configuration file, if any.
+    pub config_file: Option<String>,
+    /// Successful reloads (SIGHUP) since start.
+    pub reloads: u64,
+    /// MySQL listener address.
+    pub proxy_address: String,
+    /// HTTP API address.
+    pub api_address: Option<String>,
+    /// Client connections open (all generations).
+    pub clients: usize,
+    /// `limits.client_connections_max`.
+    pub clients_max: u32,
+    /// Statements running now.
+    pub statements_running: i64,
+    /// Primary host:port.
+    pub primary: String,
+    /// Replica host:port list.
+    pub replicas: Vec<String>,
+    /// Backend pools of the current generation.
+    pub pools: Vec<PoolStatus>,
+}
+
+async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let config = s.config.load();
+    let proxy = s.proxy.load_full();
+    let pools = proxy
+        .pools
+        .all()
+        .iter()
+        .map(|p| {
+            let st = p.state();
+            PoolStatus {
+                backend: p.addr.to_string(),
+                connections: st.connections,
+                idle: st.idle_connections,
+                prepared_cached: p.stmts.len(),
+            }
+        })
+        .collect();
+    let body = StatusBody {
+        version: env!("CARGO_PKG_VERSION").into(),
+        mode: s.mode.name().into(),
+        node_id: config.node_id(),
+        role: "primary".into(),
+        uptime_seconds: s.started.elapsed().as_secs(),
+        state: if s.draining.load(Ordering::Relaxed) { "draining" } else { "running" }.into(),
+        config_file: s.config_file.as_ref().map(|p| p.display().to_string()),
+        reloads: s.reloads.load(Ordering::Relaxed),
+        proxy_address: s.proxy_addr.to_string(),
+        api_address: s.api_addr.map(|a| a.to_string()),
+        clients: s.clients(),
+        clients_max: config.limits.client_connections_max,
+        statements_running: crate::metrics::statements_running().max(0),
+        primary: config.backends.primary.clone(),
+        replicas: config.backends.replicas.clone(),
+        pools,
+    };
+    Json(body).into_response()
+}
+
+/// `/cluster`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClusterBody {
+    /// This node's id.
+    pub node_id: String,
+    /// Id of the node that takes writes.
+    pub leader_id: String,
+    /// `standalone` until cluster mode lands (replication between nodes).
+    pub cluster_mode: String,
+    /// Servers known.
+    pub nodes_total: usize,
+    /// Servers whose last check succeeded.
+    pub nodes_up: usize,
+    /// Whether the primary is up (and writable when checked).
+    pub writable: bool,
+    /// Cluster peers from the configuration (not yet contacted).
+    pub peers: Vec<String>,
+}
+
+async fn cluster(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let config = s.config.load();
+    let table = s.health.table();
+    let primary = table.iter().find(|n| n.role == "primary");
+    let body = ClusterBody {
+        node_id: config.node_id(),
+        leader_id: primary.map(|p| p.id.clone()).unwrap_or_default(),
+        cluster_mode: "standalone".into(),
+        nodes_total: table.len(),
+        nodes_up: table.iter().filter(|n| n.is_up()).count(),
+        writable: primary.is_some_and(|p| p.is_up() && p.writable != Some(false)),
+        peers: config.cluster.peers.clone(),
+    };
+    Json(body).into_response()
+}
+
+/// `/cluster/nodes`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodesBody {
+    /// Every server, primary first.
+    pub nodes: Vec<NodeStatus>,
+}
+
+async fn nodes(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    Json(NodesBody { nodes: s.health.table().to_vec() }).into_response()
+}
+
+async fn metrics(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    if !s.config.load().metrics.enabled {
+        return (StatusCode::NOT_FOUND, Json(ErrorBody { error: "metrics.enabled = false".into() })).into_response();
+    }
+    let body = s.render_metrics();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}

@@ -1,0 +1,62 @@
+//! A minimal blocking HTTP/1.1 GET for `shoal status` and `shoal servers` (the API
+//! answers with `Content-Length` and closes, so no chunking or keep-alive is needed).
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// A response: status code and body.
+#[derive(Debug)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+}
+
+/// Where to reach the API: `0.0.0.0`/`[::]` binds are reached on loopback.
+pub fn connect_address(bind: &str) -> String {
+    let bind = bind.trim_start_matches("http://").trim_end_matches('/');
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        Some(_) => bind.to_string(),
+        None => format!("{bind}:8080"),
+    }
+}
+
+/// `GET path` from `addr` (host:port) with an optional bearer token.
+pub fn get(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
+    let sock = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
+    if let Some(t) = token {
+        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok(Response { status, body: body.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_address;
+
+    #[test]
+    fn wildcard_binds_are_reached_on_loopback() {
+        assert_eq!(connect_address("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(connect_address("http://10.0.0.1:9000/"), "10.0.0.1:9000");
+        assert_eq!(connect_address("localhost"), "localhost:8080");
+    }
+}

@@ -1,0 +1,450 @@
+//! Prometheus metrics: every name as a documented constant (listed in `docs/metrics.md`,
+//! checked by a test), recording helpers for the hot path, and the scrape-time gauges.
+//!
+//! Recording is cheap: handles are registered once (static label values only) and kept
+//! in a `OnceLock`; a statement costs two atomic adds and a histogram sample. Values
+//! that already exist elsewhere (pool sizes, cached prepares, server health) are read
+//! when `/metrics` is scraped, not recorded per event.
+//!
+//! The recorder is process-wide and installed on first use ([`handle`]).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics::{Counter, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::classify::Kind;
+use crate::session::Pin;
+
+/// Gauge: client connections open now.
+pub const CLIENT_CONNECTIONS: &str = "shoal_client_connections";
+/// Counter: client connections accepted.
+pub const CLIENT_CONNECTIONS_ACCEPTED: &str = "shoal_client_connections_accepted_total";
+/// Counter: client connections refused because `client_connections_max` was reached.
+pub const CLIENT_CONNECTIONS_REJECTED: &str = "shoal_client_connections_rejected_total";
+/// Counter: bytes received from clients (packet headers included).
+pub const CLIENT_RECEIVED_BYTES: &str = "shoal_client_received_bytes_total";
+/// Counter: bytes sent to clients.
+pub const CLIENT_SENT_BYTES: &str = "shoal_client_sent_bytes_total";
+/// Counter: statements (COM_QUERY, COM_STMT_EXECUTE), labels `kind` and `route`.
+pub const STATEMENTS: &str = "shoal_statements_total";
+/// Histogram: statement latency as seen by shoal (checkout to last byte relayed), label `route`.
+pub const STATEMENT_DURATION: &str = "shoal_statement_duration_seconds";
+/// Gauge: statements running now.
+pub const STATEMENTS_RUNNING: &str = "shoal_statements_running";
+/// Counter: errors sent to clients, label `code` (MySQL error number), from shoal or the backend.
+pub const ERRORS: &str = "shoal_errors_total";
+/// Gauge: backend connections open, label `backend`.
+pub const POOL_CONNECTIONS: &str = "shoal_backend_pool_connections";
+/// Gauge: backend connections checked out (running a statement or pinned), label `backend`.
+pub const POOL_CONNECTIONS_IN_USE: &str = "shoal_backend_pool_connections_in_use";
+/// Gauge: statements waiting for a backend connection, label `backend`.
+pub const POOL_WAITERS: &str = "shoal_backend_pool_waiters";
+/// Histogram: time to check out a backend connection.
+pub const POOL_CHECKOUT_WAIT: &str = "shoal_backend_pool_checkout_wait_seconds";
+/// Gauge: pools (backend × account × wire format).
+pub const POOLS: &str = "shoal_backend_pools";
+/// Counter: times a session became pinned, label `reason` (see `src/session/mod.rs`).
+pub const SESSION_PINS: &str = "shoal_session_pins_total";
+/// Gauge: prepare responses cached across pools.
+pub const PREPARED_CACHED: &str = "shoal_prepared_statements_cached";
+/// Counter: server health checks, label `result` (`ok`, `failed`).
+pub const HEALTH_CHECKS: &str = "shoal_health_checks_total";
+/// Gauge: 1 when the last check reached the server, label `server` and `role`.
+pub const BACKEND_UP: &str = "shoal_backend_up";
+/// Counter: changes of the routing table (servers added/removed, up/down, role).
+pub const ROUTING_CHANGES: &str = "shoal_routing_table_changes_total";
+/// Gauge: replica lag (`Seconds_Behind_Master`), label `server`; absent while unknown.
+pub const REPLICA_LAG: &str = "shoal_replica_lag_seconds";
+/// Counter: configuration reloads (SIGHUP), label `result` (`ok`, `failed`).
+pub const CONFIG_RELOADS: &str = "shoal_config_reloads_total";
+/// Gauge: always 1, label `version`.
+pub const BUILD_INFO: &str = "shoal_build_info";
+/// Gauge: process start, seconds since the Unix epoch.
+pub const START_TIME: &str = "shoal_start_time_seconds";
+
+/// Every metric name, for the docs test.
+pub const ALL: [&str; 23] = [
+    CLIENT_CONNECTIONS,
+    CLIENT_CONNECTIONS_ACCEPTED,
+    CLIENT_CONNECTIONS_REJECTED,
+    CLIENT_RECEIVED_BYTES,
+    CLIENT_SENT_BYTES,
+    STATEMENTS,
+    STATEMENT_DURATION,
+    STATEMENTS_RUNNING,
+    ERRORS,
+    POOL_CONNECTIONS,
+    POOL_CONNECTIONS_IN_USE,
+    POOL_WAITERS,
+    POOL_CHECKOUT_WAIT,
+    POOLS,
+    SESSION_PINS,
+    PREPARED_CACHED,
+    HEALTH_CHECKS,
+    BACKEND_UP,
+    ROUTING_CHANGES,
+    REPLICA_LAG,
+    CONFIG_RELOADS,
+    BUILD_INFO,
+    START_TIME,
+];
+
+/// Where a statement ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The writable server.
+    Primary,
+    /// A read replica.
+    Replica,
+}
+
+impl Route {
+    /// Label value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Route::Primary => "primary",
+            Route::Replica => "replica",
+        }
+    }
+    const ALL: [Route; 2] = [Route::Primary, Route::Replica];
+}
+
+struct Handles {
+    statements: Vec<[Counter; 2]>,
+    latency: [Histogram; 2],
+    accepted: Counter,
+    rejected: Counter,
+    received: Counter,
+    sent: Counter,
+    checkout_wait: Histogram,
+    pins: Vec<Counter>,
+}
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+static HANDLES: OnceLock<Handles> = OnceLock::new();
+static RUNNING: AtomicI64 = AtomicI64::new(0);
+
+/// Installs the process-wide recorder with these latency buckets (first call wins).
+pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
+    RECORDER.get_or_init(|| {
+        let buckets = if latency_buckets_seconds.is_empty() {
+            &crate::config::LATENCY_BUCKETS_SECONDS[..]
+        } else {
+            latency_buckets_seconds
+        };
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), buckets)
+            .expect("buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows only shoal's own");
+        }
+        describe();
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        metrics::gauge!(START_TIME).set(now.as_secs_f64());
+        handle
+    })
+}
+
+/// The recorder (installed with default buckets if nothing installed it before).
+pub fn handle() -> &'static PrometheusHandle {
+    install(&[])
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(CLIENT_CONNECTIONS, "Client connections open now.");
+    describe_counter!(CLIENT_CONNECTIONS_ACCEPTED, "Client connections accepted.");
+    describe_counter!(CLIENT_CONNECTIONS_REJECTED, "Client connections refused by client_connections_max.");
+    describe_counter!(CLIENT_RECEIVED_BYTES, Unit::Bytes, "Bytes received from clients.");
+    describe_counter!(CLIENT_SENT_BYTES, Unit::Bytes, "Bytes sent to clients.");
+    describe_counter!(STATEMENTS, "Statements by kind and route.");
+    describe_histogram!(STATEMENT_DURATION, Unit::Seconds, "Statement latency by route.");
+    describe_gauge!(STATEMENTS_RUNNING, "Statements running now.");
+    describe_counter!(ERRORS, "Errors sent to clients by MySQL error code.");
+    describe_gauge!(POOL_CONNECTIONS, "Backend connections open.");
+    describe_gauge!(POOL_CONNECTIONS_IN_USE, "Backend connections checked out.");
+    describe_gauge!(POOL_WAITERS, "Statements waiting for a backend connection.");
+    describe_histogram!(POOL_CHECKOUT_WAIT, Unit::Seconds, "Time to check out a backend connection.");
+    describe_gauge!(POOLS, "Backend connection pools.");
+    describe_counter!(SESSION_PINS, "Times a session became pinned, by reason.");
+    describe_gauge!(PREPARED_CACHED, "Prepare responses cached.");
+    describe_counter!(HEALTH_CHECKS, "Server health checks by result.");
+    describe_gauge!(BACKEND_UP, "1 when the last health check reached the server.");
+    describe_counter!(ROUTING_CHANGES, "Routing table changes.");
+    describe_gauge!(REPLICA_LAG, Unit::Seconds, "Replica lag (Seconds_Behind_Master).");
+    describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
+    describe_gauge!(BUILD_INFO, "Build information.");
+    describe_gauge!(START_TIME, Unit::Seconds, "Process start time, Unix epoch.");
+}
+
+fn h() -> &'static Handles {
+    HANDLES.get_or_init(|| {
+        handle();
+        Handles {
+            statements: Kind::ALL
+                .iter()
+                .map(|k| Route::ALL.map(|r| metrics::counter!(STATEMENTS, "kind" => k.name(), "route" => r.name())))
+                .collect(),
+            latency: Route::ALL.map(|r| metrics::histogram!(STATEMENT_DURATION, "route" => r.name())),
+            accepted: metrics::counter!(CLIENT_CONNECTIONS_ACCEPTED),
+            rejected: metrics::counter!(CLIENT_CONNECTIONS_REJECTED),
+            received: metrics::counter!(CLIENT_RECEIVED_BYTES),
+            sent: metrics::counter!(CLIENT_SENT_BYTES),
+            checkout_wait: metrics::histogram!(POOL_CHECKOUT_WAIT),
+            pins: Pin::NAMES.iter().map(|(_, name)| metrics::counter!(SESSION_PINS, "reason" => *name)).collect(),
+        }
+    })
+}
+
+/// Times one statement: counts it now, records its latency when dropped.
+#[must_use = "the statement is timed until this guard is dropped"]
+pub struct StatementTimer {
+    started: Instant,
+    route: Route,
+}
+
+/// Starts timing a statement of `kind` sent to `route`.
+pub fn statement(kind: Kind, route: Route) -> StatementTimer {
+    h().statements[kind as usize][route as usize].increment(1);
+    RUNNING.fetch_add(1, Ordering::Relaxed);
+    StatementTimer { started: Instant::now(), route }
+}
+
+impl Drop for StatementTimer {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+        h().latency[self.route as usize].record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Statements running now (shutdown waits for 0).
+pub fn statements_running() -> i64 {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Times a backend connection checkout until dropped.
+#[must_use = "the checkout is timed until this guard is dropped"]
+pub struct CheckoutTimer(Instant);
+
+/// Starts timing a checkout.
+pub fn checkout_wait() -> CheckoutTimer {
+    CheckoutTimer(Instant::now())
+}
+
+impl Drop for CheckoutTimer {
+    fn drop(&mut self) {
+        h().checkout_wait.record(self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// A client connection was accepted.
+pub fn client_accepted() {
+    h().accepted.increment(1);
+}
+
+/// A client connection was refused by `client_connections_max`.
+pub fn client_rejected() {
+    h().rejected.increment(1);
+}
+
+/// Bytes read from a client.
+pub fn client_received(bytes: usize) {
+    h().received.increment(bytes as u64);
+}
+
+/// Bytes written to a client.
+pub fn client_sent(bytes: usize) {
+    h().sent.increment(bytes as u64);
+}
+
+/// An error packet went to a client (shoal's own errors).
+pub fn error(code: u16) {
+    metrics::counter!(ERRORS, "code" => code.to_string()).increment(1);
+}
+
+/// A backend's response ended in an error (relayed to the client); `None` does nothing.
+pub fn backend_error(code: Option<u16>) {
+    if let Some(code) = code {
+        error(code);
+    }
+}
+
+/// Counts the pin reasons `after` adds to `before`; returns `after`.
+pub fn pins(before: Pin, after: Pin) -> Pin {
+    let added = after.0 & !before.0;
+    if added != 0 {
+        for (i, (p, _)) in Pin::NAMES.iter().enumerate() {
+            if added & p.0 != 0 {
+                h().pins[i].increment(1);
+            }
+        }
+    }
+    after
+}
+
+/// A health check of one server finished.
+pub fn health_check(ok: bool) {
+    metrics::counter!(HEALTH_CHECKS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// The routing table changed.
+pub fn routing_changed() {
+    metrics::counter!(ROUTING_CHANGES).increment(1);
+}
+
+/// A configuration reload finished.
+pub fn config_reload(ok: bool) {
+    metrics::counter!(CONFIG_RELOADS, "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+/// One server as the health checker saw it.
+#[derive(Debug, Clone)]
+pub struct ServerGauge {
+    /// Address (label `server`).
+    pub address: String,
+    /// `primary` or `replica`.
+    pub role: &'static str,
+    /// Reachable.
+    pub up: bool,
+    /// Replica lag, when known.
+    pub lag: Option<Duration>,
+}
+
+/// One pool's numbers at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct PoolGauge {
+    /// Backend address.
+    pub backend: String,
+    /// Connections open.
+    pub connections: u64,
+    /// Checked out.
+    pub in_use: u64,
+    /// Waiting for a connection.
+    pub waiters: u64,
+    /// Cached prepare responses.
+    pub prepared: u64,
+}
+
+/// Label sets set at scrape time, so vanished ones can be zeroed.
+static SEEN: Mutex<(Vec<String>, Vec<(String, &'static str)>)> = Mutex::new((Vec::new(), Vec::new()));
+
+/// Sets the scrape-time gauges.
+pub fn set_gauges(clients: usize, pools: &[PoolGauge], servers: &[ServerGauge]) {
+    handle();
+    metrics::gauge!(CLIENT_CONNECTIONS).set(clients as f64);
+    metrics::gauge!(STATEMENTS_RUNNING).set(statements_running().max(0) as f64);
+    metrics::gauge!(POOLS).set(pools.len() as f64);
+    let mut per_backend: Vec<PoolGauge> = Vec::new();
+    for p in pools {
+        match per_backend.iter_mut().find(|b| b.backend == p.backend) {
+            Some(b) => {
+                b.connections += p.connections;
+                b.in_use += p.in_use;
+                b.waiters += p.waiters;
+                b.prepared += p.prepared;
+            }
+            None => per_backend.push(p.clone()),
+        }
+    }
+    metrics::gauge!(PREPARED_CACHED).set(per_backend.iter().map(|b| b.prepared).sum::<u64>() as f64);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    for old in &seen.0 {
+        if !per_backend.iter().any(|b| &b.backend == old) {
+            per_backend.push(PoolGauge { backend: old.clone(), ..Default::default() });
+        }
+    }
+    for b in &per_backend {
+        let label = [("backend", b.backend.clone())];
+        metrics::gauge!(POOL_CONNECTIONS, &label).set(b.connections as f64);
+        metrics::gauge!(POOL_CONNECTIONS_IN_USE, &label).set(b.in_use as f64);
+        metrics::gauge!(POOL_WAITERS, &label).set(b.waiters as f64);
+    }
+    seen.0 = per_backend.into_iter().map(|b| b.backend).collect();
+    for (address, role) in &seen.1 {
+        if !servers.iter().any(|s| &s.address == address && s.role == *role) {
+            metrics::gauge!(BACKEND_UP, "server" => address.clone(), "role" => *role).set(0.0);
+        }
+    }
+    for s in servers {
+        metrics::gauge!(BACKEND_UP, "server" => s.address.clone(), "role" => s.role).set(if s.up { 1.0 } else { 0.0 });
+        if let Some(lag) = s.lag {
+            metrics::gauge!(REPLICA_LAG, "server" => s.address.clone()).set(lag.as_secs_f64());
+        }
+    }
+    seen.1 = servers.iter().map(|s| (s.address.clone(), s.role)).collect();
+}
+
+/// The text exposition format.
+pub fn render() -> String {
+    handle().render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name is in `docs/metrics.md`, and every `shoal_…` name there is a constant.
+    #[test]
+    fn names_match_docs() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+        for name in ALL {
+            assert!(doc.contains(&format!("`{name}`")), "{name} is not documented in docs/metrics.md");
+            assert!(name.starts_with("shoal_"), "{name}");
+        }
+        let mut rest = doc.as_str();
+        while let Some(i) = rest.find("`shoal_") {
+            let tail = &rest[i + 1..];
+            let end = tail.find('`').unwrap();
+            let name = &tail[..end];
+            let base = name.split('{').next().unwrap();
+            let known = ALL.contains(&base)
+                || ["_bucket", "_sum", "_count"].iter().any(|s| base.strip_suffix(s).is_some_and(|b| ALL.contains(&b)));
+            assert!(known, "docs/metrics.md names {name}, which src/metrics.rs does not define");
+            rest = &tail[end..];
+        }
+    }
+
+    /// Prometheus conventions: base units (seconds, bytes), counters end in `_total`.
+    #[test]
+    fn conventions() {
+        let counters = [
+            CLIENT_CONNECTIONS_ACCEPTED,
+            CLIENT_CONNECTIONS_REJECTED,
+            CLIENT_RECEIVED_BYTES,
+            CLIENT_SENT_BYTES,
+            STATEMENTS,
+            ERRORS,
+            SESSION_PINS,
+            HEALTH_CHECKS,
+            ROUTING_CHANGES,
+            CONFIG_RELOADS,
+        ];
+        for name in ALL {
+            assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");
+            assert_eq!(counters.contains(&name), name.ends_with("_total"), "{name}");
+        }
+    }
+
+    #[test]
+    fn recording_shows_in_render() {
+        let _t = statement(Kind::Read, Route::Primary);
+        drop(_t);
+        client_received(10);
+        pins(Pin::default(), Pin::TRANSACTION);
+        error(1064);
+        set_gauges(3, &[PoolGauge { backend: "b:1".into(), connections: 2, in_use: 1, waiters: 0, prepared: 4 }], &[]);
+        let text = render();
+        assert!(text.contains("shoal_statements_total{kind=\"Read\",route=\"primary\"}"), "{text}");
+        assert!(text.contains("shoal_statement_duration_seconds_bucket{route=\"primary\""), "{text}");
+        assert!(text.contains("shoal_session_pins_total{reason=\"transaction\"}"), "{text}");
+        assert!(text.contains("shoal_errors_total{code=\"1064\"}"), "{text}");
+        assert!(text.contains("shoal_backend_pool_connections{backend=\"b:1\"} 2"), "{text}");
+        assert!(text.contains("shoal_prepared_statements_cached 4"), "{text}");
+    }
+}
