@@ -533,13 +533,12 @@ pub const FIELDS: &[FieldDoc] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML did not parse or a field has the wrong type.
     #[error("config file {path}: {message}")]
@@ -619,7 +618,7 @@ impl Config {
 
     /// Same, with explicit environment variables; also returns the warnings.
     pub fn load_with(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.into(), error })?;
         Self::parse(&text, path, env)
     }
 

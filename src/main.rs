@@ -158,7 +158,7 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
 fn validate(path: &Path) -> anyhow::Result<()> {
     let loaded = Config::load_with(path, std::env::vars())?;
     for w in &loaded.warnings {
-        println!("warning: {}: {w}", path.display());
+        eprintln!("warning: {}: {w}", path.display());
     }
     println!("{}: ok", path.display());
     Ok(())
