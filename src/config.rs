@@ -443,7 +443,10 @@ pub const SECTIONS: [(&str, &str); 15] = [
     ("logging", "Logs go to stderr (the journal under systemd); --log-level/--log-format win."),
     ("replication", "WolfScale's replication mode."),
     ("binlog", "WolfScale's binlog reader."),
-    ("users", "Accounts shoal verifies itself, one [users.NAME] table each; others are read from the backend's mysql.user."),
+    (
+        "users",
+        "Accounts shoal verifies itself, one [users.NAME] table each; others are read from the backend's mysql.user.",
+    ),
     ("backends", "The servers a standalone proxy (`shoal proxy`) relays to."),
     ("routing", "How servers are watched (and, later, chosen)."),
     ("tls", "TLS for client connections."),
@@ -630,9 +633,14 @@ impl Config {
     ) -> Result<Loaded, ConfigError> {
         let parse_err = |e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() };
         let mut value: toml::Value = toml::from_str(text).map_err(parse_err)?;
+        // Type errors in the file itself, reported with their line.
+        toml::from_str::<Config>(text).map_err(parse_err)?;
         let warnings = file_warnings(&value);
         apply_env(&mut value, env)?;
-        let config: Config = value.try_into().map_err(parse_err)?;
+        let config: Config = value.try_into().map_err(|e: toml::de::Error| ConfigError::Env {
+            var: "SHOAL_*".into(),
+            message: format!("after environment overrides: {e}"),
+        })?;
         config.validate().map_err(|e| e.in_file(path))?;
         Ok(Loaded { config, warnings })
     }
@@ -741,7 +749,11 @@ impl Config {
             ));
         }
         if self.tls.require_secure_transport && self.tls.cert_file.is_none() {
-            return Err(ConfigError::invalid("tls.require_secure_transport", "true", "needs tls.cert_file and tls.key_file"));
+            return Err(ConfigError::invalid(
+                "tls.require_secure_transport",
+                "true",
+                "needs tls.cert_file and tls.key_file",
+            ));
         }
         for (name, u) in &self.users {
             let set = [u.password.is_some(), u.password_file.is_some(), u.password_hash.is_some()];
@@ -836,11 +848,11 @@ fn file_warnings(value: &toml::Value) -> Vec<Warning> {
         }
         for key in table.keys() {
             match doc_of(section, key) {
-                None => out.push(Warning { field: format!("{section}.{key}"), message: "unknown field, ignored".into() }),
-                Some(d) if !d.in_effect => out.push(Warning {
-                    field: format!("{section}.{key}"),
-                    message: "accepted, not yet in effect".into(),
-                }),
+                None => {
+                    out.push(Warning { field: format!("{section}.{key}"), message: "unknown field, ignored".into() })
+                }
+                Some(d) if !d.in_effect => out
+                    .push(Warning { field: format!("{section}.{key}"), message: "accepted, not yet in effect".into() }),
                 Some(_) => {}
             }
         }
@@ -1086,9 +1098,8 @@ mod tests {
 
     #[test]
     fn database_section_supplies_primary_and_service_account() {
-        let mut c = parse("[database]\nhost = \"localhost\"\nport = 3307\nuser = \"svc\"\npassword = \"pw\"\n")
-            .unwrap()
-            .config;
+        let mut c =
+            parse("[database]\nhost = \"localhost\"\nport = 3307\nuser = \"svc\"\npassword = \"pw\"\n").unwrap().config;
         c.resolve_backends();
         assert_eq!(c.backends.primary, "127.0.0.1:3307");
         assert_eq!(c.backends.user, "svc");
@@ -1138,10 +1149,7 @@ mod tests {
         let text = render_commented(&Config::default());
         let loaded = parse(&text).unwrap();
         assert!(loaded.warnings.iter().all(|w| w.message == "accepted, not yet in effect"), "{:?}", loaded.warnings);
-        assert_eq!(
-            toml::Value::try_from(&loaded.config).unwrap(),
-            toml::Value::try_from(Config::default()).unwrap()
-        );
+        assert_eq!(toml::Value::try_from(&loaded.config).unwrap(), toml::Value::try_from(Config::default()).unwrap());
         let mut c = Config::default();
         c.users.insert("app".into(), UserEntry { password: Some("pw".into()), ..Default::default() });
         let loaded = parse(&render_commented(&c)).unwrap();

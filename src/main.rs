@@ -17,7 +17,10 @@ fn init_logging(cli: &Cli, config: Option<&Config>) {
     let format = cli.log_format.clone().or_else(|| config.map(|c| c.logging.format.clone())).unwrap_or("text".into());
     let filter =
         tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {
@@ -48,7 +51,8 @@ fn proxy_config(args: &ProxyArgs) -> anyhow::Result<Config> {
         config.backends.user = u.clone();
     }
     if let Some(f) = &args.backend_password_file {
-        config.backends.password = read_secret(f).with_context(|| format!("--backend-password-file {}", f.display()))?;
+        config.backends.password =
+            read_secret(f).with_context(|| format!("--backend-password-file {}", f.display()))?;
     } else if let Some(p) = &args.backend_password {
         config.backends.password = p.clone();
     }
@@ -182,7 +186,10 @@ fn info(path: &Path) -> anyhow::Result<()> {
     println!("data dir:         {} (not yet in effect)", c.node.data_dir.display());
     println!("cluster peers:    {} (not yet in effect)", or_none(&c.cluster.peers.join(", ")));
     let l = &c.limits;
-    println!("limits:           clients {} | pool {} per backend/account | checkout {} ms | drain {} ms", l.client_connections_max, l.pool_connections_max, l.checkout_timeout_ms, l.shutdown_drain_timeout_ms);
+    println!(
+        "limits:           clients {} | pool {} per backend/account | checkout {} ms | drain {} ms",
+        l.client_connections_max, l.pool_connections_max, l.checkout_timeout_ms, l.shutdown_drain_timeout_ms
+    );
     for w in &loaded.warnings {
         println!("warning: {w}");
     }

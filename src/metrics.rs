@@ -144,6 +144,12 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics shows only shoal's own");
         }
         describe();
+        // Series that should read 0 rather than be absent before their first event.
+        metrics::counter!(ROUTING_CHANGES).absolute(0);
+        for result in ["ok", "failed"] {
+            metrics::counter!(CONFIG_RELOADS, "result" => result).absolute(0);
+            metrics::counter!(HEALTH_CHECKS, "result" => result).absolute(0);
+        }
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         metrics::gauge!(START_TIME).set(now.as_secs_f64());
@@ -331,8 +337,9 @@ pub struct PoolGauge {
     pub prepared: u64,
 }
 
-/// Label sets set at scrape time, so vanished ones can be zeroed.
-static SEEN: Mutex<(Vec<String>, Vec<(String, &'static str)>)> = Mutex::new((Vec::new(), Vec::new()));
+/// Backends and (server, role) pairs set at the last scrape, so vanished ones can be zeroed.
+type Seen = (Vec<String>, Vec<(String, &'static str)>);
+static SEEN: Mutex<Seen> = Mutex::new((Vec::new(), Vec::new()));
 
 /// Sets the scrape-time gauges.
 pub fn set_gauges(clients: usize, pools: &[PoolGauge], servers: &[ServerGauge]) {

@@ -42,13 +42,12 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// The listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -77,7 +76,8 @@ fn fixed_users(config: &Config) -> Result<HashMap<String, Vec<Stage2>>, StartErr
 pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
     if config.backends.primary.is_empty() {
         return Err(StartError::Config(
-            "no backend: set [backends] primary = \"host:port\" (or [database] host) or pass --backend host:port".into(),
+            "no backend: set [backends] primary = \"host:port\" (or [database] host) or pass --backend host:port"
+                .into(),
         ));
     }
     let b = &config.backends;
@@ -109,7 +109,7 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
 pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartError> {
     let proxy = build(config).await?;
     let addr = &config.proxy.bind_address;
-    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr: addr.clone(), error })?;
     Ok((proxy, listener))
 }
 
@@ -235,12 +235,12 @@ impl Server {
         let token = token_of(&config)?;
         let proxy = build(&config).await?;
         let addr = &config.proxy.bind_address;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr: addr.clone(), error })?;
         let proxy_addr = listener.local_addr()?;
         let listener = listener.into_std()?;
         let api = if config.api.enabled {
             let a = &config.api.bind_address;
-            Some(TcpListener::bind(a).await.map_err(|source| StartError::Bind { addr: a.clone(), source })?)
+            Some(TcpListener::bind(a).await.map_err(|error| StartError::Bind { addr: a.clone(), error })?)
         } else {
             None
         };
@@ -345,14 +345,20 @@ impl Server {
     pub async fn shutdown(self, drain: Duration) {
         let s = &self.shared;
         s.draining.store(true, Ordering::Relaxed);
-        if let Some(t) = s.serve.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let serve = s.serve.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = serve {
             t.abort();
             let _ = t.await;
         }
         drop(s.listener.lock().unwrap_or_else(|p| p.into_inner()).take());
         let deadline = Instant::now() + drain;
         let running = crate::metrics::statements_running();
-        tracing::info!(clients = s.clients(), statements_running = running, drain_ms = drain.as_millis() as u64, "draining");
+        tracing::info!(
+            clients = s.clients(),
+            statements_running = running,
+            drain_ms = drain.as_millis() as u64,
+            "draining"
+        );
         while crate::metrics::statements_running() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

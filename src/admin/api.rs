@@ -41,18 +41,21 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
-fn authorize(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = s.token.load_full() else { return Ok(()) };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+/// `Some(401 response)` when a token is configured and the request lacks it.
+fn unauthorized(s: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let token = s.token.load_full()?;
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // Constant-time comparison: the token is a secret.
     let ok = given.is_some_and(|g| {
         g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     });
     if ok {
-        Ok(())
+        None
     } else {
-        let body = ErrorBody { error: "missing or wrong bearer token (Authorization: Bearer …, see api.token_file)".into() };
-        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response())
+        let body =
+            ErrorBody { error: "missing or wrong bearer token (Authorization: Bearer …, see api.token_file)".into() };
+        Some((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response())
     }
 }
 
@@ -76,11 +79,9 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         match &primary {
             None => Some("no primary configured".into()),
             Some(p) if p.status == "unknown" => Some(format!("primary {} not checked yet", p.address)),
-            Some(p) if !p.is_up() => Some(format!(
-                "primary {} unreachable: {}",
-                p.address,
-                p.error.as_deref().unwrap_or("no answer")
-            )),
+            Some(p) if !p.is_up() => {
+                Some(format!("primary {} unreachable: {}", p.address, p.error.as_deref().unwrap_or("no answer")))
+            }
             Some(p) if p.writable == Some(false) => Some(format!("primary {} is read_only", p.address)),
             Some(_) => None,
         }
@@ -141,7 +142,7 @@ pub struct StatusBody {
 }
 
 async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = unauthorized(&s, &headers) {
         return r;
     }
     let config = s.config.load();
@@ -201,7 +202,7 @@ pub struct ClusterBody {
 }
 
 async fn cluster(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = unauthorized(&s, &headers) {
         return r;
     }
     let config = s.config.load();
@@ -227,14 +228,14 @@ pub struct NodesBody {
 }
 
 async fn nodes(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = unauthorized(&s, &headers) {
         return r;
     }
     Json(NodesBody { nodes: s.health.table().to_vec() }).into_response()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers) {
+    if let Some(r) = unauthorized(&s, &headers) {
         return r;
     }
     if !s.config.load().metrics.enabled {

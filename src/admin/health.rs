@@ -117,9 +117,9 @@ pub static SERVER_GAUGES: std::sync::LazyLock<ArcSwap<Vec<crate::metrics::Server
     std::sync::LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
 
 /// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
