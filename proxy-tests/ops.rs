@@ -481,3 +481,54 @@ fn drain_timeout_bounds_the_wait() {
     let (ok, _, _) = slow.join().unwrap();
     assert!(!ok, "the client sees its connection closed");
 }
+
+#[test]
+fn start_runs_a_node_from_a_wolfscale_layout_file() {
+    let db = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("node.toml");
+    let (port, api_port) = (free_port(), free_port());
+    std::fs::write(
+        &file,
+        format!(
+            "[node]\nid = \"db1\"\ndata_dir = \"/var/lib/shoal\"\n[database]\nhost = \"localhost\"\nport = {}\n\
+             user = \"root\"\npassword = \"\"\n[cluster]\npeers = [\"10.0.0.2:7654\"]\n\
+             [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{port}\"\n",
+            db.port
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["start", "--bootstrap", "-c"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let api = format!("127.0.0.1:{api_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        match client::get(&api, "/health", None, Duration::from_secs(1)) {
+            Ok(r) if r.status == 200 => break r,
+            _ => {
+                assert!(Instant::now() < deadline, "node did not become healthy");
+                assert!(child.try_wait().unwrap().is_none(), "shoal start exited");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert!(health.body.contains("\"id\":\"db1\""), "{}", health.body);
+    let status: serde_json::Value =
+        serde_json::from_str(&client::get(&api, "/status", None, Duration::from_secs(5)).unwrap().body).unwrap();
+    assert_eq!(status["mode"], "node");
+    assert_eq!(status["primary"], db.addr());
+    let cluster: serde_json::Value =
+        serde_json::from_str(&client::get(&api, "/cluster", None, Duration::from_secs(5)).unwrap().body).unwrap();
+    assert_eq!(cluster["peers"][0], "10.0.0.2:7654");
+    let (ok, out, err) = mariadb_cli(port, "root", "", &["-N", "-e", "SELECT 6*7"], None);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "42");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

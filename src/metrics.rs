@@ -417,6 +417,27 @@ mod tests {
         }
     }
 
+    /// The Grafana dashboard uses only names defined here.
+    #[test]
+    fn dashboard_uses_defined_names() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/grafana-dashboard.json")).unwrap();
+        let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(dash["panels"].as_array().is_some_and(|p| p.len() > 10));
+        let mut rest = text.as_str();
+        let mut used = 0;
+        while let Some(i) = rest.find("shoal_") {
+            let tail = &rest[i..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            let name = &tail[..end];
+            let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+            assert!(ALL.contains(&base) || ALL.contains(&name), "dashboard uses {name}, not defined in src/metrics.rs");
+            used += 1;
+            rest = &tail[end..];
+        }
+        assert!(used > 15);
+    }
+
     /// Prometheus conventions: base units (seconds, bytes), counters end in `_total`.
     #[test]
     fn conventions() {
