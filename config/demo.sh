@@ -129,7 +129,7 @@ echo "demo: starting shoal on 127.0.0.1:$port (HTTP API on 127.0.0.1:$api_port)"
   --backend-user shoal --backend-password-file "$tmp/shoal-password" 2>"$tmp/shoal.log" &
 shoal_pid=$!
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && break
+  "$bin" servers --api "127.0.0.1:$api_port" >/dev/null 2>&1 && break
   kill -0 "$shoal_pid" 2>/dev/null || { cat "$tmp/shoal.log" >&2; exit 1; }
   sleep 0.1
 done
