@@ -24,10 +24,10 @@ Docs: docs/cli.md, docs/configuration.md, docs/api.md, docs/metrics.md";
 #[derive(Debug, Parser)]
 #[command(name = "shoal", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Log level (error, warn, info, debug, trace) or a tracing filter [default: [logging] level, else info].
+    /// Log level (error, warn, info, debug, trace) or a tracing filter (default: logging.level of the config file, else info).
     #[arg(long, global = true, env = "SHOAL_LOG")]
     pub log_level: Option<String>,
-    /// Log format [default: [logging] format, else text].
+    /// Log format (default: logging.format of the config file, else text).
     #[arg(long, global = true, value_parser = ["text", "json"])]
     pub log_format: Option<String>,
     /// What to do.
@@ -63,7 +63,7 @@ pub enum Command {
     ///
     /// Example: shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306 --api 127.0.0.1:8080
     Proxy(ProxyArgs),
-    /// Run as a cluster node: the proxy in front of the local database ([database]).
+    /// Run as a cluster node: the proxy in front of the local database (the database section).
     /// Replication between nodes arrives later; for now this is the proxy plus the node's identity.
     ///
     /// Example: shoal start -c /etc/shoal/shoal.toml
@@ -92,25 +92,25 @@ pub struct InitArgs {
     /// Never ask; use defaults for what no flag gives.
     #[arg(long, short)]
     pub yes: bool,
-    /// [node] id.
+    /// Sets node.id.
     #[arg(long)]
     pub node_id: Option<String>,
-    /// [proxy] bind_address.
+    /// Sets proxy.bind_address.
     #[arg(long)]
     pub listen: Option<String>,
-    /// [api] bind_address.
+    /// Sets api.bind_address.
     #[arg(long)]
     pub api: Option<String>,
-    /// [backends] primary, host:port.
+    /// Sets backends.primary, host:port.
     #[arg(long)]
     pub backend: Option<String>,
-    /// [backends] replicas (repeatable).
+    /// Sets backends.replicas (repeatable).
     #[arg(long)]
     pub replica: Vec<String>,
-    /// [backends] user (service account).
+    /// Sets backends.user (service account).
     #[arg(long)]
     pub backend_user: Option<String>,
-    /// [backends] password_file.
+    /// Sets backends.password_file.
     #[arg(long)]
     pub backend_password_file: Option<PathBuf>,
 }
@@ -166,10 +166,10 @@ pub struct StartArgs {
     /// Start as the cluster's first leader (accepted; cluster mode arrives later).
     #[arg(long)]
     pub bootstrap: bool,
-    /// Override [proxy] bind_address.
+    /// Override proxy.bind_address.
     #[arg(long)]
     pub listen: Option<String>,
-    /// Override [api] bind_address.
+    /// Override api.bind_address.
     #[arg(long)]
     pub api: Option<String>,
 }
@@ -177,13 +177,13 @@ pub struct StartArgs {
 /// Options of commands that talk to a running node's HTTP API.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// API address, host:port [default: [api] bind_address of --config if it exists, else 127.0.0.1:8080].
+    /// API address, host:port (default: api.bind_address of --config or ./shoal.toml, else 127.0.0.1:8080).
     #[arg(long, env = "SHOAL_API")]
     pub api: Option<String>,
-    /// Configuration file to read [api] bind_address and token_file from.
+    /// Configuration file to read api.bind_address and api.token_file from.
     #[arg(long, short, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// File with the API bearer token [default: [api] token_file of --config].
+    /// File with the API bearer token (default: api.token_file of --config).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Print the API's JSON instead of a table.

@@ -10,7 +10,7 @@
 //! on it yet. That table drives the commented file `shoal init` writes
 //! ([`render_commented`]), the reference in `docs/configuration.md`
 //! ([`reference_markdown`], kept in sync by a test), the "not yet in effect" and
-//! "unknown field" warnings of `shoal validate` ([`Config::warnings`]), and the
+//! "unknown field" warnings of `shoal validate` ([`Loaded::warnings`]), and the
 //! environment overrides (`SHOAL_SECTION__FIELD`, [`apply_env`]).
 
 use std::collections::BTreeMap;
@@ -654,11 +654,6 @@ impl Config {
             .map_err(|e: toml::de::Error| ConfigError::Env { var: "SHOAL_*".into(), message: e.to_string() })?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// Not-yet-in-effect fields set in a loaded file (see [`Config::load_with`]).
-    pub fn warnings(text: &str) -> Vec<Warning> {
-        toml::from_str::<toml::Value>(text).map(|v| file_warnings(&v)).unwrap_or_default()
     }
 
     /// The primary's `host:port`: `[backends] primary`, else `[database] host:port`.

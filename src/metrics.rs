@@ -157,6 +157,12 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
     })
 }
 
+/// Registers every fixed series now, so they read 0 instead of being absent before their
+/// first event (dashboards and `rate()` like that).
+pub fn register_all() {
+    h();
+}
+
 /// The recorder (installed with default buckets if nothing installed it before).
 pub fn handle() -> &'static PrometheusHandle {
     install(&[])

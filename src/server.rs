@@ -232,6 +232,7 @@ impl Server {
         source: Option<ConfigSource>,
     ) -> anyhow::Result<Server> {
         crate::metrics::install(&config.metrics.latency_buckets_seconds);
+        crate::metrics::register_all();
         let token = token_of(&config)?;
         let proxy = build(&config).await?;
         let addr = &config.proxy.bind_address;
