@@ -297,6 +297,8 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     assert!(ok, "{err}");
     let (ok, _, _) = mariadb_cli(p.port, &s.user, Scratch::PASSWORD, &["-e", "SELEC 1"], None);
     assert!(!ok);
+    let (ok, _, _) = mariadb_cli(p.port, &s.user, "wrong-password", &["-e", "SELECT 1"], None);
+    assert!(!ok);
     let after = p.get("/metrics", token).body;
     let moved = |series: &str| sample(&after, series) - sample(&before, series);
     assert!(moved("shoal_client_connections_accepted_total") >= 2.0, "{after}");
@@ -306,6 +308,7 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     assert!(moved("shoal_statement_duration_seconds_count{route=\"primary\"}") >= 5.0, "{after}");
     assert!(moved("shoal_session_pins_total{reason=\"transaction\"}") >= 1.0, "{after}");
     assert!(moved("shoal_errors_total{code=\"1064\"}") >= 1.0, "{after}");
+    assert!(moved("shoal_errors_total{code=\"1045\"}") >= 1.0, "{after}");
     assert!(moved("shoal_client_received_bytes_total") > 50.0, "{after}");
     assert!(moved("shoal_client_sent_bytes_total") > 50.0, "{after}");
     assert!(moved("shoal_backend_pool_checkout_wait_seconds_count") >= 1.0, "{after}");

@@ -54,6 +54,7 @@ pub async fn refuse(mut stream: TcpStream, e: &ProxyError) {
 
 /// Sends an ERR during the connection phase and returns the error to end the session.
 pub async fn fail(io: &mut ClientIo, seq: u8, code: u16, state: &str, msg: String) -> ProxyError {
+    crate::metrics::error(code);
     put_err(&mut io.wbuf, seq, code, state, &msg);
     let _ = io.flush().await;
     ProxyError::ClientProtocol(msg)
