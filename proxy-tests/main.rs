@@ -6,3 +6,4 @@ mod bad_input;
 mod cli;
 mod clients;
 mod native;
+mod session_cmds;
