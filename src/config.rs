@@ -24,6 +24,43 @@ pub struct Config {
     pub limits: LimitsSection,
     /// `[tls]`: TLS for client connections.
     pub tls: TlsSection,
+    /// `[routing]`: read/write split, read-your-writes and health checks.
+    pub routing: RoutingSection,
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoutingSection {
+    /// `session` (a session reads its own writes), `eventual` or `strong` (primary only).
+    pub read_consistency: crate::route::Consistency,
+    /// Replicas further behind than this get no reads.
+    pub max_lag_ms: u64,
+    /// How long a read waits for a replica to apply the session's last write before it
+    /// goes to the primary instead.
+    pub causal_wait_ms: u64,
+    /// Time between two health checks of a server.
+    pub health_interval_ms: u64,
+    /// Limit on one health check (connect + queries).
+    pub health_timeout_ms: u64,
+    /// Consecutive failed checks before a server leaves the rotation.
+    pub failures_before_down: u32,
+    /// Consecutive good checks before it comes back.
+    pub successes_before_up: u32,
+}
+
+impl Default for RoutingSection {
+    fn default() -> Self {
+        RoutingSection {
+            read_consistency: crate::route::Consistency::Session,
+            max_lag_ms: 10_000,
+            causal_wait_ms: 1_000,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 1_000,
+            failures_before_down: 2,
+            successes_before_up: 2,
+        }
+    }
 }
 
 /// `[proxy]`.
@@ -194,6 +231,13 @@ impl Config {
         range("limits.prepared_per_backend_max", l.prepared_per_backend_max.into(), 1, 1_048_576)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
+        let r = &self.routing;
+        range("routing.max_lag_ms", r.max_lag_ms, 0, 86_400_000)?;
+        range("routing.causal_wait_ms", r.causal_wait_ms, 0, 60_000)?;
+        range("routing.health_interval_ms", r.health_interval_ms, 10, 3_600_000)?;
+        range("routing.health_timeout_ms", r.health_timeout_ms, 10, 600_000)?;
+        range("routing.failures_before_down", r.failures_before_down.into(), 1, 1000)?;
+        range("routing.successes_before_up", r.successes_before_up.into(), 1, 1000)?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(ConfigError::Invalid {
                 field: "tls.cert_file",

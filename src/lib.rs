@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod frontend;
 pub mod protocol;
+pub mod route;
 pub mod server;
 pub mod session;
 pub mod wal;

@@ -69,7 +69,7 @@ pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartErr
         };
         Some(ServiceAccount { addr: b.primary.clone(), user: b.user.clone(), password })
     };
-    let users = Users::new(fixed_users(config)?, service);
+    let users = Users::new(fixed_users(config)?, service.clone());
     if let Err(e) = users.reload().await {
         tracing::warn!(error = %e, "could not load accounts from the backend yet; will retry on login");
     }
@@ -77,7 +77,17 @@ pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartErr
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         _ => None,
     };
-    let proxy = Proxy::new(config.limits.clone(), config.tls.clone(), acceptor, users, &b.primary, &b.replicas);
+    let proxy = Proxy::new(
+        config.limits.clone(),
+        config.tls.clone(),
+        acceptor,
+        users,
+        &b.primary,
+        &b.replicas,
+        config.routing.clone(),
+    );
+    // First health round before serving, then keep checking in the background.
+    crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
     let addr = &config.proxy.bind_address;
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     // Warm the greeting facts so the first client does not pay for the probe.
