@@ -6,4 +6,5 @@ mod bad_input;
 mod cli;
 mod clients;
 mod native;
+mod routing;
 mod session_cmds;

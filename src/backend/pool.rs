@@ -63,6 +63,8 @@ pub struct PoolKey {
 pub struct BackendPool {
     /// The connections.
     pub pool: bb8::Pool<Manager>,
+    /// Where and how new connections are opened (see [`BackendPool::checkout`]).
+    target: Target,
     /// host:port.
     pub addr: Arc<str>,
     /// Size limit, for error messages.
@@ -74,6 +76,16 @@ pub struct BackendPool {
 impl BackendPool {
     /// Takes a connection, waiting up to `checkout_timeout_ms`.
     pub async fn checkout(&self) -> Result<Lease, ProxyError> {
+        // bb8 opens missing connections in the background and reports failures only to
+        // its error sink, so a waiter on a dead backend would sit out the whole checkout
+        // timeout. Opening the connection here instead makes a dead backend fail this
+        // statement at once (the router then falls back or reports it).
+        let st = self.pool.state();
+        if st.idle_connections == 0 && st.connections < self.max {
+            let conn = BackendConn::connect(&self.target).await?;
+            // If the pool filled up meanwhile, the connection is simply closed.
+            let _ = self.pool.add(conn);
+        }
         match self.pool.get_owned().await {
             Ok(c) => Ok(c),
             Err(RunError::User(e)) => Err(e),
@@ -141,8 +153,9 @@ impl Pools {
             .idle_timeout(Some(Duration::from_secs(l.pool_idle_timeout_s.max(1))))
             .retry_connection(false)
             .test_on_check_out(false)
-            .build_unchecked(Manager { target });
-        let p = Arc::new(BackendPool { pool, addr: addr.clone(), max: l.pool_connections_max, checkout_timeout });
+            .build_unchecked(Manager { target: target.clone() });
+        let p =
+            Arc::new(BackendPool { pool, target, addr: addr.clone(), max: l.pool_connections_max, checkout_timeout });
         map.insert(key, p.clone());
         p
     }

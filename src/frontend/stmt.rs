@@ -157,6 +157,7 @@ impl Session {
             self.pin.add(Pin::CURSOR);
             self.cursor = Some(id);
         }
+        self.track_write(&meta.class, framer.error.is_some(), framer.status()).await?;
         let outcome =
             QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
         self.pin = pins_after_query(self.pin, &outcome);
