@@ -102,6 +102,36 @@ pub fn put_err(out: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, msg: &str
     finish_packet(out, at);
 }
 
+/// The first column of the first row of a one-result-set text response (raw frames with
+/// headers): `Some(None)` for SQL NULL, `None` when the response has no row.
+pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
+    use super::packet::complete_frame_len;
+    let mut at = 0;
+    let mut payloads = std::iter::from_fn(|| {
+        let n = complete_frame_len(&frames[at..])?;
+        let p = &frames[at + 4..at + n];
+        at += n;
+        Some(p)
+    });
+    let (columns, _) = lenenc_int(payloads.next()?)?;
+    for _ in 0..columns {
+        payloads.next()?;
+    }
+    if !deprecate_eof {
+        payloads.next()?;
+    }
+    let row = payloads.next()?;
+    match row.first()? {
+        0xFB => Some(None),
+        0xFE | 0xFF => None,
+        _ => {
+            let (len, used) = lenenc_int(row)?;
+            let end = used.checked_add(usize::try_from(len).ok()?)?;
+            Some(Some(row.get(used..end)?.to_vec()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,35 +185,5 @@ mod tests {
     fn short_packets_are_not_ok() {
         assert_eq!(parse_ok(&[0x00, 0x00]), None);
         assert_eq!(parse_eof(&[0xFE, 0]), None);
-    }
-}
-
-/// The first column of the first row of a one-result-set text response (raw frames with
-/// headers): `Some(None)` for SQL NULL, `None` when the response has no row.
-pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
-    use super::packet::complete_frame_len;
-    let mut at = 0;
-    let mut payloads = std::iter::from_fn(|| {
-        let n = complete_frame_len(&frames[at..])?;
-        let p = &frames[at + 4..at + n];
-        at += n;
-        Some(p)
-    });
-    let (columns, _) = lenenc_int(payloads.next()?)?;
-    for _ in 0..columns {
-        payloads.next()?;
-    }
-    if !deprecate_eof {
-        payloads.next()?;
-    }
-    let row = payloads.next()?;
-    match row.first()? {
-        0xFB => Some(None),
-        0xFE | 0xFF => None,
-        _ => {
-            let (len, used) = lenenc_int(row)?;
-            let end = used.checked_add(usize::try_from(len).ok()?)?;
-            Some(Some(row.get(used..end)?.to_vec()))
-        }
     }
 }

@@ -77,7 +77,7 @@ fn row5_strong_reads_go_to_primary() {
 fn row6_read_your_writes() {
     let wrote = GtidPos::parse("0-1-95");
     let s = SessionView { last_write: Some(&wrote), ..Default::default() };
-    let mut t = table();
+    let t = table();
     // Replica 1 has applied 0-1-95, replica 2 (at 90) has not: only 1 qualifies even
     // when it is busier.
     t.servers[1].in_flight.store(10, Ordering::Relaxed);
