@@ -174,7 +174,7 @@ DROP TABLE IF EXISTS `db1`.`t1` RESTRICT
 DROP TABLE /* comment */ IF EXISTS t1 WAIT 5
 
 
--- temporary tables
+-- temporary tables (a temporary sequence is a temporary table too: see mariadb_txn.sql)
 -- expect: Ddl CREATE_TEMP_TABLE
 CREATE TEMPORARY TABLE tmp (id INT PRIMARY KEY, v VARCHAR(10))
 
