@@ -78,3 +78,31 @@ proptest! {
         check_all(&sql[..n]);
     }
 }
+
+/// Inputs far past the sizes the proptest draws: deep nesting, many statements, long
+/// unterminated runs. They must finish (no recursion per byte) and not panic.
+#[test]
+fn large_and_deep_inputs() {
+    use super::{Flags, Kind};
+    const BIG_BYTES: usize = 1 << 20;
+    let parens = vec![b'('; BIG_BYTES];
+    check_all(&parens);
+    let mut deep = vec![b'('; BIG_BYTES / 2];
+    deep.extend_from_slice(b"SELECT 1");
+    assert_eq!(classify(&deep).kind, Kind::Read);
+    let many = b"SELECT 1;".repeat(10_000);
+    let c = classify(&many);
+    assert_eq!(c.kind, Kind::Read);
+    assert!(c.flags.contains(Flags::MULTI_STATEMENT | Flags::MULTI_HAS_WRITE), "past the cap counts as a write");
+    check_all(&b";".repeat(BIG_BYTES));
+    check_all(&b"SET STATEMENT a=1 FOR ".repeat(10_000));
+    check_all(&b"EXPLAIN ANALYZE ".repeat(10_000));
+    check_all(&b"/*!".repeat(10_000));
+    check_all(&b"/*".repeat(10_000));
+    check_all(&b"'".repeat(10_001));
+    check_all(&b"IN (1, 2, (3, (4, ".repeat(10_000));
+    let mut values = b"INSERT INTO t VALUES ".to_vec();
+    values.extend_from_slice(&b"(1,'a'),".repeat(50_000));
+    values.extend_from_slice(b"(2,'b')");
+    assert_eq!(normalize(&values), "INSERT INTO T VALUES(?)");
+}

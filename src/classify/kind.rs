@@ -195,10 +195,12 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
     if nest > NESTING_MAX {
         return (Kind::Unknown, none);
     }
-    let Some(first) = c.next() else { return (Kind::Unknown, none) };
-    if first.is_punct(b"(") {
-        // `(SELECT …) UNION (SELECT …)`: the kind of what the parentheses open.
-        return decide(c, scan, nest);
+    let Some(mut first) = c.next() else { return (Kind::Unknown, none) };
+    // `(SELECT …) UNION (SELECT …)`: the kind of what the parentheses open (a loop, not
+    // recursion: a text of a million `(` must not exhaust the stack).
+    while first.is_punct(b"(") {
+        let Some(next) = c.next() else { return (Kind::Unknown, none) };
+        first = next;
     }
     if first.kind != TokenKind::Word {
         return (Kind::Unknown, none);
