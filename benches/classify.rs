@@ -5,7 +5,9 @@
 //! `cargo bench --bench classify` prints a table; it exits non-zero when the cache-hit path
 //! (or `classify` / `digest`) allocates, which is the allocation-free proof the issue asks.
 
-use shoal::classify::{classify, digest, normalize, parse_set, ClassifyCache, Tokenizer, CACHE_ENTRIES_MAX};
+use shoal::classify::{
+    classify, digest, normalize, parse_set, ClassifyCache, Tokenizer, CACHE_ENTRIES_MAX,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,7 +59,10 @@ fn corpus() -> Vec<Vec<u8>> {
                 }
                 body.clear();
                 open = true;
-            } else if open && body.is_empty() && (line.starts_with("-- set:") || line.starts_with("-- use:")) {
+            } else if open
+                && body.is_empty()
+                && (line.starts_with("-- set:") || line.starts_with("-- use:"))
+            {
             } else if open && (line.trim().is_empty() || line == ";;") {
                 if !body.is_empty() {
                     out.push(body.join("\n").into_bytes());
@@ -107,7 +112,12 @@ fn measure(name: &'static str, stmts: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> R
 fn main() {
     let stmts = corpus();
     let bytes: usize = stmts.iter().map(Vec::len).sum();
-    println!("corpus: {} statements, {} bytes, mean {} bytes", stmts.len(), bytes, bytes / stmts.len().max(1));
+    println!(
+        "corpus: {} statements, {} bytes, mean {} bytes",
+        stmts.len(),
+        bytes,
+        bytes / stmts.len().max(1)
+    );
 
     let mut cache = ClassifyCache::new(CACHE_ENTRIES_MAX);
     for s in &stmts {
@@ -139,16 +149,27 @@ fn main() {
     println!("| operation                   | ns/stmt | MB/s   | allocs/stmt |");
     println!("|-----------------------------|--------:|-------:|------------:|");
     for r in &rows {
-        println!("| {:<27} | {:>7.0} | {:>6.0} | {:>11.3} |", r.name, r.ns_per_stmt, r.mb_per_s, r.allocs_per_stmt);
+        println!(
+            "| {:<27} | {:>7.0} | {:>6.0} | {:>11.3} |",
+            r.name, r.ns_per_stmt, r.mb_per_s, r.allocs_per_stmt
+        );
     }
     println!();
     println!("cache: {hits} hits, {misses} misses");
 
-    let must_not_allocate = ["classify", "digest", "cache hit (digest + lookup)", "tokenize"];
+    let must_not_allocate = [
+        "classify",
+        "digest",
+        "cache hit (digest + lookup)",
+        "tokenize",
+    ];
     let mut failed = false;
     for r in rows.iter().filter(|r| must_not_allocate.contains(&r.name)) {
         if r.allocs_per_stmt > 0.0 {
-            eprintln!("FAIL: {} allocates ({} per statement)", r.name, r.allocs_per_stmt);
+            eprintln!(
+                "FAIL: {} allocates ({} per statement)",
+                r.name, r.allocs_per_stmt
+            );
             failed = true;
         }
     }

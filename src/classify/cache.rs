@@ -27,7 +27,12 @@ impl ClassifyCache {
     /// A cache of `entries` slots, rounded up to a power of two, within 1..=CACHE_ENTRIES_MAX.
     pub fn new(entries: usize) -> Self {
         let n = entries.clamp(1, CACHE_ENTRIES_MAX).next_power_of_two();
-        ClassifyCache { slots: vec![None; n].into_boxed_slice(), mask: n - 1, hits: 0, misses: 0 }
+        ClassifyCache {
+            slots: vec![None; n].into_boxed_slice(),
+            mask: n - 1,
+            hits: 0,
+            misses: 0,
+        }
     }
 
     fn slot(&self, key: u64) -> usize {
@@ -53,7 +58,9 @@ impl ClassifyCache {
 
     /// The cached classification for a digest, if present.
     pub fn get(&self, key: u64) -> Option<Classification> {
-        self.slots[self.slot(key)].filter(|(k, _)| *k == key).map(|(_, c)| c)
+        self.slots[self.slot(key)]
+            .filter(|(k, _)| *k == key)
+            .map(|(_, c)| c)
     }
 
     /// Number of slots.
@@ -78,7 +85,10 @@ mod tests {
         assert_eq!(c.capacity(), 128);
         assert_eq!(c.classify(b"SELECT * FROM t WHERE id = 1").kind, Kind::Read);
         assert_eq!(c.classify(b"select * from t where id=2").kind, Kind::Read);
-        assert_eq!(c.classify(b"SELECT * FROM t WHERE id = 1 FOR UPDATE").kind, Kind::LockingRead);
+        assert_eq!(
+            c.classify(b"SELECT * FROM t WHERE id = 1 FOR UPDATE").kind,
+            Kind::LockingRead
+        );
         assert_eq!(c.stats(), (1, 2));
         assert!(c.get(digest(b"SELECT * FROM t WHERE id = 9")).is_some());
     }

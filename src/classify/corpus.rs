@@ -2,7 +2,9 @@
 //! `-- set:` / `-- use:` lines, when present). The format is in `sql-corpus/README.md`.
 //! Test-only code, so it may read the directory.
 
-use super::{classify, digest, parse_set, use_schema, ClassifyCache, Flags, Kind, SessionAssign, SetEffect};
+use super::{
+    classify, digest, parse_set, use_schema, ClassifyCache, Flags, Kind, SessionAssign, SetEffect,
+};
 
 /// The issue asks for at least this many corpus statements.
 const CORPUS_STATEMENTS_MIN: usize = 1500;
@@ -20,7 +22,10 @@ pub struct Entry {
 
 fn parse_expect(spec: &str) -> (Result<Kind, String>, Result<Flags, String>) {
     let mut words = spec.split_whitespace();
-    let kind = words.next().and_then(Kind::from_name).ok_or_else(|| format!("bad kind in `{spec}`"));
+    let kind = words
+        .next()
+        .and_then(Kind::from_name)
+        .ok_or_else(|| format!("bad kind in `{spec}`"));
     let mut flags = Ok(Flags::default());
     for w in words {
         match (Flags::from_name(w), &mut flags) {
@@ -39,11 +44,18 @@ fn parse_set_spec(spec: &str) -> Result<SetEffect, String> {
         "Opaque" => return Ok(SetEffect::Opaque),
         _ => {}
     }
-    let list = spec.strip_prefix("Session ").ok_or_else(|| format!("bad set spec `{spec}`"))?;
+    let list = spec
+        .strip_prefix("Session ")
+        .ok_or_else(|| format!("bad set spec `{spec}`"))?;
     let mut out = Vec::new();
     for item in list.split(" | ") {
-        let (name, text) = item.split_once('=').ok_or_else(|| format!("bad set item `{item}`"))?;
-        out.push(SessionAssign { name: name.trim().to_string(), text: text.trim().to_string() });
+        let (name, text) = item
+            .split_once('=')
+            .ok_or_else(|| format!("bad set item `{item}`"))?;
+        out.push(SessionAssign {
+            name: name.trim().to_string(),
+            text: text.trim().to_string(),
+        });
     }
     Ok(SetEffect::Session(out))
 }
@@ -54,7 +66,10 @@ pub fn parse_file(name: &str, text: &str) -> Vec<Entry> {
     let mut pending: Option<Entry> = None;
     let mut body: Vec<&str> = Vec::new();
     let mut body_line = 0usize;
-    let flush = |pending: &mut Option<Entry>, body: &mut Vec<&str>, entries: &mut Vec<Entry>, line: usize| {
+    let flush = |pending: &mut Option<Entry>,
+                 body: &mut Vec<&str>,
+                 entries: &mut Vec<Entry>,
+                 line: usize| {
         if let Some(mut e) = pending.take() {
             e.sql = body.join("\n");
             e.at = format!("{name}:{line}");
@@ -69,7 +84,14 @@ pub fn parse_file(name: &str, text: &str) -> Vec<Entry> {
             // An expect line always opens a new entry, even without a blank line before.
             flush(&mut pending, &mut body, &mut entries, body_line);
             let (kind, flags) = parse_expect(spec);
-            pending = Some(Entry { at: String::new(), sql: String::new(), kind, flags, set: None, use_db: None });
+            pending = Some(Entry {
+                at: String::new(),
+                sql: String::new(),
+                kind,
+                flags,
+                set: None,
+                use_db: None,
+            });
             continue;
         }
         if body.is_empty() {
@@ -146,7 +168,10 @@ fn corpus_statements_classify_as_expected() {
             (Err(m), _) | (_, Err(m)) => failures.push(format!("{}: {m}", e.at)),
         }
         if cache.classify(e.sql.as_bytes()) != got {
-            failures.push(format!("{}: cached classification differs (digest collision of shapes)", e.at));
+            failures.push(format!(
+                "{}: cached classification differs (digest collision of shapes)",
+                e.at
+            ));
         }
         if let Some(want) = &e.set {
             match want {
@@ -162,7 +187,10 @@ fn corpus_statements_classify_as_expected() {
         if let Some(want) = &e.use_db {
             let got = use_schema(e.sql.as_bytes());
             if &got != want {
-                failures.push(format!("{}: use_schema expected {want:?}, got {got:?}", e.at));
+                failures.push(format!(
+                    "{}: use_schema expected {want:?}, got {got:?}",
+                    e.at
+                ));
             }
         }
     }
@@ -172,15 +200,26 @@ fn corpus_statements_classify_as_expected() {
         let c = classify(e.sql.as_bytes());
         if let Some((at, prev)) = by_digest.insert(digest(e.sql.as_bytes()), (e.at.clone(), c)) {
             if prev != c {
-                failures.push(format!("{}: same digest as {at} but classifies differently", e.at));
+                failures.push(format!(
+                    "{}: same digest as {at} but classifies differently",
+                    e.at
+                ));
             }
         }
     }
     if entries.len() < CORPUS_STATEMENTS_MIN {
-        failures.push(format!("corpus holds {} statements, want >= {CORPUS_STATEMENTS_MIN}", entries.len()));
+        failures.push(format!(
+            "corpus holds {} statements, want >= {CORPUS_STATEMENTS_MIN}",
+            entries.len()
+        ));
     }
     if !failures.is_empty() {
-        panic!("{} of {} corpus statements mismatch:\n{}", failures.len(), entries.len(), failures.join("\n"));
+        panic!(
+            "{} of {} corpus statements mismatch:\n{}",
+            failures.len(),
+            entries.len(),
+            failures.join("\n")
+        );
     }
 }
 

@@ -115,7 +115,10 @@ fn emit(sql: &[u8], out: &mut impl Sink) {
             Some((_, b'(' | b'.')) => false,
             Some((TokenKind::Word | TokenKind::QuotedIdent, _)) if tok.is_punct(b"(") => false,
             _ if tok.kind == TokenKind::UserVar && !tok.gap_before && glue_ok => false,
-            _ => !matches!(tok.kind, TokenKind::Punct | TokenKind::Semi) || !matches!(first, b')' | b',' | b'.' | b';'),
+            _ => {
+                !matches!(tok.kind, TokenKind::Punct | TokenKind::Semi)
+                    || !matches!(first, b')' | b',' | b'.' | b';')
+            }
         };
         if space {
             out.put(b" ");
@@ -136,8 +139,18 @@ fn emit(sql: &[u8], out: &mut impl Sink) {
             }
             _ => out.put(tok.text),
         }
-        glue_ok = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);
-        last = Some((tok.kind, if tok.kind == TokenKind::Punct { first } else { b' ' }));
+        glue_ok = matches!(
+            tok.kind,
+            TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent
+        );
+        last = Some((
+            tok.kind,
+            if tok.kind == TokenKind::Punct {
+                first
+            } else {
+                b' '
+            },
+        ));
     }
 }
 
@@ -147,11 +160,23 @@ mod tests {
 
     #[test]
     fn folds_literals_case_space_and_lists() {
-        assert_eq!(normalize(b"select  *\n from t where id in (1, 2,3) and name='x' -- c"), "SELECT * FROM T WHERE ID IN(?) AND NAME = ?");
-        assert_eq!(normalize(b"INSERT INTO t (a,b) VALUES (1,'a'),(2,'b'), (3, NULL)"), "INSERT INTO T(A, B) VALUES(?)");
-        assert_eq!(normalize(b"SELECT f(1) /*+ BKA(t) */ FROM `T`.x"), "SELECT F(?) /*+ BKA(t) */ FROM `T`.X");
+        assert_eq!(
+            normalize(b"select  *\n from t where id in (1, 2,3) and name='x' -- c"),
+            "SELECT * FROM T WHERE ID IN(?) AND NAME = ?"
+        );
+        assert_eq!(
+            normalize(b"INSERT INTO t (a,b) VALUES (1,'a'),(2,'b'), (3, NULL)"),
+            "INSERT INTO T(A, B) VALUES(?)"
+        );
+        assert_eq!(
+            normalize(b"SELECT f(1) /*+ BKA(t) */ FROM `T`.x"),
+            "SELECT F(?) /*+ BKA(t) */ FROM `T`.X"
+        );
         assert_eq!(digest(b"select 1"), digest(b"SELECT   2"));
         assert_ne!(digest(b"select 1"), digest(b"select 1 for update"));
-        assert_ne!(normalize(b"GRANT ALL ON *.* TO 'u'@'h'"), normalize(b"GRANT ALL ON *.* TO 'u' @'h'"));
+        assert_ne!(
+            normalize(b"GRANT ALL ON *.* TO 'u'@'h'"),
+            normalize(b"GRANT ALL ON *.* TO 'u' @'h'")
+        );
     }
 }

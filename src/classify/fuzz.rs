@@ -93,7 +93,11 @@ fn large_and_deep_inputs() {
     let many = b"SELECT 1;".repeat(10_000);
     let c = classify(&many);
     assert_eq!(c.kind, Kind::Read);
-    assert!(c.flags.contains(Flags::MULTI_STATEMENT | Flags::MULTI_HAS_WRITE), "past the cap counts as a write");
+    assert!(
+        c.flags
+            .contains(Flags::MULTI_STATEMENT | Flags::MULTI_HAS_WRITE),
+        "past the cap counts as a write"
+    );
     check_all(&b";".repeat(BIG_BYTES));
     check_all(&b"SET STATEMENT a=1 FOR ".repeat(10_000));
     check_all(&b"EXPLAIN ANALYZE ".repeat(10_000));

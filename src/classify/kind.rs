@@ -124,7 +124,10 @@ pub fn classify(sql: &[u8]) -> Classification {
             flags |= Flags::MULTI_HAS_WRITE;
         }
     }
-    Classification { kind: first.unwrap_or(Kind::Unknown), flags }
+    Classification {
+        kind: first.unwrap_or(Kind::Unknown),
+        flags,
+    }
 }
 
 /// The object keyword of a `CREATE`: the first of a known set within the prefix tokens.
@@ -140,9 +143,28 @@ fn create_object(c: &mut Cursor<'_>) -> Kw {
         let kw = Kw::of(t.text);
         if matches!(
             kw.as_bytes(),
-            b"TABLE" | b"TEMPORARY" | b"VIEW" | b"INDEX" | b"UNIQUE" | b"FULLTEXT" | b"SPATIAL" | b"DATABASE"
-                | b"SCHEMA" | b"SEQUENCE" | b"USER" | b"ROLE" | b"SERVER" | b"TABLESPACE" | b"LOGFILE"
-                | b"PROCEDURE" | b"FUNCTION" | b"TRIGGER" | b"EVENT" | b"PACKAGE" | b"RESOURCE" | b"SYNONYM"
+            b"TABLE"
+                | b"TEMPORARY"
+                | b"VIEW"
+                | b"INDEX"
+                | b"UNIQUE"
+                | b"FULLTEXT"
+                | b"SPATIAL"
+                | b"DATABASE"
+                | b"SCHEMA"
+                | b"SEQUENCE"
+                | b"USER"
+                | b"ROLE"
+                | b"SERVER"
+                | b"TABLESPACE"
+                | b"LOGFILE"
+                | b"PROCEDURE"
+                | b"FUNCTION"
+                | b"TRIGGER"
+                | b"EVENT"
+                | b"PACKAGE"
+                | b"RESOURCE"
+                | b"SYNONYM"
         ) {
             return kw;
         }
@@ -156,12 +178,16 @@ fn compound_kind(head: &Cursor<'_>) -> Option<(Kind, bool)> {
     // `(SELECT …)` never starts a compound statement.
     match c.kw().as_bytes() {
         b"CREATE" => match create_object(&mut c).as_bytes() {
-            b"PROCEDURE" | b"FUNCTION" | b"TRIGGER" | b"EVENT" | b"PACKAGE" => Some((Kind::Ddl, true)),
+            b"PROCEDURE" | b"FUNCTION" | b"TRIGGER" | b"EVENT" | b"PACKAGE" => {
+                Some((Kind::Ddl, true))
+            }
             _ => None,
         },
         b"ALTER" => match c.kw().as_bytes() {
             b"EVENT" => Some((Kind::Ddl, true)),
-            b"DEFINER" => (create_object(&mut c).as_bytes() == b"EVENT").then_some((Kind::Ddl, true)),
+            b"DEFINER" => {
+                (create_object(&mut c).as_bytes() == b"EVENT").then_some((Kind::Ddl, true))
+            }
             _ => None,
         },
         b"BEGIN" => (c.kw().as_bytes() == b"NOT").then_some((Kind::Call, false)),
@@ -173,7 +199,11 @@ fn compound_kind(head: &Cursor<'_>) -> Option<(Kind, bool)> {
 /// Kind of a SELECT-like statement given its scan.
 fn select_kind(scan: &Scan) -> (Kind, Flags) {
     let locking = scan.flags.intersects(Flags::FOR_UPDATE | Flags::FOR_SHARE);
-    let mut kind = if locking { Kind::LockingRead } else { Kind::Read };
+    let mut kind = if locking {
+        Kind::LockingRead
+    } else {
+        Kind::Read
+    };
     let mut extra = Flags::default();
     match scan.into {
         Some(IntoTarget::File) => {
@@ -195,11 +225,15 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
     if nest > NESTING_MAX {
         return (Kind::Unknown, none);
     }
-    let Some(mut first) = c.next() else { return (Kind::Unknown, none) };
+    let Some(mut first) = c.next() else {
+        return (Kind::Unknown, none);
+    };
     // `(SELECT …) UNION (SELECT …)`: the kind of what the parentheses open (a loop, not
     // recursion: a text of a million `(` must not exhaust the stack).
     while first.is_punct(b"(") {
-        let Some(next) = c.next() else { return (Kind::Unknown, none) };
+        let Some(next) = c.next() else {
+            return (Kind::Unknown, none);
+        };
         first = next;
     }
     if first.kind != TokenKind::Word {
@@ -210,7 +244,11 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
         b"SELECT" | b"VALUES" | b"TABLE" => return select_kind(scan),
         b"WITH" => return with_kind(c, scan),
         b"DO" => {
-            let k = if scan.sequence_write { Kind::Write } else { Kind::Read };
+            let k = if scan.sequence_write {
+                Kind::Write
+            } else {
+                Kind::Read
+            };
             return (k, none);
         }
         b"HANDLER" => Kind::Read,
@@ -325,9 +363,9 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
             b"UNLOCK" => Kind::UnlockTables,
             _ => Kind::Admin,
         },
-        b"INSTALL" | b"UNINSTALL" | b"GRANT" | b"REVOKE" | b"KILL" | b"OPTIMIZE" | b"CHECK" | b"CHECKSUM"
-        | b"REPAIR" | b"RESET" | b"PURGE" | b"CHANGE" | b"STOP" | b"BINLOG" | b"CACHE" | b"SHUTDOWN"
-        | b"RESTART" | b"CLONE" | b"IMPORT" => Kind::Admin,
+        b"INSTALL" | b"UNINSTALL" | b"GRANT" | b"REVOKE" | b"KILL" | b"OPTIMIZE" | b"CHECK"
+        | b"CHECKSUM" | b"REPAIR" | b"RESET" | b"PURGE" | b"CHANGE" | b"STOP" | b"BINLOG"
+        | b"CACHE" | b"SHUTDOWN" | b"RESTART" | b"CLONE" | b"IMPORT" => Kind::Admin,
         _ => Kind::Unknown,
     };
     (kind, none)
@@ -357,7 +395,9 @@ fn with_kind(mut c: Cursor<'_>, scan: &Scan) -> (Kind, Flags) {
         } else if depth == 0 && t.kind == TokenKind::Word {
             match Kw::of(t.text).as_bytes() {
                 b"SELECT" | b"TABLE" | b"VALUES" => return select_kind(scan),
-                b"UPDATE" | b"DELETE" | b"INSERT" | b"REPLACE" => return (Kind::Write, Flags::default()),
+                b"UPDATE" | b"DELETE" | b"INSERT" | b"REPLACE" => {
+                    return (Kind::Write, Flags::default())
+                }
                 _ => {}
             }
         }
@@ -384,8 +424,14 @@ fn set_statement_kind(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Fla
 /// Plain EXPLAIN never runs the statement; an analyzing one does, so a write stays a write.
 fn explain_kind(mut c: Cursor<'_>, scan: &Scan, nest: usize, mut analyze: bool) -> (Kind, Flags) {
     loop {
-        let Some(t) = c.peek() else { return (Kind::Show, Flags::default()) };
-        let kw = if t.kind == TokenKind::Word { Kw::of(t.text) } else { Kw::of(b"") };
+        let Some(t) = c.peek() else {
+            return (Kind::Show, Flags::default());
+        };
+        let kw = if t.kind == TokenKind::Word {
+            Kw::of(t.text)
+        } else {
+            Kw::of(b"")
+        };
         match kw.as_bytes() {
             b"ANALYZE" => analyze = true,
             b"EXTENDED" | b"PARTITIONS" => {}
@@ -395,7 +441,8 @@ fn explain_kind(mut c: Cursor<'_>, scan: &Scan, nest: usize, mut analyze: bool) 
                     c.next();
                 }
             }
-            b"SELECT" | b"WITH" | b"TABLE" | b"VALUES" | b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" => {
+            b"SELECT" | b"WITH" | b"TABLE" | b"VALUES" | b"INSERT" | b"UPDATE" | b"DELETE"
+            | b"REPLACE" => {
                 let (inner, extra) = decide(c, scan, nest + 1);
                 return match inner {
                     Kind::Write | Kind::LockingRead if analyze => (inner, extra),

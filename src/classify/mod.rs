@@ -196,12 +196,18 @@ impl Flags {
 
     /// The flag whose const name is `name`.
     pub fn from_name(name: &str) -> Option<Flags> {
-        Flags::NAMED.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+        Flags::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, f)| f)
     }
 
     /// Names of the set flags, lowest bit first.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Flags::NAMED.into_iter().filter(move |&(_, f)| self.contains(f)).map(|(n, _)| n)
+        Flags::NAMED
+            .into_iter()
+            .filter(move |&(_, f)| self.contains(f))
+            .map(|(n, _)| n)
     }
 
     /// True when every bit of `other` is set in `self`.

@@ -37,7 +37,10 @@ pub struct Kw {
 impl Kw {
     /// Upper-cased `word`, or an empty keyword when it is too long to be one.
     pub fn of(word: &[u8]) -> Kw {
-        let mut kw = Kw { buf: [0; KEYWORD_LEN_MAX_BYTES], len: 0 };
+        let mut kw = Kw {
+            buf: [0; KEYWORD_LEN_MAX_BYTES],
+            len: 0,
+        };
         if word.len() <= KEYWORD_LEN_MAX_BYTES {
             for (d, s) in kw.buf.iter_mut().zip(word) {
                 *d = s.to_ascii_uppercase();
@@ -83,10 +86,9 @@ fn function_flag(kw: &[u8]) -> Option<(Flags, bool)> {
         b"FOUND_ROWS" => Flags::FOUND_ROWS,
         b"NEXTVAL" | b"SETVAL" => return Some((Flags::SEQUENCE, true)),
         b"LASTVAL" => Flags::SEQUENCE,
-        b"UUID" | b"UUID_SHORT" | b"RAND" | b"SYSDATE" | b"NOW" | b"CURDATE" | b"CURTIME" | b"UTC_DATE"
-        | b"UTC_TIME" | b"UTC_TIMESTAMP" | b"UNIX_TIMESTAMP" | b"CONNECTION_ID" | b"RANDOM_BYTES" | b"SYS_GUID" => {
-            Flags::NON_DETERMINISTIC
-        }
+        b"UUID" | b"UUID_SHORT" | b"RAND" | b"SYSDATE" | b"NOW" | b"CURDATE" | b"CURTIME"
+        | b"UTC_DATE" | b"UTC_TIME" | b"UTC_TIMESTAMP" | b"UNIX_TIMESTAMP" | b"CONNECTION_ID"
+        | b"RANDOM_BYTES" | b"SYS_GUID" => Flags::NON_DETERMINISTIC,
         _ => return None,
     };
     Some((f, false))
@@ -94,13 +96,17 @@ fn function_flag(kw: &[u8]) -> Option<(Flags, bool)> {
 
 /// Non-deterministic keywords usable without parentheses.
 fn bare_nondeterministic(kw: &[u8]) -> bool {
-    matches!(kw, b"CURRENT_TIMESTAMP" | b"CURRENT_DATE" | b"CURRENT_TIME" | b"LOCALTIME" | b"LOCALTIMESTAMP")
+    matches!(
+        kw,
+        b"CURRENT_TIMESTAMP" | b"CURRENT_DATE" | b"CURRENT_TIME" | b"LOCALTIME" | b"LOCALTIMESTAMP"
+    )
 }
 
 /// True when `text` contains `shoal:leader`, ignoring ASCII case.
 fn has_leader_hint(text: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"shoal:leader";
-    text.windows(NEEDLE.len()).any(|w| w.eq_ignore_ascii_case(NEEDLE))
+    text.windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
 }
 
 /// Scans one statement from `toks` up to and including its `;` (or to the end of the input
@@ -124,7 +130,11 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             continue;
         }
         scan.nonempty = true;
-        let kw = if tok.kind == TokenKind::Word { Kw::of(tok.text) } else { Kw::of(b"") };
+        let kw = if tok.kind == TokenKind::Word {
+            Kw::of(tok.text)
+        } else {
+            Kw::of(b"")
+        };
         if pending_into {
             pending_into = false;
             let target = match kw.as_bytes() {
@@ -141,7 +151,9 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
                 let p2 = prev2.as_ref().map_or(&b""[..], |p| p.as_bytes());
                 match k {
                     b"UPDATE" if p1 == b"FOR" => scan.flags |= Flags::FOR_UPDATE,
-                    b"SHARE" if p1 == b"FOR" || (p1 == b"IN" && p2 == b"LOCK") => scan.flags |= Flags::FOR_SHARE,
+                    b"SHARE" if p1 == b"FOR" || (p1 == b"IN" && p2 == b"LOCK") => {
+                        scan.flags |= Flags::FOR_SHARE
+                    }
                     b"FOR" if p1 == b"VALUE" && p2 == b"NEXT" => {
                         scan.flags |= Flags::SEQUENCE;
                         scan.sequence_write = true;
@@ -163,10 +175,15 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
                 }
             }
             TokenKind::Punct if tok.text == b")" => depth = depth.saturating_sub(1),
-            TokenKind::UserVar if tok.gap_before || !prev_end_glue => scan.flags |= Flags::USER_VARIABLE,
+            TokenKind::UserVar if tok.gap_before || !prev_end_glue => {
+                scan.flags |= Flags::USER_VARIABLE
+            }
             _ => {}
         }
-        prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);
+        prev_end_glue = matches!(
+            tok.kind,
+            TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent
+        );
         prev2 = prev.as_ref().filter(|p| p.2).map(|p| p.1);
         prev = Some((tok.kind, kw, tok.kind == TokenKind::Word));
     }

@@ -64,7 +64,11 @@ fn is_constant(toks: &[Token<'_>]) -> bool {
             TokenKind::Str | TokenKind::Num => true,
             TokenKind::Word => {
                 let call = toks.get(i + 1).is_some_and(|n| n.is_punct(b"("));
-                !call && !matches!(Kw::of(t.text).as_bytes(), b"SELECT" | b"VALUES" | b"TABLE" | b"WITH")
+                !call
+                    && !matches!(
+                        Kw::of(t.text).as_bytes(),
+                        b"SELECT" | b"VALUES" | b"TABLE" | b"WITH"
+                    )
             }
             TokenKind::Punct => matches!(t.text, b"-" | b"+" | b"."),
             _ => false,
@@ -123,7 +127,11 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
             }
         }
         let head = p.first()?;
-        let head_kw = if head.kind == TokenKind::Word { Kw::of(head.text) } else { Kw::of(b"") };
+        let head_kw = if head.kind == TokenKind::Word {
+            Kw::of(head.text)
+        } else {
+            Kw::of(b"")
+        };
         match head_kw.as_bytes() {
             b"TRANSACTION" => {
                 // Its characteristics hold commas: it must be the whole statement.
@@ -134,7 +142,10 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
                 if !is_constant(value) {
                     return None;
                 }
-                session.push(SessionAssign { name: "names".into(), text: format!("NAMES {}", join(value)?) });
+                session.push(SessionAssign {
+                    name: "names".into(),
+                    text: format!("NAMES {}", join(value)?),
+                });
                 continue;
             }
             b"CHARACTER" | b"CHARSET" => {
@@ -151,7 +162,10 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
                     return None;
                 }
                 let text = format!("CHARACTER SET {}", join(value)?);
-                session.push(SessionAssign { name: "character set".into(), text });
+                session.push(SessionAssign {
+                    name: "character set".into(),
+                    text,
+                });
                 continue;
             }
             _ => {}
@@ -181,7 +195,10 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
 }
 
 /// Scope, lower-cased name and the remaining tokens of an assignment's left side.
-fn variable_name<'t, 'a>(p: &'t [Token<'a>], scope: Scope) -> Option<(Scope, String, &'t [Token<'a>])> {
+fn variable_name<'t, 'a>(
+    p: &'t [Token<'a>],
+    scope: Scope,
+) -> Option<(Scope, String, &'t [Token<'a>])> {
     let head = p.first()?;
     let (scope, mut name) = match head.kind {
         TokenKind::SysVar => {
@@ -194,15 +211,27 @@ fn variable_name<'t, 'a>(p: &'t [Token<'a>], scope: Scope) -> Option<(Scope, Str
             };
             (scope, name.trim_matches('`').to_string())
         }
-        TokenKind::Word => (scope, std::str::from_utf8(head.text).ok()?.to_ascii_lowercase()),
+        TokenKind::Word => (
+            scope,
+            std::str::from_utf8(head.text).ok()?.to_ascii_lowercase(),
+        ),
         TokenKind::QuotedIdent => {
             let inner = head.text.get(1..head.text.len().saturating_sub(1))?;
-            (scope, std::str::from_utf8(inner).ok()?.replace("``", "`").to_ascii_lowercase())
+            (
+                scope,
+                std::str::from_utf8(inner)
+                    .ok()?
+                    .replace("``", "`")
+                    .to_ascii_lowercase(),
+            )
         }
         _ => return None,
     };
     if head.kind == TokenKind::Word
-        && matches!(Kw::of(head.text).as_bytes(), b"PASSWORD" | b"ROLE" | b"DEFAULT" | b"STATEMENT")
+        && matches!(
+            Kw::of(head.text).as_bytes(),
+            b"PASSWORD" | b"ROLE" | b"DEFAULT" | b"STATEMENT"
+        )
     {
         return None;
     }

@@ -94,7 +94,11 @@ pub fn is_word_byte(b: u8) -> bool {
 impl<'a> Tokenizer<'a> {
     /// Tokenizes `src` from its start.
     pub fn new(src: &'a [u8]) -> Self {
-        Tokenizer { src, pos: 0, in_version_comment: false }
+        Tokenizer {
+            src,
+            pos: 0,
+            in_version_comment: false,
+        }
     }
 
     /// Offset of the next unread byte.
@@ -192,13 +196,21 @@ impl<'a> Tokenizer<'a> {
     fn token(&mut self, kind: TokenKind, start: usize, end: usize, gap: bool) -> Token<'a> {
         let end = end.min(self.src.len());
         self.pos = end;
-        Token { kind, text: &self.src[start..end], start, gap_before: gap }
+        Token {
+            kind,
+            text: &self.src[start..end],
+            start,
+            gap_before: gap,
+        }
     }
 }
 
 /// True when a plain comment body is a shoal hint (`/* shoal:leader */`).
 fn is_shoal_comment(body: &[u8]) -> bool {
-    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &body[i..]);
+    let trimmed = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |i| &body[i..]);
     trimmed.len() >= 6 && trimmed[..6].eq_ignore_ascii_case(b"shoal:")
 }
 
@@ -218,11 +230,17 @@ impl<'a> Iterator for Tokenizer<'a> {
                     gap = true;
                 }
                 b'#' => {
-                    self.pos = src[start..].iter().position(|&b| b == b'\n').map_or(src.len(), |i| start + i + 1);
+                    self.pos = src[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(src.len(), |i| start + i + 1);
                     gap = true;
                 }
                 b'-' if next == Some(b'-') && self.at(start + 2).is_none_or(|b| b <= b' ') => {
-                    self.pos = src[start..].iter().position(|&b| b == b'\n').map_or(src.len(), |i| start + i + 1);
+                    self.pos = src[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(src.len(), |i| start + i + 1);
                     gap = true;
                 }
                 b'/' if next == Some(b'*') => {
@@ -242,7 +260,11 @@ impl<'a> Iterator for Tokenizer<'a> {
                     if third == Some(b'+') {
                         return Some(self.token(TokenKind::Hint, start, end, gap));
                     }
-                    let body_end = if end >= start + 4 && src.get(end - 2..end) == Some(b"*/") { end - 2 } else { end };
+                    let body_end = if end >= start + 4 && src.get(end - 2..end) == Some(b"*/") {
+                        end - 2
+                    } else {
+                        end
+                    };
                     let body = src.get(start + 2..body_end).unwrap_or(&[]);
                     if is_shoal_comment(body) {
                         return Some(self.token(TokenKind::Hint, start, end, gap));
@@ -306,10 +328,13 @@ impl<'a> Iterator for Tokenizer<'a> {
                 _ if is_word_byte(c) => {
                     let end = self.word_end(start);
                     let word = &src[start..end];
-                    let prefix_literal = (word.len() == 1 && matches!(word[0], b'x' | b'X' | b'b' | b'B' | b'n' | b'N'))
+                    let prefix_literal = (word.len() == 1
+                        && matches!(word[0], b'x' | b'X' | b'b' | b'B' | b'n' | b'N'))
                         || (word[0] == b'_' && word.len() > 1);
                     match self.at(end) {
-                        Some(q @ (b'\'' | b'"')) if prefix_literal && (q == b'\'' || word[0] == b'_') => {
+                        Some(q @ (b'\'' | b'"'))
+                            if prefix_literal && (q == b'\'' || word[0] == b'_') =>
+                        {
                             let end = self.quoted_end(end, q, true);
                             return Some(self.token(TokenKind::Str, start, end, gap));
                         }
@@ -318,7 +343,10 @@ impl<'a> Iterator for Tokenizer<'a> {
                 }
                 _ => {
                     let rest = &src[start..];
-                    let len = OPERATORS.iter().find(|op| rest.starts_with(op)).map_or(1, |op| op.len());
+                    let len = OPERATORS
+                        .iter()
+                        .find(|op| rest.starts_with(op))
+                        .map_or(1, |op| op.len());
                     return Some(self.token(TokenKind::Punct, start, start + len, gap));
                 }
             }
@@ -331,7 +359,9 @@ mod tests {
     use super::*;
 
     fn kinds(sql: &str) -> Vec<(TokenKind, String)> {
-        Tokenizer::new(sql.as_bytes()).map(|t| (t.kind, String::from_utf8_lossy(t.text).into_owned())).collect()
+        Tokenizer::new(sql.as_bytes())
+            .map(|t| (t.kind, String::from_utf8_lossy(t.text).into_owned()))
+            .collect()
     }
 
     #[test]
@@ -388,7 +418,9 @@ mod tests {
 
     #[test]
     fn unterminated_runs_to_end() {
-        for sql in ["'abc", "`abc", "/* abc", "/*!5000", "'a\\", "@'x", "@@", "@", "x'", "0x", "--", "-- x"] {
+        for sql in [
+            "'abc", "`abc", "/* abc", "/*!5000", "'a\\", "@'x", "@@", "@", "x'", "0x", "--", "-- x",
+        ] {
             let toks: Vec<_> = Tokenizer::new(sql.as_bytes()).collect();
             let total: usize = toks.iter().map(|t| t.text.len()).sum();
             assert!(total <= sql.len(), "{sql}");
