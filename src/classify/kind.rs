@@ -47,7 +47,7 @@ use super::{Classification, Flags, Kind};
 /// Statements examined in one text; past it the text counts as having a write.
 pub const STATEMENTS_SCANNED_MAX: usize = 64;
 /// Nesting of `SET STATEMENT … FOR`, `EXPLAIN ANALYZE`, `ANALYZE` followed.
-pub const NESTING_MAX: usize = 4;
+pub const NESTING_LEVELS_MAX: usize = 4;
 /// Tokens after `CREATE` searched for the object keyword (past `OR REPLACE`, `DEFINER=…`).
 pub const CREATE_PREFIX_TOKENS_MAX: usize = 24;
 
@@ -222,7 +222,7 @@ fn select_kind(scan: &Scan) -> (Kind, Flags) {
 /// Kind of the statement at `c` (its lexical scan is `scan`); extra flags (INTO, temp).
 fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
     let none = Flags::default();
-    if nest > NESTING_MAX {
+    if nest > NESTING_LEVELS_MAX {
         return (Kind::Unknown, none);
     }
     let Some(mut first) = c.next() else {

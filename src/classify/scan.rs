@@ -25,12 +25,12 @@ use super::token::{TokenKind, Tokenizer};
 use super::Flags;
 
 /// Longest keyword compared by value; longer words are identifiers.
-pub const KEYWORD_LEN_MAX_BYTES: usize = 24;
+pub const KEYWORD_BYTES_MAX: usize = 24;
 
 /// A word upper-cased into a stack buffer, for `match` on keywords without allocating.
 #[derive(Clone, Copy)]
 pub struct Kw {
-    buf: [u8; KEYWORD_LEN_MAX_BYTES],
+    buf: [u8; KEYWORD_BYTES_MAX],
     len: usize,
 }
 
@@ -38,10 +38,10 @@ impl Kw {
     /// Upper-cased `word`, or an empty keyword when it is too long to be one.
     pub fn of(word: &[u8]) -> Kw {
         let mut kw = Kw {
-            buf: [0; KEYWORD_LEN_MAX_BYTES],
+            buf: [0; KEYWORD_BYTES_MAX],
             len: 0,
         };
-        if word.len() <= KEYWORD_LEN_MAX_BYTES {
+        if word.len() <= KEYWORD_BYTES_MAX {
             for (d, s) in kw.buf.iter_mut().zip(word) {
                 *d = s.to_ascii_uppercase();
             }
