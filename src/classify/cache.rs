@@ -73,7 +73,11 @@ impl ClassifyCache {
     /// The cached classification for a digest, if present.
     pub fn get(&self, key: u64) -> Option<Classification> {
         let b = self.bucket(key);
-        self.slots[b..b + WAYS].iter().flatten().find(|(k, _)| *k == key).map(|&(_, c)| c)
+        self.slots[b..b + WAYS]
+            .iter()
+            .flatten()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, c)| c)
     }
 
     /// Number of slots.

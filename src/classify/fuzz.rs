@@ -110,3 +110,50 @@ fn large_and_deep_inputs() {
     values.extend_from_slice(b"(2,'b')");
     assert_eq!(normalize(&values), "INSERT INTO T VALUES(?)");
 }
+
+/// Rebuilds `sql` from its tokens: each gap replaced by `seps[i]`, words in flipped case,
+/// plain string literals replaced. The digest and the classification must not change.
+fn respell(sql: &[u8], seps: &[&str], flip: &[bool]) -> Vec<u8> {
+    use super::token::TokenKind;
+    let mut out = Vec::new();
+    for (i, t) in Tokenizer::new(sql).enumerate() {
+        if i > 0 && t.gap_before {
+            out.extend_from_slice(seps[i % seps.len()].as_bytes());
+        }
+        match t.kind {
+            TokenKind::Word if flip[i % flip.len()] => out.extend(t.text.iter().map(|b| {
+                if b.is_ascii_lowercase() {
+                    b.to_ascii_uppercase()
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })),
+            TokenKind::Str
+                if t.text.first() == Some(&b'\'')
+                    && t.text.len() >= 2
+                    && t.text.ends_with(b"'") =>
+            {
+                out.extend_from_slice(b"'zz'")
+            }
+            _ => out.extend_from_slice(t.text),
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn digest_and_kind_ignore_spacing_case_and_literals(
+        pick in any::<prop::sample::Index>(),
+        seps in prop::collection::vec(prop::sample::select(vec![" ", "\n", "\t", "  ", " /* c */ ", "\n# c\n", " -- c\n"]), 1..8),
+        flip in prop::collection::vec(any::<bool>(), 1..8),
+    ) {
+        let corpus = corpus();
+        let sql = corpus[pick.index(corpus.len())].as_bytes();
+        let other = respell(sql, &seps, &flip);
+        prop_assert_eq!(digest(sql), digest(&other), "{} vs {}", String::from_utf8_lossy(sql), String::from_utf8_lossy(&other));
+        prop_assert_eq!(classify(sql), classify(&other), "{} vs {}", String::from_utf8_lossy(sql), String::from_utf8_lossy(&other));
+    }
+}
