@@ -66,7 +66,9 @@ pub struct MariaDb {
     pub port: u16,
     /// Its directory (datadir, socket, logs).
     pub dir: tempfile::TempDir,
-    child: Child,
+    child: Option<Child>,
+    /// Options it was started with, to restart it the same way.
+    extra: Vec<String>,
 }
 
 impl MariaDb {
@@ -77,7 +79,13 @@ impl MariaDb {
             Command::new("cp").arg("-a").arg(template().join("data")).arg(dir.path().join("data")).status().unwrap();
         assert!(status.success(), "copy template datadir");
         let port = free_port();
-        let d = dir.path();
+        let mut db = MariaDb { port, dir, child: None, extra: extra.iter().map(|s| s.to_string()).collect() };
+        db.spawn();
+        db
+    }
+
+    fn spawn(&mut self) {
+        let d = self.dir.path();
         let mut cmd = Command::new(which(&["mariadbd", "mysqld"]));
         cmd.arg("--no-defaults")
             .arg("--user=root")
@@ -85,7 +93,7 @@ impl MariaDb {
             .arg(format!("--socket={}", d.join("sock").display()))
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
-            .arg(format!("--port={port}"))
+            .arg(format!("--port={}", self.port))
             .args([
                 "--bind-address=127.0.0.1",
                 "--innodb-buffer-pool-size=64M",
@@ -97,7 +105,7 @@ impl MariaDb {
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_general_ci",
             ])
-            .args(extra)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -109,10 +117,22 @@ impl MariaDb {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("start mariadbd");
-        let db = MariaDb { port, dir, child };
-        db.wait_ready();
-        db
+        self.child = Some(cmd.spawn().expect("start mariadbd"));
+        self.wait_ready();
+    }
+
+    /// Stops the server abruptly (SIGKILL), keeping its datadir.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a stopped server again on the same port and datadir.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     fn wait_ready(&self) {
@@ -153,8 +173,54 @@ impl MariaDb {
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// A primary and replicas with native GTID replication.
+pub struct Replicated {
+    /// The writable server.
+    pub primary: MariaDb,
+    /// Read-only replicas replicating from `primary`.
+    pub replicas: Vec<MariaDb>,
+}
+
+impl Replicated {
+    /// Starts a primary and `n` replicas, replication running and caught up.
+    pub fn start(n: usize) -> Replicated {
+        let primary =
+            MariaDb::start(&["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--gtid-strict-mode=1"]);
+        primary.sql("CREATE USER 'repl'@'%' IDENTIFIED BY 'replpw'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';");
+        let replicas = (0..n)
+            .map(|i| {
+                let id = format!("--server-id={}", i + 2);
+                let r = MariaDb::start(&[
+                    &id,
+                    "--log-bin=mariadb-bin",
+                    "--read-only=1",
+                    "--gtid-strict-mode=1",
+                    "--log-slave-updates=1",
+                ]);
+                r.sql(&format!(
+                    "CHANGE MASTER TO master_host='127.0.0.1', master_port={}, master_user='repl', \
+                     master_password='replpw', master_use_gtid=slave_pos, master_connect_retry=1; START SLAVE;",
+                    primary.port
+                ));
+                r
+            })
+            .collect();
+        let set = Replicated { primary, replicas };
+        set.wait_caught_up();
+        set
+    }
+
+    /// Waits until every running replica has applied everything the primary has.
+    pub fn wait_caught_up(&self) {
+        let pos = self.primary.sql("SELECT @@gtid_binlog_pos").trim().to_string();
+        for r in &self.replicas {
+            let out = r.sql(&format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"));
+            assert_eq!(out.trim(), "0", "replica on port {} did not catch up to {pos}", r.port);
+        }
     }
 }
 

@@ -7,3 +7,5 @@ mod cli;
 mod clients;
 mod native;
 mod ops;
+mod routing;
+mod session_cmds;

@@ -328,7 +328,7 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
 #[test]
 fn health_is_503_naming_the_unreachable_primary() {
     let gone = format!("127.0.0.1:{}", free_port());
-    let p = Proc::proxy(&format!("[backends]\nprimary = \"{gone}\"\n[routing]\nhealth_check_interval_ms = 200\n"));
+    let p = Proc::proxy(&format!("[backends]\nprimary = \"{gone}\"\n[routing]\nhealth_interval_ms = 200\n"));
     let r = p.wait_health(503);
     let h: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(h["status"], "unavailable");

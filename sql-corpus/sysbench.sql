@@ -422,8 +422,10 @@ UPDATE district1
    SET d_next_o_id = 4432
  WHERE d_id = 10 AND d_w_id= 4
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+INSERT INTO orders1
+ (o_id, o_d_id, o_w_id, o_c_id, o_entry_d, o_ol_cnt, o_all_local)
+ VALUES (6702,9,8,1908,NOW(),13,1)
 
 -- expect: Write
 INSERT INTO new_orders1 (no_o_id, no_d_id, no_w_id)
@@ -487,8 +489,10 @@ SELECT no_o_id
 DELETE FROM new_orders1
  WHERE no_o_id = 2304 AND no_d_id = 10 AND no_w_id = 4
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+UPDATE order_line1 
+   SET ol_delivery_d = NOW()
+ WHERE ol_o_id = 2924 AND ol_d_id = 4 AND ol_w_id = 10
 
 -- expect: Read
 SELECT COUNT(DISTINCT (s.s_i_id))
@@ -524,8 +528,10 @@ UPDATE district2
    SET d_next_o_id = 8878
  WHERE d_id = 2 AND d_w_id= 7
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+INSERT INTO orders2
+ (o_id, o_d_id, o_w_id, o_c_id, o_entry_d, o_ol_cnt, o_all_local)
+ VALUES (8030,8,9,2580,NOW(),7,1)
 
 -- expect: Write
 INSERT INTO new_orders2 (no_o_id, no_d_id, no_w_id)
@@ -589,8 +595,10 @@ SELECT no_o_id
 DELETE FROM new_orders2
  WHERE no_o_id = 2913 AND no_d_id = 2 AND no_w_id = 7
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+UPDATE order_line2 
+   SET ol_delivery_d = NOW()
+ WHERE ol_o_id = 2246 AND ol_d_id = 8 AND ol_w_id = 2
 
 -- expect: Read
 SELECT COUNT(DISTINCT (s.s_i_id))
@@ -626,8 +634,10 @@ UPDATE district3
    SET d_next_o_id = 4871
  WHERE d_id = 7 AND d_w_id= 7
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+INSERT INTO orders3
+ (o_id, o_d_id, o_w_id, o_c_id, o_entry_d, o_ol_cnt, o_all_local)
+ VALUES (8198,9,2,2841,NOW(),5,1)
 
 -- expect: Write
 INSERT INTO new_orders3 (no_o_id, no_d_id, no_w_id)
@@ -691,8 +701,10 @@ SELECT no_o_id
 DELETE FROM new_orders3
  WHERE no_o_id = 2777 AND no_d_id = 7 AND no_w_id = 7
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+UPDATE order_line3 
+   SET ol_delivery_d = NOW()
+ WHERE ol_o_id = 2770 AND ol_d_id = 7 AND ol_w_id = 10
 
 -- expect: Read
 SELECT COUNT(DISTINCT (s.s_i_id))
@@ -728,8 +740,10 @@ UPDATE district4
    SET d_next_o_id = 4509
  WHERE d_id = 1 AND d_w_id= 4
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+INSERT INTO orders4
+ (o_id, o_d_id, o_w_id, o_c_id, o_entry_d, o_ol_cnt, o_all_local)
+ VALUES (3123,3,10,2553,NOW(),13,1)
 
 -- expect: Write
 INSERT INTO new_orders4 (no_o_id, no_d_id, no_w_id)
@@ -793,8 +807,10 @@ SELECT no_o_id
 DELETE FROM new_orders4
  WHERE no_o_id = 2783 AND no_d_id = 1 AND no_w_id = 4
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+UPDATE order_line4 
+   SET ol_delivery_d = NOW()
+ WHERE ol_o_id = 2295 AND ol_d_id = 1 AND ol_w_id = 2
 
 -- expect: Read
 SELECT COUNT(DISTINCT (s.s_i_id))
@@ -842,8 +858,9 @@ id int NOT NULL AUTO_INCREMENT PRIMARY KEY
 -- expect: Ddl
 ALTER TABLE new_orders1 ADD CONSTRAINT fkey_new_orders_1_1 FOREIGN KEY(no_w_id,no_d_id,no_o_id) REFERENCES orders1(o_w_id,o_d_id,o_id)
 
--- expect: Write
 -- expect: Write NON_DETERMINISTIC
+INSERT INTO history1 (h_c_d_id, h_c_w_id, h_c_id, h_d_id,  h_w_id, h_date, h_amount, h_data)
+ VALUES (3,1,2204,3,1,NOW(),4283.31,'VLBgHKnSEBzfp   bHQoxb')
 
 -- expect: Admin
 ANALYZE TABLE sbtest1

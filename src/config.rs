@@ -309,17 +309,34 @@ pub struct UserEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RoutingSection {
-    /// How often every server is checked (greeting, `read_only`, replica lag).
-    pub health_check_interval_ms: u64,
-    /// Send reads to replicas (not yet in effect: everything goes to the primary).
-    pub read_write_split: bool,
-    /// Replicas lagging more are skipped for reads (not yet in effect).
-    pub replica_lag_max_ms: u64,
+    /// `session` (a session reads its own writes), `eventual` or `strong` (primary only).
+    pub read_consistency: crate::route::Consistency,
+    /// Replicas further behind than this get no reads.
+    pub max_lag_ms: u64,
+    /// How long a read waits for a replica to apply the session's last write before it
+    /// goes to the primary instead.
+    pub causal_wait_ms: u64,
+    /// Time between two health checks of a server.
+    pub health_interval_ms: u64,
+    /// Limit on one health check (connect + queries).
+    pub health_timeout_ms: u64,
+    /// Consecutive failed checks before a server leaves the rotation.
+    pub failures_before_down: u32,
+    /// Consecutive good checks before it comes back.
+    pub successes_before_up: u32,
 }
 
 impl Default for RoutingSection {
     fn default() -> Self {
-        RoutingSection { health_check_interval_ms: 2_000, read_write_split: false, replica_lag_max_ms: 1_000 }
+        RoutingSection {
+            read_consistency: crate::route::Consistency::Session,
+            max_lag_ms: 10_000,
+            causal_wait_ms: 1_000,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 1_000,
+            failures_before_down: 2,
+            successes_before_up: 2,
+        }
     }
 }
 
@@ -448,7 +465,7 @@ pub const SECTIONS: [(&str, &str); 15] = [
         "Accounts shoal verifies itself, one [users.NAME] table each; others are read from the backend's mysql.user.",
     ),
     ("backends", "The servers a standalone proxy (`shoal proxy`) relays to."),
-    ("routing", "How servers are watched (and, later, chosen)."),
+    ("routing", "Read/write split, read-your-writes and health checks (needs the service account)."),
     ("tls", "TLS for client connections."),
     ("limits", "Every bound, named with its unit."),
     ("metrics", "The Prometheus endpoint /metrics on the HTTP API."),
@@ -506,13 +523,21 @@ pub const FIELDS: &[FieldDoc] = &[
     opt("users.NAME", "password_file", "File whose first line is the password.", "\"/etc/shoal/app-password\""),
     opt("users.NAME", "password_hash", "Native password hash as in mysql.user (* and 40 hex digits).", "\"*hash\""),
     f("backends", "primary", "The writable server, host:port."),
-    f("backends", "replicas", "Read replicas, host:port each (watched; read routing lands later)."),
+    f("backends", "replicas", "Read replicas, host:port each; reads go to them per [routing]."),
     f("backends", "user", "Service account: reads mysql.user so shoal can verify logins, runs health checks."),
     f("backends", "password", "Its password (prefer password_file)."),
     opt("backends", "password_file", "File whose first line is the password.", "\"/etc/shoal/service-password\""),
-    f("routing", "health_check_interval_ms", "How often every server is checked, milliseconds (100-600000)."),
-    later("routing", "read_write_split", "Send reads to replicas."),
-    later("routing", "replica_lag_max_ms", "Replicas lagging more are skipped for reads, milliseconds."),
+    f(
+        "routing",
+        "read_consistency",
+        "\"session\" (a session reads its own writes: reads go to a replica that has applied them), \"eventual\" (any healthy replica within max_lag_ms) or \"strong\" (reads go to the primary).",
+    ),
+    f("routing", "max_lag_ms", "Replicas further behind get no reads, milliseconds (0-86400000)."),
+    f("routing", "causal_wait_ms", "How long a read waits for a replica to apply the session's last write before it goes to the primary, milliseconds (0-60000)."),
+    f("routing", "health_interval_ms", "Time between two health checks of a server, milliseconds (10-3600000)."),
+    f("routing", "health_timeout_ms", "Limit on one health check (connect + queries), milliseconds (10-600000)."),
+    f("routing", "failures_before_down", "Consecutive failed checks before a server leaves the rotation (1-1000)."),
+    f("routing", "successes_before_up", "Consecutive good checks before it comes back (1-1000)."),
     opt("tls", "cert_file", "PEM certificate chain; TLS is offered to clients when set with key_file.", "\"/etc/shoal/cert.pem\""),
     opt("tls", "key_file", "PEM private key.", "\"/etc/shoal/key.pem\""),
     f("tls", "require_secure_transport", "Refuse clients that do not use TLS."),
@@ -708,8 +733,14 @@ impl Config {
         range("limits.prepared_per_backend_max", l.prepared_per_backend_max.into(), 1, 1_048_576)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
+        let r = &self.routing;
+        range("routing.max_lag_ms", r.max_lag_ms, 0, 86_400_000)?;
+        range("routing.causal_wait_ms", r.causal_wait_ms, 0, 60_000)?;
+        range("routing.health_interval_ms", r.health_interval_ms, 10, 3_600_000)?;
+        range("routing.health_timeout_ms", r.health_timeout_ms, 10, 600_000)?;
+        range("routing.failures_before_down", r.failures_before_down.into(), 1, 1000)?;
+        range("routing.successes_before_up", r.successes_before_up.into(), 1, 1000)?;
         range("limits.shutdown_drain_timeout_ms", l.shutdown_drain_timeout_ms, 0, 3_600_000)?;
-        range("routing.health_check_interval_ms", self.routing.health_check_interval_ms, 100, 600_000)?;
         range("database.port", self.database.port.into(), 1, 65_535)?;
         address("proxy.bind_address", &self.proxy.bind_address, false)?;
         address("api.bind_address", &self.api.bind_address, false)?;

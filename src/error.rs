@@ -10,6 +10,7 @@
 //! | `BackendIo` | backend | only if nothing was sent | yes: ERR, pinned state is lost |
 //! | `BackendProtocol` | backend | no | yes: ERR, the connection is discarded |
 //! | `PoolTimeout` | internal | yes | yes: ERR to the client |
+//! | `Unavailable` | routing | yes, later | yes: ERR to the client |
 //! | `Limit` | internal | yes | yes: ERR to the client |
 
 use std::io;
@@ -65,6 +66,9 @@ pub enum ProxyError {
         /// The pool's size limit.
         max: u32,
     },
+    /// The router found no server for the statement (e.g. the primary is down).
+    #[error("{0}")]
+    Unavailable(String),
     /// A named limit was reached.
     #[error("{what} limit reached ({limit}); {hint}")]
     Limit {

@@ -24,6 +24,7 @@ pub mod error;
 pub mod frontend;
 pub mod metrics;
 pub mod protocol;
+pub mod route;
 pub mod server;
 pub mod session;
 pub mod wal;

@@ -214,24 +214,34 @@ fn h() -> &'static Handles {
     })
 }
 
-/// Times one statement: counts it now, records its latency when dropped.
+/// Times one statement; when dropped, counts it by kind and route and records its latency.
 #[must_use = "the statement is timed until this guard is dropped"]
 pub struct StatementTimer {
     started: Instant,
+    kind: Kind,
     route: Route,
 }
 
-/// Starts timing a statement of `kind` sent to `route`.
-pub fn statement(kind: Kind, route: Route) -> StatementTimer {
-    h().statements[kind as usize][route as usize].increment(1);
+/// Starts timing a statement of `kind` (route: primary unless [`StatementTimer::done`] says otherwise).
+pub fn statement(kind: Kind) -> StatementTimer {
     RUNNING.fetch_add(1, Ordering::Relaxed);
-    StatementTimer { started: Instant::now(), route }
+    StatementTimer { started: Instant::now(), kind, route: Route::Primary }
+}
+
+impl StatementTimer {
+    /// The backend answered: records its error code, if any, and where it ran.
+    pub fn done(&mut self, error: Option<u16>, on_replica: bool) {
+        backend_error(error);
+        self.route = if on_replica { Route::Replica } else { Route::Primary };
+    }
 }
 
 impl Drop for StatementTimer {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::Relaxed);
-        h().latency[self.route as usize].record(self.started.elapsed().as_secs_f64());
+        let h = h();
+        h.statements[self.kind as usize][self.route as usize].increment(1);
+        h.latency[self.route as usize].record(self.started.elapsed().as_secs_f64());
     }
 }
 
@@ -339,8 +349,6 @@ pub struct PoolGauge {
     pub in_use: u64,
     /// Waiting for a connection.
     pub waiters: u64,
-    /// Cached prepare responses.
-    pub prepared: u64,
 }
 
 /// Backends and (server, role) pairs set at the last scrape, so vanished ones can be zeroed.
@@ -348,7 +356,7 @@ type Seen = (Vec<String>, Vec<(String, &'static str)>);
 static SEEN: Mutex<Seen> = Mutex::new((Vec::new(), Vec::new()));
 
 /// Sets the scrape-time gauges.
-pub fn set_gauges(clients: usize, pools: &[PoolGauge], servers: &[ServerGauge]) {
+pub fn set_gauges(clients: usize, prepared_cached: usize, pools: &[PoolGauge], servers: &[ServerGauge]) {
     handle();
     metrics::gauge!(CLIENT_CONNECTIONS).set(clients as f64);
     metrics::gauge!(STATEMENTS_RUNNING).set(statements_running().max(0) as f64);
@@ -360,12 +368,11 @@ pub fn set_gauges(clients: usize, pools: &[PoolGauge], servers: &[ServerGauge]) 
                 b.connections += p.connections;
                 b.in_use += p.in_use;
                 b.waiters += p.waiters;
-                b.prepared += p.prepared;
             }
             None => per_backend.push(p.clone()),
         }
     }
-    metrics::gauge!(PREPARED_CACHED).set(per_backend.iter().map(|b| b.prepared).sum::<u64>() as f64);
+    metrics::gauge!(PREPARED_CACHED).set(prepared_cached as f64);
     let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     for old in &seen.0 {
         if !per_backend.iter().any(|b| &b.backend == old) {
@@ -467,12 +474,13 @@ mod tests {
 
     #[test]
     fn recording_shows_in_render() {
-        let _t = statement(Kind::Read, Route::Primary);
-        drop(_t);
+        let mut t = statement(Kind::Read);
+        t.done(None, false);
+        drop(t);
         client_received(10);
         pins(Pin::default(), Pin::TRANSACTION);
         error(1064);
-        set_gauges(3, &[PoolGauge { backend: "b:1".into(), connections: 2, in_use: 1, waiters: 0, prepared: 4 }], &[]);
+        set_gauges(3, 4, &[PoolGauge { backend: "b:1".into(), connections: 2, in_use: 1, waiters: 0 }], &[]);
         let text = render();
         assert!(text.contains("shoal_statements_total{kind=\"Read\",route=\"primary\"}"), "{text}");
         assert!(text.contains("shoal_statement_duration_seconds_bucket{route=\"primary\""), "{text}");

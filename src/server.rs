@@ -91,7 +91,7 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         };
         Some(ServiceAccount { addr: b.primary.clone(), user: b.user.clone(), password })
     };
-    let users = Users::new(fixed_users(config)?, service);
+    let users = Users::new(fixed_users(config)?, service.clone());
     if let Err(e) = users.reload().await {
         tracing::warn!(error = %e, "could not load accounts from the backend yet; will retry on login");
     }
@@ -99,7 +99,17 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         _ => None,
     };
-    let proxy = Proxy::new(config.limits.clone(), config.tls.clone(), acceptor, users, &b.primary, &b.replicas);
+    let proxy = Proxy::new(
+        config.limits.clone(),
+        config.tls.clone(),
+        acceptor,
+        users,
+        &b.primary,
+        &b.replicas,
+        config.routing.clone(),
+    );
+    // First health round before serving, then keep checking in the background.
+    crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
     // Warm the greeting facts so the first client does not pay for the probe.
     proxy.server_info().await;
     Ok(proxy)
@@ -194,12 +204,12 @@ impl Shared {
                     connections: s.connections.into(),
                     in_use: (s.connections - s.idle_connections).into(),
                     waiters: st.get_started.saturating_sub(done),
-                    prepared: p.stmts.len() as u64,
                 });
             }
         }
         let servers = crate::admin::health::SERVER_GAUGES.load();
-        crate::metrics::set_gauges(self.clients(), &pools, &servers);
+        let prepared = self.generations().iter().map(|p| p.stmt_cache.len()).sum();
+        crate::metrics::set_gauges(self.clients(), prepared, &pools, &servers);
         crate::metrics::render()
     }
 }
@@ -247,9 +257,9 @@ impl Server {
         };
         let api_addr = api.as_ref().map(|l| l.local_addr()).transpose()?;
         let shared = Arc::new(Shared {
+            health: Health::new(&config, &proxy),
             proxy: ArcSwap::new(proxy),
             generations: Mutex::new(Vec::new()),
-            health: Health::new(&config),
             config: ArcSwap::from_pointee(config),
             config_file,
             token: ArcSwapOption::new(token),
@@ -263,7 +273,7 @@ impl Server {
             proxy_addr,
             api_addr,
         });
-        shared.health.refresh(&shared.config.load()).await;
+        shared.health.refresh(&shared.config.load(), &shared.proxy.load()).await;
         start_serving(&shared)?;
         let stop = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
@@ -280,9 +290,9 @@ impl Server {
         let s = shared.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                let interval = Duration::from_millis(s.config.load().routing.health_check_interval_ms);
+                let interval = Duration::from_millis(s.config.load().routing.health_interval_ms);
                 tokio::time::sleep(interval).await;
-                if s.health.refresh(&s.config.load()).await {
+                if s.health.refresh(&s.config.load(), &s.proxy.load()).await {
                     crate::metrics::routing_changed();
                     tracing::info!(servers = ?s.health.table().iter().map(|n| (&n.id, &n.status)).collect::<Vec<_>>(), "routing table changed");
                 }
@@ -336,7 +346,7 @@ impl Server {
         s.config.store(Arc::new(config));
         start_serving(s)?;
         s.reloads.fetch_add(1, Ordering::Relaxed);
-        if s.health.refresh(&s.config.load()).await {
+        if s.health.refresh(&s.config.load(), &s.proxy.load()).await {
             crate::metrics::routing_changed();
         }
         Ok(())

@@ -100,8 +100,6 @@ pub struct PoolStatus {
     pub connections: u32,
     /// Idle connections.
     pub idle: u32,
-    /// Prepare responses cached.
-    pub prepared_cached: usize,
 }
 
 /// `/status`.
@@ -139,6 +137,8 @@ pub struct StatusBody {
     pub replicas: Vec<String>,
     /// Backend pools of the current generation.
     pub pools: Vec<PoolStatus>,
+    /// Prepare responses cached (shared by every session of the current generation).
+    pub prepared_cached: usize,
 }
 
 async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -153,12 +153,7 @@ async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         .iter()
         .map(|p| {
             let st = p.state();
-            PoolStatus {
-                backend: p.addr.to_string(),
-                connections: st.connections,
-                idle: st.idle_connections,
-                prepared_cached: p.stmts.len(),
-            }
+            PoolStatus { backend: p.addr.to_string(), connections: st.connections, idle: st.idle_connections }
         })
         .collect();
     let body = StatusBody {
@@ -178,6 +173,7 @@ async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         primary: config.backends.primary.clone(),
         replicas: config.backends.replicas.clone(),
         pools,
+        prepared_cached: proxy.stmt_cache.len(),
     };
     Json(body).into_response()
 }

@@ -1,10 +1,15 @@
-//! The server table behind `/health`, `/cluster/nodes` and `shoal servers`: every known
-//! server (the primary and the replicas from the configuration) with the outcome of a
-//! cheap check — TCP connect + greeting ([`probe`]) and, when a service account is
-//! configured, `@@global.read_only` on the primary and `SHOW SLAVE STATUS` on replicas.
+//! The server table behind `/health`, `/cluster/nodes` and `shoal servers`: every server of
+//! the routing table ([`crate::route::RoutingTable`], kept by the router's health checker
+//! with the service account: health, lag) joined with a cheap check of its own — TCP
+//! connect + greeting ([`probe`]) and, on the primary with a service account,
+//! `@@global.read_only` — so the answer is right even without a service account.
 //!
-//! The JSON shape (`id`, `address`, `role`, `status`, `lag_ms`, …) is the one the routing
-//! work will fill from its own health checker.
+//! | field | from |
+//! |---|---|
+//! | `status` | `down` if the greeting check fails or the router took the server out of rotation, else `up` |
+//! | `lag_ms` | the router's lag (replicas; needs the service account) |
+//! | `writable` | `@@global.read_only = 0` on the primary (needs the service account) |
+//! | `error` | the greeting check's error, else the router's last error |
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::conn::probe;
 use crate::config::{read_secret, Config};
+use crate::frontend::Proxy;
+use crate::route::{Health as RouterHealth, Role, RoutingTable};
 
 /// One server as last checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,13 +67,16 @@ impl NodeStatus {
     }
 }
 
-/// The servers a configuration names, unchecked.
-pub fn servers_of(config: &Config) -> Vec<NodeStatus> {
-    let mut out = vec![NodeStatus::unknown(config.node_id(), config.backends.primary.clone(), "primary")];
-    for (i, r) in config.backends.replicas.iter().enumerate() {
-        out.push(NodeStatus::unknown(format!("replica-{}", i + 1), r.clone(), "replica"));
-    }
-    out
+/// The servers of a routing table, unchecked.
+pub fn servers_of(config: &Config, table: &RoutingTable) -> Vec<NodeStatus> {
+    table
+        .servers
+        .iter()
+        .map(|s| {
+            let id = if s.role == Role::Primary && s.id == 0 { config.node_id() } else { format!("replica-{}", s.id) };
+            NodeStatus::unknown(id, s.addr.to_string(), s.role.as_str())
+        })
+        .collect()
 }
 
 /// The last table, swapped whole by each round of checks.
@@ -76,8 +86,8 @@ pub struct Health {
 
 impl Health {
     /// A table of unchecked servers.
-    pub fn new(config: &Config) -> Self {
-        Health { table: ArcSwap::from_pointee(servers_of(config)) }
+    pub fn new(config: &Config, proxy: &Proxy) -> Self {
+        Health { table: ArcSwap::from_pointee(servers_of(config, &proxy.routing.load())) }
     }
 
     /// The last table.
@@ -85,11 +95,24 @@ impl Health {
         self.table.load_full()
     }
 
-    /// Checks every server of `config` now and stores the table; returns whether the
-    /// routing table (servers, roles, up/down) changed.
-    pub async fn refresh(&self, config: &Config) -> bool {
-        let servers = servers_of(config);
-        let checks = servers.into_iter().map(|s| check(config, s));
+    /// Checks every server of `proxy`'s routing table now and stores the table; returns
+    /// whether the routing table (servers, roles, up/down) changed.
+    pub async fn refresh(&self, config: &Config, proxy: &Proxy) -> bool {
+        let routing = proxy.routing.load_full();
+        let router_checks = !config.backends.user.is_empty();
+        let nodes = servers_of(config, &routing);
+        let checks = nodes.into_iter().zip(routing.servers.iter()).map(|(mut node, server)| {
+            if router_checks {
+                if node.role == "replica" {
+                    node.lag_ms = server.lag_ms;
+                }
+                if server.health == RouterHealth::Down {
+                    node.status = "down".into();
+                    node.error = server.last_error.clone().or_else(|| Some("out of rotation".into()));
+                }
+            }
+            check(config, node)
+        });
         let table = futures_join_all(checks).await;
         let old = self.table.load_full();
         let key = |t: &[NodeStatus]| t.iter().map(|n| (n.address.clone(), n.role.clone(), n.status.clone())).collect();
@@ -141,42 +164,35 @@ fn service_password(config: &Config) -> String {
     }
 }
 
-/// Checks one server.
+/// Checks one server: greeting, and `read_only` on the primary with a service account.
+/// A server the router already marked down stays down.
 fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Output = NodeStatus> + Send + 'static {
     let timeout = Duration::from_millis(config.limits.connect_timeout_ms.min(5_000));
     let user = config.backends.user.clone();
     let password = service_password(config);
     async move {
-        if node.address.is_empty() {
-            node.status = "down".into();
-            node.error = Some("no address configured".into());
-            node.checked_at_ms = Some(now_ms());
-            crate::metrics::health_check(false);
-            return node;
-        }
+        let router_down = node.status == "down";
         match probe(&node.address, timeout).await {
             Ok(hello) => {
-                node.status = "up".into();
                 node.version = Some(hello.version);
+                if !router_down {
+                    node.status = "up".into();
+                }
             }
             Err(e) => {
                 node.status = "down".into();
                 node.error = Some(e.to_string());
             }
         }
-        if node.is_up() && !user.is_empty() {
-            let query = tokio::time::timeout(timeout * 2, query_state(&node.address, &user, &password, &node.role));
-            match query.await {
-                Ok(Ok((writable, lag))) => {
-                    node.writable = Some(writable);
-                    node.lag_ms = lag;
-                    if node.role == "replica" && lag.is_none() {
-                        node.error = Some("replication is not running (Seconds_Behind_Master is NULL)".into());
-                    }
-                }
+        if node.is_up() && node.role == "primary" && !user.is_empty() {
+            match tokio::time::timeout(timeout * 2, read_only(&node.address, &user, &password)).await {
+                Ok(Ok(ro)) => node.writable = Some(!ro),
                 Ok(Err(e)) => node.error = Some(format!("service account check failed: {e}")),
                 Err(_) => node.error = Some("service account check timed out".into()),
             }
+        }
+        if node.is_up() && node.role == "replica" && !user.is_empty() && node.lag_ms.is_none() {
+            node.error = Some("lag unknown: replication stopped or not checked yet".into());
         }
         node.checked_at_ms = Some(now_ms());
         crate::metrics::health_check(node.is_up());
@@ -184,13 +200,8 @@ fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Outp
     }
 }
 
-/// `(writable, lag_ms)` of a server, as the service account sees it.
-async fn query_state(
-    addr: &str,
-    user: &str,
-    password: &str,
-    role: &str,
-) -> Result<(bool, Option<u64>), mysql_async::Error> {
+/// `@@global.read_only` of a server, as the service account sees it.
+async fn read_only(addr: &str, user: &str, password: &str) -> Result<bool, mysql_async::Error> {
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_string())
@@ -200,14 +211,6 @@ async fn query_state(
         .prefer_socket(false);
     let mut conn = mysql_async::Conn::new(opts).await?;
     let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await?;
-    let mut lag = None;
-    if role == "replica" {
-        let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await?;
-        if let Some(row) = row {
-            let seconds: Option<Option<u64>> = row.get_opt("Seconds_Behind_Master").and_then(|r| r.ok());
-            lag = seconds.flatten().map(|s| s * 1000);
-        }
-    }
     conn.disconnect().await?;
-    Ok((read_only == Some(0), lag))
+    Ok(read_only != Some(0))
 }

@@ -227,7 +227,8 @@ impl BackendConn {
         self.write_packet(0, payload).await
     }
 
-    fn deprecate_eof(&self) -> bool {
+    /// Whether result sets end with OK instead of EOF on this connection.
+    pub fn deprecate_eof(&self) -> bool {
         self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 

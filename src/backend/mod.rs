@@ -3,5 +3,6 @@
 //! directory shoal authenticates clients against ([`users`]).
 
 pub mod conn;
+pub mod health;
 pub mod pool;
 pub mod users;

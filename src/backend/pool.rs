@@ -3,6 +3,7 @@
 //! only serve clients that agreed on the same wire format and account.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,6 @@ use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
 use crate::protocol::handshake::{BACKEND_BASE_CAPABILITIES, SESSION_CAPABILITIES};
 use crate::protocol::CapabilityFlags;
-use crate::session::prepared::StmtCache;
 
 /// bb8's view of a backend.
 #[derive(Debug)]
@@ -59,12 +59,12 @@ pub struct PoolKey {
     pub collation: u8,
 }
 
-/// One pool and what its sessions share.
+/// One pool.
 pub struct BackendPool {
     /// The connections.
     pub pool: bb8::Pool<Manager>,
-    /// Prepare responses for statements prepared through this pool.
-    pub stmts: StmtCache,
+    /// Where and how new connections are opened (see [`BackendPool::checkout`]).
+    target: Target,
     /// host:port.
     pub addr: Arc<str>,
     /// Size limit, for error messages.
@@ -77,6 +77,16 @@ impl BackendPool {
     /// Takes a connection, waiting up to `checkout_timeout_ms`.
     pub async fn checkout(&self) -> Result<Lease, ProxyError> {
         let _wait = crate::metrics::checkout_wait();
+        // bb8 opens missing connections in the background and reports failures only to
+        // its error sink, so a waiter on a dead backend would sit out the whole checkout
+        // timeout. Opening the connection here instead makes a dead backend fail this
+        // statement at once (the router then falls back or reports it).
+        let st = self.pool.state();
+        if st.idle_connections == 0 && st.connections < self.max {
+            let conn = BackendConn::connect(&self.target).await?;
+            // If the pool filled up meanwhile, the connection is simply closed.
+            let _ = self.pool.add(conn);
+        }
         match self.pool.get_owned().await {
             Ok(c) => Ok(c),
             Err(RunError::User(e)) => Err(e),
@@ -144,14 +154,9 @@ impl Pools {
             .idle_timeout(Some(Duration::from_secs(l.pool_idle_timeout_s.max(1))))
             .retry_connection(false)
             .test_on_check_out(false)
-            .build_unchecked(Manager { target });
-        let p = Arc::new(BackendPool {
-            pool,
-            stmts: StmtCache::new(l.prepared_cache_entries_max as usize),
-            addr: addr.clone(),
-            max: l.pool_connections_max,
-            checkout_timeout,
-        });
+            .build_unchecked(Manager { target: target.clone() });
+        let p =
+            Arc::new(BackendPool { pool, target, addr: addr.clone(), max: l.pool_connections_max, checkout_timeout });
         map.insert(key, p.clone());
         p
     }
@@ -159,5 +164,41 @@ impl Pools {
     /// A snapshot of every pool, for status and metrics.
     pub fn all(&self) -> Vec<Arc<BackendPool>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+/// A leased connection with the server it belongs to; counts as in flight on that server
+/// (the router's least-loaded choice) until dropped.
+pub struct Held {
+    /// Routing-table index of the server.
+    pub server: usize,
+    lease: Lease,
+    in_flight: Arc<AtomicU32>,
+}
+
+impl Held {
+    /// Wraps a lease taken from `server`'s pool.
+    pub fn new(server: usize, lease: Lease, in_flight: Arc<AtomicU32>) -> Self {
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        Held { server, lease, in_flight }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        &self.lease
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        &mut self.lease
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -75,3 +75,74 @@ proptest! {
         check_all(&sql[..n]);
     }
 }
+
+/// Inputs far past the sizes the proptest draws: deep nesting, many statements, long
+/// unterminated runs. They must finish (no recursion per byte) and not panic.
+#[test]
+fn large_and_deep_inputs() {
+    use super::{Flags, Kind};
+    const BIG_BYTES: usize = 1 << 20;
+    let parens = vec![b'('; BIG_BYTES];
+    check_all(&parens);
+    let mut deep = vec![b'('; BIG_BYTES / 2];
+    deep.extend_from_slice(b"SELECT 1");
+    assert_eq!(classify(&deep).kind, Kind::Read);
+    let many = b"SELECT 1;".repeat(10_000);
+    let c = classify(&many);
+    assert_eq!(c.kind, Kind::Read);
+    assert!(c.flags.contains(Flags::MULTI_STATEMENT | Flags::MULTI_HAS_WRITE), "past the cap counts as a write");
+    check_all(&b";".repeat(BIG_BYTES));
+    check_all(&b"SET STATEMENT a=1 FOR ".repeat(10_000));
+    check_all(&b"EXPLAIN ANALYZE ".repeat(10_000));
+    check_all(&b"/*!".repeat(10_000));
+    check_all(&b"/*".repeat(10_000));
+    check_all(&b"'".repeat(10_001));
+    check_all(&b"IN (1, 2, (3, (4, ".repeat(10_000));
+    let mut values = b"INSERT INTO t VALUES ".to_vec();
+    values.extend_from_slice(&b"(1,'a'),".repeat(50_000));
+    values.extend_from_slice(b"(2,'b')");
+    assert_eq!(normalize(&values), "INSERT INTO T VALUES(?)");
+}
+
+/// Rebuilds `sql` from its tokens: each gap replaced by `seps[i]`, words in flipped case,
+/// plain string literals replaced. The digest and the classification must not change.
+fn respell(sql: &[u8], seps: &[&str], flip: &[bool]) -> Vec<u8> {
+    use super::token::TokenKind;
+    let mut out = Vec::new();
+    for (i, t) in Tokenizer::new(sql).enumerate() {
+        if i > 0 && t.gap_before {
+            out.extend_from_slice(seps[i % seps.len()].as_bytes());
+        }
+        match t.kind {
+            TokenKind::Word if flip[i % flip.len()] => out.extend(t.text.iter().map(|b| {
+                if b.is_ascii_lowercase() {
+                    b.to_ascii_uppercase()
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })),
+            TokenKind::Str if t.text.first() == Some(&b'\'') && t.text.len() >= 2 && t.text.ends_with(b"'") => {
+                out.extend_from_slice(b"'zz'")
+            }
+            _ => out.extend_from_slice(t.text),
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn digest_and_kind_ignore_spacing_case_and_literals(
+        pick in any::<prop::sample::Index>(),
+        seps in prop::collection::vec(prop::sample::select(vec![" ", "\n", "\t", "  ", " /* c */ ", "\n# c\n", " -- c\n"]), 1..8),
+        flip in prop::collection::vec(any::<bool>(), 1..8),
+    ) {
+        let corpus = corpus();
+        let sql = corpus[pick.index(corpus.len())].as_bytes();
+        let other = respell(sql, &seps, &flip);
+        prop_assert_eq!(digest(sql), digest(&other), "{} vs {}", String::from_utf8_lossy(sql), String::from_utf8_lossy(&other));
+        prop_assert_eq!(classify(sql), classify(&other), "{} vs {}", String::from_utf8_lossy(sql), String::from_utf8_lossy(&other));
+    }
+}

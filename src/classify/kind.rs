@@ -47,7 +47,7 @@ use super::{Classification, Flags, Kind};
 /// Statements examined in one text; past it the text counts as having a write.
 pub const STATEMENTS_SCANNED_MAX: usize = 64;
 /// Nesting of `SET STATEMENT … FOR`, `EXPLAIN ANALYZE`, `ANALYZE` followed.
-pub const NESTING_MAX: usize = 4;
+pub const NESTING_LEVELS_MAX: usize = 4;
 /// Tokens after `CREATE` searched for the object keyword (past `OR REPLACE`, `DEFINER=…`).
 pub const CREATE_PREFIX_TOKENS_MAX: usize = 24;
 
@@ -211,13 +211,19 @@ fn select_kind(scan: &Scan) -> (Kind, Flags) {
 /// Kind of the statement at `c` (its lexical scan is `scan`); extra flags (INTO, temp).
 fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
     let none = Flags::default();
-    if nest > NESTING_MAX {
+    if nest > NESTING_LEVELS_MAX {
         return (Kind::Unknown, none);
     }
-    let Some(first) = c.next() else { return (Kind::Unknown, none) };
-    if first.is_punct(b"(") {
-        // `(SELECT …) UNION (SELECT …)`: the kind of what the parentheses open.
-        return decide(c, scan, nest);
+    let Some(mut first) = c.next() else {
+        return (Kind::Unknown, none);
+    };
+    // `(SELECT …) UNION (SELECT …)`: the kind of what the parentheses open (a loop, not
+    // recursion: a text of a million `(` must not exhaust the stack).
+    while first.is_punct(b"(") {
+        let Some(next) = c.next() else {
+            return (Kind::Unknown, none);
+        };
+        first = next;
     }
     if first.kind != TokenKind::Word {
         return (Kind::Unknown, none);
@@ -401,7 +407,9 @@ fn set_statement_kind(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Fla
 /// Plain EXPLAIN never runs the statement; an analyzing one does, so a write stays a write.
 fn explain_kind(mut c: Cursor<'_>, scan: &Scan, nest: usize, mut analyze: bool) -> (Kind, Flags) {
     loop {
-        let Some(t) = c.peek() else { return (Kind::Show, Flags::default()) };
+        let Some(t) = c.peek() else {
+            return (Kind::Show, Flags::default());
+        };
         let kw = if t.kind == TokenKind::Word { Kw::of(t.text) } else { Kw::of(b"") };
         match kw.as_bytes() {
             b"ANALYZE" => analyze = true,

@@ -25,20 +25,20 @@ use super::token::{TokenKind, Tokenizer};
 use super::Flags;
 
 /// Longest keyword compared by value; longer words are identifiers.
-pub const KEYWORD_LEN_MAX_BYTES: usize = 24;
+pub const KEYWORD_BYTES_MAX: usize = 24;
 
 /// A word upper-cased into a stack buffer, for `match` on keywords without allocating.
 #[derive(Clone, Copy)]
 pub struct Kw {
-    buf: [u8; KEYWORD_LEN_MAX_BYTES],
+    buf: [u8; KEYWORD_BYTES_MAX],
     len: usize,
 }
 
 impl Kw {
     /// Upper-cased `word`, or an empty keyword when it is too long to be one.
     pub fn of(word: &[u8]) -> Kw {
-        let mut kw = Kw { buf: [0; KEYWORD_LEN_MAX_BYTES], len: 0 };
-        if word.len() <= KEYWORD_LEN_MAX_BYTES {
+        let mut kw = Kw { buf: [0; KEYWORD_BYTES_MAX], len: 0 };
+        if word.len() <= KEYWORD_BYTES_MAX {
             for (d, s) in kw.buf.iter_mut().zip(word) {
                 *d = s.to_ascii_uppercase();
             }
@@ -103,14 +103,20 @@ fn has_leader_hint(text: &[u8]) -> bool {
     text.windows(NEEDLE.len()).any(|w| w.eq_ignore_ascii_case(NEEDLE))
 }
 
+/// `word` equals the upper-case keyword `kw`, ignoring ASCII case (length checked first:
+/// most words are rejected without touching their bytes).
+fn is(word: &[u8], kw: &[u8]) -> bool {
+    word.len() == kw.len() && word.eq_ignore_ascii_case(kw)
+}
+
 /// Scans one statement from `toks` up to and including its `;` (or to the end of the input
 /// when `to_end`, for compound statements whose body holds `;`).
 pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
     let mut scan = Scan::default();
     let mut depth: usize = 0;
-    // The last two significant tokens, upper-cased when they are words.
-    let mut prev: Option<(TokenKind, Kw, bool)> = None; // (kind, keyword, was-word)
-    let mut prev2: Option<Kw> = None;
+    // Texts of the last two significant tokens when they are words, else empty.
+    let mut p1: &[u8] = b"";
+    let mut p2: &[u8] = b"";
     let mut prev_end_glue = false; // previous token can own an `@host` part
     let mut pending_into = false;
     for tok in toks.by_ref() {
@@ -124,39 +130,37 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             continue;
         }
         scan.nonempty = true;
-        let kw = if tok.kind == TokenKind::Word { Kw::of(tok.text) } else { Kw::of(b"") };
+        let word: &[u8] = if tok.kind == TokenKind::Word { tok.text } else { b"" };
         if pending_into {
             pending_into = false;
-            let target = match kw.as_bytes() {
-                b"OUTFILE" | b"DUMPFILE" => IntoTarget::File,
-                _ => IntoTarget::Other,
-            };
-            scan.into.get_or_insert(target);
+            let file = is(word, b"OUTFILE") || is(word, b"DUMPFILE");
+            scan.into.get_or_insert(if file { IntoTarget::File } else { IntoTarget::Other });
         }
         match tok.kind {
-            TokenKind::Word => {
-                let k = kw.as_bytes();
-                let p = prev.as_ref().filter(|p| p.2).map(|p| p.1);
-                let p1 = p.as_ref().map_or(&b""[..], |p| p.as_bytes());
-                let p2 = prev2.as_ref().map_or(&b""[..], |p| p.as_bytes());
-                match k {
-                    b"UPDATE" if p1 == b"FOR" => scan.flags |= Flags::FOR_UPDATE,
-                    b"SHARE" if p1 == b"FOR" || (p1 == b"IN" && p2 == b"LOCK") => scan.flags |= Flags::FOR_SHARE,
-                    b"FOR" if p1 == b"VALUE" && p2 == b"NEXT" => {
+            TokenKind::Word => match word.len() {
+                3 if is(word, b"FOR") && is(p1, b"VALUE") => {
+                    if is(p2, b"NEXT") {
                         scan.flags |= Flags::SEQUENCE;
                         scan.sequence_write = true;
+                    } else if is(p2, b"PREVIOUS") {
+                        scan.flags |= Flags::SEQUENCE;
                     }
-                    b"FOR" if p1 == b"VALUE" && p2 == b"PREVIOUS" => scan.flags |= Flags::SEQUENCE,
-                    b"INTO" if depth == 0 => pending_into = true,
-                    b"SQL_CALC_FOUND_ROWS" => scan.flags |= Flags::CALC_FOUND_ROWS,
-                    _ if bare_nondeterministic(k) => scan.flags |= Flags::NON_DETERMINISTIC,
-                    _ => {}
                 }
-            }
+                4 if depth == 0 && is(word, b"INTO") => pending_into = true,
+                5 if is(word, b"SHARE") && (is(p1, b"FOR") || (is(p1, b"IN") && is(p2, b"LOCK"))) => {
+                    scan.flags |= Flags::FOR_SHARE
+                }
+                6 if is(word, b"UPDATE") && is(p1, b"FOR") => scan.flags |= Flags::FOR_UPDATE,
+                19 if is(word, b"SQL_CALC_FOUND_ROWS") => scan.flags |= Flags::CALC_FOUND_ROWS,
+                9 | 12 | 14 | 17 if bare_nondeterministic(Kw::of(word).as_bytes()) => {
+                    scan.flags |= Flags::NON_DETERMINISTIC
+                }
+                _ => {}
+            },
             TokenKind::Punct if tok.text == b"(" => {
                 depth += 1;
-                if let Some((TokenKind::Word, name, _)) = prev {
-                    if let Some((f, writes)) = function_flag(name.as_bytes()) {
+                if !p1.is_empty() {
+                    if let Some((f, writes)) = function_flag(Kw::of(p1).as_bytes()) {
                         scan.flags |= f;
                         scan.sequence_write |= writes;
                     }
@@ -167,8 +171,8 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             _ => {}
         }
         prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);
-        prev2 = prev.as_ref().filter(|p| p.2).map(|p| p.1);
-        prev = Some((tok.kind, kw, tok.kind == TokenKind::Word));
+        p2 = p1;
+        p1 = word;
     }
     if pending_into {
         scan.into.get_or_insert(IntoTarget::Other);

@@ -13,6 +13,7 @@
 pub mod handshake;
 pub mod io;
 pub mod registry;
+pub mod routing;
 pub mod session;
 pub mod stmt;
 pub mod tls;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -29,10 +30,12 @@ use tokio_rustls::TlsAcceptor;
 use crate::backend::conn::probe;
 use crate::backend::pool::Pools;
 use crate::backend::users::Users;
-use crate::config::{LimitsSection, TlsSection};
+use crate::config::{LimitsSection, RoutingSection, TlsSection};
 use crate::error::{ProxyError, ER_CON_COUNT};
 use crate::protocol::handshake::PROXY_CAPABILITIES;
 use crate::protocol::CapabilityFlags;
+use crate::route::{Health, Policy, Role, RoutingTable, Server};
+use crate::session::prepared::StmtCache;
 use registry::Registry;
 
 /// What shoal tells clients about "the server", taken from the primary's greeting.
@@ -65,10 +68,14 @@ pub struct Proxy {
     pub users: Users,
     /// Backend pools.
     pub pools: Pools,
-    /// host:port of the primary (writes and, until routing lands, everything).
+    /// host:port of the primary (the greeting is taken from it).
     pub primary: Arc<str>,
-    /// host:port of each replica.
-    pub replicas: Vec<Arc<str>>,
+    /// Every server with its role, health and position; swapped by the health checker.
+    pub routing: Arc<ArcSwap<RoutingTable>>,
+    /// Routing settings (`[routing]`).
+    pub routing_settings: RoutingSection,
+    /// Prepare responses by (schema, SQL), shared by every session.
+    pub stmt_cache: StmtCache,
     /// Live sessions, for KILL.
     pub registry: Registry,
     /// The greeting's server facts, once the primary answered.
@@ -88,8 +95,26 @@ impl Proxy {
         users: Users,
         primary: &str,
         replicas: &[String],
+        routing_settings: RoutingSection,
     ) -> Arc<Self> {
+        let server = |id: usize, addr: &str, role: Role| Server {
+            id,
+            addr: addr.into(),
+            role,
+            // Optimistic until the first health check (run before serving) says otherwise.
+            health: Health::Up,
+            lag_ms: Some(0),
+            gtid: Default::default(),
+            weight: 1,
+            in_flight: Default::default(),
+            last_error: None,
+        };
+        let mut servers = vec![server(0, primary, Role::Primary)];
+        servers.extend(replicas.iter().enumerate().map(|(i, r)| server(i + 1, r, Role::Replica)));
         Arc::new(Proxy {
+            stmt_cache: StmtCache::new(limits.prepared_cache_entries_max as usize),
+            routing: Arc::new(ArcSwap::from_pointee(RoutingTable { servers, version: 1 })),
+            routing_settings,
             slots: Arc::new(Semaphore::new(limits.client_connections_max as usize)),
             pools: Pools::new(limits.clone()),
             limits,
@@ -97,7 +122,6 @@ impl Proxy {
             tls,
             users,
             primary: primary.into(),
-            replicas: replicas.iter().map(|r| Arc::from(r.as_str())).collect(),
             registry: Registry::default(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
@@ -132,6 +156,18 @@ impl Proxy {
                 Arc::new(info)
             }
         }
+    }
+
+    /// The routing policy knobs.
+    pub fn policy(&self) -> Policy {
+        Policy { consistency: self.routing_settings.read_consistency, max_lag_ms: self.routing_settings.max_lag_ms }
+    }
+
+    /// Whether sessions need the GTID of their writes (replicas exist and reads must see
+    /// the session's own writes).
+    pub fn tracks_writes(&self) -> bool {
+        self.routing_settings.read_consistency == crate::route::Consistency::Session
+            && self.routing.load().servers.len() > 1
     }
 
     /// A fresh connection id.

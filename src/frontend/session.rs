@@ -17,13 +17,14 @@ use super::io::ClientIo;
 use super::registry::SessionHandle;
 use super::Proxy;
 use crate::backend::conn::BackendConn;
-use crate::backend::pool::{BackendPool, Lease};
-use crate::classify::{classify, parse_set, use_schema, Flags, Kind, SetEffect};
+use crate::backend::pool::{BackendPool, Held, Lease};
+use crate::classify::{classify, parse_set, use_schema, Classification, Flags, Kind, SetEffect};
 use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
 use crate::protocol::auth::Credential;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::reply::{put_err, put_ok, OkInfo};
 use crate::protocol::{CapabilityFlags, StatusFlags};
+use crate::route::GtidPos;
 use crate::session::prepared::ClientStmts;
 use crate::session::state::{mark_synced, sync_plan, SessionState};
 use crate::session::{apply_status, pins_after_query, Pin, QueryOutcome};
@@ -84,10 +85,14 @@ pub struct Session {
     pub(super) default_charset: String,
     /// Kept for COM_CHANGE_USER, which reuses the connection's nonce.
     pub(super) scramble: [u8; 20],
-    /// The pool this session's statements use.
-    pub(super) pool: Arc<BackendPool>,
+    /// Pools by routing-table index, created on first use.
+    pub(super) pools: Vec<Option<Arc<BackendPool>>>,
     /// The backend connection held right now (during a statement, or while pinned).
-    pub(super) lease: Option<Lease>,
+    pub(super) lease: Option<Held>,
+    /// GTID of the session's last committed write (parsed, and as the server wrote it).
+    pub(super) last_gtid: Option<(GtidPos, String)>,
+    /// The open transaction has written: its COMMIT must record a GTID.
+    pub(super) txn_wrote: bool,
     /// Replayable state.
     pub(super) state: SessionState,
     /// Why the lease is kept between statements.
@@ -138,25 +143,19 @@ pub(super) fn charset_of(collation: u8) -> String {
     }
 }
 
-/// Takes the pinned connection or a pooled one, skipping pooled connections the server
-/// closed while they were idle.
-pub(super) async fn acquire<'a>(
-    lease: &'a mut Option<Lease>,
-    pool: &BackendPool,
-) -> Result<&'a mut BackendConn, ProxyError> {
-    // A dead idle connection costs one extra checkout; bound the retries by the pool size.
+/// Takes a pooled connection, skipping connections the server closed while they were idle.
+pub(super) async fn acquire(pool: &BackendPool) -> Result<Lease, ProxyError> {
+    // A dead idle connection costs one extra checkout; bound the retries.
     const DEAD_IDLE_RETRIES_MAX: usize = 8;
     let mut tries = 0;
-    while lease.is_none() {
+    loop {
         let mut l = pool.checkout().await?;
         if l.is_alive() || tries >= DEAD_IDLE_RETRIES_MAX {
-            *lease = Some(l);
-        } else {
-            l.mark_broken();
-            tries += 1;
+            return Ok(l);
         }
+        l.mark_broken();
+        tries += 1;
     }
-    Ok(lease.as_mut().expect("set above"))
 }
 
 /// Runs the session's sync plan on `conn`.
@@ -198,7 +197,6 @@ pub(super) async fn sync(
 
 impl Session {
     fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
-        let pool = proxy.pools.get(&proxy.primary, &auth.user, &auth.credential, auth.capabilities, auth.collation);
         let handle = Arc::new(SessionHandle::new(auth.user.clone()));
         let state = SessionState { id: id as u64, schema: auth.database.clone(), ..Default::default() };
         Session {
@@ -211,8 +209,10 @@ impl Session {
             collation: auth.collation,
             default_charset: charset_of(auth.collation),
             scramble: auth.scramble,
-            pool,
+            pools: Vec::new(),
             lease: None,
+            last_gtid: None,
+            txn_wrote: false,
             state,
             pin: Pin::default(),
             stmts: ClientStmts::default(),
@@ -258,8 +258,12 @@ impl Session {
     /// Confirms the backend accepts this account (and the initial schema), then ends the
     /// connection phase with OK.
     async fn start(&mut self, seq: u8) -> Result<(), ProxyError> {
-        let ready = match acquire(&mut self.lease, &self.pool).await {
-            Ok(conn) => sync(conn, &self.state, false, &self.default_charset).await,
+        let any = Classification { kind: Kind::Use, flags: Flags::default() };
+        let ready = match self.lease_for(&any).await {
+            Ok(()) => {
+                let conn = self.lease.as_mut().expect("leased above");
+                sync(conn, &self.state, false, &self.default_charset).await
+            }
             Err(e) => Err(e),
         };
         match ready {
@@ -340,14 +344,17 @@ impl Session {
             com::QUIT => return Ok(Flow::Quit),
             com::INIT_DB => self.init_db(payload).await?,
             com::FIELD_LIST => {
-                self.forward(&payload, Expect::FieldList).await?;
+                self.forward(&payload, Expect::FieldList, Classification { kind: Kind::Show, flags: Flags::default() })
+                    .await?;
             }
             com::STATISTICS => {
-                self.forward(&payload, Expect::Single).await?;
+                self.forward(&payload, Expect::Single, Classification { kind: Kind::Admin, flags: Flags::default() })
+                    .await?;
             }
             com::SET_OPTION => {
+                let class = Classification { kind: Kind::Admin, flags: Flags::default() };
+                self.forward(&payload, Expect::Single, class).await?;
                 self.pin.add(Pin::SET_OPTION);
-                self.forward(&payload, Expect::Single).await?;
             }
             com::PROCESS_KILL => {
                 let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -363,14 +370,17 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Runs one command on a backend connection and relays the response.
+    /// Runs one command on the backend connection its classification routes to and
+    /// relays the response.
     pub(super) async fn run_on_backend(
         &mut self,
         payload: &[u8],
         expect: Expect,
-        needs_insert_id: bool,
+        class: &Classification,
     ) -> Result<Option<Framer>, ProxyError> {
-        let conn = acquire(&mut self.lease, &self.pool).await?;
+        let needs_insert_id = class.flags.contains(Flags::LAST_INSERT_ID);
+        self.lease_for(class).await?;
+        let conn = self.lease.as_mut().expect("leased above");
         if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
             self.forward_refusal(bytes, 1).await?;
             return Ok(None);
@@ -387,8 +397,8 @@ impl Session {
     }
 
     /// Relays a command whose response only matters to the client.
-    async fn forward(&mut self, payload: &[u8], expect: Expect) -> Result<(), ProxyError> {
-        if let Some(f) = self.run_on_backend(payload, expect, false).await? {
+    async fn forward(&mut self, payload: &[u8], expect: Expect, class: Classification) -> Result<(), ProxyError> {
+        if let Some(f) = self.run_on_backend(payload, expect, &class).await? {
             apply_status(&mut self.pin, f.status());
         }
         self.release_if_free();
@@ -398,20 +408,19 @@ impl Session {
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let sql = &payload[1..];
         let class = classify(sql);
-        let _timer = crate::metrics::statement(class.kind, crate::metrics::Route::Primary);
+        let mut timer = crate::metrics::statement(class.kind);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
             }
         }
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
-        let needs_insert_id = class.flags.contains(Flags::LAST_INSERT_ID);
-        let Some(framer) = self.run_on_backend(&payload, Expect::Results, needs_insert_id).await? else {
+        let Some(framer) = self.run_on_backend(&payload, Expect::Results, &class).await? else {
             self.release_if_free();
             return Ok(());
         };
         let failed = framer.error.is_some();
-        crate::metrics::backend_error(framer.error);
+        timer.done(framer.error, self.lease.as_ref().is_some_and(|h| h.server != 0));
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
         }
@@ -432,7 +441,7 @@ impl Session {
                             self.state.set_var(&a.name, &a.text);
                         }
                     }
-                    (Kind::Ddl, _) => self.pool.stmts.clear(),
+                    (Kind::Ddl, _) => self.proxy.stmt_cache.clear(),
                     _ => {}
                 }
                 if in_sync {
@@ -441,6 +450,7 @@ impl Session {
                 }
             }
         }
+        self.track_write(&class, failed, framer.status()).await?;
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
         self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
         self.release_if_free();
@@ -448,7 +458,8 @@ impl Session {
     }
 
     async fn init_db(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
-        let Some(f) = self.run_on_backend(&payload, Expect::Single, false).await? else {
+        let class = Classification { kind: Kind::Use, flags: Flags::default() };
+        let Some(f) = self.run_on_backend(&payload, Expect::Single, &class).await? else {
             self.release_if_free();
             return Ok(());
         };

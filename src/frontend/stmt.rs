@@ -7,8 +7,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
-use super::session::{acquire, com, sync, Flow, Ready, Session};
+use super::session::{com, sync, Flow, Ready, Session};
 use crate::backend::conn::BackendConn;
+use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
 use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
@@ -64,10 +65,12 @@ impl Session {
             return self.reply_err(1, ER_MAX_PREPARED_STMT_COUNT, "42000", &msg).await;
         }
         let sql = &payload[1..];
-        let meta = match self.pool.stmts.get(&self.state.schema, sql) {
+        let meta = match self.proxy.stmt_cache.get(&self.state.schema, sql) {
             Some(meta) => meta,
             None => {
-                let conn = acquire(&mut self.lease, &self.pool).await?;
+                // Preparing reads metadata only: any server will do, the primary first.
+                self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
+                let conn = self.lease.as_mut().expect("leased above");
                 if let Ready::Refused(bytes) = sync(conn, &self.state, false, &self.default_charset).await? {
                     self.release_if_free();
                     return self.forward_refusal(bytes, 1).await;
@@ -80,7 +83,7 @@ impl Session {
                 };
                 let meta =
                     PreparedMeta::new(self.state.schema.clone(), Bytes::copy_from_slice(sql), params, bytes.freeze());
-                let meta = self.pool.stmts.insert(meta);
+                let meta = self.proxy.stmt_cache.insert(meta);
                 let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
                 let mut to_close = Vec::new();
                 if conn.state.stmts.get(meta.id).is_some() {
@@ -112,7 +115,7 @@ impl Session {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
         };
         let meta = cs.meta.clone();
-        let _timer = crate::metrics::statement(meta.class.kind, crate::metrics::Route::Primary);
+        let mut timer = crate::metrics::statement(meta.class.kind);
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
         };
@@ -124,7 +127,8 @@ impl Session {
         }
         let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
-        let conn = acquire(&mut self.lease, &self.pool).await?;
+        self.lease_for(&meta.class).await?;
+        let conn = self.lease.as_mut().expect("leased above");
         if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
             self.release_if_free();
             return self.forward_refusal(bytes, 1).await;
@@ -154,7 +158,8 @@ impl Session {
             self.pin.add(Pin::CURSOR);
             self.cursor = Some(id);
         }
-        crate::metrics::backend_error(framer.error);
+        timer.done(framer.error, self.lease.as_ref().is_some_and(|h| h.server != 0));
+        self.track_write(&meta.class, framer.error.is_some(), framer.status()).await?;
         let outcome =
             QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
         self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
@@ -168,7 +173,8 @@ impl Session {
         let Some(cs) = self.stmts.get_mut(id) else { return Ok(()) };
         let meta = cs.meta.clone();
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
-        let conn = acquire(&mut self.lease, &self.pool).await?;
+        self.lease_for(&meta.class).await?;
+        let conn = self.lease.as_mut().expect("leased above");
         if let Ready::Refused(_) = sync(conn, &self.state, false, &self.default_charset).await? {
             return Ok(());
         }
@@ -292,9 +298,11 @@ impl Session {
         }
         self.user = req.user;
         self.credential = credential;
-        self.pool =
-            self.proxy.pools.get(&self.proxy.primary, &self.user, &self.credential, self.capabilities, self.collation);
-        let conn = acquire(&mut self.lease, &self.pool).await?;
+        self.drop_pools();
+        self.last_gtid = None;
+        self.txn_wrote = false;
+        self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
+        let conn = self.lease.as_mut().expect("leased above");
         let ready = sync(conn, &self.state, false, &self.default_charset).await?;
         self.release_if_free();
         match ready {

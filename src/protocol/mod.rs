@@ -20,4 +20,7 @@ pub mod packet;
 pub mod reply;
 pub mod stmt;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use mysql_common::constants::{CapabilityFlags, Command, StatusFlags};

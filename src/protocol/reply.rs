@@ -102,6 +102,36 @@ pub fn put_err(out: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, msg: &str
     finish_packet(out, at);
 }
 
+/// The first column of the first row of a one-result-set text response (raw frames with
+/// headers): `Some(None)` for SQL NULL, `None` when the response has no row.
+pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
+    use super::packet::complete_frame_len;
+    let mut at = 0;
+    let mut payloads = std::iter::from_fn(|| {
+        let n = complete_frame_len(&frames[at..])?;
+        let p = &frames[at + 4..at + n];
+        at += n;
+        Some(p)
+    });
+    let (columns, _) = lenenc_int(payloads.next()?)?;
+    for _ in 0..columns {
+        payloads.next()?;
+    }
+    if !deprecate_eof {
+        payloads.next()?;
+    }
+    let row = payloads.next()?;
+    match row.first()? {
+        0xFB => Some(None),
+        0xFE | 0xFF => None,
+        _ => {
+            let (len, used) = lenenc_int(row)?;
+            let end = used.checked_add(usize::try_from(len).ok()?)?;
+            Some(Some(row.get(used..end)?.to_vec()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +153,32 @@ mod tests {
         let (seq, p) = take_packet(&mut b, 1 << 20).unwrap().unwrap();
         assert_eq!(seq, 2);
         assert_eq!(parse_err(&p), Some((1045, "Access denied".to_string())));
+    }
+
+    #[test]
+    fn first_value_reads_one_cell() {
+        use crate::protocol::packet::{put_lenenc_str, put_packet};
+        for deprecate_eof in [false, true] {
+            let mut b = BytesMut::new();
+            put_packet(&mut b, 1, &[1]);
+            put_packet(&mut b, 2, b"\x03defcolumn");
+            let mut seq = 3;
+            if !deprecate_eof {
+                put_eof(&mut b, seq, 2);
+                seq += 1;
+            }
+            let mut row = BytesMut::new();
+            put_lenenc_str(&mut row, b"0-1-42");
+            put_packet(&mut b, seq, &row);
+            put_eof(&mut b, seq + 1, 2);
+            assert_eq!(first_value(&b, deprecate_eof), Some(Some(b"0-1-42".to_vec())));
+        }
+        let mut b = BytesMut::new();
+        put_packet(&mut b, 1, &[1]);
+        put_packet(&mut b, 2, b"\x03def");
+        put_packet(&mut b, 3, &[0xFB]);
+        assert_eq!(first_value(&b, true), Some(None));
+        assert_eq!(first_value(&b[..5], true), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Prepared statements, multiplexed.
 //!
-//! * [`StmtCache`] — one per backend pool: the prepare response for each (schema, SQL)
-//!   text, so a repeated `COM_STMT_PREPARE` is answered without a backend round trip.
+//! * [`StmtCache`] — one per proxy: the prepare response for each (schema, SQL) text, so a
+//!   repeated `COM_STMT_PREPARE` is answered without a backend round trip. (Column
+//!   metadata in a cached response reflects the first preparer's `character_set_results`;
+//!   every execute sends fresh metadata, which is what clients decode rows with.)
 //! * [`ClientStmts`] — per client: the ids shoal handed out, each pointing at a cache
 //!   entry, never at a backend statement id.
 //! * [`BackendStmts`] — per backend connection: which cache entries are prepared there

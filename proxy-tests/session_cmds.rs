@@ -1,0 +1,129 @@
+//! TLS, LOAD DATA LOCAL INFILE, COM_CHANGE_USER and COM_RESET_CONNECTION through shoal.
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+use crate::harness::{mariadb_cli, shared, Scratch, Shoal};
+
+/// A self-signed certificate and key written as PEM files.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    (c, k)
+}
+
+#[test]
+fn tls_clients_and_require_secure_transport() {
+    let db = shared();
+    let s = Scratch::new(db, "tls");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let shoal = Shoal::start_with(db, |c| {
+        c.tls.cert_file = Some(cert.clone());
+        c.tls.key_file = Some(key.clone());
+        c.tls.require_secure_transport = true;
+    });
+    // The CLI's status shows the cipher when the session runs over TLS.
+    let (ok, out, err) = mariadb_cli(
+        shoal.port(),
+        &s.user,
+        Scratch::PASSWORD,
+        &["--ssl", "--ssl-verify-server-cert=0", "-D", &s.db, "-e", "\\s"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("Cipher in use is TLS"), "{out}");
+    let (ok, out, err) = mariadb_cli(
+        shoal.port(),
+        &s.user,
+        Scratch::PASSWORD,
+        &["--ssl", "--ssl-verify-server-cert=0", "-N", "-e", "SELECT REPEAT('t', 100000)"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim().len(), 100_000);
+    // Without TLS the proxy refuses, as MariaDB does with require_secure_transport.
+    let (ok, _, err) = mariadb_cli(shoal.port(), &s.user, Scratch::PASSWORD, &["--skip-ssl", "-e", "SELECT 1"], None);
+    assert!(!ok);
+    assert!(err.contains("3159") && err.contains("insecure transport"), "{err}");
+}
+
+#[test]
+fn load_data_local_infile_round_trip() {
+    let db = shared();
+    let s = Scratch::new(db, "infile");
+    let shoal = Shoal::start(db);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.csv");
+    let rows: String = (1..=5000).map(|i| format!("{i},name-{i}\n")).collect();
+    std::fs::write(&file, rows).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20)); \
+         LOAD DATA LOCAL INFILE '{}' INTO TABLE t FIELDS TERMINATED BY ','; \
+         SELECT COUNT(*), SUM(id), MAX(name) FROM t;",
+        file.display()
+    );
+    let (ok, out, err) = mariadb_cli(
+        shoal.port(),
+        &s.user,
+        Scratch::PASSWORD,
+        &["--local-infile=1", "-D", &s.db, "-N", "-e", &sql],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "5000\t12502500\tname-999");
+    // A missing file is the client's error, reported exactly as with a direct connection,
+    // and the backend connection it used stays usable for the next client.
+    let sql = "LOAD DATA LOCAL INFILE '/nonexistent/x.csv' INTO TABLE t";
+    let args = ["--local-infile=1", "-D", &s.db, "-N", "-e", sql];
+    let (ok_proxy, _, err_proxy) = mariadb_cli(shoal.port(), &s.user, Scratch::PASSWORD, &args, None);
+    let (ok_direct, _, err_direct) = mariadb_cli(db.port, &s.user, Scratch::PASSWORD, &args, None);
+    assert!(!ok_proxy && !ok_direct);
+    assert_eq!(err_proxy, err_direct);
+    let (ok, out, err) = mariadb_cli(
+        shoal.port(),
+        &s.user,
+        Scratch::PASSWORD,
+        &["-D", &s.db, "-N", "-e", "SELECT COUNT(*) FROM t"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "5000");
+}
+
+#[tokio::test]
+async fn change_user_and_reset_connection() {
+    let db = shared();
+    let a = Scratch::new(db, "cu_a");
+    let b = Scratch::new(db, "cu_b");
+    let shoal = Shoal::start(db);
+    let mut c = Conn::new(shoal.opts(&a.user, Scratch::PASSWORD, Some(&a.db))).await.unwrap();
+    c.query_drop("SET @v = 5").await.unwrap();
+    c.query_drop("CREATE TEMPORARY TABLE tmp (x INT)").await.unwrap();
+    c.query_drop("SET time_zone = '+02:00'").await.unwrap();
+    let v: Option<i64> = c.query_first("SELECT @v").await.unwrap().unwrap();
+    assert_eq!(v, Some(5));
+    // COM_RESET_CONNECTION: user variables, temporary tables and session variables go.
+    c.reset().await.unwrap();
+    let v: Option<i64> = c.query_first("SELECT @v").await.unwrap().unwrap();
+    assert_eq!(v, None);
+    assert!(c.query_drop("SELECT * FROM tmp").await.is_err());
+    let tz: String = c.query_first("SELECT @@time_zone").await.unwrap().unwrap();
+    assert_eq!(tz, "SYSTEM");
+    // COM_CHANGE_USER to another account and schema.
+    let opts = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(b.user.clone()))
+        .with_pass(Some(Scratch::PASSWORD.to_string()))
+        .with_db_name(Some(b.db.clone()));
+    c.change_user(opts).await.unwrap();
+    let (user, schema): (String, String) = c.query_first("SELECT CURRENT_USER(), DATABASE()").await.unwrap().unwrap();
+    assert_eq!(user, format!("{}@%", b.user));
+    assert_eq!(schema, b.db);
+    // A wrong password is refused.
+    let bad =
+        mysql_async::ChangeUserOpts::default().with_user(Some(a.user.clone())).with_pass(Some("nope".to_string()));
+    let e = c.change_user(bad).await.unwrap_err();
+    assert!(e.to_string().contains("Access denied"), "{e}");
+}

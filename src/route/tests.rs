@@ -1,0 +1,172 @@
+//! One test per row of the policy table in the module doc.
+
+use super::*;
+
+fn server(id: usize, role: Role, health: Health, lag_ms: Option<u64>, gtid: &str) -> Server {
+    Server {
+        id,
+        addr: format!("10.0.0.{id}:3306").into(),
+        role,
+        health,
+        lag_ms,
+        gtid: GtidPos::parse(gtid),
+        weight: 1,
+        in_flight: Arc::new(AtomicU32::new(0)),
+        last_error: None,
+    }
+}
+
+fn table() -> RoutingTable {
+    RoutingTable {
+        servers: vec![
+            server(0, Role::Primary, Health::Up, Some(0), "0-1-100"),
+            server(1, Role::Replica, Health::Up, Some(0), "0-1-100"),
+            server(2, Role::Replica, Health::Up, Some(0), "0-1-90"),
+        ],
+        version: 1,
+    }
+}
+
+const POLICY: Policy = Policy { consistency: Consistency::Session, max_lag_ms: 1000 };
+
+fn c(kind: Kind, flags: Flags) -> Classification {
+    Classification { kind, flags }
+}
+
+fn read() -> Classification {
+    c(Kind::Read, Flags::default())
+}
+
+#[test]
+fn row1_pinned_session_stays() {
+    let s = SessionView { pinned_to: Some(2), ..Default::default() };
+    assert_eq!(route(&c(Kind::Write, Flags::default()), &s, &table(), &POLICY), Target::Server(2));
+}
+
+#[test]
+fn row2_leader_hint() {
+    assert_eq!(
+        route(&c(Kind::Read, Flags::HINT_LEADER), &SessionView::default(), &table(), &POLICY),
+        Target::Server(0)
+    );
+}
+
+#[test]
+fn row3_state_creating_reads_go_to_primary() {
+    for f in [Flags::USER_VARIABLE, Flags::GET_LOCK, Flags::CALC_FOUND_ROWS, Flags::FOUND_ROWS, Flags::SEQUENCE] {
+        assert_eq!(route(&c(Kind::Read, f), &SessionView::default(), &table(), &POLICY), Target::Server(0), "{f:?}");
+    }
+    for k in [Kind::LockTables, Kind::Prepare, Kind::Execute] {
+        assert_eq!(route(&c(k, Flags::default()), &SessionView::default(), &table(), &POLICY), Target::Server(0));
+    }
+}
+
+#[test]
+fn row4_autocommit_off_goes_to_primary() {
+    let s = SessionView { autocommit_off: true, ..Default::default() };
+    assert_eq!(route(&read(), &s, &table(), &POLICY), Target::Server(0));
+}
+
+#[test]
+fn row5_strong_reads_go_to_primary() {
+    let p = Policy { consistency: Consistency::Strong, ..POLICY };
+    assert_eq!(route(&read(), &SessionView::default(), &table(), &p), Target::Server(0));
+}
+
+#[test]
+fn row6_read_your_writes() {
+    let wrote = GtidPos::parse("0-1-95");
+    let s = SessionView { last_write: Some(&wrote), ..Default::default() };
+    let t = table();
+    // Replica 1 has applied 0-1-95, replica 2 (at 90) has not: only 1 qualifies even
+    // when it is busier.
+    t.servers[1].in_flight.store(10, Ordering::Relaxed);
+    assert_eq!(route(&read(), &s, &t, &POLICY), Target::Server(1));
+    // Nobody known to have it: wait on a fresh replica.
+    let wrote = GtidPos::parse("0-1-150");
+    let s = SessionView { last_write: Some(&wrote), ..Default::default() };
+    assert!(matches!(route(&read(), &s, &t, &POLICY), Target::WaitThenServer(1 | 2)));
+    // Eventual consistency ignores the session's write.
+    let p = Policy { consistency: Consistency::Eventual, ..POLICY };
+    assert_eq!(route(&read(), &s, &t, &p), Target::Server(2));
+}
+
+#[test]
+fn row7_reads_least_loaded_fresh_replica() {
+    let t = table();
+    t.servers[1].in_flight.store(3, Ordering::Relaxed);
+    assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(2));
+    assert_eq!(route(&c(Kind::Show, Flags::default()), &SessionView::default(), &t, &POLICY), Target::Server(2));
+    assert_eq!(
+        route(&c(Kind::TxnBeginReadOnly, Flags::default()), &SessionView::default(), &t, &POLICY),
+        Target::Server(2)
+    );
+    // Lagging, down or replication-stopped replicas get no reads.
+    let mut t = table();
+    t.servers[1].lag_ms = Some(5000);
+    t.servers[2].health = Health::Down;
+    assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(0));
+    t.servers[1].lag_ms = None;
+    assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(0));
+}
+
+#[test]
+fn row8_neutral_statements_survive_primary_down() {
+    let mut t = table();
+    t.servers[0].health = Health::Down;
+    for k in [Kind::SessionSet, Kind::Use, Kind::TxnCommit, Kind::TxnRollback] {
+        assert!(matches!(route(&c(k, Flags::default()), &SessionView::default(), &t, &POLICY), Target::Server(1 | 2)));
+    }
+    assert_eq!(
+        route(&c(Kind::SessionSet, Flags::default()), &SessionView::default(), &table(), &POLICY),
+        Target::Server(0)
+    );
+}
+
+#[test]
+fn row9_writes_and_unknown_go_to_primary() {
+    for (k, f) in [
+        (Kind::Write, Flags::default()),
+        (Kind::LockingRead, Flags::FOR_UPDATE),
+        (Kind::Read, Flags::FOR_UPDATE),
+        (Kind::Read, Flags::INTO),
+        (Kind::Read, Flags(Flags::MULTI_STATEMENT.0 | Flags::MULTI_HAS_WRITE.0)),
+        (Kind::Ddl, Flags::default()),
+        (Kind::Call, Flags::default()),
+        (Kind::LoadData, Flags::default()),
+        (Kind::Unknown, Flags::default()),
+        (Kind::TxnBegin, Flags::default()),
+    ] {
+        assert_eq!(route(&c(k, f), &SessionView::default(), &table(), &POLICY), Target::Server(0), "{k:?} {f:?}");
+    }
+}
+
+#[test]
+fn primary_down_fails_writes_clearly_and_keeps_reads() {
+    let mut t = table();
+    t.servers[0].health = Health::Down;
+    t.servers[0].last_error = Some("connection refused".into());
+    match route(&c(Kind::Write, Flags::default()), &SessionView::default(), &t, &POLICY) {
+        Target::Unavailable(msg) => {
+            assert!(msg.contains("10.0.0.0:3306") && msg.contains("connection refused"), "{msg}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Reads: even a lagging replica beats an error.
+    t.servers[1].lag_ms = Some(60_000);
+    t.servers[2].health = Health::Down;
+    assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(1));
+    t.servers[1].health = Health::Down;
+    assert!(matches!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Unavailable(_)));
+}
+
+#[test]
+fn gtid_positions() {
+    let p = GtidPos::parse("0-1-100, 1-2-7");
+    assert!(p.covers(&GtidPos::parse("0-3-100")));
+    assert!(p.covers(&GtidPos::parse("1-2-5,0-1-1")));
+    assert!(!p.covers(&GtidPos::parse("0-1-101")));
+    assert!(!p.covers(&GtidPos::parse("2-1-1")));
+    assert!(p.covers(&GtidPos::default()));
+    assert_eq!(GtidPos::parse("garbage,0-1-x,3-1-4").0, vec![(3, 4)]);
+}
