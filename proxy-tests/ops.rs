@@ -535,3 +535,44 @@ fn start_runs_a_node_from_a_wolfscale_layout_file() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn replicas_show_lag_and_reads_are_counted_on_the_replica_route() {
+    let set = crate::harness::Replicated::start(1);
+    let s = Scratch::new(&set.primary, "ops_repl");
+    set.wait_caught_up();
+    let replica = set.replicas[0].addr();
+    let p = Proc::proxy(&format!(
+        "[backends]\nprimary = \"{}\"\nreplicas = [\"{replica}\"]\nuser = \"root\"\n[routing]\nhealth_interval_ms = 100\n",
+        set.primary.addr()
+    ));
+    p.wait_health(200);
+    // Wait until the replica's lag is known (the router's first checks).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let nodes = loop {
+        let body = p.get("/cluster/nodes", None).body;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["nodes"][1]["lag_ms"].is_u64() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "replica lag never known: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(nodes["nodes"][1]["role"], "replica");
+    assert_eq!(nodes["nodes"][1]["status"], "up");
+    assert_eq!(nodes["nodes"][0]["writable"], true);
+    let out = shoal(&["servers", "--api", &p.api]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.lines().any(|l| l.starts_with("replica-1") && l.ends_with(" ms")), "{table}");
+
+    let before = p.get("/metrics", None).body;
+    let (ok, _, err) =
+        mariadb_cli(p.port, &s.user, Scratch::PASSWORD, &["-D", &s.db, "-e", "SELECT 1; SELECT 2; SELECT 3"], None);
+    assert!(ok, "{err}");
+    let after = p.get("/metrics", None).body;
+    let series = "shoal_statements_total{kind=\"Read\",route=\"replica\"}";
+    assert!(sample(&after, series) - sample(&before, series) >= 3.0, "{after}");
+    assert!(after.contains(&format!("shoal_replica_lag_seconds{{server=\"{replica}\"}}")), "{after}");
+    assert_eq!(sample(&after, &format!("shoal_backend_up{{server=\"{replica}\",role=\"replica\"}}")), 1.0);
+}
