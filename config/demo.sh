@@ -139,9 +139,11 @@ echo
 "$bin" servers --api "127.0.0.1:$api_port" || true
 cat <<EOF
 
-shoal is running. Try:
+shoal is running (primary 127.0.0.1:${ports[0]}, replicas 127.0.0.1:${ports[1]} and 127.0.0.1:${ports[2]}). Try:
 
   mariadb -h127.0.0.1 -P$port -udemo -pdemo -e 'SELECT * FROM demo.hello'
+  mariadb -h127.0.0.1 -P$port -udemo -pdemo -e 'SELECT @@port'   # a read: one of the replicas
+  mariadb -h127.0.0.1 -P$port -udemo -pdemo -e "INSERT INTO demo.hello (msg) VALUES ('hi'); SELECT @@port FOR UPDATE"
   mariadb -h127.0.0.1 -P$port -udemo -pdemo demo        # interactive
   curl -s 127.0.0.1:$api_port/metrics | grep ^shoal_statements_total
   curl -s 127.0.0.1:$api_port/health
