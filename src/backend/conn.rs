@@ -20,6 +20,8 @@ use crate::session::state::BackendState;
 
 /// Bytes read from a backend socket at a time (also the buffer's resting size).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A pooled connection idle for longer than this is probed before use (see `is_alive`).
+const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
 
@@ -61,6 +63,8 @@ pub struct BackendConn {
     busy: bool,
     /// An I/O or protocol error happened: the pool must discard this connection.
     broken: bool,
+    /// When the last response finished (decides whether `is_alive` probes).
+    last_used: std::time::Instant,
 }
 
 impl std::fmt::Debug for BackendConn {
@@ -87,6 +91,7 @@ impl BackendConn {
                 state: BackendState::default(),
                 busy: false,
                 broken: false,
+                last_used: std::time::Instant::now(),
             };
             let (_, greeting) = conn.read_packet().await?;
             if greeting.first() == Some(&0xFF) {
@@ -145,12 +150,17 @@ impl BackendConn {
         self.broken || self.busy
     }
 
-    /// Cheap liveness check for an idle connection: a server that closed it (restart,
-    /// `wait_timeout`) has left an EOF or an error packet to read.
+    /// Cheap liveness check for a connection coming out of the pool: a server that closed
+    /// it (restart, `wait_timeout`) has left an EOF or an error packet to read. Checked
+    /// only after `IDLE_PROBE_AFTER` of idleness: a connection used a moment ago is alive
+    /// or fails its next command anyway, and the probe costs a syscall.
     pub fn is_alive(&mut self) -> bool {
         if self.broken || !self.rbuf.is_empty() {
             // Unread bytes on an idle connection mean it is out of step.
             return false;
+        }
+        if self.last_used.elapsed() < IDLE_PROBE_AFTER {
+            return true;
         }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
@@ -245,6 +255,7 @@ impl BackendConn {
                     Step::More => {}
                     Step::Done => {
                         self.busy = false;
+                        self.last_used = std::time::Instant::now();
                         if framer.error == Some(0) {
                             return Err(self.protocol_err("unframeable response"));
                         }
@@ -277,6 +288,7 @@ impl BackendConn {
                     Step::More => {}
                     Step::Done => {
                         self.busy = false;
+                        self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
                         client.write_raw(&out).await?;
                         if framer.error == Some(0) {

@@ -139,7 +139,7 @@ impl Session {
                 return self.forward_refusal(bytes, 1).await;
             }
         };
-        self.handle.set_running(Some((conn.addr.clone(), conn.thread_id)));
+        self.handle.set_running(Some((conn.server, conn.thread_id)));
         conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
         let framer = conn.relay(Expect::Results, &mut self.io).await;
         self.handle.set_running(None);
