@@ -6,5 +6,6 @@ mod bad_input;
 mod cli;
 mod clients;
 mod native;
+mod raw;
 mod routing;
 mod session_cmds;

@@ -582,3 +582,4 @@ mod tests {
         assert_eq!(parse_kill(b"KILLER 1"), None);
     }
 }
+
