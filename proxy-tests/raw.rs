@@ -103,7 +103,7 @@ fn server_side_cursor_fetches_in_batches() {
     assert_eq!((params, columns), (1, 1));
     c.until_eof(); // parameter definitions
     c.until_eof(); // column definitions
-    // Execute with CURSOR_TYPE_READ_ONLY.
+                   // Execute with CURSOR_TYPE_READ_ONLY.
     let mut e = BytesMut::new();
     e.put_u8(0x17);
     e.put_u32_le(stmt);
@@ -162,5 +162,24 @@ fn unknown_command_gets_an_error_and_the_session_goes_on() {
     c.command(&[0x17, 9, 9, 9, 9, 0, 1, 0, 0, 0]);
     let e = c.read();
     assert_eq!(parse_err(&e).map(|(code, _)| code), Some(1243));
+    c.query("DO 1");
+}
+
+#[test]
+fn field_list_and_statistics() {
+    let db = shared();
+    let s = Scratch::new(db, "fieldlist");
+    let shoal = Shoal::start(db);
+    let mut c = Raw::connect(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    c.query("CREATE TABLE t (a INT, bee VARCHAR(3))");
+    let mut p = vec![0x04];
+    p.extend_from_slice(b"t\0");
+    c.command(&p);
+    let (defs, _) = c.until_eof();
+    assert_eq!(defs.len(), 2);
+    assert!(defs[1].windows(3).any(|w| w == b"bee"));
+    c.command(&[0x09]);
+    let stats = c.read();
+    assert!(String::from_utf8_lossy(&stats).contains("Uptime"), "{stats:?}");
     c.query("DO 1");
 }

@@ -582,4 +582,3 @@ mod tests {
         assert_eq!(parse_kill(b"KILLER 1"), None);
     }
 }
-
