@@ -245,38 +245,23 @@ impl BackendConn {
     /// Reads a whole response for shoal itself (state replay, prepare), returning the
     /// framer and the raw response bytes (frames with headers).
     pub async fn read_response(&mut self, expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
-        let mut framer = Framer::new(expect, self.deprecate_eof());
-        let mut scan = 0;
-        loop {
-            while let Some(n) = complete_frame_len(&self.rbuf[scan..]) {
-                let step = framer.on_frame(&self.rbuf[scan + HEADER_BYTES..scan + n]);
-                scan += n;
-                match step {
-                    Step::More => {}
-                    Step::Done => {
-                        self.busy = false;
-                        self.last_used = std::time::Instant::now();
-                        if framer.error == Some(0) {
-                            return Err(self.protocol_err("unframeable response"));
-                        }
-                        return Ok((framer, self.rbuf.split_to(scan)));
-                    }
-                    Step::LocalInfile => {
-                        // shoal never sends LOAD DATA LOCAL itself; refuse with an empty file.
-                        self.wbuf.clear();
-                        let seq = self.rbuf[scan - n + 3].wrapping_add(1);
-                        put_packet(&mut self.wbuf, seq, &[]);
-                        self.flush_wbuf().await?;
-                    }
-                }
-            }
-            self.fill().await?;
-        }
+        self.drive(expect, None).await
     }
 
     /// Relays the response to the command just sent to `client`, frames as they come.
     /// Memory stays bounded: complete frames are written out before more is read.
     pub async fn relay(&mut self, expect: Expect, client: &mut ClientIo) -> Result<Framer, ProxyError> {
+        self.drive(expect, Some(client)).await.map(|(framer, _)| framer)
+    }
+
+    /// Frames one response. With a client, frames are written to it as they complete and
+    /// LOCAL INFILE requests are served from it; without one, the whole response is
+    /// returned (and a LOCAL INFILE request gets an empty file: shoal never asks for one).
+    async fn drive(
+        &mut self,
+        expect: Expect,
+        mut client: Option<&mut ClientIo>,
+    ) -> Result<(Framer, BytesMut), ProxyError> {
         let mut framer = Framer::new(expect, self.deprecate_eof());
         let mut scan = 0;
         loop {
@@ -290,27 +275,38 @@ impl BackendConn {
                         self.busy = false;
                         self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
-                        client.write_raw(&out).await?;
+                        if let Some(c) = client.as_deref_mut() {
+                            c.write_raw(&out).await?;
+                        }
                         if framer.error == Some(0) {
                             return Err(self.protocol_err("unframeable response"));
                         }
-                        return Ok(framer);
+                        return Ok((framer, out));
                     }
-                    Step::LocalInfile => {
-                        let out = self.rbuf.split_to(scan);
-                        scan = 0;
-                        client.write_raw(&out).await?;
-                        self.relay_infile(client, seq.wrapping_add(1)).await?;
-                    }
+                    Step::LocalInfile => match client.as_deref_mut() {
+                        Some(c) => {
+                            let out = self.rbuf.split_to(scan);
+                            scan = 0;
+                            c.write_raw(&out).await?;
+                            self.relay_infile(c, seq.wrapping_add(1)).await?;
+                        }
+                        None => {
+                            self.wbuf.clear();
+                            put_packet(&mut self.wbuf, seq.wrapping_add(1), &[]);
+                            self.flush_wbuf().await?;
+                        }
+                    },
                 }
             }
-            if scan > 0 {
-                let out = self.rbuf.split_to(scan);
-                scan = 0;
-                client.write_raw(&out).await?;
-            }
-            if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
-                self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+            if let Some(c) = client.as_deref_mut() {
+                if scan > 0 {
+                    let out = self.rbuf.split_to(scan);
+                    scan = 0;
+                    c.write_raw(&out).await?;
+                }
+                if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
+                    self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+                }
             }
             self.fill().await?;
         }

@@ -533,10 +533,12 @@ impl Session {
         }
     }
 
-    async fn reset_connection(&mut self) -> Result<(), ProxyError> {
+    /// Forgets everything the session built up (COM_RESET_CONNECTION, COM_CHANGE_USER):
+    /// statements, variables, pins, and the pinned connection itself.
+    pub(super) fn discard_session_state(&mut self) {
         if let Some(l) = self.lease.as_mut() {
             // Closing the connection drops everything pinned on it (locks, temporary
-            // tables, user variables) at once.
+            // tables, user variables, an open transaction) at once.
             l.mark_broken();
         }
         self.lease = None;
@@ -544,7 +546,12 @@ impl Session {
         self.cursor = None;
         self.stmts.clear();
         self.state.reset_vars();
+        self.txn_wrote = false;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+    }
+
+    async fn reset_connection(&mut self) -> Result<(), ProxyError> {
+        self.discard_session_state();
         self.reply_ok(1).await
     }
 }

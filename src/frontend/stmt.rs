@@ -281,14 +281,7 @@ impl Session {
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
             return Ok(Flow::Quit);
         };
-        if let Some(l) = self.lease.as_mut() {
-            l.mark_broken();
-        }
-        self.lease = None;
-        self.pin = Pin::default();
-        self.cursor = None;
-        self.stmts.clear();
-        self.state.reset_vars();
+        self.discard_session_state();
         self.state.set_schema(req.database);
         if let Some(c) = req.collation {
             self.collation = c;
@@ -298,14 +291,12 @@ impl Session {
         self.credential = credential;
         self.drop_pools();
         self.last_gtid = None;
-        self.txn_wrote = false;
         self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
         let conn = self.lease.as_mut().expect("leased above");
         let ready = sync(conn, &self.state, false, &self.default_charset).await?;
         self.release_if_free();
         match ready {
             Ready::Yes => {
-                self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
                 self.reply_ok(seq).await?;
                 Ok(Flow::Continue)
             }
