@@ -12,7 +12,7 @@ release:
 # Every test: unit tests and the integration tests against real mariadbd processes.
 test:
 	bash proxy-tests/setup.sh
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -99,3 +99,22 @@ fn sysbench_oltp_read_write_with_prepared_statements() {
     assert_eq!(field("ignored errors:"), 0, "{out}");
     assert_eq!(field("reconnects:"), 0, "{out}");
 }
+
+#[test]
+fn caching_sha2_clients_are_switched_to_native_password() {
+    let db = shared();
+    let s = Scratch::new(db, "sha2");
+    let shoal = Shoal::start(db);
+    let script = format!(
+        "import mysql.connector\n\
+         c = mysql.connector.connect(host='127.0.0.1', port={}, user='{}', password='{}', database='{}', \
+         auth_plugin='caching_sha2_password', use_pure=True)\n\
+         cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); print('user', cur.fetchone()[0])\n",
+        shoal.port(),
+        s.user,
+        Scratch::PASSWORD,
+        s.db
+    );
+    let out = run(Command::new("python3").args(["-c", &script]));
+    assert_eq!(out.trim(), format!("user {}@%", s.user));
+}

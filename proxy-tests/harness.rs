@@ -52,6 +52,8 @@ fn template() -> &'static Path {
             let out = Command::new(which(&["mariadb-install-db", "mysql_install_db"]))
                 .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
                 .arg(format!("--datadir={}", dir.path().join("data").display()))
+                // Its own temp dir: concurrent test processes must not share temp tables.
+                .env("TMPDIR", dir.path())
                 .output()
                 .expect("run mariadb-install-db");
             assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -94,6 +96,7 @@ impl MariaDb {
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
             .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", d.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--innodb-buffer-pool-size=64M",

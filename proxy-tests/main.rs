@@ -7,5 +7,6 @@ mod cli;
 mod clients;
 mod native;
 mod ops;
+mod raw;
 mod routing;
 mod session_cmds;

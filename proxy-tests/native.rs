@@ -286,3 +286,72 @@ async fn kill_query_reaches_the_running_statement() {
     victim.disconnect().await.unwrap();
     killer.disconnect().await.unwrap();
 }
+
+#[tokio::test]
+async fn connection_state_pins_survive_other_clients() {
+    let db = shared();
+    let s = Scratch::new(db, "pins");
+    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 3);
+    let mut a = connect(&shoal, &s).await;
+    a.query_drop("SET @x = 41").await.unwrap();
+    a.query_drop("CREATE TEMPORARY TABLE tmp (v INT)").await.unwrap();
+    a.query_drop("INSERT INTO tmp VALUES (1)").await.unwrap();
+    let got: i64 = a.query_first("SELECT GET_LOCK('shoal-pin-test', 5)").await.unwrap().unwrap();
+    assert_eq!(got, 1);
+    // Other clients churn through the remaining backend connections.
+    let mut others = Vec::new();
+    for _ in 0..6 {
+        others.push(connect(&shoal, &s).await);
+    }
+    for round in 0..5 {
+        for o in others.iter_mut() {
+            let free: i64 = o.query_first("SELECT IS_FREE_LOCK('shoal-pin-test')").await.unwrap().unwrap();
+            assert_eq!(free, 0, "a's advisory lock must still be held (round {round})");
+        }
+        let x: i64 = a.query_first("SELECT @x + 1").await.unwrap().unwrap();
+        assert_eq!(x, 42);
+        let n: i64 = a.query_first("SELECT COUNT(*) FROM tmp").await.unwrap().unwrap();
+        assert_eq!(n, 1);
+    }
+    // Reading @x pins the reader too (its value lives on its connection), so check the
+    // leak with one fresh client.
+    let mut fresh = connect(&shoal, &s).await;
+    let v: Option<i64> = fresh.query_first("SELECT @x").await.unwrap().unwrap();
+    assert_eq!(v, None, "a's user variable leaked to another client");
+    fresh.disconnect().await.unwrap();
+    // SQL_CALC_FOUND_ROWS then FOUND_ROWS() on the same connection.
+    a.query_drop("CREATE TABLE f (id INT)").await.unwrap();
+    a.query_drop("INSERT INTO f SELECT seq FROM seq_1_to_25").await.unwrap();
+    let mut b = connect(&shoal, &s).await;
+    let _: Vec<i64> = b.query("SELECT SQL_CALC_FOUND_ROWS id FROM f LIMIT 3").await.unwrap();
+    let _: Vec<i64> = a.query("SELECT id FROM f LIMIT 1").await.unwrap();
+    let found: i64 = b.query_first("SELECT FOUND_ROWS()").await.unwrap().unwrap();
+    assert_eq!(found, 25);
+    for c in others {
+        c.disconnect().await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn accounts_from_config_without_a_service_account() {
+    let db = shared();
+    let s = Scratch::new(db, "cfgusers");
+    let user = s.user.clone();
+    let shoal = Shoal::start_with(db, move |c| {
+        c.backends.user = String::new();
+        c.users
+            .insert(user, shoal::config::UserEntry { password: Some(Scratch::PASSWORD.into()), ..Default::default() });
+    });
+    let mut c = connect(&shoal, &s).await;
+    let v: i64 = c.query_first("SELECT 5").await.unwrap().unwrap();
+    assert_eq!(v, 5);
+    c.disconnect().await.unwrap();
+    let e = Conn::new(shoal.opts(&s.user, "wrong", Some(&s.db))).await.unwrap_err();
+    assert!(e.to_string().contains("Access denied"), "{e}");
+    // An account the config does not list cannot log in (nothing to verify against).
+    let other = Scratch::new(db, "cfgusers_other");
+    let e = Conn::new(shoal.opts(&other.user, Scratch::PASSWORD, Some(&other.db))).await.unwrap_err();
+    assert!(e.to_string().contains("Access denied"), "{e}");
+}

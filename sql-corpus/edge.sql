@@ -485,3 +485,62 @@ RELEASE
 
 -- expect: Unknown
 WITH cte AS (SELECT 1)
+
+-- flags in combination, across statement kinds
+-- expect: LockingRead FOR_UPDATE INTO USER_VARIABLE
+SELECT a, b INTO @a, @b FROM t WHERE id = 1 FOR UPDATE
+
+-- expect: Ddl NON_DETERMINISTIC
+CREATE TABLE snap SELECT id, NOW() AS taken FROM t
+
+-- expect: Write SEQUENCE
+INSERT INTO t (id) SELECT NEXTVAL(s) FROM seq_1_to_10
+
+-- expect: Call NON_DETERMINISTIC
+CALL log_event('login', NOW())
+
+-- expect: Call USER_VARIABLE
+CALL p(@out)
+
+-- expect: Read USER_VARIABLE
+select @@session.tx_isolation, @x
+
+-- expect: Read NON_DETERMINISTIC
+SELECT * FROM t WHERE created > CURRENT_DATE - INTERVAL 1 DAY
+
+-- expect: Read
+SELECT JSON_VALUE(j, '$.a') FROM t WHERE uuid = 'x' AND rand = 2
+
+-- expect: Write
+WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT * FROM x
+
+-- expect: Read MULTI_STATEMENT USER_VARIABLE
+SELECT 1 UNION SELECT 2; SELECT @x
+
+-- expect: Write INTO
+(SELECT a FROM t1) UNION (SELECT a FROM t2) INTO OUTFILE '/tmp/u.txt'
+
+-- expect: Read INTO USER_VARIABLE
+SELECT 1 UNION SELECT 2 INTO @x
+
+-- expect: LockingRead FOR_SHARE GET_LOCK
+SELECT GET_LOCK('x', 1), a FROM t LOCK IN SHARE MODE
+
+-- expect: Write LAST_INSERT_ID NON_DETERMINISTIC
+INSERT INTO audit (ref, at) VALUES (LAST_INSERT_ID(), SYSDATE())
+
+-- expect: Read FOUND_ROWS CALC_FOUND_ROWS MULTI_STATEMENT
+SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 5; SELECT FOUND_ROWS()
+
+-- expect: Show FOR_UPDATE
+EXPLAIN SELECT * FROM t FOR UPDATE
+
+-- expect: Show SEQUENCE
+EXPLAIN SELECT NEXTVAL(s)
+
+-- (plain EXPLAIN runs nothing: the flags stay, the kind is Show)
+-- expect: Ddl HINT_LEADER
+/* shoal:leader */ CREATE PROCEDURE p() BEGIN SELECT NOW(); END
+
+-- expect: Ddl
+CREATE TRIGGER t1_ai AFTER INSERT ON t1 FOR EACH ROW INSERT INTO log VALUES (UUID()); SELECT 1

@@ -20,6 +20,8 @@ use crate::session::state::BackendState;
 
 /// Bytes read from a backend socket at a time (also the buffer's resting size).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A pooled connection idle for longer than this is probed before use (see `is_alive`).
+const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
 
@@ -61,6 +63,8 @@ pub struct BackendConn {
     busy: bool,
     /// An I/O or protocol error happened: the pool must discard this connection.
     broken: bool,
+    /// When the last response finished (decides whether `is_alive` probes).
+    last_used: std::time::Instant,
 }
 
 impl std::fmt::Debug for BackendConn {
@@ -87,6 +91,7 @@ impl BackendConn {
                 state: BackendState::default(),
                 busy: false,
                 broken: false,
+                last_used: std::time::Instant::now(),
             };
             let (_, greeting) = conn.read_packet().await?;
             if greeting.first() == Some(&0xFF) {
@@ -145,12 +150,17 @@ impl BackendConn {
         self.broken || self.busy
     }
 
-    /// Cheap liveness check for an idle connection: a server that closed it (restart,
-    /// `wait_timeout`) has left an EOF or an error packet to read.
+    /// Cheap liveness check for a connection coming out of the pool: a server that closed
+    /// it (restart, `wait_timeout`) has left an EOF or an error packet to read. Checked
+    /// only after `IDLE_PROBE_AFTER` of idleness: a connection used a moment ago is alive
+    /// or fails its next command anyway, and the probe costs a syscall.
     pub fn is_alive(&mut self) -> bool {
         if self.broken || !self.rbuf.is_empty() {
             // Unread bytes on an idle connection mean it is out of step.
             return false;
+        }
+        if self.last_used.elapsed() < IDLE_PROBE_AFTER {
+            return true;
         }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
@@ -235,37 +245,23 @@ impl BackendConn {
     /// Reads a whole response for shoal itself (state replay, prepare), returning the
     /// framer and the raw response bytes (frames with headers).
     pub async fn read_response(&mut self, expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
-        let mut framer = Framer::new(expect, self.deprecate_eof());
-        let mut scan = 0;
-        loop {
-            while let Some(n) = complete_frame_len(&self.rbuf[scan..]) {
-                let step = framer.on_frame(&self.rbuf[scan + HEADER_BYTES..scan + n]);
-                scan += n;
-                match step {
-                    Step::More => {}
-                    Step::Done => {
-                        self.busy = false;
-                        if framer.error == Some(0) {
-                            return Err(self.protocol_err("unframeable response"));
-                        }
-                        return Ok((framer, self.rbuf.split_to(scan)));
-                    }
-                    Step::LocalInfile => {
-                        // shoal never sends LOAD DATA LOCAL itself; refuse with an empty file.
-                        self.wbuf.clear();
-                        let seq = self.rbuf[scan - n + 3].wrapping_add(1);
-                        put_packet(&mut self.wbuf, seq, &[]);
-                        self.flush_wbuf().await?;
-                    }
-                }
-            }
-            self.fill().await?;
-        }
+        self.drive(expect, None).await
     }
 
     /// Relays the response to the command just sent to `client`, frames as they come.
     /// Memory stays bounded: complete frames are written out before more is read.
     pub async fn relay(&mut self, expect: Expect, client: &mut ClientIo) -> Result<Framer, ProxyError> {
+        self.drive(expect, Some(client)).await.map(|(framer, _)| framer)
+    }
+
+    /// Frames one response. With a client, frames are written to it as they complete and
+    /// LOCAL INFILE requests are served from it; without one, the whole response is
+    /// returned (and a LOCAL INFILE request gets an empty file: shoal never asks for one).
+    async fn drive(
+        &mut self,
+        expect: Expect,
+        mut client: Option<&mut ClientIo>,
+    ) -> Result<(Framer, BytesMut), ProxyError> {
         let mut framer = Framer::new(expect, self.deprecate_eof());
         let mut scan = 0;
         loop {
@@ -277,28 +273,40 @@ impl BackendConn {
                     Step::More => {}
                     Step::Done => {
                         self.busy = false;
+                        self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
-                        client.write_raw(&out).await?;
+                        if let Some(c) = client.as_deref_mut() {
+                            c.write_raw(&out).await?;
+                        }
                         if framer.error == Some(0) {
                             return Err(self.protocol_err("unframeable response"));
                         }
-                        return Ok(framer);
+                        return Ok((framer, out));
                     }
-                    Step::LocalInfile => {
-                        let out = self.rbuf.split_to(scan);
-                        scan = 0;
-                        client.write_raw(&out).await?;
-                        self.relay_infile(client, seq.wrapping_add(1)).await?;
-                    }
+                    Step::LocalInfile => match client.as_deref_mut() {
+                        Some(c) => {
+                            let out = self.rbuf.split_to(scan);
+                            scan = 0;
+                            c.write_raw(&out).await?;
+                            self.relay_infile(c, seq.wrapping_add(1)).await?;
+                        }
+                        None => {
+                            self.wbuf.clear();
+                            put_packet(&mut self.wbuf, seq.wrapping_add(1), &[]);
+                            self.flush_wbuf().await?;
+                        }
+                    },
                 }
             }
-            if scan > 0 {
-                let out = self.rbuf.split_to(scan);
-                scan = 0;
-                client.write_raw(&out).await?;
-            }
-            if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
-                self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+            if let Some(c) = client.as_deref_mut() {
+                if scan > 0 {
+                    let out = self.rbuf.split_to(scan);
+                    scan = 0;
+                    c.write_raw(&out).await?;
+                }
+                if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
+                    self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+                }
             }
             self.fill().await?;
         }

@@ -14,14 +14,17 @@
 //! | `'u'@'h'` (account: `@` glued to the name)    | no space before `@` (so it differs from a variable) |
 //!
 //! Statements with the same normalized text classify the same (the corpus test checks it),
-//! which makes the digest a sound cache key. Identifier case is folded: classification
-//! never depends on it. The hash is FNV-1a 64 over the normalized bytes, computed without
-//! building the text.
+//! which makes the normalized text a sound cache key. Identifier case is folded:
+//! classification never depends on it. `digest` is FNV-1a 64 over the normalized bytes,
+//! computed without building the text: stable across processes (for statistics and logs),
+//! but not collision-resistant, so `ClassifyCache` hashes the same bytes with a keyed
+//! SipHash instead (a client must not be able to craft a write that collides with a
+//! cached read).
 
 use super::token::{Token, TokenKind, Tokenizer};
 
 /// Receives normalized bytes.
-trait Sink {
+pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
     fn put_upper(&mut self, bytes: &[u8]);
 }
@@ -40,6 +43,52 @@ impl Sink for Fnv {
     fn put_upper(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b.to_ascii_uppercase())).wrapping_mul(FNV_PRIME);
+        }
+    }
+}
+
+/// Feeds the normalized bytes to a `Hasher` (the cache's keyed SipHash) through a stack
+/// buffer: one `write` per `HASH_BUFFER_BYTES` rather than one per token, which is what
+/// keeps SipHash's per-call cost off the digest path.
+pub(crate) struct HashSink<H: std::hash::Hasher> {
+    hasher: H,
+    buf: [u8; HASH_BUFFER_BYTES],
+    len: usize,
+}
+
+/// Normalized bytes gathered before each `Hasher::write`.
+const HASH_BUFFER_BYTES: usize = 256;
+
+impl<H: std::hash::Hasher> HashSink<H> {
+    pub(crate) fn new(hasher: H) -> Self {
+        HashSink { hasher, buf: [0; HASH_BUFFER_BYTES], len: 0 }
+    }
+
+    /// The hash of everything put so far.
+    pub(crate) fn finish(mut self) -> u64 {
+        self.hasher.write(&self.buf[..self.len]);
+        self.hasher.finish()
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.len == HASH_BUFFER_BYTES {
+            self.hasher.write(&self.buf);
+            self.len = 0;
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+}
+
+impl<H: std::hash::Hasher> Sink for HashSink<H> {
+    fn put(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+    fn put_upper(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b.to_ascii_uppercase());
         }
     }
 }
@@ -91,7 +140,7 @@ fn literal_group_end<'a>(toks: &Tokenizer<'a>) -> Option<Tokenizer<'a>> {
     }
 }
 
-fn emit(sql: &[u8], out: &mut impl Sink) {
+pub(crate) fn emit(sql: &[u8], out: &mut impl Sink) {
     let mut toks = Tokenizer::new(sql);
     // Kind of the last emitted token: decides the space before the next one.
     let mut last: Option<(TokenKind, u8)> = None;

@@ -33,6 +33,8 @@ fn check_all(sql: &[u8]) {
     let mut cache = ClassifyCache::new(4);
     assert_eq!(cache.classify(sql), c);
     assert_eq!(cache.classify(sql), c);
+    assert_eq!(cache.classify_by_digest(sql), c);
+    assert_eq!(cache.classify_by_digest(sql), c);
     assert_eq!(digest(sql), d);
 }
 

@@ -25,7 +25,7 @@ mod corpus;
 #[cfg(test)]
 mod fuzz;
 
-pub use cache::{ClassifyCache, CACHE_ENTRIES_MAX};
+pub use cache::{CacheStats, ClassifyCache, CACHE_ENTRIES_MAX};
 pub use digest::{digest, normalize};
 pub use token::{Token, TokenKind, Tokenizer};
 

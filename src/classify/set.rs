@@ -83,6 +83,10 @@ pub fn parse_set(sql: &[u8]) -> SetEffect {
 }
 
 fn parse(sql: &[u8]) -> Option<SetEffect> {
+    // Most texts routed here are not SETs: answer those without collecting tokens.
+    if !tokens(sql).next()?.is_word(b"SET") {
+        return None;
+    }
     let toks = single_statement(sql)?;
     let (first, rest) = toks.split_first()?;
     if !first.is_word(b"SET") {

@@ -70,19 +70,23 @@ impl Session {
         if self.lease.is_some() {
             return Ok(());
         }
-        let table = self.proxy.routing.load_full();
-        let view = SessionView {
-            pinned_to: None,
-            autocommit_off: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0,
-            last_write: self.last_gtid.as_ref().map(|(p, _)| p),
+        // Decide under a short-lived guard; nothing is awaited while it is held.
+        let (target, to_replica) = {
+            let table = self.proxy.routing.load();
+            let view = SessionView {
+                pinned_to: None,
+                autocommit_off: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0,
+                last_write: self.last_gtid.as_ref().map(|(p, _)| p),
+            };
+            let target = route(class, &view, &table, &self.proxy.policy());
+            let to_replica = matches!(target, Target::Server(id) if table.servers[id].role == Role::Replica);
+            (target, to_replica)
         };
-        match route(class, &view, &table, &self.proxy.policy()) {
+        match target {
             Target::Server(id) => match self.take(id).await {
                 // A replica that just went away: reads fall back to the primary at once
                 // instead of waiting for the health checker.
-                Err(ProxyError::BackendConnect { .. } | ProxyError::PoolTimeout { .. })
-                    if table.servers[id].role == Role::Replica =>
-                {
+                Err(ProxyError::BackendConnect { .. } | ProxyError::PoolTimeout { .. }) if to_replica => {
                     self.take(PRIMARY).await
                 }
                 r => r,

@@ -140,7 +140,7 @@ impl Session {
                 return self.forward_refusal(bytes, 1).await;
             }
         };
-        self.handle.set_running(Some((conn.addr.clone(), conn.thread_id)));
+        self.handle.set_running(Some((conn.server, conn.thread_id)));
         conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
         let framer = conn.relay(Expect::Results, &mut self.io).await;
         self.handle.set_running(None);
@@ -283,14 +283,7 @@ impl Session {
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
             return Ok(Flow::Quit);
         };
-        if let Some(l) = self.lease.as_mut() {
-            l.mark_broken();
-        }
-        self.lease = None;
-        self.pin = Pin::default();
-        self.cursor = None;
-        self.stmts.clear();
-        self.state.reset_vars();
+        self.discard_session_state();
         self.state.set_schema(req.database);
         if let Some(c) = req.collation {
             self.collation = c;
@@ -300,14 +293,12 @@ impl Session {
         self.credential = credential;
         self.drop_pools();
         self.last_gtid = None;
-        self.txn_wrote = false;
         self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
         let conn = self.lease.as_mut().expect("leased above");
         let ready = sync(conn, &self.state, false, &self.default_charset).await?;
         self.release_if_free();
         match ready {
             Ready::Yes => {
-                self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
                 self.reply_ok(seq).await?;
                 Ok(Flow::Continue)
             }

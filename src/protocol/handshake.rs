@@ -221,6 +221,15 @@ pub fn parse_server_hello(payload: &[u8]) -> Option<ServerHello> {
     if payload.first() != Some(&10) {
         return None;
     }
+    // mysql_common computes `auth_plugin_data_len as i8 - 8`, which overflows for lengths
+    // of 128 and up (never sent by a real server, max is 21): refuse those first.
+    // Layout: version NUL-string, thread id 4, scramble 8, filler 1, caps 2, collation 1,
+    // status 2, caps 2, then the length byte.
+    let version_end = payload.iter().skip(1).position(|b| *b == 0)? + 1;
+    let len_at = version_end + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2;
+    if payload.get(len_at).is_some_and(|l| *l >= 0x80) {
+        return None;
+    }
     let p = HandshakePacket::deserialize((), &mut ParseBuf(payload)).ok()?;
     Some(ServerHello {
         version: p.server_version_str().into_owned(),
@@ -290,5 +299,9 @@ mod tests {
         }
         assert!(parse_client_hello(&out[..20]).is_none());
         assert!(parse_server_hello(&[10, 1, 2]).is_none());
+        // An auth-data length of 0x80+ made mysql_common overflow (found by the fuzz test).
+        let mut g = greeting(1, &[1; 20], "x", PROXY_CAPABILITIES, 8);
+        g[2 + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2] = 0x80;
+        assert!(parse_server_hello(&g).is_none());
     }
 }
