@@ -14,6 +14,8 @@ use crate::protocol::packet::{put_packet, take_packet, HEADER_BYTES};
 
 /// Bytes read from a client socket at a time.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Stack buffer for the first read of a command (see `read_packet`).
+const SMALL_READ_BYTES: usize = 2048;
 /// A write buffer that grew beyond this is released after use.
 const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
@@ -111,6 +113,16 @@ impl ClientIo {
                 self.rbuf = BytesMut::new();
                 if let Some(ClientStream::Plain(s)) = &self.stream {
                     s.readable().await.map_err(io_err)?;
+                    // Most commands fit one small read: take it on the stack and keep only
+                    // the bytes that arrived (a small allocation instead of a read buffer).
+                    let mut small = [0u8; SMALL_READ_BYTES];
+                    match s.try_read(&mut small) {
+                        Ok(0) => return Err(gone()),
+                        Ok(n) => self.rbuf.extend_from_slice(&small[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(io_err(e)),
+                    }
+                    continue;
                 }
             }
             self.rbuf.reserve(READ_CHUNK_BYTES);
