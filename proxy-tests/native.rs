@@ -355,3 +355,22 @@ async fn accounts_from_config_without_a_service_account() {
     let e = Conn::new(shoal.opts(&other.user, Scratch::PASSWORD, Some(&other.db))).await.unwrap_err();
     assert!(e.to_string().contains("Access denied"), "{e}");
 }
+
+#[tokio::test]
+async fn unix_socket_backend() {
+    let db = shared();
+    let s = Scratch::new(db, "unix");
+    let sock = format!("unix:{}", db.dir.path().join("sock").display());
+    let shoal = Shoal::start_with(db, move |c| c.backends.primary = sock);
+    let mut c = connect(&shoal, &s).await;
+    let (port, via_socket): (u16, String) = c
+        .query_first("SELECT @@port, (SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(port, db.port);
+    assert_eq!(via_socket, "localhost", "backend connection should come over the unix socket");
+    let v: i64 = c.exec_first("SELECT ? * 2", (21,)).await.unwrap().unwrap();
+    assert_eq!(v, 42);
+    c.disconnect().await.unwrap();
+}

@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::ProxyError;
 use crate::frontend::io::ClientIo;
 use crate::protocol::auth::Credential;
 use crate::protocol::framer::{Expect, Framer, Step};
 use crate::protocol::handshake::{backend_hello, parse_server_hello, NATIVE_PASSWORD};
-use crate::protocol::packet::{complete_frame_len, put_packet, take_packet, HEADER_BYTES};
+use crate::protocol::packet::{
+    begin_packet, complete_frame_len, finish_packet, put_packet, take_packet, HEADER_BYTES, PAYLOAD_MAX,
+};
 use crate::protocol::reply::parse_err;
 use crate::protocol::CapabilityFlags;
 use crate::session::state::BackendState;
@@ -24,6 +26,56 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
+
+/// A backend socket: TCP, or a unix socket for a server on the same host (`unix:/path`),
+/// which saves the loopback TCP stack on every packet.
+#[derive(Debug)]
+pub enum BackendStream {
+    /// host:port.
+    Tcp(TcpStream),
+    /// Unix domain socket.
+    Unix(UnixStream),
+}
+
+/// The unix socket path of a backend address written `unix:/path` (or just `/path`).
+pub fn unix_path(addr: &str) -> Option<&str> {
+    addr.strip_prefix("unix:").or_else(|| addr.starts_with('/').then_some(addr))
+}
+
+impl BackendStream {
+    /// Connects to `host:port` or `unix:/path`.
+    pub async fn connect(addr: &str) -> std::io::Result<Self> {
+        match unix_path(addr) {
+            Some(path) => Ok(BackendStream::Unix(UnixStream::connect(path).await?)),
+            None => {
+                let s = TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                Ok(BackendStream::Tcp(s))
+            }
+        }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            BackendStream::Tcp(s) => s.try_read(buf),
+            BackendStream::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            BackendStream::Tcp(s) => s.read_buf(buf).await,
+            BackendStream::Unix(s) => s.read_buf(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            BackendStream::Tcp(s) => s.write_all(buf).await,
+            BackendStream::Unix(s) => s.write_all(buf).await,
+        }
+    }
+}
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -44,7 +96,7 @@ pub struct Target {
 
 /// A logged-in backend connection.
 pub struct BackendConn {
-    stream: TcpStream,
+    stream: BackendStream,
     /// Bytes read from the server not yet relayed or consumed.
     rbuf: BytesMut,
     /// Command bytes being assembled for the server.
@@ -78,8 +130,7 @@ impl BackendConn {
     pub async fn connect(t: &Target) -> Result<Self, ProxyError> {
         let fail = |reason: String, code: u16| ProxyError::BackendConnect { addr: t.addr.to_string(), reason, code };
         let login = async {
-            let stream = TcpStream::connect(&*t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
-            stream.set_nodelay(true).map_err(|e| fail(e.to_string(), 2003))?;
+            let stream = BackendStream::connect(&t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
             let mut conn = BackendConn {
                 stream,
                 rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -222,13 +273,20 @@ impl BackendConn {
         self.write_packet(0, payload).await
     }
 
-    /// Sends a command with a packet built by `build` into the write buffer (seq 0).
+    /// Sends a command whose payload `build` writes straight into the write buffer.
     pub async fn send_command_with(&mut self, build: impl FnOnce(&mut BytesMut)) -> Result<(), ProxyError> {
         self.busy = true;
         self.wbuf.clear();
-        let mut payload = BytesMut::new();
-        build(&mut payload);
-        put_packet(&mut self.wbuf, 0, &payload);
+        let at = begin_packet(&mut self.wbuf, 0);
+        build(&mut self.wbuf);
+        if self.wbuf.len() - at - HEADER_BYTES < PAYLOAD_MAX {
+            finish_packet(&mut self.wbuf, at);
+        } else {
+            // 16 MiB or more (a huge parameter): re-frame as split packets.
+            let payload = self.wbuf.split_off(HEADER_BYTES);
+            self.wbuf.clear();
+            put_packet(&mut self.wbuf, 0, &payload);
+        }
         self.flush_wbuf().await
     }
 
@@ -330,7 +388,7 @@ impl BackendConn {
 pub async fn probe(addr: &str, timeout: Duration) -> Result<crate::protocol::handshake::ServerHello, ProxyError> {
     let fail = |reason: String| ProxyError::BackendConnect { addr: addr.to_string(), reason, code: 2003 };
     let work = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| fail(e.to_string()))?;
+        let mut stream = BackendStream::connect(addr).await.map_err(|e| fail(e.to_string()))?;
         let mut buf = BytesMut::with_capacity(1024);
         loop {
             if let Ok(Some((_, p))) = take_packet(&mut buf, LOGIN_PACKET_BYTES_MAX) {

@@ -75,13 +75,7 @@ async fn observe(conn: &mut mysql_async::Conn, role: Role) -> Result<Observation
 }
 
 fn opts(addr: &str, svc: &ServiceAccount, timeout: Duration) -> mysql_async::Opts {
-    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
-    mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host.to_string())
-        .tcp_port(port.parse().unwrap_or(3306))
-        .user(Some(svc.user.clone()))
-        .pass(Some(svc.password.clone()))
-        .prefer_socket(false)
+    crate::backend::users::client_opts(addr, &svc.user, &svc.password)
         .conn_ttl(None)
         .wait_timeout(Some(timeout.as_secs().max(60) as usize))
         .into()

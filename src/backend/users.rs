@@ -82,14 +82,7 @@ impl Users {
     /// Reads `mysql.user` now.
     pub async fn reload(&self) -> Result<usize, mysql_async::Error> {
         let Some(svc) = &self.service else { return Ok(0) };
-        let (host, port) = svc.addr.rsplit_once(':').unwrap_or((&svc.addr, "3306"));
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(host.to_string())
-            .tcp_port(port.parse().unwrap_or(3306))
-            .user(Some(svc.user.clone()))
-            .pass(Some(svc.password.clone()))
-            .prefer_socket(false);
-        let mut conn = mysql_async::Conn::new(opts).await?;
+        let mut conn = mysql_async::Conn::new(client_opts(&svc.addr, &svc.user, &svc.password)).await?;
         let rows: Vec<(String, String, String, String)> =
             conn.query("SELECT User, plugin, authentication_string, Password FROM mysql.user").await?;
         conn.disconnect().await?;
@@ -103,6 +96,18 @@ impl Users {
         self.loaded.store(Arc::new(map));
         tracing::info!(accounts = n, "loaded accounts from the backend");
         Ok(n)
+    }
+}
+
+/// mysql_async options for a service-account connection to `host:port` or `unix:/path`.
+pub fn client_opts(addr: &str, user: &str, password: &str) -> mysql_async::OptsBuilder {
+    let b = mysql_async::OptsBuilder::default().user(Some(user)).pass(Some(password)).prefer_socket(false);
+    match crate::backend::conn::unix_path(addr) {
+        Some(path) => b.socket(Some(path)),
+        None => {
+            let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
+            b.ip_or_hostname(host.to_string()).tcp_port(port.parse().unwrap_or(3306))
+        }
     }
 }
 

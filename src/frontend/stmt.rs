@@ -119,9 +119,9 @@ impl Session {
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
         };
-        let mut saved_types = Vec::new();
+        let mut saved_types: std::sync::Arc<[u8]> = std::sync::Arc::from(&[][..]);
         match param_types(&payload, layout, meta.params) {
-            Some(t) if cs.types != t => cs.types = t.to_vec(),
+            Some(t) if *cs.types != *t => cs.types = std::sync::Arc::from(t),
             Some(_) => {}
             None => saved_types = cs.types.clone(),
         }

@@ -104,8 +104,9 @@ impl StmtCache {
 pub struct ClientStmt {
     /// What it is.
     pub meta: Arc<PreparedMeta>,
-    /// Parameter types from the last execute that sent them (2 bytes each).
-    pub types: Vec<u8>,
+    /// Parameter types from the last execute that sent them (2 bytes each); shared so an
+    /// execute that relies on them costs a refcount, not a copy.
+    pub types: Arc<[u8]>,
 }
 
 /// The statements of one client connection.
@@ -122,7 +123,7 @@ impl ClientStmts {
         while self.map.contains_key(&self.next_id) {
             self.next_id = self.next_id.wrapping_add(1).max(1);
         }
-        self.map.insert(self.next_id, ClientStmt { meta, types: Vec::new() });
+        self.map.insert(self.next_id, ClientStmt { meta, types: Arc::from(&[][..]) });
         self.next_id
     }
 
