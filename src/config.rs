@@ -522,8 +522,8 @@ pub const FIELDS: &[FieldDoc] = &[
     opt("users.NAME", "password", "Plaintext password of account NAME.", "\"app-password\""),
     opt("users.NAME", "password_file", "File whose first line is the password.", "\"/etc/shoal/app-password\""),
     opt("users.NAME", "password_hash", "Native password hash as in mysql.user (* and 40 hex digits).", "\"*hash\""),
-    f("backends", "primary", "The writable server, host:port."),
-    f("backends", "replicas", "Read replicas, host:port each; reads go to them per [routing]."),
+    f("backends", "primary", "The writable server, host:port or unix:/path/to/socket."),
+    f("backends", "replicas", "Read replicas, host:port or unix:/path each; reads go to them per [routing]."),
     f("backends", "user", "Service account: reads mysql.user so shoal can verify logins, runs health checks."),
     f("backends", "password", "Its password (prefer password_file)."),
     opt("backends", "password_file", "File whose first line is the password.", "\"/etc/shoal/service-password\""),
@@ -823,14 +823,21 @@ fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigErr
     if v.is_empty() && empty_ok {
         return Ok(());
     }
+    let unix_ok = field.starts_with("backends.") && crate::backend::conn::unix_path(v).is_some_and(|p| p.len() > 1);
     let ok = match v.rsplit_once(':') {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
         None => false,
     };
-    if ok {
+    if ok || unix_ok {
         Ok(())
+    } else if field.starts_with("backends.") {
+        Err(ConfigError::invalid(
+            field,
+            format!("{v:?}"),
+            "must be host:port (e.g. 127.0.0.1:3306) or unix:/path/to/socket",
+        ))
     } else {
-        Err(ConfigError::invalid(field, format!("{v:?}"), "must be host:port, e.g. 127.0.0.1:3306"))
+        Err(ConfigError::invalid(field, format!("{v:?}"), "must be host:port, e.g. 127.0.0.1:8007"))
     }
 }
 
@@ -1053,6 +1060,12 @@ mod tests {
         assert_eq!(e, "test.toml: config field limits.pool_connections_max = 0: must be between 1 and 10000");
         let e = parse("[proxy]\nbind_address = \"localhost\"\n").unwrap_err().to_string();
         assert!(e.contains("proxy.bind_address = \"localhost\": must be host:port"), "{e}");
+        parse("[backends]\nprimary = \"unix:/run/mysqld/mysqld.sock\"\n").unwrap();
+        let e = parse("[backends]\nreplicas = [\"db2\"]\n").unwrap_err().to_string();
+        assert!(
+            e.contains("backends.replicas = \"db2\": must be host:port (e.g. 127.0.0.1:3306) or unix:/path"),
+            "{e}"
+        );
         let e = parse("[logging]\nformat = \"xml\"\n").unwrap_err().to_string();
         assert!(e.contains("logging.format = xml: must be text, pretty or json"), "{e}");
         let e = parse("[metrics]\nlatency_buckets_seconds = [0.1, 0.01]\n").unwrap_err().to_string();

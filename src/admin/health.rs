@@ -202,14 +202,7 @@ fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Outp
 
 /// `@@global.read_only` of a server, as the service account sees it.
 async fn read_only(addr: &str, user: &str, password: &str) -> Result<bool, mysql_async::Error> {
-    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host.to_string())
-        .tcp_port(port.parse().unwrap_or(3306))
-        .user(Some(user.to_string()))
-        .pass(Some(password.to_string()))
-        .prefer_socket(false);
-    let mut conn = mysql_async::Conn::new(opts).await?;
+    let mut conn = mysql_async::Conn::new(crate::backend::users::client_opts(addr, user, password)).await?;
     let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await?;
     conn.disconnect().await?;
     Ok(read_only != Some(0))
