@@ -140,11 +140,11 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     };
     let ok_seq = auth.next_seq;
     let mut session = Session::new(proxy.clone(), io, id, auth);
-    proxy.registry.insert(id, session.handle.clone());
+    // Removed from the registry however the session ends, a panic included.
+    let _registered = proxy.registry.register(id, session.handle.clone());
     if session.start(ok_seq).await.is_ok() {
         session.serve().await;
     }
-    proxy.registry.remove(id);
     session.io.shutdown().await;
 }
 
