@@ -327,10 +327,14 @@ impl Session {
                         return;
                     }
                     if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
-                        // Whatever lived on that connection (a transaction, locks) is gone.
+                        // Whatever lived on that connection (a transaction, locks) is gone;
+                        // the error below tells the client. The session's replayable state
+                        // (schema, variables) carries over to the next connection.
                         self.lease = None;
                         self.pin = Pin::default();
                         self.cursor = None;
+                        self.txn_wrote = false;
+                        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
                     }
                     self.release_if_free();
                     let m = e.mysql();
