@@ -54,9 +54,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds a session.
-    pub fn insert(&self, id: u32, handle: Arc<SessionHandle>) {
+    /// Adds a session until the returned guard is dropped.
+    pub fn register(&self, id: u32, handle: Arc<SessionHandle>) -> Registered<'_> {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id, handle);
+        Registered { registry: self, id }
     }
     /// Removes a session.
     pub fn remove(&self, id: u32) {
@@ -73,5 +74,17 @@ impl Registry {
     /// True when none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Keeps a session in the [`Registry`] while alive.
+pub struct Registered<'a> {
+    registry: &'a Registry,
+    id: u32,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
     }
 }

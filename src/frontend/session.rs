@@ -140,11 +140,11 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     };
     let ok_seq = auth.next_seq;
     let mut session = Session::new(proxy.clone(), io, id, auth);
-    proxy.registry.insert(id, session.handle.clone());
+    // Removed from the registry however the session ends, a panic included.
+    let _registered = proxy.registry.register(id, session.handle.clone());
     if session.start(ok_seq).await.is_ok() {
         session.serve().await;
     }
-    proxy.registry.remove(id);
     session.io.shutdown().await;
 }
 
@@ -327,10 +327,14 @@ impl Session {
                         return;
                     }
                     if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
-                        // Whatever lived on that connection (a transaction, locks) is gone.
+                        // Whatever lived on that connection (a transaction, locks) is gone;
+                        // the error below tells the client. The session's replayable state
+                        // (schema, variables) carries over to the next connection.
                         self.lease = None;
                         self.pin = Pin::default();
                         self.cursor = None;
+                        self.txn_wrote = false;
+                        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
                     }
                     self.release_if_free();
                     let m = e.mysql();
