@@ -502,7 +502,7 @@ fn start_runs_a_node_from_a_wolfscale_layout_file() {
     )
     .unwrap();
     let mut child = Command::new(BIN)
-        .args(["start", "--bootstrap", "-c"])
+        .args(["--log-format", "json", "start", "--bootstrap", "-c"])
         .arg(&file)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -532,8 +532,14 @@ fn start_runs_a_node_from_a_wolfscale_layout_file() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "42");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    // --log-format json: one JSON object per line.
+    let logs = text(&out.stderr);
+    let ready = logs.lines().find(|l| l.contains("shoal ready")).unwrap_or_else(|| panic!("{logs}"));
+    let v: serde_json::Value = serde_json::from_str(ready).unwrap();
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["mode"], "node");
 }
 
 #[test]
