@@ -421,6 +421,21 @@ async fn sighup_reloads_users_and_backends_without_dropping_clients() {
     db.sql(&format!("ALTER USER '{}'@'%' IDENTIFIED BY '{}'", s.user, Scratch::PASSWORD));
 }
 
+/// Waits until `user` runs a `SELECT SLEEP` on the server (seen in its process list).
+fn wait_sleeping(db: &crate::harness::MariaDb, user: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = db.sql(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}' AND INFO LIKE 'SELECT SLEEP%'"
+        ));
+        if n.trim() != "0" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the statement never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn sigterm_drains_running_statements_then_exits() {
     let db = shared();
@@ -431,12 +446,8 @@ fn sigterm_drains_running_statements_then_exits() {
     let slow = std::thread::spawn(move || {
         mariadb_cli(port, &user, Scratch::PASSWORD, &["-N", "-e", "SELECT SLEEP(1.5), 'finished'"], None)
     });
-    // Wait until the statement runs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sample(&p.get("/metrics", None).body, "shoal_statements_running") < 1.0 {
-        assert!(Instant::now() < deadline, "statement never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_sleeping(db, &s.user);
+    assert!(sample(&p.get("/metrics", None).body, "shoal_statements_running") >= 1.0);
     let started = Instant::now();
     p.signal(libc::SIGTERM);
     // Draining: /health says so, the MySQL port stops accepting.
@@ -470,11 +481,7 @@ fn drain_timeout_bounds_the_wait() {
     let user = s.user.clone();
     let slow =
         std::thread::spawn(move || mariadb_cli(port, &user, Scratch::PASSWORD, &["-e", "SELECT SLEEP(10)"], None));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sample(&p.get("/metrics", None).body, "shoal_statements_running") < 1.0 {
-        assert!(Instant::now() < deadline, "statement never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_sleeping(db, &s.user);
     let started = Instant::now();
     p.signal(libc::SIGTERM);
     let status = p.wait_exit(Duration::from_secs(5));
