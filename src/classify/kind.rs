@@ -23,7 +23,7 @@
 //! | `SET …`                                            | SessionSet                             |
 //! | `USE`                                              | Use                                    |
 //! | `SHOW`, `HELP`, `GET DIAGNOSTICS`                  | Show                                   |
-//! | `EXPLAIN`/`DESCRIBE`/`DESC` [ANALYZE] …             | Show; with ANALYZE, the inner kind when it is Write/LockingRead (it runs) |
+//! | `EXPLAIN`/`DESCRIBE`/`DESC` \[ANALYZE\] …             | Show; with ANALYZE, the inner kind when it is Write/LockingRead (it runs) |
 //! | `ANALYZE [FORMAT=…] <stmt>` (MariaDB, runs it)     | inner Write/LockingRead, else Show     |
 //! | `ANALYZE [LOCAL\|NO_WRITE_TO_BINLOG] TABLE`        | Admin                                  |
 //! | `CALL`                                             | Call                                   |

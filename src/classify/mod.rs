@@ -8,7 +8,7 @@
 //! * [`scan`] — lexical flags of one statement.
 //! * [`kind`] — the kind table and the loop over `;`-separated statements.
 //! * [`set`] — `parse_set`, `use_schema`.
-//! * [`digest`] — `normalize`, `digest`.
+//! * [`digest`](mod@digest) — `normalize`, `digest`.
 //! * [`cache`] — `ClassifyCache`.
 //!
 //! Decision tables live in each module's doc; `docs/classify.md` gathers them.
@@ -58,7 +58,7 @@ pub enum Kind {
     Show,
     /// CALL proc(…).
     Call,
-    /// LOAD DATA [LOCAL] INFILE, LOAD XML.
+    /// LOAD DATA \[LOCAL\] INFILE, LOAD XML.
     LoadData,
     /// SQL-level PREPARE.
     Prepare,

@@ -2,7 +2,7 @@
 //!
 //! A payload of `PAYLOAD_MAX` bytes or more is sent as several frames; the last frame is
 //! shorter than `PAYLOAD_MAX` (possibly empty). Readers here return single frames
-//! ([`take_frame`]) or whole logical packets ([`take_packet`]), never allocating for a
+//! ([`complete_frame_len`]) or whole logical packets ([`take_packet`]), never allocating for a
 //! packet that is not complete yet: "need more bytes" is `Ok(None)`.
 
 use bytes::{Buf, BufMut, BytesMut};
