@@ -9,7 +9,7 @@
 #
 # Environment (defaults = the full matrix of issue 6, ~2.5 h on 2 cores):
 #   BENCH_QUICK=1           quick preset: 5 s runs, 1 pair, threads "1 32", point_select +
-#                           read_only, both ps modes, 10 s scale runs (~6 min in total)
+#                           read_only, both ps modes, 10 s scale runs (~3 min in total)
 #   BENCH_SECONDS=20        seconds per sysbench run
 #   BENCH_PAIRS=3           direct/shoal pairs per cell (ratio = median of pair ratios)
 #   BENCH_THREADS="1 8 32 128"
