@@ -54,8 +54,13 @@ def matrix_section(path, meta):
             rows[key][pair][side] = rec
     if not order:
         return [], []
-    out = ["| test | ps mode | threads | QPS direct | QPS shoal | ratio | p95 direct ms | p95 shoal ms | shoal CPU µs/query | errors d/s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    floor = any("relay" in v for cell in rows.values() for v in cell.values())
+    head = "| test | ps mode | threads | QPS direct | QPS shoal | ratio | p95 direct ms | p95 shoal ms | shoal CPU µs/query | errors d/s |"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if floor:
+        head += " QPS null relay | relay ratio | shoal ÷ relay | relay CPU µs/query |"
+        rule += "---:|---:|---:|---:|"
+    out = [head, rule]
     checks = []
     for key in order:
         test, threads, ps = key
@@ -69,8 +74,16 @@ def matrix_section(path, meta):
         ed = sum(v["direct"]["errors"] for v in pairs)
         es = sum(v["shoal"]["errors"] for v in pairs)
         name = test.replace("oltp_", "")
-        out.append(f"| {name} | {PS_LABEL.get(ps, ps)} | {threads} | {qd:,.0f} | {qs:,.0f} | {ratio:.2f} | "
-                   f"{pd:.3f} | {pshoal:.3f} | {cpu:.1f} | {ed}/{es} |")
+        line = (f"| {name} | {PS_LABEL.get(ps, ps)} | {threads} | {qd:,.0f} | {qs:,.0f} | {ratio:.2f} | "
+                f"{pd:.3f} | {pshoal:.3f} | {cpu:.1f} | {ed}/{es} |")
+        if floor:
+            rp = [v for v in pairs if "relay" in v]
+            qr = med([v["relay"]["qps"] for v in rp])
+            rr = med([v["relay"]["qps"] / v["direct"]["qps"] if v["direct"]["qps"] else None for v in rp])
+            sr = med([v["shoal"]["qps"] / v["relay"]["qps"] if v["relay"]["qps"] else None for v in rp])
+            rc = med([v["relay"]["cpu"] for v in rp])
+            line += f" {qr:,.0f} | {rr:.2f} | {sr:.2f} | {rc:.1f} |"
+        out.append(line)
         label = f"{name}, {PS_LABEL.get(ps, ps)}, {threads} thr"
         if threads == 32 and test in TARGET_RATIO:
             t = TARGET_RATIO[test]
@@ -168,6 +181,9 @@ def main():
                f"runs alternate direct/shoal per pair; ratio = median of pair ratios (shoal ÷ direct); "
                f"p95 per event (query for point_select, transaction otherwise) from the sysbench histogram; "
                f"CPU = shoal utime+stime ÷ queries. Wall time {m.get('minutes')} min.")
+    if m.get("floor") == "1":
+        out[-1] += (" Null relay (`proxy-tests/bench/nullrelay`, byte copy, no MySQL logic) run third in "
+                    "each pair: the floor of any proxy hop on this machine.")
     if m.get("note"):
         out += ["", f"Note: {m['note']}"]
     checks = []

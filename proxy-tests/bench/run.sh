@@ -23,6 +23,8 @@
 #   BENCH_LARGE=1           run the large-result part
 #   BENCH_LARGE_ROWS=1000000  rows;  BENCH_LARGE_PAIRS=$BENCH_PAIRS
 #   BENCH_MATRIX=1          run the sysbench matrix
+#   BENCH_FLOOR=0           1 = also run each pair through a null relay (nullrelay/: copies
+#                           bytes, no MySQL logic): the floor of any proxy hop here (+50 % time)
 #   BENCH_APPEND=1          append the report to docs/benchmarks.md
 #   BENCH_NOTE=""           free text recorded with the results
 #   BENCH_KEEP=0            keep the temp dir (logs) after a successful run
@@ -44,7 +46,7 @@ fi
 : "${BENCH_PS_MODES:=auto disable}" "${BENCH_TABLE_SIZE:=100000}" "${BENCH_POOL_MAX:=64}"
 : "${BENCH_SCALE:=1}" "${BENCH_IDLE:=10000}" "${BENCH_ACTIVE:=2000}" "${BENCH_SCALE_SECONDS:=20}"
 : "${BENCH_LARGE:=1}" "${BENCH_LARGE_ROWS:=1000000}" "${BENCH_LARGE_PAIRS:=$BENCH_PAIRS}"
-: "${BENCH_MATRIX:=1}" "${BENCH_APPEND:=1}" "${BENCH_NOTE:=}"
+: "${BENCH_MATRIX:=1}" "${BENCH_FLOOR:=0}" "${BENCH_APPEND:=1}" "${BENCH_NOTE:=}"
 export BENCH_TABLE_SIZE
 SHOAL_BIN="${SHOAL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal}"
 [ -x "$SHOAL_BIN" ] || die "no shoal binary at $SHOAL_BIN (run cargo build --release, or make bench)"
@@ -82,6 +84,17 @@ sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.
   || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare.log")"
 start_shoal "$BENCH_TMP/shoal" "$BENCH_POOL_MAX"
 CLK_TCK=$(getconf CLK_TCK)
+if [ "$BENCH_FLOOR" = 1 ] && [ "$BENCH_MATRIX" = 1 ]; then
+  relay_target="${CARGO_TARGET_DIR:-$ROOT/target}/nullrelay"
+  CARGO_TARGET_DIR="$relay_target" cargo build --release -q --manifest-path "$HERE/nullrelay/Cargo.toml" \
+    || die "cannot build proxy-tests/bench/nullrelay"
+  RELAY_PORT=$(free_port)
+  "$relay_target/release/nullrelay" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$DB_PORT" 2>"$BENCH_TMP/relay.log" &
+  RELAY_PID=$!
+  BENCH_PIDS+=("$RELAY_PID")
+  sleep 0.5
+  log "null relay pid $RELAY_PID on port $RELAY_PORT"
+fi
 
 # ---------------------------------------------------------------- 1. sysbench matrix
 MATRIX="$BENCH_TMP/matrix.tsv"
@@ -103,6 +116,16 @@ if [ "$BENCH_MATRIX" = 1 ]; then
           printf '%s\t%s\t%s\t%s\tshoal\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$ps" "$pair" \
             "$sqps" "$sp95" "$squeries" "$serrors" "$cpu_us" >>"$MATRIX"
           log "$test ps=$ps threads=$threads pair $pair: direct $qps qps p95 $p95 | shoal $sqps qps p95 $sp95 cpu ${cpu_us}us/q"
+          if [ "$BENCH_FLOOR" = 1 ]; then
+            t0=$(cpu_ticks "$RELAY_PID")
+            res=$(run_sysbench "$test" "$threads" "$ps" "$RELAY_PORT" "$BENCH_SECONDS")
+            read -r rqps rp95 rqueries rerrors _ <<<"$res"
+            t1=$(cpu_ticks "$RELAY_PID")
+            cpu_us=$(python3 -c "print(f'{($t1-$t0)/$CLK_TCK*1e6/max($rqueries,1):.2f}')")
+            printf '%s\t%s\t%s\t%s\trelay\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$ps" "$pair" \
+              "$rqps" "$rp95" "$rqueries" "$rerrors" "$cpu_us" >>"$MATRIX"
+            log "  null relay $rqps qps p95 $rp95 cpu ${cpu_us}us/q"
+          fi
         done
       done
     done
@@ -245,6 +268,7 @@ META="$BENCH_TMP/meta.env"
   echo "ps_modes=$BENCH_PS_MODES"
   echo "table_size=$BENCH_TABLE_SIZE"
   echo "pool_max=$BENCH_POOL_MAX"
+  echo "floor=$BENCH_FLOOR"
   echo "quick=${BENCH_QUICK:-0}"
   echo "large_rows=$BENCH_LARGE_ROWS"
   echo "note=$BENCH_NOTE"
