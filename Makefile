@@ -32,7 +32,10 @@ fix:
 	$(CARGO) fmt --all
 	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
 
+# Classifier cost, WAL throughput, then sysbench/scale/large-result through shoal vs
+# direct (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
 bench: release
+	$(CARGO) bench --bench classify
 	bash proxy-tests/bench/run.sh
 
 demo: release

@@ -6,7 +6,7 @@
 #   AB_BIN_A=/tmp/shoal-before AB_BIN_B=target/release/shoal bash proxy-tests/bench/ab.sh
 #   AB_ENV_A="TOKIO_WORKER_THREADS=2" AB_ENV_B="TOKIO_WORKER_THREADS=1" bash proxy-tests/bench/ab.sh
 #
-#   AB_RELAY_B=null bash proxy-tests/bench/ab.sh        # shoal vs the null relay (nullrelay/)
+#   AB_RELAY_B=null bash proxy-tests/bench/ab.sh        # shoal vs the null relay (proxy-tests/bench/nullrelay.rs)
 #   AB_RELAY_A=null AB_RELAY_B=null-unix bash proxy-tests/bench/ab.sh   # TCP vs unix backend
 #   AB_RELAY_B="/path/relay {LISTEN} {BACKEND}" bash proxy-tests/bench/ab.sh
 #       ({SOCKET} is mariadbd's unix socket; variant B is any relay command instead of shoal: e.g. a null relay, the
@@ -37,10 +37,9 @@ sql -e "CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS'; GRANT ALL ON *.* TO $
 sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >/dev/null
 declare -A PORT PID
 nullrelay_bin() {
-  local target="${CARGO_TARGET_DIR:-$ROOT/target}/nullrelay"
-  CARGO_TARGET_DIR="$target" cargo build --release -q --manifest-path "$HERE/nullrelay/Cargo.toml" >&2 \
-    || die "cannot build nullrelay"
-  echo "$target/release/nullrelay"
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  (cd "$ROOT" && cargo build --release -q --example nullrelay) >&2 || die "cannot build nullrelay"
+  echo "$target/release/examples/nullrelay"
 }
 for v in A B; do
   var="AB_RELAY_$v"

@@ -23,7 +23,7 @@
 #   BENCH_LARGE=1           run the large-result part
 #   BENCH_LARGE_ROWS=1000000  rows;  BENCH_LARGE_PAIRS=$BENCH_PAIRS
 #   BENCH_MATRIX=1          run the sysbench matrix
-#   BENCH_FLOOR=0           1 = also run each pair through a null relay (nullrelay/: copies
+#   BENCH_FLOOR=0           1 = also run each pair through a null relay (proxy-tests/bench/nullrelay.rs: copies
 #                           bytes, no MySQL logic): the floor of any proxy hop here (+50 % time)
 #   BENCH_APPEND=1          append the report to docs/benchmarks.md
 #   BENCH_NOTE=""           free text recorded with the results
@@ -85,11 +85,10 @@ sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.
 start_shoal "$BENCH_TMP/shoal" "$BENCH_POOL_MAX"
 CLK_TCK=$(getconf CLK_TCK)
 if [ "$BENCH_FLOOR" = 1 ] && [ "$BENCH_MATRIX" = 1 ]; then
-  relay_target="${CARGO_TARGET_DIR:-$ROOT/target}/nullrelay"
-  CARGO_TARGET_DIR="$relay_target" cargo build --release -q --manifest-path "$HERE/nullrelay/Cargo.toml" \
-    || die "cannot build proxy-tests/bench/nullrelay"
+  relay_target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  (cd "$ROOT" && cargo build --release -q --example nullrelay) || die "cannot build the nullrelay example"
   RELAY_PORT=$(free_port)
-  "$relay_target/release/nullrelay" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$DB_PORT" 2>"$BENCH_TMP/relay.log" &
+  "$relay_target/release/examples/nullrelay" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$DB_PORT" 2>"$BENCH_TMP/relay.log" &
   RELAY_PID=$!
   BENCH_PIDS+=("$RELAY_PID")
   sleep 0.5
