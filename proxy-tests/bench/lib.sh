@@ -6,7 +6,8 @@
 #   free_port                       print a free TCP port on 127.0.0.1
 #   start_mariadb DIR               throwaway mariadbd in DIR; sets DB_PORT, DB_PID
 #   sql [args...]                   mariadb client as root on DB_PORT (stdin or -e)
-#   start_shoal DIR [POOL_MAX]      release shoal in front of DB_PORT; sets SHOAL_PORT, SHOAL_PID
+#   start_shoal DIR [POOL_MAX]      release shoal in front of DB_PORT (or DB_SOCKET with
+#                                   BENCH_BACKEND=unix); sets SHOAL_PORT, SHOAL_PID
 #   stop_pid PID                    TERM, wait, KILL
 #   run_sysbench TEST THREADS PS PORT SECONDS [extra...]
 #                                   prints "qps p95_ms queries errors"
@@ -73,6 +74,8 @@ start_mariadb() {
   mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=normal \
     --skip-test-db --datadir="$dir/data" >"$dir/install.log" 2>&1 || die "mariadb-install-db failed (see $dir/install.log)"
   DB_PORT=$(free_port)
+  DB_SOCKET="$dir/sock"
+  export DB_SOCKET
   "$(mariadbd_bin)" --no-defaults --user=root --datadir="$dir/data" --socket="$dir/sock" \
     --pid-file="$dir/pid" --log-error="$dir/err.log" --port="$DB_PORT" --bind-address=127.0.0.1 \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=4000 \
@@ -99,8 +102,11 @@ start_shoal() {
 pool_connections_max = $pool_max
 client_connections_max = 30000
 TOML
+  # BENCH_BACKEND=unix: shoal reaches MariaDB over its unix socket (same host).
+  local backend="127.0.0.1:$DB_PORT"
+  [ "${BENCH_BACKEND:-tcp}" = unix ] && backend="unix:$DB_SOCKET"
   SHOAL_BACKEND_USER=root "$SHOAL_BIN" --log-level warn proxy --config "$dir/shoal.toml" \
-    --listen "127.0.0.1:$SHOAL_PORT" --backend "127.0.0.1:$DB_PORT" 2>"$dir/shoal.log" &
+    --listen "127.0.0.1:$SHOAL_PORT" --backend "$backend" 2>"$dir/shoal.log" &
   SHOAL_PID=$!
   BENCH_PIDS+=("$SHOAL_PID")
   for i in $(seq 1 200); do
