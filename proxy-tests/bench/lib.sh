@@ -98,6 +98,9 @@ start_shoal() {
   mkdir -p "$dir"
   SHOAL_PORT=$(free_port)
   cat >"$dir/shoal.toml" <<TOML
+[api]
+bind_address = "127.0.0.1:$(free_port)"
+
 [limits]
 pool_connections_max = $pool_max
 client_connections_max = 30000
