@@ -223,7 +223,15 @@ mod tests {
 
     #[test]
     fn incompressible_payload_is_stored_raw() {
-        let payload: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let payload: Vec<u8> = (0..4000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
         let (flags, rec) = roundtrip(payload.clone());
         assert_eq!(flags, 0);
         assert_eq!(rec.payload, payload);
