@@ -76,6 +76,9 @@ pub fn check_header(bytes: &[u8], name_lsn: Lsn) -> std::result::Result<(), Head
     if crc != crc32c::crc32c(&h[0..24]) {
         return Err(HeaderProblem::Bad("header checksum mismatch".into()));
     }
+    if h[28..32] != [0, 0, 0, 0] {
+        return Err(HeaderProblem::Bad("reserved header bytes are not zero".into()));
+    }
     let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     if version != FORMAT_VERSION {
         return Err(HeaderProblem::Version(version));
