@@ -20,6 +20,7 @@ mod writer;
 mod tests;
 
 pub use error::{Result, WalError};
+pub use inspect::{run as run_command, WalCommand};
 pub use handle::{Completion, LogState, SegmentInfo, Wal};
 pub use meta::{Meta, META_FILE};
 pub use options::{WalOptions, SEGMENT_BYTES_DEFAULT};

@@ -12,7 +12,7 @@ use std::path::Path;
 use super::{Lsn, NewRecord, Wal, WalOptions};
 
 /// Small limits so tests roll many segments.
-pub(super) fn small_opts() -> WalOptions {
+pub(crate) fn small_opts() -> WalOptions {
     WalOptions {
         segment_bytes_max: 4096,
         record_bytes_max: 1024,
@@ -27,7 +27,7 @@ pub(super) fn small_opts() -> WalOptions {
 }
 
 /// Deterministic payload for `lsn`: varying length, every other one compressible.
-pub(super) fn payload_for(lsn: Lsn) -> Vec<u8> {
+pub(crate) fn payload_for(lsn: Lsn) -> Vec<u8> {
     let len = (lsn.wrapping_mul(7919) % 700) as usize;
     if lsn % 2 == 0 {
         (0..len).map(|i| b"abcdefgh"[(i / 16) % 8]).collect()
@@ -45,7 +45,7 @@ pub(super) fn payload_for(lsn: Lsn) -> Vec<u8> {
 }
 
 /// Appends records `next..next+n` with `payload_for` payloads, `term`, kind = lsn % 3.
-pub(super) fn append_n(wal: &Wal, n: u64, term: u64) -> std::ops::Range<Lsn> {
+pub(crate) fn append_n(wal: &Wal, n: u64, term: u64) -> std::ops::Range<Lsn> {
     let next = wal.last_lsn() + 1;
     let recs = (next..next + n).map(|l| NewRecord::new(term, (l % 3) as u8, payload_for(l))).collect();
     let r = wal.append_at(next, recs).wait().expect("append");
@@ -54,7 +54,7 @@ pub(super) fn append_n(wal: &Wal, n: u64, term: u64) -> std::ops::Range<Lsn> {
 }
 
 /// Checks that `first..=last` are present with their deterministic payloads.
-pub(super) fn check_records(wal: &Wal, first: Lsn, last: Lsn) {
+pub(crate) fn check_records(wal: &Wal, first: Lsn, last: Lsn) {
     let recs = wal.read_range(first..last + 1).expect("read_range");
     assert_eq!(recs.len() as u64, last + 1 - first);
     for r in recs {
@@ -64,7 +64,7 @@ pub(super) fn check_records(wal: &Wal, first: Lsn, last: Lsn) {
 }
 
 /// Segment files in `dir`, sorted.
-pub(super) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
