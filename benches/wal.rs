@@ -36,14 +36,19 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn opts(fsync: bool) -> WalOptions {
-    WalOptions { fsync, ..WalOptions::default() }
+    WalOptions {
+        fsync,
+        ..WalOptions::default()
+    }
 }
 
 /// Returns (records/s, MB/s of payload).
 fn bench_append(base: &Path, size: usize, batch: usize, fsync: bool) -> (f64, f64) {
     let dir = tempfile::tempdir_in(base).expect("tempdir");
     let (wal, _) = Wal::open(dir.path(), opts(fsync)).expect("open");
-    let payloads: Vec<_> = (0..64).map(|i| bytes::Bytes::from(random_bytes(size, i + 1))).collect();
+    let payloads: Vec<_> = (0..64)
+        .map(|i| bytes::Bytes::from(random_bytes(size, i + 1)))
+        .collect();
     let start = Instant::now();
     let mut records = 0u64;
     let mut i = 0usize;
@@ -51,14 +56,21 @@ fn bench_append(base: &Path, size: usize, batch: usize, fsync: bool) -> (f64, f6
         let recs: Vec<_> = (0..batch)
             .map(|_| {
                 i += 1;
-                NewRecord { term: 1, kind: 0, payload: payloads[i % payloads.len()].clone() }
+                NewRecord {
+                    term: 1,
+                    kind: 0,
+                    payload: payloads[i % payloads.len()].clone(),
+                }
             })
             .collect();
         wal.append(recs).wait().expect("append");
         records += batch as u64;
     }
     let secs = start.elapsed().as_secs_f64();
-    (records as f64 / secs, records as f64 * size as f64 / secs / 1e6)
+    (
+        records as f64 / secs,
+        records as f64 * size as f64 / secs / 1e6,
+    )
 }
 
 fn bench_concurrent(base: &Path, size: usize) -> (f64, f64) {
@@ -72,7 +84,13 @@ fn bench_concurrent(base: &Path, size: usize) -> (f64, f64) {
                 let p = bytes::Bytes::from(random_bytes(size, t as u64 + 7));
                 let mut n = 0u64;
                 while start.elapsed() < Duration::from_millis(RUN_DURATION_MS) {
-                    wal.append(vec![NewRecord { term: 1, kind: 0, payload: p.clone() }]).wait().expect("append");
+                    wal.append(vec![NewRecord {
+                        term: 1,
+                        kind: 0,
+                        payload: p.clone(),
+                    }])
+                    .wait()
+                    .expect("append");
                     n += 1;
                 }
                 n
@@ -81,7 +99,10 @@ fn bench_concurrent(base: &Path, size: usize) -> (f64, f64) {
         .collect();
     let records: u64 = handles.into_iter().map(|h| h.join().expect("join")).sum();
     let secs = start.elapsed().as_secs_f64();
-    (records as f64 / secs, records as f64 * size as f64 / secs / 1e6)
+    (
+        records as f64 / secs,
+        records as f64 * size as f64 / secs / 1e6,
+    )
 }
 
 /// MB/s of `dd if=/dev/zero of=<tmp> bs=<bs> count=N oflag=dsync`.
@@ -99,7 +120,9 @@ fn dd_rate(base: &Path, bs: u64) -> Option<f64> {
         .ok()?;
     let secs = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&target);
-    out.status.success().then(|| (bs * count) as f64 / secs / 1e6)
+    out.status
+        .success()
+        .then(|| (bs * count) as f64 / secs / 1e6)
 }
 
 /// Writes `READ_LOG_BYTES` of `size`-byte records, then streams them. Returns MB/s.
@@ -109,7 +132,14 @@ fn bench_read(base: &Path, size: usize) -> f64 {
     let p = bytes::Bytes::from(random_bytes(size, 99));
     let n = READ_LOG_BYTES / size;
     for chunk in (0..n).collect::<Vec<_>>().chunks(256) {
-        let recs = chunk.iter().map(|_| NewRecord { term: 1, kind: 0, payload: p.clone() }).collect();
+        let recs = chunk
+            .iter()
+            .map(|_| NewRecord {
+                term: 1,
+                kind: 0,
+                payload: p.clone(),
+            })
+            .collect();
         wal.append(recs).wait().expect("append");
     }
     let mut r = wal.reader(1).expect("reader");
@@ -126,9 +156,14 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // cargo's bench harness probing
     }
-    let base = std::env::var_os("SHOAL_BENCH_DIR").map(Into::into).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("SHOAL_BENCH_DIR")
+        .map(Into::into)
+        .unwrap_or_else(std::env::temp_dir);
     let start = Instant::now();
-    println!("WAL benchmark in {} (payloads incompressible)\n", base.display());
+    println!(
+        "WAL benchmark in {} (payloads incompressible)\n",
+        base.display()
+    );
     println!("| record | batch | fsync | records/s | MB/s | dd oflag=dsync bs=batch×record MB/s | ratio |");
     println!("|-------:|------:|:-----:|----------:|-----:|-----------------------------------:|------:|");
     for fsync in [true, false] {
@@ -143,7 +178,10 @@ fn main() {
                 } else {
                     ("n/a".into(), "-".into())
                 };
-                println!("| {size} B | {batch} | {} | {rps:.0} | {mbps:.1} | {dd} | {ratio} |", if fsync { "on" } else { "off" });
+                println!(
+                    "| {size} B | {batch} | {} | {rps:.0} | {mbps:.1} | {dd} | {ratio} |",
+                    if fsync { "on" } else { "off" }
+                );
             }
         }
     }

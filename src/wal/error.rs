@@ -229,12 +229,19 @@ pub enum WalError {
 impl WalError {
     /// Wraps an `io::Error` with the operation and path.
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
-        WalError::Io { op, path: path.to_path_buf(), source: Arc::new(source) }
+        WalError::Io {
+            op,
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
     }
 
     /// Wraps a redb error.
     pub(crate) fn meta(op: &'static str, e: impl std::fmt::Display) -> Self {
-        WalError::Meta { op, detail: e.to_string() }
+        WalError::Meta {
+            op,
+            detail: e.to_string(),
+        }
     }
 }
 

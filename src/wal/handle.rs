@@ -52,7 +52,9 @@ impl<T> Future for Completion<T> {
     type Output = Result<T>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.rx {
-            Ok(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(WalError::Closed))),
+            Ok(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(WalError::Closed))),
             Err(e) => Poll::Ready(Err(e.clone())),
         }
     }
@@ -127,18 +129,52 @@ impl Wal {
                 (true, Some(e)) => e,
                 _ => s.valid_end,
             };
-            segments.insert(s.first_lsn, SegInfo { name: s.name.clone(), path: s.path.clone(), end, last: s.last, index: s.index.clone(), modified: s.modified });
+            segments.insert(
+                s.first_lsn,
+                SegInfo {
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    end,
+                    last: s.last,
+                    index: s.index.clone(),
+                    modified: s.modified,
+                },
+            );
         }
         if let Some(first) = recovery::created_first_lsn(&plan) {
             let name = segment::segment_name(first);
             let path = dir.join(&name);
-            segments.insert(first, SegInfo { name, path, end: SEGMENT_HEADER_BYTES, last: None, index: vec![], modified: Some(SystemTime::now()) });
+            segments.insert(
+                first,
+                SegInfo {
+                    name,
+                    path,
+                    end: SEGMENT_HEADER_BYTES,
+                    last: None,
+                    index: vec![],
+                    modified: Some(SystemTime::now()),
+                },
+            );
         }
-        let (&tail_first, tail) = segments.iter().next_back().ok_or_else(|| WalError::SegmentGap { detail: "no segment after recovery".into() })?;
+        let (&tail_first, tail) =
+            segments
+                .iter()
+                .next_back()
+                .ok_or_else(|| WalError::SegmentGap {
+                    detail: "no segment after recovery".into(),
+                })?;
         let tail_path = tail.path.clone();
         let tail_end = tail.end;
-        let next_index_at = tail.index.last().map(|&(_, o)| o + opts.index_interval_bytes).unwrap_or(tail_end);
-        let file = OpenOptions::new().read(true).write(true).open(&tail_path).map_err(|e| WalError::io("opening tail segment", &tail_path, e))?;
+        let next_index_at = tail
+            .index
+            .last()
+            .map(|&(_, o)| o + opts.index_interval_bytes)
+            .unwrap_or(tail_end);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&tail_path)
+            .map_err(|e| WalError::io("opening tail segment", &tail_path, e))?;
         let report = RecoveryReport {
             actions: plan.actions.clone(),
             segments: segments.len(),
@@ -157,7 +193,13 @@ impl Wal {
             truncations: vec![],
             poisoned: None,
         };
-        let shared = Arc::new(Shared { dir: dir.clone(), opts, state: Mutex::new(state), files: Default::default(), durable });
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            opts,
+            state: Mutex::new(state),
+            files: Default::default(),
+            durable,
+        });
         let meta = Arc::new(Mutex::new(opened.meta));
         let writer = Writer {
             shared: shared.clone(),
@@ -180,12 +222,28 @@ impl Wal {
         if !report.actions.is_empty() {
             tracing::warn!(actions = ?report.actions, "WAL recovery repaired the log");
         }
-        let inner = Inner { shared, meta, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) };
-        Ok((Wal { inner: Arc::new(inner) }, report))
+        let inner = Inner {
+            shared,
+            meta,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok((
+            Wal {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
     }
 
     fn send(&self, cmd: Cmd) -> std::result::Result<(), Cmd> {
-        match self.inner.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        match self
+            .inner
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             Some(tx) => tx.send(cmd).map_err(|e| e.0),
             None => Err(cmd),
         }
@@ -193,15 +251,26 @@ impl Wal {
 
     fn prepare(&self, recs: Vec<NewRecord>) -> Result<Vec<record::Prepared>> {
         let o = &self.inner.shared.opts;
-        recs.into_iter().map(|r| record::prepare(r, o.record_bytes_max, o.compress_threshold_bytes)).collect()
+        recs.into_iter()
+            .map(|r| record::prepare(r, o.record_bytes_max, o.compress_threshold_bytes))
+            .collect()
     }
 
-    fn submit(&self, recs: Vec<NewRecord>, expect_first: Option<Lsn>, reply: Reply) -> std::result::Result<(), (Reply, WalError)> {
+    fn submit(
+        &self,
+        recs: Vec<NewRecord>,
+        expect_first: Option<Lsn>,
+        reply: Reply,
+    ) -> std::result::Result<(), (Reply, WalError)> {
         let recs = match self.prepare(recs) {
             Ok(r) => r,
             Err(e) => return Err((reply, e)),
         };
-        match self.send(Cmd::Append { recs, expect_first, reply }) {
+        match self.send(Cmd::Append {
+            recs,
+            expect_first,
+            reply,
+        }) {
             Ok(()) => Ok(()),
             Err(Cmd::Append { reply, .. }) => Err((reply, WalError::Closed)),
             Err(_) => unreachable!("send returns the command it was given"),
@@ -220,7 +289,11 @@ impl Wal {
         self.append_inner(recs, Some(first))
     }
 
-    fn append_inner(&self, recs: Vec<NewRecord>, expect_first: Option<Lsn>) -> Completion<Range<Lsn>> {
+    fn append_inner(
+        &self,
+        recs: Vec<NewRecord>,
+        expect_first: Option<Lsn>,
+    ) -> Completion<Range<Lsn>> {
         let (tx, rx) = oneshot::channel();
         match self.submit(recs, expect_first, Reply::Future(tx)) {
             Ok(()) => Completion { rx: Ok(rx) },
@@ -230,12 +303,15 @@ impl Wal {
 
     /// Appends and calls `done` (on the writer thread, keep it short) once durable or failed.
     /// This is the shape openraft's `LogFlushed` callback wants.
-    pub fn append_with(&self, expect_first: Option<Lsn>, recs: Vec<NewRecord>, done: impl FnOnce(Result<Range<Lsn>>) + Send + 'static) {
+    pub fn append_with(
+        &self,
+        expect_first: Option<Lsn>,
+        recs: Vec<NewRecord>,
+        done: impl FnOnce(Result<Range<Lsn>>) + Send + 'static,
+    ) {
         let cb: AppendCallback = Box::new(done);
-        if let Err((reply, e)) = self.submit(recs, expect_first, Reply::Callback(cb)) {
-            if let Reply::Callback(f) = reply {
-                f(Err(e));
-            }
+        if let Err((Reply::Callback(f), e)) = self.submit(recs, expect_first, Reply::Callback(cb)) {
+            f(Err(e));
         }
     }
 
@@ -257,7 +333,11 @@ impl Wal {
     /// finishes an interrupted purge. Not limited by the purge floor (that is retention's).
     pub fn purge_through(&self, lsn: Lsn, term: Term) -> Completion<()> {
         let (tx, rx) = oneshot::channel();
-        match self.send(Cmd::Purge { lsn, term, reply: tx }) {
+        match self.send(Cmd::Purge {
+            lsn,
+            term,
+            reply: tx,
+        }) {
             Ok(()) => Completion { rx: Ok(rx) },
             Err(_) => Completion::failed(WalError::Closed),
         }
@@ -274,11 +354,24 @@ impl Wal {
             st.segments
                 .values()
                 .take(n.saturating_sub(1))
-                .filter_map(|s| s.last.map(|last| retention::Seg { last, bytes: s.end, modified: s.modified }))
+                .filter_map(|s| {
+                    s.last.map(|last| retention::Seg {
+                        last,
+                        bytes: s.end,
+                        modified: s.modified,
+                    })
+                })
                 .collect()
         };
         let total: u64 = self.segments().iter().map(|s| s.bytes).sum();
-        match retention::plan(&segs, total, now, o.retention_hours, o.retention_bytes_max, floor) {
+        match retention::plan(
+            &segs,
+            total,
+            now,
+            o.retention_hours,
+            o.retention_bytes_max,
+            floor,
+        ) {
             Some((lsn, term)) => {
                 self.purge_through(lsn, term).wait()?;
                 Ok(Some(lsn))
@@ -300,14 +393,22 @@ impl Wal {
         }
         let last = self.last_lsn();
         if range.end > last + 1 {
-            return Err(WalError::BeyondEnd { lsn: range.end - 1, last });
+            return Err(WalError::BeyondEnd {
+                lsn: range.end - 1,
+                last,
+            });
         }
         let mut r = self.reader(range.start)?;
         let mut out = Vec::with_capacity((range.end - range.start).min(1 << 16) as usize);
         while r.next_lsn() < range.end {
             match r.try_next()? {
                 Some(rec) => out.push(rec),
-                None => return Err(WalError::BeyondEnd { lsn: r.next_lsn(), last: self.last_lsn() }),
+                None => {
+                    return Err(WalError::BeyondEnd {
+                        lsn: r.next_lsn(),
+                        last: self.last_lsn(),
+                    })
+                }
             }
         }
         Ok(out)
@@ -332,8 +433,16 @@ impl Wal {
     pub fn log_state(&self) -> LogState {
         let last_purged = self.meta().last_purged.filter(|&(l, _)| l > 0);
         let st = self.inner.shared.state();
-        let last = if st.last_lsn == 0 { None } else { Some((st.last_lsn, st.last_term)) };
-        LogState { first_lsn: st.first_lsn, last, last_purged }
+        let last = if st.last_lsn == 0 {
+            None
+        } else {
+            Some((st.last_lsn, st.last_term))
+        };
+        LogState {
+            first_lsn: st.first_lsn,
+            last,
+            last_purged,
+        }
     }
 
     /// The segments, oldest first.
@@ -343,7 +452,13 @@ impl Wal {
         st.segments
             .iter()
             .enumerate()
-            .map(|(i, (&f, s))| SegmentInfo { name: s.name.clone(), first_lsn: f, last: s.last, bytes: s.end, tail: i + 1 == n })
+            .map(|(i, (&f, s))| SegmentInfo {
+                name: s.name.clone(),
+                first_lsn: f,
+                last: s.last,
+                bytes: s.end,
+                tail: i + 1 == n,
+            })
             .collect()
     }
 
@@ -366,7 +481,11 @@ impl Wal {
     pub fn save_vote(&self, term: Term, vote: &[u8]) -> Result<()> {
         let mut m = self.meta_store();
         if term < m.get().term {
-            return Err(WalError::TermRegression { lsn: 0, term, last_term: m.get().term });
+            return Err(WalError::TermRegression {
+                lsn: 0,
+                term,
+                last_term: m.get().term,
+            });
         }
         m.update(|x| {
             x.term = term;
@@ -381,10 +500,16 @@ impl Wal {
         let purged = m.get().last_purged.map_or(0, |(l, _)| l);
         let last = self.last_lsn();
         if lsn < cur {
-            return Err(WalError::BadCommit { lsn, reason: format!("the commit point is already {cur} and never moves back") });
+            return Err(WalError::BadCommit {
+                lsn,
+                reason: format!("the commit point is already {cur} and never moves back"),
+            });
         }
         if lsn > last.max(purged) {
-            return Err(WalError::BadCommit { lsn, reason: format!("the log ends at {last}; commit only what is in the log") });
+            return Err(WalError::BadCommit {
+                lsn,
+                reason: format!("the log ends at {last}; commit only what is in the log"),
+            });
         }
         m.update(|x| x.commit = lsn)
     }
@@ -396,15 +521,27 @@ impl Wal {
 
     /// Saves the membership blob.
     pub fn set_membership(&self, blob: &[u8]) -> Result<()> {
-        self.meta_store().update(|x| x.membership = Some(blob.to_vec()))
+        self.meta_store()
+            .update(|x| x.membership = Some(blob.to_vec()))
     }
 
     /// Stops the writer after it finished everything queued, and waits for it.
     pub fn close(self) -> Result<()> {
-        self.inner.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let t = self.inner.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let t = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(t) = t {
-            t.join().map_err(|_| WalError::Poisoned { reason: "writer thread panicked".into() })?;
+            t.join().map_err(|_| WalError::Poisoned {
+                reason: "writer thread panicked".into(),
+            })?;
         }
         Ok(())
     }

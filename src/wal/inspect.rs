@@ -63,45 +63,101 @@ struct Snapshot {
 
 fn snapshot(dir: &Path, check_payloads: bool) -> Result<Snapshot> {
     if !dir.is_dir() {
-        return Err(WalError::io("inspecting", dir, std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory")));
+        return Err(WalError::io(
+            "inspecting",
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        ));
     }
     let opts = WalOptions::default();
     let (segs, tmps) = segment::list_dir(dir)?;
     let mut scans = Vec::with_capacity(segs.len());
     for (_, p) in &segs {
-        scans.push(segment::scan_segment(p, opts.index_interval_bytes, check_payloads)?);
+        scans.push(segment::scan_segment(
+            p,
+            opts.index_interval_bytes,
+            check_payloads,
+        )?);
     }
-    let meta = if MetaStore::path(dir).exists() { MetaStore::open(dir).map(|(m, _)| Some(m.get().clone())) } else { Ok(None) };
+    let meta = if MetaStore::path(dir).exists() {
+        MetaStore::open(dir).map(|(m, _)| Some(m.get().clone()))
+    } else {
+        Ok(None)
+    };
     let plan = match &meta {
         Ok(m) => recovery::decide(m.as_ref(), &scans, &tmps, &opts),
         Err(e) => Err(e.clone()),
     };
-    Ok(Snapshot { meta, scans, tmps, plan })
+    Ok(Snapshot {
+        meta,
+        scans,
+        tmps,
+        plan,
+    })
 }
 
 fn w(out: &mut dyn Write, dir: &Path, s: std::fmt::Arguments<'_>) -> Result<()> {
-    out.write_fmt(s).map_err(|e| WalError::io("writing the report for", dir, e))
+    out.write_fmt(s)
+        .map_err(|e| WalError::io("writing the report for", dir, e))
 }
 
 fn info(dir: &Path, out: &mut dyn Write) -> Result<()> {
     let s = snapshot(dir, false)?;
     let total: u64 = s.scans.iter().map(|x| x.file_bytes).sum();
     let records: u64 = s.scans.iter().map(|x| x.records).sum();
-    w(out, dir, format_args!("WAL directory: {}\nformat version: {}\n", dir.display(), segment::FORMAT_VERSION))?;
-    w(out, dir, format_args!("segments: {} ({} bytes, {} records)\n", s.scans.len(), total, records))?;
+    w(
+        out,
+        dir,
+        format_args!(
+            "WAL directory: {}\nformat version: {}\n",
+            dir.display(),
+            segment::FORMAT_VERSION
+        ),
+    )?;
+    w(
+        out,
+        dir,
+        format_args!(
+            "segments: {} ({} bytes, {} records)\n",
+            s.scans.len(),
+            total,
+            records
+        ),
+    )?;
     for (i, x) in s.scans.iter().enumerate() {
-        let last = x.last.map_or("-".to_string(), |(l, t)| format!("{l} (term {t})"));
-        let tail = if i + 1 == s.scans.len() { " [tail]" } else { "" };
-        w(out, dir, format_args!("  {}  first {}  last {}  records {}  bytes {}{}\n", x.name, x.first_lsn, last, x.records, x.file_bytes, tail))?;
+        let last = x
+            .last
+            .map_or("-".to_string(), |(l, t)| format!("{l} (term {t})"));
+        let tail = if i + 1 == s.scans.len() {
+            " [tail]"
+        } else {
+            ""
+        };
+        w(
+            out,
+            dir,
+            format_args!(
+                "  {}  first {}  last {}  records {}  bytes {}{}\n",
+                x.name, x.first_lsn, last, x.records, x.file_bytes, tail
+            ),
+        )?;
         if let Err(h) = &x.header {
             w(out, dir, format_args!("    header problem: {h:?}\n"))?;
         }
         if let Some(stop) = &x.stop {
-            w(out, dir, format_args!("    damaged at offset {}: {:?}\n", stop.offset, stop.kind))?;
+            w(
+                out,
+                dir,
+                format_args!("    damaged at offset {}: {:?}\n", stop.offset, stop.kind),
+            )?;
         }
     }
     for t in &s.tmps {
-        w(out, dir, format_args!("  leftover temp file: {}\n", t.display()))?;
+        w(
+            out,
+            dir,
+            format_args!("  leftover temp file: {}\n", t.display()),
+        )?;
     }
     match &s.meta {
         Ok(Some(m)) => w(
@@ -122,7 +178,14 @@ fn info(dir: &Path, out: &mut dyn Write) -> Result<()> {
     }
     match &s.plan {
         Ok(p) => {
-            w(out, dir, format_args!("log: first LSN {}  last LSN {} (term {})  uncommitted {}\n", p.first_lsn, p.last_lsn, p.last_term, p.uncommitted_records))?;
+            w(
+                out,
+                dir,
+                format_args!(
+                    "log: first LSN {}  last LSN {} (term {})  uncommitted {}\n",
+                    p.first_lsn, p.last_lsn, p.last_term, p.uncommitted_records
+                ),
+            )?;
             if p.actions.is_empty() {
                 w(out, dir, format_args!("open: clean, nothing to repair\n"))?;
             }
@@ -151,17 +214,37 @@ fn dump(dir: &Path, from: Lsn, limit: u64, out: &mut dyn Write) -> Result<()> {
                     if r.lsn >= from {
                         let payload = r.payload();
                         let (plen, preview) = match &payload {
-                            Ok(p) => (p.len().to_string(), escape(&p[..p.len().min(DUMP_PREVIEW_BYTES)])),
+                            Ok(p) => (
+                                p.len().to_string(),
+                                escape(&p[..p.len().min(DUMP_PREVIEW_BYTES)]),
+                            ),
                             Err(e) => ("?".into(), format!("<{e}>")),
                         };
                         let lz = if r.flags & FLAG_LZ4 != 0 { " lz4" } else { "" };
-                        w(out, dir, format_args!("{} term {} kind {} stored {}B payload {}B{} {}\n", r.lsn, r.term, r.kind, r.stored.len(), plen, lz, preview))?;
+                        w(
+                            out,
+                            dir,
+                            format_args!(
+                                "{} term {} kind {} stored {}B payload {}B{} {}\n",
+                                r.lsn,
+                                r.term,
+                                r.kind,
+                                r.stored.len(),
+                                plen,
+                                lz,
+                                preview
+                            ),
+                        )?;
                         printed += 1;
                     }
                     pos += r.total;
                 }
                 other => {
-                    w(out, dir, format_args!("stopped: {} offset {}: {:?}\n", x.name, pos, other))?;
+                    w(
+                        out,
+                        dir,
+                        format_args!("stopped: {} offset {}: {:?}\n", x.name, pos, other),
+                    )?;
                     break;
                 }
             }
@@ -175,7 +258,13 @@ fn dump(dir: &Path, from: Lsn, limit: u64, out: &mut dyn Write) -> Result<()> {
 
 fn escape(b: &[u8]) -> String {
     b.iter()
-        .map(|&c| if c.is_ascii_graphic() || c == b' ' { (c as char).to_string() } else { format!("\\x{c:02x}") })
+        .map(|&c| {
+            if c.is_ascii_graphic() || c == b' ' {
+                (c as char).to_string()
+            } else {
+                format!("\\x{c:02x}")
+            }
+        })
         .collect()
 }
 
@@ -190,26 +279,55 @@ fn verify(dir: &Path, out: &mut dyn Write) -> Result<()> {
         }
         if let Some(stop) = &x.stop {
             if i + 1 == n && s.plan.is_ok() {
-                w(out, dir, format_args!("warning {}: torn tail at offset {} ({:?}); opening will truncate it\n", x.name, stop.offset, stop.kind))?;
+                w(
+                    out,
+                    dir,
+                    format_args!(
+                        "warning {}: torn tail at offset {} ({:?}); opening will truncate it\n",
+                        x.name, stop.offset, stop.kind
+                    ),
+                )?;
             } else {
                 problems += 1;
-                w(out, dir, format_args!("PROBLEM {}: bad data at offset {}: {:?}\n", x.name, stop.offset, stop.kind))?;
+                w(
+                    out,
+                    dir,
+                    format_args!(
+                        "PROBLEM {}: bad data at offset {}: {:?}\n",
+                        x.name, stop.offset, stop.kind
+                    ),
+                )?;
             }
         }
         for (off, e) in &x.payload_errors {
             problems += 1;
-            w(out, dir, format_args!("PROBLEM {}: payload at offset {off}: {e}\n", x.name))?;
+            w(
+                out,
+                dir,
+                format_args!("PROBLEM {}: payload at offset {off}: {e}\n", x.name),
+            )?;
         }
     }
     if let Err(e) = &s.plan {
         problems += 1;
-        w(out, dir, format_args!("PROBLEM: opening would refuse: {e}\n"))?;
+        w(
+            out,
+            dir,
+            format_args!("PROBLEM: opening would refuse: {e}\n"),
+        )?;
     }
     if problems > 0 {
-        return Err(WalError::VerifyFailed { problems, dir: dir.to_path_buf() });
+        return Err(WalError::VerifyFailed {
+            problems,
+            dir: dir.to_path_buf(),
+        });
     }
     let records: u64 = s.scans.iter().map(|x| x.records).sum();
-    w(out, dir, format_args!("OK: {n} segments, {records} records verified\n"))
+    w(
+        out,
+        dir,
+        format_args!("OK: {n} segments, {records} records verified\n"),
+    )
 }
 
 #[cfg(test)]
@@ -234,10 +352,24 @@ mod tests {
         let d = dir.path().to_path_buf();
         let (r, s) = run_str(WalCommand::Info { dir: d.clone() });
         r.unwrap();
-        assert!(s.contains("last LSN 50 (term 2)") && s.contains("commit 40") && s.contains("open: clean"), "{s}");
-        let (r, s) = run_str(WalCommand::Dump { dir: d.clone(), from: 45, limit: 3 });
+        assert!(
+            s.contains("last LSN 50 (term 2)")
+                && s.contains("commit 40")
+                && s.contains("open: clean"),
+            "{s}"
+        );
+        let (r, s) = run_str(WalCommand::Dump {
+            dir: d.clone(),
+            from: 45,
+            limit: 3,
+        });
         r.unwrap();
-        assert!(s.starts_with("45 term 2 kind 0") && s.contains("\n47 term 2") && s.contains("(3 records)"), "{s}");
+        assert!(
+            s.starts_with("45 term 2 kind 0")
+                && s.contains("\n47 term 2")
+                && s.contains("(3 records)"),
+            "{s}"
+        );
         let (r, s) = run_str(WalCommand::Verify { dir: d });
         r.unwrap();
         assert!(s.contains("OK:") && s.contains("50 records"), "{s}");
@@ -253,11 +385,18 @@ mod tests {
         let mut bytes = std::fs::read(seg).unwrap();
         bytes[200] ^= 0x10;
         std::fs::write(seg, bytes).unwrap();
-        let (r, s) = run_str(WalCommand::Verify { dir: dir.path().to_path_buf() });
+        let (r, s) = run_str(WalCommand::Verify {
+            dir: dir.path().to_path_buf(),
+        });
         assert!(matches!(r, Err(WalError::VerifyFailed { .. })), "{r:?}");
         let name = seg.file_name().unwrap().to_str().unwrap();
-        assert!(s.contains(&format!("PROBLEM {name}: bad data at offset")), "{s}");
-        let (r, s) = run_str(WalCommand::Info { dir: dir.path().to_path_buf() });
+        assert!(
+            s.contains(&format!("PROBLEM {name}: bad data at offset")),
+            "{s}"
+        );
+        let (r, s) = run_str(WalCommand::Info {
+            dir: dir.path().to_path_buf(),
+        });
         r.unwrap();
         assert!(s.contains("open would refuse"), "{s}");
     }
@@ -271,6 +410,13 @@ mod tests {
             cmd: WalCommand,
         }
         let c = Cli::try_parse_from(["wal", "dump", "--dir", "/x", "--from", "7"]).unwrap();
-        assert_eq!(c.cmd, WalCommand::Dump { dir: "/x".into(), from: 7, limit: 100 });
+        assert_eq!(
+            c.cmd,
+            WalCommand::Dump {
+                dir: "/x".into(),
+                from: 7,
+                limit: 100
+            }
+        );
     }
 }

@@ -36,7 +36,15 @@ pub struct Meta {
 
 impl Default for Meta {
     fn default() -> Self {
-        Meta { format_version: FORMAT_VERSION, term: 0, vote: None, commit: 0, purge_floor: 0, membership: None, last_purged: None }
+        Meta {
+            format_version: FORMAT_VERSION,
+            term: 0,
+            vote: None,
+            commit: 0,
+            purge_floor: 0,
+            membership: None,
+            last_purged: None,
+        }
     }
 }
 
@@ -59,7 +67,10 @@ impl MetaStore {
         let path = Self::path(dir);
         let existed = path.exists();
         let db = Database::create(&path).map_err(|e| WalError::meta("opening meta.redb", e))?;
-        let mut store = MetaStore { db, cur: Meta::default() };
+        let mut store = MetaStore {
+            db,
+            cur: Meta::default(),
+        };
         if existed {
             store.cur = store.load()?;
         } else {
@@ -96,7 +107,11 @@ impl MetaStore {
         let txn = self.db.begin_write().map_err(|e| WalError::meta(op, e))?;
         {
             let mut t = txn.open_table(TABLE).map_err(|e| WalError::meta(op, e))?;
-            let mut put = |k: &str, v: &[u8]| t.insert(k, v).map(|_| ()).map_err(|e| WalError::meta(op, e));
+            let mut put = |k: &str, v: &[u8]| {
+                t.insert(k, v)
+                    .map(|_| ())
+                    .map_err(|e| WalError::meta(op, e))
+            };
             put("format_version", &m.format_version.to_le_bytes())?;
             put("term", &m.term.to_le_bytes())?;
             put("commit", &m.commit.to_le_bytes())?;
@@ -119,17 +134,26 @@ impl MetaStore {
         let get = |k: &str| -> Result<Vec<u8>> {
             match t.get(k).map_err(|e| WalError::meta(op, e))? {
                 Some(v) => Ok(v.value().to_vec()),
-                None => Err(WalError::Meta { op, detail: format!("key {k} missing") }),
+                None => Err(WalError::Meta {
+                    op,
+                    detail: format!("key {k} missing"),
+                }),
             }
         };
-        let bad = |k: &str| WalError::Meta { op, detail: format!("key {k} has a malformed value") };
+        let bad = |k: &str| WalError::Meta {
+            op,
+            detail: format!("key {k} has a malformed value"),
+        };
         let u64_of = |k: &str| -> Result<u64> {
             let v = get(k)?;
             let a: [u8; 8] = v.as_slice().try_into().map_err(|_| bad(k))?;
             Ok(u64::from_le_bytes(a))
         };
         let fv = get("format_version")?;
-        let fv: [u8; 4] = fv.as_slice().try_into().map_err(|_| bad("format_version"))?;
+        let fv: [u8; 4] = fv
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("format_version"))?;
         let lp = get("last_purged")?;
         let last_purged = match lp.as_slice() {
             [0] => None,

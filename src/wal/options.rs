@@ -86,7 +86,8 @@ impl WalOptions {
                 self.record_bytes_max
             ));
         }
-        let one_record = SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES as u64 + self.record_bytes_max + 4;
+        let one_record =
+            SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES as u64 + self.record_bytes_max + 4;
         if self.segment_bytes_max < one_record {
             return bad(format!(
                 "segment_bytes_max {} must hold one record of record_bytes_max {} ({one_record} bytes)",
@@ -97,7 +98,9 @@ impl WalOptions {
             return bad("batch_records_max and batch_bytes_max must be positive".into());
         }
         if self.index_interval_bytes == 0 || self.read_buffer_bytes < 4096 {
-            return bad("index_interval_bytes must be positive and read_buffer_bytes >= 4096".into());
+            return bad(
+                "index_interval_bytes must be positive and read_buffer_bytes >= 4096".into(),
+            );
         }
         if self.first_lsn == 0 {
             return bad("first_lsn must be >= 1 (LSN 0 means 'nothing')".into());

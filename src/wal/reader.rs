@@ -50,15 +50,27 @@ impl WalReader {
         let generation = {
             let st = shared.state();
             if from < st.first_lsn {
-                return Err(WalError::Purged { lsn: from, first: st.first_lsn });
+                return Err(WalError::Purged {
+                    lsn: from,
+                    first: st.first_lsn,
+                });
             }
             if from > st.last_lsn + 1 {
-                return Err(WalError::BeyondEnd { lsn: from, last: st.last_lsn });
+                return Err(WalError::BeyondEnd {
+                    lsn: from,
+                    last: st.last_lsn,
+                });
             }
             st.generation
         };
         let durable = shared.durable.subscribe();
-        Ok(WalReader { shared, next: from, generation, cur: None, durable })
+        Ok(WalReader {
+            shared,
+            next: from,
+            generation,
+            cur: None,
+            durable,
+        })
     }
 
     /// LSN of the record the next call returns.
@@ -74,19 +86,28 @@ impl WalReader {
             let st = shared.state();
             if let Some(from) = st.truncated_since(self.generation) {
                 if from < self.next {
-                    return Err(WalError::ReaderInvalidated { next: self.next, truncated_from: from });
+                    return Err(WalError::ReaderInvalidated {
+                        next: self.next,
+                        truncated_from: from,
+                    });
                 }
                 self.cur = None;
                 self.generation = st.generation;
             }
             if self.next < st.first_lsn {
-                return Err(WalError::Purged { lsn: self.next, first: st.first_lsn });
+                return Err(WalError::Purged {
+                    lsn: self.next,
+                    first: st.first_lsn,
+                });
             }
             if self.next > st.last_lsn {
                 return Ok(None);
             }
             let Some((f, seg)) = st.segment_for(self.next) else {
-                return Err(WalError::Purged { lsn: self.next, first: st.first_lsn });
+                return Err(WalError::Purged {
+                    lsn: self.next,
+                    first: st.first_lsn,
+                });
             };
             let seek = match &self.cur {
                 Some(c) if c.seg_first == f && c.pos_lsn == self.next => None,
@@ -102,19 +123,36 @@ impl WalReader {
             let reuse = self.cur.take().filter(|c| c.seg_first == seg_first);
             let (file, buf, buf_off) = match reuse {
                 Some(c) => (c.file, c.buf, c.buf_off),
-                None => (File::open(&path).map_err(|e| WalError::io("opening segment", &path, e))?, Vec::new(), 0),
+                None => (
+                    File::open(&path).map_err(|e| WalError::io("opening segment", &path, e))?,
+                    Vec::new(),
+                    0,
+                ),
             };
-            self.cur = Some(Cursor { seg_first, name, file, pos: off, pos_lsn: lsn, buf, buf_off });
+            self.cur = Some(Cursor {
+                seg_first,
+                name,
+                file,
+                pos: off,
+                pos_lsn: lsn,
+                buf,
+                buf_off,
+            });
         }
         let buffer_bytes = shared.opts.read_buffer_bytes;
-        let Some(cur) = self.cur.as_mut() else { return Ok(None) };
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(None);
+        };
         loop {
             let (rec, total) = cur.decode_at(end, buffer_bytes, &path)?;
             if rec.lsn != cur.pos_lsn {
                 return Err(WalError::CorruptRecord {
                     segment: cur.name.clone(),
                     offset: cur.pos,
-                    reason: format!("record has LSN {} where {} was expected", rec.lsn, cur.pos_lsn),
+                    reason: format!(
+                        "record has LSN {} where {} was expected",
+                        rec.lsn, cur.pos_lsn
+                    ),
                 });
             }
             cur.pos += total as u64;
@@ -134,17 +172,29 @@ impl WalReader {
                 return Ok(r);
             }
             let want = self.next;
-            self.durable.wait_for(|&d| d >= want).await.map_err(|_| WalError::Closed)?;
+            self.durable
+                .wait_for(|&d| d >= want)
+                .await
+                .map_err(|_| WalError::Closed)?;
         }
     }
 }
 
 impl Cursor {
     /// Decodes the record at `pos`, refilling the buffer from the file (never past `end`).
-    fn decode_at(&mut self, end: u64, buffer_bytes: usize, path: &std::path::Path) -> Result<(Record, usize)> {
+    fn decode_at(
+        &mut self,
+        end: u64,
+        buffer_bytes: usize,
+        path: &std::path::Path,
+    ) -> Result<(Record, usize)> {
         let mut need = record::RECORD_HEADER_BYTES;
         loop {
-            let have_from = self.pos.checked_sub(self.buf_off).map(|d| d as usize).filter(|&d| d <= self.buf.len());
+            let have_from = self
+                .pos
+                .checked_sub(self.buf_off)
+                .map(|d| d as usize)
+                .filter(|&d| d <= self.buf.len());
             if let Some(start) = have_from {
                 let avail = &self.buf[start..];
                 if avail.len() >= need || (self.buf_off + self.buf.len() as u64) >= end {
@@ -154,9 +204,17 @@ impl Cursor {
                             let rec = r.to_record().map_err(|reason| self.corrupt(reason))?;
                             return Ok((rec, total));
                         }
-                        Decode::Incomplete { need: n } if n > avail.len() && self.pos + (n as u64) <= end => need = n,
-                        Decode::Incomplete { .. } => return Err(self.corrupt("record runs past the durable end".into())),
-                        Decode::Zeros => return Err(self.corrupt("zero length field inside durable data".into())),
+                        Decode::Incomplete { need: n }
+                            if n > avail.len() && self.pos + (n as u64) <= end =>
+                        {
+                            need = n
+                        }
+                        Decode::Incomplete { .. } => {
+                            return Err(self.corrupt("record runs past the durable end".into()))
+                        }
+                        Decode::Zeros => {
+                            return Err(self.corrupt("zero length field inside durable data".into()))
+                        }
                         Decode::Corrupt(reason) => return Err(self.corrupt(reason)),
                     }
                 }
@@ -167,12 +225,18 @@ impl Cursor {
                 return Err(self.corrupt("read past the durable end".into()));
             }
             self.buf.resize(want, 0);
-            self.file.read_exact_at(&mut self.buf, self.pos).map_err(|e| WalError::io("reading segment", path, e))?;
+            self.file
+                .read_exact_at(&mut self.buf, self.pos)
+                .map_err(|e| WalError::io("reading segment", path, e))?;
             self.buf_off = self.pos;
         }
     }
 
     fn corrupt(&self, reason: String) -> WalError {
-        WalError::CorruptRecord { segment: self.name.clone(), offset: self.pos, reason }
+        WalError::CorruptRecord {
+            segment: self.name.clone(),
+            offset: self.pos,
+            reason,
+        }
     }
 }

@@ -35,7 +35,11 @@ pub struct NewRecord {
 impl NewRecord {
     /// Convenience constructor.
     pub fn new(term: Term, kind: u8, payload: impl Into<Bytes>) -> Self {
-        NewRecord { term, kind, payload: payload.into() }
+        NewRecord {
+            term,
+            kind,
+            payload: payload.into(),
+        }
     }
 }
 
@@ -70,18 +74,35 @@ impl Prepared {
 }
 
 /// Checks the size and compresses when that makes the payload smaller.
-pub(crate) fn prepare(rec: NewRecord, record_bytes_max: u64, compress_threshold_bytes: usize) -> Result<Prepared> {
+pub(crate) fn prepare(
+    rec: NewRecord,
+    record_bytes_max: u64,
+    compress_threshold_bytes: usize,
+) -> Result<Prepared> {
     let raw_len = rec.payload.len();
     if raw_len as u64 > record_bytes_max {
-        return Err(WalError::RecordTooLarge { bytes: raw_len as u64, max: record_bytes_max });
+        return Err(WalError::RecordTooLarge {
+            bytes: raw_len as u64,
+            max: record_bytes_max,
+        });
     }
     if raw_len >= compress_threshold_bytes {
         let compressed = lz4_flex::compress_prepend_size(&rec.payload);
         if compressed.len() < raw_len {
-            return Ok(Prepared { term: rec.term, kind: rec.kind, flags: FLAG_LZ4, stored: Bytes::from(compressed) });
+            return Ok(Prepared {
+                term: rec.term,
+                kind: rec.kind,
+                flags: FLAG_LZ4,
+                stored: Bytes::from(compressed),
+            });
         }
     }
-    Ok(Prepared { term: rec.term, kind: rec.kind, flags: 0, stored: rec.payload })
+    Ok(Prepared {
+        term: rec.term,
+        kind: rec.kind,
+        flags: 0,
+        stored: rec.payload,
+    })
 }
 
 /// Appends the framed record to `buf`.
@@ -126,21 +147,35 @@ impl RecordRef<'_> {
         if self.stored.len() < 4 {
             return Err("compressed payload shorter than its size prefix".into());
         }
-        let raw_len = u32::from_le_bytes([self.stored[0], self.stored[1], self.stored[2], self.stored[3]]) as u64;
+        let raw_len = u32::from_le_bytes([
+            self.stored[0],
+            self.stored[1],
+            self.stored[2],
+            self.stored[3],
+        ]) as u64;
         if raw_len > PAYLOAD_BYTES_FORMAT_MAX {
-            return Err(format!("compressed payload claims {raw_len} bytes, above the format limit"));
+            return Err(format!(
+                "compressed payload claims {raw_len} bytes, above the format limit"
+            ));
         }
         let mut out = vec![0u8; raw_len as usize];
         match lz4_flex::decompress_into(&self.stored[4..], &mut out) {
             Ok(n) if n as u64 == raw_len => Ok(Bytes::from(out)),
-            Ok(n) => Err(format!("LZ4 payload decompressed to {n} bytes, header says {raw_len}")),
+            Ok(n) => Err(format!(
+                "LZ4 payload decompressed to {n} bytes, header says {raw_len}"
+            )),
             Err(e) => Err(format!("LZ4 payload does not decompress: {e}")),
         }
     }
 
     /// Converts into an owned [`Record`].
     pub fn to_record(self) -> std::result::Result<Record, String> {
-        Ok(Record { lsn: self.lsn, term: self.term, kind: self.kind, payload: self.payload()? })
+        Ok(Record {
+            lsn: self.lsn,
+            term: self.term,
+            kind: self.kind,
+            payload: self.payload()?,
+        })
     }
 }
 
@@ -160,13 +195,18 @@ pub(crate) enum Decode<'a> {
 /// Decodes the record at the start of `buf`. Never panics on any input.
 pub(crate) fn decode(buf: &[u8]) -> Decode<'_> {
     if buf.len() < 4 {
-        return if buf.iter().all(|&b| b == 0) && !buf.is_empty() { Decode::Zeros } else { Decode::Incomplete { need: 4 } };
+        return if buf.iter().all(|&b| b == 0) && !buf.is_empty() {
+            Decode::Zeros
+        } else {
+            Decode::Incomplete { need: 4 }
+        };
     }
     let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len == 0 {
         return Decode::Zeros;
     }
-    if len < BODY_FIXED_BYTES || len as u64 > BODY_FIXED_BYTES as u64 + PAYLOAD_BYTES_FORMAT_MAX + 4 {
+    if len < BODY_FIXED_BYTES || len as u64 > BODY_FIXED_BYTES as u64 + PAYLOAD_BYTES_FORMAT_MAX + 4
+    {
         return Decode::Corrupt(format!("implausible record length {len}"));
     }
     let total = 8 + len;
@@ -177,7 +217,9 @@ pub(crate) fn decode(buf: &[u8]) -> Decode<'_> {
     let stored_crc = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
     let crc = checksum(rec);
     if crc != stored_crc {
-        return Decode::Corrupt(format!("checksum mismatch (stored {stored_crc:#010x}, computed {crc:#010x})"));
+        return Decode::Corrupt(format!(
+            "checksum mismatch (stored {stored_crc:#010x}, computed {crc:#010x})"
+        ));
     }
     let flags = rec[25];
     if flags & !FLAGS_KNOWN != 0 {
@@ -218,7 +260,15 @@ mod tests {
         let payload = vec![b'a'; 4000];
         let (flags, rec) = roundtrip(payload.clone());
         assert_eq!(flags, FLAG_LZ4);
-        assert_eq!(rec, Record { lsn: 42, term: 7, kind: 3, payload: Bytes::from(payload) });
+        assert_eq!(
+            rec,
+            Record {
+                lsn: 42,
+                term: 7,
+                kind: 3,
+                payload: Bytes::from(payload)
+            }
+        );
     }
 
     #[test]
@@ -256,6 +306,9 @@ mod tests {
 
     #[test]
     fn too_large_is_rejected() {
-        assert!(matches!(prepare(NewRecord::new(1, 0, vec![0; 11]), 10, 0), Err(WalError::RecordTooLarge { .. })));
+        assert!(matches!(
+            prepare(NewRecord::new(1, 0, vec![0; 11]), 10, 0),
+            Err(WalError::RecordTooLarge { .. })
+        ));
     }
 }

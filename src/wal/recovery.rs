@@ -122,15 +122,39 @@ pub struct Plan {
 }
 
 /// The pure decision: see the table in the module doc.
-pub fn decide(meta: Option<&Meta>, scans: &[SegmentScan], tmps: &[PathBuf], opts: &WalOptions) -> Result<Plan> {
-    let mut actions: Vec<RecoveryAction> = tmps.iter().map(|f| RecoveryAction::RemovedTmp { file: f.clone() }).collect();
+pub fn decide(
+    meta: Option<&Meta>,
+    scans: &[SegmentScan],
+    tmps: &[PathBuf],
+    opts: &WalOptions,
+) -> Result<Plan> {
+    let mut actions: Vec<RecoveryAction> = tmps
+        .iter()
+        .map(|f| RecoveryAction::RemovedTmp { file: f.clone() })
+        .collect();
     let Some(meta) = meta else {
         if scans.is_empty() {
             // R01
-            actions.push(RecoveryAction::CreatedLog { first_lsn: opts.first_lsn });
-            return Ok(Plan { actions, kept: vec![], tail_end: None, first_lsn: opts.first_lsn, last_lsn: opts.first_lsn - 1, last_term: 0, uncommitted_records: 0 });
+            actions.push(RecoveryAction::CreatedLog {
+                first_lsn: opts.first_lsn,
+            });
+            return Ok(Plan {
+                actions,
+                kept: vec![],
+                tail_end: None,
+                first_lsn: opts.first_lsn,
+                last_lsn: opts.first_lsn - 1,
+                last_term: 0,
+                uncommitted_records: 0,
+            });
         }
-        return Err(WalError::MetaMissing { dir: scans[0].path.parent().map(Path::to_path_buf).unwrap_or_default() }); // R03
+        return Err(WalError::MetaMissing {
+            dir: scans[0]
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        }); // R03
     };
     let (lp_lsn, lp_term) = meta.last_purged.unwrap_or((0, 0));
     let window = opts.torn_window_bytes();
@@ -141,25 +165,44 @@ pub fn decide(meta: Option<&Meta>, scans: &[SegmentScan], tmps: &[PathBuf], opts
         match &s.header {
             Ok(()) => {}
             Err(HeaderProblem::Missing) if is_last && s.file_bytes <= window => {
-                actions.push(RecoveryAction::RemovedHeaderlessTail { segment: s.name.clone() }); // R05
+                actions.push(RecoveryAction::RemovedHeaderlessTail {
+                    segment: s.name.clone(),
+                }); // R05
                 continue;
             }
             Err(HeaderProblem::Version(v)) => {
-                return Err(WalError::UnsupportedVersion { what: s.name.clone(), found: *v, supported: FORMAT_VERSION });
+                return Err(WalError::UnsupportedVersion {
+                    what: s.name.clone(),
+                    found: *v,
+                    supported: FORMAT_VERSION,
+                });
             }
             Err(HeaderProblem::Missing) => {
-                return Err(WalError::BadHeader { segment: s.name.clone(), reason: "header missing (file too short or zeroed)".into() });
+                return Err(WalError::BadHeader {
+                    segment: s.name.clone(),
+                    reason: "header missing (file too short or zeroed)".into(),
+                });
             }
-            Err(HeaderProblem::Bad(reason)) => return Err(WalError::BadHeader { segment: s.name.clone(), reason: reason.clone() }),
+            Err(HeaderProblem::Bad(reason)) => {
+                return Err(WalError::BadHeader {
+                    segment: s.name.clone(),
+                    reason: reason.clone(),
+                })
+            }
         }
         // R06: everything in it is purged. For a non-last segment the next file's name
         // bounds its content; for the last one its own valid records do.
         let fully_purged = match scans.get(i + 1) {
             Some(next) => next.first_lsn <= lp_lsn + 1 && meta.last_purged.is_some(),
-            None => meta.last_purged.is_some() && s.last.map_or(s.first_lsn.saturating_sub(1), |(l, _)| l) < lp_lsn,
+            None => {
+                meta.last_purged.is_some()
+                    && s.last.map_or(s.first_lsn.saturating_sub(1), |(l, _)| l) < lp_lsn
+            }
         };
         if fully_purged {
-            actions.push(RecoveryAction::FinishedPurge { segment: s.name.clone() });
+            actions.push(RecoveryAction::FinishedPurge {
+                segment: s.name.clone(),
+            });
             continue;
         }
         kept.push(i);
@@ -170,39 +213,76 @@ pub fn decide(meta: Option<&Meta>, scans: &[SegmentScan], tmps: &[PathBuf], opts
         let is_last = k + 1 == kept.len();
         let Some(stop) = &s.stop else { continue };
         if let StopKind::Order(reason) = &stop.kind {
-            return Err(WalError::CorruptSegment { segment: s.name.clone(), offset: stop.offset, reason: reason.clone() }); // R12
+            return Err(WalError::CorruptSegment {
+                segment: s.name.clone(),
+                offset: stop.offset,
+                reason: reason.clone(),
+            }); // R12
         }
         let reason = match &stop.kind {
             StopKind::Incomplete => "record runs past the end of the file".to_string(),
             StopKind::Zeros { all_zero: true } => "zero-filled region".to_string(),
-            StopKind::Zeros { all_zero: false } => "zero length field followed by non-zero bytes".to_string(),
+            StopKind::Zeros { all_zero: false } => {
+                "zero length field followed by non-zero bytes".to_string()
+            }
             StopKind::Corrupt(r) | StopKind::Order(r) => r.clone(),
         };
         if !is_last {
-            return Err(WalError::CorruptSegment { segment: s.name.clone(), offset: stop.offset, reason }); // R11
+            return Err(WalError::CorruptSegment {
+                segment: s.name.clone(),
+                offset: stop.offset,
+                reason,
+            }); // R11
         }
         let damaged = s.file_bytes - stop.offset;
         if damaged > window {
-            return Err(WalError::CorruptTail { segment: s.name.clone(), offset: stop.offset, damaged_bytes: damaged, window_bytes: window, reason }); // R10
+            return Err(WalError::CorruptTail {
+                segment: s.name.clone(),
+                offset: stop.offset,
+                damaged_bytes: damaged,
+                window_bytes: window,
+                reason,
+            }); // R10
         }
         tail_end = Some(stop.offset);
         actions.push(match stop.kind {
-            StopKind::Zeros { all_zero: true } => RecoveryAction::TruncatedZeroTail { segment: s.name.clone(), offset: stop.offset, dropped_bytes: damaged }, // R09
-            _ => RecoveryAction::TruncatedTornTail { segment: s.name.clone(), offset: stop.offset, dropped_bytes: damaged, reason }, // R08
+            StopKind::Zeros { all_zero: true } => RecoveryAction::TruncatedZeroTail {
+                segment: s.name.clone(),
+                offset: stop.offset,
+                dropped_bytes: damaged,
+            }, // R09
+            _ => RecoveryAction::TruncatedTornTail {
+                segment: s.name.clone(),
+                offset: stop.offset,
+                dropped_bytes: damaged,
+                reason,
+            }, // R08
         });
     }
     // R13: contiguity.
     for w in kept.windows(2) {
         let (a, b) = (&scans[w[0]], &scans[w[1]]);
         let Some((a_last, a_term)) = a.last else {
-            return Err(WalError::SegmentGap { detail: format!("segment {} is empty but is followed by {}", a.name, b.name) });
+            return Err(WalError::SegmentGap {
+                detail: format!("segment {} is empty but is followed by {}", a.name, b.name),
+            });
         };
         if b.first_lsn != a_last + 1 {
-            return Err(WalError::SegmentGap { detail: format!("{} ends at LSN {a_last} but the next segment is {}", a.name, b.name) });
+            return Err(WalError::SegmentGap {
+                detail: format!(
+                    "{} ends at LSN {a_last} but the next segment is {}",
+                    a.name, b.name
+                ),
+            });
         }
         if let Some(bt) = b.first_term {
             if bt < a_term {
-                return Err(WalError::SegmentGap { detail: format!("{} starts with term {bt}, below the last term {a_term} of {}", b.name, a.name) });
+                return Err(WalError::SegmentGap {
+                    detail: format!(
+                        "{} starts with term {bt}, below the last term {a_term} of {}",
+                        b.name, a.name
+                    ),
+                });
             }
         }
     }
@@ -215,13 +295,19 @@ pub fn decide(meta: Option<&Meta>, scans: &[SegmentScan], tmps: &[PathBuf], opts
     }
     let (last_lsn, last_term) = match kept.last() {
         None => {
-            actions.push(RecoveryAction::CreatedTail { first_lsn: lp_lsn + 1 }); // R14
+            actions.push(RecoveryAction::CreatedTail {
+                first_lsn: lp_lsn + 1,
+            }); // R14
             (lp_lsn, lp_term)
         }
         Some(&i) => match scans[i].last {
             Some(l) => l,
             None => {
-                let prev = kept.len().checked_sub(2).and_then(|k| scans[kept[k]].last).map(|(_, t)| t);
+                let prev = kept
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|k| scans[kept[k]].last)
+                    .map(|(_, t)| t);
                 let lsn = scans[i].first_lsn - 1;
                 (lsn, prev.unwrap_or(if lsn == lp_lsn { lp_term } else { 0 }))
             }
@@ -233,10 +319,21 @@ pub fn decide(meta: Option<&Meta>, scans: &[SegmentScan], tmps: &[PathBuf], opts
         (None, None) => opts.first_lsn,
     };
     if meta.commit > last_lsn.max(lp_lsn) {
-        return Err(WalError::MetaAheadOfLog { commit: meta.commit, last_lsn }); // R15
+        return Err(WalError::MetaAheadOfLog {
+            commit: meta.commit,
+            last_lsn,
+        }); // R15
     }
     let uncommitted_records = last_lsn.saturating_sub(meta.commit.max(lp_lsn)); // R16
-    Ok(Plan { actions, kept, tail_end, first_lsn, last_lsn, last_term, uncommitted_records })
+    Ok(Plan {
+        actions,
+        kept,
+        tail_end,
+        first_lsn,
+        last_lsn,
+        last_term,
+        uncommitted_records,
+    })
 }
 
 /// Everything [`open_dir`] hands to the WAL handle.
@@ -253,16 +350,27 @@ pub(crate) fn open_dir(dir: &Path, opts: &WalOptions) -> Result<Opened> {
     let meta_exists = MetaStore::path(dir).exists();
     let mut scans = Vec::with_capacity(segs.len());
     for (_, path) in &segs {
-        scans.push(segment::scan_segment(path, opts.index_interval_bytes, false)?);
+        scans.push(segment::scan_segment(
+            path,
+            opts.index_interval_bytes,
+            false,
+        )?);
     }
     if !meta_exists && !scans.is_empty() {
-        return Err(WalError::MetaMissing { dir: dir.to_path_buf() });
+        return Err(WalError::MetaMissing {
+            dir: dir.to_path_buf(),
+        });
     }
     let (mut meta, _) = MetaStore::open(dir)?;
     if !meta_exists {
         meta.update(|m| m.last_purged = Some((opts.first_lsn - 1, 0)))?;
     }
-    let plan = decide(if meta_exists { Some(meta.get()) } else { None }, &scans, &tmps, opts)?;
+    let plan = decide(
+        if meta_exists { Some(meta.get()) } else { None },
+        &scans,
+        &tmps,
+        opts,
+    )?;
     apply(dir, opts, &plan, &mut scans)?;
     Ok(Opened { meta, scans, plan })
 }
@@ -276,17 +384,27 @@ fn apply(dir: &Path, opts: &WalOptions, plan: &Plan, scans: &mut [SegmentScan]) 
                 std::fs::remove_file(file).map_err(|e| WalError::io("deleting", file, e))?;
                 dir_dirty = true;
             }
-            RecoveryAction::RemovedHeaderlessTail { segment } | RecoveryAction::FinishedPurge { segment } => {
+            RecoveryAction::RemovedHeaderlessTail { segment }
+            | RecoveryAction::FinishedPurge { segment } => {
                 tracing::warn!(segment, action = ?a, "WAL recovery: deleting segment");
                 let p = dir.join(segment);
                 std::fs::remove_file(&p).map_err(|e| WalError::io("deleting", &p, e))?;
                 dir_dirty = true;
             }
-            RecoveryAction::TruncatedTornTail { segment, offset, .. } | RecoveryAction::TruncatedZeroTail { segment, offset, .. } => {
+            RecoveryAction::TruncatedTornTail {
+                segment, offset, ..
+            }
+            | RecoveryAction::TruncatedZeroTail {
+                segment, offset, ..
+            } => {
                 tracing::warn!(segment, offset, action = ?a, "WAL recovery: truncating damaged tail (never acknowledged)");
                 let p = dir.join(segment);
-                let f = std::fs::OpenOptions::new().write(true).open(&p).map_err(|e| WalError::io("opening", &p, e))?;
-                f.set_len(*offset).map_err(|e| WalError::io("truncating", &p, e))?;
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| WalError::io("opening", &p, e))?;
+                f.set_len(*offset)
+                    .map_err(|e| WalError::io("truncating", &p, e))?;
                 if opts.fsync {
                     f.sync_all().map_err(|e| WalError::io("fsyncing", &p, e))?;
                 }
@@ -295,7 +413,8 @@ fn apply(dir: &Path, opts: &WalOptions, plan: &Plan, scans: &mut [SegmentScan]) 
                     s.stop = None;
                 }
             }
-            RecoveryAction::CreatedLog { first_lsn } | RecoveryAction::CreatedTail { first_lsn } => {
+            RecoveryAction::CreatedLog { first_lsn }
+            | RecoveryAction::CreatedTail { first_lsn } => {
                 let (path, _) = segment::create_segment(dir, *first_lsn, opts.fsync)?;
                 let scan = segment::scan_segment(&path, opts.index_interval_bytes, false)?;
                 tracing::info!(segment = %scan.name, "WAL: created segment");
@@ -311,7 +430,9 @@ fn apply(dir: &Path, opts: &WalOptions, plan: &Plan, scans: &mut [SegmentScan]) 
 /// The segment created by R01/R14, if any.
 pub(crate) fn created_first_lsn(plan: &Plan) -> Option<Lsn> {
     plan.actions.iter().find_map(|a| match a {
-        RecoveryAction::CreatedLog { first_lsn } | RecoveryAction::CreatedTail { first_lsn } => Some(*first_lsn),
+        RecoveryAction::CreatedLog { first_lsn } | RecoveryAction::CreatedTail { first_lsn } => {
+            Some(*first_lsn)
+        }
         _ => None,
     })
 }

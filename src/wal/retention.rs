@@ -54,13 +54,21 @@ mod tests {
     use super::*;
 
     fn seg(last: Lsn, bytes: u64, age_h: u64, now: SystemTime) -> Seg {
-        Seg { last: (last, 1), bytes, modified: Some(now - Duration::from_secs(age_h * 3600)) }
+        Seg {
+            last: (last, 1),
+            bytes,
+            modified: Some(now - Duration::from_secs(age_h * 3600)),
+        }
     }
 
     #[test]
     fn age_size_and_floor() {
         let now = SystemTime::now();
-        let s = [seg(10, 100, 50, now), seg(20, 100, 30, now), seg(30, 100, 1, now)];
+        let s = [
+            seg(10, 100, 50, now),
+            seg(20, 100, 30, now),
+            seg(30, 100, 1, now),
+        ];
         // By age: first two are older than 24h.
         assert_eq!(plan(&s, 400, now, Some(24), None, 1000), Some((20, 1)));
         // The floor stops it.

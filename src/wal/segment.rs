@@ -65,19 +65,27 @@ pub enum HeaderProblem {
 
 /// Checks a header against the LSN in the file name.
 pub fn check_header(bytes: &[u8], name_lsn: Lsn) -> std::result::Result<(), HeaderProblem> {
-    if bytes.len() < SEGMENT_HEADER_BYTES as usize || bytes[..SEGMENT_HEADER_BYTES as usize].iter().all(|&b| b == 0) {
+    if bytes.len() < SEGMENT_HEADER_BYTES as usize
+        || bytes[..SEGMENT_HEADER_BYTES as usize]
+            .iter()
+            .all(|&b| b == 0)
+    {
         return Err(HeaderProblem::Missing);
     }
     let h = &bytes[..SEGMENT_HEADER_BYTES as usize];
     if h[0..8] != SEGMENT_MAGIC {
-        return Err(HeaderProblem::Bad("bad magic (not a shoal WAL segment)".into()));
+        return Err(HeaderProblem::Bad(
+            "bad magic (not a shoal WAL segment)".into(),
+        ));
     }
     let crc = u32::from_le_bytes([h[24], h[25], h[26], h[27]]);
     if crc != crc32c::crc32c(&h[0..24]) {
         return Err(HeaderProblem::Bad("header checksum mismatch".into()));
     }
     if h[28..32] != [0, 0, 0, 0] {
-        return Err(HeaderProblem::Bad("reserved header bytes are not zero".into()));
+        return Err(HeaderProblem::Bad(
+            "reserved header bytes are not zero".into(),
+        ));
     }
     let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     if version != FORMAT_VERSION {
@@ -87,7 +95,9 @@ pub fn check_header(bytes: &[u8], name_lsn: Lsn) -> std::result::Result<(), Head
     b.copy_from_slice(&h[16..24]);
     let first = u64::from_le_bytes(b);
     if first != name_lsn {
-        return Err(HeaderProblem::Bad(format!("header says first LSN {first} but the file name says {name_lsn}")));
+        return Err(HeaderProblem::Bad(format!(
+            "header says first LSN {first} but the file name says {name_lsn}"
+        )));
     }
     Ok(())
 }
@@ -95,7 +105,8 @@ pub fn check_header(bytes: &[u8], name_lsn: Lsn) -> std::result::Result<(), Head
 /// fsyncs a directory so creations, renames and deletions in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| WalError::io("opening directory", dir, e))?;
-    d.sync_all().map_err(|e| WalError::io("fsyncing directory", dir, e))
+    d.sync_all()
+        .map_err(|e| WalError::io("fsyncing directory", dir, e))
 }
 
 /// Creates segment `first_lsn` crash-safely (tmp, fsync, rename, fsync dir) and returns
@@ -110,9 +121,11 @@ pub fn create_segment(dir: &Path, first_lsn: Lsn, fsync: bool) -> Result<(PathBu
         .write(true)
         .open(&tmp)
         .map_err(|e| WalError::io("creating segment", &tmp, e))?;
-    f.write_all(&encode_header(first_lsn)).map_err(|e| WalError::io("writing segment header", &tmp, e))?;
+    f.write_all(&encode_header(first_lsn))
+        .map_err(|e| WalError::io("writing segment header", &tmp, e))?;
     if fsync {
-        f.sync_all().map_err(|e| WalError::io("fsyncing new segment", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| WalError::io("fsyncing new segment", &tmp, e))?;
     }
     fs::rename(&tmp, &path).map_err(|e| WalError::io("renaming new segment", &path, e))?;
     if fsync {
@@ -179,8 +192,15 @@ pub struct SegmentScan {
 
 /// Reads a whole segment and validates every record: checksum, dense LSNs starting at the
 /// name's LSN, non-decreasing terms. With `check_payloads` it also decompresses each payload.
-pub fn scan_segment(path: &Path, index_interval_bytes: u64, check_payloads: bool) -> Result<SegmentScan> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+pub fn scan_segment(
+    path: &Path,
+    index_interval_bytes: u64,
+    check_payloads: bool,
+) -> Result<SegmentScan> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let first_lsn = parse_segment_name(&name).unwrap_or(0);
     let bytes = fs::read(path).map_err(|e| WalError::io("reading segment", path, e))?;
     let modified = fs::metadata(path).ok().and_then(|m| m.modified().ok());
@@ -210,9 +230,15 @@ pub fn scan_segment(path: &Path, index_interval_bytes: u64, check_payloads: bool
         let stop_kind = match record::decode(&bytes[pos..]) {
             Decode::Record(r) => {
                 if r.lsn != expected {
-                    Some(StopKind::Order(format!("record has LSN {} where {expected} was expected", r.lsn)))
+                    Some(StopKind::Order(format!(
+                        "record has LSN {} where {expected} was expected",
+                        r.lsn
+                    )))
                 } else if r.term < last_term {
-                    Some(StopKind::Order(format!("record {} has term {} below the previous term {last_term}", r.lsn, r.term)))
+                    Some(StopKind::Order(format!(
+                        "record {} has term {} below the previous term {last_term}",
+                        r.lsn, r.term
+                    )))
                 } else {
                     if check_payloads {
                         if let Err(e) = r.payload() {
@@ -233,11 +259,16 @@ pub fn scan_segment(path: &Path, index_interval_bytes: u64, check_payloads: bool
                 }
             }
             Decode::Incomplete { .. } => Some(StopKind::Incomplete),
-            Decode::Zeros => Some(StopKind::Zeros { all_zero: bytes[pos..].iter().all(|&b| b == 0) }),
+            Decode::Zeros => Some(StopKind::Zeros {
+                all_zero: bytes[pos..].iter().all(|&b| b == 0),
+            }),
             Decode::Corrupt(reason) => Some(StopKind::Corrupt(reason)),
         };
         if let Some(kind) = stop_kind {
-            scan.stop = Some(Stop { offset: pos as u64, kind });
+            scan.stop = Some(Stop {
+                offset: pos as u64,
+                kind,
+            });
             break;
         }
     }
@@ -245,8 +276,11 @@ pub fn scan_segment(path: &Path, index_interval_bytes: u64, check_payloads: bool
     Ok(scan)
 }
 
+/// Segment files of a directory as (first LSN, path), sorted.
+pub type SegmentFiles = Vec<(Lsn, PathBuf)>;
+
 /// Lists `*.wal` segments (sorted by first LSN) and leftover `*.wal.tmp` files.
-pub fn list_dir(dir: &Path) -> Result<(Vec<(Lsn, PathBuf)>, Vec<PathBuf>)> {
+pub fn list_dir(dir: &Path) -> Result<(SegmentFiles, Vec<PathBuf>)> {
     let mut segs = Vec::new();
     let mut tmps = Vec::new();
     let rd = fs::read_dir(dir).map_err(|e| WalError::io("listing", dir, e))?;

@@ -66,7 +66,10 @@ pub(crate) struct State {
 impl State {
     /// The segment holding `lsn` (by first LSN), if any.
     pub fn segment_for(&self, lsn: Lsn) -> Option<(Lsn, &SegInfo)> {
-        self.segments.range(..=lsn).next_back().map(|(&f, s)| (f, s))
+        self.segments
+            .range(..=lsn)
+            .next_back()
+            .map(|(&f, s)| (f, s))
     }
 
     /// Records a truncation for readers.
@@ -86,7 +89,11 @@ impl State {
         if self.truncations.first().is_none_or(|&(g, _)| g > since + 1) {
             return Some(0);
         }
-        self.truncations.iter().filter(|&&(g, _)| g > since).map(|&(_, l)| l).min()
+        self.truncations
+            .iter()
+            .filter(|&&(g, _)| g > since)
+            .map(|&(_, l)| l)
+            .min()
     }
 }
 

@@ -49,11 +49,22 @@ impl Reply {
 /// Work for the writer thread.
 pub(crate) enum Cmd {
     /// Append records; `expect_first` makes it fail unless the first LSN matches.
-    Append { recs: Vec<Prepared>, expect_first: Option<Lsn>, reply: Reply },
+    Append {
+        recs: Vec<Prepared>,
+        expect_first: Option<Lsn>,
+        reply: Reply,
+    },
     /// Drop every record with LSN >= `from`.
-    Truncate { from: Lsn, reply: oneshot::Sender<Result<()>> },
+    Truncate {
+        from: Lsn,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Logically drop every record <= `lsn` (whose term is `term`) and delete whole segments.
-    Purge { lsn: Lsn, term: Term, reply: oneshot::Sender<Result<()>> },
+    Purge {
+        lsn: Lsn,
+        term: Term,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// The thread's private state.
@@ -99,7 +110,11 @@ impl Writer {
             let mut next = Some(first);
             while let Some(cmd) = next.take() {
                 match cmd {
-                    Cmd::Append { recs, expect_first, reply } => {
+                    Cmd::Append {
+                        recs,
+                        expect_first,
+                        reply,
+                    } => {
                         records += recs.len();
                         bytes += recs.iter().map(|r| r.encoded_bytes() as u64).sum::<u64>();
                         appends.push((recs, expect_first, reply));
@@ -138,7 +153,9 @@ impl Writer {
 
     fn guard(&self) -> Result<()> {
         match &self.poisoned {
-            Some(reason) => Err(WalError::Poisoned { reason: reason.clone() }),
+            Some(reason) => Err(WalError::Poisoned {
+                reason: reason.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -172,7 +189,9 @@ impl Writer {
             let first = self.next_lsn;
             for rec in &recs {
                 let at = buf_start + self.buf.len() as u64;
-                if at + rec.encoded_bytes() as u64 > self.shared.opts.segment_bytes_max && at > SEGMENT_HEADER_BYTES {
+                if at + rec.encoded_bytes() as u64 > self.shared.opts.segment_bytes_max
+                    && at > SEGMENT_HEADER_BYTES
+                {
                     // Roll: make what we have durable in the old segment, then start a new one.
                     if let Err(e) = self.flush(buf_start, &mut new_index) {
                         result = Err(e);
@@ -194,10 +213,16 @@ impl Writer {
                 self.last_term = rec.term;
             }
             if result.is_err() {
-                pending.push(Pending { reply, range: first..first });
+                pending.push(Pending {
+                    reply,
+                    range: first..first,
+                });
                 break;
             }
-            pending.push(Pending { reply, range: first..self.next_lsn });
+            pending.push(Pending {
+                reply,
+                range: first..self.next_lsn,
+            });
         }
         if result.is_ok() {
             result = self.flush(buf_start, &mut new_index);
@@ -224,13 +249,20 @@ impl Writer {
     fn validate(&self, recs: &[Prepared], expect_first: Option<Lsn>) -> Result<()> {
         if let Some(expected) = expect_first {
             if expected != self.next_lsn {
-                return Err(WalError::LsnMismatch { expected, next: self.next_lsn });
+                return Err(WalError::LsnMismatch {
+                    expected,
+                    next: self.next_lsn,
+                });
             }
         }
         let mut last = self.last_term;
         for (i, r) in recs.iter().enumerate() {
             if r.term < last {
-                return Err(WalError::TermRegression { lsn: self.next_lsn + i as u64, term: r.term, last_term: last });
+                return Err(WalError::TermRegression {
+                    lsn: self.next_lsn + i as u64,
+                    term: r.term,
+                    last_term: last,
+                });
             }
             last = r.term;
         }
@@ -247,11 +279,18 @@ impl Writer {
             let st = self.shared.state();
             (st.last_lsn + 1, st.last_term)
         };
-        verify_frames(&self.buf, first_lsn, self.next_lsn, term)
-            .map_err(|reason| WalError::Poisoned { reason: format!("encoder produced an invalid batch: {reason}") })?;
-        self.tail.write_all_at(&self.buf, buf_start).map_err(|e| WalError::io("writing", &self.tail_path, e))?;
+        verify_frames(&self.buf, first_lsn, self.next_lsn, term).map_err(|reason| {
+            WalError::Poisoned {
+                reason: format!("encoder produced an invalid batch: {reason}"),
+            }
+        })?;
+        self.tail
+            .write_all_at(&self.buf, buf_start)
+            .map_err(|e| WalError::io("writing", &self.tail_path, e))?;
         if self.shared.opts.fsync {
-            self.tail.sync_data().map_err(|e| WalError::io("fdatasyncing", &self.tail_path, e))?;
+            self.tail
+                .sync_data()
+                .map_err(|e| WalError::io("fdatasyncing", &self.tail_path, e))?;
         }
         self.tail_end = buf_start + self.buf.len() as u64;
         self.buf.clear();
@@ -273,10 +312,18 @@ impl Writer {
 
     /// Seals the tail and creates the next segment at `next_lsn`.
     fn roll(&mut self) -> Result<()> {
-        let (path, file) = segment::create_segment(&self.shared.dir, self.next_lsn, self.shared.opts.fsync)?;
+        let (path, file) =
+            segment::create_segment(&self.shared.dir, self.next_lsn, self.shared.opts.fsync)?;
         self.install_tail(self.next_lsn, path, file, SEGMENT_HEADER_BYTES);
         let name = segment::segment_name(self.next_lsn);
-        let info = SegInfo { name, path: self.tail_path.clone(), end: SEGMENT_HEADER_BYTES, last: None, index: Vec::new(), modified: Some(SystemTime::now()) };
+        let info = SegInfo {
+            name,
+            path: self.tail_path.clone(),
+            end: SEGMENT_HEADER_BYTES,
+            last: None,
+            index: Vec::new(),
+            modified: Some(SystemTime::now()),
+        };
         self.shared.state().segments.insert(self.tail_first, info);
         Ok(())
     }
@@ -307,46 +354,83 @@ impl Writer {
             return Ok(());
         }
         if from < first_lsn {
-            return Err(WalError::Purged { lsn: from, first: first_lsn });
+            return Err(WalError::Purged {
+                lsn: from,
+                first: first_lsn,
+            });
         }
         let (seg_first, seg) = {
             let st = shared.state();
-            let (f, s) = st.segment_for(from).ok_or(WalError::Purged { lsn: from, first: first_lsn })?;
+            let (f, s) = st.segment_for(from).ok_or(WalError::Purged {
+                lsn: from,
+                first: first_lsn,
+            })?;
             (f, s.clone())
         };
         // Where record `from` starts, and the term of the record before it.
         let (offset, prev_term) = if from == seg_first {
             let st = shared.state();
-            let prev = st.segments.range(..seg_first).next_back().and_then(|(_, s)| s.last).map(|(_, t)| t);
-            let prev = prev.or_else(|| meta.get().last_purged.filter(|&(l, _)| l + 1 == from).map(|(_, t)| t));
+            let prev = st
+                .segments
+                .range(..seg_first)
+                .next_back()
+                .and_then(|(_, s)| s.last)
+                .map(|(_, t)| t);
+            let prev = prev.or_else(|| {
+                meta.get()
+                    .last_purged
+                    .filter(|&(l, _)| l + 1 == from)
+                    .map(|(_, t)| t)
+            });
             (SEGMENT_HEADER_BYTES, prev.unwrap_or(0))
         } else {
             locate(&seg, from)?
         };
         // Delete newer segments newest first, so a crash leaves a contiguous prefix.
-        let newer: Vec<(Lsn, SegInfo)> = shared.state().segments.range(seg_first + 1..).map(|(&f, s)| (f, s.clone())).collect();
+        let newer: Vec<(Lsn, SegInfo)> = shared
+            .state()
+            .segments
+            .range(seg_first + 1..)
+            .map(|(&f, s)| (f, s.clone()))
+            .collect();
         for (f, s) in newer.iter().rev() {
-            std::fs::remove_file(&s.path).map_err(|e| WalError::io("deleting segment", &s.path, e))?;
+            std::fs::remove_file(&s.path)
+                .map_err(|e| WalError::io("deleting segment", &s.path, e))?;
             shared.state().segments.remove(f);
         }
-        let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(|e| WalError::io("opening", &seg.path, e))?;
-        file.set_len(offset).map_err(|e| WalError::io("truncating", &seg.path, e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&seg.path)
+            .map_err(|e| WalError::io("opening", &seg.path, e))?;
+        file.set_len(offset)
+            .map_err(|e| WalError::io("truncating", &seg.path, e))?;
         if shared.opts.fsync {
-            file.sync_all().map_err(|e| WalError::io("fsyncing", &seg.path, e))?;
+            file.sync_all()
+                .map_err(|e| WalError::io("fsyncing", &seg.path, e))?;
             segment::sync_dir(&shared.dir)?;
         }
         {
             let mut st = shared.state();
             if let Some(s) = st.segments.get_mut(&seg_first) {
                 s.end = offset;
-                s.last = if from > seg_first { Some((from - 1, prev_term)) } else { None };
+                s.last = if from > seg_first {
+                    Some((from - 1, prev_term))
+                } else {
+                    None
+                };
                 s.index.retain(|&(_, o)| o < offset);
             }
             st.last_lsn = from - 1;
             st.last_term = prev_term;
             st.note_truncation(from);
         }
-        let next_index_at = seg.index.iter().filter(|&&(_, o)| o < offset).map(|&(_, o)| o + shared.opts.index_interval_bytes).last();
+        let next_index_at = seg
+            .index
+            .iter()
+            .filter(|&&(_, o)| o < offset)
+            .map(|&(_, o)| o + shared.opts.index_interval_bytes)
+            .next_back();
         self.install_tail(seg_first, seg.path.clone(), file, offset);
         self.next_index_at = next_index_at.unwrap_or(offset);
         self.next_lsn = from;
@@ -372,7 +456,11 @@ impl Writer {
                 None => term,
             };
             if found != term {
-                return Err(WalError::TermMismatch { lsn, given: term, found });
+                return Err(WalError::TermMismatch {
+                    lsn,
+                    given: term,
+                    found,
+                });
             }
         }
         meta.update(|m| m.last_purged = Some((lsn, term)))?;
@@ -419,19 +507,23 @@ impl Writer {
 /// its last record) by sparse-index seek plus a short scan, and the term of `target - 1`.
 /// Requires `seg`'s first LSN < `target`. Every record on the way is checked (checksum, LSN).
 pub(crate) fn locate(seg: &SegInfo, target: Lsn) -> Result<(u64, Term)> {
-    let (mut at_lsn, mut off) = seg.seek(target - 1).ok_or_else(|| corrupt(seg, SEGMENT_HEADER_BYTES, "sparse index has no entry"))?;
+    let (mut at_lsn, mut off) = seg
+        .seek(target - 1)
+        .ok_or_else(|| corrupt(seg, SEGMENT_HEADER_BYTES, "sparse index has no entry"))?;
     let file = File::open(&seg.path).map_err(|e| WalError::io("opening", &seg.path, e))?;
     let mut buf = vec![0u8; record::RECORD_HEADER_BYTES];
     while off < seg.end {
         let head = (seg.end - off).min(record::RECORD_HEADER_BYTES as u64) as usize;
         buf.resize(head, 0);
-        file.read_exact_at(&mut buf, off).map_err(|e| WalError::io("reading", &seg.path, e))?;
+        file.read_exact_at(&mut buf, off)
+            .map_err(|e| WalError::io("reading", &seg.path, e))?;
         if let Decode::Incomplete { need } = record::decode(&buf) {
             if off + need as u64 > seg.end {
                 return Err(corrupt(seg, off, "record runs past the end of the segment"));
             }
             buf.resize(need, 0);
-            file.read_exact_at(&mut buf, off).map_err(|e| WalError::io("reading", &seg.path, e))?;
+            file.read_exact_at(&mut buf, off)
+                .map_err(|e| WalError::io("reading", &seg.path, e))?;
         }
         match record::decode(&buf) {
             Decode::Record(r) if r.lsn == at_lsn => {
@@ -441,11 +533,20 @@ pub(crate) fn locate(seg: &SegInfo, target: Lsn) -> Result<(u64, Term)> {
                 }
                 at_lsn += 1;
             }
-            Decode::Record(r) => return Err(corrupt(seg, off, &format!("LSN {} where {at_lsn} was expected", r.lsn))),
+            Decode::Record(r) => {
+                return Err(corrupt(
+                    seg,
+                    off,
+                    &format!("LSN {} where {at_lsn} was expected", r.lsn),
+                ))
+            }
             other => return Err(corrupt(seg, off, &format!("{other:?}"))),
         }
     }
-    Err(WalError::BeyondEnd { lsn: target, last: at_lsn.saturating_sub(1) })
+    Err(WalError::BeyondEnd {
+        lsn: target,
+        last: at_lsn.saturating_sub(1),
+    })
 }
 
 /// Term of record `lsn`, which must be in `seg`.
@@ -453,17 +554,30 @@ fn term_at(seg: &SegInfo, first: Lsn, lsn: Lsn) -> Result<Term> {
     match seg.last {
         Some((l, t)) if l == lsn => Ok(t),
         _ if lsn >= first => locate(seg, lsn + 1).map(|(_, t)| t),
-        _ => Err(corrupt(seg, SEGMENT_HEADER_BYTES, &format!("LSN {lsn} is not in this segment"))),
+        _ => Err(corrupt(
+            seg,
+            SEGMENT_HEADER_BYTES,
+            &format!("LSN {lsn} is not in this segment"),
+        )),
     }
 }
 
 fn corrupt(seg: &SegInfo, offset: u64, reason: &str) -> WalError {
-    WalError::CorruptRecord { segment: seg.name.clone(), offset, reason: reason.to_string() }
+    WalError::CorruptRecord {
+        segment: seg.name.clone(),
+        offset,
+        reason: reason.to_string(),
+    }
 }
 
 /// Checks a framed batch: every record decodes, checksums match, LSNs run `first..end`
 /// densely and terms do not decrease from `min_term`.
-pub(crate) fn verify_frames(buf: &[u8], first: Lsn, end: Lsn, min_term: Term) -> std::result::Result<(), String> {
+pub(crate) fn verify_frames(
+    buf: &[u8],
+    first: Lsn,
+    end: Lsn,
+    min_term: Term,
+) -> std::result::Result<(), String> {
     let mut pos = 0;
     let mut expected = first;
     let mut term = min_term;
@@ -484,7 +598,10 @@ pub(crate) fn verify_frames(buf: &[u8], first: Lsn, end: Lsn, min_term: Term) ->
         }
     }
     if expected != end {
-        return Err(format!("batch ends at LSN {} but {end} was assigned", expected));
+        return Err(format!(
+            "batch ends at LSN {} but {end} was assigned",
+            expected
+        ));
     }
     Ok(())
 }

@@ -25,7 +25,10 @@ fn append_read_back_across_segments_and_reopen() {
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), small_opts()).unwrap();
     assert!(report.actions.is_empty(), "{:?}", report.actions);
-    assert_eq!((report.first_lsn, report.last_lsn, report.last_term), (1, 340, 1));
+    assert_eq!(
+        (report.first_lsn, report.last_lsn, report.last_term),
+        (1, 340, 1)
+    );
     check_records(&wal, 1, 340);
     append_n(&wal, 5, 2);
     check_records(&wal, 1, 345);
@@ -35,7 +38,10 @@ fn append_read_back_across_segments_and_reopen() {
 #[test]
 fn group_commit_serves_many_concurrent_callers() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions { fsync: true, ..small_opts() };
+    let opts = WalOptions {
+        fsync: true,
+        ..small_opts()
+    };
     let (wal, _) = Wal::open(dir.path(), opts).unwrap();
     let threads: Vec<_> = (0..8u8)
         .map(|t| {
@@ -45,7 +51,13 @@ fn group_commit_serves_many_concurrent_callers() {
                 for i in 0..40u32 {
                     let mut p = vec![t];
                     p.extend_from_slice(&i.to_le_bytes());
-                    let r = wal.append(vec![NewRecord::new(1, t, p.clone()), NewRecord::new(1, t, p)]).wait().unwrap();
+                    let r = wal
+                        .append(vec![
+                            NewRecord::new(1, t, p.clone()),
+                            NewRecord::new(1, t, p),
+                        ])
+                        .wait()
+                        .unwrap();
                     assert_eq!(r.end - r.start, 2);
                     got.push((r.start, i));
                 }
@@ -79,11 +91,39 @@ fn rejected_requests_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
     append_n(&wal, 3, 5);
-    let e = wal.append_at(7, vec![NewRecord::new(5, 0, "x")]).wait().unwrap_err();
-    assert!(matches!(e, WalError::LsnMismatch { expected: 7, next: 4 }), "{e}");
-    let e = wal.append(vec![NewRecord::new(5, 0, "a"), NewRecord::new(4, 0, "b")]).wait().unwrap_err();
-    assert!(matches!(e, WalError::TermRegression { lsn: 5, term: 4, last_term: 5 }), "{e}");
-    let e = wal.append(vec![NewRecord::new(5, 0, vec![0u8; 2000])]).wait().unwrap_err();
+    let e = wal
+        .append_at(7, vec![NewRecord::new(5, 0, "x")])
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WalError::LsnMismatch {
+                expected: 7,
+                next: 4
+            }
+        ),
+        "{e}"
+    );
+    let e = wal
+        .append(vec![NewRecord::new(5, 0, "a"), NewRecord::new(4, 0, "b")])
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WalError::TermRegression {
+                lsn: 5,
+                term: 4,
+                last_term: 5
+            }
+        ),
+        "{e}"
+    );
+    let e = wal
+        .append(vec![NewRecord::new(5, 0, vec![0u8; 2000])])
+        .wait()
+        .unwrap_err();
     assert!(matches!(e, WalError::RecordTooLarge { .. }), "{e}");
     assert_eq!(wal.last_lsn(), 3);
     assert_eq!(wal.append(vec![]).wait().unwrap(), 4..4);
@@ -93,7 +133,14 @@ fn rejected_requests_write_nothing() {
 #[test]
 fn callback_fires_after_durable() {
     let dir = tempfile::tempdir().unwrap();
-    let (wal, _) = Wal::open(dir.path(), WalOptions { fsync: true, ..small_opts() }).unwrap();
+    let (wal, _) = Wal::open(
+        dir.path(),
+        WalOptions {
+            fsync: true,
+            ..small_opts()
+        },
+    )
+    .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let w2 = wal.clone();
     wal.append_with(Some(1), vec![NewRecord::new(1, 0, "hello")], move |r| {
@@ -123,7 +170,9 @@ async fn reader_streams_while_writer_appends() {
     });
     for _ in 0..50 {
         let next = wal.last_lsn() + 1;
-        let recs: Vec<_> = (next..next + 10).map(|l| NewRecord::new(1, (l % 3) as u8, payload_for(l))).collect();
+        let recs: Vec<_> = (next..next + 10)
+            .map(|l| NewRecord::new(1, (l % 3) as u8, payload_for(l)))
+            .collect();
         wal.append(recs).await.unwrap();
         tokio::task::yield_now().await;
     }
@@ -145,9 +194,18 @@ fn truncate_suffix_then_new_term_and_readers_notice() {
     }
     wal.truncate_from(50).wait().unwrap();
     assert_eq!((wal.last_lsn(), wal.last_term()), (49, 1));
-    assert!(matches!(ahead.try_next(), Err(WalError::ReaderInvalidated { next: 61, truncated_from: 50 })));
+    assert!(matches!(
+        ahead.try_next(),
+        Err(WalError::ReaderInvalidated {
+            next: 61,
+            truncated_from: 50
+        })
+    ));
     // A reader that has not reached the cut keeps going, then sees the new records.
-    let r = wal.append_at(50, vec![NewRecord::new(2, 9, "new50")]).wait().unwrap();
+    let r = wal
+        .append_at(50, vec![NewRecord::new(2, 9, "new50")])
+        .wait()
+        .unwrap();
     assert_eq!(r, 50..51);
     let mut got = Vec::new();
     while let Some(r) = behind.try_next().unwrap() {
@@ -176,9 +234,21 @@ fn truncate_and_commit_guards() {
     let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
     append_n(&wal, 20, 1);
     wal.save_commit(10).unwrap();
-    assert!(matches!(wal.truncate_from(10).wait(), Err(WalError::TruncateCommitted { lsn: 10, commit: 10 })));
-    assert!(matches!(wal.save_commit(9), Err(WalError::BadCommit { .. })));
-    assert!(matches!(wal.save_commit(21), Err(WalError::BadCommit { .. })));
+    assert!(matches!(
+        wal.truncate_from(10).wait(),
+        Err(WalError::TruncateCommitted {
+            lsn: 10,
+            commit: 10
+        })
+    ));
+    assert!(matches!(
+        wal.save_commit(9),
+        Err(WalError::BadCommit { .. })
+    ));
+    assert!(matches!(
+        wal.save_commit(21),
+        Err(WalError::BadCommit { .. })
+    ));
     wal.truncate_from(11).wait().unwrap();
     assert_eq!(wal.last_lsn(), 10);
     wal.truncate_from(99).wait().unwrap(); // past the end: nothing to do
@@ -192,18 +262,33 @@ fn purge_prefix_deletes_whole_segments_and_beyond_end_resets() {
     append_n(&wal, 200, 1);
     let before = segment_files(dir.path()).len();
     let t = wal.read_range(120..121).unwrap()[0].term;
-    assert!(matches!(wal.purge_through(120, t + 1).wait(), Err(WalError::TermMismatch { .. })));
+    assert!(matches!(
+        wal.purge_through(120, t + 1).wait(),
+        Err(WalError::TermMismatch { .. })
+    ));
     wal.purge_through(120, t).wait().unwrap();
     assert_eq!(wal.first_lsn(), 121);
     assert!(segment_files(dir.path()).len() < before);
-    assert!(matches!(wal.read_range(120..122), Err(WalError::Purged { lsn: 120, first: 121 })));
+    assert!(matches!(
+        wal.read_range(120..122),
+        Err(WalError::Purged {
+            lsn: 120,
+            first: 121
+        })
+    ));
     check_records(&wal, 121, 200);
     assert_eq!(wal.log_state().last_purged, Some((120, 1)));
     // Snapshot install: purge past the end.
     wal.purge_through(500, 4).wait().unwrap();
-    assert_eq!((wal.first_lsn(), wal.last_lsn(), wal.last_term()), (501, 500, 4));
+    assert_eq!(
+        (wal.first_lsn(), wal.last_lsn(), wal.last_term()),
+        (501, 500, 4)
+    );
     assert_eq!(segment_files(dir.path()).len(), 1);
-    assert_eq!(wal.append(vec![NewRecord::new(4, 0, "x")]).wait().unwrap(), 501..502);
+    assert_eq!(
+        wal.append(vec![NewRecord::new(4, 0, "x")]).wait().unwrap(),
+        501..502
+    );
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), small_opts()).unwrap();
     assert!(report.actions.is_empty(), "{:?}", report.actions);
@@ -213,10 +298,17 @@ fn purge_prefix_deletes_whole_segments_and_beyond_end_resets() {
 #[test]
 fn retention_respects_the_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions { retention_bytes_max: Some(1), ..small_opts() };
+    let opts = WalOptions {
+        retention_bytes_max: Some(1),
+        ..small_opts()
+    };
     let (wal, _) = Wal::open(dir.path(), opts).unwrap();
     append_n(&wal, 200, 1);
-    assert_eq!(wal.apply_retention(SystemTime::now()).unwrap(), None, "floor 0 purges nothing");
+    assert_eq!(
+        wal.apply_retention(SystemTime::now()).unwrap(),
+        None,
+        "floor 0 purges nothing"
+    );
     wal.set_purge_floor(100).unwrap();
     let purged = wal.apply_retention(SystemTime::now()).unwrap().unwrap();
     assert!(purged < 100 && purged > 1);
@@ -230,14 +322,20 @@ fn meta_persists_and_is_atomic() {
     let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
     append_n(&wal, 5, 3);
     wal.save_vote(3, b"vote-for-n2").unwrap();
-    assert!(matches!(wal.save_vote(2, b"old"), Err(WalError::TermRegression { .. })));
+    assert!(matches!(
+        wal.save_vote(2, b"old"),
+        Err(WalError::TermRegression { .. })
+    ));
     wal.save_commit(4).unwrap();
     wal.set_membership(b"{n1,n2,n3}").unwrap();
     wal.set_purge_floor(2).unwrap();
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), small_opts()).unwrap();
     let m = wal.meta();
-    assert_eq!((m.term, m.vote.as_deref(), m.commit, m.purge_floor), (3, Some(&b"vote-for-n2"[..]), 4, 2));
+    assert_eq!(
+        (m.term, m.vote.as_deref(), m.commit, m.purge_floor),
+        (3, Some(&b"vote-for-n2"[..]), 4, 2)
+    );
     assert_eq!(m.membership.as_deref(), Some(&b"{n1,n2,n3}"[..]));
     assert_eq!(report.uncommitted_records, 1);
 }
@@ -248,6 +346,9 @@ fn closed_wal_reports_closed() {
     let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
     let w2 = wal.clone();
     wal.close().unwrap();
-    assert!(matches!(w2.append(vec![NewRecord::new(1, 0, "x")]).wait(), Err(WalError::Closed)));
+    assert!(matches!(
+        w2.append(vec![NewRecord::new(1, 0, "x")]).wait(),
+        Err(WalError::Closed)
+    ));
     let _ = Arc::new(w2);
 }

@@ -27,13 +27,27 @@ fn copy_dir(from: &Path, to: &Path) {
 /// tail (reported) and then return only original records (a prefix of the log).
 fn assert_detected(dir: &Path, what: &str) {
     match Wal::open(dir, small_opts()) {
-        Err(WalError::CorruptSegment { .. } | WalError::CorruptTail { .. } | WalError::BadHeader { .. } | WalError::SegmentGap { .. }) => {}
+        Err(
+            WalError::CorruptSegment { .. }
+            | WalError::CorruptTail { .. }
+            | WalError::BadHeader { .. }
+            | WalError::SegmentGap { .. },
+        ) => {}
         Err(e) => panic!("{what}: unexpected error kind: {e}"),
         Ok((wal, report)) => {
             let repaired = report.actions.iter().any(|a| {
-                matches!(a, RecoveryAction::TruncatedTornTail { .. } | RecoveryAction::TruncatedZeroTail { .. } | RecoveryAction::RemovedHeaderlessTail { .. })
+                matches!(
+                    a,
+                    RecoveryAction::TruncatedTornTail { .. }
+                        | RecoveryAction::TruncatedZeroTail { .. }
+                        | RecoveryAction::RemovedHeaderlessTail { .. }
+                )
             });
-            assert!(repaired, "{what}: damage went unnoticed ({:?})", report.actions);
+            assert!(
+                repaired,
+                "{what}: damage went unnoticed ({:?})",
+                report.actions
+            );
             assert!(wal.last_lsn() < 90, "{what}: nothing was dropped");
             check_records(&wal, 1, wal.last_lsn());
         }
@@ -78,7 +92,12 @@ fn every_cut_is_detected_on_open() {
             let d = tempfile::tempdir().unwrap();
             copy_dir(base.path(), d.path());
             let p = d.path().join(seg.file_name().unwrap());
-            OpenOptions::new().write(true).open(&p).unwrap().set_len(cut).unwrap();
+            OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
             if i + 1 == segs.len() && cut <= 32 {
                 // Cutting into the last segment's header = a crash while creating it.
                 let (wal, _) = Wal::open(d.path(), small_opts()).unwrap();

@@ -20,7 +20,12 @@ const WRITER_THREADS: u8 = 4;
 const CHILD_LIFETIME_MAX_MS: u64 = 10_000;
 
 fn opts() -> WalOptions {
-    WalOptions { fsync: true, segment_bytes_max: 64 * 1024, batch_bytes_max: 16 * 1024, ..small_opts() }
+    WalOptions {
+        fsync: true,
+        segment_bytes_max: 64 * 1024,
+        batch_bytes_max: 16 * 1024,
+        ..small_opts()
+    }
 }
 
 /// Self-describing payload: thread, sequence, then bytes derived from both.
@@ -31,7 +36,11 @@ fn payload(thread: u8, seq: u32) -> Vec<u8> {
     p.extend_from_slice(&seq.to_le_bytes());
     while p.len() < len {
         let i = p.len() as u32;
-        p.push(if seq % 2 == 0 { (i / 8) as u8 } else { (i.wrapping_mul(seq | 1).wrapping_add(thread as u32) >> 3) as u8 });
+        p.push(if seq % 2 == 0 {
+            (i / 8) as u8
+        } else {
+            (i.wrapping_mul(seq | 1).wrapping_add(thread as u32) >> 3) as u8
+        });
     }
     p
 }
@@ -56,7 +65,9 @@ fn child(dir: &str) {
                 let mut seq: u32 = rand::rng().random();
                 while start.elapsed() < Duration::from_millis(CHILD_LIFETIME_MAX_MS) {
                     let n = 1 + (seq % 5);
-                    let recs: Vec<_> = (0..n).map(|i| NewRecord::new(1, t, payload(t, seq.wrapping_add(i)))).collect();
+                    let recs: Vec<_> = (0..n)
+                        .map(|i| NewRecord::new(1, t, payload(t, seq.wrapping_add(i))))
+                        .collect();
                     let r = wal.append(recs).wait().expect("child append");
                     let mut o = out.lock().unwrap();
                     for (i, lsn) in r.enumerate() {
@@ -93,35 +104,62 @@ fn kill_9_keeps_every_acknowledged_record() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let lines = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+        let lines = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
         std::thread::sleep(Duration::from_millis(rng.random_range(30..250)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         for line in lines.join().unwrap() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if let ["ACK", lsn, t, s] = f[..] {
-                acked.insert(lsn.parse().unwrap(), (t.parse().unwrap(), s.parse().unwrap()));
+                acked.insert(
+                    lsn.parse().unwrap(),
+                    (t.parse().unwrap(), s.parse().unwrap()),
+                );
             }
         }
-        let (wal, report) = Wal::open(dir.path(), opts()).unwrap_or_else(|e| panic!("iteration {iteration}: reopen failed: {e}"));
+        let (wal, report) = Wal::open(dir.path(), opts())
+            .unwrap_or_else(|e| panic!("iteration {iteration}: reopen failed: {e}"));
         repairs += report.actions.len();
         let max_acked = acked.keys().next_back().copied().unwrap_or(0);
-        assert!(wal.last_lsn() >= max_acked, "iteration {iteration}: log ends at {} but {max_acked} was acknowledged", wal.last_lsn());
+        assert!(
+            wal.last_lsn() >= max_acked,
+            "iteration {iteration}: log ends at {} but {max_acked} was acknowledged",
+            wal.last_lsn()
+        );
         let all = wal.read_range(1..wal.last_lsn() + 1).unwrap();
         for r in &all {
-            let who = parse_payload(&r.payload).unwrap_or_else(|| panic!("iteration {iteration}: record {} is corrupt", r.lsn));
+            let who = parse_payload(&r.payload)
+                .unwrap_or_else(|| panic!("iteration {iteration}: record {} is corrupt", r.lsn));
             assert_eq!(r.kind, who.0);
             if let Some(&want) = acked.get(&r.lsn) {
-                assert_eq!(who, want, "iteration {iteration}: acknowledged record {} changed", r.lsn);
+                assert_eq!(
+                    who, want,
+                    "iteration {iteration}: acknowledged record {} changed",
+                    r.lsn
+                );
             }
         }
         // Unacknowledged records that survived are now part of the log; remember them so
         // later iterations check they stay.
         for r in all {
-            acked.entry(r.lsn).or_insert(parse_payload(&r.payload).unwrap());
+            acked
+                .entry(r.lsn)
+                .or_insert(parse_payload(&r.payload).unwrap());
         }
         drop(wal);
     }
-    assert!(acked.len() > 100, "the children acknowledged only {} records", acked.len());
-    eprintln!("crash test: {} records, {ITERATIONS} kills, {repairs} recovery actions", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the children acknowledged only {} records",
+        acked.len()
+    );
+    eprintln!(
+        "crash test: {} records, {ITERATIONS} kills, {repairs} recovery actions",
+        acked.len()
+    );
 }

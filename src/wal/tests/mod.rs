@@ -47,7 +47,9 @@ pub(crate) fn payload_for(lsn: Lsn) -> Vec<u8> {
 /// Appends records `next..next+n` with `payload_for` payloads, `term`, kind = lsn % 3.
 pub(crate) fn append_n(wal: &Wal, n: u64, term: u64) -> std::ops::Range<Lsn> {
     let next = wal.last_lsn() + 1;
-    let recs = (next..next + n).map(|l| NewRecord::new(term, (l % 3) as u8, payload_for(l))).collect();
+    let recs = (next..next + n)
+        .map(|l| NewRecord::new(term, (l % 3) as u8, payload_for(l)))
+        .collect();
     let r = wal.append_at(next, recs).wait().expect("append");
     assert_eq!(r, next..next + n);
     r

@@ -59,23 +59,43 @@ impl Model {
 }
 
 fn payload(n: u64, len: u16, compressible: bool) -> Vec<u8> {
-    (0..len as u64).map(|i| if compressible { (i / 10 % 4) as u8 } else { (n.wrapping_mul(31).wrapping_add(i * i * 7) >> 2) as u8 }).collect()
+    (0..len as u64)
+        .map(|i| {
+            if compressible {
+                (i / 10 % 4) as u8
+            } else {
+                (n.wrapping_mul(31).wrapping_add(i * i * 7) >> 2) as u8
+            }
+        })
+        .collect()
 }
 
 fn check(wal: &Wal, m: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(wal.first_lsn(), m.first);
     prop_assert_eq!(wal.last_lsn(), m.last());
     prop_assert_eq!(wal.last_term(), m.last_term());
-    let got = wal.read_range(m.first..m.last() + 1).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let got = wal
+        .read_range(m.first..m.last() + 1)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&got, &m.recs);
     Ok(())
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions { segment_bytes_max: 2048, index_interval_bytes: 200, ..small_opts() };
+    let opts = WalOptions {
+        segment_bytes_max: 2048,
+        index_interval_bytes: 200,
+        ..small_opts()
+    };
     let (mut wal, _) = Wal::open(dir.path(), opts.clone()).unwrap();
-    let mut m = Model { recs: vec![], first: 1, purged_term: 0, commit: 0, counter: 0 };
+    let mut m = Model {
+        recs: vec![],
+        first: 1,
+        purged_term: 0,
+        commit: 0,
+        counter: 0,
+    };
     for op in ops {
         match op {
             Op::Append(specs) => {
@@ -87,21 +107,37 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     new.push(NewRecord::new(term, kind, payload(m.counter, len, comp)));
                 }
                 let next = m.last() + 1;
-                let r = wal.append_at(next, new.clone()).wait().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let r = wal
+                    .append_at(next, new.clone())
+                    .wait()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(r, next..next + new.len() as u64);
                 for (i, n) in new.into_iter().enumerate() {
-                    m.recs.push(Record { lsn: next + i as u64, term: n.term, kind: n.kind, payload: n.payload });
+                    m.recs.push(Record {
+                        lsn: next + i as u64,
+                        term: n.term,
+                        kind: n.kind,
+                        payload: n.payload,
+                    });
                 }
             }
             Op::Truncate(f) => {
-                let Some(at) = Model::pick(m.commit.max(m.first - 1) + 1, m.last() + 1, f) else { continue };
-                wal.truncate_from(at).wait().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let Some(at) = Model::pick(m.commit.max(m.first - 1) + 1, m.last() + 1, f) else {
+                    continue;
+                };
+                wal.truncate_from(at)
+                    .wait()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 m.recs.truncate((at - m.first) as usize);
             }
             Op::Purge(f) => {
-                let Some(at) = Model::pick(m.first, m.last(), f) else { continue };
+                let Some(at) = Model::pick(m.first, m.last(), f) else {
+                    continue;
+                };
                 let term = m.recs[(at - m.first) as usize].term;
-                wal.purge_through(at, term).wait().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                wal.purge_through(at, term)
+                    .wait()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 m.recs.drain(..(at + 1 - m.first) as usize);
                 m.first = at + 1;
                 m.purged_term = term;
@@ -109,38 +145,58 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::PurgeBeyond(skip, bump) => {
                 let at = m.last() + 1 + skip as u64;
                 let term = m.last_term() + bump as u64;
-                wal.purge_through(at, term).wait().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                wal.purge_through(at, term)
+                    .wait()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 m.recs.clear();
                 m.first = at + 1;
                 m.purged_term = term;
             }
             Op::Commit(f) => {
-                let Some(at) = Model::pick(m.commit, m.last(), f) else { continue };
-                wal.save_commit(at).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let Some(at) = Model::pick(m.commit, m.last(), f) else {
+                    continue;
+                };
+                wal.save_commit(at)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 m.commit = at;
             }
             Op::Reopen => {
                 drop(wal);
-                let (w, report) = Wal::open(dir.path(), opts.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (w, report) = Wal::open(dir.path(), opts.clone())
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert!(
-                    report.actions.iter().all(|a| matches!(a, crate::wal::RecoveryAction::FinishedPurge { .. } | crate::wal::RecoveryAction::CreatedTail { .. })),
+                    report.actions.iter().all(|a| matches!(
+                        a,
+                        crate::wal::RecoveryAction::FinishedPurge { .. }
+                            | crate::wal::RecoveryAction::CreatedTail { .. }
+                    )),
                     "clean reopen repaired something: {:?}",
                     report.actions
                 );
                 wal = w;
             }
             Op::ReadFrom(f) => {
-                let Some(at) = Model::pick(m.first, m.last() + 1, f) else { continue };
-                let mut r = wal.reader(at).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let Some(at) = Model::pick(m.first, m.last() + 1, f) else {
+                    continue;
+                };
+                let mut r = wal
+                    .reader(at)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let mut got = Vec::new();
-                while let Some(rec) = r.try_next().map_err(|e| TestCaseError::fail(e.to_string()))? {
+                while let Some(rec) = r
+                    .try_next()
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?
+                {
                     got.push(rec);
                 }
                 prop_assert_eq!(&got[..], &m.recs[(at - m.first) as usize..]);
                 if at > m.first {
                     let below = wal.reader(m.first - 1);
                     let purged = matches!(below, Err(WalError::Purged { .. }));
-                    prop_assert!(m.first == 1 || purged, "reading below the first LSN must fail");
+                    prop_assert!(
+                        m.first == 1 || purged,
+                        "reading below the first LSN must fail"
+                    );
                 }
             }
         }
