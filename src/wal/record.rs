@@ -86,7 +86,7 @@ pub(crate) fn prepare(
             max: record_bytes_max,
         });
     }
-    if raw_len >= compress_threshold_bytes {
+    if raw_len >= compress_threshold_bytes && sample_compresses(&rec.payload) {
         let compressed = lz4_flex::compress_prepend_size(&rec.payload);
         if compressed.len() < raw_len {
             return Ok(Prepared {
@@ -103,6 +103,21 @@ pub(crate) fn prepare(
         flags: 0,
         stored: rec.payload,
     })
+}
+
+/// Payloads longer than this are first compressed on a prefix of this size; LZ4 runs on
+/// the whole payload only if the prefix shrinks. Saves the full attempt on incompressible
+/// data (already compressed blobs, random bytes).
+pub const COMPRESS_SAMPLE_BYTES: usize = 4096;
+
+/// Whether the first `COMPRESS_SAMPLE_BYTES` shrink by at least 1/16 (always true for
+/// shorter payloads: the real attempt is as cheap as the sample).
+fn sample_compresses(payload: &[u8]) -> bool {
+    if payload.len() <= 2 * COMPRESS_SAMPLE_BYTES {
+        return true;
+    }
+    let sample = &payload[..COMPRESS_SAMPLE_BYTES];
+    lz4_flex::compress(sample).len() < COMPRESS_SAMPLE_BYTES - COMPRESS_SAMPLE_BYTES / 16
 }
 
 /// Appends the framed record to `buf`.
@@ -285,6 +300,34 @@ mod tests {
         let (flags, rec) = roundtrip(payload.clone());
         assert_eq!(flags, 0);
         assert_eq!(rec.payload, payload);
+    }
+
+    #[test]
+    fn large_payloads_use_the_sample_to_decide() {
+        let (flags, rec) = roundtrip_max(vec![b'q'; 20_000]);
+        assert_eq!((flags, rec.payload.len()), (FLAG_LZ4, 20_000));
+        let mut x = 7u64;
+        let random: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let (flags, rec) = roundtrip_max(random.clone());
+        assert_eq!(flags, 0);
+        assert_eq!(rec.payload, random);
+    }
+
+    fn roundtrip_max(payload: Vec<u8>) -> (u8, Record) {
+        let p = prepare(NewRecord::new(1, 0, payload), 1 << 20, 16).unwrap();
+        let mut buf = Vec::new();
+        encode_into(&mut buf, 1, &p);
+        match decode(&buf) {
+            Decode::Record(r) => (r.flags, r.to_record().unwrap()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
