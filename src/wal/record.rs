@@ -108,7 +108,7 @@ pub(crate) fn prepare(
 /// Payloads longer than this are first compressed on a prefix of this size; LZ4 runs on
 /// the whole payload only if the prefix shrinks. Saves the full attempt on incompressible
 /// data (already compressed blobs, random bytes).
-pub const COMPRESS_SAMPLE_BYTES: usize = 4096;
+pub const COMPRESS_SAMPLE_BYTES: usize = 1024;
 
 /// Whether the first `COMPRESS_SAMPLE_BYTES` shrink by at least 1/16 (always true for
 /// shorter payloads: the real attempt is as cheap as the sample).
