@@ -103,6 +103,7 @@ impl Drop for Inner {
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
+        self.shared.close();
     }
 }
 
@@ -198,6 +199,7 @@ impl Wal {
             opts,
             state: Mutex::new(state),
             files: Default::default(),
+            closed: Default::default(),
             durable,
         });
         let meta = Arc::new(Mutex::new(opened.meta));
@@ -543,6 +545,7 @@ impl Wal {
                 reason: "writer thread panicked".into(),
             })?;
         }
+        self.inner.shared.close();
         Ok(())
     }
 }

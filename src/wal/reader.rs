@@ -172,10 +172,14 @@ impl WalReader {
                 return Ok(r);
             }
             let want = self.next;
+            let shared = self.shared.clone();
             self.durable
-                .wait_for(|&d| d >= want)
+                .wait_for(|&d| d >= want || shared.is_closed())
                 .await
                 .map_err(|_| WalError::Closed)?;
+            if self.shared.is_closed() && self.shared.state().last_lsn < want {
+                return Err(WalError::Closed);
+            }
         }
     }
 }

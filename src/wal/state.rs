@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     pub files: RwLock<()>,
     /// Publishes the last durable LSN so async readers can wait for new records.
     pub durable: watch::Sender<Lsn>,
+    /// Set when the WAL is closed, so waiting readers give up instead of waiting forever.
+    pub closed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -121,6 +123,17 @@ impl Shared {
     /// Shared file lock for readers.
     pub fn files_read(&self) -> RwLockReadGuard<'_, ()> {
         self.files.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the WAL closed and wakes waiting readers.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.durable.send_modify(|_| {});
+    }
+
+    /// Whether the WAL was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Exclusive file lock for truncation.

@@ -352,3 +352,30 @@ fn closed_wal_reports_closed() {
     ));
     let _ = Arc::new(w2);
 }
+
+#[tokio::test]
+async fn waiting_reader_gives_up_when_the_wal_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
+    let mut r = wal.reader(1).unwrap();
+    let waiter = tokio::spawn(async move { r.next().await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::task::spawn_blocking(move || wal.close())
+        .await
+        .unwrap()
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(got, Err(WalError::Closed)), "{got:?}");
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Wal>();
+    send::<WalReader>();
+    send::<crate::wal::Completion<std::ops::Range<u64>>>();
+}
