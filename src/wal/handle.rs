@@ -30,6 +30,7 @@ use super::{Lsn, Term};
 /// A result that becomes available when the writer thread has finished the operation.
 /// `.await` it in async code or call [`Completion::wait`] from a plain thread.
 pub struct Completion<T> {
+    /// The writer's answer, or the error that kept the request from being queued.
     rx: std::result::Result<oneshot::Receiver<Result<T>>, WalError>,
 }
 

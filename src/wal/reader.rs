@@ -38,10 +38,15 @@ struct Cursor {
 
 /// Streams records in LSN order. Create with [`crate::wal::Wal::reader`].
 pub struct WalReader {
+    /// Segment list, durable end and file lock shared with the writer.
     shared: Arc<Shared>,
+    /// LSN of the next record to return.
     next: Lsn,
+    /// Truncation generation the buffered bytes belong to.
     generation: u64,
+    /// The open segment and its buffer, kept between calls so streaming is sequential I/O.
     cur: Option<Cursor>,
+    /// Wakes `next().await` when the durable end moves.
     durable: watch::Receiver<Lsn>,
 }
 

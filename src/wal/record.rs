@@ -60,9 +60,13 @@ pub struct Record {
 /// single writer only frames and checksums.
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
+    /// Raft term, checked for order by the writer.
     pub term: Term,
+    /// Opaque kind byte.
     pub kind: u8,
+    /// `FLAG_LZ4` when `stored` is compressed.
     pub flags: u8,
+    /// The payload as it goes to disk.
     pub stored: Bytes,
 }
 
@@ -144,10 +148,15 @@ fn checksum(record: &[u8]) -> u32 {
 /// A record decoded in place from a buffer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordRef<'a> {
+    /// LSN from the header.
     pub lsn: Lsn,
+    /// Term from the header.
     pub term: Term,
+    /// Kind byte.
     pub kind: u8,
+    /// Flag bits.
     pub flags: u8,
+    /// Payload bytes as stored (maybe compressed).
     pub stored: &'a [u8],
     /// Total encoded bytes (header + stored payload).
     pub total: usize,

@@ -93,8 +93,11 @@ pub(crate) struct Writer {
     pub poisoned: Option<String>,
 }
 
+/// An accepted request waiting for the batch's fdatasync.
 struct Pending {
+    /// Where to report the outcome.
     reply: Reply,
+    /// The LSNs it was assigned.
     range: Range<Lsn>,
 }
 
