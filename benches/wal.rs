@@ -2,8 +2,8 @@
 //!
 //! Appends: one caller appends `batch` records per request and waits for durability, so
 //! each request costs one `fdatasync`, the same work as one `dd oflag=dsync` write of
-//! `batch × record` bytes; the reference column is exactly that dd run (mean of one run
-//! just before and one just after), in this process, on the same filesystem
+//! `batch × record` bytes; the reference column is exactly that dd run (run just before
+//! each WAL run, best of the runs), in this process, on the same filesystem
 //! (`SHOAL_BENCH_DIR`, default the system temp dir).
 //! Reads: stream every record of a freshly written log (page cache) with one reader.
 
@@ -187,7 +187,7 @@ fn main() {
                     continue;
                 }
                 // The machine is shared: every figure is the best of TRIALS runs, and dd
-                // runs right before and after each WAL run so both see the same load.
+                // runs right before each WAL run so both see the same load.
                 let bs = (size * batch) as u64;
                 let (mut rps, mut mbps, mut dd) = (0.0f64, 0.0f64, None::<f64>);
                 for _ in 0..TRIALS {
@@ -197,9 +197,6 @@ fn main() {
                     let (r, m) = bench_append(&base, size, batch, fsync);
                     if m > mbps {
                         (rps, mbps) = (r, m);
-                    }
-                    if fsync {
-                        dd = best(dd, dd_rate(&base, bs));
                     }
                 }
                 let (dd, ratio) = match (fsync, dd) {

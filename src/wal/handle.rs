@@ -201,6 +201,7 @@ impl Wal {
             state: Mutex::new(state),
             files: Default::default(),
             closed: Default::default(),
+            compress_probe: Default::default(),
             durable,
         });
         let meta = Arc::new(Mutex::new(opened.meta));
@@ -255,7 +256,14 @@ impl Wal {
     fn prepare(&self, recs: Vec<NewRecord>) -> Result<Vec<record::Prepared>> {
         let o = &self.inner.shared.opts;
         recs.into_iter()
-            .map(|r| record::prepare(r, o.record_bytes_max, o.compress_threshold_bytes))
+            .map(|r| {
+                record::prepare_with(
+                    r,
+                    o.record_bytes_max,
+                    o.compress_threshold_bytes,
+                    &self.inner.shared.compress_probe,
+                )
+            })
             .collect()
     }
 

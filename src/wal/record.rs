@@ -4,6 +4,8 @@
 //! encoded batch with [`decode`] before writing; readers and recovery decode with
 //! [`decode`] and re-check LSN order themselves.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use bytes::Bytes;
 
 use super::error::{Result, WalError};
@@ -78,10 +80,61 @@ impl Prepared {
 }
 
 /// Checks the size and compresses when that makes the payload smaller.
+#[cfg(test)]
 pub(crate) fn prepare(
     rec: NewRecord,
     record_bytes_max: u64,
     compress_threshold_bytes: usize,
+) -> Result<Prepared> {
+    prepare_with(
+        rec,
+        record_bytes_max,
+        compress_threshold_bytes,
+        &CompressProbe::default(),
+    )
+}
+
+/// After this many payloads in a row that LZ4 could not shrink, only every
+/// `COMPRESS_PROBE_EVERY`-th payload is tried until one shrinks again.
+pub const COMPRESS_MISSES_BEFORE_BACKOFF: u32 = 64;
+/// While backed off, one payload in this many is still tried.
+pub const COMPRESS_PROBE_EVERY: u32 = 16;
+
+/// Remembers whether recent payloads were compressible, so a stream of incompressible
+/// payloads (already compressed blobs) does not pay for an LZ4 attempt on every record.
+#[derive(Debug, Default)]
+pub(crate) struct CompressProbe {
+    /// Consecutive payloads LZ4 did not shrink.
+    misses: AtomicU32,
+    /// Counts payloads skipped while backed off, to pick the probes.
+    skipped: AtomicU32,
+}
+
+impl CompressProbe {
+    fn should_try(&self) -> bool {
+        self.misses.load(Ordering::Relaxed) < COMPRESS_MISSES_BEFORE_BACKOFF
+            || self.skipped.fetch_add(1, Ordering::Relaxed) % COMPRESS_PROBE_EVERY == 0
+    }
+
+    fn outcome(&self, shrank: bool) {
+        if shrank {
+            self.misses.store(0, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .misses
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                    Some(m.saturating_add(1))
+                });
+        }
+    }
+}
+
+/// [`prepare`] with a shared [`CompressProbe`].
+pub(crate) fn prepare_with(
+    rec: NewRecord,
+    record_bytes_max: u64,
+    compress_threshold_bytes: usize,
+    probe: &CompressProbe,
 ) -> Result<Prepared> {
     let raw_len = rec.payload.len();
     if raw_len as u64 > record_bytes_max {
@@ -90,9 +143,12 @@ pub(crate) fn prepare(
             max: record_bytes_max,
         });
     }
-    if raw_len >= compress_threshold_bytes && sample_compresses(&rec.payload) {
-        let compressed = lz4_flex::compress_prepend_size(&rec.payload);
-        if compressed.len() < raw_len {
+    if raw_len >= compress_threshold_bytes && probe.should_try() {
+        let shrunk = sample_compresses(&rec.payload)
+            .then(|| lz4_flex::compress_prepend_size(&rec.payload))
+            .filter(|c| c.len() < raw_len);
+        probe.outcome(shrunk.is_some());
+        if let Some(compressed) = shrunk {
             return Ok(Prepared {
                 term: rec.term,
                 kind: rec.kind,
@@ -354,6 +410,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn probe_backs_off_on_incompressible_streams_and_recovers() {
+        let probe = CompressProbe::default();
+        let random = |seed: u64| {
+            let mut x = seed | 1;
+            (0..500)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect::<Vec<u8>>()
+        };
+        for i in 0..COMPRESS_MISSES_BEFORE_BACKOFF as u64 {
+            prepare_with(NewRecord::new(1, 0, random(i)), 1 << 20, 16, &probe).unwrap();
+        }
+        // Backed off: most compressible payloads are now stored raw, but a probe gets through
+        // and turns compression back on.
+        let flags: Vec<u8> = (0..2 * COMPRESS_PROBE_EVERY + 4)
+            .map(|_| {
+                prepare_with(NewRecord::new(1, 0, vec![b'z'; 500]), 1 << 20, 16, &probe)
+                    .unwrap()
+                    .flags
+            })
+            .collect();
+        assert_eq!(flags[0], FLAG_LZ4, "the first skipped payload is a probe");
+        assert!(
+            flags[1..].iter().all(|&f| f == FLAG_LZ4),
+            "one hit resets the back-off: {flags:?}"
+        );
     }
 
     #[test]

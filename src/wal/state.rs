@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     pub durable: watch::Sender<Lsn>,
     /// Set when the WAL is closed, so waiting readers give up instead of waiting forever.
     pub closed: std::sync::atomic::AtomicBool,
+    /// Shared by all appenders: skips LZ4 attempts while payloads keep being incompressible.
+    pub compress_probe: super::record::CompressProbe,
 }
 
 impl Shared {
