@@ -491,9 +491,15 @@ impl Writer {
                 .map(|(&f, s)| (f, s.path.clone()))
                 .collect()
         };
-        for (f, path) in &doomed {
-            shared.state().segments.remove(f);
-            std::fs::remove_file(path).map_err(|e| WalError::io("deleting segment", path, e))?;
+        {
+            // Readers open files under the shared lock: none can be between looking up a
+            // path and opening it while we delete.
+            let _files = shared.files_write();
+            for (f, path) in &doomed {
+                shared.state().segments.remove(f);
+                std::fs::remove_file(path)
+                    .map_err(|e| WalError::io("deleting segment", path, e))?;
+            }
         }
         if shared.opts.fsync && !doomed.is_empty() {
             segment::sync_dir(&shared.dir)?;

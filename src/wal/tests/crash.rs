@@ -71,7 +71,7 @@ fn child(dir: &str) {
                     let r = wal.append(recs).wait().expect("child append");
                     let mut o = out.lock().unwrap();
                     for (i, lsn) in r.enumerate() {
-                        writeln!(o, "ACK {lsn} {t} {}", seq.wrapping_add(i as u32)).unwrap();
+                        writeln!(o, "ACK {lsn} {t} {} END", seq.wrapping_add(i as u32)).unwrap();
                     }
                     o.flush().unwrap();
                     seq = seq.wrapping_add(n);
@@ -115,7 +115,8 @@ fn kill_9_keeps_every_acknowledged_record() {
         child.wait().unwrap();
         for line in lines.join().unwrap() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if let ["ACK", lsn, t, s] = f[..] {
+            // "END" guards against a line cut short by the kill.
+            if let ["ACK", lsn, t, s, "END"] = f[..] {
                 acked.insert(
                     lsn.parse().unwrap(),
                     (t.parse().unwrap(), s.parse().unwrap()),
