@@ -41,7 +41,12 @@ impl Reply {
             Reply::Future(tx) => {
                 let _ = tx.send(r);
             }
-            Reply::Callback(f) => f(r),
+            Reply::Callback(f) => {
+                // A panicking callback must not take the writer thread down with it.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r))).is_err() {
+                    tracing::error!("WAL append callback panicked; the writer continues");
+                }
+            }
         }
     }
 }
@@ -185,6 +190,14 @@ impl Writer {
         let mut new_index: Vec<(Lsn, u64)> = Vec::new();
         let mut result: Result<()> = Ok(());
         for (recs, expect_first, reply) in appends {
+            if result.is_err() {
+                // A write failed earlier in this batch: everyone after it gets the error too.
+                pending.push(Pending {
+                    reply,
+                    range: self.next_lsn..self.next_lsn,
+                });
+                continue;
+            }
             if let Err(e) = self.validate(&recs, expect_first) {
                 reply.send(Err(e));
                 continue;
@@ -214,13 +227,6 @@ impl Writer {
                 record::encode_into(&mut self.buf, self.next_lsn, rec);
                 self.next_lsn += 1;
                 self.last_term = rec.term;
-            }
-            if result.is_err() {
-                pending.push(Pending {
-                    reply,
-                    range: first..first,
-                });
-                break;
             }
             pending.push(Pending {
                 reply,

@@ -379,3 +379,28 @@ fn handles_are_send_and_sync() {
     send::<WalReader>();
     send::<crate::wal::Completion<std::ops::Range<u64>>>();
 }
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), small_opts()).unwrap();
+    wal.append_with(None, vec![NewRecord::new(1, 0, "a")], |_| {
+        panic!("callback bug")
+    });
+    assert_eq!(
+        wal.append(vec![NewRecord::new(1, 0, "b")]).wait().unwrap(),
+        2..3
+    );
+    check_records_raw(&wal, &["a", "b"]);
+}
+
+fn check_records_raw(wal: &Wal, want: &[&str]) {
+    let got = wal.read_range(1..want.len() as u64 + 1).unwrap();
+    let got: Vec<_> = got.iter().map(|r| r.payload.clone()).collect();
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|w| bytes::Bytes::from(w.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
