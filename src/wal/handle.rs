@@ -356,6 +356,7 @@ impl Wal {
 
     /// Applies `retention_hours` / `retention_bytes_max` as of `now`, never purging a record
     /// at or above the purge floor. Returns the LSN purged through, if anything was.
+    /// Blocks until the purge is done (call it from a plain thread or `spawn_blocking`).
     pub fn apply_retention(&self, now: SystemTime) -> Result<Option<Lsn>> {
         let o = &self.inner.shared.opts;
         let floor = self.meta().purge_floor;
