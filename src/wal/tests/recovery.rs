@@ -388,3 +388,24 @@ fn row_r16_meta_behind_log_reports_uncommitted_tail() {
     assert_eq!(report.uncommitted_records, 50);
     check_records(&wal, 1, 200);
 }
+
+#[test]
+fn interrupted_truncate_leaves_a_valid_prefix() {
+    // truncate_from deletes newer segments newest first and cuts the holding segment last.
+    // A crash after deleting only the newest segment must open as a clean prefix, and
+    // repeating the truncation finishes the job.
+    let (dir, segs) = build();
+    let cut = first_lsn_of(&segs[1]) + 2;
+    fs::remove_file(segs.last().unwrap()).unwrap();
+    let (wal, report) = open(dir.path()).unwrap();
+    assert!(report.actions.is_empty(), "{:?}", report.actions);
+    let last = wal.last_lsn();
+    assert!(last < 200 && last >= cut);
+    check_records(&wal, 1, last);
+    wal.truncate_from(cut).wait().unwrap();
+    drop(wal);
+    let (wal, report) = open(dir.path()).unwrap();
+    assert!(report.actions.is_empty());
+    assert_eq!(wal.last_lsn(), cut - 1);
+    check_records(&wal, 1, cut - 1);
+}
