@@ -2,7 +2,7 @@
 //!
 //! [`decide`] is pure: it looks at the scans of all segment files, the leftover temp files
 //! and the metadata, and returns either a [`Plan`] (actions plus the resulting log bounds)
-//! or the error that makes opening unsafe. [`open_dir`] does the I/O around it.
+//! or the error that makes opening unsafe. `open_dir` does the I/O around it.
 //!
 //! # Decision table
 //!
