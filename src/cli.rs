@@ -78,6 +78,11 @@ pub enum Command {
     Servers(ApiArgs),
     /// Print the version.
     Version,
+    /// Inspect a write-ahead log directory: info, dump records, verify checksums.
+    ///
+    /// Example: shoal wal verify --dir /var/lib/shoal/wal
+    #[command(subcommand)]
+    Wal(crate::wal::WalCommand),
 }
 
 /// `shoal init` options.

@@ -322,7 +322,7 @@ fn main() -> ExitCode {
             serve(&cli, config, Mode::Node, Some(args.config.clone()), Arc::new(move || start_config(&a)))
         }),
         Command::Init(_) | Command::Validate { .. } | Command::Info { .. } => Ok(()),
-        Command::Status(_) | Command::Servers(_) | Command::Version => Ok(()),
+        Command::Status(_) | Command::Servers(_) | Command::Version | Command::Wal(_) => Ok(()),
     };
     let result = result.and_then(|()| match cli.command {
         Command::Init(args) => init(args),
@@ -334,6 +334,7 @@ fn main() -> ExitCode {
             println!("shoal {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Wal(cmd) => shoal::wal::inspect::run(&cmd, &mut std::io::stdout().lock()).map_err(Into::into),
         Command::Proxy(_) | Command::Start(_) => Ok(()),
     });
     match result {
