@@ -374,3 +374,27 @@ async fn unix_socket_backend() {
     assert_eq!(v, 42);
     c.disconnect().await.unwrap();
 }
+
+#[tokio::test]
+async fn handler_reads_keep_their_connection() {
+    let db = shared();
+    let s = Scratch::new(db, "handler");
+    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 2);
+    let mut a = connect(&shoal, &s).await;
+    a.query_drop("CREATE TABLE t (id INT PRIMARY KEY)").await.unwrap();
+    a.query_drop("INSERT INTO t VALUES (1), (2), (3)").await.unwrap();
+    a.query_drop("HANDLER t OPEN").await.unwrap();
+    let mut b = connect(&shoal, &s).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        // Another client uses the other connection between a's reads.
+        let _: i64 = b.query_first("SELECT 1").await.unwrap().unwrap();
+        let verb = if i == 0 { "FIRST" } else { "NEXT" };
+        let row: Option<i64> = a.query_first(format!("HANDLER t READ `PRIMARY` {verb}")).await.unwrap();
+        ids.push(row.unwrap());
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    a.query_drop("HANDLER t CLOSE").await.unwrap();
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+}

@@ -327,25 +327,25 @@ DO GET_LOCK('job', 0)
 -- expect: Read RELEASE_LOCK
 DO RELEASE_LOCK('job')
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER t1 OPEN
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER t1 OPEN AS h
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER h READ `PRIMARY` FIRST
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER h READ `PRIMARY` NEXT
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER t1 READ a = (5) LIMIT 10
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER h READ NEXT WHERE a > 3
 
--- expect: Read
+-- expect: Read HANDLER
 HANDLER h CLOSE
 
 

@@ -8,7 +8,7 @@
 //! | `WITH …` then `SELECT`/`TABLE`/`VALUES`            | as `SELECT`                            |
 //! | `WITH …` then `UPDATE`/`DELETE`/`INSERT`/`REPLACE` | Write                                  |
 //! | `DO`                                               | Read (Write with a sequence write)     |
-//! | `HANDLER`                                          | Read (session-scoped handle: pooling must pin, the kind cannot say so) |
+//! | `HANDLER`                                          | Read + `HANDLER` (a session-scoped handle: pooling pins, routing sends it to the primary) |
 //! | `INSERT`, `UPDATE`, `DELETE`, `REPLACE`            | Write                                  |
 //! | `CREATE`/`ALTER`/`DROP`/`RENAME`/`TRUNCATE`        | Ddl (`CREATE TEMPORARY` + CREATE_TEMP_TABLE, `DROP TEMPORARY` + DROP_TEMP_TABLE) |
 //! | `CREATE`/`ALTER`/`DROP`/`RENAME` `USER`/`ROLE`     | Admin (account management, like GRANT) |
@@ -236,7 +236,7 @@ fn decide(mut c: Cursor<'_>, scan: &Scan, nest: usize) -> (Kind, Flags) {
             let k = if scan.sequence_write { Kind::Write } else { Kind::Read };
             return (k, none);
         }
-        b"HANDLER" => Kind::Read,
+        b"HANDLER" => return (Kind::Read, Flags::HANDLER),
         b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" => Kind::Write,
         b"CREATE" => {
             return match create_object(&mut c).as_bytes() {

@@ -173,9 +173,11 @@ impl Flags {
     pub const MULTI_STATEMENT: Flags = Flags(1 << 14);
     /// Some statement of a multi-statement text is not a plain `Read`.
     pub const MULTI_HAS_WRITE: Flags = Flags(1 << 15);
+    /// `HANDLER …`: opens or reads a table handle that lives on the connection.
+    pub const HANDLER: Flags = Flags(1 << 16);
 
     /// Every flag with its name (the const's name), lowest bit first.
-    pub const NAMED: [(&'static str, Flags); 16] = [
+    pub const NAMED: [(&'static str, Flags); 17] = [
         ("FOR_UPDATE", Flags::FOR_UPDATE),
         ("FOR_SHARE", Flags::FOR_SHARE),
         ("INTO", Flags::INTO),
@@ -192,6 +194,7 @@ impl Flags {
         ("HINT_LEADER", Flags::HINT_LEADER),
         ("MULTI_STATEMENT", Flags::MULTI_STATEMENT),
         ("MULTI_HAS_WRITE", Flags::MULTI_HAS_WRITE),
+        ("HANDLER", Flags::HANDLER),
     ];
 
     /// The flag whose const name is `name`.

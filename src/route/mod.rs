@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | 1 | anything | holds a pinned connection (transaction, locks, …) | that connection's server |
 //! | 2 | hint `/* shoal:leader */` | any | primary |
-//! | 3 | creates connection state (`@var`, `GET_LOCK`, temporary table, `LOCK TABLES`, SQL `PREPARE`/`EXECUTE`, `SQL_CALC_FOUND_ROWS`) | any | primary (so the pin lands where writes go) |
+//! | 3 | creates connection state (`@var`, `GET_LOCK`, temporary table, `LOCK TABLES`, SQL `PREPARE`/`EXECUTE`, `SQL_CALC_FOUND_ROWS`, `HANDLER`) | any | primary (so the pin lands where writes go) |
 //! | 4 | anything | `autocommit = 0` (implicit transactions) | primary |
 //! | 5 | `Read`, `Show`, `START TRANSACTION READ ONLY` | `read_consistency = "strong"` | primary |
 //! | 6 | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote GTID g (`"session"`) | least-loaded healthy replica known to have applied g; else one within `max_lag_ms` after waiting up to `causal_wait_ms` for g; else primary |
@@ -172,7 +172,8 @@ fn creates_state(c: &Classification) -> bool {
             | Flags::CREATE_TEMP_TABLE.0
             | Flags::CALC_FOUND_ROWS.0
             | Flags::FOUND_ROWS.0
-            | Flags::SEQUENCE.0,
+            | Flags::SEQUENCE.0
+            | Flags::HANDLER.0,
     );
     c.flags.intersects(STATEFUL) || matches!(c.kind, Kind::LockTables | Kind::Prepare | Kind::Execute)
 }

@@ -53,7 +53,14 @@ fn row2_leader_hint() {
 
 #[test]
 fn row3_state_creating_reads_go_to_primary() {
-    for f in [Flags::USER_VARIABLE, Flags::GET_LOCK, Flags::CALC_FOUND_ROWS, Flags::FOUND_ROWS, Flags::SEQUENCE] {
+    for f in [
+        Flags::USER_VARIABLE,
+        Flags::GET_LOCK,
+        Flags::CALC_FOUND_ROWS,
+        Flags::FOUND_ROWS,
+        Flags::SEQUENCE,
+        Flags::HANDLER,
+    ] {
         assert_eq!(route(&c(Kind::Read, f), &SessionView::default(), &table(), &POLICY), Target::Server(0), "{f:?}");
     }
     for k in [Kind::LockTables, Kind::Prepare, Kind::Execute] {

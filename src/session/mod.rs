@@ -20,6 +20,7 @@
 //! | `CURSOR` | `COM_STMT_EXECUTE` opened a cursor | `COM_STMT_FETCH` sent the last row, `COM_STMT_RESET`/`CLOSE` |
 //! | `LONG_DATA` | `COM_STMT_SEND_LONG_DATA` | the next `COM_STMT_EXECUTE` finished |
 //! | `SET_OPTION` | `COM_SET_OPTION` changed multi-statements | end of session |
+//! | `HANDLER` | `HANDLER … OPEN/READ` | end of session (a handle may stay open) |
 //!
 //! Replayable state (schema, `SET NAMES`, `sql_mode`, `time_zone`, `autocommit`, other
 //! session variables set to constants, `LAST_INSERT_ID()`) never pins: see [`state`].
@@ -65,9 +66,11 @@ impl Pin {
     pub const LONG_DATA: Pin = Pin(1 << 9);
     /// `COM_SET_OPTION` changed the connection.
     pub const SET_OPTION: Pin = Pin(1 << 10);
+    /// A `HANDLER` table handle may be open.
+    pub const HANDLER: Pin = Pin(1 << 11);
 
     /// Names of the reasons, for logs and metrics labels.
-    pub const NAMES: [(Pin, &'static str); 11] = [
+    pub const NAMES: [(Pin, &'static str); 12] = [
         (Pin::TRANSACTION, "transaction"),
         (Pin::LOCK_TABLES, "lock_tables"),
         (Pin::ADVISORY_LOCK, "advisory_lock"),
@@ -79,6 +82,7 @@ impl Pin {
         (Pin::CURSOR, "cursor"),
         (Pin::LONG_DATA, "long_data"),
         (Pin::SET_OPTION, "set_option"),
+        (Pin::HANDLER, "handler"),
     ];
 
     /// No reason holds.
@@ -124,6 +128,9 @@ pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
     }
     if f.contains(Flags::GET_LOCK) {
         pin.add(Pin::ADVISORY_LOCK);
+    }
+    if f.contains(Flags::HANDLER) {
+        pin.add(Pin::HANDLER);
     }
     if f.contains(Flags::CALC_FOUND_ROWS) && !q.failed {
         pin.add(Pin::FOUND_ROWS);
@@ -194,6 +201,7 @@ mod tests {
             (Flags::USER_VARIABLE, Pin::USER_VARIABLE),
             (Flags::GET_LOCK, Pin::ADVISORY_LOCK),
             (Flags::CREATE_TEMP_TABLE, Pin::TEMP_TABLE),
+            (Flags::HANDLER, Pin::HANDLER),
         ] {
             let p = pins_after_query(Pin::default(), &q(Kind::Read, flag, Some(AUTOCOMMIT)));
             assert!(p.has(reason));
