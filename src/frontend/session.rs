@@ -598,7 +598,7 @@ pub fn parse_kill(sql: &[u8]) -> Option<(bool, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_kill;
+    use super::{charset_of, parse_kill};
 
     #[test]
     fn kill_forms() {
@@ -608,5 +608,15 @@ mod tests {
         assert_eq!(parse_kill(b"KILL USER bob"), None);
         assert_eq!(parse_kill(b"KILL QUERY ID 4"), None);
         assert_eq!(parse_kill(b"KILLER 1"), None);
+    }
+
+    #[test]
+    fn every_handshake_collation_has_a_charset() {
+        assert_eq!(charset_of(8), "latin1");
+        assert_eq!(charset_of(45), "utf8mb4");
+        // Unknown ids (and MySQL 8's 255 on servers that lack it) must not panic.
+        for id in 0..=255u8 {
+            assert!(!charset_of(id).is_empty());
+        }
     }
 }
