@@ -59,12 +59,38 @@ pub struct PoolKey {
     pub collation: u8,
 }
 
+/// A reserved foreground connect; released on drop (also when the checkout is cancelled).
+struct ConnectSlot<'a>(&'a AtomicU32);
+
+impl<'a> ConnectSlot<'a> {
+    fn take(counter: &'a AtomicU32, room: u32) -> Option<Self> {
+        let mut n = counter.load(Ordering::Relaxed);
+        loop {
+            if n >= room {
+                return None;
+            }
+            match counter.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(ConnectSlot(counter)),
+                Err(actual) => n = actual,
+            }
+        }
+    }
+}
+
+impl Drop for ConnectSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One pool.
 pub struct BackendPool {
     /// The connections.
     pub pool: bb8::Pool<Manager>,
     /// Where and how new connections are opened (see [`BackendPool::checkout`]).
     target: Target,
+    /// Foreground connects in flight (bounded by the room left in the pool).
+    connecting: AtomicU32,
     /// host:port.
     pub addr: Arc<str>,
     /// Size limit, for error messages.
@@ -82,10 +108,15 @@ impl BackendPool {
         // timeout. Opening the connection here instead makes a dead backend fail this
         // statement at once (the router then falls back or reports it).
         let st = self.pool.state();
-        if st.idle_connections == 0 && st.connections < self.max {
-            let conn = BackendConn::connect(&self.target).await?;
-            // If the pool filled up meanwhile, the connection is simply closed.
-            let _ = self.pool.add(conn);
+        let room = self.max.saturating_sub(st.connections);
+        if st.idle_connections == 0 && room > 0 {
+            // At most `room` connects in flight, so a burst of logins does not open (and
+            // then throw away) a connection each.
+            if let Some(_slot) = ConnectSlot::take(&self.connecting, room) {
+                let conn = BackendConn::connect(&self.target).await?;
+                // If the pool filled up meanwhile, the connection is simply closed.
+                let _ = self.pool.add(conn);
+            }
         }
         match self.pool.get_owned().await {
             Ok(c) => Ok(c),
@@ -155,8 +186,14 @@ impl Pools {
             .retry_connection(false)
             .test_on_check_out(false)
             .build_unchecked(Manager { target: target.clone() });
-        let p =
-            Arc::new(BackendPool { pool, target, addr: addr.clone(), max: l.pool_connections_max, checkout_timeout });
+        let p = Arc::new(BackendPool {
+            pool,
+            target,
+            connecting: AtomicU32::new(0),
+            addr: addr.clone(),
+            max: l.pool_connections_max,
+            checkout_timeout,
+        });
         map.insert(key, p.clone());
         p
     }
