@@ -85,6 +85,62 @@ pub enum Command {
     Wal(crate::wal::WalCommand),
 }
 
+/// Where shoal listens and which servers it fronts: the flags `init` and `proxy` share.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerFlags {
+    /// Sets proxy.bind_address: where MySQL clients connect.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Sets api.bind_address: the HTTP API (health, status, metrics).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Sets backends.primary: `host:port` or `unix:/path/mysqld.sock`.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Sets backends.replicas (repeatable).
+    #[arg(long)]
+    pub replica: Vec<String>,
+    /// Sets backends.user: the service account that reads account hashes from the backend.
+    #[arg(long, env = "SHOAL_BACKEND_USER")]
+    pub backend_user: Option<String>,
+    /// File with the service account's password.
+    #[arg(long)]
+    pub backend_password_file: Option<PathBuf>,
+}
+
+impl ServerFlags {
+    /// Whether any value was given on the command line.
+    pub fn any_value(&self) -> bool {
+        self.listen.is_some()
+            || self.api.is_some()
+            || self.backend.is_some()
+            || !self.replica.is_empty()
+            || self.backend_user.is_some()
+            || self.backend_password_file.is_some()
+    }
+
+    /// Writes the given values over `config` (the password file is each command's
+    /// business: `init` stores the path, `proxy` reads the secret).
+    pub fn apply(&self, config: &mut crate::config::Config) {
+        if let Some(l) = &self.listen {
+            config.proxy.bind_address = l.clone();
+        }
+        if let Some(a) = &self.api {
+            config.api.bind_address = a.clone();
+            config.api.enabled = true;
+        }
+        if let Some(b) = &self.backend {
+            config.backends.primary = b.clone();
+        }
+        if !self.replica.is_empty() {
+            config.backends.replicas = self.replica.clone();
+        }
+        if let Some(u) = &self.backend_user {
+            config.backends.user = u.clone();
+        }
+    }
+}
+
 /// `shoal init` options.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -100,36 +156,15 @@ pub struct InitArgs {
     /// Sets node.id.
     #[arg(long)]
     pub node_id: Option<String>,
-    /// Sets proxy.bind_address.
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Sets api.bind_address.
-    #[arg(long)]
-    pub api: Option<String>,
-    /// Sets backends.primary, host:port.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Sets backends.replicas (repeatable).
-    #[arg(long)]
-    pub replica: Vec<String>,
-    /// Sets backends.user (service account).
-    #[arg(long)]
-    pub backend_user: Option<String>,
-    /// Sets backends.password_file.
-    #[arg(long)]
-    pub backend_password_file: Option<PathBuf>,
+    /// Listener and backends.
+    #[command(flatten)]
+    pub server: ServerFlags,
 }
 
 impl InitArgs {
     /// Whether any value was given on the command line.
     pub fn any_value(&self) -> bool {
-        self.node_id.is_some()
-            || self.listen.is_some()
-            || self.api.is_some()
-            || self.backend.is_some()
-            || !self.replica.is_empty()
-            || self.backend_user.is_some()
-            || self.backend_password_file.is_some()
+        self.node_id.is_some() || self.server.any_value()
     }
 }
 
@@ -139,24 +174,9 @@ pub struct ProxyArgs {
     /// Configuration file (TOML).
     #[arg(long, short, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on for MySQL clients.
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Address of the HTTP API (health, status, metrics).
-    #[arg(long)]
-    pub api: Option<String>,
-    /// The primary server, host:port.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// A read replica, host:port (repeatable).
-    #[arg(long)]
-    pub replica: Vec<String>,
-    /// Service account that reads account hashes from the backend.
-    #[arg(long, env = "SHOAL_BACKEND_USER")]
-    pub backend_user: Option<String>,
-    /// File with the service account's password.
-    #[arg(long)]
-    pub backend_password_file: Option<PathBuf>,
+    /// Listener and backends.
+    #[command(flatten)]
+    pub server: ServerFlags,
     /// The service account's password (prefer the file).
     #[arg(long, env = "SHOAL_BACKEND_PASSWORD", hide_env_values = true)]
     pub backend_password: Option<String>,

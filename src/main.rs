@@ -34,23 +34,8 @@ fn proxy_config(args: &ProxyArgs) -> anyhow::Result<Config> {
         Some(path) => Config::load(path)?,
         None => Config::from_env(std::env::vars())?,
     };
-    if let Some(l) = &args.listen {
-        config.proxy.bind_address = l.clone();
-    }
-    if let Some(a) = &args.api {
-        config.api.bind_address = a.clone();
-        config.api.enabled = true;
-    }
-    if let Some(b) = &args.backend {
-        config.backends.primary = b.clone();
-    }
-    if !args.replica.is_empty() {
-        config.backends.replicas = args.replica.clone();
-    }
-    if let Some(u) = &args.backend_user {
-        config.backends.user = u.clone();
-    }
-    if let Some(f) = &args.backend_password_file {
+    args.server.apply(&mut config);
+    if let Some(f) = &args.server.backend_password_file {
         config.backends.password =
             read_secret(f).with_context(|| format!("--backend-password-file {}", f.display()))?;
     } else if let Some(p) = &args.backend_password {
@@ -127,22 +112,8 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     if let Some(v) = args.node_id {
         config.node.id = v;
     }
-    if let Some(v) = args.listen {
-        config.proxy.bind_address = v;
-    }
-    if let Some(v) = args.api {
-        config.api.bind_address = v;
-    }
-    if let Some(v) = args.backend {
-        config.backends.primary = v;
-    }
-    if !args.replica.is_empty() {
-        config.backends.replicas = args.replica;
-    }
-    if let Some(v) = args.backend_user {
-        config.backends.user = v;
-    }
-    config.backends.password_file = args.backend_password_file;
+    args.server.apply(&mut config);
+    config.backends.password_file = args.server.backend_password_file;
     let text = render_commented(&config);
     // What we write must load: check before touching the file.
     Config::parse(&text, &args.output, Vec::new()).context("the generated configuration does not validate")?;
