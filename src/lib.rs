@@ -6,7 +6,8 @@
 //! * [`frontend`] — listener, connection phase, per-client command loop, TLS.
 //! * [`session`] — session state, pinning rules, prepared-statement maps (pure).
 //! * [`classify`] — tokenizer, digest, statement kind (pure).
-//! * [`backend`] — raw backend connections, bb8 pools, account directory.
+//! * [`route`] — routing table and policy: read/write split, read-your-writes (pure).
+//! * [`backend`] — raw backend connections, bb8 pools, health checks, account directory.
 //! * [`wal`] — segments, records, writer, reader, recovery.
 //! * [`server`] — wiring: config → a running proxy; reload and drain.
 //! * [`admin`] — HTTP API, server table, the CLI's HTTP client.
