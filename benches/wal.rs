@@ -27,15 +27,7 @@ const READ_LOG_BYTES: usize = 256 << 20;
 const CONCURRENT_CALLERS: usize = 16;
 
 fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    shoal::wal::testkit::incompressible(n, seed)
 }
 
 fn opts(fsync: bool) -> WalOptions {

@@ -605,16 +605,8 @@ fn wal_cli_inspects_and_verifies_a_log() {
         // tear (damage there is corruption, not a torn tail).
         let mut written = 0;
         while written <= window {
-            // Incompressible (xorshift), so LZ4 leaves it at full size.
-            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ written;
-            let payload: Vec<u8> = (0..256 * 1024)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            // Incompressible, so LZ4 leaves it at full size.
+            let payload = shoal::wal::testkit::incompressible(256 * 1024, 0x9E37_79B9_7F4A_7C15 ^ written);
             written += payload.len() as u64;
             wal.append(vec![NewRecord::new(1, 0, bytes::Bytes::from(payload))]).wait().unwrap();
         }

@@ -85,6 +85,8 @@ pub mod recovery;
 pub mod retention;
 mod segment;
 mod state;
+#[doc(hidden)]
+pub mod testkit;
 mod writer;
 
 #[cfg(test)]

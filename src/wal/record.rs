@@ -298,15 +298,7 @@ mod tests {
 
     #[test]
     fn incompressible_payload_is_stored_raw() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let payload: Vec<u8> = (0..4000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let payload = crate::wal::testkit::incompressible(4000, 0x2545_F491_4F6C_DD1D);
         let (flags, rec) = roundtrip(payload.clone());
         assert_eq!(flags, 0);
         assert_eq!(rec.payload, payload);
@@ -316,15 +308,7 @@ mod tests {
     fn large_payloads_use_the_sample_to_decide() {
         let (flags, rec) = roundtrip_max(vec![b'q'; 20_000]);
         assert_eq!((flags, rec.payload.len()), (FLAG_LZ4, 20_000));
-        let mut x = 7u64;
-        let random: Vec<u8> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let random = crate::wal::testkit::incompressible(20_000, 7);
         let (flags, rec) = roundtrip_max(random.clone());
         assert_eq!(flags, 0);
         assert_eq!(rec.payload, random);

@@ -32,15 +32,7 @@ pub(crate) fn payload_for(lsn: Lsn) -> Vec<u8> {
     if lsn % 2 == 0 {
         (0..len).map(|i| b"abcdefgh"[(i / 16) % 8]).collect()
     } else {
-        let mut x = lsn.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::wal::testkit::incompressible(len, lsn.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 
