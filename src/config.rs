@@ -362,6 +362,9 @@ pub struct LimitsSection {
     pub prepared_per_client_max: u32,
     /// Prepared statements kept open on one backend connection (least recently used are closed).
     pub prepared_per_backend_max: u32,
+    /// Pipes per pool and schema for plain autocommit reads (0 turns pipelining off; see
+    /// `backend::pipeline`).
+    pub pipes_per_pool: u32,
     /// Prepare responses cached per pool.
     pub prepared_cache_entries_max: u32,
     /// Time a client has to finish the handshake.
@@ -382,6 +385,7 @@ impl Default for LimitsSection {
             packet_bytes_max: 64 * 1024 * 1024,
             prepared_per_client_max: 16_382,
             prepared_per_backend_max: 1_024,
+            pipes_per_pool: 4,
             prepared_cache_entries_max: 10_000,
             handshake_timeout_ms: 10_000,
             shutdown_drain_timeout_ms: 30_000,
@@ -550,6 +554,7 @@ pub const FIELDS: &[FieldDoc] = &[
     f("limits", "packet_bytes_max", "Largest packet accepted from a client, bytes (1024-1073741824)."),
     f("limits", "prepared_per_client_max", "Prepared statements one client may hold."),
     f("limits", "prepared_per_backend_max", "Prepared statements kept open per backend connection (LRU)."),
+    f("limits", "pipes_per_pool", "Shared connections per pool and schema that run plain autocommit reads back to back (0-64; 0 = off)."),
     f("limits", "prepared_cache_entries_max", "Prepare responses cached per pool."),
     f("limits", "handshake_timeout_ms", "Time a client has to finish the handshake, milliseconds."),
     f("limits", "shutdown_drain_timeout_ms", "On SIGTERM/SIGINT, how long running statements may take to finish."),
@@ -731,6 +736,7 @@ impl Config {
         range("limits.packet_bytes_max", l.packet_bytes_max, 1024, 1 << 30)?;
         range("limits.prepared_per_client_max", l.prepared_per_client_max.into(), 1, 1_048_576)?;
         range("limits.prepared_per_backend_max", l.prepared_per_backend_max.into(), 1, 1_048_576)?;
+        range("limits.pipes_per_pool", l.pipes_per_pool.into(), 0, 64)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
         let r = &self.routing;

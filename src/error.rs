@@ -114,6 +114,8 @@ pub const ER_MAX_PREPARED_STMT_COUNT: u16 = 1461;
 pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 /// `ER_NO_SUCH_THREAD`.
 pub const ER_NO_SUCH_THREAD: u16 = 1094;
+/// `ER_QUERY_INTERRUPTED`: a statement stopped by `KILL QUERY`.
+pub const ER_QUERY_INTERRUPTED: u16 = 1317;
 
 impl ProxyError {
     /// The error packet the client gets.

@@ -4,21 +4,45 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::mpsc;
 
+use super::pipeline::Piped;
 use crate::error::ProxyError;
 use crate::frontend::io::ClientIo;
 use crate::protocol::auth::Credential;
+use crate::protocol::com;
 use crate::protocol::framer::{Expect, Framer, Step};
 use crate::protocol::handshake::{backend_hello, parse_server_hello, NATIVE_PASSWORD};
 use crate::protocol::packet::{
     begin_packet, complete_frame_len, finish_packet, put_packet, take_packet, HEADER_BYTES, PAYLOAD_MAX,
 };
 use crate::protocol::reply::parse_err;
+use crate::protocol::stmt::set_stmt_id;
 use crate::protocol::CapabilityFlags;
-use crate::session::state::BackendState;
+use crate::session::prepared::PreparedMeta;
+use crate::session::state::{mark_synced, sync_plan, BackendState, SessionState};
+
+/// Outcome of bringing a backend connection in line with the session.
+pub enum Ready {
+    /// The connection has the session's state.
+    Yes,
+    /// The backend refused (e.g. the schema was dropped): its ERR response, to forward.
+    Refused(BytesMut),
+}
+
+/// Where [`BackendConn::drive`] sends a response's bytes.
+enum Sink<'a> {
+    /// Kept whole and returned (commands shoal sends for itself).
+    Keep,
+    /// Written to the client as they arrive.
+    Client(&'a mut ClientIo),
+    /// Sent to a session's channel as they arrive (pipelined statements); the last
+    /// bytes are returned, for the caller to send with the outcome.
+    Channel(&'a mpsc::Sender<Piped>),
+}
 
 /// Bytes read from a backend socket at a time (also the buffer's resting size).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -290,7 +314,7 @@ impl BackendConn {
         self.flush_wbuf().await
     }
 
-    /// Sends a command that has no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
+    /// Sends a command that has no response (com::STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
     pub async fn send_no_reply(&mut self, payload: &[u8]) -> Result<(), ProxyError> {
         self.write_packet(0, payload).await
     }
@@ -303,23 +327,104 @@ impl BackendConn {
     /// Reads a whole response for shoal itself (state replay, prepare), returning the
     /// framer and the raw response bytes (frames with headers).
     pub async fn read_response(&mut self, expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
-        self.drive(expect, None).await
+        self.drive(expect, Sink::Keep).await
     }
 
     /// Relays the response to the command just sent to `client`, frames as they come.
     /// Memory stays bounded: complete frames are written out before more is read.
     pub async fn relay(&mut self, expect: Expect, client: &mut ClientIo) -> Result<Framer, ProxyError> {
-        self.drive(expect, Some(client)).await.map(|(framer, _)| framer)
+        self.drive(expect, Sink::Client(client)).await.map(|(framer, _)| framer)
+    }
+
+    /// Reads one response for a pipelined statement, sending all but its last bytes to
+    /// the session's channel as they arrive; returns the framer and the rest.
+    pub async fn relay_to_channel(
+        &mut self,
+        expect: Expect,
+        tx: &mpsc::Sender<Piped>,
+    ) -> Result<(Framer, BytesMut), ProxyError> {
+        self.drive(expect, Sink::Channel(tx)).await
+    }
+
+    /// Sends several complete command frames (sequence 0 each) in one write: a pipeline.
+    pub async fn send_frames<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Result<(), ProxyError> {
+        self.busy = true;
+        self.wbuf.clear();
+        for f in frames {
+            self.wbuf.extend_from_slice(f);
+        }
+        self.flush_wbuf().await
+    }
+
+    /// Runs the session's sync plan on this connection.
+    pub async fn sync(
+        &mut self,
+        state: &SessionState,
+        needs_insert_id: bool,
+        charset: &str,
+    ) -> Result<Ready, ProxyError> {
+        let plan = sync_plan(state, &self.state, needs_insert_id, charset);
+        if plan.is_empty() {
+            self.state.synced = Some((state.id, state.version));
+            return Ok(Ready::Yes);
+        }
+        if let Some(db) = &plan.init_db {
+            self.send_command_with(|b| {
+                b.put_u8(com::INIT_DB);
+                b.put_slice(db.as_bytes());
+            })
+            .await?;
+            let (framer, bytes) = self.read_response(Expect::Single).await?;
+            if framer.error.is_some() {
+                return Ok(Ready::Refused(bytes));
+            }
+        }
+        if let Some(set) = &plan.set {
+            self.send_command_with(|b| {
+                b.put_u8(com::QUERY);
+                b.put_slice(set.as_bytes());
+            })
+            .await?;
+            let (framer, bytes) = self.read_response(Expect::Results).await?;
+            if framer.error.is_some() {
+                return Ok(Ready::Refused(bytes));
+            }
+        }
+        mark_synced(state, &mut self.state, needs_insert_id);
+        Ok(Ready::Yes)
+    }
+
+    /// Makes sure `meta` is prepared on this connection; returns its backend id, or the
+    /// backend's ERR response when preparing failed.
+    pub async fn ensure_prepared(
+        &mut self,
+        meta: &PreparedMeta,
+        per_backend_max: usize,
+    ) -> Result<Result<u32, BytesMut>, ProxyError> {
+        if let Some(id) = self.state.stmts.get(meta.id) {
+            return Ok(Ok(id));
+        }
+        self.send_command_with(|b| {
+            b.put_u8(com::STMT_PREPARE);
+            b.put_slice(&meta.sql);
+        })
+        .await?;
+        let (framer, bytes) = self.read_response(Expect::Prepare).await?;
+        let Some((backend_id, _)) = framer.prepared.filter(|_| framer.error.is_none()) else {
+            return Ok(Err(bytes));
+        };
+        for old in self.state.stmts.insert(meta.id, backend_id, per_backend_max) {
+            let mut close = [com::STMT_CLOSE, 0, 0, 0, 0];
+            set_stmt_id(&mut close, old);
+            self.send_no_reply(&close).await?;
+        }
+        Ok(Ok(backend_id))
     }
 
     /// Frames one response. With a client, frames are written to it as they complete and
     /// LOCAL INFILE requests are served from it; without one, the whole response is
     /// returned (and a LOCAL INFILE request gets an empty file: shoal never asks for one).
-    async fn drive(
-        &mut self,
-        expect: Expect,
-        mut client: Option<&mut ClientIo>,
-    ) -> Result<(Framer, BytesMut), ProxyError> {
+    async fn drive(&mut self, expect: Expect, mut sink: Sink<'_>) -> Result<(Framer, BytesMut), ProxyError> {
         let mut framer = Framer::new(expect, self.deprecate_eof());
         let mut scan = 0;
         loop {
@@ -333,7 +438,7 @@ impl BackendConn {
                         self.busy = false;
                         self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
-                        if let Some(c) = client.as_deref_mut() {
+                        if let Sink::Client(c) = &mut sink {
                             c.write_raw(&out).await?;
                         }
                         if framer.error == Some(0) {
@@ -341,14 +446,15 @@ impl BackendConn {
                         }
                         return Ok((framer, out));
                     }
-                    Step::LocalInfile => match client.as_deref_mut() {
-                        Some(c) => {
+                    Step::LocalInfile => match &mut sink {
+                        Sink::Client(c) => {
                             let out = self.rbuf.split_to(scan);
                             scan = 0;
                             c.write_raw(&out).await?;
                             self.relay_infile(c, seq.wrapping_add(1)).await?;
                         }
-                        None => {
+                        // Only a client can send the file: refuse with an empty packet.
+                        Sink::Keep | Sink::Channel(_) => {
                             self.wbuf.clear();
                             put_packet(&mut self.wbuf, seq.wrapping_add(1), &[]);
                             self.flush_wbuf().await?;
@@ -356,11 +462,16 @@ impl BackendConn {
                     },
                 }
             }
-            if let Some(c) = client.as_deref_mut() {
+            if !matches!(sink, Sink::Keep) {
                 if scan > 0 {
                     let out = self.rbuf.split_to(scan);
                     scan = 0;
-                    c.write_raw(&out).await?;
+                    match &mut sink {
+                        Sink::Client(c) => c.write_raw(&out).await?,
+                        // A session that went away still gets its response consumed.
+                        Sink::Channel(tx) => drop(tx.send(Piped::Data(out)).await),
+                        Sink::Keep => {}
+                    }
                 }
                 if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
                     self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);

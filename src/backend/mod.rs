@@ -4,5 +4,6 @@
 
 pub mod conn;
 pub mod health;
+pub mod pipeline;
 pub mod pool;
 pub mod users;

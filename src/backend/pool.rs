@@ -10,6 +10,7 @@ use std::time::Duration;
 use bb8::{ManageConnection, PooledConnection, RunError};
 
 use super::conn::{BackendConn, Target};
+use super::pipeline::PipeSet;
 use crate::config::LimitsSection;
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
@@ -97,6 +98,12 @@ pub struct BackendPool {
     max: u32,
     /// Checkout wait limit, for error messages.
     checkout_timeout: Duration,
+    /// Pipes for plain reads, by schema (see [`super::pipeline`]).
+    pipes: Mutex<HashMap<Option<String>, Arc<PipeSet>>>,
+    /// Pipes per schema (0: pipelining off).
+    pipes_per_pool: usize,
+    /// Statements prepared per backend connection.
+    prepared_per_backend_max: usize,
 }
 
 impl BackendPool {
@@ -127,6 +134,23 @@ impl BackendPool {
                 max: self.max,
             }),
         }
+    }
+
+    /// The pipes for sessions in `schema` whose connections use `charset` by default;
+    /// `None` when pipelining is off. Pipes take at most half the pool, so statements
+    /// that need a connection of their own always find room.
+    pub fn pipes(&self, schema: &Option<String>, charset: &str) -> Option<Arc<PipeSet>> {
+        let count = self.pipes_per_pool.min(self.max as usize / 2);
+        if count == 0 {
+            return None;
+        }
+        let mut map = self.pipes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = map.get(schema) {
+            return Some(set.clone());
+        }
+        let set = Arc::new(PipeSet::new(count, schema.clone(), charset.to_string(), self.prepared_per_backend_max));
+        map.insert(schema.clone(), set.clone());
+        Some(set)
     }
 
     /// Connections open / idle.
@@ -193,6 +217,9 @@ impl Pools {
             addr: addr.clone(),
             max: l.pool_connections_max,
             checkout_timeout,
+            pipes: Mutex::new(HashMap::new()),
+            pipes_per_pool: l.pipes_per_pool as usize,
+            prepared_per_backend_max: l.prepared_per_backend_max as usize,
         });
         map.insert(key, p.clone());
         p

@@ -7,11 +7,13 @@
 //! * [`handshake`] — greeting, SSLRequest, authentication, initial schema.
 //! * [`session`] — the command loop: COM_QUERY and friends, relayed to pooled backends.
 //! * [`stmt`] — COM_STMT_* (prepared statements multiplexed over pooled connections).
+//! * [`pipelined`] — plain autocommit reads sent to a shared pipe ([`crate::backend::pipeline`]).
 //! * [`registry`] — live sessions by connection id, for `KILL`.
 //! * [`tls`] — rustls acceptor.
 
 pub mod handshake;
 pub mod io;
+pub mod pipelined;
 pub mod registry;
 pub mod routing;
 pub mod session;

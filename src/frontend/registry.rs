@@ -17,6 +17,9 @@ pub struct SessionHandle {
     running: AtomicU64,
     /// Set by `KILL CONNECTION`: the session closes before its next command.
     killed: AtomicBool,
+    /// Set by `KILL QUERY` before it reaches the backend, so a pipe can tell an
+    /// interruption meant for this session from one that hit it by accident.
+    kill_query: AtomicBool,
 }
 
 impl SessionHandle {
@@ -37,6 +40,17 @@ impl SessionHandle {
             v => Some(((v >> 32) as usize, v as u32)),
         }
     }
+    /// Records that a `KILL QUERY` for this session is on its way to the backend.
+    pub fn ask_kill_query(&self) {
+        self.kill_query.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a `KILL QUERY` was asked for since the last call (and forgets it).
+    pub fn take_kill_query(&self) -> bool {
+        // A load first: the flag is almost never set, and a plain load is cheaper.
+        self.kill_query.load(Ordering::Relaxed) && self.kill_query.swap(false, Ordering::Relaxed)
+    }
+
     /// Marks the session for closing.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bytes::BufMut;
 
-use super::session::{acquire, com, sync, Ready, Session};
+use super::session::{acquire, com, Session};
+use crate::backend::conn::Ready;
 use crate::backend::pool::{BackendPool, Held};
 use crate::classify::{Classification, Kind};
 use crate::error::ProxyError;
@@ -65,23 +66,27 @@ impl Session {
         Ok(())
     }
 
+    /// Where a statement of class `class` goes now (the router's decision), and whether
+    /// that is a replica.
+    pub(super) fn target(&self, class: &Classification) -> (Target, bool) {
+        // Decide under a short-lived guard; nothing is awaited while it is held.
+        let table = self.proxy.routing.load();
+        let view = SessionView {
+            pinned_to: None,
+            autocommit_off: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0,
+            last_write: self.last_gtid.as_ref().map(|(p, _)| p),
+        };
+        let target = route(class, &view, &table, &self.proxy.policy());
+        let to_replica = matches!(target, Target::Server(id) if table.servers[id].role == Role::Replica);
+        (target, to_replica)
+    }
+
     /// Makes sure `self.lease` holds a connection on the server `class` belongs on.
     pub(super) async fn lease_for(&mut self, class: &Classification) -> Result<(), ProxyError> {
         if self.lease.is_some() {
             return Ok(());
         }
-        // Decide under a short-lived guard; nothing is awaited while it is held.
-        let (target, to_replica) = {
-            let table = self.proxy.routing.load();
-            let view = SessionView {
-                pinned_to: None,
-                autocommit_off: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0,
-                last_write: self.last_gtid.as_ref().map(|(p, _)| p),
-            };
-            let target = route(class, &view, &table, &self.proxy.policy());
-            let to_replica = matches!(target, Target::Server(id) if table.servers[id].role == Role::Replica);
-            (target, to_replica)
-        };
+        let (target, to_replica) = self.target(class);
         match target {
             Target::Server(id) => match self.take(id).await {
                 // A replica that just went away: reads fall back to the primary at once
@@ -107,7 +112,7 @@ impl Session {
     async fn causal_wait(&mut self) -> Result<bool, ProxyError> {
         let Some((_, gtid)) = self.last_gtid.clone() else { return Ok(true) };
         let Some(conn) = self.lease.as_mut() else { return Ok(false) };
-        if let Ready::Refused(_) = sync(conn, &self.state, false, &self.default_charset).await? {
+        if let Ready::Refused(_) = conn.sync(&self.state, false, &self.default_charset).await? {
             return Ok(false);
         }
         let mut sql = String::with_capacity(64);

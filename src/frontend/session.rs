@@ -11,43 +11,28 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use super::handshake::{authenticate, fail, Authenticated};
 use super::io::ClientIo;
 use super::registry::SessionHandle;
 use super::Proxy;
-use crate::backend::conn::BackendConn;
+use crate::backend::conn::Ready;
+use crate::backend::pipeline::Piped;
 use crate::backend::pool::{BackendPool, Held, Lease};
 use crate::classify::{parse_set, use_schema, Classification, Flags, Kind, SetEffect};
 use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
 use crate::protocol::auth::Credential;
 use crate::protocol::framer::{Expect, Framer};
+use crate::protocol::packet::{put_packet, HEADER_BYTES};
 use crate::protocol::reply::{put_err, put_ok, OkInfo};
 use crate::protocol::{CapabilityFlags, StatusFlags};
 use crate::route::GtidPos;
 use crate::session::prepared::ClientStmts;
-use crate::session::state::{mark_synced, sync_plan, SessionState};
+use crate::session::state::{mark_synced, SessionState};
 use crate::session::{apply_status, pins_after_query, Pin, QueryOutcome};
 
-/// Command bytes (first payload byte).
-pub mod com {
-    pub const QUIT: u8 = 0x01;
-    pub const INIT_DB: u8 = 0x02;
-    pub const QUERY: u8 = 0x03;
-    pub const FIELD_LIST: u8 = 0x04;
-    pub const STATISTICS: u8 = 0x09;
-    pub const PROCESS_KILL: u8 = 0x0C;
-    pub const PING: u8 = 0x0E;
-    pub const CHANGE_USER: u8 = 0x11;
-    pub const STMT_PREPARE: u8 = 0x16;
-    pub const STMT_EXECUTE: u8 = 0x17;
-    pub const STMT_SEND_LONG_DATA: u8 = 0x18;
-    pub const STMT_CLOSE: u8 = 0x19;
-    pub const STMT_RESET: u8 = 0x1A;
-    pub const SET_OPTION: u8 = 0x1B;
-    pub const STMT_FETCH: u8 = 0x1C;
-    pub const RESET_CONNECTION: u8 = 0x1F;
-}
+pub use crate::protocol::com;
 
 /// Statements remembered per worker thread by exact text (an 18 ns hit instead of a
 /// ~220 ns classification; see docs/classify.md).
@@ -74,14 +59,6 @@ pub enum Flow {
     Continue,
     /// Close the connection (COM_QUIT, failed COM_CHANGE_USER).
     Quit,
-}
-
-/// Outcome of bringing a backend connection in line with the session.
-pub enum Ready {
-    /// The connection has the session's state.
-    Yes,
-    /// The backend refused (e.g. the schema was dropped): its ERR response, to forward.
-    Refused(BytesMut),
 }
 
 /// A client session.
@@ -119,6 +96,8 @@ pub struct Session {
     pub(super) status: u16,
     /// This session as other sessions see it (KILL).
     pub(super) handle: Arc<SessionHandle>,
+    /// Where pipes send this session's responses (created on first use).
+    pub(super) pipe_chan: Option<(mpsc::Sender<Piped>, mpsc::Receiver<Piped>)>,
 }
 
 /// Serves one accepted client to the end.
@@ -172,44 +151,6 @@ pub(super) async fn acquire(pool: &BackendPool) -> Result<Lease, ProxyError> {
     }
 }
 
-/// Runs the session's sync plan on `conn`.
-pub(super) async fn sync(
-    conn: &mut BackendConn,
-    state: &SessionState,
-    needs_insert_id: bool,
-    charset: &str,
-) -> Result<Ready, ProxyError> {
-    let plan = sync_plan(state, &conn.state, needs_insert_id, charset);
-    if plan.is_empty() {
-        conn.state.synced = Some((state.id, state.version));
-        return Ok(Ready::Yes);
-    }
-    if let Some(db) = &plan.init_db {
-        conn.send_command_with(|b| {
-            b.put_u8(com::INIT_DB);
-            b.put_slice(db.as_bytes());
-        })
-        .await?;
-        let (framer, bytes) = conn.read_response(Expect::Single).await?;
-        if framer.error.is_some() {
-            return Ok(Ready::Refused(bytes));
-        }
-    }
-    if let Some(set) = &plan.set {
-        conn.send_command_with(|b| {
-            b.put_u8(com::QUERY);
-            b.put_slice(set.as_bytes());
-        })
-        .await?;
-        let (framer, bytes) = conn.read_response(Expect::Results).await?;
-        if framer.error.is_some() {
-            return Ok(Ready::Refused(bytes));
-        }
-    }
-    mark_synced(state, &mut conn.state, needs_insert_id);
-    Ok(Ready::Yes)
-}
-
 impl Session {
     fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
         let handle = Arc::new(SessionHandle::new(auth.user.clone()));
@@ -234,6 +175,7 @@ impl Session {
             cursor: None,
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             handle,
+            pipe_chan: None,
         }
     }
 
@@ -277,7 +219,7 @@ impl Session {
         let ready = match self.lease_for(&any).await {
             Ok(()) => {
                 let conn = self.lease.as_mut().expect("leased above");
-                sync(conn, &self.state, false, &self.default_charset).await
+                conn.sync(&self.state, false, &self.default_charset).await
             }
             Err(e) => Err(e),
         };
@@ -407,7 +349,7 @@ impl Session {
             self.lease_for(class).await?;
             let conn = self.lease.as_mut().expect("leased above");
             let result = async {
-                if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
+                if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.default_charset).await? {
                     return Ok(Err(bytes));
                 }
                 self.handle.set_running(Some((conn.server, conn.thread_id)));
@@ -453,6 +395,20 @@ impl Session {
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
+            }
+        }
+        if self.can_pipeline(&class) {
+            let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
+            put_packet(&mut frame, 0, &payload);
+            if let Some((framer, server)) = self.run_pipelined(frame, None, &class).await? {
+                timer.done(framer.error, server != 0);
+                if let Some(s) = framer.status() {
+                    self.status = s;
+                }
+                let outcome =
+                    QueryOutcome { class, set: None, status: framer.status(), failed: framer.error.is_some() };
+                self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
+                return Ok(());
             }
         }
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
@@ -527,7 +483,9 @@ impl Session {
         };
         match handle.running() {
             Some((server, thread)) => {
-                if !query_only {
+                if query_only {
+                    handle.ask_kill_query();
+                } else {
                     handle.kill();
                 }
                 let pool = self.pool(server);

@@ -4,15 +4,16 @@
 //! connection prepares an entry lazily the first time it executes it, and every execute
 //! carries parameter types so any connection can run it.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
-use super::session::{com, sync, Flow, Ready, Session};
-use crate::backend::conn::BackendConn;
+use super::session::{com, Flow, Session};
+use crate::backend::conn::Ready;
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
 use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
+use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD_MAX};
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
 use crate::protocol::{CapabilityFlags, StatusFlags};
 use crate::session::prepared::PreparedMeta;
@@ -20,33 +21,6 @@ use crate::session::{pins_after_query, Pin, QueryOutcome};
 
 /// `ER_WRONG_ARGUMENTS`.
 const ER_WRONG_ARGUMENTS: u16 = 1210;
-
-/// Makes sure `meta` is prepared on `conn`; returns its backend id, or the backend's ERR
-/// response when preparing failed.
-async fn ensure_prepared(
-    conn: &mut BackendConn,
-    meta: &PreparedMeta,
-    per_backend_max: usize,
-) -> Result<Result<u32, BytesMut>, ProxyError> {
-    if let Some(id) = conn.state.stmts.get(meta.id) {
-        return Ok(Ok(id));
-    }
-    conn.send_command_with(|b| {
-        b.put_u8(com::STMT_PREPARE);
-        b.put_slice(&meta.sql);
-    })
-    .await?;
-    let (framer, bytes) = conn.read_response(Expect::Prepare).await?;
-    let Some((backend_id, _)) = framer.prepared.filter(|_| framer.error.is_none()) else {
-        return Ok(Err(bytes));
-    };
-    for old in conn.state.stmts.insert(meta.id, backend_id, per_backend_max) {
-        let mut close = [com::STMT_CLOSE, 0, 0, 0, 0];
-        set_stmt_id(&mut close, old);
-        conn.send_no_reply(&close).await?;
-    }
-    Ok(Ok(backend_id))
-}
 
 impl Session {
     fn unknown_stmt(
@@ -71,7 +45,7 @@ impl Session {
                 // Preparing reads metadata only: any server will do, the primary first.
                 self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
                 let conn = self.lease.as_mut().expect("leased above");
-                if let Ready::Refused(bytes) = sync(conn, &self.state, false, &self.default_charset).await? {
+                if let Ready::Refused(bytes) = conn.sync(&self.state, false, &self.default_charset).await? {
                     self.release_if_free();
                     return self.forward_refusal(bytes, 1).await;
                 }
@@ -125,15 +99,31 @@ impl Session {
             Some(_) => {}
             None => saved_types = cs.types.clone(),
         }
+        if execute_flags(&payload) == 0 && self.can_pipeline(&meta.class) {
+            // The statement id is patched in by the pipe, which knows the backend's.
+            let mut frame = BytesMut::with_capacity(payload.len() + saved_types.len() + HEADER_BYTES);
+            let at = begin_packet(&mut frame, 0);
+            execute_for_backend(&payload, layout, 0, &saved_types, &mut frame);
+            if frame.len() - HEADER_BYTES < PAYLOAD_MAX {
+                finish_packet(&mut frame, at);
+                if let Some((framer, server)) = self.run_pipelined(frame, Some(meta.clone()), &meta.class).await? {
+                    timer.done(framer.error, server != 0);
+                    if let Some(s) = framer.status() {
+                        self.status = s;
+                    }
+                    return Ok(());
+                }
+            }
+        }
         let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
         self.lease_for(&meta.class).await?;
         let conn = self.lease.as_mut().expect("leased above");
-        if let Ready::Refused(bytes) = sync(conn, &self.state, needs_insert_id, &self.default_charset).await? {
+        if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.default_charset).await? {
             self.release_if_free();
             return self.forward_refusal(bytes, 1).await;
         }
-        let backend_id = match ensure_prepared(conn, &meta, per_backend).await? {
+        let backend_id = match conn.ensure_prepared(&meta, per_backend).await? {
             Ok(b) => b,
             Err(bytes) => {
                 self.release_if_free();
@@ -175,10 +165,10 @@ impl Session {
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
         self.lease_for(&meta.class).await?;
         let conn = self.lease.as_mut().expect("leased above");
-        if let Ready::Refused(_) = sync(conn, &self.state, false, &self.default_charset).await? {
+        if let Ready::Refused(_) = conn.sync(&self.state, false, &self.default_charset).await? {
             return Ok(());
         }
-        if let Ok(backend_id) = ensure_prepared(conn, &meta, per_backend).await? {
+        if let Ok(backend_id) = conn.ensure_prepared(&meta, per_backend).await? {
             set_stmt_id(&mut payload, backend_id);
             conn.send_no_reply(&payload).await?;
             self.pin.add(Pin::LONG_DATA);
@@ -295,7 +285,7 @@ impl Session {
         self.last_gtid = None;
         self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
         let conn = self.lease.as_mut().expect("leased above");
-        let ready = sync(conn, &self.state, false, &self.default_charset).await?;
+        let ready = conn.sync(&self.state, false, &self.default_charset).await?;
         self.release_if_free();
         match ready {
             Ready::Yes => {

@@ -116,6 +116,45 @@ pub struct QueryOutcome<'a> {
     pub failed: bool,
 }
 
+/// What decides whether a statement may run on a pipe (`backend::pipeline`).
+#[derive(Debug, Clone, Copy)]
+pub struct PipeView {
+    /// Pipelining is on (`[limits] pipes_per_pool` > 0).
+    pub enabled: bool,
+    /// The session holds a backend connection (a pin, or a statement in progress).
+    pub leased: bool,
+    /// The server reported autocommit on.
+    pub autocommit: bool,
+    /// The session has replayable variables (`SET NAMES`, `sql_mode`, …): pipe
+    /// connections carry none.
+    pub has_vars: bool,
+}
+
+/// Whether a statement may run pipelined on a connection shared with other sessions.
+/// Pipe connections carry only the session's schema, so only statements that neither
+/// read nor leave connection state qualify:
+///
+/// | condition | pipelined |
+/// |---|---|
+/// | pipelining off | no |
+/// | session holds a connection (pinned: transaction, locks, temp tables, …) | no |
+/// | autocommit off | no (the read would open a transaction) |
+/// | session has replayable variables | no (the pipe connection does not have them) |
+/// | kind is not `Read` (writes, SHOW, SET, CALL, …) | no |
+/// | any flag but `NON_DETERMINISTIC` (locking read, INTO, user variable, LAST_INSERT_ID, FOUND_ROWS, sequence, lock functions, hint, multi-statement, HANDLER, temp tables) | no |
+/// | otherwise (a plain autocommit `SELECT`) | yes |
+///
+/// The route is decided as for any read; reads that must first wait for a replica to
+/// catch up (read-your-writes) take a leased connection.
+pub fn pipelinable(c: &Classification, v: PipeView) -> bool {
+    v.enabled
+        && !v.leased
+        && v.autocommit
+        && !v.has_vars
+        && c.kind == Kind::Read
+        && c.flags.0 & !Flags::NON_DETERMINISTIC.0 == 0
+}
+
 /// The pin reasons after a COM_QUERY: the rules table above, for text queries.
 pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
     let mut pin = before;
@@ -165,6 +204,41 @@ pub fn apply_status(pin: &mut Pin, status: Option<u16>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pipelinable_rows() {
+        use super::{pipelinable, PipeView};
+        use crate::classify::classify;
+        let free = PipeView { enabled: true, leased: false, autocommit: true, has_vars: false };
+        let read = classify(b"SELECT c FROM sbtest1 WHERE id = 7");
+        assert!(pipelinable(&read, free));
+        assert!(pipelinable(&classify(b"SELECT NOW(), RAND()"), free), "non-deterministic reads qualify");
+        assert!(!pipelinable(&read, PipeView { enabled: false, ..free }), "off");
+        assert!(!pipelinable(&read, PipeView { leased: true, ..free }), "pinned");
+        assert!(!pipelinable(&read, PipeView { autocommit: false, ..free }), "autocommit off");
+        assert!(!pipelinable(&read, PipeView { has_vars: true, ..free }), "session variables");
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "SHOW TABLES",
+            "SET NAMES latin1",
+            "CALL p()",
+            "BEGIN",
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT * FROM t LOCK IN SHARE MODE",
+            "SELECT a INTO @x FROM t",
+            "SELECT @x",
+            "SELECT LAST_INSERT_ID()",
+            "SELECT SQL_CALC_FOUND_ROWS * FROM t",
+            "SELECT FOUND_ROWS()",
+            "SELECT GET_LOCK('a', 1)",
+            "SELECT NEXTVAL(s)",
+            "SELECT 1; SELECT 2",
+            "/* shoal:leader */ SELECT 1",
+            "HANDLER t READ FIRST",
+        ] {
+            assert!(!pipelinable(&classify(sql.as_bytes()), free), "{sql}");
+        }
+    }
+
     use super::*;
 
     const IN_TRANS: u16 = 0x0001;

@@ -1,0 +1,67 @@
+//! The session's side of pipelined reads ([`crate::backend::pipeline`]): which statements
+//! go to a pipe, and relaying what the pipe sends back.
+
+use bytes::BytesMut;
+use tokio::sync::mpsc;
+
+use super::session::Session;
+use crate::backend::pipeline::{Piped, Request};
+use crate::classify::Classification;
+use crate::error::ProxyError;
+use crate::protocol::framer::Framer;
+use crate::protocol::StatusFlags;
+use crate::route::Target;
+use crate::session::prepared::PreparedMeta;
+use crate::session::{pipelinable, PipeView};
+use std::sync::Arc;
+
+/// Messages a pipe may queue for one session (a response arrives in one or a few).
+const SESSION_PIPE_SLOTS: usize = 4;
+
+impl Session {
+    /// Whether a statement of class `class` may go to a pipe now (rules in
+    /// [`pipelinable`]).
+    pub(super) fn can_pipeline(&self, class: &Classification) -> bool {
+        let view = PipeView {
+            enabled: self.proxy.limits.pipes_per_pool > 0,
+            leased: self.lease.is_some() || !self.pin.is_free(),
+            autocommit: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,
+            has_vars: !self.state.vars.is_empty(),
+        };
+        pipelinable(class, view)
+    }
+
+    /// Runs `frame` (a complete command frame) on a pipe of the server the router picks
+    /// and relays the response. `None` when it did not run there (no direct route, pipe
+    /// unavailable, connection lost before any byte was relayed): the caller runs it on a
+    /// leased connection. Returns the framer and the server it ran on.
+    pub(super) async fn run_pipelined(
+        &mut self,
+        frame: BytesMut,
+        meta: Option<Arc<PreparedMeta>>,
+        class: &Classification,
+    ) -> Result<Option<(Framer, usize)>, ProxyError> {
+        let Target::Server(server) = self.target(class).0 else { return Ok(None) };
+        let pool = self.pool(server);
+        let Some(set) = pool.pipes(&self.state.schema, &self.default_charset) else { return Ok(None) };
+        let (tx, rx) = self.pipe_chan.get_or_insert_with(|| mpsc::channel(SESSION_PIPE_SLOTS));
+        let req = Request { frame, meta, reply: tx.clone(), handle: self.handle.clone(), server };
+        if set.submit(&pool, req).await.is_err() {
+            return Ok(None);
+        }
+        loop {
+            match rx.recv().await {
+                Some(Piped::Data(bytes)) => self.io.write_raw(&bytes).await?,
+                Some(Piped::Done(bytes, framer)) => {
+                    self.io.write_raw(&bytes).await?;
+                    return Ok(Some((framer, server)));
+                }
+                Some(Piped::NotRun) | None => return Ok(None),
+                Some(Piped::Failed(_)) if !self.io.wrote => return Ok(None),
+                Some(Piped::Failed(what)) => {
+                    return Err(ProxyError::BackendProtocol { addr: pool.addr.to_string(), what })
+                }
+            }
+        }
+    }
+}
