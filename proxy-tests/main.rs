@@ -7,6 +7,7 @@ mod cli;
 mod clients;
 mod native;
 mod ops;
+mod pipeline;
 mod raw;
 mod routing;
 mod session_cmds;

@@ -65,8 +65,13 @@ pub const BUILD_INFO: &str = "shoal_build_info";
 /// Gauge: process start, seconds since the Unix epoch.
 pub const START_TIME: &str = "shoal_start_time_seconds";
 
+/// Statements run on a pipe (`backend::pipeline`).
+pub const PIPE_STATEMENTS: &str = "shoal_pipe_statements_total";
+/// Batches pipes wrote (statements ÷ batches = mean batch size).
+pub const PIPE_BATCHES: &str = "shoal_pipe_batches_total";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 25] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -82,6 +87,8 @@ pub const ALL: [&str; 23] = [
     POOL_CHECKOUT_WAIT,
     POOLS,
     SESSION_PINS,
+    PIPE_STATEMENTS,
+    PIPE_BATCHES,
     PREPARED_CACHED,
     HEALTH_CHECKS,
     BACKEND_UP,
@@ -121,6 +128,8 @@ struct Handles {
     sent: Counter,
     checkout_wait: Histogram,
     pins: Vec<Counter>,
+    pipe_statements: Counter,
+    pipe_batches: Counter,
 }
 
 /// How often buffered histogram samples are folded into buckets (bounds their memory).
@@ -198,6 +207,8 @@ fn describe() {
     describe_histogram!(POOL_CHECKOUT_WAIT, Unit::Seconds, "Time to check out a backend connection.");
     describe_gauge!(POOLS, "Backend connection pools.");
     describe_counter!(SESSION_PINS, "Times a session became pinned, by reason.");
+    describe_counter!(PIPE_STATEMENTS, "Statements run on a pipe (plain autocommit reads sharing a connection).");
+    describe_counter!(PIPE_BATCHES, "Batches written by pipes.");
     describe_gauge!(PREPARED_CACHED, "Prepare responses cached.");
     describe_counter!(HEALTH_CHECKS, "Server health checks by result.");
     describe_gauge!(BACKEND_UP, "1 when the last health check reached the server.");
@@ -223,6 +234,8 @@ fn h() -> &'static Handles {
             sent: metrics::counter!(CLIENT_SENT_BYTES),
             checkout_wait: metrics::histogram!(POOL_CHECKOUT_WAIT),
             pins: Pin::NAMES.iter().map(|(_, name)| metrics::counter!(SESSION_PINS, "reason" => *name)).collect(),
+            pipe_statements: metrics::counter!(PIPE_STATEMENTS),
+            pipe_batches: metrics::counter!(PIPE_BATCHES),
         }
     })
 }
@@ -301,6 +314,13 @@ pub fn client_sent(bytes: usize) {
 /// An error packet went to a client (shoal's own errors).
 pub fn error(code: u16) {
     metrics::counter!(ERRORS, "code" => code.to_string()).increment(1);
+}
+
+/// A pipe wrote a batch of `statements`.
+pub fn pipe_batch(statements: usize) {
+    let h = h();
+    h.pipe_batches.increment(1);
+    h.pipe_statements.increment(statements as u64);
 }
 
 /// A backend's response ended in an error (relayed to the client); `None` does nothing.

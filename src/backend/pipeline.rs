@@ -108,6 +108,11 @@ impl PipeSet {
         PipeSet { pipes: (0..count.max(1)).map(|_| Pipe::default()).collect(), state, charset, per_backend_max }
     }
 
+    /// Pipes whose worker was started at least once.
+    pub fn used(&self) -> usize {
+        self.pipes.iter().filter(|p| p.tx.lock().unwrap_or_else(|e| e.into_inner()).is_some()).count()
+    }
+
     /// Queues `req` on the pipe with the shortest queue, starting its worker if none
     /// runs. Gives the request back when the pipe is shutting down.
     pub async fn submit(self: &Arc<Self>, pool: &Arc<BackendPool>, req: Request) -> Result<(), Request> {
@@ -201,6 +206,7 @@ async fn run_batch(conn: &mut Lease, set: &PipeSet, batch: &mut Vec<Request>) ->
         }
     }
     batch.retain(|r| !r.frame.is_empty());
+    crate::metrics::pipe_batch(batch.len());
     if let Err(e) = conn.send_frames(batch.iter().map(|r| &r.frame[..])).await {
         return Err(not_run(batch, e).await);
     }

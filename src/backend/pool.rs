@@ -153,6 +153,12 @@ impl BackendPool {
         Some(set)
     }
 
+    /// Pipes that have run at least one batch, over every schema (introspection).
+    pub fn pipes_in_use(&self) -> usize {
+        let map = self.pipes.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().map(|set| set.used()).sum()
+    }
+
     /// Connections open / idle.
     pub fn state(&self) -> bb8::State {
         self.pool.state()

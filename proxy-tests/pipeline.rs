@@ -1,0 +1,110 @@
+//! Pipelined reads (`backend::pipeline`): many sessions' reads share a few backend
+//! connections, and every client still gets exactly its own answers.
+
+use std::collections::HashSet;
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+use crate::harness::{shared, Scratch, Shoal};
+
+const CLIENTS: usize = 24;
+const ROUNDS: usize = 150;
+const ROWS: usize = 50;
+
+#[tokio::test]
+async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
+    let db = shared();
+    let s = Scratch::new(db, "pipes");
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = 16;
+        c.limits.pipes_per_pool = 2;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let mut setup = Conn::new(opts.clone()).await.unwrap();
+    setup.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await.unwrap();
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 'row-{i}')")).collect();
+    setup.query_drop(format!("INSERT INTO t VALUES {}", values.join(","))).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let opts = opts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            let stmt = c.prep("SELECT v, ? FROM t WHERE id = ?").await.unwrap();
+            let mut threads = HashSet::new();
+            for round in 0..ROUNDS {
+                // A token only this client and round use: a response delivered to the
+                // wrong session cannot match it.
+                let token = (client * 1_000_000 + round) as u64;
+                let id = (client + round) % ROWS + 1;
+                let (v, echo): (String, u64) =
+                    c.query_first(format!("SELECT v, {token} FROM t WHERE id = {id}")).await.unwrap().unwrap();
+                assert_eq!((v.as_str(), echo), (format!("row-{id}").as_str(), token), "text read");
+                let (v, echo): (String, u64) = c.exec_first(&stmt, (token, id)).await.unwrap().unwrap();
+                assert_eq!((v.as_str(), echo), (format!("row-{id}").as_str(), token), "prepared read");
+                threads.insert(c.query_first::<u64, _>("SELECT CONNECTION_ID()").await.unwrap().unwrap());
+            }
+            // A result larger than a read chunk, relayed in pieces.
+            let big: Vec<(u32, String)> = c.query("SELECT id, REPEAT(v, 20000) FROM t ORDER BY id").await.unwrap();
+            assert_eq!(big.len(), ROWS);
+            for (id, text) in &big {
+                assert_eq!(text.len(), format!("row-{id}").len() * 20_000);
+            }
+            c.disconnect().await.unwrap();
+            threads
+        }));
+    }
+    let mut threads = HashSet::new();
+    for t in tasks {
+        threads.extend(t.await.unwrap());
+    }
+    // 24 clients reading at once ran on the 2 pipes only (without pipes they would have
+    // spread over up to 16 pooled connections).
+    assert!(threads.len() <= 2, "reads ran on {} backend connections: {threads:?}", threads.len());
+    let pipes: Vec<usize> = shoal.proxy.pools.all().iter().map(|p| p.pipes_in_use()).collect();
+    assert!(pipes.iter().sum::<usize>() >= 1, "no pipe ever ran: {pipes:?}");
+    setup.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn reads_that_need_their_session_state_skip_the_pipes() {
+    let db = shared();
+    let s = Scratch::new(db, "pipestate");
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = 4;
+        c.limits.pipes_per_pool = 2;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let mut a = Conn::new(opts.clone()).await.unwrap();
+    let mut b = Conn::new(opts).await.unwrap();
+    a.query_drop("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").await.unwrap();
+    // b's plain reads fill the pipes with the default time zone...
+    for _ in 0..20 {
+        let tz: String = b.query_first("SELECT @@session.time_zone").await.unwrap().unwrap();
+        assert_eq!(tz, "SYSTEM");
+    }
+    // ...while a's reads carry its own session: variables, user variables, insert id,
+    // transactions.
+    a.query_drop("SET time_zone = '+02:00'").await.unwrap();
+    let tz: String = a.query_first("SELECT @@session.time_zone").await.unwrap().unwrap();
+    assert_eq!(tz, "+02:00");
+    a.query_drop("SET @x = 41").await.unwrap();
+    let x: i64 = a.query_first("SELECT @x + 1").await.unwrap().unwrap();
+    assert_eq!(x, 42);
+    a.query_drop("INSERT INTO t (v) VALUES (1)").await.unwrap();
+    let id = a.last_insert_id().unwrap();
+    let lid: u64 = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap().unwrap();
+    assert_eq!(lid, id);
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO t (v) VALUES (2)").await.unwrap();
+    let seen: i64 = a.query_first("SELECT COUNT(*) FROM t WHERE v = 2").await.unwrap().unwrap();
+    assert_eq!(seen, 1, "a read inside a transaction sees the transaction's write");
+    let other: i64 = b.query_first("SELECT COUNT(*) FROM t WHERE v = 2").await.unwrap().unwrap();
+    assert_eq!(other, 0, "b's pipelined read must not see a's uncommitted row");
+    a.query_drop("COMMIT").await.unwrap();
+    let other: i64 = b.query_first("SELECT COUNT(*) FROM t WHERE v = 2").await.unwrap().unwrap();
+    assert_eq!(other, 1);
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+}
