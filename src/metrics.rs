@@ -495,6 +495,8 @@ mod tests {
             STATEMENTS,
             ERRORS,
             SESSION_PINS,
+            PIPE_STATEMENTS,
+            PIPE_BATCHES,
             HEALTH_CHECKS,
             ROUTING_CHANGES,
             CONFIG_RELOADS,
