@@ -19,6 +19,9 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
     let shoal = Shoal::start_with(db, |c| {
         c.limits.pool_connections_max = 16;
         c.limits.pipes_per_pool = 2;
+        // This test is about pipes alone: no read may leave them because the (debug
+        // build, busy) machine made one late.
+        c.limits.pipe_stall_ms = 600_000;
     });
     let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
     let mut setup = Conn::new(opts.clone()).await.unwrap();
@@ -107,4 +110,34 @@ async fn reads_that_need_their_session_state_skip_the_pipes() {
     assert_eq!(other, 1);
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_read_does_not_hold_up_other_sessions() {
+    let db = shared();
+    let s = Scratch::new(db, "pipestall");
+    // One pipe: without the stall rule every read would queue behind the sleep.
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = 4;
+        c.limits.pipes_per_pool = 1;
+        c.limits.pipe_stall_ms = 100;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let mut slow = Conn::new(opts.clone()).await.unwrap();
+    let mut fast = Conn::new(opts).await.unwrap();
+    // Warm the pipe up, then park a 3 s read on it.
+    let _: Option<i64> = slow.query_first("SELECT 1").await.unwrap();
+    let sleeper = tokio::spawn(async move {
+        let v: Option<i64> = slow.query_first("SELECT SLEEP(3)").await.unwrap();
+        slow.disconnect().await.unwrap();
+        v
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..20 {
+        let v: i64 = fast.query_first(format!("SELECT {i} + 1")).await.unwrap().unwrap();
+        assert_eq!(v, i + 1);
+    }
+    assert!(!sleeper.is_finished(), "20 reads of another session waited for the 3 s sleep");
+    assert_eq!(sleeper.await.unwrap(), Some(0));
+    fast.disconnect().await.unwrap();
 }

@@ -365,6 +365,9 @@ pub struct LimitsSection {
     /// Pipes per pool and schema for plain autocommit reads (0 turns pipelining off; see
     /// `backend::pipeline`).
     pub pipes_per_pool: u32,
+    /// A pipe whose next response has been awaited this long takes no new statements
+    /// (they go to other pipes or to connections of their own).
+    pub pipe_stall_ms: u64,
     /// Prepare responses cached per pool.
     pub prepared_cache_entries_max: u32,
     /// Time a client has to finish the handshake.
@@ -385,7 +388,8 @@ impl Default for LimitsSection {
             packet_bytes_max: 64 * 1024 * 1024,
             prepared_per_client_max: 16_382,
             prepared_per_backend_max: 1_024,
-            pipes_per_pool: 4,
+            pipes_per_pool: 2,
+            pipe_stall_ms: 10,
             prepared_cache_entries_max: 10_000,
             handshake_timeout_ms: 10_000,
             shutdown_drain_timeout_ms: 30_000,
@@ -555,6 +559,7 @@ pub const FIELDS: &[FieldDoc] = &[
     f("limits", "prepared_per_client_max", "Prepared statements one client may hold."),
     f("limits", "prepared_per_backend_max", "Prepared statements kept open per backend connection (LRU)."),
     f("limits", "pipes_per_pool", "Shared connections per pool and schema that run plain autocommit reads back to back (0-64; 0 = off)."),
+    f("limits", "pipe_stall_ms", "A pipe whose next response is this late (a slow read) takes no new reads until it answers, milliseconds."),
     f("limits", "prepared_cache_entries_max", "Prepare responses cached per pool."),
     f("limits", "handshake_timeout_ms", "Time a client has to finish the handshake, milliseconds."),
     f("limits", "shutdown_drain_timeout_ms", "On SIGTERM/SIGINT, how long running statements may take to finish."),
@@ -737,6 +742,7 @@ impl Config {
         range("limits.prepared_per_client_max", l.prepared_per_client_max.into(), 1, 1_048_576)?;
         range("limits.prepared_per_backend_max", l.prepared_per_backend_max.into(), 1, 1_048_576)?;
         range("limits.pipes_per_pool", l.pipes_per_pool.into(), 0, 64)?;
+        range("limits.pipe_stall_ms", l.pipe_stall_ms, 1, 600_000)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
         let r = &self.routing;

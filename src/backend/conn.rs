@@ -7,9 +7,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::mpsc;
 
-use super::pipeline::Piped;
 use crate::error::ProxyError;
 use crate::frontend::io::ClientIo;
 use crate::protocol::auth::Credential;
@@ -33,15 +31,23 @@ pub enum Ready {
     Refused(BytesMut),
 }
 
+/// What [`BackendConn::advance`] made of the bytes read so far.
+#[derive(Debug)]
+pub enum Advance {
+    /// The response is complete: these are its (remaining) bytes.
+    Done(BytesMut),
+    /// A large response goes on: these bytes of it can be passed on now.
+    Part(BytesMut),
+    /// More bytes are needed.
+    NeedMore,
+}
+
 /// Where [`BackendConn::drive`] sends a response's bytes.
 enum Sink<'a> {
     /// Kept whole and returned (commands shoal sends for itself).
     Keep,
     /// Written to the client as they arrive.
     Client(&'a mut ClientIo),
-    /// Sent to a session's channel as they arrive (pipelined statements); the last
-    /// bytes are returned, for the caller to send with the outcome.
-    Channel(&'a mpsc::Sender<Piped>),
 }
 
 /// Bytes read from a backend socket at a time (also the buffer's resting size).
@@ -336,14 +342,47 @@ impl BackendConn {
         self.drive(expect, Sink::Client(client)).await.map(|(framer, _)| framer)
     }
 
-    /// Reads one response for a pipelined statement, sending all but its last bytes to
-    /// the session's channel as they arrive; returns the framer and the rest.
-    pub async fn relay_to_channel(
-        &mut self,
-        expect: Expect,
-        tx: &mpsc::Sender<Piped>,
-    ) -> Result<(Framer, BytesMut), ProxyError> {
-        self.drive(expect, Sink::Channel(tx)).await
+    /// Moves a pipelined response forward with the bytes already read: `framer` and
+    /// `scan` (bytes of it already framed) belong to the response at the front of the
+    /// read buffer. Never waits; [`Self::read_more`] brings more bytes.
+    pub fn advance(&mut self, framer: &mut Framer, scan: &mut usize) -> Result<Advance, ProxyError> {
+        while let Some(n) = complete_frame_len(&self.rbuf[*scan..]) {
+            let step = framer.on_frame(&self.rbuf[*scan + HEADER_BYTES..*scan + n]);
+            *scan += n;
+            match step {
+                Step::More => {}
+                Step::Done => {
+                    // Busy again as soon as the next response is read; a pipe returns its
+                    // connection only when nothing is in flight.
+                    self.busy = false;
+                    self.last_used = std::time::Instant::now();
+                    let out = self.rbuf.split_to(std::mem::take(scan));
+                    if framer.error == Some(0) {
+                        return Err(self.protocol_err("unframeable response"));
+                    }
+                    return Ok(Advance::Done(out));
+                }
+                // Only reads are pipelined; a file request means the pipe is out of step.
+                Step::LocalInfile => return Err(self.protocol_err("LOCAL INFILE request in a pipelined read")),
+            }
+        }
+        if *scan >= READ_CHUNK_BYTES {
+            return Ok(Advance::Part(self.rbuf.split_to(std::mem::take(scan))));
+        }
+        Ok(Advance::NeedMore)
+    }
+
+    /// Reads whatever the server sent next (at least one byte).
+    pub async fn read_more(&mut self) -> Result<(), ProxyError> {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        self.fill().await
+    }
+
+    /// Whether this connection has `meta` prepared.
+    pub fn has_prepared(&mut self, meta: &PreparedMeta) -> bool {
+        self.state.stmts.get(meta.id).is_some()
     }
 
     /// Sends several complete command frames (sequence 0 each) in one write: a pipeline.
@@ -454,7 +493,7 @@ impl BackendConn {
                             self.relay_infile(c, seq.wrapping_add(1)).await?;
                         }
                         // Only a client can send the file: refuse with an empty packet.
-                        Sink::Keep | Sink::Channel(_) => {
+                        Sink::Keep => {
                             self.wbuf.clear();
                             put_packet(&mut self.wbuf, seq.wrapping_add(1), &[]);
                             self.flush_wbuf().await?;
@@ -466,11 +505,8 @@ impl BackendConn {
                 if scan > 0 {
                     let out = self.rbuf.split_to(scan);
                     scan = 0;
-                    match &mut sink {
-                        Sink::Client(c) => c.write_raw(&out).await?,
-                        // A session that went away still gets its response consumed.
-                        Sink::Channel(tx) => drop(tx.send(Piped::Data(out)).await),
-                        Sink::Keep => {}
+                    if let Sink::Client(c) = &mut sink {
+                        c.write_raw(&out).await?;
                     }
                 }
                 if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {

@@ -4,33 +4,39 @@
 //! A statement relayed on a connection of its own costs the proxy a send and a receive
 //! on the backend socket and wakes one server thread, on top of the client's own send and
 //! receive; on a small machine those wake-ups, not the proxy's work, set the ceiling (see
-//! docs/benchmarks.md). A pipe instead takes every read queued for it (up to
-//! [`PIPE_BATCH_MAX`]), writes them in one `write`, and reads the responses in order:
-//! MariaDB answers the commands of one connection one after the other, so the n-th
-//! response belongs to the n-th request. One server thread then runs a whole batch
-//! without sleeping in between, and the proxy pays one send and a few receives for it.
+//! docs/benchmarks.md). A pipe instead is one connection used as a stream: its worker
+//! writes every read queued for it as soon as it arrives (all that arrived meanwhile in
+//! one `write`, up to [`PIPE_DEPTH_MAX`] in flight) and reads the responses as they come,
+//! handing each to its session in order. MariaDB answers the commands of one connection
+//! one after the other, so the n-th response belongs to the n-th request. One server
+//! thread runs a stream of reads without sleeping in between, and the proxy pays one send
+//! per batch and one receive per few responses.
 //!
 //! Which statements may go here is [`crate::session::pipelinable`] (table there): only
-//! reads that change nothing on the connection and need nothing from it, so any pipe
+//! reads that change nothing on the connection and need nothing from it, so a pipe
 //! connection synced to the session's schema gives the same answer as a private one.
 //!
 //! | event | what the session sees |
 //! |---|---|
-//! | response arrives | [`Piped::Data`] chunks (large results), then [`Piped::Done`] |
-//! | pipe cannot run it (no connection, idle exit, prepare refused, connection lost before any byte of its response) | [`Piped::NotRun`] (or the send fails): the session runs it on a leased connection as usual |
+//! | response arrives | [`Piped::Part`] chunks (large results), then [`Piped::Done`] |
+//! | pipe cannot run it (no connection, idle exit, prepare refused, connection lost before any byte of its response, every pipe stalled) | [`Piped::NotRun`] (or `submit` fails): the session runs it on a leased connection as usual |
+//! | `KILL QUERY` meant for an earlier statement interrupted it (error 1317, not asked for) | [`Piped::NotRun`]: it runs again |
 //! | connection lost in the middle of its response | [`Piped::Failed`]: the session closes, as with a lost server |
 //!
-//! A pipe holds one pooled connection while it has work and gives it back after
-//! [`PIPE_IDLE_EXIT`] without any; a slow response delays only the reads queued behind it
-//! on the same pipe (at most one batch).
+//! A pipe whose next response is later than `[limits] pipe_stall_ms` is running a slow
+//! statement: it takes no new reads until it answers, so only the reads written behind
+//! the slow one in that window wait for it. A pipe holds one pooled connection while it
+//! has work and gives it back after [`PIPE_IDLE_EXIT`] without any.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
 
+use super::conn::Advance;
 use super::pool::{BackendPool, Lease};
 use crate::error::{ProxyError, ER_QUERY_INTERRUPTED};
 use crate::frontend::registry::SessionHandle;
@@ -40,7 +46,7 @@ use crate::protocol::stmt::set_stmt_id;
 use crate::session::prepared::PreparedMeta;
 use crate::session::state::SessionState;
 
-/// Most requests written in one batch.
+/// Most requests taken from the queue at once.
 pub const PIPE_BATCH_MAX: usize = 64;
 /// Requests a pipe queues before senders wait.
 const PIPE_QUEUE_MAX: usize = 1024;
@@ -54,7 +60,7 @@ const COPY_OUT_BYTES_MAX: usize = 16 * 1024;
 #[derive(Debug)]
 pub enum Piped {
     /// Part of the response (large results arrive in several).
-    Data(BytesMut),
+    Part(BytesMut),
     /// The rest of the response and its outcome.
     Done(BytesMut, Framer),
     /// The pipe did not run the statement; run it on a leased connection.
@@ -87,6 +93,16 @@ struct Pipe {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     /// Requests sent and not yet answered (to pick the shortest queue).
     queued: Arc<AtomicUsize>,
+    /// When the statement whose response comes next started waiting for it
+    /// ([`clock_micros`]); 0 when nothing is in flight.
+    head_since: Arc<AtomicU64>,
+}
+
+/// Microseconds since the first call: a cheap monotonic clock for stall checks.
+fn clock_micros() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    // +1: 0 means "nothing in flight".
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
 }
 
 /// The pipes of one pool for one schema.
@@ -98,14 +114,23 @@ pub struct PipeSet {
     charset: String,
     /// Statements prepared per backend connection.
     per_backend_max: usize,
+    /// `[limits] pipe_stall_ms`: a pipe whose next response is this late takes no new
+    /// statements.
+    stall_micros: u64,
 }
 
 impl PipeSet {
     /// `count` pipes (at least one) for sessions in `schema`.
-    pub fn new(count: usize, schema: Option<String>, charset: String, per_backend_max: usize) -> Self {
+    pub fn new(count: usize, schema: Option<String>, charset: String, per_backend_max: usize, stall: Duration) -> Self {
         // A session id no client has: connections are synced to this state once.
         let state = SessionState { id: u64::MAX, version: 0, schema, ..Default::default() };
-        PipeSet { pipes: (0..count.max(1)).map(|_| Pipe::default()).collect(), state, charset, per_backend_max }
+        PipeSet {
+            pipes: (0..count.max(1)).map(|_| Pipe::default()).collect(),
+            state,
+            charset,
+            per_backend_max,
+            stall_micros: stall.as_micros() as u64,
+        }
     }
 
     /// Pipes whose worker was started at least once.
@@ -116,12 +141,23 @@ impl PipeSet {
     /// Queues `req` on the pipe with the shortest queue, starting its worker if none
     /// runs. Gives the request back when the pipe is shutting down.
     pub async fn submit(self: &Arc<Self>, pool: &Arc<BackendPool>, req: Request) -> Result<(), Request> {
-        let (index, pipe) = self
+        // A pipe whose next response is overdue runs a slow statement: whatever is
+        // written behind it waits, so new reads go elsewhere (or to a connection of their
+        // own when every pipe is stalled).
+        let now = clock_micros();
+        let stall = self.stall_micros;
+        let Some((index, pipe)) = self
             .pipes
             .iter()
             .enumerate()
+            .filter(|(_, p)| {
+                let since = p.head_since.load(Ordering::Relaxed);
+                since == 0 || now.saturating_sub(since) < stall
+            })
             .min_by_key(|(_, p)| p.queued.load(Ordering::Relaxed))
-            .expect("at least one pipe");
+        else {
+            return Err(req);
+        };
         let tx = {
             let mut slot = pipe.tx.lock().unwrap_or_else(|p| p.into_inner());
             match &*slot {
@@ -142,30 +178,204 @@ impl PipeSet {
     }
 }
 
-/// A pipe's worker: one connection, batches in order, until idle or broken.
+/// A statement written to the pipe's connection whose response has not been read.
+struct InFlight {
+    reply: mpsc::Sender<Piped>,
+    handle: Arc<SessionHandle>,
+    server: usize,
+    framer: Framer,
+    /// Bytes of its response framed so far (at the front of the read buffer).
+    scan: usize,
+    /// Part of its response went to the session already.
+    sent_part: bool,
+}
+
+/// A pipe's worker: one connection, written and read at the same time, until idle or
+/// broken.
+///
+/// New requests are written as soon as they arrive (up to [`PIPE_DEPTH_MAX`] in flight);
+/// responses are read as soon as bytes come, and handed over in order. A statement that
+/// is new to the connection is prepared once nothing is in flight (prepares are rare:
+/// once per statement and pipe), and a frame larger than [`PIPE_INLINE_FRAME_MAX`] is
+/// written only then too, so a large write can never wait on a server that waits for
+/// us to read.
 async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: mpsc::Receiver<Request>) {
     let queued = set.pipes[index].queued.clone();
-    let mut conn = match open(&set, &pool).await {
+    let head_since = set.pipes[index].head_since.clone();
+    let conn = match open(&set, &pool).await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(addr = %pool.addr, error = %e, "pipe could not open a connection");
             return refuse_rest(&mut rx, &queued);
         }
     };
-    let mut batch = Vec::with_capacity(PIPE_BATCH_MAX);
+    let mut w = Worker { conn, set, queued, head_since, inflight: VecDeque::with_capacity(PIPE_DEPTH_MAX) };
+    let mut fresh = Vec::with_capacity(PIPE_BATCH_MAX);
     loop {
-        match tokio::time::timeout(PIPE_IDLE_EXIT, rx.recv_many(&mut batch, PIPE_BATCH_MAX)).await {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(_) => return refuse_rest(&mut rx, &queued),
-        }
-        let n = batch.len();
-        let r = run_batch(&mut conn, &set, &mut batch).await;
-        queued.fetch_sub(n, Ordering::Relaxed);
-        if let Err(e) = r {
+        let room = PIPE_DEPTH_MAX - w.inflight.len();
+        let got = if w.inflight.is_empty() {
+            match tokio::time::timeout(PIPE_IDLE_EXIT, rx.recv_many(&mut fresh, PIPE_BATCH_MAX)).await {
+                Ok(0) => return,
+                Ok(_) => w.write(&mut fresh).await,
+                Err(_) => return refuse_rest(&mut rx, &w.queued),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                r = w.conn.read_more() => match r {
+                    Ok(()) => w.on_read().await,
+                    Err(e) => Err(e),
+                },
+                n = rx.recv_many(&mut fresh, room.min(PIPE_BATCH_MAX)), if room > 0 => match n {
+                    0 => w.drain().await.map(|_| ()),
+                    _ => w.write(&mut fresh).await,
+                },
+            }
+        };
+        if let Err(e) = got {
             tracing::debug!(addr = %pool.addr, error = %e, "pipe connection lost");
-            conn.mark_broken();
-            return refuse_rest(&mut rx, &queued);
+            w.fail(&mut fresh).await;
+            return refuse_rest(&mut rx, &w.queued);
+        }
+    }
+}
+
+/// Most statements in flight on one pipe.
+pub const PIPE_DEPTH_MAX: usize = 128;
+/// Frames larger than this are written only when nothing is in flight.
+const PIPE_INLINE_FRAME_MAX: usize = 16 * 1024;
+
+/// A pipe's connection and what is in flight on it.
+struct Worker {
+    conn: Lease,
+    set: Arc<PipeSet>,
+    queued: Arc<AtomicUsize>,
+    head_since: Arc<AtomicU64>,
+    inflight: VecDeque<InFlight>,
+}
+
+impl Worker {
+    /// Writes `fresh` (emptying it), preparing statements new to the connection first.
+    async fn write(&mut self, fresh: &mut Vec<Request>) -> Result<(), ProxyError> {
+        let needs_quiet = fresh.iter().any(|r| {
+            r.frame.len() > PIPE_INLINE_FRAME_MAX || r.meta.as_ref().is_some_and(|m| !self.conn.has_prepared(m))
+        });
+        if needs_quiet {
+            self.drain().await?;
+            for r in fresh.iter_mut() {
+                let Some(meta) = &r.meta else { continue };
+                match self.conn.ensure_prepared(meta, self.set.per_backend_max).await? {
+                    Ok(_) => {}
+                    Err(_refused) => {
+                        // The session's own path prepares again and reports the error.
+                        r.frame.clear();
+                        let _ = r.reply.send(Piped::NotRun).await;
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            fresh.retain(|r| !r.frame.is_empty());
+        }
+        for r in fresh.iter_mut() {
+            let Some(meta) = &r.meta else { continue };
+            match self.conn.state.stmts.get(meta.id) {
+                Some(id) => set_stmt_id(&mut r.frame[HEADER_BYTES..], id),
+                None => {
+                    // Closed again to make room for the batch's other statements.
+                    r.frame.clear();
+                    let _ = r.reply.send(Piped::NotRun).await;
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        fresh.retain(|r| !r.frame.is_empty());
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        crate::metrics::pipe_batch(fresh.len());
+        self.conn.send_frames(fresh.iter().map(|r| &r.frame[..])).await?;
+        let was_idle = self.inflight.is_empty();
+        let framer = Framer::new(Expect::Results, self.conn.deprecate_eof());
+        self.inflight.extend(fresh.drain(..).map(|r| InFlight {
+            reply: r.reply,
+            handle: r.handle,
+            server: r.server,
+            framer: framer.clone(),
+            scan: 0,
+            sent_part: false,
+        }));
+        if was_idle {
+            self.mark_head();
+        }
+        Ok(())
+    }
+
+    /// Marks the statement whose response comes next as running (what `KILL QUERY`
+    /// reaches).
+    fn mark_head(&self) {
+        match self.inflight.front() {
+            Some(h) => {
+                h.handle.set_running(Some((h.server, self.conn.thread_id)));
+                self.head_since.store(clock_micros(), Ordering::Relaxed);
+            }
+            None => self.head_since.store(0, Ordering::Relaxed),
+        }
+    }
+
+    /// Hands over every response (or part) the bytes read so far complete.
+    async fn on_read(&mut self) -> Result<(), ProxyError> {
+        while let Some(head) = self.inflight.front_mut() {
+            match self.conn.advance(&mut head.framer, &mut head.scan)? {
+                Advance::NeedMore => return Ok(()),
+                Advance::Part(bytes) => {
+                    head.sent_part = true;
+                    // A session that went away still has its response consumed.
+                    let _ = head.reply.send(Piped::Part(bytes)).await;
+                }
+                Advance::Done(out) => {
+                    let done = self.inflight.pop_front().expect("head exists");
+                    done.handle.set_running(None);
+                    self.mark_head();
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                    let kill_asked = done.handle.take_kill_query();
+                    let msg = if done.framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked && !done.sent_part {
+                        // A `KILL QUERY` meant for the statement before landed on this one
+                        // (the server had moved on): nothing was sent, and a read can run
+                        // again.
+                        Piped::NotRun
+                    } else {
+                        let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
+                        Piped::Done(out, done.framer)
+                    };
+                    let _ = done.reply.send(msg).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until nothing is in flight.
+    async fn drain(&mut self) -> Result<(), ProxyError> {
+        while !self.inflight.is_empty() {
+            self.conn.read_more().await?;
+            self.on_read().await?;
+        }
+        Ok(())
+    }
+
+    /// The connection failed: answers everything in flight or about to be written.
+    async fn fail(&mut self, fresh: &mut Vec<Request>) {
+        self.conn.mark_broken();
+        self.head_since.store(0, Ordering::Relaxed);
+        for f in self.inflight.drain(..) {
+            f.handle.set_running(None);
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            let msg = if f.sent_part { Piped::Failed("backend connection lost".into()) } else { Piped::NotRun };
+            let _ = f.reply.send(msg).await;
+        }
+        for r in fresh.drain(..) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            let _ = r.reply.send(Piped::NotRun).await;
         }
     }
 }
@@ -186,66 +396,4 @@ fn refuse_rest(rx: &mut mpsc::Receiver<Request>, queued: &AtomicUsize) {
         queued.fetch_sub(1, Ordering::Relaxed);
         let _ = r.reply.try_send(Piped::NotRun);
     }
-}
-
-/// Writes a batch in one go and hands each response to its session. On a connection
-/// failure every request not yet answered is answered (`NotRun`, or `Failed` for the one
-/// whose response was cut) and the error returned.
-async fn run_batch(conn: &mut Lease, set: &PipeSet, batch: &mut Vec<Request>) -> Result<(), ProxyError> {
-    // Statements new to this connection are prepared first (once per statement and pipe).
-    for r in batch.iter_mut() {
-        let Some(meta) = &r.meta else { continue };
-        match conn.ensure_prepared(meta, set.per_backend_max).await {
-            Ok(Ok(id)) => set_stmt_id(&mut r.frame[HEADER_BYTES..], id),
-            Ok(Err(_refused)) => {
-                // The session's own path prepares again and reports the error.
-                r.frame.clear();
-                let _ = r.reply.send(Piped::NotRun).await;
-            }
-            Err(e) => return Err(not_run(batch, e).await),
-        }
-    }
-    batch.retain(|r| !r.frame.is_empty());
-    crate::metrics::pipe_batch(batch.len());
-    if let Err(e) = conn.send_frames(batch.iter().map(|r| &r.frame[..])).await {
-        return Err(not_run(batch, e).await);
-    }
-    let mut it = batch.drain(..);
-    while let Some(r) = it.next() {
-        r.handle.set_running(Some((r.server, conn.thread_id)));
-        let relayed = conn.relay_to_channel(Expect::Results, &r.reply).await;
-        r.handle.set_running(None);
-        let kill_asked = r.handle.take_kill_query();
-        match relayed {
-            Ok((framer, _)) if framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked => {
-                // A `KILL QUERY` meant for the statement before it landed on this one (the
-                // server had moved on): nothing was sent yet, and a read can run again.
-                let _ = r.reply.send(Piped::NotRun).await;
-            }
-            Ok((framer, out)) => {
-                let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
-                // A session that went away meanwhile simply misses its answer.
-                let _ = r.reply.send(Piped::Done(out, framer)).await;
-            }
-            Err(e) => {
-                let _ = r.reply.send(Piped::Failed(e.to_string())).await;
-                let rest: Vec<Request> = it.collect();
-                for r in rest {
-                    let _ = r.reply.send(Piped::NotRun).await;
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Answers every request of `batch` with `NotRun` and returns `e`.
-async fn not_run(batch: &mut Vec<Request>, e: ProxyError) -> ProxyError {
-    for r in batch.drain(..) {
-        if !r.frame.is_empty() {
-            let _ = r.reply.send(Piped::NotRun).await;
-        }
-    }
-    e
 }

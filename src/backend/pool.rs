@@ -104,6 +104,8 @@ pub struct BackendPool {
     pipes_per_pool: usize,
     /// Statements prepared per backend connection.
     prepared_per_backend_max: usize,
+    /// `[limits] pipe_stall_ms`.
+    pipe_stall: Duration,
 }
 
 impl BackendPool {
@@ -148,7 +150,13 @@ impl BackendPool {
         if let Some(set) = map.get(schema) {
             return Some(set.clone());
         }
-        let set = Arc::new(PipeSet::new(count, schema.clone(), charset.to_string(), self.prepared_per_backend_max));
+        let set = Arc::new(PipeSet::new(
+            count,
+            schema.clone(),
+            charset.to_string(),
+            self.prepared_per_backend_max,
+            self.pipe_stall,
+        ));
         map.insert(schema.clone(), set.clone());
         Some(set)
     }
@@ -226,6 +234,7 @@ impl Pools {
             pipes: Mutex::new(HashMap::new()),
             pipes_per_pool: l.pipes_per_pool as usize,
             prepared_per_backend_max: l.prepared_per_backend_max as usize,
+            pipe_stall: Duration::from_millis(l.pipe_stall_ms),
         });
         map.insert(key, p.clone());
         p

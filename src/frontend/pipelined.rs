@@ -51,7 +51,7 @@ impl Session {
         }
         loop {
             match rx.recv().await {
-                Some(Piped::Data(bytes)) => self.io.write_raw(&bytes).await?,
+                Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
                 Some(Piped::Done(bytes, framer)) => {
                     self.io.write_raw(&bytes).await?;
                     return Ok(Some((framer, server)));
