@@ -206,7 +206,7 @@ impl Wal {
             next_lsn: plan.last_lsn + 1,
             last_term: plan.last_term,
             next_index_at,
-            buf: Vec::new(),
+            batch: Default::default(),
             poisoned: None,
         };
         let (tx, rx) = mpsc::channel();

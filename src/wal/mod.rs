@@ -6,8 +6,9 @@
 //! * An append resolves `Ok` only after its records were written and `fdatasync`ed
 //!   (unless `fsync = false`, which is for tests and benchmarks and logged as an error).
 //!   Such records survive `kill -9` and power loss.
-//! * What a read returns is exactly what was appended: every record is checked (crc32c,
-//!   dense LSN, non-decreasing term) before it is written and again after it is read.
+//! * What a read returns is exactly what was appended: every record is checked before it
+//!   is written (length, dense LSN, non-decreasing term; the crc32c too in debug builds, see
+//!   `batch.rs`) and again after it is read (crc32c, dense LSN, non-decreasing term).
 //!   Bad data is reported as an error naming the file and offset, never returned.
 //! * LSNs are dense and strictly increasing; terms never decrease along the log.
 //!
@@ -16,6 +17,7 @@
 //! * `mod.rs` — this overview, [`Lsn`]/[`Term`] and re-exports.
 //! * `handle.rs` — [`Wal`], the public handle: open, append, read, truncate, purge, metadata.
 //! * `record.rs` — record framing, checksum, LZ4 (pure).
+//! * `batch.rs` — one group commit's headers and payloads, its pre-write check (pure).
 //! * `segment.rs` — segment naming, header, crash-safe creation, full scan.
 //! * `writer.rs` — the writer thread: group commit, rolling, truncate and purge.
 //! * `reader.rs` — [`WalReader`]: streaming reads that never block appends.
@@ -74,6 +76,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod error;
 mod handle;
 pub mod inspect;

@@ -1,8 +1,9 @@
 //! Record encoding: `len | crc32c | lsn | term | kind | flags | payload` (all little-endian).
 //!
-//! Pure functions only: no I/O. The writer encodes with [`encode_into`] and re-checks the
-//! encoded batch with [`decode`] before writing; readers and recovery decode with
-//! [`decode`] and re-check LSN order themselves.
+//! Pure functions only: no I/O. The writer frames each record with [`encode_header`] (the
+//! payload stays where it is: the header and the payload are written side by side with one
+//! vectored write) and checks the headers of the batch with [`parse_header`] before writing;
+//! readers and recovery decode with [`decode`] and re-check LSN order themselves.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -150,25 +151,74 @@ fn sample_compresses(payload: &[u8]) -> bool {
     lz4_flex::compress(sample).len() < COMPRESS_SAMPLE_BYTES - COMPRESS_SAMPLE_BYTES / 16
 }
 
-/// Appends the framed record to `buf`.
-pub(crate) fn encode_into(buf: &mut Vec<u8>, lsn: Lsn, p: &Prepared) {
-    let start = buf.len();
+/// The header of record `lsn` carrying `p`, checksum included. The checksum covers the
+/// header fields and `p.stored`, chained in one pass so the payload is never copied.
+pub(crate) fn encode_header(lsn: Lsn, p: &Prepared) -> [u8; RECORD_HEADER_BYTES] {
+    let mut h = [0u8; RECORD_HEADER_BYTES];
     let len = (BODY_FIXED_BYTES + p.stored.len()) as u32;
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&[0u8; 4]);
-    buf.extend_from_slice(&lsn.to_le_bytes());
-    buf.extend_from_slice(&p.term.to_le_bytes());
-    buf.push(p.kind);
-    buf.push(p.flags);
-    buf.extend_from_slice(&p.stored);
-    let crc = checksum(&buf[start..]);
-    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    h[0..4].copy_from_slice(&len.to_le_bytes());
+    h[8..16].copy_from_slice(&lsn.to_le_bytes());
+    h[16..24].copy_from_slice(&p.term.to_le_bytes());
+    h[24] = p.kind;
+    h[25] = p.flags;
+    let crc = checksum(&h, &p.stored);
+    h[4..8].copy_from_slice(&crc.to_le_bytes());
+    h
 }
 
-/// crc32c over the `len` field and the body (skipping the crc field itself).
-fn checksum(record: &[u8]) -> u32 {
-    let c = crc32c::crc32c(&record[0..4]);
-    crc32c::crc32c_append(c, &record[8..])
+/// Appends the framed record (header and payload) to `buf`.
+#[cfg(test)]
+pub(crate) fn encode_into(buf: &mut Vec<u8>, lsn: Lsn, p: &Prepared) {
+    buf.extend_from_slice(&encode_header(lsn, p));
+    buf.extend_from_slice(&p.stored);
+}
+
+/// crc32c over the `len` field, the rest of the header (skipping the crc field itself) and
+/// the stored payload.
+fn checksum(head: &[u8; RECORD_HEADER_BYTES], stored: &[u8]) -> u32 {
+    let c = crc32c::crc32c(&head[0..4]);
+    let c = crc32c::crc32c_append(c, &head[8..]);
+    crc32c::crc32c_append(c, stored)
+}
+
+/// The fields of a record header, read without looking at the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// Bytes after the crc field: `BODY_FIXED_BYTES` + stored payload.
+    pub len: u32,
+    /// The checksum as stored.
+    pub crc: u32,
+    /// LSN.
+    pub lsn: Lsn,
+    /// Term.
+    pub term: Term,
+    /// Kind byte.
+    pub kind: u8,
+    /// Flag bits.
+    pub flags: u8,
+}
+
+impl Header {
+    /// Stored payload bytes the length field announces (`None` if it is below the fixed part).
+    pub fn stored_bytes(&self) -> Option<usize> {
+        (self.len as usize).checked_sub(BODY_FIXED_BYTES)
+    }
+
+    /// Whether every set flag bit is one this format version knows.
+    pub fn flags_known(&self) -> bool {
+        self.flags & !FLAGS_KNOWN == 0
+    }
+}
+
+/// Reads the header fields; checks nothing.
+pub(crate) fn parse_header(h: &[u8; RECORD_HEADER_BYTES]) -> Header {
+    let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+    let u64_at = |o: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[o..o + 8]);
+        u64::from_le_bytes(b)
+    };
+    Header { len: u32_at(0), crc: u32_at(4), lsn: u64_at(8), term: u64_at(16), kind: h[24], flags: h[25] }
 }
 
 /// A record decoded in place from a buffer.
@@ -249,28 +299,18 @@ pub(crate) fn decode(buf: &[u8]) -> Decode<'_> {
         return Decode::Incomplete { need: total };
     }
     let rec = &buf[..total];
-    let stored_crc = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
-    let crc = checksum(rec);
-    if crc != stored_crc {
-        return Decode::Corrupt(format!("checksum mismatch (stored {stored_crc:#010x}, computed {crc:#010x})"));
-    }
-    let flags = rec[25];
-    if flags & !FLAGS_KNOWN != 0 {
-        return Decode::Corrupt(format!("unknown flag bits {flags:#04x}"));
-    }
-    let u64_at = |o: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&rec[o..o + 8]);
-        u64::from_le_bytes(b)
+    let Some((head, stored)) = rec.split_first_chunk::<RECORD_HEADER_BYTES>() else {
+        return Decode::Incomplete { need: RECORD_HEADER_BYTES }; // unreachable: len >= BODY_FIXED_BYTES
     };
-    Decode::Record(RecordRef {
-        lsn: u64_at(8),
-        term: u64_at(16),
-        kind: rec[24],
-        flags,
-        stored: &rec[RECORD_HEADER_BYTES..],
-        total,
-    })
+    let h = parse_header(head);
+    let crc = checksum(head, stored);
+    if crc != h.crc {
+        return Decode::Corrupt(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", h.crc));
+    }
+    if !h.flags_known() {
+        return Decode::Corrupt(format!("unknown flag bits {:#04x}", h.flags));
+    }
+    Decode::Record(RecordRef { lsn: h.lsn, term: h.term, kind: h.kind, flags: h.flags, stored, total })
 }
 
 #[cfg(test)]

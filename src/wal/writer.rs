@@ -2,12 +2,20 @@
 //!
 //! It owns the tail segment. Appends from all callers queue on one channel; the thread
 //! takes everything queued (up to `batch_records_max` / `batch_bytes_max`), assigns LSNs,
-//! frames the records into one buffer, re-verifies the buffer, writes it with one `pwrite`
-//! per segment and makes it durable with one `fdatasync` (group commit). Only then does it
-//! publish the new end to readers and complete each caller's future or callback.
-//! Truncate and purge go through the same queue, so they are ordered with appends.
+//! frames the records into a [`Batch`] (headers with their checksums; the payloads are not
+//! copied), checks the batch ([`Batch::check`]: lengths, dense LSNs, terms), writes headers
+//! and payloads with vectored writes at the segment's end and makes them durable with one
+//! `fdatasync` per segment (group commit). Only then does it publish the new end to readers
+//! and complete each caller's future or callback. Truncate and purge go through the same
+//! queue, so they are ordered with appends.
+//!
+//! The write is `lseek` + `writev` on the writer's own handle of the tail (std has no
+//! stable positional vectored write, and this keeps the crate free of `unsafe`); std passes
+//! at most `IOV_MAX` (1024) slices per call and [`write_all_vectored`] loops over the rest
+//! and over short writes.
 
 use std::fs::{File, OpenOptions};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -17,6 +25,7 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
+use super::batch::Batch;
 use super::error::{Result, WalError};
 use super::meta::MetaStore;
 use super::record::{self, Decode, Prepared};
@@ -81,8 +90,8 @@ pub(crate) struct Writer {
     pub last_term: Term,
     /// Offset at which the next sparse-index entry is due.
     pub next_index_at: u64,
-    /// Reused frame buffer.
-    pub buf: Vec<u8>,
+    /// The records framed since the last write (reused, so its vectors keep their capacity).
+    pub batch: Batch,
     /// Set after a failed write/fsync: the on-disk tail is unknown until reopen.
     pub poisoned: Option<String>,
 }
@@ -168,7 +177,7 @@ impl Writer {
             return;
         }
         let mut pending: Vec<Pending> = Vec::with_capacity(appends.len());
-        self.buf.clear();
+        self.batch.clear();
         let mut buf_start = self.tail_end;
         let mut new_index: Vec<(Lsn, u64)> = Vec::new();
         let mut result: Result<()> = Ok(());
@@ -183,8 +192,8 @@ impl Writer {
                 continue;
             }
             let first = self.next_lsn;
-            for rec in &recs {
-                let at = buf_start + self.buf.len() as u64;
+            for rec in recs {
+                let at = buf_start + self.batch.bytes();
                 if at + rec.encoded_bytes() as u64 > self.shared.opts.segment_bytes_max && at > SEGMENT_HEADER_BYTES {
                     // Roll: make what we have durable in the old segment, then start a new one.
                     if let Err(e) = self.flush(buf_start, &mut new_index) {
@@ -197,14 +206,14 @@ impl Writer {
                     }
                     buf_start = self.tail_end;
                 }
-                let at = buf_start + self.buf.len() as u64;
+                let at = buf_start + self.batch.bytes();
                 if at >= self.next_index_at {
                     new_index.push((self.next_lsn, at));
                     self.next_index_at = at + self.shared.opts.index_interval_bytes;
                 }
-                record::encode_into(&mut self.buf, self.next_lsn, rec);
-                self.next_lsn += 1;
                 self.last_term = rec.term;
+                self.batch.push(self.next_lsn, rec);
+                self.next_lsn += 1;
             }
             pending.push(Pending { reply, range: first..self.next_lsn });
         }
@@ -246,24 +255,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes the buffer at `buf_start` in the tail, fdatasyncs, publishes, clears the buffer.
+    /// Writes the batch at `buf_start` in the tail, fdatasyncs, publishes, clears the batch.
     fn flush(&mut self, buf_start: u64, new_index: &mut Vec<(Lsn, u64)>) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        // Paired check: the bytes about to hit the disk decode back to dense LSNs.
+        // Paired check (see `batch.rs`): what is about to hit the disk frames dense LSNs.
         let (first_lsn, term) = {
             let st = self.shared.state();
             (st.last_lsn + 1, st.last_term)
         };
-        verify_frames(&self.buf, first_lsn, self.next_lsn, term)
+        self.batch
+            .check(first_lsn, self.next_lsn, term)
             .map_err(|reason| WalError::Poisoned { reason: format!("encoder produced an invalid batch: {reason}") })?;
-        self.tail.write_all_at(&self.buf, buf_start).map_err(|e| WalError::io("writing", &self.tail_path, e))?;
+        write_all_vectored(&self.tail, &mut self.batch.io_slices(), buf_start)
+            .map_err(|e| WalError::io("writing", &self.tail_path, e))?;
         if self.shared.opts.fsync {
             self.tail.sync_data().map_err(|e| WalError::io("fdatasyncing", &self.tail_path, e))?;
         }
-        self.tail_end = buf_start + self.buf.len() as u64;
-        self.buf.clear();
+        self.tail_end = buf_start + self.batch.bytes();
+        self.batch.clear();
         let last = self.next_lsn - 1;
         {
             let mut st = self.shared.state();
@@ -493,30 +504,17 @@ fn corrupt(seg: &SegInfo, offset: u64, reason: &str) -> WalError {
     WalError::CorruptRecord { segment: seg.name.clone(), offset, reason: reason.to_string() }
 }
 
-/// Checks a framed batch: every record decodes, checksums match, LSNs run `first..end`
-/// densely and terms do not decrease from `min_term`.
-pub(crate) fn verify_frames(buf: &[u8], first: Lsn, end: Lsn, min_term: Term) -> std::result::Result<(), String> {
-    let mut pos = 0;
-    let mut expected = first;
-    let mut term = min_term;
-    while pos < buf.len() {
-        match record::decode(&buf[pos..]) {
-            Decode::Record(r) => {
-                if r.lsn != expected {
-                    return Err(format!("LSN {} where {expected} was expected", r.lsn));
-                }
-                if r.term < term {
-                    return Err(format!("term {} after term {term}", r.term));
-                }
-                term = r.term;
-                expected += 1;
-                pos += r.total;
-            }
-            other => return Err(format!("frame at {pos}: {other:?}")),
+/// Writes all of `slices` to `file` starting at `offset`: seeks, then `writev` until done
+/// (short writes and `EINTR` continue; std caps each call at `IOV_MAX` slices).
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>], offset: u64) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-    }
-    if expected != end {
-        return Err(format!("batch ends at LSN {} but {end} was assigned", expected));
     }
     Ok(())
 }
