@@ -325,6 +325,21 @@ impl BackendConn {
         self.write_packet(0, payload).await
     }
 
+    /// Sends `command` with `body` (e.g. `com::QUERY` and SQL text) as one command packet.
+    pub async fn send(&mut self, command: u8, body: &[u8]) -> Result<(), ProxyError> {
+        self.send_command_with(|b| {
+            b.put_u8(command);
+            b.put_slice(body);
+        })
+        .await
+    }
+
+    /// Runs a command shoal sends for itself and returns its whole response.
+    pub async fn ask(&mut self, command: u8, body: &[u8], expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
+        self.send(command, body).await?;
+        self.read_response(expect).await
+    }
+
     /// Whether result sets end with OK instead of EOF on this connection.
     pub fn deprecate_eof(&self) -> bool {
         self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
@@ -408,23 +423,13 @@ impl BackendConn {
             return Ok(Ready::Yes);
         }
         if let Some(db) = &plan.init_db {
-            self.send_command_with(|b| {
-                b.put_u8(com::INIT_DB);
-                b.put_slice(db.as_bytes());
-            })
-            .await?;
-            let (framer, bytes) = self.read_response(Expect::Single).await?;
+            let (framer, bytes) = self.ask(com::INIT_DB, db.as_bytes(), Expect::Single).await?;
             if framer.error.is_some() {
                 return Ok(Ready::Refused(bytes));
             }
         }
         if let Some(set) = &plan.set {
-            self.send_command_with(|b| {
-                b.put_u8(com::QUERY);
-                b.put_slice(set.as_bytes());
-            })
-            .await?;
-            let (framer, bytes) = self.read_response(Expect::Results).await?;
+            let (framer, bytes) = self.ask(com::QUERY, set.as_bytes(), Expect::Results).await?;
             if framer.error.is_some() {
                 return Ok(Ready::Refused(bytes));
             }
@@ -443,12 +448,7 @@ impl BackendConn {
         if let Some(id) = self.state.stmts.get(meta.id) {
             return Ok(Ok(id));
         }
-        self.send_command_with(|b| {
-            b.put_u8(com::STMT_PREPARE);
-            b.put_slice(&meta.sql);
-        })
-        .await?;
-        let (framer, bytes) = self.read_response(Expect::Prepare).await?;
+        let (framer, bytes) = self.ask(com::STMT_PREPARE, &meta.sql, Expect::Prepare).await?;
         let Some((backend_id, _)) = framer.prepared.filter(|_| framer.error.is_none()) else {
             return Ok(Err(bytes));
         };

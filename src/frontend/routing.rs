@@ -4,8 +4,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use bytes::BufMut;
-
 use super::session::{acquire, com, Session};
 use crate::backend::conn::Ready;
 use crate::backend::pool::{BackendPool, Held};
@@ -118,12 +116,7 @@ impl Session {
         let mut sql = String::with_capacity(64);
         let secs = self.proxy.routing_settings.causal_wait_ms as f64 / 1000.0;
         let _ = write!(sql, "SELECT MASTER_GTID_WAIT('{gtid}', {secs:.3})");
-        conn.send_command_with(|b| {
-            b.put_u8(com::QUERY);
-            b.put_slice(sql.as_bytes());
-        })
-        .await?;
-        let (framer, bytes) = conn.read_response(Expect::Results).await?;
+        let (framer, bytes) = conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
         Ok(framer.error.is_none() && first_value(&bytes, conn.deprecate_eof()) == Some(Some(b"0".to_vec())))
     }
 
@@ -151,12 +144,7 @@ impl Session {
             return Ok(());
         }
         self.txn_wrote = false;
-        conn.send_command_with(|b| {
-            b.put_u8(com::QUERY);
-            b.put_slice(b"SELECT @@last_gtid");
-        })
-        .await?;
-        let (_, bytes) = conn.read_response(Expect::Results).await?;
+        let (_, bytes) = conn.ask(com::QUERY, b"SELECT @@last_gtid", Expect::Results).await?;
         if let Some(Some(v)) = first_value(&bytes, conn.deprecate_eof()) {
             // Only digits, '-' and ',' can appear; anything else is not a GTID.
             let text = String::from_utf8_lossy(&v).into_owned();

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -492,11 +492,7 @@ impl Session {
                 let mut side = pool.checkout().await?;
                 let verb = if query_only { "QUERY" } else { "CONNECTION" };
                 let sql = format!("KILL {verb} {thread}");
-                side.send_command_with(|b| {
-                    b.put_u8(com::QUERY);
-                    b.put_slice(sql.as_bytes());
-                })
-                .await?;
+                side.send(com::QUERY, sql.as_bytes()).await?;
                 side.relay(Expect::Results, &mut self.io).await?;
                 Ok(())
             }
