@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
-use crate::harness::{shared, Scratch, Shoal};
+use crate::harness::{shared, MariaDb, Scratch, Shoal};
 
 const CLIENTS: usize = 24;
 const ROUNDS: usize = 150;
@@ -140,4 +140,29 @@ async fn a_slow_read_does_not_hold_up_other_sessions() {
     assert!(!sleeper.is_finished(), "20 reads of another session waited for the 3 s sleep");
     assert_eq!(sleeper.await.unwrap(), Some(0));
     fast.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn pipelined_reads_survive_a_server_restart() {
+    // Its own server: it is killed and started again.
+    let mut db = MariaDb::start(&[]);
+    let s = Scratch::new(&db, "piperestart");
+    let shoal = Shoal::start_with(&db, |c| {
+        c.limits.pipes_per_pool = 2;
+        c.limits.pipe_stall_ms = 600_000;
+    });
+    let mut c = Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+    for i in 0..20i64 {
+        assert_eq!(c.query_first::<i64, _>(format!("SELECT {i}")).await.unwrap(), Some(i));
+    }
+    assert!(shoal.proxy.pools.all().iter().map(|p| p.pipes_in_use()).sum::<usize>() >= 1, "reads did not use a pipe");
+    // Every backend connection shoal holds, the pipes' included, dies with the server.
+    db.restart();
+    // The first read finds its pipe's connection dead before any byte reached the client,
+    // so it runs again on a fresh connection: the client sees no error.
+    for i in 0..20i64 {
+        let v = c.query_first::<i64, _>(format!("SELECT {i} * 2")).await;
+        assert_eq!(v.expect("read after the restart"), Some(i * 2));
+    }
+    c.disconnect().await.unwrap();
 }
