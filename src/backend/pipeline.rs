@@ -16,20 +16,33 @@
 //! reads that change nothing on the connection and need nothing from it, so a pipe
 //! connection synced to the session's schema gives the same answer as a private one.
 //!
+//! Each request carries its own reply channel; the pipe answers with [`Piped::Part`]
+//! chunks (large results) and [`Piped::Done`], or drops the channel without `Done`:
+//!
 //! | event | what the session sees |
 //! |---|---|
-//! | response arrives | [`Piped::Part`] chunks (large results), then [`Piped::Done`] |
-//! | pipe cannot run it (no connection, idle exit, prepare refused, connection lost before any byte of its response, every pipe stalled) | [`Piped::NotRun`] (or `submit` fails): the session runs it on a leased connection as usual |
-//! | `KILL QUERY` meant for an earlier statement interrupted it (error 1317, not asked for) | [`Piped::NotRun`]: it runs again |
-//! | connection lost in the middle of its response | [`Piped::Failed`]: the session closes, as with a lost server |
+//! | response arrives | `Part`s, then `Done` |
+//! | pipe cannot take it (opening, every pipe stalled, pipelining disabled, worker gone) | `submit` gives the request back: the session runs it on a leased connection |
+//! | pipe drops it before any byte (no connection, idle exit, prepare refused, connection lost, a `KILL QUERY` meant for an earlier statement interrupted it, the server reported a transaction) | channel closed, nothing written: the session runs it on a leased connection |
+//! | connection lost in the middle of its response | channel closed after some `Part`s: the session closes, as with a lost server |
+//!
+//! A response that says autocommit is off or a transaction is open (a server whose global
+//! `autocommit` is 0) disables pipelining for the set: pipes assume autocommit.
 //!
 //! A pipe whose next response is later than `[limits] pipe_stall_ms` is running a slow
 //! statement: it takes no new reads until it answers, so only the reads written behind
-//! the slow one in that window wait for it. A pipe holds one pooled connection while it
-//! has work and gives it back after [`PIPE_IDLE_EXIT`] without any.
+//! the slow one in that window wait for it; a client that reads a large pipelined result
+//! slowly holds up the same way. A pipe holds one pooled connection while it has work and
+//! gives it back after [`PIPE_IDLE_EXIT`] without any; all pipes of a pool together hold
+//! at most half of it.
+//!
+//! `KILL QUERY` reaches the statement whose response the pipe reads next (it is marked
+//! running, as shared); a statement further back is not reached. `KILL CONNECTION` of a
+//! session whose read is on a pipe kills that query and closes the session, never the
+//! shared connection.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -43,11 +56,18 @@ use crate::frontend::registry::SessionHandle;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::HEADER_BYTES;
 use crate::protocol::stmt::set_stmt_id;
+use crate::protocol::StatusFlags;
 use crate::session::prepared::PreparedMeta;
 use crate::session::state::SessionState;
 
 /// Most requests taken from the queue at once.
 pub const PIPE_BATCH_MAX: usize = 64;
+/// Most statements in flight (written, response not yet read) on one pipe.
+pub const PIPE_DEPTH_MAX: usize = 128;
+/// Most command bytes in flight on one pipe. Commands the server has not read yet sit
+/// in its socket buffer; kept below any socket buffer, a write never waits for the
+/// server while the server waits for us to read (the pipe does not read while writing).
+pub const PIPE_INFLIGHT_BYTES_MAX: usize = 64 * 1024;
 /// Requests a pipe queues before senders wait.
 const PIPE_QUEUE_MAX: usize = 1024;
 /// A pipe without work for this long returns its connection to the pool.
@@ -56,17 +76,13 @@ pub const PIPE_IDLE_EXIT: Duration = Duration::from_secs(10);
 /// than handed over.
 const COPY_OUT_BYTES_MAX: usize = 16 * 1024;
 
-/// What a pipe sends back to a session.
+/// What a pipe sends back to a session, on the request's own channel.
 #[derive(Debug)]
 pub enum Piped {
     /// Part of the response (large results arrive in several).
     Part(BytesMut),
     /// The rest of the response and its outcome.
     Done(BytesMut, Framer),
-    /// The pipe did not run the statement; run it on a leased connection.
-    NotRun,
-    /// The connection failed after part of the response was sent.
-    Failed(String),
 }
 
 /// One statement for a pipe.
@@ -77,20 +93,55 @@ pub struct Request {
     /// The prepared statement an execute runs (prepared on the pipe's connection first
     /// if it is new there).
     pub meta: Option<Arc<PreparedMeta>>,
-    /// Where the response goes.
+    /// Where the response goes; dropped without [`Piped::Done`] when the pipe did not
+    /// (completely) run the statement.
     pub reply: mpsc::Sender<Piped>,
     /// The session, marked as running on the pipe's connection while its response is
-    /// read (so `KILL QUERY` finds it).
+    /// read next (so `KILL QUERY` finds it).
     pub handle: Arc<SessionHandle>,
     /// Routing-table index of the pipe's server (for the running marker).
     pub server: usize,
+}
+
+/// A request counted in its pipe's queue until it is dropped (answered or not), so
+/// every path uncounts it exactly once.
+struct Queued {
+    req: Request,
+    _count: Counted,
+}
+
+/// One unit of a counter, given back on drop.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    /// Takes a unit, unconditionally.
+    fn add(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(counter.clone())
+    }
+
+    /// Takes a unit if fewer than `max` are taken.
+    fn try_add(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Counted(counter.clone()))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One pipe: a worker task and its queue.
 #[derive(Default)]
 struct Pipe {
     /// The worker's queue; `None` or closed when no worker runs.
-    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    tx: Mutex<Option<mpsc::Sender<Queued>>>,
+    /// The worker has its connection (until then reads go elsewhere, not into a wait).
+    ready: Arc<AtomicBool>,
     /// Requests sent and not yet answered (to pick the shortest queue).
     queued: Arc<AtomicUsize>,
     /// When the statement whose response comes next started waiting for it
@@ -105,47 +156,61 @@ fn clock_micros() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
 }
 
+/// What a [`PipeSet`] needs from its pool.
+pub struct PipeLimits {
+    /// Pipes in the set.
+    pub pipes: usize,
+    /// Connections all pipes of the pool hold now, and the most they may hold.
+    pub pool_pipes: Arc<AtomicUsize>,
+    pub pool_pipes_max: usize,
+    /// Statements prepared per backend connection.
+    pub per_backend_max: usize,
+    /// `[limits] pipe_stall_ms`.
+    pub stall: Duration,
+}
+
 /// The pipes of one pool for one schema.
 pub struct PipeSet {
     pipes: Vec<Pipe>,
-    /// What every pipe connection is synced to: the schema, no variables.
+    /// What every pipe connection is synced to: the schema, no variables, under an id of
+    /// its own (so a connection another set left on another schema is synced again).
     state: SessionState,
     /// `SET NAMES` target when a pooled connection must be reset.
     charset: String,
-    /// Statements prepared per backend connection.
-    per_backend_max: usize,
-    /// `[limits] pipe_stall_ms`: a pipe whose next response is this late takes no new
-    /// statements.
-    stall_micros: u64,
+    limits: PipeLimits,
+    /// Set when the server ran a pipelined read inside a transaction (global autocommit
+    /// off): pipes cannot be used with this server.
+    disabled: AtomicBool,
 }
 
 impl PipeSet {
-    /// `count` pipes (at least one) for sessions in `schema`.
-    pub fn new(count: usize, schema: Option<String>, charset: String, per_backend_max: usize, stall: Duration) -> Self {
-        // A session id no client has: connections are synced to this state once.
-        let state = SessionState { id: u64::MAX, version: 0, schema, ..Default::default() };
-        PipeSet {
-            pipes: (0..count.max(1)).map(|_| Pipe::default()).collect(),
-            state,
-            charset,
-            per_backend_max,
-            stall_micros: stall.as_micros() as u64,
-        }
+    /// Pipes for sessions in `schema`.
+    pub fn new(schema: Option<String>, charset: String, limits: PipeLimits) -> Self {
+        // Session ids are shoal connection ids (u32); sets count down from the top.
+        static NEXT_SET: AtomicU64 = AtomicU64::new(0);
+        let id = u64::MAX - NEXT_SET.fetch_add(1, Ordering::Relaxed);
+        let state = SessionState { id, version: 0, schema, ..Default::default() };
+        let pipes = (0..limits.pipes.max(1)).map(|_| Pipe::default()).collect();
+        PipeSet { pipes, state, charset, limits, disabled: AtomicBool::new(false) }
     }
 
-    /// Pipes whose worker was started at least once.
-    pub fn used(&self) -> usize {
-        self.pipes.iter().filter(|p| p.tx.lock().unwrap_or_else(|e| e.into_inner()).is_some()).count()
+    /// Pipes whose worker holds its connection now.
+    pub fn ready(&self) -> usize {
+        self.pipes.iter().filter(|p| p.ready.load(Ordering::Acquire)).count()
     }
 
-    /// Queues `req` on the pipe with the shortest queue, starting its worker if none
-    /// runs. Gives the request back when the pipe is shutting down.
+    /// Queues `req` on the pipe with the shortest queue. Gives the request back when no
+    /// pipe can take it now: all stalled, the chosen one still opening (its first request
+    /// starts it), or shutting down.
     pub async fn submit(self: &Arc<Self>, pool: &Arc<BackendPool>, req: Request) -> Result<(), Request> {
+        if self.disabled.load(Ordering::Relaxed) {
+            return Err(req);
+        }
         // A pipe whose next response is overdue runs a slow statement: whatever is
         // written behind it waits, so new reads go elsewhere (or to a connection of their
         // own when every pipe is stalled).
         let now = clock_micros();
-        let stall = self.stall_micros;
+        let stall = self.limits.stall.as_micros() as u64;
         let Some((index, pipe)) = self
             .pipes
             .iter()
@@ -161,28 +226,29 @@ impl PipeSet {
         let tx = {
             let mut slot = pipe.tx.lock().unwrap_or_else(|p| p.into_inner());
             match &*slot {
-                Some(tx) if !tx.is_closed() => tx.clone(),
+                Some(tx) if !tx.is_closed() => {
+                    if !pipe.ready.load(Ordering::Acquire) {
+                        return Err(req);
+                    }
+                    tx.clone()
+                }
                 _ => {
                     let (tx, rx) = mpsc::channel(PIPE_QUEUE_MAX);
+                    pipe.ready.store(false, Ordering::Release);
                     tokio::spawn(work(self.clone(), index, pool.clone(), rx));
-                    *slot = Some(tx.clone());
-                    tx
+                    *slot = Some(tx);
+                    return Err(req);
                 }
             }
         };
-        pipe.queued.fetch_add(1, Ordering::Relaxed);
-        tx.send(req).await.map_err(|e| {
-            pipe.queued.fetch_sub(1, Ordering::Relaxed);
-            e.0
-        })
+        let queued = Queued { req, _count: Counted::add(&pipe.queued) };
+        tx.send(queued).await.map_err(|e| e.0.req)
     }
 }
 
 /// A statement written to the pipe's connection whose response has not been read.
 struct InFlight {
-    reply: mpsc::Sender<Piped>,
-    handle: Arc<SessionHandle>,
-    server: usize,
+    q: Queued,
     framer: Framer,
     /// Bytes of its response framed so far (at the front of the read buffer).
     scan: usize,
@@ -190,34 +256,43 @@ struct InFlight {
     sent_part: bool,
 }
 
-/// A pipe's worker: one connection, written and read at the same time, until idle or
-/// broken.
+/// A pipe's worker: one connection, written and read in turn as requests and responses
+/// arrive, until idle or broken.
 ///
-/// New requests are written as soon as they arrive (up to [`PIPE_DEPTH_MAX`] in flight);
-/// responses are read as soon as bytes come, and handed over in order. A statement that
-/// is new to the connection is prepared once nothing is in flight (prepares are rare:
-/// once per statement and pipe), and a frame larger than [`PIPE_INLINE_FRAME_MAX`] is
-/// written only then too, so a large write can never wait on a server that waits for
-/// us to read.
-async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: mpsc::Receiver<Request>) {
-    let queued = set.pipes[index].queued.clone();
-    let head_since = set.pipes[index].head_since.clone();
+/// New requests are written as soon as they arrive, while fewer than
+/// [`PIPE_DEPTH_MAX`] statements and [`PIPE_INFLIGHT_BYTES_MAX`] command bytes are in
+/// flight; responses are read as soon as bytes come, and handed over in order. A
+/// statement new to the connection is prepared once nothing is in flight (prepares are
+/// rare: once per statement and pipe), and a frame larger than the byte bound is written
+/// only then too, alone.
+async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: mpsc::Receiver<Queued>) {
+    let pipe = &set.pipes[index];
+    // Returning drops `rx`: queued requests are dropped and their sessions run them
+    // elsewhere.
+    let Some(_held) = Counted::try_add(&set.limits.pool_pipes, set.limits.pool_pipes_max) else { return };
     let conn = match open(&set, &pool).await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(addr = %pool.addr, error = %e, "pipe could not open a connection");
-            return refuse_rest(&mut rx, &queued);
+            return;
         }
     };
-    let mut w = Worker { conn, set, queued, head_since, inflight: VecDeque::with_capacity(PIPE_DEPTH_MAX) };
+    pipe.ready.store(true, Ordering::Release);
+    let mut w = Worker {
+        conn,
+        set: set.clone(),
+        head_since: pipe.head_since.clone(),
+        inflight: VecDeque::with_capacity(PIPE_DEPTH_MAX),
+        inflight_bytes: 0,
+        waiting: VecDeque::new(),
+    };
     let mut fresh = Vec::with_capacity(PIPE_BATCH_MAX);
-    loop {
-        let room = PIPE_DEPTH_MAX - w.inflight.len();
-        let got = if w.inflight.is_empty() {
+    let outcome = loop {
+        let room = PIPE_DEPTH_MAX.saturating_sub(w.inflight.len() + w.waiting.len());
+        let step = if w.inflight.is_empty() {
             match tokio::time::timeout(PIPE_IDLE_EXIT, rx.recv_many(&mut fresh, PIPE_BATCH_MAX)).await {
-                Ok(0) => return,
-                Ok(_) => w.write(&mut fresh).await,
-                Err(_) => return refuse_rest(&mut rx, &w.queued),
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(_) => w.accept(&mut fresh).await,
             }
         } else {
             tokio::select! {
@@ -227,84 +302,82 @@ async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: m
                     Err(e) => Err(e),
                 },
                 n = rx.recv_many(&mut fresh, room.min(PIPE_BATCH_MAX)), if room > 0 => match n {
-                    0 => w.drain().await.map(|_| ()),
-                    _ => w.write(&mut fresh).await,
+                    0 => break w.drain().await,
+                    _ => w.accept(&mut fresh).await,
                 },
             }
         };
-        if let Err(e) = got {
-            tracing::debug!(addr = %pool.addr, error = %e, "pipe connection lost");
-            w.fail(&mut fresh).await;
-            return refuse_rest(&mut rx, &w.queued);
+        if let Err(e) = step {
+            break Err(e);
         }
+    };
+    pipe.ready.store(false, Ordering::Release);
+    w.head_since.store(0, Ordering::Relaxed);
+    if let Err(e) = outcome {
+        tracing::debug!(addr = %pool.addr, error = %e, "pipe connection given up");
+        // Everything in flight or waiting is dropped with the worker: sessions that got
+        // nothing yet run their read elsewhere, the others close.
+        w.conn.mark_broken();
     }
 }
-
-/// Most statements in flight on one pipe.
-pub const PIPE_DEPTH_MAX: usize = 128;
-/// Frames larger than this are written only when nothing is in flight.
-const PIPE_INLINE_FRAME_MAX: usize = 16 * 1024;
 
 /// A pipe's connection and what is in flight on it.
 struct Worker {
     conn: Lease,
     set: Arc<PipeSet>,
-    queued: Arc<AtomicUsize>,
     head_since: Arc<AtomicU64>,
     inflight: VecDeque<InFlight>,
+    /// Command bytes of the statements in flight.
+    inflight_bytes: usize,
+    /// Taken from the queue, not yet written (over the in-flight bounds).
+    waiting: VecDeque<Queued>,
 }
 
 impl Worker {
-    /// Writes `fresh` (emptying it), preparing statements new to the connection first.
-    async fn write(&mut self, fresh: &mut Vec<Request>) -> Result<(), ProxyError> {
-        let needs_quiet = fresh.iter().any(|r| {
-            r.frame.len() > PIPE_INLINE_FRAME_MAX || r.meta.as_ref().is_some_and(|m| !self.conn.has_prepared(m))
-        });
-        if needs_quiet {
-            self.drain().await?;
-            for r in fresh.iter_mut() {
-                let Some(meta) = &r.meta else { continue };
-                match self.conn.ensure_prepared(meta, self.set.per_backend_max).await? {
-                    Ok(_) => {}
-                    Err(_refused) => {
-                        // The session's own path prepares again and reports the error.
-                        r.frame.clear();
-                        let _ = r.reply.send(Piped::NotRun).await;
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
+    /// Takes `fresh` (emptying it) and writes what the in-flight bounds allow.
+    async fn accept(&mut self, fresh: &mut Vec<Queued>) -> Result<(), ProxyError> {
+        self.waiting.extend(fresh.drain(..));
+        self.write_waiting().await
+    }
+
+    /// Writes waiting requests, in order, as far as the in-flight bounds allow: one batch,
+    /// one write. A request that needs a quiet connection (a statement to prepare first, a
+    /// large frame) waits until nothing is in flight.
+    async fn write_waiting(&mut self) -> Result<(), ProxyError> {
+        let first_new = self.inflight.len();
+        while let Some(next) = self.waiting.front() {
+            let len = next.req.frame.len();
+            let quiet =
+                len > PIPE_INFLIGHT_BYTES_MAX || next.req.meta.as_ref().is_some_and(|m| !self.conn.has_prepared(m));
+            if !self.inflight.is_empty() && (quiet || self.inflight_bytes + len > PIPE_INFLIGHT_BYTES_MAX) {
+                break;
             }
-            fresh.retain(|r| !r.frame.is_empty());
-        }
-        for r in fresh.iter_mut() {
-            let Some(meta) = &r.meta else { continue };
-            match self.conn.state.stmts.get(meta.id) {
-                Some(id) => set_stmt_id(&mut r.frame[HEADER_BYTES..], id),
-                None => {
-                    // Closed again to make room for the batch's other statements.
-                    r.frame.clear();
-                    let _ = r.reply.send(Piped::NotRun).await;
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
+            let mut q = self.waiting.pop_front().expect("front exists");
+            if let Some(meta) = &q.req.meta {
+                // Refused (the session's own path prepares again and reports the error),
+                // or closed again to make room: dropped, so the session runs it itself.
+                if !self.conn.has_prepared(meta)
+                    && self.conn.ensure_prepared(meta, self.set.limits.per_backend_max).await?.is_err()
+                {
+                    continue;
                 }
+                let Some(id) = self.conn.state.stmts.get(meta.id) else { continue };
+                set_stmt_id(&mut q.req.frame[HEADER_BYTES..], id);
+            }
+            self.inflight_bytes += len;
+            let framer = Framer::new(Expect::Results, self.conn.deprecate_eof());
+            self.inflight.push_back(InFlight { q, framer, scan: 0, sent_part: false });
+            if quiet {
+                break;
             }
         }
-        fresh.retain(|r| !r.frame.is_empty());
-        if fresh.is_empty() {
+        if self.inflight.len() == first_new {
             return Ok(());
         }
-        crate::metrics::pipe_batch(fresh.len());
-        self.conn.send_frames(fresh.iter().map(|r| &r.frame[..])).await?;
-        let was_idle = self.inflight.is_empty();
-        let framer = Framer::new(Expect::Results, self.conn.deprecate_eof());
-        self.inflight.extend(fresh.drain(..).map(|r| InFlight {
-            reply: r.reply,
-            handle: r.handle,
-            server: r.server,
-            framer: framer.clone(),
-            scan: 0,
-            sent_part: false,
-        }));
-        if was_idle {
+        crate::metrics::pipe_batch(self.inflight.len() - first_new);
+        let frames = self.inflight.range(first_new..).map(|f| &f.q.req.frame[..]);
+        self.conn.send_frames(frames).await?;
+        if first_new == 0 {
             self.mark_head();
         }
         Ok(())
@@ -315,46 +388,55 @@ impl Worker {
     fn mark_head(&self) {
         match self.inflight.front() {
             Some(h) => {
-                h.handle.set_running(Some((h.server, self.conn.thread_id)));
+                h.q.req.handle.set_running_shared(h.q.req.server, self.conn.thread_id);
                 self.head_since.store(clock_micros(), Ordering::Relaxed);
             }
             None => self.head_since.store(0, Ordering::Relaxed),
         }
     }
 
-    /// Hands over every response (or part) the bytes read so far complete.
+    /// Hands over every response (or part) the bytes read so far complete, then writes
+    /// what waited for room.
     async fn on_read(&mut self) -> Result<(), ProxyError> {
         while let Some(head) = self.inflight.front_mut() {
             match self.conn.advance(&mut head.framer, &mut head.scan)? {
-                Advance::NeedMore => return Ok(()),
+                Advance::NeedMore => break,
                 Advance::Part(bytes) => {
                     head.sent_part = true;
                     // A session that went away still has its response consumed.
-                    let _ = head.reply.send(Piped::Part(bytes)).await;
+                    let _ = head.q.req.reply.send(Piped::Part(bytes)).await;
                 }
                 Advance::Done(out) => {
                     let done = self.inflight.pop_front().expect("head exists");
-                    done.handle.set_running(None);
+                    self.inflight_bytes -= done.q.req.frame.len();
                     self.mark_head();
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
-                    let kill_asked = done.handle.take_kill_query();
-                    let msg = if done.framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked && !done.sent_part {
+                    let handle = &done.q.req.handle;
+                    handle.set_running(None);
+                    let kill_asked = handle.take_kill_query();
+                    let status = done.framer.status().unwrap_or(0);
+                    if status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0
+                        || status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0
+                    {
+                        // The server runs this connection without autocommit: the read
+                        // opened a transaction here. Its session runs it on a connection
+                        // of its own; this set stops pipelining.
+                        self.set.disabled.store(true, Ordering::Relaxed);
+                        return Err(ProxyError::Unavailable("pipelined read ran inside a transaction".into()));
+                    }
+                    if done.framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked && !done.sent_part {
                         // A `KILL QUERY` meant for the statement before landed on this one
-                        // (the server had moved on): nothing was sent, and a read can run
-                        // again.
-                        Piped::NotRun
-                    } else {
-                        let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
-                        Piped::Done(out, done.framer)
-                    };
-                    let _ = done.reply.send(msg).await;
+                        // (the server had moved on): dropped, so it runs again.
+                        continue;
+                    }
+                    let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
+                    let _ = done.q.req.reply.send(Piped::Done(out, done.framer)).await;
                 }
             }
         }
-        Ok(())
+        self.write_waiting().await
     }
 
-    /// Reads until nothing is in flight.
+    /// Reads until nothing is in flight or waiting.
     async fn drain(&mut self) -> Result<(), ProxyError> {
         while !self.inflight.is_empty() {
             self.conn.read_more().await?;
@@ -362,38 +444,13 @@ impl Worker {
         }
         Ok(())
     }
-
-    /// The connection failed: answers everything in flight or about to be written.
-    async fn fail(&mut self, fresh: &mut Vec<Request>) {
-        self.conn.mark_broken();
-        self.head_since.store(0, Ordering::Relaxed);
-        for f in self.inflight.drain(..) {
-            f.handle.set_running(None);
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            let msg = if f.sent_part { Piped::Failed("backend connection lost".into()) } else { Piped::NotRun };
-            let _ = f.reply.send(msg).await;
-        }
-        for r in fresh.drain(..) {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            let _ = r.reply.send(Piped::NotRun).await;
-        }
-    }
 }
 
-/// A pooled connection with the set's schema and no session variables.
+/// A live pooled connection with the set's schema and no session variables.
 async fn open(set: &PipeSet, pool: &BackendPool) -> Result<Lease, ProxyError> {
-    let mut conn = pool.checkout().await?;
+    let mut conn = pool.checkout_alive().await?;
     match conn.sync(&set.state, false, &set.charset).await? {
         super::conn::Ready::Yes => Ok(conn),
         super::conn::Ready::Refused(_) => Err(ProxyError::Unavailable("schema refused on a pipe connection".into())),
-    }
-}
-
-/// Stops taking requests and tells the queued ones to run elsewhere.
-fn refuse_rest(rx: &mut mpsc::Receiver<Request>, queued: &AtomicUsize) {
-    rx.close();
-    while let Ok(r) = rx.try_recv() {
-        queued.fetch_sub(1, Ordering::Relaxed);
-        let _ = r.reply.try_send(Piped::NotRun);
     }
 }

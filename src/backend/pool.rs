@@ -3,14 +3,14 @@
 //! only serve clients that agreed on the same wire format and account.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bb8::{ManageConnection, PooledConnection, RunError};
 
 use super::conn::{BackendConn, Target};
-use super::pipeline::PipeSet;
+use super::pipeline::{PipeLimits, PipeSet};
 use crate::config::LimitsSection;
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
@@ -106,6 +106,8 @@ pub struct BackendPool {
     prepared_per_backend_max: usize,
     /// `[limits] pipe_stall_ms`.
     pipe_stall: Duration,
+    /// Connections held by pipes (all schemas).
+    pipe_conns: Arc<AtomicUsize>,
 }
 
 impl BackendPool {
@@ -139,32 +141,49 @@ impl BackendPool {
     }
 
     /// The pipes for sessions in `schema` whose connections use `charset` by default;
-    /// `None` when pipelining is off. Pipes take at most half the pool, so statements
-    /// that need a connection of their own always find room.
+    /// `None` when pipelining is off. All pipes of the pool together hold at most half of
+    /// it, so statements that need a connection of their own always find room.
     pub fn pipes(&self, schema: &Option<String>, charset: &str) -> Option<Arc<PipeSet>> {
-        let count = self.pipes_per_pool.min(self.max as usize / 2);
-        if count == 0 {
+        let pool_pipes_max = self.max as usize / 2;
+        if self.pipes_per_pool == 0 || pool_pipes_max == 0 {
             return None;
         }
         let mut map = self.pipes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(set) = map.get(schema) {
             return Some(set.clone());
         }
-        let set = Arc::new(PipeSet::new(
-            count,
-            schema.clone(),
-            charset.to_string(),
-            self.prepared_per_backend_max,
-            self.pipe_stall,
-        ));
+        let limits = PipeLimits {
+            pipes: self.pipes_per_pool.min(pool_pipes_max),
+            pool_pipes: self.pipe_conns.clone(),
+            pool_pipes_max,
+            per_backend_max: self.prepared_per_backend_max,
+            stall: self.pipe_stall,
+        };
+        let set = Arc::new(PipeSet::new(schema.clone(), charset.to_string(), limits));
         map.insert(schema.clone(), set.clone());
         Some(set)
     }
 
-    /// Pipes that have run at least one batch, over every schema (introspection).
-    pub fn pipes_in_use(&self) -> usize {
+    /// Pipes holding a connection now, over every schema (introspection).
+    pub fn pipes_ready(&self) -> usize {
         let map = self.pipes.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().map(|set| set.used()).sum()
+        map.values().map(|set| set.ready()).sum()
+    }
+
+    /// Takes a pooled connection, skipping connections the server closed while they were
+    /// idle.
+    pub async fn checkout_alive(&self) -> Result<Lease, ProxyError> {
+        // A dead idle connection costs one extra checkout; bound the retries.
+        const DEAD_IDLE_RETRIES_MAX: usize = 8;
+        let mut tries = 0;
+        loop {
+            let mut l = self.checkout().await?;
+            if l.is_alive() || tries >= DEAD_IDLE_RETRIES_MAX {
+                return Ok(l);
+            }
+            l.mark_broken();
+            tries += 1;
+        }
     }
 
     /// Connections open / idle.
@@ -235,6 +254,7 @@ impl Pools {
             pipes_per_pool: l.pipes_per_pool as usize,
             prepared_per_backend_max: l.prepared_per_backend_max as usize,
             pipe_stall: Duration::from_millis(l.pipe_stall_ms),
+            pipe_conns: Arc::new(AtomicUsize::new(0)),
         });
         map.insert(key, p.clone());
         p

@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use tokio::sync::mpsc;
 
 use super::session::Session;
-use crate::backend::pipeline::{Piped, Request};
+use crate::backend::pipeline::{PipeSet, Piped, Request};
 use crate::classify::Classification;
 use crate::error::ProxyError;
 use crate::protocol::framer::Framer;
@@ -15,7 +15,7 @@ use crate::session::prepared::PreparedMeta;
 use crate::session::{pipelinable, PipeView};
 use std::sync::Arc;
 
-/// Messages a pipe may queue for one session (a response arrives in one or a few).
+/// Messages a pipe may queue for one statement (a response arrives in one or a few).
 const SESSION_PIPE_SLOTS: usize = 4;
 
 impl Session {
@@ -42,10 +42,12 @@ impl Session {
         class: &Classification,
     ) -> Result<Option<(Framer, usize)>, ProxyError> {
         let Target::Server(server) = self.target(class).0 else { return Ok(None) };
+        let Some(set) = self.pipe_set(server) else { return Ok(None) };
         let pool = self.pool(server);
-        let Some(set) = pool.pipes(&self.state.schema, &self.default_charset) else { return Ok(None) };
-        let (tx, rx) = self.pipe_chan.get_or_insert_with(|| mpsc::channel(SESSION_PIPE_SLOTS));
-        let req = Request { frame, meta, reply: tx.clone(), handle: self.handle.clone(), server };
+        // A channel per statement: nothing of one statement can reach the next, and the
+        // pipe closing it without `Done` says the statement did not (completely) run.
+        let (reply, mut rx) = mpsc::channel(SESSION_PIPE_SLOTS);
+        let req = Request { frame, meta, reply, handle: self.handle.clone(), server };
         if set.submit(&pool, req).await.is_err() {
             return Ok(None);
         }
@@ -56,12 +58,32 @@ impl Session {
                     self.io.write_raw(&bytes).await?;
                     return Ok(Some((framer, server)));
                 }
-                Some(Piped::NotRun) | None => return Ok(None),
-                Some(Piped::Failed(_)) if !self.io.wrote => return Ok(None),
-                Some(Piped::Failed(what)) => {
-                    return Err(ProxyError::BackendProtocol { addr: pool.addr.to_string(), what })
+                None if !self.io.wrote => return Ok(None),
+                None => {
+                    return Err(ProxyError::BackendProtocol {
+                        addr: pool.addr.to_string(),
+                        what: "pipe connection lost in the middle of a response".into(),
+                    })
                 }
             }
         }
+    }
+
+    /// The pipe set for the session's schema on `server` (remembered until the session's
+    /// state changes).
+    fn pipe_set(&mut self, server: usize) -> Option<Arc<PipeSet>> {
+        let version = self.state.version;
+        if let Some(Some((v, set))) = self.pipe_sets.get(server) {
+            if *v == version {
+                return Some(set.clone());
+            }
+        }
+        let pool = self.pool(server);
+        let set = pool.pipes(&self.state.schema, &self.default_charset)?;
+        if self.pipe_sets.len() <= server {
+            self.pipe_sets.resize(server + 1, None);
+        }
+        self.pipe_sets[server] = Some((version, set.clone()));
+        Some(set)
     }
 }

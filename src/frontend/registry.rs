@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Marks a running statement on a pipe's shared connection (top bit of `running`).
+const SHARED: u64 = 1 << 63;
+
 /// What another session needs to know to kill this one.
 #[derive(Debug, Default)]
 pub struct SessionHandle {
@@ -33,12 +36,24 @@ impl SessionHandle {
         let v = at.map_or(0, |(server, thread)| (server as u64) << 32 | thread as u64);
         self.running.store(v, Ordering::Relaxed);
     }
+    /// Records that the session's statement runs next on a pipe's shared connection
+    /// (routing-table index, thread id): `KILL CONNECTION` must not close that one.
+    pub fn set_running_shared(&self, server: usize, thread: u32) {
+        let v = SHARED | (server as u64) << 32 | thread as u64;
+        self.running.store(v, Ordering::Relaxed);
+    }
+
     /// The backend (routing-table index, thread id) running the session's statement.
     pub fn running(&self) -> Option<(usize, u32)> {
-        match self.running.load(Ordering::Relaxed) {
+        match self.running.load(Ordering::Relaxed) & !SHARED {
             0 => None,
             v => Some(((v >> 32) as usize, v as u32)),
         }
+    }
+
+    /// Whether the running statement is on a connection shared with other sessions.
+    pub fn running_shared(&self) -> bool {
+        self.running.load(Ordering::Relaxed) & SHARED != 0
     }
     /// Records that a `KILL QUERY` for this session is on its way to the backend.
     pub fn ask_kill_query(&self) {

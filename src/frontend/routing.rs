@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::session::{acquire, com, Session};
+use super::session::{com, Session};
 use crate::backend::conn::Ready;
 use crate::backend::pool::{BackendPool, Held};
 use crate::classify::{Classification, Kind};
@@ -54,11 +54,12 @@ impl Session {
     /// Forgets every pool (COM_CHANGE_USER switches account).
     pub(super) fn drop_pools(&mut self) {
         self.pools.clear();
+        self.pipe_sets.clear();
     }
 
     async fn take(&mut self, server: usize) -> Result<(), ProxyError> {
         let pool = self.pool(server);
-        let lease = acquire(&pool).await?;
+        let lease = pool.checkout_alive().await?;
         let in_flight = self.proxy.routing.load().servers[server].in_flight.clone();
         self.lease = Some(Held::new(server, lease, in_flight));
         Ok(())

@@ -11,15 +11,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use super::handshake::{authenticate, fail, Authenticated};
 use super::io::ClientIo;
 use super::registry::SessionHandle;
 use super::Proxy;
 use crate::backend::conn::Ready;
-use crate::backend::pipeline::Piped;
-use crate::backend::pool::{BackendPool, Held, Lease};
+use crate::backend::pipeline::PipeSet;
+use crate::backend::pool::{BackendPool, Held};
 use crate::classify::{parse_set, use_schema, Classification, Flags, Kind, SetEffect};
 use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
 use crate::protocol::auth::Credential;
@@ -96,8 +95,9 @@ pub struct Session {
     pub(super) status: u16,
     /// This session as other sessions see it (KILL).
     pub(super) handle: Arc<SessionHandle>,
-    /// Where pipes send this session's responses (created on first use).
-    pub(super) pipe_chan: Option<(mpsc::Sender<Piped>, mpsc::Receiver<Piped>)>,
+    /// The pipe set last used per routing-table index, with the session state version
+    /// it was chosen for (a schema change picks another).
+    pub(super) pipe_sets: Vec<Option<(u64, Arc<PipeSet>)>>,
 }
 
 /// Serves one accepted client to the end.
@@ -136,21 +136,6 @@ pub(super) fn charset_of(collation: u8) -> String {
     }
 }
 
-/// Takes a pooled connection, skipping connections the server closed while they were idle.
-pub(super) async fn acquire(pool: &BackendPool) -> Result<Lease, ProxyError> {
-    // A dead idle connection costs one extra checkout; bound the retries.
-    const DEAD_IDLE_RETRIES_MAX: usize = 8;
-    let mut tries = 0;
-    loop {
-        let mut l = pool.checkout().await?;
-        if l.is_alive() || tries >= DEAD_IDLE_RETRIES_MAX {
-            return Ok(l);
-        }
-        l.mark_broken();
-        tries += 1;
-    }
-}
-
 impl Session {
     fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
         let handle = Arc::new(SessionHandle::new(auth.user.clone()));
@@ -175,7 +160,7 @@ impl Session {
             cursor: None,
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             handle,
-            pipe_chan: None,
+            pipe_sets: Vec::new(),
         }
     }
 
@@ -483,14 +468,19 @@ impl Session {
         };
         match handle.running() {
             Some((server, thread)) => {
-                if query_only {
+                // A statement on a pipe shares its connection with other sessions: killing
+                // the connection would end their reads too, so only the query is killed
+                // (and the session closes before its next command).
+                let kill_query = query_only || handle.running_shared();
+                if kill_query {
                     handle.ask_kill_query();
-                } else {
+                }
+                if !query_only {
                     handle.kill();
                 }
                 let pool = self.pool(server);
                 let mut side = pool.checkout().await?;
-                let verb = if query_only { "QUERY" } else { "CONNECTION" };
+                let verb = if kill_query { "QUERY" } else { "CONNECTION" };
                 let sql = format!("KILL {verb} {thread}");
                 side.send(com::QUERY, sql.as_bytes()).await?;
                 side.relay(Expect::Results, &mut self.io).await?;
