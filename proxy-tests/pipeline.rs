@@ -46,6 +46,11 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
                 assert_eq!((v.as_str(), echo), (format!("row-{id}").as_str(), token), "text read");
                 let (v, echo): (String, u64) = c.exec_first(&stmt, (token, id)).await.unwrap().unwrap();
                 assert_eq!((v.as_str(), echo), (format!("row-{id}").as_str(), token), "prepared read");
+                if round == ROUNDS / 4 {
+                    // An error answer goes back like any other and leaves the pipe in use.
+                    let e = c.query_drop("SELECT nope FROM t").await.unwrap_err();
+                    assert!(e.to_string().contains("1054"), "{e}");
+                }
                 let thread = c.query_first::<u64, _>("SELECT CONNECTION_ID()").await.unwrap().unwrap();
                 // Reads that arrive while a pipe is still opening run on connections of
                 // their own; count the second half of the run only.
@@ -184,4 +189,94 @@ async fn wait_for_pipes(shoal: &Shoal, c: &mut Conn, n: usize) {
         assert!(std::time::Instant::now() < deadline, "no pipe opened");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn kill_of_a_pipelined_read_spares_the_shared_connection() {
+    let db = shared();
+    let s = Scratch::new(db, "pipekill");
+    // One pipe that never counts as stalled: the second read is written behind the sleep.
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = 4;
+        c.limits.pipes_per_pool = 1;
+        c.limits.pipe_stall_ms = 600_000;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let mut victim = Conn::new(opts.clone()).await.unwrap();
+    let mut bystander = Conn::new(opts.clone()).await.unwrap();
+    let mut killer = Conn::new(opts).await.unwrap();
+    wait_for_pipes(&shoal, &mut bystander, 1).await;
+    let pipe_thread: u64 = bystander.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let victim_id = victim.id();
+    let sleeper = tokio::spawn(async move {
+        let r: Result<Option<i64>, _> = victim.query_first("SELECT SLEEP(30)").await;
+        (r, victim)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let on_pipe = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {pipe_thread} AND INFO LIKE 'SELECT SLEEP%'"
+    );
+    while db.sql(&on_pipe).trim() != "1" {
+        assert!(std::time::Instant::now() < deadline, "the sleep never ran on the pipe");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let behind = tokio::spawn(async move {
+        let v: Result<Option<i64>, _> = bystander.query_first("SELECT 41 + 1").await;
+        (v, bystander)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!behind.is_finished(), "the second read should wait behind the sleep on the one pipe");
+    killer.query_drop(format!("KILL {victim_id}")).await.unwrap();
+    let (r, mut victim) = sleeper.await.unwrap();
+    match r {
+        Ok(v) => assert_eq!(v, Some(1), "an interrupted SLEEP returns 1"),
+        Err(e) => assert!(e.to_string().contains("interrupted"), "{e}"),
+    }
+    // The read behind it was neither interrupted nor lost, and the shared connection lives.
+    let (v, mut bystander) = behind.await.unwrap();
+    assert_eq!(v.expect("the read behind the killed one"), Some(42));
+    let thread: u64 = bystander.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    assert_eq!(thread, pipe_thread, "KILL closed the pipe's shared connection");
+    // KILL CONNECTION still ends the victim's own session.
+    assert!(victim.query_drop("SELECT 1").await.is_err(), "the killed session still answers");
+    bystander.disconnect().await.unwrap();
+    killer.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_autocommit_gets_no_pipelined_reads() {
+    // Its own server: global autocommit is off, so every read opens a transaction.
+    let db = MariaDb::start(&["--autocommit=0"]);
+    let s = Scratch::new(&db, "pipenoac");
+    db.sql(&format!("CREATE TABLE {}.t (id INT PRIMARY KEY) ENGINE=InnoDB; COMMIT", s.db));
+    let shoal = Shoal::start_with(&db, |c| {
+        c.limits.pipes_per_pool = 1;
+        c.limits.pipe_stall_ms = 600_000;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let mut reader = Conn::new(opts.clone()).await.unwrap();
+    let mut writer = Conn::new(opts.clone()).await.unwrap();
+    // A throwaway session's read opens the pipe (the read itself runs elsewhere and leaves
+    // that session in a transaction).
+    let mut opener = Conn::new(opts).await.unwrap();
+    let _: Option<i64> = opener.query_first("SELECT 1").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The next read that reaches the pipe finds it in a transaction: the read runs again
+    // on its session's own connection, where the server keeps it in one, and the pool
+    // stops pipelining.
+    for _ in 0..5 {
+        let n: i64 = reader.query_first("SELECT COUNT(*) FROM t").await.unwrap().unwrap();
+        assert_eq!(n, 0);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(shoal.proxy.pools.all().iter().any(|p| p.pipes_disabled()), "no read reached the pipe");
+    writer.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    writer.query_drop("COMMIT").await.unwrap();
+    let n: i64 = reader.query_first("SELECT COUNT(*) FROM t").await.unwrap().unwrap();
+    assert_eq!(n, 0, "the reader's transaction snapshot must not see the later commit");
+    reader.query_drop("COMMIT").await.unwrap();
+    let n: i64 = reader.query_first("SELECT COUNT(*) FROM t").await.unwrap().unwrap();
+    assert_eq!(n, 1);
+    reader.disconnect().await.unwrap();
+    writer.disconnect().await.unwrap();
 }

@@ -194,6 +194,11 @@ impl PipeSet {
         PipeSet { pipes, state, charset, limits, disabled: AtomicBool::new(false) }
     }
 
+    /// Whether the set stopped pipelining (see `disabled`).
+    pub fn is_disabled(&self) -> bool {
+        self.disabled.load(Ordering::Relaxed)
+    }
+
     /// Pipes whose worker holds its connection now.
     pub fn ready(&self) -> usize {
         self.pipes.iter().filter(|p| p.ready.load(Ordering::Acquire)).count()
@@ -413,10 +418,12 @@ impl Worker {
                     let handle = &done.q.req.handle;
                     handle.set_running(None);
                     let kill_asked = handle.take_kill_query();
-                    let status = done.framer.status().unwrap_or(0);
-                    if status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0
-                        || status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0
-                    {
+                    // (An ERR response carries no status.)
+                    let in_trans = done.framer.status().is_some_and(|s| {
+                        s & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0
+                            || s & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() == 0
+                    });
+                    if in_trans {
                         // The server runs this connection without autocommit: the read
                         // opened a transaction here. Its session runs it on a connection
                         // of its own; this set stops pipelining.

@@ -170,6 +170,13 @@ impl BackendPool {
         map.values().map(|set| set.ready()).sum()
     }
 
+    /// Whether a pipe set of this pool stopped pipelining (the server runs reads inside
+    /// transactions).
+    pub fn pipes_disabled(&self) -> bool {
+        let map = self.pipes.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().any(|set| set.is_disabled())
+    }
+
     /// Takes a pooled connection, skipping connections the server closed while they were
     /// idle.
     pub async fn checkout_alive(&self) -> Result<Lease, ProxyError> {
