@@ -16,12 +16,14 @@
 //! reads that change nothing on the connection and need nothing from it, so a pipe
 //! connection synced to the session's schema gives the same answer as a private one.
 //!
-//! Each request carries its own reply channel; the pipe answers with [`Piped::Part`]
-//! chunks (large results) and [`Piped::Done`], or drops the channel without `Done`:
+//! Each request carries its own one-shot reply: [`Answer::Done`] with the whole response,
+//! or, for a response larger than a read chunk, [`Answer::Stream`], a channel of
+//! [`Piped::Part`]s ending with [`Piped::Done`]. A reply or stream dropped without `Done`
+//! means the statement did not (completely) run:
 //!
 //! | event | what the session sees |
 //! |---|---|
-//! | response arrives | `Part`s, then `Done` |
+//! | response arrives | `Done`, or `Stream` with `Part`s then `Done` |
 //! | pipe cannot take it (opening, every pipe stalled, pipelining disabled, worker gone) | `submit` gives the request back: the session runs it on a leased connection |
 //! | pipe drops it before any byte (no connection, idle exit, prepare refused, connection lost, a `KILL QUERY` meant for an earlier statement interrupted it, the server reported a transaction) | channel closed, nothing written: the session runs it on a leased connection |
 //! | connection lost in the middle of its response | channel closed after some `Part`s: the session closes, as with a lost server |
@@ -47,7 +49,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Advance;
 use super::pool::{BackendPool, Lease};
@@ -76,7 +78,16 @@ pub const PIPE_IDLE_EXIT: Duration = Duration::from_secs(10);
 /// than handed over.
 const COPY_OUT_BYTES_MAX: usize = 16 * 1024;
 
-/// What a pipe sends back to a session, on the request's own channel.
+/// A pipe's answer to one request.
+#[derive(Debug)]
+pub enum Answer {
+    /// The whole response (most responses fit one read) and its outcome.
+    Done(BytesMut, Framer),
+    /// A large response, relayed in parts as it arrives.
+    Stream(mpsc::Receiver<Piped>),
+}
+
+/// Messages of an [`Answer::Stream`].
 #[derive(Debug)]
 pub enum Piped {
     /// Part of the response (large results arrive in several).
@@ -93,9 +104,9 @@ pub struct Request {
     /// The prepared statement an execute runs (prepared on the pipe's connection first
     /// if it is new there).
     pub meta: Option<Arc<PreparedMeta>>,
-    /// Where the response goes; dropped without [`Piped::Done`] when the pipe did not
-    /// (completely) run the statement.
-    pub reply: mpsc::Sender<Piped>,
+    /// Where the answer goes; dropped without an answer when the pipe did not run the
+    /// statement.
+    pub reply: oneshot::Sender<Answer>,
     /// The session, marked as running on the pipe's connection while its response is
     /// read next (so `KILL QUERY` finds it).
     pub handle: Arc<SessionHandle>,
@@ -257,9 +268,12 @@ struct InFlight {
     framer: Framer,
     /// Bytes of its response framed so far (at the front of the read buffer).
     scan: usize,
-    /// Part of its response went to the session already.
-    sent_part: bool,
+    /// Part of its response went to the session already, on this stream.
+    stream: Option<mpsc::Sender<Piped>>,
 }
+
+/// Parts of one large response a session may have queued.
+const STREAM_SLOTS: usize = 4;
 
 /// A pipe's worker: one connection, written and read in turn as requests and responses
 /// arrive, until idle or broken.
@@ -371,7 +385,7 @@ impl Worker {
             }
             self.inflight_bytes += len;
             let framer = Framer::new(Expect::Results, self.conn.deprecate_eof());
-            self.inflight.push_back(InFlight { q, framer, scan: 0, sent_part: false });
+            self.inflight.push_back(InFlight { q, framer, scan: 0, stream: None });
             if quiet {
                 break;
             }
@@ -407,9 +421,19 @@ impl Worker {
             match self.conn.advance(&mut head.framer, &mut head.scan)? {
                 Advance::NeedMore => break,
                 Advance::Part(bytes) => {
-                    head.sent_part = true;
+                    let stream = match &head.stream {
+                        Some(tx) => tx.clone(),
+                        None => {
+                            // The request's one-shot reply is replaced by a stream.
+                            let (tx, rx) = mpsc::channel(STREAM_SLOTS);
+                            let (reply, _) = oneshot::channel();
+                            let _ = std::mem::replace(&mut head.q.req.reply, reply).send(Answer::Stream(rx));
+                            head.stream = Some(tx.clone());
+                            tx
+                        }
+                    };
                     // A session that went away still has its response consumed.
-                    let _ = head.q.req.reply.send(Piped::Part(bytes)).await;
+                    let _ = stream.send(Piped::Part(bytes)).await;
                 }
                 Advance::Done(out) => {
                     let done = self.inflight.pop_front().expect("head exists");
@@ -430,13 +454,16 @@ impl Worker {
                         self.set.disabled.store(true, Ordering::Relaxed);
                         return Err(ProxyError::Unavailable("pipelined read ran inside a transaction".into()));
                     }
-                    if done.framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked && !done.sent_part {
+                    if done.framer.error == Some(ER_QUERY_INTERRUPTED) && !kill_asked && done.stream.is_none() {
                         // A `KILL QUERY` meant for the statement before landed on this one
                         // (the server had moved on): dropped, so it runs again.
                         continue;
                     }
                     let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
-                    let _ = done.q.req.reply.send(Piped::Done(out, done.framer)).await;
+                    match done.stream {
+                        Some(tx) => drop(tx.send(Piped::Done(out, done.framer)).await),
+                        None => drop(done.q.req.reply.send(Answer::Done(out, done.framer))),
+                    }
                 }
             }
         }

@@ -2,10 +2,10 @@
 //! go to a pipe, and relaying what the pipe sends back.
 
 use bytes::BytesMut;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use super::session::Session;
-use crate::backend::pipeline::{PipeSet, Piped, Request};
+use crate::backend::pipeline::{Answer, PipeSet, Piped, Request};
 use crate::classify::Classification;
 use crate::error::ProxyError;
 use crate::protocol::framer::Framer;
@@ -14,9 +14,6 @@ use crate::route::Target;
 use crate::session::prepared::PreparedMeta;
 use crate::session::{pipelinable, PipeView};
 use std::sync::Arc;
-
-/// Messages a pipe may queue for one statement (a response arrives in one or a few).
-const SESSION_PIPE_SLOTS: usize = 4;
 
 impl Session {
     /// Whether a statement of class `class` may go to a pipe now (rules in
@@ -44,15 +41,23 @@ impl Session {
         let Target::Server(server) = self.target(class).0 else { return Ok(None) };
         let Some(set) = self.pipe_set(server) else { return Ok(None) };
         let pool = self.pool(server);
-        // A channel per statement: nothing of one statement can reach the next, and the
-        // pipe closing it without `Done` says the statement did not (completely) run.
-        let (reply, mut rx) = mpsc::channel(SESSION_PIPE_SLOTS);
+        // A reply per statement: nothing of one statement can reach the next, and a reply
+        // dropped without an answer says the statement did not (completely) run.
+        let (reply, answer) = oneshot::channel();
         let req = Request { frame, meta, reply, handle: self.handle.clone(), server };
         if set.submit(&pool, req).await.is_err() {
             return Ok(None);
         }
+        let mut parts = match answer.await {
+            Ok(Answer::Done(bytes, framer)) => {
+                self.io.write_raw(&bytes).await?;
+                return Ok(Some((framer, server)));
+            }
+            Ok(Answer::Stream(parts)) => parts,
+            Err(_) => return Ok(None),
+        };
         loop {
-            match rx.recv().await {
+            match parts.recv().await {
                 Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
                 Some(Piped::Done(bytes, framer)) => {
                     self.io.write_raw(&bytes).await?;
