@@ -322,7 +322,19 @@ async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: m
                 },
                 n = rx.recv_many(&mut fresh, room.min(PIPE_BATCH_MAX)), if room > 0 => match n {
                     0 => break w.drain().await,
-                    _ => w.accept(&mut fresh).await,
+                    _ => {
+                        // The server is still busy with what is in flight: let the other
+                        // sessions that are ready run first, so their reads join this
+                        // batch (fewer writes and server wake-ups per read).
+                        tokio::task::yield_now().await;
+                        while fresh.len() < room.min(PIPE_BATCH_MAX) {
+                            match rx.try_recv() {
+                                Ok(q) => fresh.push(q),
+                                Err(_) => break,
+                            }
+                        }
+                        w.accept(&mut fresh).await
+                    }
                 },
             }
         };
