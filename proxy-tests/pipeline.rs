@@ -8,22 +8,31 @@ use mysql_async::Conn;
 
 use crate::harness::{shared, MariaDb, Scratch, Shoal};
 
+/// A `pipe_stall_ms` no test run reaches.
+const NEVER_STALLED: u64 = 600_000;
+
+/// A scratch account on `db` and a shoal in front of it with these pool and pipe limits;
+/// returns the client options for the account.
+fn piped(db: &MariaDb, tag: &str, pool_max: u32, pipes: u32, stall_ms: u64) -> (Scratch, Shoal, mysql_async::Opts) {
+    let s = Scratch::new(db, tag);
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = pool_max;
+        c.limits.pipes_per_pool = pipes;
+        c.limits.pipe_stall_ms = stall_ms;
+    });
+    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    (s, shoal, opts)
+}
+
 const CLIENTS: usize = 24;
 const ROUNDS: usize = 150;
 const ROWS: usize = 50;
 
 #[tokio::test]
 async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
-    let db = shared();
-    let s = Scratch::new(db, "pipes");
-    let shoal = Shoal::start_with(db, |c| {
-        c.limits.pool_connections_max = 16;
-        c.limits.pipes_per_pool = 2;
-        // This test is about pipes alone: no read may leave them because the (debug
-        // build, busy) machine made one late.
-        c.limits.pipe_stall_ms = 600_000;
-    });
-    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    // This test is about pipes alone: no read may leave them because the (debug build,
+    // busy) machine made one late.
+    let (_s, shoal, opts) = piped(shared(), "pipes", 16, 2, NEVER_STALLED);
     let mut setup = Conn::new(opts.clone()).await.unwrap();
     setup.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await.unwrap();
     let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 'row-{i}')")).collect();
@@ -82,13 +91,7 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
 
 #[tokio::test]
 async fn reads_that_need_their_session_state_skip_the_pipes() {
-    let db = shared();
-    let s = Scratch::new(db, "pipestate");
-    let shoal = Shoal::start_with(db, |c| {
-        c.limits.pool_connections_max = 4;
-        c.limits.pipes_per_pool = 2;
-    });
-    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let (_s, _shoal, opts) = piped(shared(), "pipestate", 4, 2, 10);
     let mut a = Conn::new(opts.clone()).await.unwrap();
     let mut b = Conn::new(opts).await.unwrap();
     a.query_drop("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").await.unwrap();
@@ -124,15 +127,8 @@ async fn reads_that_need_their_session_state_skip_the_pipes() {
 
 #[tokio::test]
 async fn a_slow_read_does_not_hold_up_other_sessions() {
-    let db = shared();
-    let s = Scratch::new(db, "pipestall");
     // One pipe: without the stall rule every read would queue behind the sleep.
-    let shoal = Shoal::start_with(db, |c| {
-        c.limits.pool_connections_max = 4;
-        c.limits.pipes_per_pool = 1;
-        c.limits.pipe_stall_ms = 100;
-    });
-    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let (_s, shoal, opts) = piped(shared(), "pipestall", 4, 1, 100);
     let mut slow = Conn::new(opts.clone()).await.unwrap();
     let mut fast = Conn::new(opts).await.unwrap();
     // Open the pipe (its first read runs elsewhere while it connects), then park a 3 s
@@ -157,12 +153,8 @@ async fn a_slow_read_does_not_hold_up_other_sessions() {
 async fn pipelined_reads_survive_a_server_restart() {
     // Its own server: it is killed and started again.
     let mut db = MariaDb::start(&[]);
-    let s = Scratch::new(&db, "piperestart");
-    let shoal = Shoal::start_with(&db, |c| {
-        c.limits.pipes_per_pool = 2;
-        c.limits.pipe_stall_ms = 600_000;
-    });
-    let mut c = Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+    let (_s, shoal, opts) = piped(&db, "piperestart", 64, 2, NEVER_STALLED);
+    let mut c = Conn::new(opts).await.unwrap();
     wait_for_pipes(&shoal, &mut c, 1).await;
     for i in 0..20i64 {
         assert_eq!(c.query_first::<i64, _>(format!("SELECT {i}")).await.unwrap(), Some(i));
@@ -194,14 +186,8 @@ async fn wait_for_pipes(shoal: &Shoal, c: &mut Conn, n: usize) {
 #[tokio::test]
 async fn kill_of_a_pipelined_read_spares_the_shared_connection() {
     let db = shared();
-    let s = Scratch::new(db, "pipekill");
     // One pipe that never counts as stalled: the second read is written behind the sleep.
-    let shoal = Shoal::start_with(db, |c| {
-        c.limits.pool_connections_max = 4;
-        c.limits.pipes_per_pool = 1;
-        c.limits.pipe_stall_ms = 600_000;
-    });
-    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
+    let (_s, shoal, opts) = piped(db, "pipekill", 4, 1, NEVER_STALLED);
     let mut victim = Conn::new(opts.clone()).await.unwrap();
     let mut bystander = Conn::new(opts.clone()).await.unwrap();
     let mut killer = Conn::new(opts).await.unwrap();
@@ -247,13 +233,8 @@ async fn kill_of_a_pipelined_read_spares_the_shared_connection() {
 async fn a_server_without_autocommit_gets_no_pipelined_reads() {
     // Its own server: global autocommit is off, so every read opens a transaction.
     let db = MariaDb::start(&["--autocommit=0"]);
-    let s = Scratch::new(&db, "pipenoac");
+    let (s, shoal, opts) = piped(&db, "pipenoac", 64, 1, NEVER_STALLED);
     db.sql(&format!("CREATE TABLE {}.t (id INT PRIMARY KEY) ENGINE=InnoDB; COMMIT", s.db));
-    let shoal = Shoal::start_with(&db, |c| {
-        c.limits.pipes_per_pool = 1;
-        c.limits.pipe_stall_ms = 600_000;
-    });
-    let opts = shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db));
     let mut reader = Conn::new(opts.clone()).await.unwrap();
     let mut writer = Conn::new(opts.clone()).await.unwrap();
     // A throwaway session's read opens the pipe (the read itself runs elsewhere and leaves

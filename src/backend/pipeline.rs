@@ -278,7 +278,9 @@ const STREAM_SLOTS: usize = 4;
 /// A pipe's worker: one connection, written and read in turn as requests and responses
 /// arrive, until idle or broken.
 ///
-/// New requests are written as soon as they arrive, while fewer than
+/// New requests are written as soon as they arrive (when the server is still busy with
+/// earlier ones, after letting the other ready sessions run once, so their reads join the
+/// batch; when it is idle, at once, for latency), while fewer than
 /// [`PIPE_DEPTH_MAX`] statements and [`PIPE_INFLIGHT_BYTES_MAX`] command bytes are in
 /// flight; responses are read as soon as bytes come, and handed over in order. A
 /// statement new to the connection is prepared once nothing is in flight (prepares are
