@@ -53,6 +53,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Advance;
 use super::pool::{BackendPool, Lease};
+use super::Counted;
 use crate::error::{ProxyError, ER_QUERY_INTERRUPTED};
 use crate::frontend::registry::SessionHandle;
 use crate::protocol::framer::{Expect, Framer};
@@ -119,31 +120,6 @@ pub struct Request {
 struct Queued {
     req: Request,
     _count: Counted,
-}
-
-/// One unit of a counter, given back on drop.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    /// Takes a unit, unconditionally.
-    fn add(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Counted(counter.clone())
-    }
-
-    /// Takes a unit if fewer than `max` are taken.
-    fn try_add(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
-            .ok()
-            .map(|_| Counted(counter.clone()))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// One pipe: a worker task and its queue.
@@ -387,15 +363,13 @@ impl Worker {
             }
             let mut q = self.waiting.pop_front().expect("front exists");
             if let Some(meta) = &q.req.meta {
-                // Refused (the session's own path prepares again and reports the error),
-                // or closed again to make room: dropped, so the session runs it itself.
-                if !self.conn.has_prepared(meta)
-                    && self.conn.ensure_prepared(meta, self.set.limits.per_backend_max).await?.is_err()
-                {
-                    continue;
+                // Prepared here only when nothing is in flight (`quiet`), as the first of its
+                // batch, so no later statement of the batch can close it again. Refused: dropped,
+                // so the session's own path prepares again and reports the error.
+                match self.conn.ensure_prepared(meta, self.set.limits.per_backend_max).await? {
+                    Ok(id) => set_stmt_id(&mut q.req.frame[HEADER_BYTES..], id),
+                    Err(_refused) => continue,
                 }
-                let Some(id) = self.conn.state.stmts.get(meta.id) else { continue };
-                set_stmt_id(&mut q.req.frame[HEADER_BYTES..], id);
             }
             self.inflight_bytes += len;
             let framer = Framer::new(Expect::Results, self.conn.deprecate_eof());

@@ -11,6 +11,7 @@ use bb8::{ManageConnection, PooledConnection, RunError};
 
 use super::conn::{BackendConn, Target};
 use super::pipeline::{PipeLimits, PipeSet};
+use super::Counted;
 use crate::config::LimitsSection;
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
@@ -60,30 +61,6 @@ pub struct PoolKey {
     pub collation: u8,
 }
 
-/// A reserved foreground connect; released on drop (also when the checkout is cancelled).
-struct ConnectSlot<'a>(&'a AtomicU32);
-
-impl<'a> ConnectSlot<'a> {
-    fn take(counter: &'a AtomicU32, room: u32) -> Option<Self> {
-        let mut n = counter.load(Ordering::Relaxed);
-        loop {
-            if n >= room {
-                return None;
-            }
-            match counter.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(ConnectSlot(counter)),
-                Err(actual) => n = actual,
-            }
-        }
-    }
-}
-
-impl Drop for ConnectSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// One pool.
 pub struct BackendPool {
     /// The connections.
@@ -91,7 +68,7 @@ pub struct BackendPool {
     /// Where and how new connections are opened (see [`BackendPool::checkout`]).
     target: Target,
     /// Foreground connects in flight (bounded by the room left in the pool).
-    connecting: AtomicU32,
+    connecting: Arc<AtomicUsize>,
     /// host:port.
     pub addr: Arc<str>,
     /// Size limit, for error messages.
@@ -123,7 +100,7 @@ impl BackendPool {
         if st.idle_connections == 0 && room > 0 {
             // At most `room` connects in flight, so a burst of logins does not open (and
             // then throw away) a connection each.
-            if let Some(_slot) = ConnectSlot::take(&self.connecting, room) {
+            if let Some(_slot) = Counted::try_add(&self.connecting, room as usize) {
                 let conn = BackendConn::connect(&self.target).await?;
                 // If the pool filled up meanwhile, the connection is simply closed.
                 let _ = self.pool.add(conn);
@@ -253,7 +230,7 @@ impl Pools {
         let p = Arc::new(BackendPool {
             pool,
             target,
-            connecting: AtomicU32::new(0),
+            connecting: Arc::new(AtomicUsize::new(0)),
             addr: addr.clone(),
             max: l.pool_connections_max,
             checkout_timeout,

@@ -31,7 +31,8 @@ impl Session {
     /// Runs `frame` (a complete command frame) on a pipe of the server the router picks
     /// and relays the response. `None` when it did not run there (no direct route, pipe
     /// unavailable, connection lost before any byte was relayed): the caller runs it on a
-    /// leased connection. Returns the framer and the server it ran on.
+    /// leased connection. Returns the framer and the server it ran on; the session's
+    /// status flags are taken from the response.
     pub(super) async fn run_pipelined(
         &mut self,
         frame: BytesMut,
@@ -51,7 +52,7 @@ impl Session {
         let mut parts = match answer.await {
             Ok(Answer::Done(bytes, framer)) => {
                 self.io.write_raw(&bytes).await?;
-                return Ok(Some((framer, server)));
+                return Ok(Some(self.took(framer, server)));
             }
             Ok(Answer::Stream(parts)) => parts,
             Err(_) => return Ok(None),
@@ -61,7 +62,7 @@ impl Session {
                 Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
                 Some(Piped::Done(bytes, framer)) => {
                     self.io.write_raw(&bytes).await?;
-                    return Ok(Some((framer, server)));
+                    return Ok(Some(self.took(framer, server)));
                 }
                 None if !self.io.wrote => return Ok(None),
                 None => {
@@ -72,6 +73,14 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Records a pipelined response's status flags as the session's.
+    fn took(&mut self, framer: Framer, server: usize) -> (Framer, usize) {
+        if let Some(s) = framer.status() {
+            self.status = s;
+        }
+        (framer, server)
     }
 
     /// The pipe set for the session's schema on `server` (remembered until the session's

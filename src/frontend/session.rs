@@ -386,13 +386,8 @@ impl Session {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
             put_packet(&mut frame, 0, &payload);
             if let Some((framer, server)) = self.run_pipelined(frame, None, &class).await? {
+                // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
                 timer.done(framer.error, server != 0);
-                if let Some(s) = framer.status() {
-                    self.status = s;
-                }
-                let outcome =
-                    QueryOutcome { class, set: None, status: framer.status(), failed: framer.error.is_some() };
-                self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
                 return Ok(());
             }
         }

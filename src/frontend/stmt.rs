@@ -108,9 +108,6 @@ impl Session {
                 finish_packet(&mut frame, at);
                 if let Some((framer, server)) = self.run_pipelined(frame, Some(meta.clone()), &meta.class).await? {
                     timer.done(framer.error, server != 0);
-                    if let Some(s) = framer.status() {
-                        self.status = s;
-                    }
                     return Ok(());
                 }
             }
