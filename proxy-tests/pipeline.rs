@@ -7,6 +7,7 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::harness::{shared, MariaDb, Scratch, Shoal};
+use crate::raw::Raw;
 
 /// A `pipe_stall_ms` no test run reaches.
 const NEVER_STALLED: u64 = 600_000;
@@ -168,6 +169,48 @@ async fn pipelined_reads_survive_a_server_restart() {
         assert_eq!(v.expect("read after the restart"), Some(i * 2));
     }
     c.disconnect().await.unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_does_not_hold_up_the_pipe() {
+    // One pipe and no stall rule: if the pipe waited for the lazy client's socket to take
+    // its responses, the other session's reads would wait with it.
+    let (s, shoal, _) = piped(shared(), "pipenoread", 4, 1, NEVER_STALLED);
+    // Two raw clients: the same capabilities, so the same pool and the same pipe.
+    let mut busy = Raw::connect(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    let mut lazy = Raw::connect(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shoal.proxy.pools.all().iter().map(|p| p.pipes_ready()).sum::<usize>() < 1 {
+        assert_eq!(busy.value("SELECT 1"), b"1");
+        assert!(std::time::Instant::now() < deadline, "no pipe opened");
+    }
+    // The lazy client sends its reads back to back and reads nothing: far more response
+    // bytes than the sockets between it and shoal hold, in responses small enough for
+    // the pipe to write in one piece. The pipe writes what the socket takes and hands
+    // the rest to the lazy session, which waits for its client.
+    const READS: usize = 1000;
+    const WIDTH: usize = 10_000;
+    for i in 0..READS {
+        lazy.command(format!("\x03SELECT {i}, REPEAT('x', {WIDTH})").as_bytes());
+    }
+    // Meanwhile the busy session's reads go to the same pipe (it is ready and never
+    // counts as stalled) and are answered (the raw client gives up after 10 s).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..50 {
+        assert_eq!(busy.value(&format!("SELECT {i} + 1")), (i + 1).to_string().as_bytes());
+    }
+    // Every answer of the lazy client is there, whole and in order.
+    for i in 0..READS {
+        let columns = lazy.read();
+        assert_eq!(&columns[..], &[2], "read {i}: a result set of two columns");
+        lazy.until_eof();
+        let (rows, _) = lazy.until_eof();
+        assert_eq!(rows.len(), 1, "read {i}: one row");
+        let row = &rows[0];
+        let n = i.to_string();
+        assert_eq!(&row[1..1 + n.len()], n.as_bytes(), "read {i}: its own answer");
+        assert_eq!(row.len(), 1 + n.len() + 3 + WIDTH, "read {i}: the whole row");
+    }
 }
 
 /// Runs reads on `c` until `n` pipes hold a connection (a pipe opens on its first read).

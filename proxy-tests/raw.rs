@@ -15,13 +15,13 @@ use shoal::protocol::CapabilityFlags;
 
 use crate::harness::{shared, Scratch, Shoal};
 
-struct Raw {
+pub(crate) struct Raw {
     s: TcpStream,
     buf: BytesMut,
 }
 
 impl Raw {
-    fn connect(port: u16, user: &str, password: &str, db: &str) -> Raw {
+    pub(crate) fn connect(port: u16, user: &str, password: &str, db: &str) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut r = Raw { s, buf: BytesMut::new() };
@@ -37,7 +37,7 @@ impl Raw {
         r
     }
 
-    fn read(&mut self) -> BytesMut {
+    pub(crate) fn read(&mut self) -> BytesMut {
         loop {
             if let Some((_, p)) = take_packet(&mut self.buf, 1 << 30).unwrap() {
                 return p;
@@ -55,7 +55,7 @@ impl Raw {
         self.s.write_all(&out).unwrap();
     }
 
-    fn command(&mut self, payload: &[u8]) {
+    pub(crate) fn command(&mut self, payload: &[u8]) {
         self.write(0, payload);
     }
 
@@ -68,9 +68,23 @@ impl Raw {
         assert_eq!(ok[0], 0, "{sql}: {:?}", parse_err(&ok));
     }
 
+    /// Runs a text query answering one row of one column; returns the value.
+    pub(crate) fn value(&mut self, sql: &str) -> Vec<u8> {
+        let mut p = vec![0x03];
+        p.extend_from_slice(sql.as_bytes());
+        self.command(&p);
+        let columns = self.read();
+        assert_eq!(&columns[..], &[1], "{sql}: {:?}", parse_err(&columns));
+        self.until_eof();
+        let (rows, _) = self.until_eof();
+        assert_eq!(rows.len(), 1, "{sql}: one row");
+        // One length-encoded string (short values: one length byte).
+        rows[0][1..].to_vec()
+    }
+
     /// Reads packets until an EOF (0xFE, short); returns the packets before it and the
     /// EOF's status flags.
-    fn until_eof(&mut self) -> (Vec<BytesMut>, u16) {
+    pub(crate) fn until_eof(&mut self) -> (Vec<BytesMut>, u16) {
         let mut got = Vec::new();
         loop {
             let p = self.read();

@@ -246,12 +246,14 @@ pub struct StatementTimer {
     started: Instant,
     kind: Kind,
     route: Route,
+    /// False once discarded.
+    count: bool,
 }
 
 /// Starts timing a statement of `kind` (route: primary unless [`StatementTimer::done`] says otherwise).
 pub fn statement(kind: Kind) -> StatementTimer {
     RUNNING.fetch_add(1, Ordering::Relaxed);
-    StatementTimer { started: Instant::now(), kind, route: Route::Primary }
+    StatementTimer { started: Instant::now(), kind, route: Route::Primary, count: true }
 }
 
 impl StatementTimer {
@@ -260,11 +262,19 @@ impl StatementTimer {
         backend_error(error);
         self.route = if on_replica { Route::Replica } else { Route::Primary };
     }
+
+    /// The statement did not run here and is timed afresh where it runs: not counted.
+    pub fn discard(mut self) {
+        self.count = false;
+    }
 }
 
 impl Drop for StatementTimer {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::Relaxed);
+        if !self.count {
+            return;
+        }
         let h = h();
         h.statements[self.kind as usize][self.route as usize].increment(1);
         h.latency[self.route as usize].record(self.started.elapsed().as_secs_f64());

@@ -19,11 +19,15 @@
 //! Each request carries its own one-shot reply: [`Answer::Done`] with the whole response,
 //! or, for a response larger than a read chunk, [`Answer::Stream`], a channel of
 //! [`Piped::Part`]s ending with [`Piped::Done`]. A reply or stream dropped without `Done`
-//! means the statement did not (completely) run:
+//! means the statement did not (completely) run. A plain-TCP client's response that fits
+//! one read is written to the client by the pipe itself ([`Request::client`]): the
+//! session, already back to reading its client, gets [`Answer::Sent`] without being woken,
+//! and is woken ([`SessionHandle::pipe_wake`]) only for any other answer:
 //!
 //! | event | what the session sees |
 //! |---|---|
-//! | response arrives | `Done`, or `Stream` with `Part`s then `Done` |
+//! | response arrives, plain client's socket takes it whole | `Sent` (read before its next command) |
+//! | response arrives, otherwise | `Done` (with what the plain client's socket did not take), or `Stream` with `Part`s then `Done` |
 //! | pipe cannot take it (opening, every pipe stalled, pipelining disabled, worker gone) | `submit` gives the request back: the session runs it on a leased connection |
 //! | pipe drops it before any byte (no connection, idle exit, prepare refused, connection lost, a `KILL QUERY` meant for an earlier statement interrupted it, the server reported a transaction) | channel closed, nothing written: the session runs it on a leased connection |
 //! | connection lost in the middle of its response | channel closed after some `Part`s: the session closes, as with a lost server |
@@ -49,6 +53,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Advance;
@@ -56,6 +61,7 @@ use super::pool::{BackendPool, Lease};
 use super::Counted;
 use crate::error::{ProxyError, ER_QUERY_INTERRUPTED};
 use crate::frontend::registry::SessionHandle;
+use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::HEADER_BYTES;
 use crate::protocol::stmt::set_stmt_id;
@@ -82,7 +88,10 @@ const COPY_OUT_BYTES_MAX: usize = 16 * 1024;
 /// A pipe's answer to one request.
 #[derive(Debug)]
 pub enum Answer {
-    /// The whole response (most responses fit one read) and its outcome.
+    /// The pipe wrote the whole response to the client ([`Request::client`]); its outcome.
+    Sent(Framer),
+    /// The whole response (most responses fit one read), or what the client's socket did
+    /// not take at once, and its outcome.
     Done(BytesMut, Framer),
     /// A large response, relayed in parts as it arrives.
     Stream(mpsc::Receiver<Piped>),
@@ -105,14 +114,75 @@ pub struct Request {
     /// The prepared statement an execute runs (prepared on the pipe's connection first
     /// if it is new there).
     pub meta: Option<Arc<PreparedMeta>>,
-    /// Where the answer goes; dropped without an answer when the pipe did not run the
-    /// statement.
-    pub reply: oneshot::Sender<Answer>,
     /// The session, marked as running on the pipe's connection while its response is
     /// read next (so `KILL QUERY` finds it).
     pub handle: Arc<SessionHandle>,
     /// Routing-table index of the pipe's server (for the running marker).
     pub server: usize,
+    /// The client's plain socket, when the pipe writes the response to it itself. The
+    /// session then does not wait for the answer: it goes back to reading its client, and
+    /// only an answer other than [`Answer::Sent`] (or none) wakes it, through
+    /// [`SessionHandle::pipe_wake`]. Saves waking the session once per read.
+    pub client: Option<Arc<TcpStream>>,
+    /// The statement's metrics, completed when its whole response is handed on;
+    /// discarded when the pipe gives the statement back (it is timed again where it runs).
+    timer: Option<StatementTimer>,
+    /// Where the answer goes; dropped without an answer when the pipe did not run the
+    /// statement.
+    reply: Option<oneshot::Sender<Answer>>,
+}
+
+impl Request {
+    /// A request and the receiver of its answer.
+    pub fn new(
+        frame: BytesMut,
+        meta: Option<Arc<PreparedMeta>>,
+        handle: Arc<SessionHandle>,
+        server: usize,
+        client: Option<Arc<TcpStream>>,
+        timer: StatementTimer,
+    ) -> (Request, oneshot::Receiver<Answer>) {
+        let (reply, answer) = oneshot::channel();
+        (Request { frame, meta, handle, server, client, timer: Some(timer), reply: Some(reply) }, answer)
+    }
+
+    /// Takes back a request no pipe took (nothing was sent): its timer.
+    pub fn give_back(mut self) -> StatementTimer {
+        self.reply = None;
+        self.timer.take().expect("a request not yet taken has its timer")
+    }
+
+    /// Sends the answer (the first call only), waking a session that does not wait for it.
+    fn answer(&mut self, answer: Answer) {
+        let Some(reply) = self.reply.take() else { return };
+        let wake = self.client.is_some() && !matches!(answer, Answer::Sent(_));
+        let _ = reply.send(answer);
+        if wake {
+            self.handle.pipe_wake.notify_one();
+        }
+    }
+
+    /// The whole response was handed on: counts the statement.
+    fn finish(&mut self, error: Option<u16>) {
+        if let Some(mut timer) = self.timer.take() {
+            timer.done(error, self.server != 0);
+        }
+    }
+}
+
+impl Drop for Request {
+    /// Unanswered: the statement did not run; its session runs it elsewhere.
+    fn drop(&mut self) {
+        let unanswered = self.reply.take().is_some();
+        if unanswered {
+            if let Some(timer) = self.timer.take() {
+                timer.discard();
+            }
+            if self.client.is_some() {
+                self.handle.pipe_wake.notify_one();
+            }
+        }
+    }
 }
 
 /// A request counted in its pipe's queue until it is dropped (answered or not), so
@@ -412,10 +482,8 @@ impl Worker {
                     let stream = match &head.stream {
                         Some(tx) => tx.clone(),
                         None => {
-                            // The request's one-shot reply is replaced by a stream.
                             let (tx, rx) = mpsc::channel(STREAM_SLOTS);
-                            let (reply, _) = oneshot::channel();
-                            let _ = std::mem::replace(&mut head.q.req.reply, reply).send(Answer::Stream(rx));
+                            head.q.req.answer(Answer::Stream(rx));
                             head.stream = Some(tx.clone());
                             tx
                         }
@@ -423,8 +491,8 @@ impl Worker {
                     // A session that went away still has its response consumed.
                     let _ = stream.send(Piped::Part(bytes)).await;
                 }
-                Advance::Done(out) => {
-                    let done = self.inflight.pop_front().expect("head exists");
+                Advance::Done(mut out) => {
+                    let mut done = self.inflight.pop_front().expect("head exists");
                     self.inflight_bytes -= done.q.req.frame.len();
                     self.mark_head();
                     let handle = &done.q.req.handle;
@@ -447,11 +515,21 @@ impl Worker {
                         // (the server had moved on): dropped, so it runs again.
                         continue;
                     }
-                    let out = if out.len() <= COPY_OUT_BYTES_MAX { BytesMut::from(&out[..]) } else { out };
-                    match done.stream {
-                        Some(tx) => drop(tx.send(Piped::Done(out, done.framer)).await),
-                        None => drop(done.q.req.reply.send(Answer::Done(out, done.framer))),
+                    let req = &mut done.q.req;
+                    req.finish(done.framer.error);
+                    if let Some(tx) = done.stream {
+                        drop(tx.send(Piped::Done(copy_out(out), done.framer)).await);
+                        continue;
                     }
+                    if let Some(client) = &req.client {
+                        let sent = write_now(client, &out);
+                        if sent == out.len() {
+                            req.answer(Answer::Sent(done.framer));
+                            continue;
+                        }
+                        out = out.split_off(sent);
+                    }
+                    req.answer(Answer::Done(copy_out(out), done.framer));
                 }
             }
         }
@@ -466,6 +544,31 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// A small response is copied out of the read buffer, so the buffer is reused while its
+/// session writes it.
+fn copy_out(out: BytesMut) -> BytesMut {
+    if out.len() <= COPY_OUT_BYTES_MAX {
+        BytesMut::from(&out[..])
+    } else {
+        out
+    }
+}
+
+/// Writes what `client`'s socket takes of `bytes` without waiting; returns how much.
+/// A socket that takes nothing or fails leaves the rest to the session, which waits for
+/// its client or finds it gone.
+fn write_now(client: &TcpStream, bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while at < bytes.len() {
+        match client.try_write(&bytes[at..]) {
+            Ok(n) if n > 0 => at += n,
+            _ => break,
+        }
+    }
+    crate::metrics::client_sent(at);
+    at
 }
 
 /// A live pooled connection with the set's schema and no session variables.

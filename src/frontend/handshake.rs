@@ -88,6 +88,9 @@ pub async fn authenticate(
         let Some(ClientStream::Plain(tcp)) = io.stream.take() else {
             return Err(ProxyError::ClientProtocol("second SSLRequest".into()));
         };
+        // Nothing else holds the socket during the handshake.
+        let tcp = std::sync::Arc::try_unwrap(tcp)
+            .map_err(|_| ProxyError::ClientProtocol("client socket shared during the handshake".into()))?;
         let tls = acceptor.accept(tcp).await.map_err(ProxyError::ClientIo)?;
         io.stream = Some(ClientStream::Tls(Box::new(tls)));
         (seq, payload) = io.read_packet().await?;

@@ -2,7 +2,8 @@
 //! writes its own answers from. Idle clients hold no buffer memory.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -21,8 +22,9 @@ const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
 /// A client socket.
 pub enum ClientStream {
-    /// Plain TCP.
-    Plain(TcpStream),
+    /// Plain TCP, shared with a pipe while it writes a pipelined read's response
+    /// (`crate::backend::pipeline`); every use goes through `&TcpStream`.
+    Plain(Arc<TcpStream>),
     /// TLS over TCP (after an SSLRequest).
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -30,7 +32,17 @@ pub enum ClientStream {
 impl AsyncRead for ClientStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Plain(s) => loop {
+                ready!(s.poll_read_ready(cx))?;
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -39,19 +51,29 @@ impl AsyncRead for ClientStream {
 impl AsyncWrite for ClientStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Plain(s) => loop {
+                ready!(s.poll_write_ready(cx))?;
+                match s.try_write(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    r => return Poll::Ready(r),
+                }
+            },
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Plain(_) => Poll::Ready(Ok(())),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            // Only the session holds the socket by then; dropping it closes it anyway.
+            ClientStream::Plain(s) => match Arc::get_mut(s) {
+                Some(s) => Pin::new(s).poll_shutdown(cx),
+                None => Poll::Ready(Ok(())),
+            },
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
@@ -84,7 +106,7 @@ impl ClientIo {
     /// Wraps an accepted socket.
     pub fn new(stream: TcpStream, packet_bytes_max: usize) -> Self {
         ClientIo {
-            stream: Some(ClientStream::Plain(stream)),
+            stream: Some(ClientStream::Plain(Arc::new(stream))),
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             packet_bytes_max,
@@ -94,6 +116,14 @@ impl ClientIo {
 
     fn stream(&mut self) -> Result<&mut ClientStream, ProxyError> {
         self.stream.as_mut().ok_or_else(gone)
+    }
+
+    /// The plain socket, for a pipe to write a response to directly (`None` with TLS).
+    pub fn plain(&self) -> Option<Arc<TcpStream>> {
+        match &self.stream {
+            Some(ClientStream::Plain(s)) => Some(s.clone()),
+            _ => None,
+        }
     }
 
     /// True for TLS connections.
@@ -127,7 +157,17 @@ impl ClientIo {
             }
             self.rbuf.reserve(READ_CHUNK_BYTES);
             let stream = self.stream.as_mut().ok_or_else(gone)?;
-            if stream.read_buf(&mut self.rbuf).await.map_err(io_err)? == 0 {
+            let n = match stream {
+                ClientStream::Plain(s) => loop {
+                    s.readable().await.map_err(io_err)?;
+                    match s.try_read_buf(&mut self.rbuf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        r => break r.map_err(io_err)?,
+                    }
+                },
+                tls => tls.read_buf(&mut self.rbuf).await.map_err(io_err)?,
+            };
+            if n == 0 {
                 return Err(gone());
             }
         }

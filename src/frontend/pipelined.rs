@@ -8,6 +8,7 @@ use super::session::Session;
 use crate::backend::pipeline::{Answer, PipeSet, Piped, Request};
 use crate::classify::Classification;
 use crate::error::ProxyError;
+use crate::metrics::StatementTimer;
 use crate::protocol::framer::Framer;
 use crate::protocol::StatusFlags;
 use crate::route::Target;
@@ -15,12 +16,32 @@ use crate::session::prepared::PreparedMeta;
 use crate::session::{pipelinable, PipeView};
 use std::sync::Arc;
 
+/// What became of a statement offered to a pipe.
+pub(super) enum PipeRun {
+    /// It ran and its response went to the client.
+    Ran,
+    /// The pipe writes its response to the client itself; the session is not woken for it
+    /// and settles it before its next command ([`Session::settle`]).
+    Deferred,
+    /// It did not run on a pipe: the caller runs it on a leased connection, timed by this.
+    NotRun(StatementTimer),
+}
+
+/// A read the pipe answers by writing its response to the client itself.
+pub(super) struct PendingRead {
+    answer: oneshot::Receiver<Answer>,
+    /// The client's command, run on a leased connection if the pipe gives it back.
+    payload: BytesMut,
+    /// Routing-table index of the pipe's server.
+    server: usize,
+}
+
 impl Session {
     /// Whether a statement of class `class` may go to a pipe now (rules in
     /// [`pipelinable`]).
     pub(super) fn can_pipeline(&self, class: &Classification) -> bool {
         let view = PipeView {
-            enabled: self.proxy.limits.pipes_per_pool > 0,
+            enabled: self.proxy.limits.pipes_per_pool > 0 && !self.pipe_off,
             leased: self.lease.is_some() || !self.pin.is_free(),
             autocommit: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,
             has_vars: !self.state.vars.is_empty(),
@@ -28,46 +49,76 @@ impl Session {
         pipelinable(class, view)
     }
 
-    /// Runs `frame` (a complete command frame) on a pipe of the server the router picks
-    /// and relays the response. `None` when it did not run there (no direct route, pipe
-    /// unavailable, connection lost before any byte was relayed): the caller runs it on a
-    /// leased connection. Returns the framer and the server it ran on; the session's
-    /// status flags are taken from the response.
+    /// Offers `frame` (a complete command frame of a statement timed by `timer`) to a
+    /// pipe of the server the router picks. The client's own command is in `payload`: a
+    /// deferred statement keeps it, to run it elsewhere if the pipe gives it back.
     pub(super) async fn run_pipelined(
         &mut self,
         frame: BytesMut,
         meta: Option<Arc<PreparedMeta>>,
         class: &Classification,
-    ) -> Result<Option<(Framer, usize)>, ProxyError> {
-        let Target::Server(server) = self.target(class).0 else { return Ok(None) };
-        let Some(set) = self.pipe_set(server) else { return Ok(None) };
+        timer: StatementTimer,
+        payload: &mut BytesMut,
+    ) -> Result<PipeRun, ProxyError> {
+        let Target::Server(server) = self.target(class).0 else { return Ok(PipeRun::NotRun(timer)) };
+        let Some(set) = self.pipe_set(server) else { return Ok(PipeRun::NotRun(timer)) };
         let pool = self.pool(server);
-        // A reply per statement: nothing of one statement can reach the next, and a reply
-        // dropped without an answer says the statement did not (completely) run.
-        let (reply, answer) = oneshot::channel();
-        let req = Request { frame, meta, reply, handle: self.handle.clone(), server };
-        if set.submit(&pool, req).await.is_err() {
-            return Ok(None);
+        // A plain client's response is written by the pipe: the session need not wake for it.
+        let client = self.io.plain();
+        let direct = client.is_some();
+        let (req, answer) = Request::new(frame, meta, self.handle.clone(), server, client, timer);
+        if let Err(req) = set.submit(&pool, req).await {
+            return Ok(PipeRun::NotRun(req.give_back()));
         }
+        if direct {
+            self.pending = Some(PendingRead { answer, payload: std::mem::take(payload), server });
+            return Ok(PipeRun::Deferred);
+        }
+        if self.take_answer(answer, server).await? {
+            return Ok(PipeRun::Ran);
+        }
+        // The pipe discarded the statement's timer.
+        Ok(PipeRun::NotRun(crate::metrics::statement(class.kind)))
+    }
+
+    /// Waits for the pipe to answer the read it writes to the client itself (see
+    /// `serve`). Returns the client's command when the pipe gave the read back: it is to
+    /// run on a leased connection.
+    pub(super) async fn settle(&mut self) -> Result<Option<BytesMut>, ProxyError> {
+        let Some(pending) = self.pending.take() else { return Ok(None) };
+        self.io.wrote = false;
+        Ok((!self.take_answer(pending.answer, pending.server).await?).then_some(pending.payload))
+    }
+
+    /// Relays a pipe's answer to the client. False when the pipe did not run the
+    /// statement (nothing went to the client).
+    async fn take_answer(&mut self, answer: oneshot::Receiver<Answer>, server: usize) -> Result<bool, ProxyError> {
         let mut parts = match answer.await {
+            Ok(Answer::Sent(framer)) => {
+                self.io.wrote = true;
+                self.took(&framer);
+                return Ok(true);
+            }
             Ok(Answer::Done(bytes, framer)) => {
                 self.io.write_raw(&bytes).await?;
-                return Ok(Some(self.took(framer, server)));
+                self.took(&framer);
+                return Ok(true);
             }
             Ok(Answer::Stream(parts)) => parts,
-            Err(_) => return Ok(None),
+            Err(_) => return Ok(false),
         };
         loop {
             match parts.recv().await {
                 Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
                 Some(Piped::Done(bytes, framer)) => {
                     self.io.write_raw(&bytes).await?;
-                    return Ok(Some(self.took(framer, server)));
+                    self.took(&framer);
+                    return Ok(true);
                 }
-                None if !self.io.wrote => return Ok(None),
+                None if !self.io.wrote => return Ok(false),
                 None => {
                     return Err(ProxyError::BackendProtocol {
-                        addr: pool.addr.to_string(),
+                        addr: self.pool(server).addr.to_string(),
                         what: "pipe connection lost in the middle of a response".into(),
                     })
                 }
@@ -76,11 +127,10 @@ impl Session {
     }
 
     /// Records a pipelined response's status flags as the session's.
-    fn took(&mut self, framer: Framer, server: usize) -> (Framer, usize) {
+    fn took(&mut self, framer: &Framer) {
         if let Some(s) = framer.status() {
             self.status = s;
         }
-        (framer, server)
     }
 
     /// The pipe set for the session's schema on `server` (remembered until the session's

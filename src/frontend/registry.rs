@@ -23,6 +23,9 @@ pub struct SessionHandle {
     /// Set by `KILL QUERY` before it reaches the backend, so a pipe can tell an
     /// interruption meant for this session from one that hit it by accident.
     kill_query: AtomicBool,
+    /// Wakes the session when a pipe that writes its read's response to the client
+    /// itself hands the read back instead (see `crate::backend::pipeline::Request`).
+    pub pipe_wake: tokio::sync::Notify,
 }
 
 impl SessionHandle {

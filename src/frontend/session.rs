@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use super::handshake::{authenticate, fail, Authenticated};
 use super::io::ClientIo;
+use super::pipelined::{PendingRead, PipeRun};
 use super::registry::SessionHandle;
 use super::Proxy;
 use crate::backend::conn::Ready;
@@ -98,6 +99,10 @@ pub struct Session {
     /// The pipe set last used per routing-table index, with the session state version
     /// it was chosen for (a schema change picks another).
     pub(super) pipe_sets: Vec<Option<(u64, Arc<PipeSet>)>>,
+    /// A read whose response a pipe writes to the client (settled before the next command).
+    pub(super) pending: Option<PendingRead>,
+    /// Set while a read a pipe gave back runs again: not on a pipe this time.
+    pub(super) pipe_off: bool,
 }
 
 /// Serves one accepted client to the end.
@@ -161,6 +166,8 @@ impl Session {
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             handle,
             pipe_sets: Vec::new(),
+            pending: None,
+            pipe_off: false,
         }
     }
 
@@ -229,47 +236,88 @@ impl Session {
     async fn serve(&mut self) {
         loop {
             self.io.release_idle();
-            let payload = match self.io.read_packet().await {
-                Ok((_, p)) => p,
-                Err(e @ ProxyError::PacketTooLarge(_)) => {
-                    let m = e.mysql();
-                    let _ = self.reply_err(1, m.code, m.state, &m.message).await;
+            let read = if self.pending.is_some() {
+                // A pipe writes the last read's response to the client: wait for the next
+                // command, or for the pipe to hand the read back (see `settle`).
+                tokio::select! {
+                    biased;
+                    _ = self.handle.pipe_wake.notified() => None,
+                    r = self.io.read_packet() => Some(r),
+                }
+            } else {
+                Some(self.io.read_packet().await)
+            };
+            let payload = match read {
+                Some(Ok((_, p))) => Some(p),
+                None => None,
+                Some(Err(e @ ProxyError::PacketTooLarge(_))) => {
+                    if self.settled().await {
+                        let m = e.mysql();
+                        let _ = self.reply_err(1, m.code, m.state, &m.message).await;
+                    }
                     return;
                 }
-                Err(_) => return,
+                Some(Err(_)) => return,
             };
+            // Nothing more goes to the client before the pending read's response is out.
+            if !self.settled().await {
+                return;
+            }
+            let Some(payload) = payload else { continue };
             if self.handle.is_killed() {
                 let _ = self.reply_err(1, ER_CONNECTION_KILLED, "70100", "Connection was killed").await;
                 return;
             }
             self.io.wrote = false;
-            match self.dispatch(payload).await {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Quit) => return,
-                Err(e) => {
-                    if e.closes_session() || self.io.wrote {
-                        // The client is gone, or a response was cut in the middle: the
-                        // client cannot be resynchronised, so close like a lost server.
-                        tracing::debug!(id = self.id, error = %e, "closing session");
-                        return;
-                    }
-                    if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
-                        // Whatever lived on that connection (a transaction, locks) is gone;
-                        // the error below tells the client. The session's replayable state
-                        // (schema, variables) carries over to the next connection.
-                        self.lease = None;
-                        self.pin = Pin::default();
-                        self.cursor = None;
-                        self.txn_wrote = false;
-                        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
-                    }
-                    self.release_if_free();
-                    let m = e.mysql();
-                    crate::metrics::error(m.code);
-                    if self.reply_err(1, m.code, m.state, &m.message).await.is_err() {
-                        return;
-                    }
+            let result = self.dispatch(payload).await;
+            if !self.after(result).await {
+                return;
+            }
+        }
+    }
+
+    /// Settles a pending pipelined read: its response is out, or it ran again here because
+    /// the pipe gave it back. False when the session ends.
+    async fn settled(&mut self) -> bool {
+        let result = match self.settle().await {
+            Ok(None) => return true,
+            Ok(Some(payload)) => {
+                self.pipe_off = true;
+                let r = self.dispatch(payload).await;
+                self.pipe_off = false;
+                r
+            }
+            Err(e) => Err(e),
+        };
+        self.after(result).await
+    }
+
+    /// Deals with a command's outcome. False when the session ends.
+    async fn after(&mut self, result: Result<Flow, ProxyError>) -> bool {
+        match result {
+            Ok(Flow::Continue) => true,
+            Ok(Flow::Quit) => false,
+            Err(e) => {
+                if e.closes_session() || self.io.wrote {
+                    // The client is gone, or a response was cut in the middle: the
+                    // client cannot be resynchronised, so close like a lost server.
+                    tracing::debug!(id = self.id, error = %e, "closing session");
+                    return false;
                 }
+                if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
+                    // Whatever lived on that connection (a transaction, locks) is gone;
+                    // the error below tells the client. The session's replayable state
+                    // (schema, variables) carries over to the next connection.
+                    self.lease = None;
+                    self.pin = Pin::default();
+                    self.cursor = None;
+                    self.txn_wrote = false;
+                    self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+                }
+                self.release_if_free();
+                let m = e.mysql();
+                crate::metrics::error(m.code);
+                self.reply_err(1, m.code, m.state, &m.message).await.is_ok()
             }
         }
     }
@@ -376,7 +424,7 @@ impl Session {
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let sql = &payload[1..];
         let class = classify_cached(sql);
-        let mut timer = crate::metrics::statement(class.kind);
+        let timer = crate::metrics::statement(class.kind);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
@@ -385,12 +433,24 @@ impl Session {
         if self.can_pipeline(&class) {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
             put_packet(&mut frame, 0, &payload);
-            if let Some((framer, server)) = self.run_pipelined(frame, None, &class).await? {
-                // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
-                timer.done(framer.error, server != 0);
-                return Ok(());
+            let mut payload = payload;
+            // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
+            match self.run_pipelined(frame, None, &class, timer, &mut payload).await? {
+                PipeRun::Ran | PipeRun::Deferred => return Ok(()),
+                PipeRun::NotRun(t) => return self.query_leased(payload, class, t).await,
             }
         }
+        self.query_leased(payload, class, timer).await
+    }
+
+    /// Runs a query on a leased connection and follows its effects on the session.
+    async fn query_leased(
+        &mut self,
+        payload: BytesMut,
+        class: Classification,
+        mut timer: crate::metrics::StatementTimer,
+    ) -> Result<(), ProxyError> {
+        let sql = &payload[1..];
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
         let Some(framer) = self.run_on_backend(&payload, Expect::Results, &class).await? else {
             self.release_if_free();

@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
+use super::pipelined::PipeRun;
 use super::session::{com, Flow, Session};
 use crate::backend::conn::Ready;
 use crate::classify::{Classification, Flags, Kind};
@@ -83,7 +84,7 @@ impl Session {
         self.io.flush().await
     }
 
-    pub(super) async fn stmt_execute(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
+    pub(super) async fn stmt_execute(&mut self, mut payload: BytesMut) -> Result<(), ProxyError> {
         let id = stmt_id(&payload).unwrap_or(0);
         let Some(cs) = self.stmts.get_mut(id) else {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
@@ -106,9 +107,9 @@ impl Session {
             execute_for_backend(&payload, layout, 0, &saved_types, &mut frame);
             if frame.len() - HEADER_BYTES < PAYLOAD_MAX {
                 finish_packet(&mut frame, at);
-                if let Some((framer, server)) = self.run_pipelined(frame, Some(meta.clone()), &meta.class).await? {
-                    timer.done(framer.error, server != 0);
-                    return Ok(());
+                match self.run_pipelined(frame, Some(meta.clone()), &meta.class, timer, &mut payload).await? {
+                    PipeRun::Ran | PipeRun::Deferred => return Ok(()),
+                    PipeRun::NotRun(t) => timer = t,
                 }
             }
         }
