@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Advance;
@@ -123,7 +123,7 @@ pub struct Request {
     /// session then does not wait for the answer: it goes back to reading its client, and
     /// only an answer other than [`Answer::Sent`] (or none) wakes it, through
     /// [`SessionHandle::pipe_wake`]. Saves waking the session once per read.
-    pub client: Option<Arc<TcpStream>>,
+    pub client: Option<Arc<OwnedWriteHalf>>,
     /// The statement's metrics, completed when its whole response is handed on;
     /// discarded when the pipe gives the statement back (it is timed again where it runs).
     timer: Option<StatementTimer>,
@@ -139,7 +139,7 @@ impl Request {
         meta: Option<Arc<PreparedMeta>>,
         handle: Arc<SessionHandle>,
         server: usize,
-        client: Option<Arc<TcpStream>>,
+        client: Option<Arc<OwnedWriteHalf>>,
         timer: StatementTimer,
     ) -> (Request, oneshot::Receiver<Answer>) {
         let (reply, answer) = oneshot::channel();
@@ -559,7 +559,7 @@ fn copy_out(out: BytesMut) -> BytesMut {
 /// Writes what `client`'s socket takes of `bytes` without waiting; returns how much.
 /// A socket that takes nothing or fails leaves the rest to the session, which waits for
 /// its client or finds it gone.
-fn write_now(client: &TcpStream, bytes: &[u8]) -> usize {
+fn write_now(client: &OwnedWriteHalf, bytes: &[u8]) -> usize {
     let mut at = 0;
     while at < bytes.len() {
         match client.try_write(&bytes[at..]) {

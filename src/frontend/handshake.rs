@@ -85,12 +85,10 @@ pub async fn authenticate(
             )
             .await);
         };
-        let Some(ClientStream::Plain(tcp)) = io.stream.take() else {
+        // Nothing else holds the socket during the handshake.
+        let Some(tcp) = io.stream.take().and_then(ClientStream::into_tcp) else {
             return Err(ProxyError::ClientProtocol("second SSLRequest".into()));
         };
-        // Nothing else holds the socket during the handshake.
-        let tcp = std::sync::Arc::try_unwrap(tcp)
-            .map_err(|_| ProxyError::ClientProtocol("client socket shared during the handshake".into()))?;
         let tls = acceptor.accept(tcp).await.map_err(ProxyError::ClientIo)?;
         io.stream = Some(ClientStream::Tls(Box::new(tls)));
         (seq, payload) = io.read_packet().await?;

@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -15,16 +17,16 @@ use crate::protocol::packet::{put_packet, take_packet, HEADER_BYTES};
 
 /// Bytes read from a client socket at a time.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
-/// Stack buffer for the first read of a command (see `read_packet`).
+/// Buffer for the first read of a command (see `read_packet`).
 const SMALL_READ_BYTES: usize = 2048;
 /// A write buffer that grew beyond this is released after use.
 const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
 /// A client socket.
 pub enum ClientStream {
-    /// Plain TCP, shared with a pipe while it writes a pipelined read's response
-    /// (`crate::backend::pipeline`); every use goes through `&TcpStream`.
-    Plain(Arc<TcpStream>),
+    /// Plain TCP. The write half is shared with a pipe while it writes a pipelined read's
+    /// response (`crate::backend::pipeline`), so it is used through `&self` only.
+    Plain { read: OwnedReadHalf, write: Arc<OwnedWriteHalf> },
     /// TLS over TCP (after an SSLRequest).
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -32,17 +34,7 @@ pub enum ClientStream {
 impl AsyncRead for ClientStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => loop {
-                ready!(s.poll_read_ready(cx))?;
-                match s.try_read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            },
+            ClientStream::Plain { read, .. } => Pin::new(read).poll_read(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -51,9 +43,9 @@ impl AsyncRead for ClientStream {
 impl AsyncWrite for ClientStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => loop {
-                ready!(s.poll_write_ready(cx))?;
-                match s.try_write(buf) {
+            ClientStream::Plain { write, .. } => loop {
+                ready!(write.as_ref().as_ref().poll_write_ready(cx))?;
+                match write.try_write(buf) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     r => return Poll::Ready(r),
                 }
@@ -63,18 +55,34 @@ impl AsyncWrite for ClientStream {
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(_) => Poll::Ready(Ok(())),
+            ClientStream::Plain { .. } => Poll::Ready(Ok(())),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             // Only the session holds the socket by then; dropping it closes it anyway.
-            ClientStream::Plain(s) => match Arc::get_mut(s) {
-                Some(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Plain { write, .. } => match Arc::get_mut(write) {
+                Some(w) => Pin::new(w).poll_shutdown(cx),
                 None => Poll::Ready(Ok(())),
             },
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl ClientStream {
+    /// A plain TCP client.
+    pub fn plain(stream: TcpStream) -> Self {
+        let (read, write) = stream.into_split();
+        ClientStream::Plain { read, write: Arc::new(write) }
+    }
+
+    /// The TCP socket again (nothing else may hold its write half).
+    pub fn into_tcp(self) -> Option<TcpStream> {
+        match self {
+            ClientStream::Plain { read, write } => read.reunite(Arc::try_unwrap(write).ok()?).ok(),
+            ClientStream::Tls(_) => None,
         }
     }
 }
@@ -106,7 +114,7 @@ impl ClientIo {
     /// Wraps an accepted socket.
     pub fn new(stream: TcpStream, packet_bytes_max: usize) -> Self {
         ClientIo {
-            stream: Some(ClientStream::Plain(Arc::new(stream))),
+            stream: Some(ClientStream::plain(stream)),
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             packet_bytes_max,
@@ -119,9 +127,9 @@ impl ClientIo {
     }
 
     /// The plain socket, for a pipe to write a response to directly (`None` with TLS).
-    pub fn plain(&self) -> Option<Arc<TcpStream>> {
+    pub fn plain(&self) -> Option<Arc<OwnedWriteHalf>> {
         match &self.stream {
-            Some(ClientStream::Plain(s)) => Some(s.clone()),
+            Some(ClientStream::Plain { write, .. }) => Some(write.clone()),
             _ => None,
         }
     }
@@ -138,36 +146,21 @@ impl ClientIo {
                 crate::metrics::client_received(p.1.len() + HEADER_BYTES);
                 return Ok(p);
             }
+            let mut chunk = READ_CHUNK_BYTES;
             if self.rbuf.is_empty() {
-                // Idle: hold no buffer while waiting for the next command.
+                // Idle: hold no buffer while waiting for the next command, then read it
+                // into a small one (most commands fit).
                 self.rbuf = BytesMut::new();
-                if let Some(ClientStream::Plain(s)) = &self.stream {
-                    s.readable().await.map_err(io_err)?;
-                    // Most commands fit one small read: take it on the stack and keep only
-                    // the bytes that arrived (a small allocation instead of a read buffer).
-                    let mut small = [0u8; SMALL_READ_BYTES];
-                    match s.try_read(&mut small) {
-                        Ok(0) => return Err(gone()),
-                        Ok(n) => self.rbuf.extend_from_slice(&small[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(io_err(e)),
-                    }
-                    continue;
+                if let Some(ClientStream::Plain { read, .. }) = &self.stream {
+                    read.readable().await.map_err(io_err)?;
+                    chunk = SMALL_READ_BYTES;
                 }
             }
-            self.rbuf.reserve(READ_CHUNK_BYTES);
+            self.rbuf.reserve(chunk);
+            // (A read that leaves the socket empty clears its readiness, so the next wait
+            // costs no extra `recv`.)
             let stream = self.stream.as_mut().ok_or_else(gone)?;
-            let n = match stream {
-                ClientStream::Plain(s) => loop {
-                    s.readable().await.map_err(io_err)?;
-                    match s.try_read_buf(&mut self.rbuf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        r => break r.map_err(io_err)?,
-                    }
-                },
-                tls => tls.read_buf(&mut self.rbuf).await.map_err(io_err)?,
-            };
-            if n == 0 {
+            if stream.read_buf(&mut self.rbuf).await.map_err(io_err)? == 0 {
                 return Err(gone());
             }
         }
