@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use shoal::admin::client;
 
 use crate::harness::{free_port, mariadb_cli, shared, Scratch};
+use crate::raw::Raw;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 
@@ -465,6 +466,45 @@ fn sigterm_drains_running_statements_then_exits() {
     assert!(status.success(), "{status}: {}", p.logs());
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(p.logs().contains("drained"), "{}", p.logs());
+}
+
+#[test]
+fn a_read_counts_as_running_until_its_response_is_written() {
+    // A pipe writes a plain client's response itself and hands what the socket does not
+    // take to the session: until that is written the statement is running (shutdown
+    // drain waits for it), not just until the server answered.
+    let db = shared();
+    let s = Scratch::new(db, "ops_lazy");
+    let p = Proc::proxy(&format!("[backends]\nprimary = \"{}\"\nuser = \"root\"\n", db.addr()));
+    let metric = |name: &str| sample(&p.get("/metrics", None).body, name);
+    // The same capabilities, so the same pool and pipes.
+    let mut busy = Raw::connect(p.port, &s.user, Scratch::PASSWORD, &s.db);
+    let mut lazy = Raw::connect(p.port, &s.user, Scratch::PASSWORD, &s.db);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric("shoal_pipe_statements_total") < 1.0 {
+        assert_eq!(busy.value("SELECT 1"), b"1");
+        assert!(Instant::now() < deadline, "no read went through a pipe");
+    }
+    // Far more response bytes than the sockets hold; the lazy client reads nothing yet.
+    const READS: usize = 1000;
+    for i in 0..READS {
+        lazy.command(format!("\x03SELECT {i}, REPEAT('x', 10000)").as_bytes());
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for _ in 0..5 {
+        assert_eq!(metric("shoal_statements_running"), 1.0, "the read waiting for its client is running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..READS {
+        assert_eq!(&lazy.read()[..], &[2], "read {i}");
+        lazy.until_eof();
+        assert_eq!(lazy.until_eof().0.len(), 1, "read {i}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric("shoal_statements_running") != 0.0 {
+        assert!(Instant::now() < deadline, "statements still running after every answer was read");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

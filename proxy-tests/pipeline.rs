@@ -213,6 +213,60 @@ fn a_client_that_does_not_read_does_not_hold_up_the_pipe() {
     }
 }
 
+/// Two raw clients of one account (same capabilities: same pool) on a shoal whose pipe
+/// is open.
+fn raw_pair(tag: &str) -> (Scratch, Shoal, Raw, Raw) {
+    let (s, shoal, _) = piped(shared(), tag, 8, 1, NEVER_STALLED);
+    let mut a = Raw::connect(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    let b = Raw::connect(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shoal.proxy.pools.all().iter().map(|p| p.pipes_ready()).sum::<usize>() < 1 {
+        assert_eq!(a.value("SELECT 1"), b"1");
+        assert!(std::time::Instant::now() < deadline, "no pipe opened");
+    }
+    (s, shoal, a, b)
+}
+
+#[test]
+fn commands_right_behind_a_pipelined_read_wait_for_its_answer() {
+    let (_s, _shoal, mut a, mut b) = raw_pair("pipequit");
+    // A read and COM_RESET_CONNECTION in one write: the read's answer comes first.
+    a.commands(&[b"\x03SELECT 41 + 1", &[0x1F]]);
+    assert_eq!(&a.read()[..], &[1]);
+    a.until_eof();
+    let (rows, _) = a.until_eof();
+    assert_eq!(&rows[0][1..], b"42");
+    assert_eq!(a.read()[0], 0, "then the reset's OK");
+    // A read and COM_QUIT: the answer, then the close.
+    b.commands(&[b"\x03SELECT 'last words'", &[0x01]]);
+    assert_eq!(&b.read()[..], &[1]);
+    b.until_eof();
+    let (rows, _) = b.until_eof();
+    assert_eq!(&rows[0][1..], b"last words");
+    assert!(b.closed(), "the session closes after COM_QUIT");
+}
+
+#[test]
+fn a_client_that_half_closes_still_gets_its_answer() {
+    let (_s, _shoal, mut a, mut b) = raw_pair("pipehalf");
+    // A large (streamed) answer and a small one, each asked for right before the client
+    // shuts down its sending side.
+    a.command(b"\x03SELECT REPEAT('x', 100000)");
+    a.half_close();
+    assert_eq!(&a.read()[..], &[1]);
+    a.until_eof();
+    let (rows, _) = a.until_eof();
+    assert_eq!(rows[0].len(), 4 + 100_000, "the whole value (3-byte length prefix)");
+    assert!(a.closed());
+    b.command(b"\x03SELECT 7");
+    b.half_close();
+    assert_eq!(&b.read()[..], &[1]);
+    b.until_eof();
+    let (rows, _) = b.until_eof();
+    assert_eq!(&rows[0][1..], b"7");
+    assert!(b.closed());
+}
+
 /// Runs reads on `c` until `n` pipes hold a connection (a pipe opens on its first read).
 async fn wait_for_pipes(shoal: &Shoal, c: &mut Conn, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -55,6 +55,26 @@ impl Raw {
         self.s.write_all(&out).unwrap();
     }
 
+    /// Sends several commands in one write, without waiting for any answer.
+    pub(crate) fn commands(&mut self, payloads: &[&[u8]]) {
+        let mut out = BytesMut::new();
+        for p in payloads {
+            put_packet(&mut out, 0, p);
+        }
+        self.s.write_all(&out).unwrap();
+    }
+
+    /// Closes the sending side: the proxy reads end-of-file after the commands sent.
+    pub(crate) fn half_close(&self) {
+        self.s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+
+    /// True when the proxy closed the connection (after what was read so far).
+    pub(crate) fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        self.buf.is_empty() && matches!(self.s.read(&mut b), Ok(0))
+    }
+
     pub(crate) fn command(&mut self, payload: &[u8]) {
         self.write(0, payload);
     }

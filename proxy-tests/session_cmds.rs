@@ -51,6 +51,37 @@ fn tls_clients_and_require_secure_transport() {
 }
 
 #[test]
+fn tls_clients_read_through_pipes() {
+    // A TLS client's pipelined reads come back through its session (the pipe cannot
+    // write to a TLS stream): many small reads and a streamed one, in order.
+    let db = shared();
+    let s = Scratch::new(db, "tlspipe");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let shoal = Shoal::start_with(db, |c| {
+        c.tls.cert_file = Some(cert.clone());
+        c.tls.key_file = Some(key.clone());
+        c.limits.pipe_stall_ms = 600_000;
+    });
+    let mut script: String = (1..=200).map(|i| format!("SELECT {i} * 3;\n")).collect();
+    script.push_str("SELECT LENGTH(REPEAT('t', 100000)), REPEAT('t', 100000) = REPEAT('t', 100000);\n");
+    let (ok, out, err) = mariadb_cli(
+        shoal.port(),
+        &s.user,
+        Scratch::PASSWORD,
+        &["--ssl", "--ssl-verify-server-cert=0", "-N", "-D", &s.db],
+        Some(&script),
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let want: Vec<String> = (1..=200).map(|i| (i * 3).to_string()).collect();
+    assert_eq!(lines[..200], want.iter().map(String::as_str).collect::<Vec<_>>()[..]);
+    assert_eq!(lines[200], "100000\t1");
+    let pipes: usize = shoal.proxy.pools.all().iter().map(|p| p.pipes_ready()).sum();
+    assert!(pipes >= 1, "the reads opened a pipe");
+}
+
+#[test]
 fn load_data_local_infile_round_trip() {
     let db = shared();
     let s = Scratch::new(db, "infile");

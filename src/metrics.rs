@@ -242,6 +242,7 @@ fn h() -> &'static Handles {
 
 /// Times one statement; when dropped, counts it by kind and route and records its latency.
 #[must_use = "the statement is timed until this guard is dropped"]
+#[derive(Debug)]
 pub struct StatementTimer {
     started: Instant,
     kind: Kind,

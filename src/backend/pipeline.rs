@@ -18,18 +18,20 @@
 //!
 //! Each request carries its own one-shot reply: [`Answer::Done`] with the whole response,
 //! or, for a response larger than a read chunk, [`Answer::Stream`], a channel of
-//! [`Piped::Part`]s ending with [`Piped::Done`]. A reply or stream dropped without `Done`
-//! means the statement did not (completely) run. A plain-TCP client's response that fits
-//! one read is written to the client by the pipe itself ([`Request::client`]): the
-//! session, already back to reading its client, gets [`Answer::Sent`] without being woken,
-//! and is woken ([`SessionHandle::pipe_wake`]) only for any other answer:
+//! [`Piped::Part`]s ending with [`Piped::Done`]. A request dropped unanswered answers
+//! [`Answer::Back`] (not run); a stream dropped without `Done`, not completely run. A
+//! plain-TCP client's response that fits one read is written to the client by the pipe
+//! itself ([`Request::client`]): the session, already back to reading its client, gets
+//! [`Answer::Sent`] without being woken, and is woken ([`SessionHandle::pipe_wake`]) only
+//! for any other answer. The statement counts as running until its response is written,
+//! by the pipe or by the session:
 //!
 //! | event | what the session sees |
 //! |---|---|
 //! | response arrives, plain client's socket takes it whole | `Sent` (read before its next command) |
 //! | response arrives, otherwise | `Done` (with what the plain client's socket did not take), or `Stream` with `Part`s then `Done` |
 //! | pipe cannot take it (opening, every pipe stalled, pipelining disabled, worker gone) | `submit` gives the request back: the session runs it on a leased connection |
-//! | pipe drops it before any byte (no connection, idle exit, prepare refused, connection lost, a `KILL QUERY` meant for an earlier statement interrupted it, the server reported a transaction) | channel closed, nothing written: the session runs it on a leased connection |
+//! | pipe drops it before any byte (no connection, idle exit, prepare refused, connection lost, a `KILL QUERY` meant for an earlier statement interrupted it, the server reported a transaction) | `Back`, nothing written: the session runs it on a leased connection |
 //! | connection lost in the middle of its response | channel closed after some `Part`s: the session closes, as with a lost server |
 //!
 //! A response that says autocommit is off or a transaction is open (a server whose global
@@ -91,10 +93,13 @@ pub enum Answer {
     /// The pipe wrote the whole response to the client ([`Request::client`]); its outcome.
     Sent(Framer),
     /// The whole response (most responses fit one read), or what the client's socket did
-    /// not take at once, and its outcome.
-    Done(BytesMut, Framer),
+    /// not take at once, its outcome, and the statement's timer (held until it is written).
+    Done(BytesMut, Framer, Option<StatementTimer>),
     /// A large response, relayed in parts as it arrives.
     Stream(mpsc::Receiver<Piped>),
+    /// The pipe did not run the statement: the session runs it on a leased connection.
+    /// Carries its timer.
+    Back(Option<StatementTimer>),
 }
 
 /// Messages of an [`Answer::Stream`].
@@ -102,8 +107,9 @@ pub enum Answer {
 pub enum Piped {
     /// Part of the response (large results arrive in several).
     Part(BytesMut),
-    /// The rest of the response and its outcome.
-    Done(BytesMut, Framer),
+    /// The rest of the response, its outcome, and the statement's timer (held until it is
+    /// written).
+    Done(BytesMut, Framer, Option<StatementTimer>),
 }
 
 /// One statement for a pipe.
@@ -124,11 +130,10 @@ pub struct Request {
     /// only an answer other than [`Answer::Sent`] (or none) wakes it, through
     /// [`SessionHandle::pipe_wake`]. Saves waking the session once per read.
     pub client: Option<Arc<OwnedWriteHalf>>,
-    /// The statement's metrics, completed when its whole response is handed on;
-    /// discarded when the pipe gives the statement back (it is timed again where it runs).
+    /// The statement's metrics: it runs (`statements_running`) until its whole response
+    /// is written, by the pipe or by the session the answer hands it to.
     timer: Option<StatementTimer>,
-    /// Where the answer goes; dropped without an answer when the pipe did not run the
-    /// statement.
+    /// Where the answer goes; [`Answer::Back`] when the request is dropped unanswered.
     reply: Option<oneshot::Sender<Answer>>,
 }
 
@@ -155,6 +160,7 @@ impl Request {
     /// Sends the answer (the first call only), waking a session that does not wait for it.
     fn answer(&mut self, answer: Answer) {
         let Some(reply) = self.reply.take() else { return };
+        // (A `Back` from `drop` of an answered request is dropped here with its timer.)
         let wake = self.client.is_some() && !matches!(answer, Answer::Sent(_));
         let _ = reply.send(answer);
         if wake {
@@ -162,26 +168,20 @@ impl Request {
         }
     }
 
-    /// The whole response was handed on: counts the statement.
-    fn finish(&mut self, error: Option<u16>) {
-        if let Some(mut timer) = self.timer.take() {
-            timer.done(error, self.server != 0);
-        }
+    /// The statement's timer with the response's outcome recorded (the statement counts
+    /// as running until the timer is dropped, once the response is written).
+    fn finished(&mut self, error: Option<u16>) -> Option<StatementTimer> {
+        let mut timer = self.timer.take()?;
+        timer.done(error, self.server != 0);
+        Some(timer)
     }
 }
 
 impl Drop for Request {
     /// Unanswered: the statement did not run; its session runs it elsewhere.
     fn drop(&mut self) {
-        let unanswered = self.reply.take().is_some();
-        if unanswered {
-            if let Some(timer) = self.timer.take() {
-                timer.discard();
-            }
-            if self.client.is_some() {
-                self.handle.pipe_wake.notify_one();
-            }
-        }
+        let timer = self.timer.take();
+        self.answer(Answer::Back(timer));
     }
 }
 
@@ -516,20 +516,22 @@ impl Worker {
                         continue;
                     }
                     let req = &mut done.q.req;
-                    req.finish(done.framer.error);
+                    let timer = req.finished(done.framer.error);
                     if let Some(tx) = done.stream {
-                        drop(tx.send(Piped::Done(copy_out(out), done.framer)).await);
+                        drop(tx.send(Piped::Done(copy_out(out), done.framer, timer)).await);
                         continue;
                     }
                     if let Some(client) = &req.client {
                         let sent = write_now(client, &out);
                         if sent == out.len() {
+                            // Written: the statement is over.
+                            drop(timer);
                             req.answer(Answer::Sent(done.framer));
                             continue;
                         }
                         out = out.split_off(sent);
                     }
-                    req.answer(Answer::Done(copy_out(out), done.framer));
+                    req.answer(Answer::Done(copy_out(out), done.framer, timer));
                 }
             }
         }

@@ -61,7 +61,8 @@ impl AsyncWrite for ClientStream {
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            // Only the session holds the socket by then; dropping it closes it anyway.
+            // A pipe may still hold the write half for a moment; the last one to drop it
+            // closes the socket anyway.
             ClientStream::Plain { write, .. } => match Arc::get_mut(write) {
                 Some(w) => Pin::new(w).poll_shutdown(cx),
                 None => Poll::Ready(Ok(())),

@@ -27,6 +27,14 @@ pub(super) enum PipeRun {
     NotRun(StatementTimer),
 }
 
+/// What became of a statement a pipe took.
+enum Taken {
+    /// Its response went to the client.
+    Ran,
+    /// The pipe gave it back without running it (with its timer, when it had it).
+    Back(Option<StatementTimer>),
+}
+
 /// A read the pipe answers by writing its response to the client itself.
 pub(super) struct PendingRead {
     answer: oneshot::Receiver<Answer>,
@@ -50,15 +58,15 @@ impl Session {
     }
 
     /// Offers `frame` (a complete command frame of a statement timed by `timer`) to a
-    /// pipe of the server the router picks. The client's own command is in `payload`: a
-    /// deferred statement keeps it, to run it elsewhere if the pipe gives it back.
+    /// pipe of the server the router picks. The client's own command is `payload`: a
+    /// deferred statement keeps a copy, to run it elsewhere if the pipe gives it back.
     pub(super) async fn run_pipelined(
         &mut self,
         frame: BytesMut,
         meta: Option<Arc<PreparedMeta>>,
         class: &Classification,
         timer: StatementTimer,
-        payload: &mut BytesMut,
+        payload: &[u8],
     ) -> Result<PipeRun, ProxyError> {
         let Target::Server(server) = self.target(class).0 else { return Ok(PipeRun::NotRun(timer)) };
         let Some(set) = self.pipe_set(server) else { return Ok(PipeRun::NotRun(timer)) };
@@ -71,14 +79,16 @@ impl Session {
             return Ok(PipeRun::NotRun(req.give_back()));
         }
         if direct {
-            self.pending = Some(PendingRead { answer, payload: std::mem::take(payload), server });
+            // A copy of its own: the command's bytes share the read buffer, which the
+            // session must not hold while it waits for its client.
+            let payload = BytesMut::from(payload);
+            self.pending = Some(PendingRead { answer, payload, server });
             return Ok(PipeRun::Deferred);
         }
-        if self.take_answer(answer, server).await? {
-            return Ok(PipeRun::Ran);
+        match self.take_answer(answer, server).await? {
+            Taken::Ran => Ok(PipeRun::Ran),
+            Taken::Back(timer) => Ok(PipeRun::NotRun(timer.unwrap_or_else(|| crate::metrics::statement(class.kind)))),
         }
-        // The pipe discarded the statement's timer.
-        Ok(PipeRun::NotRun(crate::metrics::statement(class.kind)))
     }
 
     /// Waits for the pipe to answer the read it writes to the client itself (see
@@ -87,35 +97,45 @@ impl Session {
     pub(super) async fn settle(&mut self) -> Result<Option<BytesMut>, ProxyError> {
         let Some(pending) = self.pending.take() else { return Ok(None) };
         self.io.wrote = false;
-        Ok((!self.take_answer(pending.answer, pending.server).await?).then_some(pending.payload))
+        match self.take_answer(pending.answer, pending.server).await? {
+            Taken::Ran => Ok(None),
+            Taken::Back(timer) => {
+                // The command runs again through `dispatch`, which times it afresh.
+                if let Some(t) = timer {
+                    t.discard();
+                }
+                Ok(Some(pending.payload))
+            }
+        }
     }
 
-    /// Relays a pipe's answer to the client. False when the pipe did not run the
-    /// statement (nothing went to the client).
-    async fn take_answer(&mut self, answer: oneshot::Receiver<Answer>, server: usize) -> Result<bool, ProxyError> {
+    /// Relays a pipe's answer to the client. The statement's timer (inside the answer)
+    /// is dropped once the response is written.
+    async fn take_answer(&mut self, answer: oneshot::Receiver<Answer>, server: usize) -> Result<Taken, ProxyError> {
         let mut parts = match answer.await {
             Ok(Answer::Sent(framer)) => {
                 self.io.wrote = true;
                 self.took(&framer);
-                return Ok(true);
+                return Ok(Taken::Ran);
             }
-            Ok(Answer::Done(bytes, framer)) => {
+            Ok(Answer::Done(bytes, framer, _timer)) => {
                 self.io.write_raw(&bytes).await?;
                 self.took(&framer);
-                return Ok(true);
+                return Ok(Taken::Ran);
             }
             Ok(Answer::Stream(parts)) => parts,
-            Err(_) => return Ok(false),
+            Ok(Answer::Back(timer)) => return Ok(Taken::Back(timer)),
+            Err(_) => return Ok(Taken::Back(None)),
         };
         loop {
             match parts.recv().await {
                 Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
-                Some(Piped::Done(bytes, framer)) => {
+                Some(Piped::Done(bytes, framer, _timer)) => {
                     self.io.write_raw(&bytes).await?;
                     self.took(&framer);
-                    return Ok(true);
+                    return Ok(Taken::Ran);
                 }
-                None if !self.io.wrote => return Ok(false),
+                None if !self.io.wrote => return Ok(Taken::Back(None)),
                 None => {
                     return Err(ProxyError::BackendProtocol {
                         addr: self.pool(server).addr.to_string(),

@@ -23,8 +23,9 @@ pub struct SessionHandle {
     /// Set by `KILL QUERY` before it reaches the backend, so a pipe can tell an
     /// interruption meant for this session from one that hit it by accident.
     kill_query: AtomicBool,
-    /// Wakes the session when a pipe that writes its read's response to the client
-    /// itself hands the read back instead (see `crate::backend::pipeline::Request`).
+    /// Wakes a session whose read's response a pipe writes to the client itself when the
+    /// pipe answers anything else: the rest of a response the socket did not take, a
+    /// streamed result, or the read given back (see `crate::backend::pipeline::Request`).
     pub pipe_wake: tokio::sync::Notify,
 }
 

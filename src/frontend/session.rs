@@ -257,7 +257,12 @@ impl Session {
                     }
                     return;
                 }
-                Some(Err(_)) => return,
+                Some(Err(_)) => {
+                    // A client that half-closed after its last command still gets the
+                    // answer; one that is gone fails the first write.
+                    self.settled().await;
+                    return;
+                }
             };
             // Nothing more goes to the client before the pending read's response is out.
             if !self.settled().await {
@@ -433,9 +438,8 @@ impl Session {
         if self.can_pipeline(&class) {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
             put_packet(&mut frame, 0, &payload);
-            let mut payload = payload;
             // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
-            match self.run_pipelined(frame, None, &class, timer, &mut payload).await? {
+            match self.run_pipelined(frame, None, &class, timer, &payload).await? {
                 PipeRun::Ran | PipeRun::Deferred => return Ok(()),
                 PipeRun::NotRun(t) => return self.query_leased(payload, class, t).await,
             }

@@ -84,7 +84,7 @@ impl Session {
         self.io.flush().await
     }
 
-    pub(super) async fn stmt_execute(&mut self, mut payload: BytesMut) -> Result<(), ProxyError> {
+    pub(super) async fn stmt_execute(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let id = stmt_id(&payload).unwrap_or(0);
         let Some(cs) = self.stmts.get_mut(id) else {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
@@ -107,7 +107,7 @@ impl Session {
             execute_for_backend(&payload, layout, 0, &saved_types, &mut frame);
             if frame.len() - HEADER_BYTES < PAYLOAD_MAX {
                 finish_packet(&mut frame, at);
-                match self.run_pipelined(frame, Some(meta.clone()), &meta.class, timer, &mut payload).await? {
+                match self.run_pipelined(frame, Some(meta.clone()), &meta.class, timer, &payload).await? {
                     PipeRun::Ran | PipeRun::Deferred => return Ok(()),
                     PipeRun::NotRun(t) => timer = t,
                 }
