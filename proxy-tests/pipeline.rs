@@ -39,9 +39,13 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
     let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 'row-{i}')")).collect();
     setup.query_drop(format!("INSERT INTO t VALUES {}", values.join(","))).await.unwrap();
 
+    // Large results stream, and reads go around a streaming pipe: they start once every
+    // client is done with the counted rounds.
+    let rounds_done = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
         let opts = opts.clone();
+        let rounds_done = rounds_done.clone();
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::new(opts).await.unwrap();
             let stmt = c.prep("SELECT v, ? FROM t WHERE id = ?").await.unwrap();
@@ -69,6 +73,7 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
                 }
             }
             // A result larger than a read chunk, relayed in pieces.
+            rounds_done.wait().await;
             let big: Vec<(u32, String)> = c.query("SELECT id, REPEAT(v, 20000) FROM t ORDER BY id").await.unwrap();
             assert_eq!(big.len(), ROWS);
             for (id, text) in &big {
@@ -225,6 +230,27 @@ fn raw_pair(tag: &str) -> (Scratch, Shoal, Raw, Raw) {
         assert!(std::time::Instant::now() < deadline, "no pipe opened");
     }
     (s, shoal, a, b)
+}
+
+#[test]
+fn a_streamed_result_takes_no_reads_behind_it() {
+    // One pipe, no stall timeout. The application reads the start of a large result on
+    // one connection, then waits for a read on another before it reads on (iterating an
+    // unbuffered result while querying): that read must not queue behind the stream,
+    // which waits for the application.
+    let (_s, _shoal, mut iterating, mut other) = raw_pair("pipestream");
+    // 50 MB: far more than the sockets between shoal and the application hold.
+    iterating.command(b"\x03SELECT REPEAT('y', 10000) FROM seq_1_to_5000");
+    assert_eq!(&iterating.read()[..], &[1], "the result has begun");
+    // Until the sockets are full and the stream waits for the application.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..5 {
+        assert_eq!(other.value(&format!("SELECT {i} * 2")), (i * 2).to_string().as_bytes());
+    }
+    iterating.until_eof();
+    let (rows, _) = iterating.until_eof();
+    assert_eq!(rows.len(), 5000);
+    assert!(rows.iter().all(|r| r.len() == 3 + 10_000));
 }
 
 #[test]

@@ -39,8 +39,10 @@
 //!
 //! A pipe whose next response is later than `[limits] pipe_stall_ms` is running a slow
 //! statement: it takes no new reads until it answers, so only the reads written behind
-//! the slow one in that window wait for it; a client that reads a large pipelined result
-//! slowly holds up the same way. A pipe holds one pooled connection while it has work and
+//! the slow one in that window wait for it. A pipe streaming a large response (more than
+//! a read chunk) moves at the pace of that response's client: it takes no new reads and
+//! writes none of those it holds until the response is over (they run elsewhere), so
+//! only reads written behind it before it began to stream wait for that client. A pipe holds one pooled connection while it has work and
 //! gives it back after [`PIPE_IDLE_EXIT`] without any; all pipes of a pool together hold
 //! at most half of it.
 //!
@@ -202,9 +204,16 @@ struct Pipe {
     /// Requests sent and not yet answered (to pick the shortest queue).
     queued: Arc<AtomicUsize>,
     /// When the statement whose response comes next started waiting for it
-    /// ([`clock_micros`]); 0 when nothing is in flight.
+    /// ([`clock_micros`]); 0 when nothing is in flight, [`STREAMING`] while its response
+    /// is being streamed.
     head_since: Arc<AtomicU64>,
 }
+
+/// `head_since` of a pipe streaming a large response: stalled, whatever the clock says.
+/// The stream moves at the pace of its client, and a client may wait for another read
+/// before it reads on (one application thread, two connections): a read written behind
+/// the stream could wait forever.
+const STREAMING: u64 = u64::MAX;
 
 /// Microseconds since the first call: a cheap monotonic clock for stall checks.
 fn clock_micros() -> u64 {
@@ -279,7 +288,7 @@ impl PipeSet {
             .enumerate()
             .filter(|(_, p)| {
                 let since = p.head_since.load(Ordering::Relaxed);
-                since == 0 || now.saturating_sub(since) < stall
+                since == 0 || (since != STREAMING && now.saturating_sub(since) < stall)
             })
             .min_by_key(|(_, p)| p.queued.load(Ordering::Relaxed))
         else {
@@ -423,6 +432,11 @@ impl Worker {
     /// one write. A request that needs a quiet connection (a statement to prepare first, a
     /// large frame) waits until nothing is in flight.
     async fn write_waiting(&mut self) -> Result<(), ProxyError> {
+        if self.inflight.front().is_some_and(|h| h.stream.is_some()) {
+            // Taken from the queue while a response streams: given back (see `STREAMING`).
+            self.waiting.clear();
+            return Ok(());
+        }
         let first_new = self.inflight.len();
         while let Some(next) = self.waiting.front() {
             let len = next.req.frame.len();
@@ -485,6 +499,10 @@ impl Worker {
                             let (tx, rx) = mpsc::channel(STREAM_SLOTS);
                             head.q.req.answer(Answer::Stream(rx));
                             head.stream = Some(tx.clone());
+                            // Nothing new goes behind a stream (see `STREAMING`); what
+                            // waits to be written runs elsewhere.
+                            self.head_since.store(STREAMING, Ordering::Relaxed);
+                            self.waiting.clear();
                             tx
                         }
                     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::io::poll_read_buf;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -147,17 +148,32 @@ impl ClientIo {
                 crate::metrics::client_received(p.1.len() + HEADER_BYTES);
                 return Ok(p);
             }
-            let mut chunk = READ_CHUNK_BYTES;
             if self.rbuf.is_empty() {
                 // Idle: hold no buffer while waiting for the next command, then read it
                 // into a small one (most commands fit).
                 self.rbuf = BytesMut::new();
-                if let Some(ClientStream::Plain { read, .. }) = &self.stream {
+                if let Some(ClientStream::Plain { read, .. }) = &mut self.stream {
                     read.readable().await.map_err(io_err)?;
-                    chunk = SMALL_READ_BYTES;
+                    self.rbuf.reserve(SMALL_READ_BYTES);
+                    // One attempt, never a wait: the readiness may be stale (a read that
+                    // filled its buffer exactly leaves it set), and an idle session must
+                    // not wait holding the buffer. A read that drains the socket clears
+                    // the readiness, so the next wait costs no extra `recv`.
+                    let rbuf = &mut self.rbuf;
+                    let read = std::future::poll_fn(|cx| match poll_read_buf(Pin::new(&mut *read), cx, rbuf) {
+                        Poll::Pending => Poll::Ready(None),
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                    })
+                    .await;
+                    match read {
+                        Some(Ok(0)) => return Err(gone()),
+                        Some(Err(e)) => return Err(io_err(e)),
+                        // Got bytes, or nothing after all (wait again).
+                        Some(Ok(_)) | None => continue,
+                    }
                 }
             }
-            self.rbuf.reserve(chunk);
+            self.rbuf.reserve(READ_CHUNK_BYTES);
             // (A read that leaves the socket empty clears its readiness, so the next wait
             // costs no extra `recv`.)
             let stream = self.stream.as_mut().ok_or_else(gone)?;
