@@ -43,12 +43,38 @@ fn which(names: &[&str]) -> PathBuf {
     panic!("none of {names:?} is installed: run `apt-get install -y mariadb-server mariadb-client`");
 }
 
+/// Names the test process that owns a server directory (see [`sweep_stale_dirs`]).
+fn mark_owner(dir: &Path) {
+    std::fs::write(dir.join("owner"), std::process::id().to_string()).unwrap();
+}
+
+/// Removes the server directories of test processes that are gone: the template and the
+/// shared server live in statics, which are never dropped (their servers die with the
+/// process). A directory without an `owner` file, or whose owner runs, is left alone.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("shoal-mariadb-") || name.starts_with("shoal-template-")) {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(e.path().join("owner")) else { continue };
+        let alive = owner.trim().parse::<u32>().map_or(true, |pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// A datadir made by `mariadb-install-db` once per process; instances copy it.
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
+            sweep_stale_dirs();
             let dir = tempfile::Builder::new().prefix("shoal-template-").tempdir().unwrap();
+            mark_owner(dir.path());
             let out = Command::new(which(&["mariadb-install-db", "mysql_install_db"]))
                 .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
                 .arg(format!("--datadir={}", dir.path().join("data").display()))
@@ -77,6 +103,7 @@ impl MariaDb {
     /// Starts a fresh server; `extra` are additional `mariadbd` options.
     pub fn start(extra: &[&str]) -> MariaDb {
         let dir = tempfile::Builder::new().prefix("shoal-mariadb-").tempdir().unwrap();
+        mark_owner(dir.path());
         let status =
             Command::new("cp").arg("-a").arg(template().join("data")).arg(dir.path().join("data")).status().unwrap();
         assert!(status.success(), "copy template datadir");
