@@ -14,17 +14,21 @@ fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
     (c, k)
 }
 
+/// A shoal with TLS on (a self-signed certificate written to `dir`) and `tweak` applied.
+fn tls_shoal(dir: &std::path::Path, tweak: impl FnOnce(&mut shoal::config::Config)) -> Shoal {
+    let (cert, key) = self_signed(dir);
+    Shoal::start_with(shared(), |c| {
+        c.tls.cert_file = Some(cert);
+        c.tls.key_file = Some(key);
+        tweak(c);
+    })
+}
+
 #[test]
 fn tls_clients_and_require_secure_transport() {
-    let db = shared();
-    let s = Scratch::new(db, "tls");
+    let s = Scratch::new(shared(), "tls");
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path());
-    let shoal = Shoal::start_with(db, |c| {
-        c.tls.cert_file = Some(cert.clone());
-        c.tls.key_file = Some(key.clone());
-        c.tls.require_secure_transport = true;
-    });
+    let shoal = tls_shoal(dir.path(), |c| c.tls.require_secure_transport = true);
     // The CLI's status shows the cipher when the session runs over TLS.
     let (ok, out, err) = mariadb_cli(
         shoal.port(),
@@ -54,15 +58,9 @@ fn tls_clients_and_require_secure_transport() {
 fn tls_clients_read_through_pipes() {
     // A TLS client's pipelined reads come back through its session (the pipe cannot
     // write to a TLS stream): many small reads and a streamed one, in order.
-    let db = shared();
-    let s = Scratch::new(db, "tlspipe");
+    let s = Scratch::new(shared(), "tlspipe");
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path());
-    let shoal = Shoal::start_with(db, |c| {
-        c.tls.cert_file = Some(cert.clone());
-        c.tls.key_file = Some(key.clone());
-        c.limits.pipe_stall_ms = 600_000;
-    });
+    let shoal = tls_shoal(dir.path(), |c| c.limits.pipe_stall_ms = 600_000);
     let mut script: String = (1..=200).map(|i| format!("SELECT {i} * 3;\n")).collect();
     script.push_str("SELECT LENGTH(REPEAT('t', 100000)), REPEAT('t', 100000) = REPEAT('t', 100000);\n");
     let (ok, out, err) = mariadb_cli(

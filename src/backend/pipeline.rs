@@ -42,9 +42,9 @@
 //! the slow one in that window wait for it. A pipe streaming a large response (more than
 //! a read chunk) moves at the pace of that response's client: it takes no new reads and
 //! writes none of those it holds until the response is over (they run elsewhere), so
-//! only reads written behind it before it began to stream wait for that client. A pipe holds one pooled connection while it has work and
-//! gives it back after [`PIPE_IDLE_EXIT`] without any; all pipes of a pool together hold
-//! at most half of it.
+//! only reads written behind it before it began to stream wait for that client. A pipe
+//! holds one pooled connection while it has work and gives it back after
+//! [`PIPE_IDLE_EXIT`] without any; all pipes of a pool together hold at most half of it.
 //!
 //! `KILL QUERY` reaches the statement whose response the pipe reads next (it is marked
 //! running, as shared); a statement further back is not reached. `KILL CONNECTION` of a

@@ -429,7 +429,7 @@ impl Session {
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let sql = &payload[1..];
         let class = classify_cached(sql);
-        let timer = crate::metrics::statement(class.kind);
+        let mut timer = crate::metrics::statement(class.kind);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
@@ -441,20 +441,9 @@ impl Session {
             // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
             match self.run_pipelined(frame, None, &class, timer, &payload).await? {
                 PipeRun::Ran | PipeRun::Deferred => return Ok(()),
-                PipeRun::NotRun(t) => return self.query_leased(payload, class, t).await,
+                PipeRun::NotRun(t) => timer = t,
             }
         }
-        self.query_leased(payload, class, timer).await
-    }
-
-    /// Runs a query on a leased connection and follows its effects on the session.
-    async fn query_leased(
-        &mut self,
-        payload: BytesMut,
-        class: Classification,
-        mut timer: crate::metrics::StatementTimer,
-    ) -> Result<(), ProxyError> {
-        let sql = &payload[1..];
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
         let Some(framer) = self.run_on_backend(&payload, Expect::Results, &class).await? else {
             self.release_if_free();
