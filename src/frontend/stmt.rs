@@ -130,7 +130,8 @@ impl Session {
         };
         self.handle.set_running(Some((conn.server, conn.thread_id)));
         conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
-        let framer = conn.relay(Expect::Results, &mut self.io).await;
+        let expect = if execute_flags(&payload) != 0 { Expect::Cursor } else { Expect::Results };
+        let framer = conn.relay(expect, &mut self.io).await;
         self.handle.set_running(None);
         let framer = framer?;
         if framer.insert_id != 0 {

@@ -11,7 +11,7 @@
 //! | `ResultStart` | `0xFB` | `LocalInfile`: the client sends a file, then OK/ERR follows (`ResultStart`) |
 //! | `ResultStart` | column count n | `Columns(n)` |
 //! | `Columns(n)` | column definition | `Columns(n-1)`; at 0: `Rows` if D, else `ColumnsEof` |
-//! | `ColumnsEof` | EOF | done if `CURSOR_EXISTS` (cursor opened), else `Rows` |
+//! | `ColumnsEof` | EOF | done if `CURSOR_EXISTS` and the command asked for a cursor ([`Expect::Cursor`]), else `Rows` |
 //! | `Rows` | `0xFE`, short (< 9 bytes, or < 16 MiB if D) | done, or `ResultStart` if `MORE_RESULTS_EXISTS` |
 //! | `Rows` | `0xFF` ERR | done |
 //! | `Rows` | anything else | `Rows` (a row) |
@@ -31,6 +31,11 @@ use super::StatusFlags;
 pub enum Expect {
     /// COM_QUERY and COM_STMT_EXECUTE: OK, ERR, LOCAL INFILE request or result sets.
     Results,
+    /// COM_STMT_EXECUTE with a cursor flag: as `Results`, but a result set whose column
+    /// definitions end with `CURSOR_EXISTS` ends there (rows come by COM_STMT_FETCH).
+    /// Only here does the flag mean that: a stored procedure that used a cursor leaves it
+    /// set on the result sets of a plain `CALL`, whose rows follow as usual.
+    Cursor,
     /// COM_STMT_PREPARE: OK with parameter and column definitions, or ERR.
     Prepare,
     /// COM_FIELD_LIST: column definitions ended by EOF, or ERR.
@@ -74,6 +79,8 @@ pub struct Framer {
     state: State,
     /// Whether EOF packets are replaced by OK packets (client and backend agree on it).
     deprecate_eof: bool,
+    /// The command asked for a cursor ([`Expect::Cursor`]).
+    cursor: bool,
     /// The previous frame was exactly `PAYLOAD_MAX` long, so this one continues it.
     continuation: bool,
     /// The last OK/EOF seen: its status flags are the session's state after the response.
@@ -90,13 +97,14 @@ impl Framer {
     /// A framer for a response of the given shape.
     pub fn new(expect: Expect, deprecate_eof: bool) -> Self {
         let state = match expect {
-            Expect::Results => State::ResultStart,
+            Expect::Results | Expect::Cursor => State::ResultStart,
             Expect::Prepare => State::PrepareOk,
             Expect::FieldList => State::FieldList,
             Expect::Rows => State::Rows,
             Expect::Single => State::Single,
         };
-        Framer { state, deprecate_eof, continuation: false, last_ok: None, insert_id: 0, error: None, prepared: None }
+        let cursor = expect == Expect::Cursor;
+        Framer { state, deprecate_eof, cursor, continuation: false, last_ok: None, insert_id: 0, error: None, prepared: None }
     }
 
     /// True once the response is complete.
@@ -144,7 +152,7 @@ impl Framer {
                     let eof = parse_eof(payload);
                     self.last_ok = eof.or(self.last_ok);
                     let cursor = StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits();
-                    if eof.is_some_and(|e| e.status & cursor != 0) {
+                    if self.cursor && eof.is_some_and(|e| e.status & cursor != 0) {
                         self.finish()
                     } else {
                         self.state = State::Rows;
@@ -387,10 +395,20 @@ mod tests {
 
     #[test]
     fn cursor_open_ends_after_metadata() {
-        let mut f = Framer::new(Expect::Results, false);
+        let mut f = Framer::new(Expect::Cursor, false);
         assert_eq!(run(&mut f, &[vec![1], vec![3], eof(CURSOR)]), [Step::More, Step::More, Step::Done]);
         let mut f = Framer::new(Expect::Rows, false);
         assert_eq!(run(&mut f, &[vec![0, 1], eof(0x80)]), [Step::More, Step::Done]);
+    }
+
+    #[test]
+    fn cursor_flag_without_a_cursor_request_is_not_an_end() {
+        // `CALL p()` where p used a cursor: the flag stays set on the procedure's result set.
+        let mut f = Framer::new(Expect::Results, false);
+        let frames = [vec![1], vec![3], eof(CURSOR | MORE), vec![1, b'1'], eof(CURSOR | MORE), ok(2)];
+        let steps = run(&mut f, &frames);
+        assert_eq!(steps.last(), Some(&Step::Done));
+        assert!(steps[..steps.len() - 1].iter().all(|s| *s == Step::More), "{steps:?}");
     }
 
     #[test]

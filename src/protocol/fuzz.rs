@@ -49,7 +49,7 @@ proptest! {
 
     #[test]
     fn framer_always_terminates_within_its_input(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..60), eof in any::<bool>()) {
-        for expect in [Expect::Results, Expect::Prepare, Expect::FieldList, Expect::Rows, Expect::Single] {
+        for expect in [Expect::Results, Expect::Cursor, Expect::Prepare, Expect::FieldList, Expect::Rows, Expect::Single] {
             let mut f = Framer::new(expect, eof);
             for frame in &frames {
                 if f.on_frame(frame) == Step::Done {
