@@ -835,7 +835,7 @@ fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigErr
     if v.is_empty() && empty_ok {
         return Ok(());
     }
-    let unix_ok = field.starts_with("backends.") && crate::backend::conn::unix_path(v).is_some_and(|p| p.len() > 1);
+    let unix_ok = field.starts_with("backends.") && unix_path(v).is_some_and(|p| p.len() > 1);
     let ok = match v.rsplit_once(':') {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
         None => false,
@@ -1048,6 +1048,11 @@ pub fn reference_markdown() -> String {
         out.push('\n');
     }
     out
+}
+
+/// The unix socket path of a backend address written `unix:/path` (or just `/path`).
+pub fn unix_path(addr: &str) -> Option<&str> {
+    addr.strip_prefix("unix:").or_else(|| addr.starts_with('/').then_some(addr))
 }
 
 #[cfg(test)]

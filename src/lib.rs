@@ -29,3 +29,6 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod wal;
+
+#[cfg(test)]
+mod layering;

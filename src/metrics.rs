@@ -8,7 +8,6 @@
 //!
 //! The recorder is process-wide and installed on first use ([`handle`]).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::classify::Kind;
+use crate::session::running::Running;
 use crate::session::Pin;
 
 /// Gauge: client connections open now.
@@ -137,7 +137,6 @@ pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 static HANDLES: OnceLock<Handles> = OnceLock::new();
-static RUNNING: AtomicI64 = AtomicI64::new(0);
 
 /// Installs the process-wide recorder with these latency buckets (first call wins).
 pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
@@ -249,12 +248,13 @@ pub struct StatementTimer {
     route: Route,
     /// False once discarded.
     count: bool,
+    /// Counts the statement as running (drain, `/status`) until the timer is dropped.
+    _running: Running,
 }
 
 /// Starts timing a statement of `kind` (route: primary unless [`StatementTimer::done`] says otherwise).
-pub fn statement(kind: Kind) -> StatementTimer {
-    RUNNING.fetch_add(1, Ordering::Relaxed);
-    StatementTimer { started: Instant::now(), kind, route: Route::Primary, count: true }
+pub fn statement(kind: Kind, running: Running) -> StatementTimer {
+    StatementTimer { started: Instant::now(), kind, route: Route::Primary, count: true, _running: running }
 }
 
 impl StatementTimer {
@@ -272,7 +272,6 @@ impl StatementTimer {
 
 impl Drop for StatementTimer {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::Relaxed);
         if !self.count {
             return;
         }
@@ -280,11 +279,6 @@ impl Drop for StatementTimer {
         h.statements[self.kind as usize][self.route as usize].increment(1);
         h.latency[self.route as usize].record(self.started.elapsed().as_secs_f64());
     }
-}
-
-/// Statements running now (shutdown waits for 0).
-pub fn statements_running() -> i64 {
-    RUNNING.load(Ordering::Relaxed)
 }
 
 /// Times a backend connection checkout until dropped.
@@ -400,10 +394,16 @@ type Seen = (Vec<String>, Vec<(String, &'static str)>);
 static SEEN: Mutex<Seen> = Mutex::new((Vec::new(), Vec::new()));
 
 /// Sets the scrape-time gauges.
-pub fn set_gauges(clients: usize, prepared_cached: usize, pools: &[PoolGauge], servers: &[ServerGauge]) {
+pub fn set_gauges(
+    clients: usize,
+    statements_running: usize,
+    prepared_cached: usize,
+    pools: &[PoolGauge],
+    servers: &[ServerGauge],
+) {
     handle();
     metrics::gauge!(CLIENT_CONNECTIONS).set(clients as f64);
-    metrics::gauge!(STATEMENTS_RUNNING).set(statements_running().max(0) as f64);
+    metrics::gauge!(STATEMENTS_RUNNING).set(statements_running as f64);
     metrics::gauge!(POOLS).set(pools.len() as f64);
     let mut per_backend: Vec<PoolGauge> = Vec::new();
     for p in pools {
@@ -520,13 +520,16 @@ mod tests {
 
     #[test]
     fn recording_shows_in_render() {
-        let mut t = statement(Kind::Read);
+        let running = std::sync::Arc::new(crate::session::running::Statements::default());
+        let mut t = statement(Kind::Read, running.start());
+        assert_eq!(running.count(), 1);
         t.done(None, false);
         drop(t);
+        assert_eq!(running.count(), 0, "the timer carries the running guard");
         client_received(10);
         pins(Pin::default(), Pin::TRANSACTION);
         error(1064);
-        set_gauges(3, 4, &[PoolGauge { backend: "b:1".into(), connections: 2, in_use: 1, waiters: 0 }], &[]);
+        set_gauges(3, 5, 4, &[PoolGauge { backend: "b:1".into(), connections: 2, in_use: 1, waiters: 0 }], &[]);
         let text = render();
         assert!(text.contains("shoal_statements_total{kind=\"Read\",route=\"primary\"}"), "{text}");
         assert!(text.contains("shoal_statement_duration_seconds_bucket{route=\"primary\""), "{text}");
@@ -534,5 +537,6 @@ mod tests {
         assert!(text.contains("shoal_errors_total{code=\"1064\"}"), "{text}");
         assert!(text.contains("shoal_backend_pool_connections{backend=\"b:1\"} 2"), "{text}");
         assert!(text.contains("shoal_prepared_statements_cached 4"), "{text}");
+        assert!(text.contains("shoal_statements_running 5"), "{text}");
     }
 }

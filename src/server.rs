@@ -16,10 +16,9 @@
 //! the caller exits, closing client and backend connections.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -27,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::admin::health::Health;
+pub use crate::admin::state::{ConfigSource, Mode, Shared};
 use crate::backend::users::{ServiceAccount, Stage2, Users};
 use crate::config::{read_secret, Config};
 use crate::frontend::{tls, Proxy};
@@ -121,97 +121,6 @@ pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartErr
     let addr = &config.proxy.bind_address;
     let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr: addr.clone(), error })?;
     Ok((proxy, listener))
-}
-
-/// How the process was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `shoal proxy`: a standalone proxy in front of configured backends.
-    Proxy,
-    /// `shoal start`: a cluster node fronting its local database.
-    Node,
-}
-
-impl Mode {
-    /// Name shown by `/status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Proxy => "proxy",
-            Mode::Node => "node",
-        }
-    }
-}
-
-/// Re-reads the configuration on SIGHUP (file + command-line overrides).
-pub type ConfigSource = Arc<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
-
-/// What the HTTP API and the signal handlers share.
-pub struct Shared {
-    /// The generation new clients get.
-    pub proxy: ArcSwap<Proxy>,
-    /// Older generations still serving clients.
-    generations: Mutex<Vec<Weak<Proxy>>>,
-    /// The configuration in effect.
-    pub config: ArcSwap<Config>,
-    /// Where it came from (for `/status`).
-    pub config_file: Option<PathBuf>,
-    /// Bearer token of the API, if any.
-    pub token: ArcSwapOption<String>,
-    source: Option<ConfigSource>,
-    listener: Mutex<Option<std::net::TcpListener>>,
-    serve: Mutex<Option<JoinHandle<()>>>,
-    /// Server table.
-    pub health: Health,
-    /// Process start.
-    pub started: Instant,
-    /// Set once shutdown began (`/health` answers 503).
-    pub draining: AtomicBool,
-    /// proxy or node.
-    pub mode: Mode,
-    /// Successful reloads.
-    pub reloads: AtomicU64,
-    /// The MySQL listener's address.
-    pub proxy_addr: SocketAddr,
-    /// The HTTP API's address, when it runs.
-    pub api_addr: Option<SocketAddr>,
-}
-
-impl Shared {
-    /// Every live generation, newest first.
-    pub fn generations(&self) -> Vec<Arc<Proxy>> {
-        let mut out = vec![self.proxy.load_full()];
-        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        g.retain(|w| w.strong_count() > 0);
-        out.extend(g.iter().filter_map(Weak::upgrade));
-        out
-    }
-
-    /// Client connections open across generations.
-    pub fn clients(&self) -> usize {
-        self.generations().iter().map(|p| p.clients()).sum()
-    }
-
-    /// Sets the scrape-time gauges and renders `/metrics`.
-    pub fn render_metrics(&self) -> String {
-        let mut pools = Vec::new();
-        for proxy in self.generations() {
-            for p in proxy.pools.all() {
-                let s = p.state();
-                let st = &s.statistics;
-                let done = st.get_direct + st.get_waited + st.get_timed_out;
-                pools.push(crate::metrics::PoolGauge {
-                    backend: p.addr.to_string(),
-                    connections: s.connections.into(),
-                    in_use: (s.connections - s.idle_connections).into(),
-                    waiters: st.get_started.saturating_sub(done),
-                });
-            }
-        }
-        let servers = crate::admin::health::SERVER_GAUGES.load();
-        let prepared = self.generations().iter().map(|p| p.stmt_cache.len()).sum();
-        crate::metrics::set_gauges(self.clients(), prepared, &pools, &servers);
-        crate::metrics::render()
-    }
 }
 
 /// The running process: proxy generations, listener, API, health checker.
@@ -363,17 +272,16 @@ impl Server {
         }
         drop(s.listener.lock().unwrap_or_else(|p| p.into_inner()).take());
         let deadline = Instant::now() + drain;
-        let running = crate::metrics::statements_running();
         tracing::info!(
             clients = s.clients(),
-            statements_running = running,
+            statements_running = s.statements_running(),
             drain_ms = drain.as_millis() as u64,
             "draining"
         );
-        while crate::metrics::statements_running() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        for proxy in s.generations() {
+            proxy.running.wait_idle(deadline).await;
         }
-        let left = crate::metrics::statements_running();
+        let left = s.statements_running();
         if left > 0 {
             tracing::warn!(statements_running = left, "drain timeout: closing connections with statements running");
         } else {

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::health::NodeStatus;
-use crate::server::Shared;
+use super::state::Shared;
 
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -169,7 +169,7 @@ async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         api_address: s.api_addr.map(|a| a.to_string()),
         clients: s.clients(),
         clients_max: config.limits.client_connections_max,
-        statements_running: crate::metrics::statements_running().max(0),
+        statements_running: s.statements_running() as i64,
         primary: config.backends.primary.clone(),
         replicas: config.backends.replicas.clone(),
         pools,

@@ -67,14 +67,24 @@ impl NodeStatus {
     }
 }
 
+/// A role in the standalone proxy's vocabulary (its API and `shoal servers` speak of the
+/// primary and its replicas).
+fn standalone_role(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "primary",
+        Role::Follower | Role::Learner => "replica",
+        Role::Proxy => "proxy",
+    }
+}
+
 /// The servers of a routing table, unchecked.
 pub fn servers_of(config: &Config, table: &RoutingTable) -> Vec<NodeStatus> {
     table
         .servers
         .iter()
         .map(|s| {
-            let id = if s.role == Role::Primary && s.id == 0 { config.node_id() } else { format!("replica-{}", s.id) };
-            NodeStatus::unknown(id, s.addr.to_string(), s.role.as_str())
+            let id = if s.role == Role::Leader { config.node_id() } else { format!("replica-{}", s.id) };
+            NodeStatus::unknown(id, s.addr.to_string(), standalone_role(s.role))
         })
         .collect()
 }

@@ -9,7 +9,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::ProxyError;
-use crate::frontend::io::ClientIo;
 use crate::protocol::auth::Credential;
 use crate::protocol::com;
 use crate::protocol::framer::{Expect, Framer, Step};
@@ -42,12 +41,34 @@ pub enum Advance {
     NeedMore,
 }
 
+/// The client a response is relayed to, as the backend sees it: somewhere to write whole
+/// frames, and (for `LOAD DATA LOCAL`) to read the file's packets from. The frontend's
+/// client socket implements it; the backend never depends on the frontend.
+pub trait ClientSink: Send {
+    /// Writes bytes that are whole frames.
+    fn write_frames(&mut self, bytes: &[u8]) -> impl std::future::Future<Output = Result<(), ProxyError>> + Send;
+    /// Reads one packet (sequence id, payload).
+    fn read_packet(&mut self) -> impl std::future::Future<Output = Result<(u8, BytesMut), ProxyError>> + Send;
+}
+
+/// The sink of responses shoal keeps for itself (never written to).
+struct NoClient;
+
+impl ClientSink for NoClient {
+    async fn write_frames(&mut self, _: &[u8]) -> Result<(), ProxyError> {
+        unreachable!("responses shoal keeps are never written to a client")
+    }
+    async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        unreachable!("responses shoal keeps are never written to a client")
+    }
+}
+
 /// Where [`BackendConn::drive`] sends a response's bytes.
-enum Sink<'a> {
+enum Sink<'a, C> {
     /// Kept whole and returned (commands shoal sends for itself).
     Keep,
     /// Written to the client as they arrive.
-    Client(&'a mut ClientIo),
+    Client(&'a mut C),
 }
 
 /// Bytes read from a backend socket at a time (also the buffer's resting size).
@@ -67,15 +88,10 @@ pub enum BackendStream {
     Unix(UnixStream),
 }
 
-/// The unix socket path of a backend address written `unix:/path` (or just `/path`).
-pub fn unix_path(addr: &str) -> Option<&str> {
-    addr.strip_prefix("unix:").or_else(|| addr.starts_with('/').then_some(addr))
-}
-
 impl BackendStream {
     /// Connects to `host:port` or `unix:/path`.
     pub async fn connect(addr: &str) -> std::io::Result<Self> {
-        match unix_path(addr) {
+        match crate::config::unix_path(addr) {
             Some(path) => Ok(BackendStream::Unix(UnixStream::connect(path).await?)),
             None => {
                 let s = TcpStream::connect(addr).await?;
@@ -348,12 +364,12 @@ impl BackendConn {
     /// Reads a whole response for shoal itself (state replay, prepare), returning the
     /// framer and the raw response bytes (frames with headers).
     pub async fn read_response(&mut self, expect: Expect) -> Result<(Framer, BytesMut), ProxyError> {
-        self.drive(expect, Sink::Keep).await
+        self.drive::<NoClient>(expect, Sink::Keep).await
     }
 
     /// Relays the response to the command just sent to `client`, frames as they come.
     /// Memory stays bounded: complete frames are written out before more is read.
-    pub async fn relay(&mut self, expect: Expect, client: &mut ClientIo) -> Result<Framer, ProxyError> {
+    pub async fn relay<C: ClientSink>(&mut self, expect: Expect, client: &mut C) -> Result<Framer, ProxyError> {
         self.drive(expect, Sink::Client(client)).await.map(|(framer, _)| framer)
     }
 
@@ -463,7 +479,11 @@ impl BackendConn {
     /// Frames one response. With a client, frames are written to it as they complete and
     /// LOCAL INFILE requests are served from it; without one, the whole response is
     /// returned (and a LOCAL INFILE request gets an empty file: shoal never asks for one).
-    async fn drive(&mut self, expect: Expect, mut sink: Sink<'_>) -> Result<(Framer, BytesMut), ProxyError> {
+    async fn drive<C: ClientSink>(
+        &mut self,
+        expect: Expect,
+        mut sink: Sink<'_, C>,
+    ) -> Result<(Framer, BytesMut), ProxyError> {
         let mut framer = Framer::new(expect, self.deprecate_eof());
         let mut scan = 0;
         loop {
@@ -478,7 +498,7 @@ impl BackendConn {
                         self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
                         if let Sink::Client(c) = &mut sink {
-                            c.write_raw(&out).await?;
+                            c.write_frames(&out).await?;
                         }
                         if framer.error == Some(0) {
                             return Err(self.protocol_err("unframeable response"));
@@ -489,8 +509,8 @@ impl BackendConn {
                         Sink::Client(c) => {
                             let out = self.rbuf.split_to(scan);
                             scan = 0;
-                            c.write_raw(&out).await?;
-                            self.relay_infile(c, seq.wrapping_add(1)).await?;
+                            c.write_frames(&out).await?;
+                            self.relay_infile(*c, seq.wrapping_add(1)).await?;
                         }
                         // Only a client can send the file: refuse with an empty packet.
                         Sink::Keep => {
@@ -506,7 +526,7 @@ impl BackendConn {
                     let out = self.rbuf.split_to(scan);
                     scan = 0;
                     if let Sink::Client(c) = &mut sink {
-                        c.write_raw(&out).await?;
+                        c.write_frames(&out).await?;
                     }
                 }
                 if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK_BYTES {
@@ -518,7 +538,7 @@ impl BackendConn {
     }
 
     /// LOAD DATA LOCAL: forwards the client's file packets until the empty one.
-    async fn relay_infile(&mut self, client: &mut ClientIo, mut seq: u8) -> Result<(), ProxyError> {
+    async fn relay_infile<C: ClientSink>(&mut self, client: &mut C, mut seq: u8) -> Result<(), ProxyError> {
         loop {
             let (_, payload) = client.read_packet().await?;
             self.wbuf.clear();

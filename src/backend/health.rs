@@ -59,8 +59,8 @@ pub fn next_health(current: Health, streak: &mut Streak, ok: bool, s: &RoutingSe
 async fn observe(conn: &mut mysql_async::Conn, role: Role) -> Result<Observation, mysql_async::Error> {
     let (read_only, gtid): (i64, String) =
         conn.query_first("SELECT @@read_only, @@gtid_current_pos").await?.unwrap_or((0, String::new()));
-    let mut lag_ms = if role == Role::Primary { Some(0) } else { None };
-    if role == Role::Replica {
+    let mut lag_ms = if role == Role::Leader { Some(0) } else { None };
+    if role.serves_reads() {
         let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await?;
         if let Some(row) = row {
             let io: Option<String> = row.get("Slave_IO_Running");

@@ -1,12 +1,17 @@
-//! Backend connections: raw MariaDB connections ([`conn`]), pooled per
-//! (backend, user, session capabilities, collation) with bb8 ([`pool`]), pipes that carry
-//! many sessions' plain reads on a shared connection ([`pipeline`]), and the account
-//! directory shoal authenticates clients against ([`users`]).
+//! Backend connections: raw MariaDB connections ([`conn`]), a bb8 pool of them
+//! ([`pool`]), pipes that carry many sessions' plain reads on a shared connection
+//! ([`pipeline`]), the pools of a proxy per (backend, user, session capabilities,
+//! collation) with their pipes ([`pools`]), and the account directory shoal
+//! authenticates clients against ([`users`]).
+//!
+//! Within the folder: `conn` ← `pool` ← `pipeline` ← `pools` (each uses only those to its
+//! left).
 
 pub mod conn;
 pub mod health;
 pub mod pipeline;
 pub mod pool;
+pub mod pools;
 pub mod users;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

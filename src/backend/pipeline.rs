@@ -51,7 +51,7 @@
 //! session whose read is on a pipe kills that query and closes the session, never the
 //! shared connection.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -61,16 +61,17 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Advance;
-use super::pool::{BackendPool, Lease};
+use super::pool::{ConnPool, Lease};
 use super::Counted;
+use crate::config::LimitsSection;
 use crate::error::{ProxyError, ER_QUERY_INTERRUPTED};
-use crate::frontend::registry::SessionHandle;
 use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::HEADER_BYTES;
 use crate::protocol::stmt::set_stmt_id;
 use crate::protocol::StatusFlags;
 use crate::session::prepared::PreparedMeta;
+use crate::session::registry::SessionHandle;
 use crate::session::state::SessionState;
 
 /// Most requests taken from the queue at once.
@@ -222,6 +223,72 @@ fn clock_micros() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
 }
 
+/// The pipes of one pool, a [`PipeSet`] per schema, created on first use.
+pub struct Pipes {
+    /// The pool the pipes take their connections from.
+    pool: Arc<ConnPool>,
+    /// Sets by schema.
+    sets: Mutex<HashMap<Option<String>, Arc<PipeSet>>>,
+    /// Pipes per schema (0: pipelining off).
+    pipes_per_pool: usize,
+    /// Statements prepared per backend connection.
+    prepared_per_backend_max: usize,
+    /// `[limits] pipe_stall_ms`.
+    stall: Duration,
+    /// Connections held by pipes (all schemas).
+    conns: Arc<AtomicUsize>,
+}
+
+impl Pipes {
+    /// No pipes yet for `pool`, sized by `[limits]`.
+    pub fn new(pool: Arc<ConnPool>, l: &LimitsSection) -> Pipes {
+        Pipes {
+            pool,
+            sets: Mutex::new(HashMap::new()),
+            pipes_per_pool: l.pipes_per_pool as usize,
+            prepared_per_backend_max: l.prepared_per_backend_max as usize,
+            stall: Duration::from_millis(l.pipe_stall_ms),
+            conns: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The pipes for sessions in `schema` whose connections use `charset` by default;
+    /// `None` when pipelining is off. All pipes of the pool together hold at most half of
+    /// it, so statements that need a connection of their own always find room.
+    pub fn set(&self, schema: &Option<String>, charset: &str) -> Option<Arc<PipeSet>> {
+        let pool_pipes_max = self.pool.max() as usize / 2;
+        if self.pipes_per_pool == 0 || pool_pipes_max == 0 {
+            return None;
+        }
+        let mut map = self.sets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = map.get(schema) {
+            return Some(set.clone());
+        }
+        let limits = PipeLimits {
+            pipes: self.pipes_per_pool.min(pool_pipes_max),
+            pool_pipes: self.conns.clone(),
+            pool_pipes_max,
+            per_backend_max: self.prepared_per_backend_max,
+            stall: self.stall,
+        };
+        let set = Arc::new(PipeSet::new(self.pool.clone(), schema.clone(), charset.to_string(), limits));
+        map.insert(schema.clone(), set.clone());
+        Some(set)
+    }
+
+    /// Pipes holding a connection now, over every schema.
+    pub fn ready(&self) -> usize {
+        let map = self.sets.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().map(|set| set.ready()).sum()
+    }
+
+    /// Whether a set stopped pipelining (the server runs reads inside transactions).
+    pub fn disabled(&self) -> bool {
+        let map = self.sets.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().any(|set| set.is_disabled())
+    }
+}
+
 /// What a [`PipeSet`] needs from its pool.
 pub struct PipeLimits {
     /// Pipes in the set.
@@ -238,6 +305,8 @@ pub struct PipeLimits {
 /// The pipes of one pool for one schema.
 pub struct PipeSet {
     pipes: Vec<Pipe>,
+    /// Where the pipes take their connections from.
+    pool: Arc<ConnPool>,
     /// What every pipe connection is synced to: the schema, no variables, under an id of
     /// its own (so a connection another set left on another schema is synced again).
     state: SessionState,
@@ -251,13 +320,18 @@ pub struct PipeSet {
 
 impl PipeSet {
     /// Pipes for sessions in `schema`.
-    pub fn new(schema: Option<String>, charset: String, limits: PipeLimits) -> Self {
+    pub fn new(pool: Arc<ConnPool>, schema: Option<String>, charset: String, limits: PipeLimits) -> Self {
         // Session ids are shoal connection ids (u32); sets count down from the top.
         static NEXT_SET: AtomicU64 = AtomicU64::new(0);
         let id = u64::MAX - NEXT_SET.fetch_add(1, Ordering::Relaxed);
         let state = SessionState { id, version: 0, schema, ..Default::default() };
         let pipes = (0..limits.pipes.max(1)).map(|_| Pipe::default()).collect();
-        PipeSet { pipes, state, charset, limits, disabled: AtomicBool::new(false) }
+        PipeSet { pipes, pool, state, charset, limits, disabled: AtomicBool::new(false) }
+    }
+
+    /// host:port of the pipes' server.
+    pub fn addr(&self) -> Arc<str> {
+        self.pool.addr.clone()
     }
 
     /// Whether the set stopped pipelining (see `disabled`).
@@ -273,7 +347,7 @@ impl PipeSet {
     /// Queues `req` on the pipe with the shortest queue. Gives the request back when no
     /// pipe can take it now: all stalled, the chosen one still opening (its first request
     /// starts it), or shutting down.
-    pub async fn submit(self: &Arc<Self>, pool: &Arc<BackendPool>, req: Request) -> Result<(), Request> {
+    pub async fn submit(self: &Arc<Self>, req: Request) -> Result<(), Request> {
         if self.disabled.load(Ordering::Relaxed) {
             return Err(req);
         }
@@ -306,7 +380,7 @@ impl PipeSet {
                 _ => {
                     let (tx, rx) = mpsc::channel(PIPE_QUEUE_MAX);
                     pipe.ready.store(false, Ordering::Release);
-                    tokio::spawn(work(self.clone(), index, pool.clone(), rx));
+                    tokio::spawn(work(self.clone(), index, rx));
                     *slot = Some(tx);
                     return Err(req);
                 }
@@ -341,8 +415,9 @@ const STREAM_SLOTS: usize = 4;
 /// statement new to the connection is prepared once nothing is in flight (prepares are
 /// rare: once per statement and pipe), and a frame larger than the byte bound is written
 /// only then too, alone.
-async fn work(set: Arc<PipeSet>, index: usize, pool: Arc<BackendPool>, mut rx: mpsc::Receiver<Queued>) {
+async fn work(set: Arc<PipeSet>, index: usize, mut rx: mpsc::Receiver<Queued>) {
     let pipe = &set.pipes[index];
+    let pool = set.pool.clone();
     // Returning drops `rx`: queued requests are dropped and their sessions run them
     // elsewhere.
     let Some(_held) = Counted::try_add(&set.limits.pool_pipes, set.limits.pool_pipes_max) else { return };
@@ -592,7 +667,7 @@ fn write_now(client: &OwnedWriteHalf, bytes: &[u8]) -> usize {
 }
 
 /// A live pooled connection with the set's schema and no session variables.
-async fn open(set: &PipeSet, pool: &BackendPool) -> Result<Lease, ProxyError> {
+async fn open(set: &PipeSet, pool: &ConnPool) -> Result<Lease, ProxyError> {
     let mut conn = pool.checkout_alive().await?;
     match conn.sync(&set.state, false, &set.charset).await? {
         super::conn::Ready::Yes => Ok(conn),

@@ -102,7 +102,7 @@ impl Users {
 /// mysql_async options for a service-account connection to `host:port` or `unix:/path`.
 pub fn client_opts(addr: &str, user: &str, password: &str) -> mysql_async::OptsBuilder {
     let b = mysql_async::OptsBuilder::default().user(Some(user)).pass(Some(password)).prefer_socket(false);
-    match crate::backend::conn::unix_path(addr) {
+    match crate::config::unix_path(addr) {
         Some(path) => b.socket(Some(path)),
         None => {
             let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));

@@ -249,3 +249,12 @@ impl ClientIo {
         }
     }
 }
+
+impl crate::backend::conn::ClientSink for ClientIo {
+    async fn write_frames(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
+        self.write_raw(bytes).await
+    }
+    async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        ClientIo::read_packet(self).await
+    }
+}

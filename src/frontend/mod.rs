@@ -5,17 +5,18 @@
 //!
 //! * [`io`] — the client socket (plain/TLS) and its packet buffers.
 //! * [`handshake`] — greeting, SSLRequest, authentication, initial schema.
+//! * [`account`] — who a session is (account, wire format).
+//! * [`lease`] — a session's backend connections, pins and routing.
 //! * [`session`] — the command loop: COM_QUERY and friends, relayed to pooled backends.
 //! * [`stmt`] — COM_STMT_* (prepared statements multiplexed over pooled connections).
 //! * [`pipelined`] — plain autocommit reads sent to a shared pipe ([`crate::backend::pipeline`]).
-//! * [`registry`] — live sessions by connection id, for `KILL`.
 //! * [`tls`] — rustls acceptor.
 
+pub mod account;
 pub mod handshake;
 pub mod io;
+pub mod lease;
 pub mod pipelined;
-pub mod registry;
-pub mod routing;
 pub mod session;
 pub mod stmt;
 pub mod tls;
@@ -30,7 +31,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::backend::conn::probe;
-use crate::backend::pool::Pools;
+use crate::backend::pools::Pools;
 use crate::backend::users::Users;
 use crate::config::{LimitsSection, RoutingSection, TlsSection};
 use crate::error::{ProxyError, ER_CON_COUNT};
@@ -38,7 +39,8 @@ use crate::protocol::handshake::PROXY_CAPABILITIES;
 use crate::protocol::CapabilityFlags;
 use crate::route::{Health, Policy, Role, RoutingTable, Server};
 use crate::session::prepared::StmtCache;
-use registry::Registry;
+use crate::session::registry::Registry;
+use crate::session::running::Statements;
 
 /// What shoal tells clients about "the server", taken from the primary's greeting.
 #[derive(Debug, Clone)]
@@ -80,6 +82,8 @@ pub struct Proxy {
     pub stmt_cache: StmtCache,
     /// Live sessions, for KILL.
     pub registry: Registry,
+    /// Statements in progress (drain waits for none).
+    pub running: Arc<Statements>,
     /// The greeting's server facts, once the primary answered.
     server: ArcSwapOption<ServerInfo>,
     /// Next connection id handed to a client.
@@ -111,8 +115,8 @@ impl Proxy {
             in_flight: Default::default(),
             last_error: None,
         };
-        let mut servers = vec![server(0, primary, Role::Primary)];
-        servers.extend(replicas.iter().enumerate().map(|(i, r)| server(i + 1, r, Role::Replica)));
+        let mut servers = vec![server(0, primary, Role::Leader)];
+        servers.extend(replicas.iter().enumerate().map(|(i, r)| server(i + 1, r, Role::Follower)));
         Arc::new(Proxy {
             stmt_cache: StmtCache::new(limits.prepared_cache_entries_max as usize),
             routing: Arc::new(ArcSwap::from_pointee(RoutingTable { servers, version: 1 })),
@@ -125,6 +129,7 @@ impl Proxy {
             users,
             primary: primary.into(),
             registry: Registry::default(),
+            running: Arc::default(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })

@@ -1,173 +1,195 @@
 //! The session's side of pipelined reads ([`crate::backend::pipeline`]): which statements
 //! go to a pipe, and relaying what the pipe sends back.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use tokio::sync::oneshot;
 
-use super::session::Session;
+use super::io::ClientIo;
 use crate::backend::pipeline::{Answer, PipeSet, Piped, Request};
+use crate::backend::pools::BackendPool;
 use crate::classify::Classification;
 use crate::error::ProxyError;
 use crate::metrics::StatementTimer;
 use crate::protocol::framer::Framer;
-use crate::protocol::StatusFlags;
-use crate::route::Target;
 use crate::session::prepared::PreparedMeta;
+use crate::session::registry::SessionHandle;
+use crate::session::state::SessionState;
 use crate::session::{pipelinable, PipeView};
-use std::sync::Arc;
 
 /// What became of a statement offered to a pipe.
 pub(super) enum PipeRun {
-    /// It ran and its response went to the client.
-    Ran,
+    /// It ran and its response went to the client (the pipe's outcome).
+    Ran(Framer),
     /// The pipe writes its response to the client itself; the session is not woken for it
-    /// and settles it before its next command ([`Session::settle`]).
+    /// and settles it before its next command ([`SessionPipes::settle`]).
     Deferred,
-    /// It did not run on a pipe: the caller runs it on a leased connection, timed by this.
-    NotRun(StatementTimer),
+    /// It did not run on a pipe: the caller runs it on a leased connection, timed by this
+    /// (or afresh, when the pipe lost the timer with the read).
+    NotRun(Option<StatementTimer>),
 }
 
 /// What became of a statement a pipe took.
-enum Taken {
-    /// Its response went to the client.
-    Ran,
+pub(super) enum Taken {
+    /// Its response went to the client; the pipe's outcome.
+    Ran(Framer),
     /// The pipe gave it back without running it (with its timer, when it had it).
     Back(Option<StatementTimer>),
 }
 
 /// A read the pipe answers by writing its response to the client itself.
-pub(super) struct PendingRead {
+struct PendingRead {
     answer: oneshot::Receiver<Answer>,
     /// The client's command, run on a leased connection if the pipe gives it back.
     payload: BytesMut,
-    /// Routing-table index of the pipe's server.
-    server: usize,
+    /// host:port of the pipe's server (for errors).
+    addr: Arc<str>,
 }
 
-impl Session {
+/// A statement for a pipe: everything [`SessionPipes::submit`] needs.
+pub(super) struct Offer<'a> {
+    /// The complete command frame.
+    pub frame: BytesMut,
+    /// The prepared statement an execute runs.
+    pub meta: Option<Arc<PreparedMeta>>,
+    /// Its timer.
+    pub timer: StatementTimer,
+    /// The client's own command (a deferred statement keeps a copy, to run it elsewhere
+    /// if the pipe gives it back).
+    pub payload: &'a [u8],
+}
+
+/// The session's pipes: the set last used per server and the read in progress.
+#[derive(Default)]
+pub struct SessionPipes {
+    /// The pipe set last used per routing-table index, with the session state version
+    /// it was chosen for (a schema change picks another).
+    sets: Vec<Option<(u64, Arc<PipeSet>)>>,
+    /// A read whose response a pipe writes to the client (settled before the next command).
+    pending: Option<PendingRead>,
+    /// Set while a read a pipe gave back runs again: not on a pipe this time.
+    pub off: bool,
+}
+
+impl SessionPipes {
     /// Whether a statement of class `class` may go to a pipe now (rules in
     /// [`pipelinable`]).
-    pub(super) fn can_pipeline(&self, class: &Classification) -> bool {
-        let view = PipeView {
-            enabled: self.proxy.limits.pipes_per_pool > 0 && !self.pipe_off,
-            leased: self.lease.is_some() || !self.pin.is_free(),
-            autocommit: self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,
-            has_vars: !self.state.vars.is_empty(),
-        };
-        pipelinable(class, view)
+    pub fn can_pipeline(&self, view: PipeView, class: &Classification) -> bool {
+        pipelinable(class, PipeView { enabled: view.enabled && !self.off, ..view })
     }
 
-    /// Offers `frame` (a complete command frame of a statement timed by `timer`) to a
-    /// pipe of the server the router picks. The client's own command is `payload`: a
-    /// deferred statement keeps a copy, to run it elsewhere if the pipe gives it back.
-    pub(super) async fn run_pipelined(
+    /// Whether a pipe is writing the last read's response.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Forgets the pipe sets (the account changed).
+    pub fn clear(&mut self) {
+        self.sets.clear();
+    }
+
+    /// The pipe set for the session's schema on `server` (remembered until the session's
+    /// state changes).
+    pub fn set_for(
         &mut self,
-        frame: BytesMut,
-        meta: Option<Arc<PreparedMeta>>,
-        class: &Classification,
-        timer: StatementTimer,
-        payload: &[u8],
-    ) -> Result<PipeRun, ProxyError> {
-        let Target::Server(server) = self.target(class).0 else { return Ok(PipeRun::NotRun(timer)) };
-        let Some(set) = self.pipe_set(server) else { return Ok(PipeRun::NotRun(timer)) };
-        let pool = self.pool(server);
-        // A plain client's response is written by the pipe: the session need not wake for it.
-        let client = self.io.plain();
-        let direct = client.is_some();
-        let (req, answer) = Request::new(frame, meta, self.handle.clone(), server, client, timer);
-        if let Err(req) = set.submit(&pool, req).await {
-            return Ok(PipeRun::NotRun(req.give_back()));
+        server: usize,
+        pool: &BackendPool,
+        state: &SessionState,
+        charset: &str,
+    ) -> Option<Arc<PipeSet>> {
+        if let Some(Some((v, set))) = self.sets.get(server) {
+            if *v == state.version {
+                return Some(set.clone());
+            }
         }
+        let set = pool.pipes(&state.schema, charset)?;
+        if self.sets.len() <= server {
+            self.sets.resize(server + 1, None);
+        }
+        self.sets[server] = Some((state.version, set.clone()));
+        Some(set)
+    }
+
+    /// Offers a statement to `set` (a pipe of `server`).
+    pub(super) async fn submit(
+        &mut self,
+        set: &Arc<PipeSet>,
+        server: usize,
+        io: &mut ClientIo,
+        handle: &Arc<SessionHandle>,
+        offer: Offer<'_>,
+    ) -> Result<PipeRun, ProxyError> {
+        // A plain client's response is written by the pipe: the session need not wake for it.
+        let client = io.plain();
+        let direct = client.is_some();
+        let (req, answer) = Request::new(offer.frame, offer.meta, handle.clone(), server, client, offer.timer);
+        if let Err(req) = set.submit(req).await {
+            return Ok(PipeRun::NotRun(Some(req.give_back())));
+        }
+        let addr = set.addr();
         if direct {
             // A copy of its own: the command's bytes share the read buffer, which the
             // session must not hold while it waits for its client.
-            let payload = BytesMut::from(payload);
-            self.pending = Some(PendingRead { answer, payload, server });
+            let payload = BytesMut::from(offer.payload);
+            self.pending = Some(PendingRead { answer, payload, addr });
             return Ok(PipeRun::Deferred);
         }
-        match self.take_answer(answer, server).await? {
-            Taken::Ran => Ok(PipeRun::Ran),
-            Taken::Back(timer) => Ok(PipeRun::NotRun(timer.unwrap_or_else(|| crate::metrics::statement(class.kind)))),
+        match take_answer(io, answer, &addr).await? {
+            Taken::Ran(framer) => Ok(PipeRun::Ran(framer)),
+            Taken::Back(timer) => Ok(PipeRun::NotRun(timer)),
         }
     }
 
-    /// Waits for the pipe to answer the read it writes to the client itself (see
-    /// `serve`). Returns the client's command when the pipe gave the read back: it is to
-    /// run on a leased connection.
-    pub(super) async fn settle(&mut self) -> Result<Option<BytesMut>, ProxyError> {
+    /// Waits for the pipe to answer the read it writes to the client itself. `Ran` with
+    /// the outcome, or `Back` with the client's command when the pipe gave the read back:
+    /// it is to run on a leased connection.
+    pub(super) async fn settle(&mut self, io: &mut ClientIo) -> Result<Option<Result<Framer, BytesMut>>, ProxyError> {
         let Some(pending) = self.pending.take() else { return Ok(None) };
-        self.io.wrote = false;
-        match self.take_answer(pending.answer, pending.server).await? {
-            Taken::Ran => Ok(None),
+        io.wrote = false;
+        match take_answer(io, pending.answer, &pending.addr).await? {
+            Taken::Ran(framer) => Ok(Some(Ok(framer))),
             Taken::Back(timer) => {
                 // The command runs again through `dispatch`, which times it afresh.
                 if let Some(t) = timer {
                     t.discard();
                 }
-                Ok(Some(pending.payload))
+                Ok(Some(Err(pending.payload)))
             }
         }
     }
+}
 
-    /// Relays a pipe's answer to the client. The statement's timer (inside the answer)
-    /// is dropped once the response is written.
-    async fn take_answer(&mut self, answer: oneshot::Receiver<Answer>, server: usize) -> Result<Taken, ProxyError> {
-        let mut parts = match answer.await {
-            Ok(Answer::Sent(framer)) => {
-                self.io.wrote = true;
-                self.took(&framer);
-                return Ok(Taken::Ran);
+/// Relays a pipe's answer to the client. The statement's timer (inside the answer) is
+/// dropped once the response is written.
+async fn take_answer(io: &mut ClientIo, answer: oneshot::Receiver<Answer>, addr: &str) -> Result<Taken, ProxyError> {
+    let mut parts = match answer.await {
+        Ok(Answer::Sent(framer)) => {
+            io.wrote = true;
+            return Ok(Taken::Ran(framer));
+        }
+        Ok(Answer::Done(bytes, framer, _timer)) => {
+            io.write_raw(&bytes).await?;
+            return Ok(Taken::Ran(framer));
+        }
+        Ok(Answer::Stream(parts)) => parts,
+        Ok(Answer::Back(timer)) => return Ok(Taken::Back(timer)),
+        Err(_) => return Ok(Taken::Back(None)),
+    };
+    loop {
+        match parts.recv().await {
+            Some(Piped::Part(bytes)) => io.write_raw(&bytes).await?,
+            Some(Piped::Done(bytes, framer, _timer)) => {
+                io.write_raw(&bytes).await?;
+                return Ok(Taken::Ran(framer));
             }
-            Ok(Answer::Done(bytes, framer, _timer)) => {
-                self.io.write_raw(&bytes).await?;
-                self.took(&framer);
-                return Ok(Taken::Ran);
-            }
-            Ok(Answer::Stream(parts)) => parts,
-            Ok(Answer::Back(timer)) => return Ok(Taken::Back(timer)),
-            Err(_) => return Ok(Taken::Back(None)),
-        };
-        loop {
-            match parts.recv().await {
-                Some(Piped::Part(bytes)) => self.io.write_raw(&bytes).await?,
-                Some(Piped::Done(bytes, framer, _timer)) => {
-                    self.io.write_raw(&bytes).await?;
-                    self.took(&framer);
-                    return Ok(Taken::Ran);
-                }
-                None if !self.io.wrote => return Ok(Taken::Back(None)),
-                None => {
-                    return Err(ProxyError::BackendProtocol {
-                        addr: self.pool(server).addr.to_string(),
-                        what: "pipe connection lost in the middle of a response".into(),
-                    })
-                }
+            None if !io.wrote => return Ok(Taken::Back(None)),
+            None => {
+                return Err(ProxyError::BackendProtocol {
+                    addr: addr.to_string(),
+                    what: "pipe connection lost in the middle of a response".into(),
+                })
             }
         }
-    }
-
-    /// Records a pipelined response's status flags as the session's.
-    fn took(&mut self, framer: &Framer) {
-        if let Some(s) = framer.status() {
-            self.status = s;
-        }
-    }
-
-    /// The pipe set for the session's schema on `server` (remembered until the session's
-    /// state changes).
-    fn pipe_set(&mut self, server: usize) -> Option<Arc<PipeSet>> {
-        let version = self.state.version;
-        if let Some(Some((v, set))) = self.pipe_sets.get(server) {
-            if *v == version {
-                return Some(set.clone());
-            }
-        }
-        let pool = self.pool(server);
-        let set = pool.pipes(&self.state.schema, &self.default_charset)?;
-        if self.pipe_sets.len() <= server {
-            self.pipe_sets.resize(server + 1, None);
-        }
-        self.pipe_sets[server] = Some((version, set.clone()));
-        Some(set)
     }
 }

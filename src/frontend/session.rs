@@ -12,25 +12,24 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
+use super::account::Account;
 use super::handshake::{authenticate, fail, Authenticated};
 use super::io::ClientIo;
-use super::pipelined::{PendingRead, PipeRun};
-use super::registry::SessionHandle;
+use super::lease::Leases;
+use super::pipelined::{Offer, PipeRun, SessionPipes};
 use super::Proxy;
 use crate::backend::conn::Ready;
-use crate::backend::pipeline::PipeSet;
-use crate::backend::pool::{BackendPool, Held};
 use crate::classify::{parse_set, use_schema, Classification, Flags, Kind, SetEffect};
 use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
-use crate::protocol::auth::Credential;
+use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::{put_packet, HEADER_BYTES};
 use crate::protocol::reply::{put_err, put_ok, OkInfo};
-use crate::protocol::{CapabilityFlags, StatusFlags};
-use crate::route::GtidPos;
+use crate::route::Target;
 use crate::session::prepared::ClientStmts;
+use crate::session::registry::SessionHandle;
 use crate::session::state::{mark_synced, SessionState};
-use crate::session::{apply_status, pins_after_query, Pin, QueryOutcome};
+use crate::session::{apply_status, pins_after_query, Pin, PipeView, QueryOutcome};
 
 pub use crate::protocol::com;
 
@@ -61,48 +60,28 @@ pub enum Flow {
     Quit,
 }
 
-/// A client session.
+/// A client session, in owned parts: the client socket, who the client is, the backend
+/// connections it holds and why, its pipes, and the replayable state every connection it
+/// uses must have. Commands are methods here and in `stmt.rs`; the parts know nothing of
+/// the session.
 pub struct Session {
     pub(super) proxy: Arc<Proxy>,
+    /// The client socket.
     pub(super) io: ClientIo,
     /// shoal's connection id for this client (what it shows as CONNECTION_ID to KILL).
     pub(super) id: u32,
-    pub(super) user: String,
-    pub(super) credential: Credential,
-    /// Capabilities in effect: decide the wire format and the pool.
-    pub(super) capabilities: CapabilityFlags,
-    pub(super) collation: u8,
-    /// Charset that `SET NAMES` returns to when a pooled connection must be reset.
-    pub(super) default_charset: String,
-    /// Kept for COM_CHANGE_USER, which reuses the connection's nonce.
-    pub(super) scramble: [u8; 20],
-    /// Pools by routing-table index, created on first use.
-    pub(super) pools: Vec<Option<Arc<BackendPool>>>,
-    /// The backend connection held right now (during a statement, or while pinned).
-    pub(super) lease: Option<Held>,
-    /// GTID of the session's last committed write (parsed, and as the server wrote it).
-    pub(super) last_gtid: Option<(GtidPos, String)>,
-    /// The open transaction has written: its COMMIT must record a GTID.
-    pub(super) txn_wrote: bool,
+    /// The account and wire format (decide the pools).
+    pub(super) account: Account,
+    /// Backend connections: pools, the one held now, pins, last status.
+    pub(super) backend: Leases,
+    /// Pipelined reads.
+    pub(super) pipes: SessionPipes,
     /// Replayable state.
     pub(super) state: SessionState,
-    /// Why the lease is kept between statements.
-    pub(super) pin: Pin,
     /// Prepared statements by client id.
     pub(super) stmts: ClientStmts,
-    /// Client statement with an open cursor.
-    pub(super) cursor: Option<u32>,
-    /// Last status flags from the backend, for answers shoal gives itself.
-    pub(super) status: u16,
     /// This session as other sessions see it (KILL).
     pub(super) handle: Arc<SessionHandle>,
-    /// The pipe set last used per routing-table index, with the session state version
-    /// it was chosen for (a schema change picks another).
-    pub(super) pipe_sets: Vec<Option<(u64, Arc<PipeSet>)>>,
-    /// A read whose response a pipe writes to the client (settled before the next command).
-    pub(super) pending: Option<PendingRead>,
-    /// Set while a read a pipe gave back runs again: not on a pipe this time.
-    pub(super) pipe_off: bool,
 }
 
 /// Serves one accepted client to the end.
@@ -132,15 +111,6 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     session.io.shutdown().await;
 }
 
-pub(super) fn charset_of(collation: u8) -> String {
-    use mysql_common::collations::{Collation, CollationId};
-    let c: Collation<'static> = CollationId::from(collation as u16).into();
-    match c.charset() {
-        "" => "utf8mb4".into(),
-        cs => cs.to_string(),
-    }
-}
-
 impl Session {
     fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
         let handle = Arc::new(SessionHandle::new(auth.user.clone()));
@@ -149,30 +119,17 @@ impl Session {
             proxy,
             io,
             id,
-            user: auth.user,
-            credential: auth.credential,
-            capabilities: auth.capabilities,
-            collation: auth.collation,
-            default_charset: charset_of(auth.collation),
-            scramble: auth.scramble,
-            pools: Vec::new(),
-            lease: None,
-            last_gtid: None,
-            txn_wrote: false,
+            account: Account::new(&auth),
+            backend: Leases::new(),
+            pipes: SessionPipes::default(),
             state,
-            pin: Pin::default(),
             stmts: ClientStmts::default(),
-            cursor: None,
-            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             handle,
-            pipe_sets: Vec::new(),
-            pending: None,
-            pipe_off: false,
         }
     }
 
     fn ok_info(&self) -> OkInfo {
-        OkInfo { status: self.status, ..OkInfo::default() }
+        OkInfo { status: self.backend.status, ..OkInfo::default() }
     }
 
     /// Sends an OK that shoal answers itself.
@@ -197,11 +154,20 @@ impl Session {
         self.io.write_raw(&bytes).await
     }
 
-    /// Returns the connection to the pool unless a pin reason holds.
-    pub(super) fn release_if_free(&mut self) {
-        if self.pin.is_free() {
-            self.lease = None;
-        }
+    /// Holds a connection on the server `class` belongs on.
+    pub(super) async fn lease_for(&mut self, class: &Classification) -> Result<(), ProxyError> {
+        self.backend.lease_for(&self.proxy, &self.account, &self.state, class).await
+    }
+
+    /// Brings the held connection in line with the session's replayable state.
+    pub(super) async fn sync(&mut self, needs_insert_id: bool) -> Result<Ready, ProxyError> {
+        let charset = &self.account.default_charset;
+        self.backend.conn().sync(&self.state, needs_insert_id, charset).await
+    }
+
+    /// Starts timing a statement of `kind` (counted as running until the timer drops).
+    pub(super) fn timer(&self, kind: Kind) -> StatementTimer {
+        crate::metrics::statement(kind, self.proxy.running.start())
     }
 
     /// Confirms the backend accepts this account (and the initial schema), then ends the
@@ -209,24 +175,21 @@ impl Session {
     async fn start(&mut self, seq: u8) -> Result<(), ProxyError> {
         let any = Classification { kind: Kind::Use, flags: Flags::default() };
         let ready = match self.lease_for(&any).await {
-            Ok(()) => {
-                let conn = self.lease.as_mut().expect("leased above");
-                conn.sync(&self.state, false, &self.default_charset).await
-            }
+            Ok(()) => self.sync(false).await,
             Err(e) => Err(e),
         };
         match ready {
             Ok(Ready::Yes) => {
-                self.release_if_free();
+                self.backend.release_if_free();
                 self.reply_ok(seq).await
             }
             Ok(Ready::Refused(bytes)) => {
-                self.lease = None;
+                self.backend.held = None;
                 self.forward_refusal(bytes, seq).await?;
                 Err(ProxyError::ClientProtocol("initial schema refused".into()))
             }
             Err(e) => {
-                self.lease = None;
+                self.backend.held = None;
                 let m = e.mysql();
                 Err(fail(&mut self.io, seq, m.code, m.state, m.message).await)
             }
@@ -236,7 +199,7 @@ impl Session {
     async fn serve(&mut self) {
         loop {
             self.io.release_idle();
-            let read = if self.pending.is_some() {
+            let read = if self.pipes.has_pending() {
                 // A pipe writes the last read's response to the client: wait for the next
                 // command, or for the pipe to hand the read back (see `settle`).
                 tokio::select! {
@@ -284,17 +247,60 @@ impl Session {
     /// Settles a pending pipelined read: its response is out, or it ran again here because
     /// the pipe gave it back. False when the session ends.
     async fn settled(&mut self) -> bool {
-        let result = match self.settle().await {
+        let result = match self.pipes.settle(&mut self.io).await {
             Ok(None) => return true,
-            Ok(Some(payload)) => {
-                self.pipe_off = true;
+            Ok(Some(Ok(framer))) => {
+                self.took(&framer);
+                return true;
+            }
+            Ok(Some(Err(payload))) => {
+                self.pipes.off = true;
                 let r = self.dispatch(payload).await;
-                self.pipe_off = false;
+                self.pipes.off = false;
                 r
             }
             Err(e) => Err(e),
         };
         self.after(result).await
+    }
+
+    /// Records what a pipelined response tells the session.
+    pub(super) fn took(&mut self, framer: &Framer) {
+        if let Some(s) = framer.status() {
+            self.backend.status = s;
+        }
+    }
+
+    /// Offers a statement to a pipe of the server the router picks (see
+    /// [`SessionPipes::submit`]); `NotRun` when none takes it.
+    pub(super) async fn run_pipelined(
+        &mut self,
+        class: &Classification,
+        offer: super::pipelined::Offer<'_>,
+    ) -> Result<PipeRun, ProxyError> {
+        let Target::Server(server) = self.backend.target(&self.proxy, class).0 else {
+            return Ok(PipeRun::NotRun(Some(offer.timer)));
+        };
+        let pool = self.backend.pool(&self.proxy, &self.account, server);
+        let Some(set) = self.pipes.set_for(server, &pool, &self.state, &self.account.default_charset) else {
+            return Ok(PipeRun::NotRun(Some(offer.timer)));
+        };
+        let run = self.pipes.submit(&set, server, &mut self.io, &self.handle, offer).await?;
+        if let PipeRun::Ran(framer) = &run {
+            self.took(framer);
+        }
+        Ok(run)
+    }
+
+    /// Whether a statement of class `class` may go to a pipe now.
+    pub(super) fn can_pipeline(&self, class: &Classification) -> bool {
+        let view = PipeView {
+            enabled: self.proxy.limits.pipes_per_pool > 0,
+            leased: self.backend.held.is_some() || !self.backend.pin.is_free(),
+            autocommit: self.backend.autocommit(),
+            has_vars: !self.state.vars.is_empty(),
+        };
+        self.pipes.can_pipeline(view, class)
     }
 
     /// Deals with a command's outcome. False when the session ends.
@@ -309,17 +315,13 @@ impl Session {
                     tracing::debug!(id = self.id, error = %e, "closing session");
                     return false;
                 }
-                if self.lease.as_ref().is_some_and(|l| l.is_unusable()) {
+                if self.backend.held.as_ref().is_some_and(|l| l.is_unusable()) {
                     // Whatever lived on that connection (a transaction, locks) is gone;
                     // the error below tells the client. The session's replayable state
                     // (schema, variables) carries over to the next connection.
-                    self.lease = None;
-                    self.pin = Pin::default();
-                    self.cursor = None;
-                    self.txn_wrote = false;
-                    self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+                    self.backend.forget_connection_state();
                 }
-                self.release_if_free();
+                self.backend.release_if_free();
                 let m = e.mysql();
                 crate::metrics::error(m.code);
                 self.reply_err(1, m.code, m.state, &m.message).await.is_ok()
@@ -353,7 +355,7 @@ impl Session {
             com::SET_OPTION => {
                 let class = Classification { kind: Kind::Admin, flags: Flags::default() };
                 self.forward(&payload, Expect::Single, class).await?;
-                self.pin.add(Pin::SET_OPTION);
+                self.backend.pin.add(Pin::SET_OPTION);
             }
             com::PROCESS_KILL => {
                 let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -383,11 +385,13 @@ impl Session {
         // has no effect to repeat. Writes are never retried.
         let mut retry = crate::route::is_read(class);
         loop {
-            let was_pinned = !self.pin.is_free();
+            let was_pinned = !self.backend.pin.is_free();
             self.lease_for(class).await?;
-            let conn = self.lease.as_mut().expect("leased above");
+            let conn = self.backend.conn();
             let result = async {
-                if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.default_charset).await? {
+                if let Ready::Refused(bytes) =
+                    conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await?
+                {
                     return Ok(Err(bytes));
                 }
                 self.handle.set_running(Some((conn.server, conn.thread_id)));
@@ -400,7 +404,7 @@ impl Session {
             match result {
                 Ok(Ok(framer)) => {
                     if let Some(s) = framer.status() {
-                        self.status = s;
+                        self.backend.status = s;
                     }
                     return Ok(Some(framer));
                 }
@@ -410,7 +414,7 @@ impl Session {
                 }
                 Err(ProxyError::BackendIo { .. }) if retry && !was_pinned && !self.io.wrote => {
                     retry = false;
-                    self.lease = None;
+                    self.backend.held = None;
                 }
                 Err(e) => return Err(e),
             }
@@ -420,16 +424,16 @@ impl Session {
     /// Relays a command whose response only matters to the client.
     async fn forward(&mut self, payload: &[u8], expect: Expect, class: Classification) -> Result<(), ProxyError> {
         if let Some(f) = self.run_on_backend(payload, expect, &class).await? {
-            apply_status(&mut self.pin, f.status());
+            apply_status(&mut self.backend.pin, f.status());
         }
-        self.release_if_free();
+        self.backend.release_if_free();
         Ok(())
     }
 
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let sql = &payload[1..];
         let class = classify_cached(sql);
-        let mut timer = crate::metrics::statement(class.kind);
+        let mut timer = self.timer(class.kind);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
             if let Some((query_only, target)) = parse_kill(sql) {
                 return self.kill(query_only, target).await;
@@ -439,22 +443,22 @@ impl Session {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
             put_packet(&mut frame, 0, &payload);
             // A pipelined read sets no pin (`pipelinable`; pipes refuse transactions).
-            match self.run_pipelined(frame, None, &class, timer, &payload).await? {
-                PipeRun::Ran | PipeRun::Deferred => return Ok(()),
-                PipeRun::NotRun(t) => timer = t,
+            match self.run_pipelined(&class, Offer { frame, meta: None, timer, payload: &payload }).await? {
+                PipeRun::Ran(_) | PipeRun::Deferred => return Ok(()),
+                PipeRun::NotRun(t) => timer = t.unwrap_or_else(|| self.timer(class.kind)),
             }
         }
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
         let Some(framer) = self.run_on_backend(&payload, Expect::Results, &class).await? else {
-            self.release_if_free();
+            self.backend.release_if_free();
             return Ok(());
         };
         let failed = framer.error.is_some();
-        timer.done(framer.error, self.lease.as_ref().is_some_and(|h| h.server != 0));
+        timer.done(framer.error, self.backend.on_follower(&self.proxy));
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
         }
-        if let Some(conn) = self.lease.as_mut() {
+        if let Some(conn) = self.backend.held.as_mut() {
             if framer.insert_id != 0 {
                 conn.state.last_insert_id = framer.insert_id;
             }
@@ -483,27 +487,28 @@ impl Session {
                 }
             }
         }
-        self.track_write(&class, failed, framer.status()).await?;
+        self.backend.track_write(&self.proxy, &class, failed, framer.status()).await?;
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
-        self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
-        self.release_if_free();
+        let pin = self.backend.pin;
+        self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
+        self.backend.release_if_free();
         Ok(())
     }
 
     async fn init_db(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let class = Classification { kind: Kind::Use, flags: Flags::default() };
         let Some(f) = self.run_on_backend(&payload, Expect::Single, &class).await? else {
-            self.release_if_free();
+            self.backend.release_if_free();
             return Ok(());
         };
         if f.error.is_none() {
             let db = String::from_utf8_lossy(&payload[1..]).into_owned();
             self.state.set_schema(Some(db));
-            if let Some(conn) = self.lease.as_mut() {
+            if let Some(conn) = self.backend.held.as_mut() {
                 mark_synced(&self.state, &mut conn.state, false);
             }
         }
-        self.release_if_free();
+        self.backend.release_if_free();
         Ok(())
     }
 
@@ -526,7 +531,7 @@ impl Session {
                 if !query_only {
                     handle.kill();
                 }
-                let pool = self.pool(server);
+                let pool = self.backend.pool(&self.proxy, &self.account, server);
                 let mut side = pool.checkout().await?;
                 let verb = if kill_query { "QUERY" } else { "CONNECTION" };
                 let sql = format!("KILL {verb} {thread}");
@@ -534,7 +539,7 @@ impl Session {
                 side.relay(Expect::Results, &mut self.io).await?;
                 Ok(())
             }
-            None if handle.user != self.user => {
+            None if handle.user != self.account.user => {
                 self.reply_err(1, ER_KILL_DENIED, "HY000", &format!("You are not owner of thread {target}")).await
             }
             None => {
@@ -549,18 +554,14 @@ impl Session {
     /// Forgets everything the session built up (COM_RESET_CONNECTION, COM_CHANGE_USER):
     /// statements, variables, pins, and the pinned connection itself.
     pub(super) fn discard_session_state(&mut self) {
-        if let Some(l) = self.lease.as_mut() {
+        if let Some(l) = self.backend.held.as_mut() {
             // Closing the connection drops everything pinned on it (locks, temporary
             // tables, user variables, an open transaction) at once.
             l.mark_broken();
         }
-        self.lease = None;
-        self.pin = Pin::default();
-        self.cursor = None;
+        self.backend.forget_connection_state();
         self.stmts.clear();
         self.state.reset_vars();
-        self.txn_wrote = false;
-        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
     }
 
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {
@@ -590,7 +591,7 @@ pub fn parse_kill(sql: &[u8]) -> Option<(bool, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{charset_of, parse_kill};
+    use super::parse_kill;
 
     #[test]
     fn kill_forms() {
@@ -600,15 +601,5 @@ mod tests {
         assert_eq!(parse_kill(b"KILL USER bob"), None);
         assert_eq!(parse_kill(b"KILL QUERY ID 4"), None);
         assert_eq!(parse_kill(b"KILLER 1"), None);
-    }
-
-    #[test]
-    fn every_handshake_collation_has_a_charset() {
-        assert_eq!(charset_of(8), "latin1");
-        assert_eq!(charset_of(45), "utf8mb4");
-        // Unknown ids (and MySQL 8's 255 on servers that lack it) must not panic.
-        for id in 0..=255u8 {
-            assert!(!charset_of(id).is_empty());
-        }
     }
 }

@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
-use super::pipelined::PipeRun;
+use super::pipelined::{Offer, PipeRun};
 use super::session::{com, Flow, Session};
 use crate::backend::conn::Ready;
 use crate::classify::{Classification, Flags, Kind};
@@ -45,15 +45,15 @@ impl Session {
             None => {
                 // Preparing reads metadata only: any server will do, the primary first.
                 self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
-                let conn = self.lease.as_mut().expect("leased above");
-                if let Ready::Refused(bytes) = conn.sync(&self.state, false, &self.default_charset).await? {
-                    self.release_if_free();
+                let conn = self.backend.conn();
+                if let Ready::Refused(bytes) = conn.sync(&self.state, false, &self.account.default_charset).await? {
+                    self.backend.release_if_free();
                     return self.forward_refusal(bytes, 1).await;
                 }
                 conn.send_command(&payload).await?;
                 let (framer, bytes) = conn.read_response(Expect::Prepare).await?;
                 let Some((backend_id, params)) = framer.prepared.filter(|_| framer.error.is_none()) else {
-                    self.release_if_free();
+                    self.backend.release_if_free();
                     return self.io.write_raw(&bytes).await;
                 };
                 let meta =
@@ -72,7 +72,7 @@ impl Session {
                     set_stmt_id(&mut close, old);
                     conn.send_no_reply(&close).await?;
                 }
-                self.release_if_free();
+                self.backend.release_if_free();
                 meta
             }
         };
@@ -90,7 +90,7 @@ impl Session {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
         };
         let meta = cs.meta.clone();
-        let mut timer = crate::metrics::statement(meta.class.kind);
+        let mut timer = crate::metrics::statement(meta.class.kind, self.proxy.running.start());
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
         };
@@ -107,24 +107,25 @@ impl Session {
             execute_for_backend(&payload, layout, 0, &saved_types, &mut frame);
             if frame.len() - HEADER_BYTES < PAYLOAD_MAX {
                 finish_packet(&mut frame, at);
-                match self.run_pipelined(frame, Some(meta.clone()), &meta.class, timer, &payload).await? {
-                    PipeRun::Ran | PipeRun::Deferred => return Ok(()),
-                    PipeRun::NotRun(t) => timer = t,
+                let offer = Offer { frame, meta: Some(meta.clone()), timer, payload: &payload };
+                match self.run_pipelined(&meta.class, offer).await? {
+                    PipeRun::Ran(_) | PipeRun::Deferred => return Ok(()),
+                    PipeRun::NotRun(t) => timer = t.unwrap_or_else(|| self.timer(meta.class.kind)),
                 }
             }
         }
         let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
         self.lease_for(&meta.class).await?;
-        let conn = self.lease.as_mut().expect("leased above");
-        if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.default_charset).await? {
-            self.release_if_free();
+        let conn = self.backend.conn();
+        if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await? {
+            self.backend.release_if_free();
             return self.forward_refusal(bytes, 1).await;
         }
         let backend_id = match conn.ensure_prepared(&meta, per_backend).await? {
             Ok(b) => b,
             Err(bytes) => {
-                self.release_if_free();
+                self.backend.release_if_free();
                 return self.forward_refusal(bytes, 1).await;
             }
         };
@@ -139,20 +140,21 @@ impl Session {
             conn.state.last_insert_id = framer.insert_id;
         }
         if let Some(s) = framer.status() {
-            self.status = s;
+            self.backend.status = s;
         }
-        self.pin.remove(Pin::LONG_DATA);
+        self.backend.pin.remove(Pin::LONG_DATA);
         let cursor = StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits();
         if execute_flags(&payload) != 0 && framer.status().is_some_and(|s| s & cursor != 0) {
-            self.pin.add(Pin::CURSOR);
-            self.cursor = Some(id);
+            self.backend.pin.add(Pin::CURSOR);
+            self.backend.cursor = Some(id);
         }
-        timer.done(framer.error, self.lease.as_ref().is_some_and(|h| h.server != 0));
-        self.track_write(&meta.class, framer.error.is_some(), framer.status()).await?;
+        timer.done(framer.error, self.backend.on_follower(&self.proxy));
+        self.backend.track_write(&self.proxy, &meta.class, framer.error.is_some(), framer.status()).await?;
         let outcome =
             QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
-        self.pin = crate::metrics::pins(self.pin, pins_after_query(self.pin, &outcome));
-        self.release_if_free();
+        let pin = self.backend.pin;
+        self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
+        self.backend.release_if_free();
         Ok(())
     }
 
@@ -163,16 +165,16 @@ impl Session {
         let meta = cs.meta.clone();
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
         self.lease_for(&meta.class).await?;
-        let conn = self.lease.as_mut().expect("leased above");
-        if let Ready::Refused(_) = conn.sync(&self.state, false, &self.default_charset).await? {
+        let conn = self.backend.conn();
+        if let Ready::Refused(_) = conn.sync(&self.state, false, &self.account.default_charset).await? {
             return Ok(());
         }
         if let Ok(backend_id) = conn.ensure_prepared(&meta, per_backend).await? {
             set_stmt_id(&mut payload, backend_id);
             conn.send_no_reply(&payload).await?;
-            self.pin.add(Pin::LONG_DATA);
+            self.backend.pin.add(Pin::LONG_DATA);
         }
-        self.release_if_free();
+        self.backend.release_if_free();
         Ok(())
     }
 
@@ -183,13 +185,13 @@ impl Session {
         meta_id: u64,
         expect: Expect,
     ) -> Result<bool, ProxyError> {
-        let Some(conn) = self.lease.as_mut() else { return Ok(false) };
+        let Some(conn) = self.backend.held.as_mut() else { return Ok(false) };
         let Some(backend_id) = conn.state.stmts.get(meta_id) else { return Ok(false) };
         set_stmt_id(&mut payload, backend_id);
         conn.send_command(&payload).await?;
         let framer = conn.relay(expect, &mut self.io).await?;
         if let Some(s) = framer.status() {
-            self.status = s;
+            self.backend.status = s;
         }
         Ok(true)
     }
@@ -200,14 +202,14 @@ impl Session {
             return self.unknown_stmt(id, "mysqld_stmt_reset").await;
         };
         let meta_id = cs.meta.id;
-        let holds_state = self.cursor == Some(id) || self.pin.has(Pin::LONG_DATA);
+        let holds_state = self.backend.cursor == Some(id) || self.backend.pin.has(Pin::LONG_DATA);
         if holds_state && self.forward_to_pinned_stmt(payload, meta_id, Expect::Single).await? {
-            if self.cursor == Some(id) {
-                self.cursor = None;
-                self.pin.remove(Pin::CURSOR);
+            if self.backend.cursor == Some(id) {
+                self.backend.cursor = None;
+                self.backend.pin.remove(Pin::CURSOR);
             }
-            self.pin.remove(Pin::LONG_DATA);
-            self.release_if_free();
+            self.backend.pin.remove(Pin::LONG_DATA);
+            self.backend.release_if_free();
             return Ok(());
         }
         // Nothing lives on a backend for this statement: resetting is a no-op.
@@ -219,14 +221,14 @@ impl Session {
         let Some(meta_id) = self.stmts.get_mut(id).map(|c| c.meta.id) else {
             return self.unknown_stmt(id, "mysqld_stmt_fetch").await;
         };
-        if self.cursor != Some(id) || !self.forward_to_pinned_stmt(payload, meta_id, Expect::Rows).await? {
+        if self.backend.cursor != Some(id) || !self.forward_to_pinned_stmt(payload, meta_id, Expect::Rows).await? {
             return self.reply_err(1, 1421, "HY000", "The statement has no open cursor").await;
         }
         let last = StatusFlags::SERVER_STATUS_LAST_ROW_SENT.bits();
-        if self.status & last != 0 {
-            self.cursor = None;
-            self.pin.remove(Pin::CURSOR);
-            self.release_if_free();
+        if self.backend.status & last != 0 {
+            self.backend.cursor = None;
+            self.backend.pin.remove(Pin::CURSOR);
+            self.backend.release_if_free();
         }
         Ok(())
     }
@@ -234,39 +236,39 @@ impl Session {
     pub(super) async fn stmt_close(&mut self, payload: &[u8]) -> Result<(), ProxyError> {
         let id = stmt_id(payload).unwrap_or(0);
         let Some(cs) = self.stmts.remove(id) else { return Ok(()) };
-        if self.cursor == Some(id) {
+        if self.backend.cursor == Some(id) {
             // Close the cursor on the backend: a reset does it and keeps the statement.
             let mut reset = BytesMut::from(&[com::STMT_RESET, 0, 0, 0, 0][..]);
-            if let Some(conn) = self.lease.as_mut() {
+            if let Some(conn) = self.backend.held.as_mut() {
                 if let Some(backend_id) = conn.state.stmts.get(cs.meta.id) {
                     set_stmt_id(&mut reset, backend_id);
                     conn.send_command(&reset).await?;
                     conn.read_response(Expect::Single).await?;
                 }
             }
-            self.cursor = None;
-            self.pin.remove(Pin::CURSOR);
-            self.release_if_free();
+            self.backend.cursor = None;
+            self.backend.pin.remove(Pin::CURSOR);
+            self.backend.release_if_free();
         }
         Ok(())
     }
 
     /// COM_CHANGE_USER: authenticate again, then start over as a fresh session.
     pub(super) async fn change_user(&mut self, payload: BytesMut) -> Result<Flow, ProxyError> {
-        let Some(req) = parse_change_user(&payload, self.capabilities) else {
+        let Some(req) = parse_change_user(&payload, self.account.capabilities) else {
             return Err(fail(&mut self.io, 1, 1043, "08S01", "Bad handshake".into()).await);
         };
         let mut seq = 1u8;
         let mut token = req.auth;
         if req.plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) || token.len() != 20 && !token.is_empty() {
-            self.scramble = new_scramble();
-            self.io.queue(seq, &auth_switch_native(&self.scramble));
+            self.account.scramble = new_scramble();
+            self.io.queue(seq, &auth_switch_native(&self.account.scramble));
             self.io.flush().await?;
             let (s, p) = self.io.read_packet().await?;
             seq = s.wrapping_add(1);
             token = p.to_vec();
         }
-        let Some(credential) = self.proxy.users.authenticate(&req.user, &self.scramble, &token).await else {
+        let Some(credential) = self.proxy.users.authenticate(&req.user, &self.account.scramble, &token).await else {
             let using = if token.is_empty() { "NO" } else { "YES" };
             let msg = format!("Access denied for user '{}'@'localhost' (using password: {using})", req.user);
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
@@ -275,17 +277,17 @@ impl Session {
         self.discard_session_state();
         self.state.set_schema(req.database);
         if let Some(c) = req.collation {
-            self.collation = c;
-            self.default_charset = super::session::charset_of(c);
+            self.account.set_collation(c);
         }
-        self.user = req.user;
-        self.credential = credential;
-        self.drop_pools();
-        self.last_gtid = None;
+        self.account.user = req.user;
+        self.account.credential = credential;
+        self.backend.drop_pools();
+        self.pipes.clear();
+        self.backend.last_gtid = None;
         self.lease_for(&Classification { kind: Kind::Use, flags: Flags::default() }).await?;
-        let conn = self.lease.as_mut().expect("leased above");
-        let ready = conn.sync(&self.state, false, &self.default_charset).await?;
-        self.release_if_free();
+        let conn = self.backend.held.as_mut().expect("leased above");
+        let ready = conn.sync(&self.state, false, &self.account.default_charset).await?;
+        self.backend.release_if_free();
         match ready {
             Ready::Yes => {
                 self.reply_ok(seq).await?;

@@ -104,7 +104,16 @@ impl Framer {
             Expect::Single => State::Single,
         };
         let cursor = expect == Expect::Cursor;
-        Framer { state, deprecate_eof, cursor, continuation: false, last_ok: None, insert_id: 0, error: None, prepared: None }
+        Framer {
+            state,
+            deprecate_eof,
+            cursor,
+            continuation: false,
+            last_ok: None,
+            insert_id: 0,
+            error: None,
+            prepared: None,
+        }
     }
 
     /// True once the response is complete.

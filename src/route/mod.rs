@@ -26,22 +26,36 @@ use std::sync::Arc;
 
 use crate::classify::{Classification, Flags, Kind};
 
-/// What a server is for.
+/// What a server is for. Whoever owns the topology says so — the configuration for a
+/// standalone proxy (its primary leads, its replicas follow), Raft in a cluster — and the
+/// router reads nothing else: no position in the table means anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Takes writes.
-    Primary,
-    /// Serves reads, replicating from the primary.
-    Replica,
+    /// Takes writes (a standalone proxy's primary, a cluster's Raft leader).
+    Leader,
+    /// Serves reads, replicating from the leader (a replica, a Raft voter).
+    Follower,
+    /// Catching up before it may vote (Raft learner); serves reads like a follower when
+    /// fresh enough.
+    Learner,
+    /// A shoal proxy without a database: never a target.
+    Proxy,
 }
 
 impl Role {
     /// Lower-case name for APIs and logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Primary => "primary",
-            Role::Replica => "replica",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Learner => "learner",
+            Role::Proxy => "proxy",
         }
+    }
+
+    /// Whether reads may go there (when healthy and fresh enough).
+    pub fn serves_reads(self) -> bool {
+        matches!(self, Role::Follower | Role::Learner)
     }
 }
 
@@ -110,13 +124,25 @@ pub struct Server {
     pub last_error: Option<String>,
 }
 
-/// Every server; swapped whole (arc-swap) when health or positions change.
+/// Every server; swapped whole (arc-swap) when health, positions or roles change.
 #[derive(Debug, Clone, Default)]
 pub struct RoutingTable {
-    /// Servers; index 0 is the configured primary.
+    /// Servers, by their stable index (`Server::id`); roles say what each is for.
     pub servers: Vec<Server>,
     /// Bumped on every change.
     pub version: u64,
+}
+
+impl RoutingTable {
+    /// The server that takes writes, if the table has one.
+    pub fn leader(&self) -> Option<&Server> {
+        self.servers.iter().find(|s| s.role == Role::Leader)
+    }
+
+    /// Whether server `id` is the leader.
+    pub fn is_leader(&self, id: usize) -> bool {
+        self.servers.get(id).is_some_and(|s| s.role == Role::Leader)
+    }
 }
 
 /// Read-your-writes policy (`[routing] read_consistency`).
@@ -197,12 +223,12 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
         && !creates_state(c)
         && !s.autocommit_off
         && policy.consistency != Consistency::Strong;
-    let primary = table.servers.iter().find(|sv| sv.role == Role::Primary);
+    let primary = table.leader();
     let primary_up = primary.filter(|p| p.health == Health::Up);
     let neutral = matches!(c.kind, Kind::SessionSet | Kind::Use | Kind::TxnCommit | Kind::TxnRollback)
         && !c.flags.intersects(Flags(Flags::MULTI_STATEMENT.0 | Flags::USER_VARIABLE.0));
     if neutral && primary_up.is_none() {
-        if let Some(r) = table.servers.iter().find(|sv| sv.role == Role::Replica && sv.health == Health::Up) {
+        if let Some(r) = table.servers.iter().find(|sv| sv.role.serves_reads() && sv.health == Health::Up) {
             return Target::Server(r.id);
         }
     }
@@ -218,7 +244,7 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
         };
     }
     let fresh = |sv: &&Server| {
-        sv.role == Role::Replica && sv.health == Health::Up && sv.lag_ms.is_some_and(|l| l <= policy.max_lag_ms)
+        sv.role.serves_reads() && sv.health == Health::Up && sv.lag_ms.is_some_and(|l| l <= policy.max_lag_ms)
     };
     let least_loaded = |pred: &dyn Fn(&&Server) -> bool| {
         table
@@ -249,7 +275,7 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
         return Target::Server(p.id);
     }
     // Primary down: any reachable replica beats an error for reads.
-    match least_loaded(&|sv: &&Server| sv.role == Role::Replica && sv.health == Health::Up) {
+    match least_loaded(&|sv: &&Server| sv.role.serves_reads() && sv.health == Health::Up) {
         Some(id) => Target::Server(id),
         None => Target::Unavailable("no server is reachable for reads: primary and every replica are down".into()),
     }

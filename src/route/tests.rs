@@ -19,9 +19,9 @@ fn server(id: usize, role: Role, health: Health, lag_ms: Option<u64>, gtid: &str
 fn table() -> RoutingTable {
     RoutingTable {
         servers: vec![
-            server(0, Role::Primary, Health::Up, Some(0), "0-1-100"),
-            server(1, Role::Replica, Health::Up, Some(0), "0-1-100"),
-            server(2, Role::Replica, Health::Up, Some(0), "0-1-90"),
+            server(0, Role::Leader, Health::Up, Some(0), "0-1-100"),
+            server(1, Role::Follower, Health::Up, Some(0), "0-1-100"),
+            server(2, Role::Follower, Health::Up, Some(0), "0-1-90"),
         ],
         version: 1,
     }
@@ -176,4 +176,21 @@ fn gtid_positions() {
     assert!(!p.covers(&GtidPos::parse("2-1-1")));
     assert!(p.covers(&GtidPos::default()));
     assert_eq!(GtidPos::parse("garbage,0-1-x,3-1-4").0, vec![(3, 4)]);
+}
+
+#[test]
+fn roles_not_positions_decide() {
+    // The leader sits last: writes follow the role, reads avoid it.
+    let mut t = table();
+    t.servers[0].role = Role::Follower;
+    t.servers[2].role = Role::Leader;
+    let s = SessionView::default();
+    assert_eq!(route(&c(Kind::Write, Flags::default()), &s, &t, &POLICY), Target::Server(2));
+    assert_eq!(route(&c(Kind::Read, Flags::HINT_LEADER), &s, &t, &POLICY), Target::Server(2));
+    assert!(matches!(route(&read(), &s, &t, &POLICY), Target::Server(0 | 1)));
+    assert_eq!(t.leader().map(|l| l.id), Some(2));
+    // A proxy-only node takes nothing, not even reads.
+    t.servers[0].role = Role::Proxy;
+    t.servers[1].role = Role::Proxy;
+    assert_eq!(route(&read(), &s, &t, &POLICY), Target::Server(2));
 }

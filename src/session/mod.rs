@@ -34,6 +34,8 @@
 //! ```
 
 pub mod prepared;
+pub mod registry;
+pub mod running;
 pub mod state;
 
 use crate::classify::{Classification, Flags, Kind, SetEffect};

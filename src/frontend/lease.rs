@@ -1,0 +1,238 @@
+//! A session's hold on backend connections: the pools it uses (one per server, created on
+//! first use), the connection it holds now and why ([`Pin`]), and where its statements go
+//! — the router's choice turned into a leased connection, the causal wait for
+//! read-your-writes, and learning the GTID of a write.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::account::Account;
+use super::Proxy;
+use crate::backend::conn::Ready;
+use crate::backend::pool::Held;
+use crate::backend::pools::BackendPool;
+use crate::classify::{Classification, Kind};
+use crate::error::ProxyError;
+use crate::protocol::com;
+use crate::protocol::framer::Expect;
+use crate::protocol::reply::first_value;
+use crate::protocol::StatusFlags;
+use crate::route::{is_read, route, GtidPos, SessionView, Target};
+use crate::session::state::SessionState;
+use crate::session::Pin;
+
+/// Whether a committed statement changed data, so its GTID matters to later reads.
+pub fn writes(c: &Classification) -> bool {
+    !is_read(c)
+        && !matches!(
+            c.kind,
+            Kind::SessionSet
+                | Kind::Use
+                | Kind::Show
+                | Kind::TxnBegin
+                | Kind::TxnBeginReadOnly
+                | Kind::TxnCommit
+                | Kind::TxnRollback
+                | Kind::Savepoint
+                | Kind::UnlockTables
+                | Kind::Deallocate
+                | Kind::LockingRead
+        )
+}
+
+/// The session's backend side.
+#[derive(Default)]
+pub struct Leases {
+    /// Pools by routing-table index, created on first use.
+    pools: Vec<Option<Arc<BackendPool>>>,
+    /// The backend connection held right now (during a statement, or while pinned).
+    pub held: Option<Held>,
+    /// Why `held` is kept between statements.
+    pub pin: Pin,
+    /// Client statement with an open cursor (on `held`).
+    pub cursor: Option<u32>,
+    /// Last status flags from a backend, for answers shoal gives itself.
+    pub status: u16,
+    /// GTID of the session's last committed write (parsed, and as the server wrote it).
+    pub last_gtid: Option<(GtidPos, String)>,
+    /// The open transaction has written: its COMMIT must record a GTID.
+    pub txn_wrote: bool,
+}
+
+impl Leases {
+    /// Nothing held; autocommit on, as a fresh server connection reports.
+    pub fn new() -> Leases {
+        Leases { status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(), ..Default::default() }
+    }
+
+    /// The connection held now (callers lease first).
+    pub fn conn(&mut self) -> &mut Held {
+        self.held.as_mut().expect("a connection is leased at this point")
+    }
+
+    /// Whether the held connection's server is the leader (for metrics).
+    pub fn on_follower(&self, proxy: &Proxy) -> bool {
+        self.held.as_ref().is_some_and(|h| !proxy.routing.load().is_leader(h.server))
+    }
+
+    /// Whether the server reported autocommit on.
+    pub fn autocommit(&self) -> bool {
+        self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0
+    }
+
+    /// Returns the connection to its pool unless a pin reason holds.
+    pub fn release_if_free(&mut self) {
+        if self.pin.is_free() {
+            self.held = None;
+        }
+    }
+
+    /// Forgets the held connection and everything that lived on it (a transaction,
+    /// locks, a cursor): after a lost backend, or a reset.
+    pub fn forget_connection_state(&mut self) {
+        self.held = None;
+        self.pin = Pin::default();
+        self.cursor = None;
+        self.txn_wrote = false;
+        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+    }
+
+    /// The pool for `server`, created on first use.
+    pub fn pool(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Arc<BackendPool> {
+        if self.pools.len() <= server {
+            self.pools.resize(server + 1, None);
+        }
+        if let Some(p) = &self.pools[server] {
+            return p.clone();
+        }
+        let addr = proxy.routing.load().servers[server].addr.clone();
+        let p = proxy.pools.get(&addr, &account.user, &account.credential, account.capabilities, account.collation);
+        self.pools[server] = Some(p.clone());
+        p
+    }
+
+    /// Forgets every pool (COM_CHANGE_USER switches account).
+    pub fn drop_pools(&mut self) {
+        self.pools.clear();
+    }
+
+    async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
+        let pool = self.pool(proxy, account, server);
+        let lease = pool.checkout_alive().await?;
+        let in_flight = proxy.routing.load().servers[server].in_flight.clone();
+        self.held = Some(Held::new(server, lease, in_flight));
+        Ok(())
+    }
+
+    /// Takes a connection on the leader.
+    async fn take_leader(&mut self, proxy: &Proxy, account: &Account) -> Result<(), ProxyError> {
+        let leader = proxy.routing.load().leader().map(|l| l.id);
+        match leader {
+            Some(id) => self.take(proxy, account, id).await,
+            None => Err(ProxyError::Unavailable("no leader is known: writes are unavailable".into())),
+        }
+    }
+
+    /// Where a statement of class `class` goes now (the router's decision), and whether
+    /// that is a server other than the leader.
+    pub fn target(&self, proxy: &Proxy, class: &Classification) -> (Target, bool) {
+        // Decide under a short-lived guard; nothing is awaited while it is held.
+        let table = proxy.routing.load();
+        let view = SessionView {
+            pinned_to: None,
+            autocommit_off: !self.autocommit(),
+            last_write: self.last_gtid.as_ref().map(|(p, _)| p),
+        };
+        let target = route(class, &view, &table, &proxy.policy());
+        let to_follower = matches!(target, Target::Server(id) if table.servers[id].role.serves_reads());
+        (target, to_follower)
+    }
+
+    /// Makes sure a connection is held on the server `class` belongs on.
+    pub async fn lease_for(
+        &mut self,
+        proxy: &Proxy,
+        account: &Account,
+        state: &SessionState,
+        class: &Classification,
+    ) -> Result<(), ProxyError> {
+        if self.held.is_some() {
+            return Ok(());
+        }
+        let (target, to_follower) = self.target(proxy, class);
+        match target {
+            Target::Server(id) => match self.take(proxy, account, id).await {
+                // A follower that just went away: reads fall back to the leader at once
+                // instead of waiting for the health checker.
+                Err(ProxyError::BackendConnect { .. } | ProxyError::PoolTimeout { .. }) if to_follower => {
+                    self.take_leader(proxy, account).await
+                }
+                r => r,
+            },
+            Target::WaitThenServer(id) => {
+                if self.take(proxy, account, id).await.is_ok() && self.causal_wait(proxy, account, state).await? {
+                    return Ok(());
+                }
+                self.held = None;
+                self.take_leader(proxy, account).await
+            }
+            Target::Unavailable(msg) => Err(ProxyError::Unavailable(msg)),
+        }
+    }
+
+    /// Waits (up to `causal_wait_ms`) for the held follower to apply the session's last
+    /// write; `false` when it did not in time.
+    async fn causal_wait(
+        &mut self,
+        proxy: &Proxy,
+        account: &Account,
+        state: &SessionState,
+    ) -> Result<bool, ProxyError> {
+        let Some((_, gtid)) = self.last_gtid.clone() else { return Ok(true) };
+        let Some(conn) = self.held.as_mut() else { return Ok(false) };
+        if let Ready::Refused(_) = conn.sync(state, false, &account.default_charset).await? {
+            return Ok(false);
+        }
+        let mut sql = String::with_capacity(64);
+        let secs = proxy.routing_settings.causal_wait_ms as f64 / 1000.0;
+        let _ = write!(sql, "SELECT MASTER_GTID_WAIT('{gtid}', {secs:.3})");
+        let (framer, bytes) = conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
+        Ok(framer.error.is_none() && first_value(&bytes, conn.deprecate_eof()) == Some(Some(b"0".to_vec())))
+    }
+
+    /// After a statement on the leader: when a write became durable (autocommit, or the
+    /// COMMIT of a transaction that wrote), learn its GTID for read-your-writes.
+    pub async fn track_write(
+        &mut self,
+        proxy: &Proxy,
+        class: &Classification,
+        failed: bool,
+        status: Option<u16>,
+    ) -> Result<(), ProxyError> {
+        if failed || !proxy.tracks_writes() {
+            return Ok(());
+        }
+        let Some(conn) = self.held.as_mut() else { return Ok(()) };
+        if !proxy.routing.load().is_leader(conn.server) {
+            return Ok(());
+        }
+        let wrote = writes(class);
+        if status.is_some_and(|s| s & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0) {
+            self.txn_wrote |= wrote;
+            return Ok(());
+        }
+        if !(wrote || self.txn_wrote) {
+            return Ok(());
+        }
+        self.txn_wrote = false;
+        let (_, bytes) = conn.ask(com::QUERY, b"SELECT @@last_gtid", Expect::Results).await?;
+        if let Some(Some(v)) = first_value(&bytes, conn.deprecate_eof()) {
+            // Only digits, '-' and ',' can appear; anything else is not a GTID.
+            let text = String::from_utf8_lossy(&v).into_owned();
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
+                self.last_gtid = Some((GtidPos::parse(&text), text));
+            }
+        }
+        Ok(())
+    }
+}
