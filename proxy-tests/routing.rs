@@ -155,3 +155,51 @@ async fn primary_down_writes_fail_clearly_reads_continue() {
     d.disconnect().await.unwrap();
     c.disconnect().await.unwrap();
 }
+
+/// Roles, not positions: when whoever owns the topology makes another server the leader
+/// (here: the table is changed at run time, as a failover would), writes follow at once,
+/// on connections that were idle meanwhile too.
+#[tokio::test]
+async fn writes_follow_the_leader_role_when_it_moves() {
+    use shoal::route::Role;
+    let set = Replicated::start(1);
+    let s = Scratch::new(&set.primary, "roles");
+    set.primary.sql(&format!("CREATE TABLE {}.t (id INT PRIMARY KEY, at INT)", s.db));
+    set.wait_caught_up();
+    let shoal = shoal_for(&set);
+    let mut c = Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+    let old = set.primary.port;
+    let new = set.replicas[0].port;
+    assert_eq!(port_of(&mut c, "SELECT /* shoal:leader */ @@port").await, old);
+    c.query_drop("INSERT INTO t VALUES (1, @@port)").await.unwrap();
+    set.wait_caught_up();
+    // The replica stops replicating and becomes the leader; the old primary follows.
+    set.replicas[0].sql("STOP SLAVE; SET GLOBAL read_only = 0");
+    shoal.proxy.routing.rcu(|t| {
+        let mut t = (**t).clone();
+        for sv in &mut t.servers {
+            sv.role = if sv.addr.ends_with(&format!(":{new}")) { Role::Leader } else { Role::Follower };
+        }
+        t.version += 1;
+        t
+    });
+    assert_eq!(shoal.proxy.routing.load().leader().map(|l| l.addr.to_string()), Some(format!("127.0.0.1:{new}")));
+    // The idle client's next write, a locking read and a transaction go to the new leader.
+    c.query_drop("INSERT INTO t VALUES (2, @@port)").await.unwrap();
+    assert_eq!(port_of(&mut c, "SELECT /* shoal:leader */ @@port").await, new);
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (3, @@port)").await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    // A new client too.
+    let mut d = Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+    d.query_drop("INSERT INTO t VALUES (4, @@port)").await.unwrap();
+    let on_new = set.replicas[0].sql(&format!("SELECT GROUP_CONCAT(id, ':', at ORDER BY id) FROM {}.t", s.db));
+    assert_eq!(on_new.trim(), format!("1:{old},2:{new},3:{new},4:{new}"));
+    let on_old = set.primary.sql(&format!("SELECT GROUP_CONCAT(id ORDER BY id) FROM {}.t", s.db));
+    assert_eq!(on_old.trim(), "1", "nothing was written to the old primary after the move");
+    // The health checker keeps the roles it finds in the table.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(shoal.proxy.routing.load().leader().map(|l| l.addr.to_string()), Some(format!("127.0.0.1:{new}")));
+    c.disconnect().await.unwrap();
+    d.disconnect().await.unwrap();
+}

@@ -85,6 +85,8 @@ fn opts(addr: &str, svc: &ServiceAccount, timeout: Duration) -> mysql_async::Opt
 struct Checker {
     id: usize,
     addr: String,
+    /// The server's role at the last look at the table: whoever owns the topology may
+    /// change it at any time, and it decides what is checked (lag only on followers).
     role: Role,
     conn: Option<mysql_async::Conn>,
     streak: Streak,
@@ -166,6 +168,7 @@ pub async fn start(table: Arc<ArcSwap<RoutingTable>>, svc: Option<ServiceAccount
             loop {
                 tick.tick().await;
                 let Some(table) = weak.upgrade() else { return };
+                c.role = table.load().servers[c.id].role;
                 let r = c.check(&svc, timeout).await;
                 let current = table.load().servers[c.id].health;
                 let health = next_health(current, &mut c.streak, r.is_ok(), &settings);
