@@ -369,7 +369,7 @@ async fn unix_socket_backend() {
     let shoal = Shoal::start_with(db, move |c| c.backends.primary = sock);
     let mut c = connect(&shoal, &s).await;
     let (port, via_socket): (u16, String) = c
-        .query_first("SELECT @@port, (SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())")
+        .query_first("SELECT @@port, (SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = @@pseudo_thread_id)")
         .await
         .unwrap()
         .unwrap();

@@ -65,7 +65,7 @@ async fn pipelined_reads_reach_the_right_clients_on_few_connections() {
                     let e = c.query_drop("SELECT nope FROM t").await.unwrap_err();
                     assert!(e.to_string().contains("1054"), "{e}");
                 }
-                let thread = c.query_first::<u64, _>("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+                let thread = c.query_first::<u64, _>("SELECT @@pseudo_thread_id").await.unwrap().unwrap();
                 // Reads that arrive while a pipe is still opening run on connections of
                 // their own; count the second half of the run only.
                 if round >= ROUNDS / 2 {
@@ -307,7 +307,7 @@ async fn kill_of_a_pipelined_read_spares_the_shared_connection() {
     let mut bystander = Conn::new(opts.clone()).await.unwrap();
     let mut killer = Conn::new(opts).await.unwrap();
     wait_for_pipes(&shoal, &mut bystander, 1).await;
-    let pipe_thread: u64 = bystander.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let pipe_thread: u64 = bystander.query_first("SELECT @@pseudo_thread_id").await.unwrap().unwrap();
     let victim_id = victim.id();
     let sleeper = tokio::spawn(async move {
         let r: Result<Option<i64>, _> = victim.query_first("SELECT SLEEP(30)").await;
@@ -336,7 +336,7 @@ async fn kill_of_a_pipelined_read_spares_the_shared_connection() {
     // The read behind it was neither interrupted nor lost, and the shared connection lives.
     let (v, mut bystander) = behind.await.unwrap();
     assert_eq!(v.expect("the read behind the killed one"), Some(42));
-    let thread: u64 = bystander.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let thread: u64 = bystander.query_first("SELECT @@pseudo_thread_id").await.unwrap().unwrap();
     assert_eq!(thread, pipe_thread, "KILL closed the pipe's shared connection");
     // KILL CONNECTION still ends the victim's own session.
     assert!(victim.query_drop("SELECT 1").await.is_err(), "the killed session still answers");

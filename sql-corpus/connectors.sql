@@ -23,13 +23,13 @@ select DATABASE(), USER() limit 1
 -- expect: Read
 select @@character_set_client, @@character_set_connection, @@character_set_server, @@character_set_database limit 1
 
--- expect: Show
+-- expect: Show DIAGNOSTICS
 SHOW WARNINGS
 
--- expect: Show
+-- expect: Show DIAGNOSTICS
 show warnings
 
--- expect: Show
+-- expect: Show DIAGNOSTICS
 SHOW ERRORS
 
 -- expect: Show
@@ -246,7 +246,7 @@ select @@session.transaction_read_only
 -- expect: Read
 SELECT @@session.autocommit
 
--- expect: Show
+-- expect: Show DIAGNOSTICS
 SHOW WARNINGS
 
 -- expect: Read
@@ -362,7 +362,7 @@ SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci
 -- expect: SessionSet
 SET NAMES utf8mb4 COLLATE utf8mb4_bin;
 
--- expect: Read NON_DETERMINISTIC
+-- expect: Read NON_DETERMINISTIC CONNECTION_ID
 SELECT CONNECTION_ID(), VERSION();
 
 -- expect: SessionSet
@@ -377,7 +377,7 @@ SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION
 -- expect: Read
 SELECT @@socket, @@port, @@hostname
 
--- expect: Read NON_DETERMINISTIC
+-- expect: Read NON_DETERMINISTIC CONNECTION_ID
 select connection_id()
 
 -- expect: SessionSet
@@ -430,7 +430,7 @@ SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED
 -- expect: Show
 SHOW /*!50002 GLOBAL */ STATUS
 
--- expect: Read NON_DETERMINISTIC
+-- expect: Read NON_DETERMINISTIC CONNECTION_ID
 SELECT CONNECTION_ID()
 
 -- expect: Read NON_DETERMINISTIC
@@ -536,3 +536,20 @@ UPDATE meta.heartbeat SET ts = UTC_TIMESTAMP(6) WHERE id = 1
 
 -- expect: Read
 SELECT /*!40001 SQL_NO_CACHE */ * FROM `sakila`.`actor`
+
+-- Diagnostics of the previous statement (they must run where it ran).
+-- expect: Show DIAGNOSTICS
+SHOW COUNT(*) WARNINGS
+
+-- expect: Show DIAGNOSTICS
+show errors limit 1
+
+-- expect: Read DIAGNOSTICS
+SELECT @@session.warning_count, @@error_count
+
+-- expect: Read ROW_COUNT
+SELECT ROW_COUNT()
+
+-- A column named warnings is not a diagnostics statement.
+-- expect: Read
+SELECT warnings FROM t

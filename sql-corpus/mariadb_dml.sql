@@ -162,7 +162,7 @@ SELECT SLEEP(1)
 -- expect: Read
 SELECT @@version, @@global.max_connections, @@session.sql_mode, @@local.wait_timeout
 
--- expect: Read
+-- expect: Read ROW_COUNT
 SELECT ROW_COUNT()
 
 -- expect: Read
@@ -539,10 +539,10 @@ CALL sys.ps_setup_show_enabled(TRUE, TRUE)
 -- expect: Call
 call shop.daily_rollup
 
--- expect: Show USER_VARIABLE
+-- expect: Show USER_VARIABLE DIAGNOSTICS
 GET DIAGNOSTICS @n = NUMBER
 
--- expect: Show USER_VARIABLE
+-- expect: Show USER_VARIABLE DIAGNOSTICS
 GET DIAGNOSTICS CONDITION 1 @p1 = RETURNED_SQLSTATE, @p2 = MESSAGE_TEXT
 
 -- expect: Unknown

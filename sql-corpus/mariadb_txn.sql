@@ -101,7 +101,7 @@ SET completion_type = 'CHAIN'
 -- expect: Read
 SELECT @@in_transaction
 
--- expect: Read NON_DETERMINISTIC
+-- expect: Read NON_DETERMINISTIC CONNECTION_ID
 SELECT trx_id, trx_state FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()
 
 -- expect: Read

@@ -372,6 +372,12 @@ pub struct LimitsSection {
     pub prepared_cache_entries_max: u32,
     /// Time a client has to finish the handshake.
     pub handshake_timeout_ms: u64,
+    /// A client idle this long is disconnected, as MariaDB does with `wait_timeout` (a
+    /// session's own `SET wait_timeout` takes precedence); seconds.
+    pub client_wait_timeout_s: u64,
+    /// The same for interactive clients (`CLIENT_INTERACTIVE`, e.g. the `mariadb` CLI),
+    /// as MariaDB's `interactive_timeout`; seconds.
+    pub client_interactive_timeout_s: u64,
     /// On SIGTERM/SIGINT, how long running statements may take to finish.
     pub shutdown_drain_timeout_ms: u64,
 }
@@ -392,6 +398,8 @@ impl Default for LimitsSection {
             pipe_stall_ms: 10,
             prepared_cache_entries_max: 10_000,
             handshake_timeout_ms: 10_000,
+            client_wait_timeout_s: 28_800,
+            client_interactive_timeout_s: 28_800,
             shutdown_drain_timeout_ms: 30_000,
         }
     }
@@ -562,6 +570,8 @@ pub const FIELDS: &[FieldDoc] = &[
     f("limits", "pipe_stall_ms", "A pipe whose next response is this late (a slow read) takes no new reads until it answers, milliseconds."),
     f("limits", "prepared_cache_entries_max", "Prepare responses cached per pool."),
     f("limits", "handshake_timeout_ms", "Time a client has to finish the handshake, milliseconds."),
+    f("limits", "client_wait_timeout_s", "A client idle this long is disconnected (MariaDB's wait_timeout; a session's own SET wait_timeout wins), seconds."),
+    f("limits", "client_interactive_timeout_s", "The same for interactive clients such as the mariadb CLI (MariaDB's interactive_timeout), seconds."),
     f("limits", "shutdown_drain_timeout_ms", "On SIGTERM/SIGINT, how long running statements may take to finish."),
     f("metrics", "enabled", "Serve /metrics on the HTTP API."),
     f("metrics", "latency_buckets_seconds", "Latency histogram bucket bounds, seconds, ascending (read at start)."),
@@ -745,6 +755,8 @@ impl Config {
         range("limits.pipe_stall_ms", l.pipe_stall_ms, 1, 600_000)?;
         range("limits.prepared_cache_entries_max", l.prepared_cache_entries_max.into(), 1, 10_000_000)?;
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
+        range("limits.client_wait_timeout_s", l.client_wait_timeout_s, 1, 31_536_000)?;
+        range("limits.client_interactive_timeout_s", l.client_interactive_timeout_s, 1, 31_536_000)?;
         let r = &self.routing;
         range("routing.max_lag_ms", r.max_lag_ms, 0, 86_400_000)?;
         range("routing.causal_wait_ms", r.causal_wait_ms, 0, 60_000)?;

@@ -12,6 +12,10 @@ use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
 use crate::protocol::com;
 use crate::protocol::framer::{Expect, Framer, Step};
+use mysql_common::packets::{AuthPlugin, ComChangeUser, ComChangeUserMoreData};
+use mysql_common::proto::MySerialize;
+
+use crate::protocol::auth::SCRAMBLE_BYTES;
 use crate::protocol::handshake::{backend_hello, parse_server_hello, NATIVE_PASSWORD};
 use crate::protocol::packet::{
     begin_packet, complete_frame_len, finish_packet, put_packet, take_packet, HEADER_BYTES, PAYLOAD_MAX,
@@ -75,6 +79,9 @@ enum Sink<'a, C> {
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// A pooled connection idle for longer than this is probed before use (see `is_alive`).
 const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
+/// A statement that empties the diagnostics area: MariaDB clears it for a statement that
+/// uses a table, and this one reads no row and raises nothing (any account may read it).
+const CLEAR_DIAGNOSTICS_SQL: &[u8] = b"SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0";
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
 
@@ -157,6 +164,14 @@ pub struct BackendConn {
     pub capabilities: CapabilityFlags,
     /// Session state this connection currently has (schema, variables, statements).
     pub state: BackendState,
+    /// The session that held it kept state here that no other session may see (a pin
+    /// reason held): it must be reset ([`Self::reset`]) before anyone else uses it, and
+    /// the pool discards it if it comes back so (a session that ended without the reset).
+    pub needs_reset: bool,
+    /// Who it is logged in as (for COM_CHANGE_USER).
+    login: Arc<Target>,
+    /// The greeting's nonce (COM_CHANGE_USER answers it again).
+    scramble: Vec<u8>,
     /// A command was sent and its response not read to the end: unusable if returned so.
     busy: bool,
     /// An I/O or protocol error happened: the pool must discard this connection.
@@ -186,6 +201,9 @@ impl BackendConn {
                 server_version: String::new(),
                 capabilities: t.capabilities,
                 state: BackendState::default(),
+                needs_reset: false,
+                login: Arc::new(t.clone()),
+                scramble: Vec::new(),
                 busy: false,
                 broken: false,
                 last_used: std::time::Instant::now(),
@@ -197,6 +215,7 @@ impl BackendConn {
             }
             let hello = parse_server_hello(&greeting).ok_or_else(|| fail("unreadable greeting".into(), 2003))?;
             conn.thread_id = hello.connection_id;
+            conn.scramble = hello.scramble.clone();
             conn.server_version = hello.version.clone();
             conn.capabilities = t.capabilities & hello.capabilities;
             let token = t.credential.token(&hello.scramble);
@@ -242,9 +261,76 @@ impl BackendConn {
         }
     }
 
-    /// True when the connection must not be reused.
+    /// True when the connection cannot be used further: broken, or in the middle of a
+    /// response.
     pub fn is_unusable(&self) -> bool {
         self.broken || self.busy
+    }
+
+    /// `COM_RESET_CONNECTION`: the server rolls back, unlocks tables, releases advisory
+    /// locks, drops temporary tables, forgets user variables, prepared statements,
+    /// session variables and diagnostics; only the login and the schema stay.
+    pub async fn reset(&mut self) -> Result<(), ProxyError> {
+        let (framer, _) = self.ask(com::RESET_CONNECTION, &[], Expect::Single).await?;
+        if framer.error.is_some() {
+            return Err(self.protocol_err("COM_RESET_CONNECTION refused"));
+        }
+        let schema = self.state.schema.take();
+        self.state = BackendState { schema, ..BackendState::default() };
+        self.needs_reset = false;
+        Ok(())
+    }
+
+    /// `COM_CHANGE_USER` to the same account without a schema: everything
+    /// [`Self::reset`] clears, and the current schema too (MariaDB cannot otherwise leave
+    /// a schema once one is selected).
+    pub async fn change_user(&mut self) -> Result<(), ProxyError> {
+        let t = self.login.clone();
+        let token = t.credential.token(&self.scramble);
+        let more =
+            ComChangeUserMoreData::new(t.collation as u16).with_auth_plugin(Some(AuthPlugin::MysqlNativePassword));
+        let packet = ComChangeUser::new()
+            .with_user(Some(t.user.as_bytes()))
+            .with_auth_plugin_data(Some(&token[..]))
+            .with_database(None::<&[u8]>)
+            .with_more_data(Some(more));
+        let mut body = Vec::with_capacity(64 + t.user.len());
+        packet.serialize(&mut body);
+        self.busy = true;
+        self.write_packet(0, &body).await?;
+        let (seq, resp) = self.read_packet().await?;
+        let resp = if resp.first() == Some(&0xFE) && resp.len() > 1 {
+            // Auth switch to native password with a fresh nonce.
+            let body = &resp[1..];
+            let name_end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+            let nonce = body.get(name_end + 1..).unwrap_or_default();
+            let nonce = &nonce[..nonce.len().min(SCRAMBLE_BYTES)];
+            self.scramble = nonce.to_vec();
+            let token = t.credential.token(nonce);
+            self.write_packet(seq.wrapping_add(1), &token).await?;
+            self.read_packet().await?.1
+        } else {
+            resp
+        };
+        self.busy = false;
+        if resp.first() != Some(&0x00) {
+            return Err(self.protocol_err("COM_CHANGE_USER refused"));
+        }
+        self.state = BackendState::default();
+        self.needs_reset = false;
+        Ok(())
+    }
+
+    /// Empties the connection's diagnostics area (warnings, errors of its last statement
+    /// that had any) when another session left some: a statement that reads a table and
+    /// raises nothing clears it.
+    pub async fn clear_diagnostics(&mut self) -> Result<(), ProxyError> {
+        if !self.state.da_dirty {
+            return Ok(());
+        }
+        let (framer, _) = self.ask(com::QUERY, CLEAR_DIAGNOSTICS_SQL, Expect::Results).await?;
+        self.state.da_dirty = framer.left_diagnostics();
+        Ok(())
     }
 
     /// Cheap liveness check for a connection coming out of the pool: a server that closed
@@ -386,6 +472,7 @@ impl BackendConn {
                     // Busy again as soon as the next response is read; a pipe returns its
                     // connection only when nothing is in flight.
                     self.busy = false;
+                    self.state.da_dirty |= framer.left_diagnostics();
                     self.last_used = std::time::Instant::now();
                     let out = self.rbuf.split_to(std::mem::take(scan));
                     if framer.error == Some(0) {
@@ -433,7 +520,11 @@ impl BackendConn {
         needs_insert_id: bool,
         charset: &str,
     ) -> Result<Ready, ProxyError> {
-        let plan = sync_plan(state, &self.state, needs_insert_id, charset);
+        let mut plan = sync_plan(state, &self.state, needs_insert_id, charset);
+        if plan.forget_schema {
+            self.change_user().await?;
+            plan = sync_plan(state, &self.state, needs_insert_id, charset);
+        }
         if plan.is_empty() {
             self.state.synced = Some((state.id, state.version));
             return Ok(Ready::Yes);
@@ -495,6 +586,7 @@ impl BackendConn {
                     Step::More => {}
                     Step::Done => {
                         self.busy = false;
+                        self.state.da_dirty |= framer.left_diagnostics();
                         self.last_used = std::time::Instant::now();
                         let out = self.rbuf.split_to(scan);
                         if let Sink::Client(c) = &mut sink {

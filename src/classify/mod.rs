@@ -13,9 +13,11 @@
 //!
 //! Decision tables live in each module's doc; `docs/classify.md` gathers them.
 
+pub mod answered;
 pub mod cache;
 pub mod digest;
 pub mod kind;
+pub mod rewrite;
 pub mod scan;
 pub mod set;
 pub mod token;
@@ -175,9 +177,16 @@ impl Flags {
     pub const MULTI_HAS_WRITE: Flags = Flags(1 << 15);
     /// `HANDLER …`: opens or reads a table handle that lives on the connection.
     pub const HANDLER: Flags = Flags(1 << 16);
+    /// Reads the previous statement's diagnostics: `SHOW WARNINGS`, `SHOW ERRORS`,
+    /// `SHOW COUNT(*) WARNINGS|ERRORS`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`.
+    pub const DIAGNOSTICS: Flags = Flags(1 << 17);
+    /// `ROW_COUNT(` is called (the previous statement's affected rows).
+    pub const ROW_COUNT: Flags = Flags(1 << 18);
+    /// `CONNECTION_ID(` is called (also `NON_DETERMINISTIC`).
+    pub const CONNECTION_ID: Flags = Flags(1 << 19);
 
     /// Every flag with its name (the const's name), lowest bit first.
-    pub const NAMED: [(&'static str, Flags); 17] = [
+    pub const NAMED: [(&'static str, Flags); 20] = [
         ("FOR_UPDATE", Flags::FOR_UPDATE),
         ("FOR_SHARE", Flags::FOR_SHARE),
         ("INTO", Flags::INTO),
@@ -195,6 +204,9 @@ impl Flags {
         ("MULTI_STATEMENT", Flags::MULTI_STATEMENT),
         ("MULTI_HAS_WRITE", Flags::MULTI_HAS_WRITE),
         ("HANDLER", Flags::HANDLER),
+        ("DIAGNOSTICS", Flags::DIAGNOSTICS),
+        ("ROW_COUNT", Flags::ROW_COUNT),
+        ("CONNECTION_ID", Flags::CONNECTION_ID),
     ];
 
     /// The flag whose const name is `name`.

@@ -20,6 +20,9 @@
 //! | `UUID(` `UUID_SHORT(` `RAND(` `SYSDATE(` `NOW(` `CURDATE(` `CURTIME(` `UTC_*(` `UNIX_TIMESTAMP(` `CONNECTION_ID(` `RANDOM_BYTES(` `SYS_GUID(` `CURRENT_TIMESTAMP` `CURRENT_DATE` `CURRENT_TIME` `LOCALTIME` `LOCALTIMESTAMP` | NON_DETERMINISTIC |
 //! | `@name` not glued to a preceding name/string (`'u'@'host'` is an account) | USER_VARIABLE |
 //! | hint token containing `shoal:leader`          | HINT_LEADER              |
+//! | `ROW_COUNT(`                                  | ROW_COUNT                |
+//! | `CONNECTION_ID(`                              | CONNECTION_ID (+ NON_DETERMINISTIC) |
+//! | `@@[scope.]warning_count`, `@@[scope.]error_count`; `WARNINGS`/`ERRORS` in a statement that starts with `SHOW`; `DIAGNOSTICS` after `GET`, `CURRENT` or `STACKED` | DIAGNOSTICS |
 
 use super::token::{TokenKind, Tokenizer};
 use super::Flags;
@@ -83,8 +86,10 @@ fn function_flag(kw: &[u8]) -> Option<(Flags, bool)> {
         b"FOUND_ROWS" => Flags::FOUND_ROWS,
         b"NEXTVAL" | b"SETVAL" => return Some((Flags::SEQUENCE, true)),
         b"LASTVAL" => Flags::SEQUENCE,
+        b"ROW_COUNT" => Flags::ROW_COUNT,
+        b"CONNECTION_ID" => Flags::CONNECTION_ID | Flags::NON_DETERMINISTIC,
         b"UUID" | b"UUID_SHORT" | b"RAND" | b"SYSDATE" | b"NOW" | b"CURDATE" | b"CURTIME" | b"UTC_DATE"
-        | b"UTC_TIME" | b"UTC_TIMESTAMP" | b"UNIX_TIMESTAMP" | b"CONNECTION_ID" | b"RANDOM_BYTES" | b"SYS_GUID" => {
+        | b"UTC_TIME" | b"UTC_TIMESTAMP" | b"UNIX_TIMESTAMP" | b"RANDOM_BYTES" | b"SYS_GUID" => {
             Flags::NON_DETERMINISTIC
         }
         _ => return None,
@@ -95,6 +100,16 @@ fn function_flag(kw: &[u8]) -> Option<(Flags, bool)> {
 /// Non-deterministic keywords usable without parentheses.
 fn bare_nondeterministic(kw: &[u8]) -> bool {
     matches!(kw, b"CURRENT_TIMESTAMP" | b"CURRENT_DATE" | b"CURRENT_TIME" | b"LOCALTIME" | b"LOCALTIMESTAMP")
+}
+
+/// `@@warning_count` / `@@error_count`, with or without a scope (`@@session.`).
+fn is_diagnostics_var(text: &[u8]) -> bool {
+    let name = text.get(2..).unwrap_or_default();
+    let name = match name.iter().position(|b| *b == b'.') {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    };
+    is(name, b"WARNING_COUNT") || is(name, b"ERROR_COUNT")
 }
 
 /// True when `text` contains `shoal:leader`, ignoring ASCII case.
@@ -119,6 +134,7 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
     let mut p2: &[u8] = b"";
     let mut prev_end_glue = false; // previous token can own an `@host` part
     let mut pending_into = false;
+    let mut starts_with_show = None;
     for tok in toks.by_ref() {
         if tok.kind == TokenKind::Semi && !to_end {
             break;
@@ -131,6 +147,7 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
         }
         scan.nonempty = true;
         let word: &[u8] = if tok.kind == TokenKind::Word { tok.text } else { b"" };
+        let show = *starts_with_show.get_or_insert(is(word, b"SHOW"));
         if pending_into {
             pending_into = false;
             let file = is(word, b"OUTFILE") || is(word, b"DUMPFILE");
@@ -151,6 +168,10 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
                     scan.flags |= Flags::FOR_SHARE
                 }
                 6 if is(word, b"UPDATE") && is(p1, b"FOR") => scan.flags |= Flags::FOR_UPDATE,
+                6 | 8 if show && (is(word, b"ERRORS") || is(word, b"WARNINGS")) => scan.flags |= Flags::DIAGNOSTICS,
+                11 if is(word, b"DIAGNOSTICS") && (is(p1, b"GET") || is(p1, b"CURRENT") || is(p1, b"STACKED")) => {
+                    scan.flags |= Flags::DIAGNOSTICS
+                }
                 19 if is(word, b"SQL_CALC_FOUND_ROWS") => scan.flags |= Flags::CALC_FOUND_ROWS,
                 9 | 12 | 14 | 17 if bare_nondeterministic(Kw::of(word).as_bytes()) => {
                     scan.flags |= Flags::NON_DETERMINISTIC
@@ -168,6 +189,7 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             }
             TokenKind::Punct if tok.text == b")" => depth = depth.saturating_sub(1),
             TokenKind::UserVar if tok.gap_before || !prev_end_glue => scan.flags |= Flags::USER_VARIABLE,
+            TokenKind::SysVar if is_diagnostics_var(tok.text) => scan.flags |= Flags::DIAGNOSTICS,
             _ => {}
         }
         prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);

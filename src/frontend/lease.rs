@@ -57,6 +57,9 @@ pub struct Leases {
     pub last_gtid: Option<(GtidPos, String)>,
     /// The open transaction has written: its COMMIT must record a GTID.
     pub txn_wrote: bool,
+    /// `held` is kept (no pin) only because the session's last statement left warnings or
+    /// an error there, which its next statement may read (`SHOW WARNINGS`, …).
+    pub diagnostics: bool,
 }
 
 impl Leases {
@@ -80,10 +83,45 @@ impl Leases {
         self.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0
     }
 
-    /// Returns the connection to its pool unless a pin reason holds.
+    /// Returns the connection to its pool unless a pin reason holds; a pinned one is
+    /// marked as holding session state (reset before anyone else may use it).
     pub fn release_if_free(&mut self) {
-        if self.pin.is_free() {
+        self.finish(false);
+    }
+
+    /// After a client statement: keeps the connection while a pin reason holds, or (with
+    /// no pin) while the statement's diagnostics may be read next; else gives it back.
+    ///
+    /// | pin | statement left warnings/error | connection |
+    /// |---|---|---|
+    /// | holds | any | kept, marked `needs_reset` |
+    /// | free | yes | kept for diagnostics (given back before a statement that does not read them) |
+    /// | free | no | back to the pool |
+    pub fn finish(&mut self, left_diagnostics: bool) {
+        let Some(conn) = self.held.as_mut() else {
+            self.diagnostics = false;
+            return;
+        };
+        if !self.pin.is_free() {
+            conn.needs_reset = true;
+            return;
+        }
+        // Everything pinned ended (COMMIT, UNLOCK TABLES, …): nothing of the session stays.
+        conn.needs_reset = false;
+        self.diagnostics = left_diagnostics;
+        if !left_diagnostics {
             self.held = None;
+        }
+    }
+
+    /// Before a client statement: a connection kept only for the last statement's
+    /// diagnostics goes back unless this statement reads them.
+    pub fn before(&mut self, reads_diagnostics: bool) {
+        if self.diagnostics && !reads_diagnostics {
+            self.diagnostics = false;
+            if self.pin.is_free() {
+                self.held = None;
+            }
         }
     }
 
@@ -91,6 +129,7 @@ impl Leases {
     /// locks, a cursor): after a lost backend, or a reset.
     pub fn forget_connection_state(&mut self) {
         self.held = None;
+        self.diagnostics = false;
         self.pin = Pin::default();
         self.cursor = None;
         self.txn_wrote = false;

@@ -7,12 +7,14 @@
 //! * [`handshake`] — greeting, SSLRequest, authentication, initial schema.
 //! * [`account`] — who a session is (account, wire format).
 //! * [`lease`] — a session's backend connections, pins and routing.
+//! * [`answers`] — statements shoal answers itself (`KILL`, `SHOW PROCESSLIST`).
 //! * [`session`] — the command loop: COM_QUERY and friends, relayed to pooled backends.
 //! * [`stmt`] — COM_STMT_* (prepared statements multiplexed over pooled connections).
 //! * [`pipelined`] — plain autocommit reads sent to a shared pipe ([`crate::backend::pipeline`]).
 //! * [`tls`] — rustls acceptor.
 
 pub mod account;
+pub mod answers;
 pub mod handshake;
 pub mod io;
 pub mod lease;

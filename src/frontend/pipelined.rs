@@ -70,6 +70,9 @@ pub struct SessionPipes {
     pending: Option<PendingRead>,
     /// Set while a read a pipe gave back runs again: not on a pipe this time.
     pub off: bool,
+    /// The last pipelined read (a COM_QUERY text) when it left warnings or an error on the
+    /// shared connection: run again if the next statement reads them.
+    pub rerun: Option<BytesMut>,
 }
 
 impl SessionPipes {
@@ -136,8 +139,18 @@ impl SessionPipes {
             return Ok(PipeRun::Deferred);
         }
         match take_answer(io, answer, &addr).await? {
-            Taken::Ran(framer) => Ok(PipeRun::Ran(framer)),
+            Taken::Ran(framer) => {
+                self.note_diagnostics(&framer, offer.payload);
+                Ok(PipeRun::Ran(framer))
+            }
             Taken::Back(timer) => Ok(PipeRun::NotRun(timer)),
+        }
+    }
+
+    /// Remembers a read whose warnings or error only the shared connection has.
+    fn note_diagnostics(&mut self, framer: &Framer, payload: &[u8]) {
+        if framer.left_diagnostics() && payload.first() == Some(&crate::protocol::com::QUERY) {
+            self.rerun = Some(BytesMut::from(&payload[1..]));
         }
     }
 
@@ -148,7 +161,10 @@ impl SessionPipes {
         let Some(pending) = self.pending.take() else { return Ok(None) };
         io.wrote = false;
         match take_answer(io, pending.answer, &pending.addr).await? {
-            Taken::Ran(framer) => Ok(Some(Ok(framer))),
+            Taken::Ran(framer) => {
+                self.note_diagnostics(&framer, &pending.payload);
+                Ok(Some(Ok(framer)))
+            }
             Taken::Back(timer) => {
                 // The command runs again through `dispatch`, which times it afresh.
                 if let Some(t) = timer {

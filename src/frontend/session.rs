@@ -19,8 +19,10 @@ use super::lease::Leases;
 use super::pipelined::{Offer, PipeRun, SessionPipes};
 use super::Proxy;
 use crate::backend::conn::Ready;
+use crate::classify::answered::{is_show_processlist, parse_kill};
+use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
 use crate::classify::{parse_set, use_schema, Classification, Flags, Kind, SetEffect};
-use crate::error::{ProxyError, ER_NO_SUCH_THREAD, ER_UNKNOWN_COM};
+use crate::error::{ProxyError, ER_UNKNOWN_COM};
 use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::{put_packet, HEADER_BYTES};
@@ -43,14 +45,12 @@ thread_local! {
 }
 
 /// Classifies through the worker thread's cache.
-fn classify_cached(sql: &[u8]) -> Classification {
+pub(super) fn classify_cached(sql: &[u8]) -> Classification {
     CLASSIFY_CACHE.with(|c| c.borrow_mut().classify(sql))
 }
 
 /// `ER_CONNECTION_KILLED`.
 const ER_CONNECTION_KILLED: u16 = 1927;
-/// `ER_KILL_DENIED_ERROR`.
-const ER_KILL_DENIED: u16 = 1095;
 
 /// Whether the loop goes on after a command.
 pub enum Flow {
@@ -102,18 +102,21 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let ok_seq = auth.next_seq;
-    let mut session = Session::new(proxy.clone(), io, id, auth);
+    let mut session = Session::new(proxy.clone(), io, id, auth, peer);
     // Removed from the registry however the session ends, a panic included.
     let _registered = proxy.registry.register(id, session.handle.clone());
     if session.start(ok_seq).await.is_ok() {
         session.serve().await;
     }
     session.io.shutdown().await;
+    session.close().await;
 }
 
 impl Session {
-    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated) -> Self {
-        let handle = Arc::new(SessionHandle::new(auth.user.clone()));
+    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated, peer: SocketAddr) -> Self {
+        // MariaDB shows loopback clients as `localhost`.
+        let host = if peer.ip().is_loopback() { format!("localhost:{}", peer.port()) } else { peer.to_string() };
+        let handle = Arc::new(SessionHandle::new(auth.user.clone(), host, auth.database.clone()));
         let state = SessionState { id: id as u64, schema: auth.database.clone(), ..Default::default() };
         Session {
             proxy,
@@ -196,20 +199,57 @@ impl Session {
         }
     }
 
+    /// Gives back the connection the session holds. One that holds the session's state
+    /// (a pin reason: transaction, locks, temporary tables, variables, …) is reset first, so
+    /// nothing of it reaches the next session; one that cannot be reset is closed.
+    async fn close(&mut self) {
+        let limit = Duration::from_millis(self.proxy.limits.connect_timeout_ms);
+        let pinned = !self.backend.pin.is_free();
+        if let Some(conn) = self.backend.held.as_mut() {
+            if (pinned || conn.needs_reset) && !conn.is_unusable() {
+                if !matches!(tokio::time::timeout(limit, conn.reset()).await, Ok(Ok(()))) {
+                    conn.mark_broken();
+                }
+            } else if pinned || conn.needs_reset {
+                conn.mark_broken();
+            }
+        }
+        self.backend.forget_connection_state();
+    }
+
+    /// How long the client may stay idle before shoal disconnects it, as MariaDB does:
+    /// the session's own `SET wait_timeout`, else `[limits]` (`interactive_timeout` for
+    /// `CLIENT_INTERACTIVE` clients).
+    fn idle_limit(&self) -> Duration {
+        let own = self.state.vars.get("wait_timeout").and_then(|t| t.rsplit('=').next()?.trim().parse::<u64>().ok());
+        let l = &self.proxy.limits;
+        let interactive = self.account.capabilities.contains(crate::protocol::CapabilityFlags::CLIENT_INTERACTIVE);
+        let default = if interactive { l.client_interactive_timeout_s } else { l.client_wait_timeout_s };
+        Duration::from_secs(own.unwrap_or(default).max(1))
+    }
+
     async fn serve(&mut self) {
         loop {
             self.io.release_idle();
-            let read = if self.pipes.has_pending() {
-                // A pipe writes the last read's response to the client: wait for the next
-                // command, or for the pipe to hand the read back (see `settle`).
-                tokio::select! {
-                    biased;
-                    _ = self.handle.pipe_wake.notified() => None,
-                    r = self.io.read_packet() => Some(r),
-                }
-            } else {
-                Some(self.io.read_packet().await)
+            let idle = self.idle_limit();
+            // Wait for the next command; a pipe writing the last read's response may hand
+            // the read back, and KILL CONNECTION wakes an idle session (see `pipe_wake`).
+            let read = tokio::select! {
+                biased;
+                _ = self.handle.pipe_wake.notified() => None,
+                r = tokio::time::timeout(idle, self.io.read_packet()) => match r {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        tracing::debug!(id = self.id, idle_s = idle.as_secs(), "client idle past wait_timeout: disconnecting");
+                        self.settled().await;
+                        return;
+                    }
+                },
             };
+            if read.is_none() && self.handle.is_killed() && !self.pipes.has_pending() {
+                // Killed while idle: the connection closes now.
+                return;
+            }
             let payload = match read {
                 Some(Ok((_, p))) => Some(p),
                 None => None,
@@ -237,7 +277,9 @@ impl Session {
                 return;
             }
             self.io.wrote = false;
+            self.handle.touch();
             let result = self.dispatch(payload).await;
+            self.handle.touch();
             if !self.after(result).await {
                 return;
             }
@@ -269,6 +311,7 @@ impl Session {
         if let Some(s) = framer.status() {
             self.backend.status = s;
         }
+        self.state.statement_done(framer);
     }
 
     /// Offers a statement to a pipe of the server the router picks (see
@@ -333,6 +376,10 @@ impl Session {
         let Some(&command) = payload.first() else {
             return Err(ProxyError::ClientProtocol("empty command packet".into()));
         };
+        if command != com::QUERY {
+            // Only a text query can read a pipelined read's diagnostics back.
+            self.pipes.rerun = None;
+        }
         match command {
             com::QUERY => self.query(payload).await?,
             com::STMT_EXECUTE => self.stmt_execute(payload).await?,
@@ -386,8 +433,13 @@ impl Session {
         let mut retry = crate::route::is_read(class);
         loop {
             let was_pinned = !self.backend.pin.is_free();
+            let own = self.backend.held.is_some();
             self.lease_for(class).await?;
             let conn = self.backend.conn();
+            if !own && class.flags.contains(Flags::DIAGNOSTICS) {
+                // Another session's warnings may be here; this session's are not.
+                conn.clear_diagnostics().await?;
+            }
             let result = async {
                 if let Ready::Refused(bytes) =
                     conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await?
@@ -431,14 +483,26 @@ impl Session {
     }
 
     async fn query(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
-        let sql = &payload[1..];
-        let class = classify_cached(sql);
+        let class = classify_cached(&payload[1..]);
         let mut timer = self.timer(class.kind);
         if matches!(class.kind, Kind::Admin | Kind::Unknown) {
-            if let Some((query_only, target)) = parse_kill(sql) {
+            if let Some((query_only, target)) = parse_kill(&payload[1..]) {
                 return self.kill(query_only, target).await;
             }
         }
+        if class.kind == Kind::Show && is_show_processlist(&payload[1..]) {
+            return self.show_processlist(&payload[1..]).await;
+        }
+        let reads_diagnostics = class.flags.contains(Flags::DIAGNOSTICS);
+        let rerun = self.pipes.rerun.take();
+        self.backend.before(reads_diagnostics);
+        if reads_diagnostics {
+            if let Some(read) = rerun {
+                self.rerun_for_diagnostics(&read).await?;
+            }
+        }
+        let payload = self.answer_session_functions(&class, payload);
+        let sql = &payload[1..];
         if self.can_pipeline(&class) {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);
             put_packet(&mut frame, 0, &payload);
@@ -453,6 +517,7 @@ impl Session {
             self.backend.release_if_free();
             return Ok(());
         };
+        self.state.statement_done(&framer);
         let failed = framer.error.is_some();
         timer.done(framer.error, self.backend.on_follower(&self.proxy));
         if framer.insert_id != 0 {
@@ -470,6 +535,7 @@ impl Session {
                     (Kind::Use, _) => {
                         if let Some(db) = use_schema(sql) {
                             conn.state.schema = Some(db.clone());
+                            self.handle.set_schema(Some(db.clone()));
                             self.state.set_schema(Some(db));
                         }
                     }
@@ -491,7 +557,51 @@ impl Session {
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
         let pin = self.backend.pin;
         self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
-        self.backend.release_if_free();
+        // A diagnostics statement leaves the diagnostics it read in place.
+        let kept = reads_diagnostics && self.backend.diagnostics;
+        self.backend.finish(framer.left_diagnostics() || kept);
+        Ok(())
+    }
+
+    /// `CONNECTION_ID()`, `ROW_COUNT()` and `FOUND_ROWS()` answered from this session's
+    /// own values (`classify::rewrite`); other statements pass unchanged. In a
+    /// multi-statement text the previous statement may be in the same text, so only the
+    /// connection id is replaced there; after `SQL_CALC_FOUND_ROWS` the session is pinned
+    /// to the connection that knows the count.
+    fn answer_session_functions(&self, class: &Classification, payload: BytesMut) -> BytesMut {
+        let answered = Flags(Flags::CONNECTION_ID.0 | Flags::ROW_COUNT.0 | Flags::FOUND_ROWS.0);
+        if !class.flags.intersects(answered) {
+            return payload;
+        }
+        let multi = class.flags.contains(Flags::MULTI_STATEMENT);
+        let values = SessionValues {
+            connection_id: self.id as u64,
+            row_count: (!multi).then_some(self.state.row_count),
+            found_rows: (!multi && !self.backend.pin.has(Pin::FOUND_ROWS)).then_some(self.state.found_rows),
+        };
+        match rewrite_session_functions(&payload[1..], &values) {
+            Some(sql) => {
+                let mut p = BytesMut::with_capacity(sql.len() + 1);
+                p.extend_from_slice(&[com::QUERY]);
+                p.extend_from_slice(&sql);
+                p
+            }
+            None => payload,
+        }
+    }
+
+    /// The session's last statement was a pipelined read that left warnings or an error
+    /// on a shared connection, and this statement reads them: the read runs again on a
+    /// connection of the session's own (its result discarded), so the diagnostics are
+    /// there, and the diagnostics statement runs right after it.
+    async fn rerun_for_diagnostics(&mut self, read: &[u8]) -> Result<(), ProxyError> {
+        let class = classify_cached(read);
+        self.lease_for(&class).await?;
+        if let Ready::Refused(_) = self.sync(false).await? {
+            return Ok(());
+        }
+        self.backend.conn().ask(com::QUERY, read, Expect::Results).await?;
+        self.backend.diagnostics = true;
         Ok(())
     }
 
@@ -503,6 +613,7 @@ impl Session {
         };
         if f.error.is_none() {
             let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+            self.handle.set_schema(Some(db.clone()));
             self.state.set_schema(Some(db));
             if let Some(conn) = self.backend.held.as_mut() {
                 mark_synced(&self.state, &mut conn.state, false);
@@ -510,45 +621,6 @@ impl Session {
         }
         self.backend.release_if_free();
         Ok(())
-    }
-
-    /// `KILL [QUERY|CONNECTION] id` and COM_PROCESS_KILL, where `id` is a shoal
-    /// connection id: the backend thread running that session's statement is killed with
-    /// this session's own account, so the backend checks the privilege.
-    async fn kill(&mut self, query_only: bool, target: u64) -> Result<(), ProxyError> {
-        let Some(handle) = u32::try_from(target).ok().and_then(|t| self.proxy.registry.get(t)) else {
-            return self.reply_err(1, ER_NO_SUCH_THREAD, "HY000", &format!("Unknown thread id: {target}")).await;
-        };
-        match handle.running() {
-            Some((server, thread)) => {
-                // A statement on a pipe shares its connection with other sessions: killing
-                // the connection would end their reads too, so only the query is killed
-                // (and the session closes before its next command).
-                let kill_query = query_only || handle.running_shared();
-                if kill_query {
-                    handle.ask_kill_query();
-                }
-                if !query_only {
-                    handle.kill();
-                }
-                let pool = self.backend.pool(&self.proxy, &self.account, server);
-                let mut side = pool.checkout().await?;
-                let verb = if kill_query { "QUERY" } else { "CONNECTION" };
-                let sql = format!("KILL {verb} {thread}");
-                side.send(com::QUERY, sql.as_bytes()).await?;
-                side.relay(Expect::Results, &mut self.io).await?;
-                Ok(())
-            }
-            None if handle.user != self.account.user => {
-                self.reply_err(1, ER_KILL_DENIED, "HY000", &format!("You are not owner of thread {target}")).await
-            }
-            None => {
-                if !query_only {
-                    handle.kill();
-                }
-                self.reply_ok(1).await
-            }
-        }
     }
 
     /// Forgets everything the session built up (COM_RESET_CONNECTION, COM_CHANGE_USER):
@@ -567,39 +639,5 @@ impl Session {
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {
         self.discard_session_state();
         self.reply_ok(1).await
-    }
-}
-
-/// Parses `KILL [QUERY | CONNECTION] <number>`; other KILL forms go to the backend.
-pub fn parse_kill(sql: &[u8]) -> Option<(bool, u64)> {
-    let text = std::str::from_utf8(sql).ok()?;
-    let mut words = text.trim().trim_end_matches(';').split_ascii_whitespace();
-    if !words.next()?.eq_ignore_ascii_case("kill") {
-        return None;
-    }
-    let mut word = words.next()?;
-    let mut query_only = false;
-    if word.eq_ignore_ascii_case("query") {
-        query_only = true;
-        word = words.next()?;
-    } else if word.eq_ignore_ascii_case("connection") {
-        word = words.next()?;
-    }
-    let id = word.parse().ok()?;
-    words.next().is_none().then_some((query_only, id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_kill;
-
-    #[test]
-    fn kill_forms() {
-        assert_eq!(parse_kill(b"KILL 5"), Some((false, 5)));
-        assert_eq!(parse_kill(b" kill query 17;"), Some((true, 17)));
-        assert_eq!(parse_kill(b"KILL CONNECTION 3"), Some((false, 3)));
-        assert_eq!(parse_kill(b"KILL USER bob"), None);
-        assert_eq!(parse_kill(b"KILL QUERY ID 4"), None);
-        assert_eq!(parse_kill(b"KILLER 1"), None);
     }
 }

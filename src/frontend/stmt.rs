@@ -8,8 +8,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
 use super::pipelined::{Offer, PipeRun};
-use super::session::{com, Flow, Session};
+use super::session::{classify_cached, com, Flow, Session};
 use crate::backend::conn::Ready;
+use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
@@ -39,6 +40,7 @@ impl Session {
             let msg = format!("Can't create more than max_prepared_stmt_count statements (current value: {max}); raise [limits] prepared_per_client_max or close statements");
             return self.reply_err(1, ER_MAX_PREPARED_STMT_COUNT, "42000", &msg).await;
         }
+        let payload = self.prepare_text(payload);
         let sql = &payload[1..];
         let meta = match self.proxy.stmt_cache.get(&self.state.schema, sql) {
             Some(meta) => meta,
@@ -76,6 +78,15 @@ impl Session {
                 meta
             }
         };
+        if meta.class.flags.intersects(Flags(Flags::ROW_COUNT.0 | Flags::FOUND_ROWS.0)) {
+            // Its executions read the previous statement's results: from now on every
+            // statement of the session runs on one connection, on the leader.
+            let leader = Classification { kind: Kind::Use, flags: Flags::HINT_LEADER };
+            self.backend.before(false);
+            self.lease_for(&leader).await?;
+            self.backend.pin.add(Pin::PREVIOUS_RESULT);
+            self.backend.release_if_free();
+        }
         let id = self.stmts.add(meta.clone());
         let at = self.io.wbuf.len();
         self.io.wbuf.extend_from_slice(&meta.response);
@@ -84,12 +95,32 @@ impl Session {
         self.io.flush().await
     }
 
+    /// The text to prepare: `CONNECTION_ID()` answered with this session's id (the same
+    /// for every execution; `classify::rewrite`).
+    fn prepare_text(&self, payload: BytesMut) -> BytesMut {
+        if !classify_cached(&payload[1..]).flags.contains(Flags::CONNECTION_ID) {
+            return payload;
+        }
+        let values = SessionValues { connection_id: self.id as u64, row_count: None, found_rows: None };
+        match rewrite_session_functions(&payload[1..], &values) {
+            Some(sql) => {
+                let mut p = BytesMut::with_capacity(sql.len() + 1);
+                p.extend_from_slice(&[com::STMT_PREPARE]);
+                p.extend_from_slice(&sql);
+                p
+            }
+            None => payload,
+        }
+    }
+
     pub(super) async fn stmt_execute(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
         let id = stmt_id(&payload).unwrap_or(0);
         let Some(cs) = self.stmts.get_mut(id) else {
             return self.unknown_stmt(id, "mysqld_stmt_execute").await;
         };
         let meta = cs.meta.clone();
+        let reads_diagnostics = meta.class.flags.contains(Flags::DIAGNOSTICS);
+        self.backend.before(reads_diagnostics);
         let mut timer = crate::metrics::statement(meta.class.kind, self.proxy.running.start());
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
@@ -135,6 +166,7 @@ impl Session {
         let framer = conn.relay(expect, &mut self.io).await;
         self.handle.set_running(None);
         let framer = framer?;
+        self.state.statement_done(&framer);
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
             conn.state.last_insert_id = framer.insert_id;
@@ -154,7 +186,8 @@ impl Session {
             QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
         let pin = self.backend.pin;
         self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
-        self.backend.release_if_free();
+        let kept = reads_diagnostics && self.backend.diagnostics;
+        self.backend.finish(framer.left_diagnostics() || kept);
         Ok(())
     }
 
@@ -275,6 +308,7 @@ impl Session {
             return Ok(Flow::Quit);
         };
         self.discard_session_state();
+        self.handle.set_schema(req.database.clone());
         self.state.set_schema(req.database);
         if let Some(c) = req.collation {
             self.account.set_collation(c);

@@ -91,6 +91,13 @@ pub struct Framer {
     pub error: Option<u16>,
     /// Statement id and parameter count of a COM_STMT_PREPARE response.
     pub prepared: Option<(u32, u16)>,
+    /// Rows of the last result set (what `FOUND_ROWS()` reports after a plain SELECT).
+    pub rows: u64,
+    /// The response had a result set; `last_is_rows`: its last result was one (then
+    /// `ROW_COUNT()` is -1, else the last OK's affected rows).
+    pub had_rows: bool,
+    /// See `had_rows`.
+    pub last_is_rows: bool,
 }
 
 impl Framer {
@@ -113,12 +120,30 @@ impl Framer {
             insert_id: 0,
             error: None,
             prepared: None,
+            rows: 0,
+            had_rows: false,
+            last_is_rows: false,
         }
     }
 
     /// True once the response is complete.
     pub fn is_done(&self) -> bool {
         self.state == State::Finished
+    }
+
+    /// What `ROW_COUNT()` reports after this response: -1 after a result set or an error,
+    /// else the affected rows of the last OK.
+    pub fn row_count(&self) -> i64 {
+        match (self.error, self.last_is_rows, self.last_ok) {
+            (None, false, Some(ok)) => ok.affected_rows as i64,
+            _ => -1,
+        }
+    }
+
+    /// Warnings the response reported (last OK/EOF), or whether it ended in an error:
+    /// either leaves diagnostics on the connection for `SHOW WARNINGS` and friends.
+    pub fn left_diagnostics(&self) -> bool {
+        self.error.is_some() || self.last_ok.is_some_and(|ok| ok.warnings > 0)
     }
 
     /// Status flags after the response, if an OK/EOF said so.
@@ -144,6 +169,9 @@ impl Framer {
                     Some((0, _)) | None => self.protocol_violation(),
                     Some((n, _)) => {
                         self.state = State::Columns(n);
+                        self.rows = 0;
+                        self.had_rows = true;
+                        self.last_is_rows = true;
                         Step::More
                     }
                 },
@@ -174,7 +202,10 @@ impl Framer {
             State::Rows => match first {
                 Some(0xFE) if self.is_short_terminator(payload) => self.terminator(payload),
                 Some(0xFF) => self.err(payload),
-                _ => Step::More,
+                _ => {
+                    self.rows += 1;
+                    Step::More
+                }
             },
             State::PrepareOk => match first {
                 Some(0x00) if payload.len() >= 9 => {
@@ -251,6 +282,7 @@ impl Framer {
     }
 
     fn ok_then(&mut self, payload: &[u8]) -> Step {
+        self.last_is_rows = false;
         let ok = parse_ok(payload);
         if let Some(ok) = ok {
             if self.insert_id == 0 {
@@ -341,6 +373,24 @@ mod tests {
         let steps = run(&mut f, &frames);
         assert_eq!(steps.last(), Some(&Step::Done));
         assert!(steps[..steps.len() - 1].iter().all(|s| *s == Step::More));
+    }
+
+    #[test]
+    fn rows_and_row_count() {
+        let mut f = Framer::new(Expect::Results, false);
+        let frames = [vec![1], vec![3], eof(2), vec![1, b'a'], vec![1, b'b'], vec![1, b'c'], eof(2)];
+        run(&mut f, &frames);
+        assert_eq!((f.rows, f.had_rows, f.row_count()), (3, true, -1));
+        let mut f = Framer::new(Expect::Results, true);
+        let mut three = ok(2);
+        three[1] = 3;
+        f.on_frame(&three);
+        assert_eq!((f.had_rows, f.row_count()), (false, 3));
+        assert!(!f.left_diagnostics());
+        let mut f = Framer::new(Expect::Results, true);
+        f.on_frame(&[0xFF, 0x4d, 0x05, b'#']);
+        assert_eq!(f.row_count(), -1);
+        assert!(f.left_diagnostics());
     }
 
     #[test]

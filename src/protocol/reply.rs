@@ -102,9 +102,9 @@ pub fn put_err(out: &mut BytesMut, seq: u8, code: u16, sqlstate: &str, msg: &str
     finish_packet(out, at);
 }
 
-/// The first column of the first row of a one-result-set text response (raw frames with
-/// headers): `Some(None)` for SQL NULL, `None` when the response has no row.
-pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
+/// The rows of a one-result-set text response (raw frames with headers), each a list of
+/// cells (`None` for SQL NULL); empty when the response has no result set or is cut short.
+pub fn rows_of(frames: &[u8], deprecate_eof: bool) -> Vec<Vec<Option<Vec<u8>>>> {
     use super::packet::complete_frame_len;
     let mut at = 0;
     let mut payloads = std::iter::from_fn(|| {
@@ -113,23 +113,43 @@ pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>
         at += n;
         Some(p)
     });
-    let (columns, _) = lenenc_int(payloads.next()?)?;
+    let mut out = Vec::new();
+    let Some((columns, _)) = payloads.next().and_then(lenenc_int) else { return out };
     for _ in 0..columns {
-        payloads.next()?;
-    }
-    if !deprecate_eof {
-        payloads.next()?;
-    }
-    let row = payloads.next()?;
-    match row.first()? {
-        0xFB => Some(None),
-        0xFE | 0xFF => None,
-        _ => {
-            let (len, used) = lenenc_int(row)?;
-            let end = used.checked_add(usize::try_from(len).ok()?)?;
-            Some(Some(row.get(used..end)?.to_vec()))
+        if payloads.next().is_none() {
+            return out;
         }
     }
+    if !deprecate_eof && payloads.next().is_none() {
+        return out;
+    }
+    for row in payloads {
+        if matches!(row.first(), Some(0xFE | 0xFF)) && row.len() < 0xFF_FF_FF {
+            break;
+        }
+        let mut cells = Vec::with_capacity(columns as usize);
+        let mut rest = row;
+        for _ in 0..columns {
+            if rest.first() == Some(&0xFB) {
+                cells.push(None);
+                rest = &rest[1..];
+                continue;
+            }
+            let Some((len, used)) = lenenc_int(rest) else { return out };
+            let Some(end) = usize::try_from(len).ok().and_then(|l| used.checked_add(l)) else { return out };
+            let Some(cell) = rest.get(used..end) else { return out };
+            cells.push(Some(cell.to_vec()));
+            rest = &rest[end..];
+        }
+        out.push(cells);
+    }
+    out
+}
+
+/// The first column of the first row of a one-result-set text response (raw frames with
+/// headers): `Some(None)` for SQL NULL, `None` when the response has no row.
+pub fn first_value(frames: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
+    rows_of(frames, deprecate_eof).into_iter().next()?.into_iter().next()
 }
 
 #[cfg(test)]

@@ -21,10 +21,20 @@
 //! | `LONG_DATA` | `COM_STMT_SEND_LONG_DATA` | the next `COM_STMT_EXECUTE` finished |
 //! | `SET_OPTION` | `COM_SET_OPTION` changed multi-statements | end of session |
 //! | `HANDLER` | `HANDLER … OPEN/READ` | end of session (a handle may stay open) |
+//! | `ROUTINE` | `CALL` (a procedure may leave any session state: variables, temporary tables, locks, prepared statements) | end of session |
+//! | `SEQUENCE` | `NEXT VALUE FOR`, `NEXTVAL(`, `SETVAL(`, `LASTVAL(` succeeded (`PREVIOUS VALUE FOR` is per connection) | end of session |
+//! | `PREVIOUS_RESULT` | `COM_STMT_PREPARE` of a statement calling `ROW_COUNT()`/`FOUND_ROWS()` (a prepared text cannot be answered by rewriting it) | end of session |
 //!
 //! Replayable state (schema, `SET NAMES`, `sql_mode`, `time_zone`, `autocommit`, other
 //! session variables set to constants, `LAST_INSERT_ID()`) never pins: see [`state`].
-//! `COM_RESET_CONNECTION` and `COM_CHANGE_USER` clear every reason.
+//! `COM_RESET_CONNECTION` and `COM_CHANGE_USER` clear every reason. A connection that
+//! still has a reason when its session ends is reset (`COM_RESET_CONNECTION`) before it
+//! goes back to its pool, and the pool closes one that comes back without that reset.
+//!
+//! Statement-scoped state needs no pin: warnings and errors keep the connection for the
+//! next statement only if it reads them (`frontend::lease::Leases::finish`), and
+//! `CONNECTION_ID()`, `ROW_COUNT()` and `FOUND_ROWS()` are answered from the session's
+//! own values (`classify::rewrite`).
 //!
 //! ```text
 //!            statement sets a reason
@@ -70,9 +80,15 @@ impl Pin {
     pub const SET_OPTION: Pin = Pin(1 << 10);
     /// A `HANDLER` table handle may be open.
     pub const HANDLER: Pin = Pin(1 << 11);
+    /// A stored procedure ran: it may have left any session state.
+    pub const ROUTINE: Pin = Pin(1 << 12);
+    /// A sequence was used: `PREVIOUS VALUE FOR` lives on the connection.
+    pub const SEQUENCE: Pin = Pin(1 << 13);
+    /// A prepared statement reads the previous statement's results.
+    pub const PREVIOUS_RESULT: Pin = Pin(1 << 14);
 
     /// Names of the reasons, for logs and metrics labels.
-    pub const NAMES: [(Pin, &'static str); 12] = [
+    pub const NAMES: [(Pin, &'static str); 15] = [
         (Pin::TRANSACTION, "transaction"),
         (Pin::LOCK_TABLES, "lock_tables"),
         (Pin::ADVISORY_LOCK, "advisory_lock"),
@@ -85,6 +101,9 @@ impl Pin {
         (Pin::LONG_DATA, "long_data"),
         (Pin::SET_OPTION, "set_option"),
         (Pin::HANDLER, "handler"),
+        (Pin::ROUTINE, "routine"),
+        (Pin::SEQUENCE, "sequence"),
+        (Pin::PREVIOUS_RESULT, "previous_result"),
     ];
 
     /// No reason holds.
@@ -179,10 +198,14 @@ pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
     if f.contains(Flags::CREATE_TEMP_TABLE) && !q.failed {
         pin.add(Pin::TEMP_TABLE);
     }
+    if f.contains(Flags::SEQUENCE) && !q.failed {
+        pin.add(Pin::SEQUENCE);
+    }
     match q.class.kind {
         Kind::LockTables if !q.failed => pin.add(Pin::LOCK_TABLES),
         Kind::UnlockTables if !q.failed => pin.remove(Pin::LOCK_TABLES),
         Kind::Prepare => pin.add(Pin::SQL_PREPARE),
+        Kind::Call => pin.add(Pin::ROUTINE),
         Kind::SessionSet if matches!(q.set, Some(SetEffect::Opaque)) => pin.add(Pin::OPAQUE_SET),
         _ => {}
     }
@@ -286,6 +309,11 @@ mod tests {
         }
         let p = pins_after_query(Pin::default(), &q(Kind::Prepare, Flags::default(), Some(AUTOCOMMIT)));
         assert!(p.has(Pin::SQL_PREPARE));
+        // A procedure may leave anything behind, even when it failed halfway.
+        let failed_call = QueryOutcome { failed: true, ..q(Kind::Call, Flags::default(), None) };
+        assert!(pins_after_query(Pin::default(), &failed_call).has(Pin::ROUTINE));
+        let p = pins_after_query(Pin::default(), &q(Kind::Read, Flags::SEQUENCE, Some(AUTOCOMMIT)));
+        assert!(p.has(Pin::SEQUENCE));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Live sessions by connection id, so `KILL [QUERY] id` (and the CLI's Ctrl-C, which sends
 //! `KILL QUERY id` on a second connection) reaches the backend connection running the
-//! target's statement.
+//! target's statement, and `SHOW PROCESSLIST` lists shoal's sessions with the ids their
+//! clients know.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// Marks a running statement on a pipe's shared connection (top bit of `running`).
 const SHARED: u64 = 1 << 63;
@@ -14,6 +16,13 @@ const SHARED: u64 = 1 << 63;
 pub struct SessionHandle {
     /// The account, for the privilege check (MariaDB lets users kill their own threads).
     pub user: String,
+    /// The client's address as `SHOW PROCESSLIST` prints it (`host:port`).
+    pub host: String,
+    /// The session's schema, for `SHOW PROCESSLIST` (updated on `USE`).
+    pub schema: Mutex<Option<String>>,
+    /// When the session's current command began, or its last one ended
+    /// ([`clock_ms`]); `SHOW PROCESSLIST`'s `Time`.
+    since: AtomicU64,
     /// Backend running a statement for the session right now: routing-table index in the
     /// high 32 bits, backend thread id in the low 32 (0 = nothing running). One atomic, so
     /// the per-statement cost is two stores.
@@ -23,16 +32,50 @@ pub struct SessionHandle {
     /// Set by `KILL QUERY` before it reaches the backend, so a pipe can tell an
     /// interruption meant for this session from one that hit it by accident.
     kill_query: AtomicBool,
-    /// Wakes a session whose read's response a pipe writes to the client itself when the
-    /// pipe answers anything else: the rest of a response the socket did not take, a
-    /// streamed result, or the read given back (see `crate::backend::pipeline::Request`).
+    /// Wakes a session waiting for its client: a pipe writing the session's read answers
+    /// anything but `Sent` (the rest of a response the socket did not take, a streamed
+    /// result, the read given back; see `crate::backend::pipeline::Request`), or
+    /// `KILL CONNECTION` targets it (it closes at once, as MariaDB closes a killed idle
+    /// connection).
     pub pipe_wake: tokio::sync::Notify,
 }
 
+/// Milliseconds since the first call (a monotonic clock for `since`).
+fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
 impl SessionHandle {
-    /// A handle for a session of `user`.
-    pub fn new(user: String) -> Self {
-        SessionHandle { user, ..Default::default() }
+    /// A handle for a session of `user` connected from `host`, in `schema`.
+    pub fn new(user: String, host: String, schema: Option<String>) -> Self {
+        SessionHandle {
+            user,
+            host,
+            schema: Mutex::new(schema),
+            since: AtomicU64::new(clock_ms()),
+            ..Default::default()
+        }
+    }
+
+    /// A command begins or ends now.
+    pub fn touch(&self) {
+        self.since.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// Seconds since the current command began or the last one ended.
+    pub fn idle_secs(&self) -> u64 {
+        clock_ms().saturating_sub(self.since.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// Records the session's schema.
+    pub fn set_schema(&self, schema: Option<String>) {
+        *self.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema;
+    }
+
+    /// The session's schema.
+    pub fn schema(&self) -> Option<String> {
+        self.schema.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
     /// Records the backend (routing-table index, thread id) now running the session's
     /// statement, or `None` when it finished.
@@ -70,9 +113,10 @@ impl SessionHandle {
         self.kill_query.load(Ordering::Relaxed) && self.kill_query.swap(false, Ordering::Relaxed)
     }
 
-    /// Marks the session for closing.
+    /// Marks the session for closing, and wakes it if it waits for its client.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
+        self.pipe_wake.notify_one();
     }
     /// Whether `KILL CONNECTION` targeted this session.
     pub fn is_killed(&self) -> bool {
@@ -100,6 +144,14 @@ impl Registry {
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
+    /// Every session, by id.
+    pub fn all(&self) -> Vec<(u32, Arc<SessionHandle>)> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(id, h)| (*id, h.clone())).collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     /// Number of sessions.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()

@@ -26,7 +26,8 @@ impl Vars {
         self.items.iter().map(|(n, t)| (n.as_str(), t.as_str()))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The text last set for `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.items.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
     }
 
@@ -50,9 +51,23 @@ pub struct SessionState {
     pub vars: Vars,
     /// Last auto-increment id the session generated (what `LAST_INSERT_ID()` returns).
     pub last_insert_id: u64,
+    /// The previous statement's `ROW_COUNT()` (affected rows, -1 after a result set or an
+    /// error), answered by shoal (`classify::rewrite`): the connection that ran it may
+    /// belong to another session by now.
+    pub row_count: i64,
+    /// Rows of the last result set (`FOUND_ROWS()` after a plain SELECT), likewise.
+    pub found_rows: u64,
 }
 
 impl SessionState {
+    /// Records what a client statement's response tells `ROW_COUNT()`/`FOUND_ROWS()`.
+    pub fn statement_done(&mut self, framer: &crate::protocol::framer::Framer) {
+        self.row_count = framer.row_count();
+        if framer.had_rows {
+            self.found_rows = framer.rows;
+        }
+    }
+
     /// Changes the schema.
     pub fn set_schema(&mut self, schema: Option<String>) {
         if self.schema != schema {
@@ -73,6 +88,8 @@ impl SessionState {
     pub fn reset_vars(&mut self) {
         self.vars = Vars::default();
         self.last_insert_id = 0;
+        self.row_count = 0;
+        self.found_rows = 0;
         self.version += 1;
     }
 }
@@ -90,11 +107,18 @@ pub struct BackendState {
     pub synced: Option<(u64, u64)>,
     /// Statements prepared on it.
     pub stmts: BackendStmts,
+    /// Its diagnostics area may hold warnings or an error (a statement reported some; no
+    /// statement known to clear them ran since): cleared before a session that did not
+    /// cause them reads diagnostics there.
+    pub da_dirty: bool,
 }
 
 /// Commands that bring a connection in line with a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncPlan {
+    /// The connection has a schema and the session none: `COM_CHANGE_USER` without one
+    /// first (which resets the connection; the plan is then made again).
+    pub forget_schema: bool,
     /// `COM_INIT_DB` to send.
     pub init_db: Option<String>,
     /// One `SET a, b, c` statement with every assignment that differs.
@@ -104,7 +128,7 @@ pub struct SyncPlan {
 impl SyncPlan {
     /// True when the connection is already in sync.
     pub fn is_empty(&self) -> bool {
-        self.init_db.is_none() && self.set.is_none()
+        !self.forget_schema && self.init_db.is_none() && self.set.is_none()
     }
 }
 
@@ -116,7 +140,7 @@ impl SyncPlan {
 /// |---|---|
 /// | same (session id, version) and no insert id needed | nothing |
 /// | schema differs, session has one | `COM_INIT_DB schema` |
-/// | schema differs, session has none | nothing (MariaDB cannot unselect; documented limit) |
+/// | connection has a schema, session has none | `COM_CHANGE_USER` without one (MariaDB cannot otherwise unselect), then the rest |
 /// | variable set in session, absent or different on conn | `SET <session's text>` |
 /// | variable set on conn, absent in session | `SET name = DEFAULT` (`SET NAMES <charset>` for names) |
 /// | insert id needed and differs | `SET last_insert_id = n` |
@@ -131,6 +155,10 @@ pub fn sync_plan(
         return SyncPlan::default();
     }
     let mut plan = SyncPlan::default();
+    if session.schema.is_none() && conn.schema.is_some() {
+        plan.forget_schema = true;
+        return plan;
+    }
     if session.schema.is_some() && session.schema != conn.schema {
         plan.init_db = session.schema.clone();
     }
@@ -215,9 +243,14 @@ mod tests {
     }
 
     #[test]
-    fn no_schema_never_sends_init_db() {
+    fn a_session_without_schema_makes_the_connection_forget_its_own() {
         let s = session();
         let c = BackendState { schema: Some("x".into()), ..Default::default() };
-        assert_eq!(sync_plan(&s, &c, false, "x").init_db, None);
+        let p = sync_plan(&s, &c, false, "x");
+        assert!(p.forget_schema && p.init_db.is_none() && !p.is_empty());
+        // Another session's schema is simply replaced.
+        let mut s = session();
+        s.set_schema(Some("y".into()));
+        assert_eq!(sync_plan(&s, &c, false, "x").init_db.as_deref(), Some("y"));
     }
 }
