@@ -26,6 +26,14 @@ use crate::protocol::CapabilityFlags;
 use crate::session::prepared::PreparedMeta;
 use crate::session::state::{mark_synced, sync_plan, BackendState, SessionState};
 
+/// Outcome of a relayed login.
+pub enum Relayed {
+    /// Logged in: the connection, and the client's next sequence id.
+    In(Box<BackendConn>, u8),
+    /// The server refused; its ERR was relayed to the client. Its message.
+    Refused(String),
+}
+
 /// Outcome of bringing a backend connection in line with the session.
 pub enum Ready {
     /// The connection has the session's state.
@@ -82,6 +90,8 @@ const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 /// A statement that empties the diagnostics area: MariaDB clears it for a statement that
 /// uses a table, and this one reads no row and raises nothing (any account may read it).
 const CLEAR_DIAGNOSTICS_SQL: &[u8] = b"SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0";
+/// Round trips of a relayed authentication exchange before shoal gives up.
+const RELAY_ROUNDS_MAX: usize = 8;
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
 
@@ -145,6 +155,9 @@ pub struct Target {
     pub collation: u8,
     /// Limit on TCP connect + login.
     pub connect_timeout: Duration,
+    /// The account's plugin when its logins are relayed to the server (shoal holds no
+    /// credential): no further connection can be opened for it.
+    pub relayed: Option<String>,
 }
 
 /// A logged-in backend connection.
@@ -187,38 +200,55 @@ impl std::fmt::Debug for BackendConn {
 }
 
 impl BackendConn {
+    /// Opens the socket and reads the server's greeting (no login yet).
+    async fn open(t: &Target) -> Result<BackendConn, ProxyError> {
+        let fail = |reason: String, code: u16| ProxyError::BackendConnect { addr: t.addr.to_string(), reason, code };
+        let stream = BackendStream::connect(&t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
+        let mut conn = BackendConn {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            wbuf: BytesMut::with_capacity(1024),
+            addr: t.addr.clone(),
+            thread_id: 0,
+            server_version: String::new(),
+            capabilities: t.capabilities,
+            state: BackendState::default(),
+            needs_reset: false,
+            login: Arc::new(t.clone()),
+            scramble: Vec::new(),
+            busy: false,
+            broken: false,
+            last_used: std::time::Instant::now(),
+        };
+        let (_, greeting) = conn.read_packet().await?;
+        if greeting.first() == Some(&0xFF) {
+            let (code, msg) = parse_err(&greeting).unwrap_or((2003, "refused".into()));
+            return Err(fail(msg, code));
+        }
+        let hello = parse_server_hello(&greeting).ok_or_else(|| fail("unreadable greeting".into(), 2003))?;
+        conn.thread_id = hello.connection_id;
+        conn.scramble = hello.scramble;
+        conn.server_version = hello.version;
+        conn.capabilities = t.capabilities & hello.capabilities;
+        Ok(conn)
+    }
+
     /// Connects and logs in with `mysql_native_password`.
     pub async fn connect(t: &Target) -> Result<Self, ProxyError> {
         let fail = |reason: String, code: u16| ProxyError::BackendConnect { addr: t.addr.to_string(), reason, code };
+        if let Some(plugin) = &t.relayed {
+            return Err(fail(
+                format!(
+                    "account {} authenticates with {plugin}: shoal relayed its client's login to the server and \
+                     cannot open more connections for it (give it a mysql_native_password account to pool it)",
+                    t.user
+                ),
+                1045,
+            ));
+        }
         let login = async {
-            let stream = BackendStream::connect(&t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
-            let mut conn = BackendConn {
-                stream,
-                rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-                wbuf: BytesMut::with_capacity(1024),
-                addr: t.addr.clone(),
-                thread_id: 0,
-                server_version: String::new(),
-                capabilities: t.capabilities,
-                state: BackendState::default(),
-                needs_reset: false,
-                login: Arc::new(t.clone()),
-                scramble: Vec::new(),
-                busy: false,
-                broken: false,
-                last_used: std::time::Instant::now(),
-            };
-            let (_, greeting) = conn.read_packet().await?;
-            if greeting.first() == Some(&0xFF) {
-                let (code, msg) = parse_err(&greeting).unwrap_or((2003, "refused".into()));
-                return Err(fail(msg, code));
-            }
-            let hello = parse_server_hello(&greeting).ok_or_else(|| fail("unreadable greeting".into(), 2003))?;
-            conn.thread_id = hello.connection_id;
-            conn.scramble = hello.scramble.clone();
-            conn.server_version = hello.version.clone();
-            conn.capabilities = t.capabilities & hello.capabilities;
-            let token = t.credential.token(&hello.scramble);
+            let mut conn = Self::open(t).await?;
+            let token = t.credential.token(&conn.scramble);
             let reply = backend_hello(conn.capabilities, t.collation, &t.user, &token);
             conn.write_packet(1, &reply).await?;
             let (seq, resp) = conn.read_packet().await?;
@@ -259,6 +289,51 @@ impl BackendConn {
             Ok(r) => r,
             Err(_) => Err(fail(format!("no login within {} ms", t.connect_timeout.as_millis()), 2003)),
         }
+    }
+
+    /// Logs in as `t.user` by relaying the server's authentication exchange to the client
+    /// and back, for accounts whose plugin shoal cannot answer itself (`client_ed25519`,
+    /// PAM, …): the server authenticates the client. `client_seq` is the sequence id of
+    /// the client's next packet. Returns the connection and the client's next sequence
+    /// id, or `Refused` when the server refused the login (its ERR went to the client).
+    pub async fn relay_login<C: ClientSink>(
+        t: &Target,
+        client: &mut C,
+        mut client_seq: u8,
+    ) -> Result<Relayed, ProxyError> {
+        let mut conn = Self::open(t).await?;
+        // Announce native password with no proof: the server switches to the account's
+        // own plugin, and that exchange is the client's to answer.
+        let reply = backend_hello(conn.capabilities, t.collation, &t.user, &[]);
+        conn.write_packet(1, &reply).await?;
+        for _ in 0..RELAY_ROUNDS_MAX {
+            let (seq, packet) = conn.read_packet().await?;
+            match packet.first() {
+                Some(0x00) => return Ok(Relayed::In(Box::new(conn), client_seq)),
+                Some(0xFF) => {
+                    let mut frame = BytesMut::new();
+                    put_packet(&mut frame, client_seq, &packet);
+                    client.write_frames(&frame).await?;
+                    let (_, msg) = parse_err(&packet).unwrap_or((1045, "login refused".into()));
+                    return Ok(Relayed::Refused(msg));
+                }
+                _ => {
+                    // An auth switch (0xFE) or more auth data (0x01): the client answers.
+                    let mut frame = BytesMut::new();
+                    put_packet(&mut frame, client_seq, &packet);
+                    client.write_frames(&frame).await?;
+                    let (cseq, answer) = client.read_packet().await?;
+                    client_seq = cseq.wrapping_add(1);
+                    conn.write_packet(seq.wrapping_add(1), &answer).await?;
+                }
+            }
+        }
+        Err(conn.protocol_err("authentication exchange did not end"))
+    }
+
+    /// Who it is logged in as.
+    pub fn login(&self) -> &Target {
+        &self.login
     }
 
     /// True when the connection cannot be used further: broken, or in the middle of a

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::conn::Target;
+use super::conn::{BackendConn, Target};
 use super::pipeline::{PipeSet, Pipes};
 use super::pool::{ConnPool, Lease};
 use crate::config::LimitsSection;
@@ -108,19 +108,49 @@ impl Pools {
             return p.clone();
         }
         let l = &self.limits;
-        let target = Target {
-            addr: addr.clone(),
-            user: user.to_string(),
-            credential: cred.clone(),
-            capabilities: BACKEND_BASE_CAPABILITIES | session_caps,
-            collation,
-            connect_timeout: Duration::from_millis(l.connect_timeout_ms),
-        };
+        let target = self.target(addr, user, cred, caps, collation);
         let conns = Arc::new(ConnPool::new(target, l));
         let pipes = Pipes::new(conns.clone(), l);
         let p = Arc::new(BackendPool { conns, pipes, addr: addr.clone() });
         map.insert(key, p.clone());
         p
+    }
+
+    /// Where and how connections for a client's account and wire format on `addr` log in.
+    pub fn target(
+        &self,
+        addr: &Arc<str>,
+        user: &str,
+        cred: &Credential,
+        caps: CapabilityFlags,
+        collation: u8,
+    ) -> Target {
+        Target {
+            addr: addr.clone(),
+            user: user.to_string(),
+            credential: cred.clone(),
+            capabilities: BACKEND_BASE_CAPABILITIES | (caps & SESSION_CAPABILITIES),
+            collation,
+            connect_timeout: Duration::from_millis(self.limits.connect_timeout_ms),
+            relayed: None,
+        }
+    }
+
+    /// A pool of one session's own, holding the connection its relayed login opened
+    /// (`BackendConn::relay_login`): nothing else can log in as that account, so the
+    /// session keeps this one connection (not counted among the shared pools).
+    pub fn relayed(&self, conn: BackendConn) -> Arc<BackendPool> {
+        let mut l = self.limits.clone();
+        l.pool_connections_max = 1;
+        l.pool_connections_min = 0;
+        l.pipes_per_pool = 0;
+        let target = conn.login().clone();
+        let conns = Arc::new(ConnPool::new(target, &l));
+        if conns.pool.add(conn).is_err() {
+            tracing::warn!("a relayed login's connection did not fit its own pool");
+        }
+        let pipes = Pipes::new(conns.clone(), &l);
+        Arc::new(BackendPool { addr: conns.addr.clone(), conns, pipes })
     }
 
     /// A snapshot of every pool, for status and metrics.

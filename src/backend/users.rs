@@ -1,6 +1,10 @@
 //! The accounts shoal authenticates clients against: `[users]` from the config, plus the
 //! native-password hashes in the backend's `mysql.user`, read with a service account and
 //! re-read (at most once per `RELOAD_INTERVAL_MIN`) when a login does not match.
+//!
+//! Accounts with another plugin (`ed25519`, `pam`, `gssapi`, …) are remembered by plugin:
+//! shoal cannot check their proofs or open connections for them, so their logins are
+//! relayed to the server (see `BackendConn::relay_login`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,8 @@ pub struct Users {
     fixed: HashMap<String, Vec<Stage2>>,
     /// From the backend, swapped whole on reload.
     loaded: ArcSwap<HashMap<String, Vec<Stage2>>>,
+    /// Accounts of the backend that only have other plugins, with the plugin.
+    relayed: ArcSwap<HashMap<String, String>>,
     service: Option<ServiceAccount>,
     last_reload: Mutex<Option<Instant>>,
 }
@@ -42,7 +48,39 @@ pub struct Users {
 impl Users {
     /// A directory with fixed accounts and an optional service account to load others.
     pub fn new(fixed: HashMap<String, Vec<Stage2>>, service: Option<ServiceAccount>) -> Self {
-        Users { fixed, loaded: ArcSwap::from_pointee(HashMap::new()), service, last_reload: Mutex::new(None) }
+        Users {
+            fixed,
+            loaded: ArcSwap::from_pointee(HashMap::new()),
+            relayed: ArcSwap::from_pointee(HashMap::new()),
+            service,
+            last_reload: Mutex::new(None),
+        }
+    }
+
+    /// The service account, if configured.
+    pub fn service(&self) -> Option<&ServiceAccount> {
+        self.service.as_ref()
+    }
+
+    /// The plugin of an account whose logins shoal relays to the server (no native
+    /// password known for it); reloads once for an account not known at all.
+    pub async fn relayed_plugin(&self, user: &str) -> Option<String> {
+        let known = |u: &Users| u.fixed.contains_key(user) || u.loaded.load().contains_key(user);
+        if known(self) {
+            return None;
+        }
+        if let Some(p) = self.relayed.load().get(user) {
+            return Some(p.clone());
+        }
+        if self.reload_allowed() {
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "could not reload accounts from the backend");
+            }
+        }
+        if known(self) {
+            return None;
+        }
+        self.relayed.load().get(user).cloned()
     }
 
     /// Checks a native-password token; reloads from the backend once if nothing matched.
@@ -87,13 +125,19 @@ impl Users {
             conn.query("SELECT User, plugin, authentication_string, Password FROM mysql.user").await?;
         conn.disconnect().await?;
         let mut map: HashMap<String, Vec<Stage2>> = HashMap::new();
+        let mut relayed: HashMap<String, String> = HashMap::new();
         for (user, plugin, auth, password) in rows {
-            if let Some(stage2) = stored_password(&plugin, &auth, &password) {
-                map.entry(user).or_default().push(stage2);
+            match stored_password(&plugin, &auth, &password) {
+                Some(stage2) => map.entry(user).or_default().push(stage2),
+                None => {
+                    relayed.entry(user).or_insert(plugin);
+                }
             }
         }
-        let n = map.len();
+        relayed.retain(|u, _| !map.contains_key(u));
+        let n = map.len() + relayed.len();
         self.loaded.store(Arc::new(map));
+        self.relayed.store(Arc::new(relayed));
         tracing::info!(accounts = n, "loaded accounts from the backend");
         Ok(n)
     }

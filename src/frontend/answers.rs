@@ -66,10 +66,13 @@ impl Session {
                 if !query_only {
                     handle.kill();
                 }
-                let pool = self.backend.pool(&self.proxy, &self.account, server);
-                let mut side = pool.checkout().await?;
                 let verb = if kill_query { "QUERY" } else { "CONNECTION" };
                 let sql = format!("KILL {verb} {thread}");
+                if self.backend.own.is_some() {
+                    return self.kill_as_service(&handle.user, &sql, target).await;
+                }
+                let pool = self.backend.pool(&self.proxy, &self.account, server);
+                let mut side = pool.checkout().await?;
                 side.send(com::QUERY, sql.as_bytes()).await?;
                 side.relay(Expect::Results, &mut self.io).await?;
                 Ok(())
@@ -83,6 +86,30 @@ impl Session {
                 }
                 self.reply_ok(1).await
             }
+        }
+    }
+
+    /// `KILL` for a session whose login was relayed (it has no second connection to send
+    /// it on): sent with the service account, for the account's own sessions only (what
+    /// MariaDB allows an account without the `CONNECTION ADMIN` privilege).
+    async fn kill_as_service(&mut self, owner: &str, sql: &str, target: u64) -> Result<(), ProxyError> {
+        if owner != self.account.user {
+            return self.reply_err(1, ER_KILL_DENIED, "HY000", &format!("You are not owner of thread {target}")).await;
+        }
+        let Some(svc) = self.proxy.users.service().cloned() else {
+            let msg = "KILL from an account whose login shoal relays needs a service account ([backends] user)";
+            return Err(ProxyError::Unavailable(msg.into()));
+        };
+        let addr = self.proxy.leader_addr();
+        let opts = crate::backend::users::client_opts(&addr, &svc.user, &svc.password);
+        let run = async {
+            let mut c = mysql_async::Conn::new(opts).await?;
+            mysql_async::prelude::Queryable::query_drop(&mut c, sql).await?;
+            c.disconnect().await
+        };
+        match run.await {
+            Ok(()) => self.reply_ok(1).await,
+            Err(e) => Err(ProxyError::Unavailable(format!("KILL through the service account failed: {e}"))),
         }
     }
 

@@ -11,10 +11,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::io::{ClientIo, ClientStream};
-use super::Proxy;
+use super::{Proxy, ServerInfo};
+use crate::backend::conn::{BackendConn, Relayed};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_HANDSHAKE, ER_SECURE_TRANSPORT_REQUIRED};
 use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
-use crate::protocol::handshake::{auth_switch_native, greeting, is_ssl_request, parse_client_hello, NATIVE_PASSWORD};
+use crate::protocol::handshake::{
+    auth_switch_native, greeting, is_ssl_request, parse_client_hello, ClientHello, NATIVE_PASSWORD,
+};
 use crate::protocol::reply::put_err;
 use crate::protocol::CapabilityFlags;
 
@@ -35,6 +38,9 @@ pub struct Authenticated {
     pub next_seq: u8,
     /// The nonce, kept for COM_CHANGE_USER.
     pub scramble: [u8; SCRAMBLE_BYTES],
+    /// The account's plugin is one shoal cannot answer: the server authenticated the
+    /// client through this connection (`BackendConn::relay_login`), the session's only one.
+    pub relayed: Option<Box<BackendConn>>,
 }
 
 /// A nonce without NUL bytes (part 2 is sent NUL-terminated).
@@ -100,6 +106,9 @@ pub async fn authenticate(
     let Some(hello) = parse_client_hello(&payload) else {
         return Err(fail(io, seq.wrapping_add(1), ER_HANDSHAKE, "08S01", "Bad handshake".into()).await);
     };
+    if let Some(plugin) = proxy.users.relayed_plugin(&hello.user).await {
+        return relay(proxy, io, hello, seq.wrapping_add(1), plugin, &info, scramble).await;
+    }
     let mut token = hello.auth_response.clone();
     if hello.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) {
         // caching_sha2_password (MySQL 8 clients) and others: ask for native password
@@ -119,6 +128,7 @@ pub async fn authenticate(
             database: hello.database,
             next_seq: seq.wrapping_add(1),
             scramble,
+            relayed: None,
         }),
         None => {
             let using = if token.is_empty() { "NO" } else { "YES" };
@@ -126,6 +136,46 @@ pub async fn authenticate(
             let host = if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
             let msg = format!("Access denied for user '{}'@'{host}' (using password: {using})", hello.user);
             Err(fail(io, seq.wrapping_add(1), ER_ACCESS_DENIED, "28000", msg).await)
+        }
+    }
+}
+
+/// The connection phase of an account whose plugin shoal cannot check (`ed25519`, …):
+/// the leader authenticates the client through a connection of the session's own.
+async fn relay(
+    proxy: &Arc<Proxy>,
+    io: &mut ClientIo,
+    hello: ClientHello,
+    seq: u8,
+    plugin: String,
+    info: &ServerInfo,
+    scramble: [u8; SCRAMBLE_BYTES],
+) -> Result<Authenticated, ProxyError> {
+    let capabilities = hello.capabilities & info.capabilities;
+    let leader = proxy.leader_addr();
+    let mut target = proxy.pools.target(&leader, &hello.user, &Credential::Empty, capabilities, hello.collation);
+    target.relayed = Some(plugin.clone());
+    match BackendConn::relay_login(&target, io, seq).await {
+        Ok(Relayed::In(conn, next_seq)) => {
+            tracing::debug!(user = %hello.user, %plugin, "login relayed to the server");
+            Ok(Authenticated {
+                user: hello.user,
+                credential: Credential::Empty,
+                capabilities,
+                collation: hello.collation,
+                database: hello.database,
+                next_seq,
+                scramble,
+                relayed: Some(conn),
+            })
+        }
+        Ok(Relayed::Refused(msg)) => {
+            crate::metrics::error(ER_ACCESS_DENIED);
+            Err(ProxyError::ClientProtocol(msg))
+        }
+        Err(e) => {
+            let m = e.mysql();
+            Err(fail(io, seq, m.code, m.state, m.message).await)
         }
     }
 }

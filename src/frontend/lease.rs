@@ -57,6 +57,9 @@ pub struct Leases {
     pub last_gtid: Option<(GtidPos, String)>,
     /// The open transaction has written: its COMMIT must record a GTID.
     pub txn_wrote: bool,
+    /// The session's own pool, when its login was relayed to the server: it holds the
+    /// session's only connection, on the leader, and every statement runs there.
+    pub own: Option<Arc<BackendPool>>,
     /// `held` is kept (no pin) only because the session's last statement left warnings or
     /// an error there, which its next statement may read (`SHOW WARNINGS`, …).
     pub diagnostics: bool,
@@ -131,6 +134,9 @@ impl Leases {
         self.held = None;
         self.diagnostics = false;
         self.pin = Pin::default();
+        if self.own.is_some() {
+            self.pin.add(Pin::RELAYED_LOGIN);
+        }
         self.cursor = None;
         self.txn_wrote = false;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
@@ -138,6 +144,9 @@ impl Leases {
 
     /// The pool for `server`, created on first use.
     pub fn pool(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Arc<BackendPool> {
+        if let Some(own) = &self.own {
+            return own.clone();
+        }
         if self.pools.len() <= server {
             self.pools.resize(server + 1, None);
         }
@@ -153,6 +162,14 @@ impl Leases {
     /// Forgets every pool (COM_CHANGE_USER switches account).
     pub fn drop_pools(&mut self) {
         self.pools.clear();
+        self.own = None;
+        self.pin.remove(Pin::RELAYED_LOGIN);
+    }
+
+    /// Makes `pool` (holding the connection of a relayed login) the session's only one.
+    pub fn use_own_pool(&mut self, pool: Arc<BackendPool>) {
+        self.own = Some(pool);
+        self.pin.add(Pin::RELAYED_LOGIN);
     }
 
     async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
@@ -177,6 +194,12 @@ impl Leases {
     pub fn target(&self, proxy: &Proxy, class: &Classification) -> (Target, bool) {
         // Decide under a short-lived guard; nothing is awaited while it is held.
         let table = proxy.routing.load();
+        if self.own.is_some() {
+            return match table.leader() {
+                Some(l) => (Target::Server(l.id), false),
+                None => (Target::Unavailable("no leader is known".into()), false),
+            };
+        }
         let view = SessionView {
             pinned_to: None,
             autocommit_off: !self.autocommit(),

@@ -167,6 +167,12 @@ impl Proxy {
         }
     }
 
+    /// host:port of the server that takes writes now (the configured primary when the
+    /// routing table names no leader).
+    pub fn leader_addr(&self) -> Arc<str> {
+        self.routing.load().leader().map_or_else(|| self.primary.clone(), |l| l.addr.clone())
+    }
+
     /// The routing policy knobs.
     pub fn policy(&self) -> Policy {
         Policy { consistency: self.routing_settings.read_consistency, max_lag_ms: self.routing_settings.max_lag_ms }

@@ -113,17 +113,21 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
 }
 
 impl Session {
-    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, auth: Authenticated, peer: SocketAddr) -> Self {
+    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, mut auth: Authenticated, peer: SocketAddr) -> Self {
         // MariaDB shows loopback clients as `localhost`.
         let host = if peer.ip().is_loopback() { format!("localhost:{}", peer.port()) } else { peer.to_string() };
         let handle = Arc::new(SessionHandle::new(auth.user.clone(), host, auth.database.clone()));
         let state = SessionState { id: id as u64, schema: auth.database.clone(), ..Default::default() };
+        let mut backend = Leases::new();
+        if let Some(conn) = auth.relayed.take() {
+            backend.use_own_pool(proxy.pools.relayed(*conn));
+        }
         Session {
             proxy,
             io,
             id,
             account: Account::new(&auth),
-            backend: Leases::new(),
+            backend,
             pipes: SessionPipes::default(),
             state,
             stmts: ClientStmts::default(),
@@ -205,8 +209,12 @@ impl Session {
     async fn close(&mut self) {
         let limit = Duration::from_millis(self.proxy.limits.connect_timeout_ms);
         let pinned = !self.backend.pin.is_free();
+        let own = self.backend.own.is_some();
         if let Some(conn) = self.backend.held.as_mut() {
-            if (pinned || conn.needs_reset) && !conn.is_unusable() {
+            if own {
+                // Its pool goes with the session: nothing to reset it for.
+                conn.mark_broken();
+            } else if (pinned || conn.needs_reset) && !conn.is_unusable() {
                 if !matches!(tokio::time::timeout(limit, conn.reset()).await, Ok(Ok(()))) {
                     conn.mark_broken();
                 }
@@ -625,19 +633,25 @@ impl Session {
 
     /// Forgets everything the session built up (COM_RESET_CONNECTION, COM_CHANGE_USER):
     /// statements, variables, pins, and the pinned connection itself.
-    pub(super) fn discard_session_state(&mut self) {
+    pub(super) async fn discard_session_state(&mut self) {
+        let own = self.backend.own.is_some();
         if let Some(l) = self.backend.held.as_mut() {
-            // Closing the connection drops everything pinned on it (locks, temporary
-            // tables, user variables, an open transaction) at once.
-            l.mark_broken();
+            // A relayed login's connection is the session's only one: reset it. Any other
+            // is closed, which drops everything pinned on it (locks, temporary tables,
+            // user variables, an open transaction) at once.
+            if !own || l.is_unusable() || l.reset().await.is_err() {
+                l.mark_broken();
+            }
         }
+        let held = if own { self.backend.held.take().filter(|l| !l.is_unusable()) } else { None };
         self.backend.forget_connection_state();
+        self.backend.held = held;
         self.stmts.clear();
         self.state.reset_vars();
     }
 
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {
-        self.discard_session_state();
+        self.discard_session_state().await;
         self.reply_ok(1).await
     }
 }

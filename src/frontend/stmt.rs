@@ -292,6 +292,15 @@ impl Session {
             return Err(fail(&mut self.io, 1, 1043, "08S01", "Bad handshake".into()).await);
         };
         let mut seq = 1u8;
+        if let Some(plugin) = self.proxy.users.relayed_plugin(&req.user).await {
+            let msg = format!(
+                "COM_CHANGE_USER to '{}' is not supported through shoal: the account authenticates with {plugin}, \
+                 whose logins only a new connection can relay to the server",
+                req.user
+            );
+            fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
+            return Ok(Flow::Quit);
+        }
         let mut token = req.auth;
         if req.plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) || token.len() != 20 && !token.is_empty() {
             self.account.scramble = new_scramble();
@@ -307,7 +316,7 @@ impl Session {
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
             return Ok(Flow::Quit);
         };
-        self.discard_session_state();
+        self.discard_session_state().await;
         self.handle.set_schema(req.database.clone());
         self.state.set_schema(req.database);
         if let Some(c) = req.collation {

@@ -23,6 +23,7 @@
 //! | `HANDLER` | `HANDLER … OPEN/READ` | end of session (a handle may stay open) |
 //! | `ROUTINE` | `CALL` (a procedure may leave any session state: variables, temporary tables, locks, prepared statements) | end of session |
 //! | `SEQUENCE` | `NEXT VALUE FOR`, `NEXTVAL(`, `SETVAL(`, `LASTVAL(` succeeded (`PREVIOUS VALUE FOR` is per connection) | end of session |
+//! | `RELAYED_LOGIN` | the server authenticated the client itself (`ed25519`, … accounts): the session's one connection | end of session |
 //! | `PREVIOUS_RESULT` | `COM_STMT_PREPARE` of a statement calling `ROW_COUNT()`/`FOUND_ROWS()` (a prepared text cannot be answered by rewriting it) | end of session |
 //!
 //! Replayable state (schema, `SET NAMES`, `sql_mode`, `time_zone`, `autocommit`, other
@@ -86,9 +87,11 @@ impl Pin {
     pub const SEQUENCE: Pin = Pin(1 << 13);
     /// A prepared statement reads the previous statement's results.
     pub const PREVIOUS_RESULT: Pin = Pin(1 << 14);
+    /// The login was relayed to the server: this connection is the only one there is.
+    pub const RELAYED_LOGIN: Pin = Pin(1 << 15);
 
     /// Names of the reasons, for logs and metrics labels.
-    pub const NAMES: [(Pin, &'static str); 15] = [
+    pub const NAMES: [(Pin, &'static str); 16] = [
         (Pin::TRANSACTION, "transaction"),
         (Pin::LOCK_TABLES, "lock_tables"),
         (Pin::ADVISORY_LOCK, "advisory_lock"),
@@ -104,6 +107,7 @@ impl Pin {
         (Pin::ROUTINE, "routine"),
         (Pin::SEQUENCE, "sequence"),
         (Pin::PREVIOUS_RESULT, "previous_result"),
+        (Pin::RELAYED_LOGIN, "relayed_login"),
     ];
 
     /// No reason holds.
