@@ -20,10 +20,11 @@ fi
 
 # mysql-connector-python 8.4 is pinned: its C extension loads with Debian 12's OpenSSL
 # 3.0 (9.x wheels need OpenSSL 3.2), so both the pure and the C implementation are tested.
-py_ok='import pymysql, mysql.connector; from mysql.connector import HAVE_CEXT; assert mysql.connector.__version__.startswith("8.4")'
+# PyNaCl gives PyMySQL MariaDB's client_ed25519 plugin.
+py_ok='import pymysql, nacl, mysql.connector; from mysql.connector import HAVE_CEXT; assert mysql.connector.__version__.startswith("8.4")'
 if ! python3 -c "$py_ok" >/dev/null 2>&1; then
-  echo "setup: installing PyMySQL and mysql-connector-python 8.4"
-  pkgs=(pymysql "mysql-connector-python==8.4.0")
+  echo "setup: installing PyMySQL, PyNaCl and mysql-connector-python 8.4"
+  pkgs=(pymysql pynacl "mysql-connector-python==8.4.0")
   python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${pkgs[@]}"
 fi
