@@ -587,15 +587,7 @@ impl Session {
             row_count: (!multi).then_some(self.state.row_count),
             found_rows: (!multi && !self.backend.pin.has(Pin::FOUND_ROWS)).then_some(self.state.found_rows),
         };
-        match rewrite_session_functions(&payload[1..], &values) {
-            Some(sql) => {
-                let mut p = BytesMut::with_capacity(sql.len() + 1);
-                p.extend_from_slice(&[com::QUERY]);
-                p.extend_from_slice(&sql);
-                p
-            }
-            None => payload,
-        }
+        with_session_values(payload, &values)
     }
 
     /// The session's last statement was a pipelined read that left warnings or an error
@@ -653,5 +645,19 @@ impl Session {
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {
         self.discard_session_state().await;
         self.reply_ok(1).await
+    }
+}
+
+/// A command (`COM_QUERY`, `COM_STMT_PREPARE`) with the session functions in its text
+/// answered from `values` (`classify::rewrite`); unchanged when it calls none.
+pub(super) fn with_session_values(payload: BytesMut, values: &SessionValues) -> BytesMut {
+    match rewrite_session_functions(&payload[1..], values) {
+        Some(sql) => {
+            let mut p = BytesMut::with_capacity(sql.len() + 1);
+            p.extend_from_slice(&payload[..1]);
+            p.extend_from_slice(&sql);
+            p
+        }
+        None => payload,
     }
 }

@@ -8,9 +8,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::handshake::{fail, new_scramble};
 use super::pipelined::{Offer, PipeRun};
-use super::session::{classify_cached, com, Flow, Session};
+use super::session::{classify_cached, com, with_session_values, Flow, Session};
 use crate::backend::conn::Ready;
-use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
+use crate::classify::rewrite::SessionValues;
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
@@ -102,15 +102,7 @@ impl Session {
             return payload;
         }
         let values = SessionValues { connection_id: self.id as u64, row_count: None, found_rows: None };
-        match rewrite_session_functions(&payload[1..], &values) {
-            Some(sql) => {
-                let mut p = BytesMut::with_capacity(sql.len() + 1);
-                p.extend_from_slice(&[com::STMT_PREPARE]);
-                p.extend_from_slice(&sql);
-                p
-            }
-            None => payload,
-        }
+        with_session_values(payload, &values)
     }
 
     pub(super) async fn stmt_execute(&mut self, payload: BytesMut) -> Result<(), ProxyError> {
