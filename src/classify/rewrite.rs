@@ -11,7 +11,7 @@
 //! | `FOUND_ROWS()` | `CAST(<n> AS UNSIGNED)` | `found_rows` given (not after `SQL_CALC_FOUND_ROWS`, whose count only the server knows: the session is pinned for it) |
 //!
 //! A call inside an item of the outermost select list keeps the column name the client
-//! would see: the item gets ` AS \`<its original text>\`` unless it has an alias. Text in
+//! would see: the item gets `` AS `<its original text>` `` unless it has an alias. Text in
 //! strings, comments and quoted identifiers is never touched.
 
 use super::token::{Token, TokenKind, Tokenizer};

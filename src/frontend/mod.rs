@@ -202,6 +202,16 @@ impl Proxy {
 
     /// Accepts clients until the listener fails.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        // The idle sweep (wait_timeout, the coarse clock) lives as long as this generation.
+        let weak = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::session::registry::SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(proxy) = weak.upgrade() else { return };
+                proxy.registry.sweep();
+            }
+        });
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,

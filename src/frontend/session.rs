@@ -29,7 +29,7 @@ use crate::protocol::packet::{put_packet, HEADER_BYTES};
 use crate::protocol::reply::{put_err, put_ok, OkInfo};
 use crate::route::Target;
 use crate::session::prepared::ClientStmts;
-use crate::session::registry::SessionHandle;
+use crate::session::registry::{Closer, SessionHandle};
 use crate::session::state::{mark_synced, SessionState};
 use crate::session::{apply_status, pins_after_query, Pin, PipeView, QueryOutcome};
 
@@ -117,6 +117,13 @@ impl Session {
         // MariaDB shows loopback clients as `localhost`.
         let host = if peer.ip().is_loopback() { format!("localhost:{}", peer.port()) } else { peer.to_string() };
         let handle = Arc::new(SessionHandle::new(auth.user.clone(), host, auth.database.clone()));
+        if let Some(write) = io.plain() {
+            // KILL and the idle sweep end an idle session by shutting its socket: its read
+            // ends at once, and the command loop needs no timer or wake-up of its own.
+            handle.set_closer(Closer(Box::new(move || {
+                let _ = socket2::SockRef::from(write.as_ref().as_ref()).shutdown(std::net::Shutdown::Both);
+            })));
+        }
         let state = SessionState { id: id as u64, schema: auth.database.clone(), ..Default::default() };
         let mut backend = Leases::new();
         if let Some(conn) = auth.relayed.take() {
@@ -237,25 +244,29 @@ impl Session {
     }
 
     async fn serve(&mut self) {
+        self.handle.set_idle_limit(self.idle_limit().as_secs());
         loop {
+            if self.handle.is_killed() && !self.pipes.has_pending() {
+                // Killed while its last command ran: that command's answer is out, and
+                // the connection closes now.
+                return;
+            }
             self.io.release_idle();
-            let idle = self.idle_limit();
-            // Wait for the next command; a pipe writing the last read's response may hand
-            // the read back, and KILL CONNECTION wakes an idle session (see `pipe_wake`).
-            let read = tokio::select! {
-                biased;
-                _ = self.handle.pipe_wake.notified() => None,
-                r = tokio::time::timeout(idle, self.io.read_packet()) => match r {
-                    Ok(r) => Some(r),
-                    Err(_) => {
-                        tracing::debug!(id = self.id, idle_s = idle.as_secs(), "client idle past wait_timeout: disconnecting");
-                        self.settled().await;
-                        return;
-                    }
-                },
+            let read = if self.pipes.has_pending() || self.io.plain().is_none() {
+                // A pipe writing the last read's response may hand the read back; a TLS
+                // session (whose socket cannot be closed from outside) is woken by KILL
+                // and the idle sweep (see `pipe_wake`).
+                tokio::select! {
+                    biased;
+                    _ = self.handle.pipe_wake.notified() => None,
+                    r = self.io.read_packet() => Some(r),
+                }
+            } else {
+                // KILL and the idle sweep close the socket: the read ends.
+                Some(self.io.read_packet().await)
             };
             if read.is_none() && self.handle.is_killed() && !self.pipes.has_pending() {
-                // Killed while idle: the connection closes now.
+                // Killed or idle past wait_timeout while waiting: the connection closes now.
                 return;
             }
             let payload = match read {
@@ -279,15 +290,22 @@ impl Session {
             if !self.settled().await {
                 return;
             }
-            let Some(payload) = payload else { continue };
+            let Some(payload) = payload else {
+                // The pending pipelined read's answer is out: the session is idle from now.
+                self.handle.command_ended();
+                continue;
+            };
             if self.handle.is_killed() {
                 let _ = self.reply_err(1, ER_CONNECTION_KILLED, "70100", "Connection was killed").await;
                 return;
             }
             self.io.wrote = false;
-            self.handle.touch();
+            self.handle.command_started();
             let result = self.dispatch(payload).await;
-            self.handle.touch();
+            if !self.pipes.has_pending() {
+                // A read left on a pipe keeps the session busy until its answer is out.
+                self.handle.command_ended();
+            }
             if !self.after(result).await {
                 return;
             }
@@ -531,6 +549,7 @@ impl Session {
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
         }
+        let mut wait_timeout_set = false;
         if let Some(conn) = self.backend.held.as_mut() {
             if framer.insert_id != 0 {
                 conn.state.last_insert_id = framer.insert_id;
@@ -552,6 +571,7 @@ impl Session {
                             conn.state.vars.set(&a.name, &a.text);
                             self.state.set_var(&a.name, &a.text);
                         }
+                        wait_timeout_set = items.iter().any(|a| a.name == "wait_timeout");
                     }
                     (Kind::Ddl, _) => self.proxy.stmt_cache.clear(),
                     _ => {}
@@ -560,6 +580,9 @@ impl Session {
                     conn.state.synced = Some((self.state.id, self.state.version));
                 }
             }
+        }
+        if wait_timeout_set {
+            self.handle.set_idle_limit(self.idle_limit().as_secs());
         }
         self.backend.track_write(&self.proxy, &class, failed, framer.status()).await?;
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
@@ -640,6 +663,7 @@ impl Session {
         self.backend.held = held;
         self.stmts.clear();
         self.state.reset_vars();
+        self.handle.set_idle_limit(self.idle_limit().as_secs());
     }
 
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {

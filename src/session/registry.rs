@@ -20,9 +20,16 @@ pub struct SessionHandle {
     pub host: String,
     /// The session's schema, for `SHOW PROCESSLIST` (updated on `USE`).
     pub schema: Mutex<Option<String>>,
-    /// When the session's current command began, or its last one ended
-    /// ([`clock_ms`]); `SHOW PROCESSLIST`'s `Time`.
+    /// When the session's current command began, or its last one ended, in seconds of
+    /// the coarse clock ([`coarse_now_s`]), with [`BUSY`] set while a command runs;
+    /// `SHOW PROCESSLIST`'s `Time`, and what the idle sweep reads.
     since: AtomicU64,
+    /// Seconds the client may stay idle (`wait_timeout`), for the idle sweep.
+    idle_limit_s: AtomicU64,
+    /// Closes the client's socket (shut down both ways: a read waiting on it ends at
+    /// once). Set by the frontend for plain-TCP clients; without it a session is woken
+    /// through `pipe_wake`.
+    closer: OnceLock<Closer>,
     /// Backend running a statement for the session right now: routing-table index in the
     /// high 32 bits, backend thread id in the low 32 (0 = nothing running). One atomic, so
     /// the per-statement cost is two stores.
@@ -40,11 +47,35 @@ pub struct SessionHandle {
     pub pipe_wake: tokio::sync::Notify,
 }
 
-/// Milliseconds since the first call (a monotonic clock for `since`).
-fn clock_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+/// Closes a client's socket (see `SessionHandle::closer`).
+pub struct Closer(pub Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Closer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Closer")
+    }
 }
+
+/// `since` of a session running a command.
+const BUSY: u64 = 1 << 63;
+
+/// Seconds since the process's first look at the clock, advanced by [`Registry::sweep`]
+/// once a second: sessions stamp their commands with it for the price of a load (no clock
+/// read on the hot path); one second is all `wait_timeout` and `Time` need.
+static COARSE_NOW_S: AtomicU64 = AtomicU64::new(0);
+
+fn coarse_now_s() -> u64 {
+    COARSE_NOW_S.load(Ordering::Relaxed)
+}
+
+/// Advances the coarse clock.
+fn tick_coarse_clock() {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    COARSE_NOW_S.store(EPOCH.get_or_init(Instant::now).elapsed().as_secs(), Ordering::Relaxed);
+}
+
+/// How often the idle sweep runs.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SessionHandle {
     /// A handle for a session of `user` connected from `host`, in `schema`.
@@ -53,19 +84,52 @@ impl SessionHandle {
             user,
             host,
             schema: Mutex::new(schema),
-            since: AtomicU64::new(clock_ms()),
+            since: AtomicU64::new(coarse_now_s()),
+            idle_limit_s: AtomicU64::new(u64::MAX),
             ..Default::default()
         }
     }
 
-    /// A command begins or ends now.
-    pub fn touch(&self) {
-        self.since.store(clock_ms(), Ordering::Relaxed);
+    /// A command begins.
+    pub fn command_started(&self) {
+        self.since.store(BUSY | coarse_now_s(), Ordering::Relaxed);
+    }
+
+    /// The command ended: the session is idle from now.
+    pub fn command_ended(&self) {
+        self.since.store(coarse_now_s(), Ordering::Relaxed);
     }
 
     /// Seconds since the current command began or the last one ended.
     pub fn idle_secs(&self) -> u64 {
-        clock_ms().saturating_sub(self.since.load(Ordering::Relaxed)) / 1000
+        coarse_now_s().saturating_sub(self.since.load(Ordering::Relaxed) & !BUSY)
+    }
+
+    /// Sets how long the client may stay idle before the sweep disconnects it.
+    pub fn set_idle_limit(&self, secs: u64) {
+        self.idle_limit_s.store(secs, Ordering::Relaxed);
+    }
+
+    /// Gives the frontend's way to close the client's socket.
+    pub fn set_closer(&self, close: Closer) {
+        let _ = self.closer.set(close);
+    }
+
+    /// Whether the session waits for its client's next command (no command running).
+    fn is_idle(&self) -> bool {
+        self.since.load(Ordering::Relaxed) & BUSY == 0
+    }
+
+    /// Ends an idle session now: its socket is closed (or, without a closer, it is woken
+    /// to find itself killed). A session running a command closes before its next one.
+    fn close_if_idle(&self) {
+        if !self.is_idle() {
+            return;
+        }
+        match self.closer.get() {
+            Some(close) => (close.0)(),
+            None => self.pipe_wake.notify_one(),
+        }
     }
 
     /// Records the session's schema.
@@ -113,10 +177,10 @@ impl SessionHandle {
         self.kill_query.load(Ordering::Relaxed) && self.kill_query.swap(false, Ordering::Relaxed)
     }
 
-    /// Marks the session for closing, and wakes it if it waits for its client.
+    /// Marks the session for closing; an idle one is closed at once.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
-        self.pipe_wake.notify_one();
+        self.close_if_idle();
     }
     /// Whether `KILL CONNECTION` targeted this session.
     pub fn is_killed(&self) -> bool {
@@ -144,6 +208,19 @@ impl Registry {
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
+    /// Advances the coarse clock and closes sessions idle past their limit (`wait_timeout`),
+    /// as MariaDB does; runs every [`SWEEP_INTERVAL`] for the life of the proxy.
+    pub fn sweep(&self) {
+        tick_coarse_clock();
+        for (_, h) in self.all() {
+            if h.is_idle() && h.idle_secs() >= h.idle_limit_s.load(Ordering::Relaxed) {
+                tracing::debug!(user = %h.user, host = %h.host, idle_s = h.idle_secs(), "client idle past wait_timeout: disconnecting");
+                h.killed.store(true, Ordering::Relaxed);
+                h.close_if_idle();
+            }
+        }
+    }
+
     /// Every session, by id.
     pub fn all(&self) -> Vec<(u32, Arc<SessionHandle>)> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
