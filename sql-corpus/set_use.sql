@@ -184,8 +184,12 @@ SET TIMESTAMP=1714557000/*!*/
 SET TIMESTAMP=1714557000.123456
 
 -- expect: SessionSet
--- set: Session insert_id=insert_id = 1046
+-- set: Opaque
 SET INSERT_ID=1046/*!*/
+
+-- expect: SessionSet
+-- set: Opaque
+SET profiling = 1
 
 -- expect: SessionSet
 -- set: Session gtid_next=gtid_next = 'AUTOMATIC'
@@ -316,12 +320,20 @@ SET SESSION sql_mode = REPLACE(@@sql_mode, 'ONLY_FULL_GROUP_BY', '')
 SET TRANSACTION ISOLATION LEVEL SERIALIZABLE
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session tx_read_only=tx_read_only = 1
 SET SESSION TRANSACTION READ ONLY
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session tx_isolation=tx_isolation = 'READ-COMMITTED'
 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED
+
+-- expect: SessionSet
+-- set: Session tx_isolation=tx_isolation = 'SERIALIZABLE' | tx_read_only=tx_read_only = 0
+set local transaction isolation level serializable, read write
+
+-- expect: SessionSet
+-- set: Opaque
+SET SESSION TRANSACTION ISOLATION LEVEL CHAOS
 
 -- expect: SessionSet
 -- set: Opaque

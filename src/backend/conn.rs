@@ -181,6 +181,9 @@ pub struct BackendConn {
     /// reason held): it must be reset ([`Self::reset`]) before anyone else uses it, and
     /// the pool discards it if it comes back so (a session that ended without the reset).
     pub needs_reset: bool,
+    /// The connection collected what `COM_RESET_CONNECTION` keeps (the profiles of
+    /// `SET profiling = 1`): it is closed, not reset, when its session ends.
+    pub keeps_history: bool,
     /// Who it is logged in as (for COM_CHANGE_USER).
     login: Arc<Target>,
     /// The greeting's nonce (COM_CHANGE_USER answers it again).
@@ -214,6 +217,7 @@ impl BackendConn {
             capabilities: t.capabilities,
             state: BackendState::default(),
             needs_reset: false,
+            keeps_history: false,
             login: Arc::new(t.clone()),
             scramble: Vec::new(),
             busy: false,
@@ -406,6 +410,16 @@ impl BackendConn {
         let (framer, _) = self.ask(com::QUERY, CLEAR_DIAGNOSTICS_SQL, Expect::Results).await?;
         self.state.da_dirty = framer.left_diagnostics();
         Ok(())
+    }
+
+    /// Asks the server for one short row shoal needs (a value a statement changed that
+    /// shoal cannot compute itself); `None` when the answer is an error or has no row.
+    pub async fn query_row(&mut self, sql: &str) -> Result<Option<Vec<Option<Vec<u8>>>>, ProxyError> {
+        let (framer, raw) = self.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
+        if framer.error.is_some() {
+            return Ok(None);
+        }
+        Ok(crate::protocol::reply::first_text_row(&raw, self.deprecate_eof()))
     }
 
     /// Cheap liveness check for a connection coming out of the pool: a server that closed

@@ -36,7 +36,7 @@ impl ManageConnection for Manager {
     /// Checked when a lease comes back: a connection that cannot be used, or still holds
     /// a session's state (`needs_reset`), is closed instead of pooled.
     fn has_broken(&self, conn: &mut BackendConn) -> bool {
-        conn.is_unusable() || conn.needs_reset
+        conn.is_unusable() || conn.needs_reset || conn.keeps_history
     }
 }
 

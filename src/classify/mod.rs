@@ -282,6 +282,18 @@ pub struct SessionAssign {
     pub text: String,
 }
 
+/// True when the text calls `LAST_INSERT_ID(expr)` (with an argument): that call sets
+/// the connection's insert id, which `SELECT` answers do not report.
+pub fn sets_last_insert_id(sql: &[u8]) -> bool {
+    let toks: Vec<token::Token<'_>> = token::Tokenizer::new(sql).filter(|t| t.kind != token::TokenKind::Hint).collect();
+    toks.windows(3).any(|w| {
+        w[0].kind == token::TokenKind::Word
+            && w[0].text.eq_ignore_ascii_case(b"LAST_INSERT_ID")
+            && w[1].is_punct(b"(")
+            && !w[2].is_punct(b")")
+    })
+}
+
 /// Classifies one COM_QUERY text (possibly several `;`-separated statements).
 pub fn classify(sql: &[u8]) -> Classification {
     kind::classify(sql)

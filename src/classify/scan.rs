@@ -12,7 +12,7 @@
 //! | `INTO` at depth 0 (recorded; kind decides)    | INTO (SELECT-like only)  |
 //! | `GET_LOCK(`                                   | GET_LOCK                 |
 //! | `RELEASE_LOCK(`, `RELEASE_ALL_LOCKS(`         | RELEASE_LOCK             |
-//! | `LAST_INSERT_ID(`                             | LAST_INSERT_ID           |
+//! | `LAST_INSERT_ID(`, `@@last_insert_id`, `@@identity` | LAST_INSERT_ID           |
 //! | `FOUND_ROWS(`                                 | FOUND_ROWS               |
 //! | `SQL_CALC_FOUND_ROWS`                         | CALC_FOUND_ROWS          |
 //! | `NEXT VALUE FOR`, `NEXTVAL(`, `SETVAL(`       | SEQUENCE (+ writes)      |
@@ -112,6 +112,17 @@ fn is_diagnostics_var(text: &[u8]) -> bool {
     is(name, b"WARNING_COUNT") || is(name, b"ERROR_COUNT")
 }
 
+/// `@@last_insert_id` / `@@identity`, with or without a scope: the insert id, as
+/// `LAST_INSERT_ID()` gives it.
+fn is_insert_id_var(text: &[u8]) -> bool {
+    let name = text.get(2..).unwrap_or_default();
+    let name = match name.iter().position(|b| *b == b'.') {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    };
+    is(name, b"LAST_INSERT_ID") || is(name, b"IDENTITY")
+}
+
 /// True when `text` contains `shoal:leader`, ignoring ASCII case.
 fn has_leader_hint(text: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"shoal:leader";
@@ -190,6 +201,7 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             TokenKind::Punct if tok.text == b")" => depth = depth.saturating_sub(1),
             TokenKind::UserVar if tok.gap_before || !prev_end_glue => scan.flags |= Flags::USER_VARIABLE,
             TokenKind::SysVar if is_diagnostics_var(tok.text) => scan.flags |= Flags::DIAGNOSTICS,
+            TokenKind::SysVar if is_insert_id_var(tok.text) => scan.flags |= Flags::LAST_INSERT_ID,
             _ => {}
         }
         prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);

@@ -4,9 +4,11 @@
 //! |-----------------------------------------------------|--------------------------------------|
 //! | `[SESSION\|LOCAL] name = const`, `@@[session.\|local.]name = const` | Session `name = const`   |
 //! | `NAMES cs [COLLATE c]`, `NAMES DEFAULT`             | Session `names`: `NAMES cs …`        |
+//! | `SESSION TRANSACTION ISOLATION LEVEL …`, `… READ ONLY\|WRITE` | Session `tx_isolation`, `tx_read_only` (see [`transaction_characteristics`]) |
 //! | `CHARACTER SET cs`, `CHARSET cs`                    | Session `character set`: `CHARACTER SET cs` |
 //! | `GLOBAL\|PERSIST\|PERSIST_ONLY name = …`, `@@global.name = …`, `GLOBAL TRANSACTION …` | no session state |
-//! | user variable, `TRANSACTION`, `PASSWORD`, `ROLE`, `DEFAULT ROLE`, `STATEMENT`, a value that is not constant (function call, subquery, variable, `?`), non-UTF-8 text, several statements | Opaque |
+//! | a variable in [`CONNECTION_BOUND`] (`profiling`, `insert_id`, …) | Opaque |
+//! | user variable, `TRANSACTION` without `SESSION` (the next transaction only), `PASSWORD`, `ROLE`, `DEFAULT ROLE`, `STATEMENT`, a value that is not constant (function call, subquery, variable, `?`), non-UTF-8 text, several statements | Opaque |
 //!
 //! A scope keyword (`GLOBAL`, `SESSION`, …) applies to the following assignments until the
 //! next one, as in the server grammar. All assignments global → `Global`; any opaque one →
@@ -21,6 +23,41 @@
 use super::scan::Kw;
 use super::token::{Token, TokenKind, Tokenizer};
 use super::{SessionAssign, SetEffect};
+
+/// Session variables whose effect stays on the connection (a history, a one-shot value
+/// for the next statement, the connection's insert id): setting one is never replayed
+/// but pins the session.
+///
+/// | variable | why |
+/// |---|---|
+/// | `profiling`, `profiling_history_size` | the profiles collected live on the connection |
+/// | `insert_id`, `rand_seed1`, `rand_seed2` | used by the next statement only |
+/// | `last_insert_id`, `identity` | shoal replays the session's insert id itself |
+/// | `pseudo_thread_id` | the connection's thread id in the binary log |
+pub const CONNECTION_BOUND: [&str; 8] = [
+    "profiling",
+    "profiling_history_size",
+    "insert_id",
+    "rand_seed1",
+    "rand_seed2",
+    "last_insert_id",
+    "identity",
+    "pseudo_thread_id",
+];
+
+/// True when a `SET` turns on something whose history a reset keeps (`profiling`):
+/// the connection must be closed when its session ends.
+pub fn set_keeps_history(sql: &[u8]) -> bool {
+    tokens(sql).any(|t| {
+        let name = match t.kind {
+            TokenKind::SysVar => t.text.get(2..).unwrap_or_default(),
+            TokenKind::Word => t.text,
+            _ => return false,
+        };
+        let name = name.rsplit(|b| *b == b'.').next().unwrap_or_default();
+        name.eq_ignore_ascii_case(b"profiling")
+    })
+}
 
 /// Significant tokens of the text (hints dropped), `None` past the first statement.
 fn tokens(sql: &[u8]) -> impl Iterator<Item = Token<'_>> {
@@ -113,14 +150,17 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
     let mut globals = 0usize;
     for (n, part) in parts.iter().enumerate() {
         let mut p: &[Token<'_>] = part;
+        let mut explicit_scope = false;
         if let Some(t) = p.first().filter(|t| t.kind == TokenKind::Word) {
             match Kw::of(t.text).as_bytes() {
                 b"GLOBAL" | b"PERSIST" | b"PERSIST_ONLY" => {
                     scope = Scope::Global;
+                    explicit_scope = true;
                     p = &p[1..];
                 }
                 b"SESSION" | b"LOCAL" => {
                     scope = Scope::Session;
+                    explicit_scope = true;
                     p = &p[1..];
                 }
                 _ => {}
@@ -130,8 +170,20 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
         let head_kw = if head.kind == TokenKind::Word { Kw::of(head.text) } else { Kw::of(b"") };
         match head_kw.as_bytes() {
             b"TRANSACTION" => {
-                // Its characteristics hold commas: it must be the whole statement.
-                return (scope == Scope::Global && n == 0).then_some(SetEffect::Global);
+                // Its characteristics hold commas: it must be the whole statement. Without
+                // a scope keyword it sets the next transaction only: not replayable.
+                if n != 0 {
+                    return None;
+                }
+                return match scope {
+                    Scope::Global => Some(SetEffect::Global),
+                    Scope::Session if explicit_scope => {
+                        let characteristics: Vec<&[Token<'_>]> =
+                            std::iter::once(&p[1..]).chain(parts[1..].iter().copied()).collect();
+                        transaction_characteristics(&characteristics).map(SetEffect::Session)
+                    }
+                    Scope::Session => None,
+                };
             }
             b"NAMES" => {
                 let value = &p[1..];
@@ -170,6 +222,9 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
             globals += 1;
             continue;
         }
+        if CONNECTION_BOUND.contains(&name.as_str()) {
+            return None;
+        }
         let text = format!("{name} = {}", join(value)?);
         session.push(SessionAssign { name, text });
     }
@@ -182,6 +237,40 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
     } else {
         SetEffect::Session(session)
     })
+}
+
+/// `SET SESSION TRANSACTION` characteristics as the variables they set:
+///
+/// | characteristic | replayed as |
+/// |---|---|
+/// | `ISOLATION LEVEL READ UNCOMMITTED` | `tx_isolation = 'READ-UNCOMMITTED'` |
+/// | `ISOLATION LEVEL READ COMMITTED` | `tx_isolation = 'READ-COMMITTED'` |
+/// | `ISOLATION LEVEL REPEATABLE READ` | `tx_isolation = 'REPEATABLE-READ'` |
+/// | `ISOLATION LEVEL SERIALIZABLE` | `tx_isolation = 'SERIALIZABLE'` |
+/// | `READ ONLY` | `tx_read_only = 1` |
+/// | `READ WRITE` | `tx_read_only = 0` |
+///
+/// Anything else (or nothing) is `None`: the statement stays opaque.
+fn transaction_characteristics(parts: &[&[Token<'_>]]) -> Option<Vec<SessionAssign>> {
+    let mut out = Vec::new();
+    for part in parts {
+        let words: Vec<Vec<u8>> = part
+            .iter()
+            .map(|t| (t.kind == TokenKind::Word).then(|| t.text.to_ascii_uppercase()))
+            .collect::<Option<_>>()?;
+        let words: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        let (name, value) = match words.as_slice() {
+            [b"ISOLATION", b"LEVEL", b"READ", b"UNCOMMITTED"] => ("tx_isolation", "'READ-UNCOMMITTED'"),
+            [b"ISOLATION", b"LEVEL", b"READ", b"COMMITTED"] => ("tx_isolation", "'READ-COMMITTED'"),
+            [b"ISOLATION", b"LEVEL", b"REPEATABLE", b"READ"] => ("tx_isolation", "'REPEATABLE-READ'"),
+            [b"ISOLATION", b"LEVEL", b"SERIALIZABLE"] => ("tx_isolation", "'SERIALIZABLE'"),
+            [b"READ", b"ONLY"] => ("tx_read_only", "1"),
+            [b"READ", b"WRITE"] => ("tx_read_only", "0"),
+            _ => return None,
+        };
+        out.push(SessionAssign { name: name.into(), text: format!("{name} = {value}") });
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Scope, lower-cased name and the remaining tokens of an assignment's left side.

@@ -21,7 +21,8 @@ use super::Proxy;
 use crate::backend::conn::Ready;
 use crate::classify::answered::{is_show_processlist, parse_kill};
 use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
-use crate::classify::{parse_set, use_schema, Classification, Flags, Kind, SetEffect};
+use crate::classify::set::set_keeps_history;
+use crate::classify::{parse_set, sets_last_insert_id, use_schema, Classification, Flags, Kind, SetEffect};
 use crate::error::{ProxyError, ER_UNKNOWN_COM};
 use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
@@ -218,8 +219,8 @@ impl Session {
         let pinned = !self.backend.pin.is_free();
         let own = self.backend.own.is_some();
         if let Some(conn) = self.backend.held.as_mut() {
-            if own {
-                // Its pool goes with the session: nothing to reset it for.
+            if own || conn.keeps_history {
+                // Its pool goes with the session, or a reset would not clear it.
                 conn.mark_broken();
             } else if (pinned || conn.needs_reset) && !conn.is_unusable() {
                 if !matches!(tokio::time::timeout(limit, conn.reset()).await, Ok(Ok(()))) {
@@ -566,6 +567,7 @@ impl Session {
                             self.state.set_schema(Some(db));
                         }
                     }
+                    (Kind::SessionSet, Some(SetEffect::Opaque)) if set_keeps_history(sql) => conn.keeps_history = true,
                     (Kind::SessionSet, Some(SetEffect::Session(items))) => {
                         for a in items {
                             conn.state.vars.set(&a.name, &a.text);
@@ -584,6 +586,9 @@ impl Session {
         if wait_timeout_set {
             self.handle.set_idle_limit(self.idle_limit().as_secs());
         }
+        if !failed && framer.insert_id == 0 && class.flags.contains(Flags::LAST_INSERT_ID) && sets_last_insert_id(sql) {
+            self.read_back_last_insert_id().await?;
+        }
         self.backend.track_write(&self.proxy, &class, failed, framer.status()).await?;
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
         let pin = self.backend.pin;
@@ -591,6 +596,26 @@ impl Session {
         // A diagnostics statement leaves the diagnostics it read in place.
         let kept = reads_diagnostics && self.backend.diagnostics;
         self.backend.finish(framer.left_diagnostics() || kept);
+        Ok(())
+    }
+
+    /// `SELECT LAST_INSERT_ID(expr)` set the connection's insert id without telling (no
+    /// OK packet carries it): ask the connection, so the session keeps it and the next
+    /// session on this connection gets its own.
+    async fn read_back_last_insert_id(&mut self) -> Result<(), ProxyError> {
+        let Some(conn) = self.backend.held.as_mut() else { return Ok(()) };
+        let value = conn.query_row("SELECT LAST_INSERT_ID()").await?;
+        let id = value
+            .and_then(|row| row.into_iter().next().flatten())
+            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse::<u64>().ok()));
+        match id {
+            Some(id) => {
+                conn.state.last_insert_id = id;
+                self.state.last_insert_id = id;
+            }
+            // Unknown: the connection may not go to another session as it is.
+            None => conn.needs_reset = true,
+        }
         Ok(())
     }
 

@@ -207,3 +207,85 @@ mod tests {
         assert_eq!(parse_eof(&[0xFE, 0]), None);
     }
 }
+
+/// The first row of a text-protocol result set, from the raw response (frames with
+/// headers, as [`crate::backend::conn::BackendConn::read_response`] returns them):
+/// each value, `None` for SQL `NULL`. `None` when the response is not a result set
+/// (an OK or an error) or is cut short. Rows of 16 MiB or more (several frames) are not
+/// read: shoal asks only for short answers.
+///
+/// | packet | layout |
+/// |---|---|
+/// | 1 | column count (lenenc int) |
+/// | 2 ..= 1 + n | column definitions (skipped) |
+/// | next, without `CLIENT_DEPRECATE_EOF` | EOF (skipped) |
+/// | next | the row: n lenenc strings, `0xFB` for `NULL`; or EOF/OK when there is none |
+pub fn first_text_row(raw: &[u8], deprecate_eof: bool) -> Option<Vec<Option<Vec<u8>>>> {
+    use super::packet::{complete_frame_len, lenenc_int, HEADER_BYTES};
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while let Some(n) = complete_frame_len(&raw[at..]) {
+        packets.push(&raw[at + HEADER_BYTES..at + n]);
+        at += n;
+    }
+    let first = packets.first()?;
+    if matches!(first.first(), Some(0x00 | 0xFF)) {
+        return None;
+    }
+    let (columns, _) = lenenc_int(first)?;
+    let row_at = 1 + columns as usize + usize::from(!deprecate_eof);
+    let row = *packets.get(row_at)?;
+    if row.first() == Some(&0xFE) && row.len() < 9 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(columns as usize);
+    let mut rest = row;
+    for _ in 0..columns {
+        if rest.first() == Some(&0xFB) {
+            values.push(None);
+            rest = &rest[1..];
+            continue;
+        }
+        let (len, used) = lenenc_int(rest)?;
+        let end = used.checked_add(usize::try_from(len).ok()?)?;
+        values.push(Some(rest.get(used..end)?.to_vec()));
+        rest = &rest[end..];
+    }
+    Some(values)
+}
+
+#[cfg(test)]
+mod first_row_tests {
+    use bytes::BytesMut;
+
+    use super::first_text_row;
+    use crate::protocol::packet::{put_lenenc_str, put_packet};
+
+    fn response(packets: &[&[u8]]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for (i, p) in packets.iter().enumerate() {
+            put_packet(&mut out, i as u8 + 1, p);
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn reads_values_and_nulls_and_refuses_what_is_not_a_row() {
+        let mut row = BytesMut::new();
+        put_lenenc_str(&mut row, b"77");
+        row.extend_from_slice(&[0xFB]);
+        let eof: &[u8] = &[0xFE, 0, 0, 2, 0];
+        let with_eof = response(&[&[2], b"coldef", b"coldef", eof, &row, eof]);
+        assert_eq!(first_text_row(&with_eof, false), Some(vec![Some(b"77".to_vec()), None]));
+        let without = response(&[&[2], b"coldef", b"coldef", &row, &[0xFE, 0, 0, 2, 0, 0, 0]]);
+        assert_eq!(first_text_row(&without, true), Some(vec![Some(b"77".to_vec()), None]));
+        let empty = response(&[&[2], b"coldef", b"coldef", eof, eof]);
+        assert_eq!(first_text_row(&empty, false), None, "no row");
+        assert_eq!(first_text_row(&response(&[&[0, 0, 0, 2, 0, 0, 0]]), false), None, "an OK");
+        assert_eq!(first_text_row(&response(&[&[0xFF, 0x10, 0x04]]), false), None, "an error");
+        assert_eq!(first_text_row(&with_eof[..with_eof.len() - 12], false), None, "cut short");
+        let mut short = BytesMut::new();
+        short.extend_from_slice(&[0x05, b'a']);
+        assert_eq!(first_text_row(&response(&[&[1], b"coldef", eof, &short]), false), None, "value runs past the row");
+    }
+}

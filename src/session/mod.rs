@@ -14,7 +14,7 @@
 //! | `ADVISORY_LOCK` | `GET_LOCK(` was called | end of session (another lock may still be held) |
 //! | `TEMP_TABLE` | `CREATE TEMPORARY TABLE` succeeded | end of session |
 //! | `USER_VARIABLE` | a statement reads or writes `@var` | end of session |
-//! | `OPAQUE_SET` | a `SET` shoal cannot replay (`SET TRANSACTION`, `SET @x`, subquery, …) | end of session |
+//! | `OPAQUE_SET` | a `SET` shoal cannot replay (`SET TRANSACTION` for the next transaction, `SET @x`, subquery, …) succeeded (a failed `SET` changes nothing) | end of session |
 //! | `SQL_PREPARE` | SQL-level `PREPARE` | end of session |
 //! | `FOUND_ROWS` | `SQL_CALC_FOUND_ROWS` | after the next statement (the one reading `FOUND_ROWS()`) |
 //! | `CURSOR` | `COM_STMT_EXECUTE` opened a cursor | `COM_STMT_FETCH` sent the last row, `COM_STMT_RESET`/`CLOSE` |
@@ -210,7 +210,7 @@ pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
         Kind::UnlockTables if !q.failed => pin.remove(Pin::LOCK_TABLES),
         Kind::Prepare => pin.add(Pin::SQL_PREPARE),
         Kind::Call => pin.add(Pin::ROUTINE),
-        Kind::SessionSet if matches!(q.set, Some(SetEffect::Opaque)) => pin.add(Pin::OPAQUE_SET),
+        Kind::SessionSet if matches!(q.set, Some(SetEffect::Opaque)) && !q.failed => pin.add(Pin::OPAQUE_SET),
         _ => {}
     }
     // A multi-statement text may hide any of the above behind its first statement.
