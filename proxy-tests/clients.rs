@@ -1,5 +1,6 @@
 //! Other client libraries through shoal: PyMySQL, mysql-connector-python (pure and C
-//! extension), node mysql2, and sysbench with server-side prepared statements.
+//! extension), mysqlclient (its own test suite), node mysql2, and sysbench with
+//! server-side prepared statements.
 
 use std::path::Path;
 use std::process::Command;
@@ -117,4 +118,51 @@ fn caching_sha2_clients_are_switched_to_native_password() {
     );
     let out = run(Command::new("python3").args(["-c", &script]));
     assert_eq!(out.trim(), format!("user {}@%", s.user));
+}
+
+/// Test ids pytest reports as passed (`-rA` summary lines).
+fn pytest_passed(out: &str) -> std::collections::BTreeSet<String> {
+    out.lines().filter_map(|l| l.strip_prefix("PASSED ")).map(|id| id.trim().to_string()).collect()
+}
+
+/// Runs mysqlclient's own suite (from its sdist, fetched by `setup.sh`) against `port`.
+fn mysqlclient_suite(dir: &Path, port: u16, s: &Scratch, tag: &str) -> String {
+    let cnf = std::env::temp_dir().join(format!("shoal-mysqlclient-{tag}-{}.cnf", std::process::id()));
+    std::fs::write(
+        &cnf,
+        format!(
+            "[MySQLdb-tests]\nhost = 127.0.0.1\nport = {port}\nuser = {}\npassword = {}\ndatabase = {}\ndefault-character-set = utf8mb4\n",
+            s.user,
+            Scratch::PASSWORD,
+            s.db
+        ),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests"])
+        .current_dir(dir)
+        .env("TESTDB", &cnf)
+        .output()
+        .expect("run pytest");
+    let _ = std::fs::remove_file(&cnf);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// mysqlclient's own test suite passes through shoal exactly as it passes directly.
+#[test]
+fn mysqlclient_suite_passes_through_shoal_as_directly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/clients/mysqlclient-2.2.7");
+    assert!(dir.join("tests/configdb.py").exists(), "mysqlclient's sdist is missing: run `bash proxy-tests/setup.sh`");
+    let db = shared();
+    let direct_s = Scratch::new(db, "mcdirect");
+    let direct_port: u16 = db.addr().rsplit_once(':').unwrap().1.parse().unwrap();
+    let direct = mysqlclient_suite(&dir, direct_port, &direct_s, "direct");
+    let passed_directly = pytest_passed(&direct);
+    assert!(passed_directly.len() >= 100, "only {} tests pass directly:\n{direct}", passed_directly.len());
+    let s = Scratch::new(db, "mcshoal");
+    let shoal = Shoal::start(db);
+    let through = mysqlclient_suite(&dir, shoal.port(), &s, "shoal");
+    let passed_through = pytest_passed(&through);
+    let lost: Vec<&String> = passed_directly.difference(&passed_through).collect();
+    assert!(lost.is_empty(), "{} tests pass directly but not through shoal: {lost:?}\n{through}", lost.len());
 }
