@@ -387,9 +387,14 @@ async fn a_disconnected_clients_locks_and_transaction_are_released() {
 async fn connection_id_is_the_greeting_id_and_kill_takes_it() {
     let db = shared();
     let s = Scratch::new(db, "connid");
+    // The killer is another account with the privilege to kill others' connections
+    // (PyMySQL's root); an account without it is refused.
+    let admin = Scratch::new(db, "connidadmin");
+    db.sql("CREATE USER IF NOT EXISTS 'connid_nobody'@'%' IDENTIFIED BY 'nobody-pw'");
     let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 1);
     let mut victim = connect(&shoal, &s).await;
-    let mut killer = connect(&shoal, &s).await;
+    let mut killer = Conn::new(shoal.opts(&admin.user, Scratch::PASSWORD, None)).await.unwrap();
+    let mut nobody = Conn::new(shoal.opts("connid_nobody", "nobody-pw", None)).await.unwrap();
     let greeting = victim.id();
     for sql in ["SELECT CONNECTION_ID()", "SELECT CONNECTION_ID() + 0", "select connection_id()"] {
         let id: u64 = victim.query_first(sql).await.unwrap().unwrap();
@@ -401,6 +406,12 @@ async fn connection_id_is_the_greeting_id_and_kill_takes_it() {
     assert_ne!(other, id, "two sessions share one id");
     let ids: Vec<u64> = killer.query_map("SHOW PROCESSLIST", |row: Row| row.get::<u64, _>(0).unwrap()).await.unwrap();
     assert!(ids.contains(&id), "SHOW PROCESSLIST {ids:?} lacks {id}");
+    match nobody.query_drop(format!("KILL {id}")).await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1095, "{e}"),
+        other => panic!("an account without the privilege killed another's session: {other:?}"),
+    }
+    let n: i64 = victim.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(n, 1, "a refused KILL ended the session");
     killer.query_drop(format!("KILL {id}")).await.unwrap();
     let err = victim.query_drop("SELECT 1").await.expect_err("the killed session still answers");
     assert!(!err.to_string().is_empty());
@@ -415,6 +426,7 @@ async fn connection_id_is_the_greeting_id_and_kill_takes_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     killer.disconnect().await.unwrap();
+    nobody.disconnect().await.unwrap();
 }
 
 /// A session's `FOUND_ROWS()` and warnings are its own, statement after statement, even

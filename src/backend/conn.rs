@@ -412,14 +412,15 @@ impl BackendConn {
         Ok(())
     }
 
-    /// Asks the server for one short row shoal needs (a value a statement changed that
-    /// shoal cannot compute itself); `None` when the answer is an error or has no row.
-    pub async fn query_row(&mut self, sql: &str) -> Result<Option<Vec<Option<Vec<u8>>>>, ProxyError> {
+    /// Asks the server for one short value shoal needs (a value a statement changed that
+    /// shoal cannot compute itself): `Some(None)` for SQL `NULL`, `None` when the answer
+    /// is an error or has no row.
+    pub async fn query_value(&mut self, sql: &str) -> Result<Option<Option<Vec<u8>>>, ProxyError> {
         let (framer, raw) = self.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
         if framer.error.is_some() {
             return Ok(None);
         }
-        Ok(crate::protocol::reply::first_text_row(&raw, self.deprecate_eof()))
+        Ok(crate::protocol::reply::first_value(&raw, self.deprecate_eof()))
     }
 
     /// Cheap liveness check for a connection coming out of the pool: a server that closed

@@ -20,7 +20,7 @@ use crate::error::{ProxyError, ER_NO_SUCH_THREAD};
 use crate::protocol::com;
 use crate::protocol::framer::Expect;
 use crate::protocol::packet::{put_lenenc_int, put_lenenc_str, put_packet};
-use crate::protocol::reply::{put_eof, put_ok, rows_of, OkInfo};
+use crate::protocol::reply::{first_value, put_eof, put_ok, rows_of, OkInfo};
 use crate::protocol::CapabilityFlags;
 
 /// `ER_KILL_DENIED_ERROR`.
@@ -30,6 +30,11 @@ const PROCESSLIST_INFO_CHARS: usize = 100;
 /// Whether the account may see every session (`PROCESS` or `SUPER`).
 const PRIVILEGE_SQL: &[u8] = b"SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
     WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') \
+    AND GRANTEE = CONCAT('''', REPLACE(CURRENT_USER(), '@', '''@'''), '''')";
+/// Whether the account may kill other accounts' connections (MariaDB: `SUPER` or
+/// `CONNECTION ADMIN`).
+const KILL_PRIVILEGE_SQL: &[u8] = b"SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+    WHERE PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN') \
     AND GRANTEE = CONCAT('''', REPLACE(CURRENT_USER(), '@', '''@'''), '''')";
 /// The backend's threads the account may see.
 const THREADS_SQL: &[u8] = b"SELECT ID, STATE, INFO FROM information_schema.PROCESSLIST";
@@ -77,7 +82,7 @@ impl Session {
                 side.relay(Expect::Results, &mut self.io).await?;
                 Ok(())
             }
-            None if handle.user != self.account.user => {
+            None if handle.user != self.account.user && !self.holds_privilege(KILL_PRIVILEGE_SQL).await? => {
                 self.reply_err(1, ER_KILL_DENIED, "HY000", &format!("You are not owner of thread {target}")).await
             }
             None => {
@@ -113,18 +118,29 @@ impl Session {
         }
     }
 
+    /// Whether this account holds a privilege `sql` counts, asked with its own login (so
+    /// the backend decides).
+    async fn holds_privilege(&mut self, sql: &[u8]) -> Result<bool, ProxyError> {
+        let class = Classification { kind: Kind::Show, flags: Flags::HINT_LEADER };
+        self.lease_for(&class).await?;
+        let conn = self.backend.conn();
+        let deprecate_eof = conn.deprecate_eof();
+        let (_, raw) = conn.ask(com::QUERY, sql, Expect::Results).await?;
+        self.backend.release_if_free();
+        Ok(first_value(&raw, deprecate_eof).flatten().is_some_and(|v| v != b"0"))
+    }
+
     /// `SHOW [FULL] PROCESSLIST` over shoal's sessions.
     pub(super) async fn show_processlist(&mut self, sql: &[u8]) -> Result<(), ProxyError> {
         let full = String::from_utf8_lossy(sql).to_ascii_uppercase().contains("FULL");
         // The account's privilege and the backend's view of its threads, asked with the
         // account's own login (so the backend decides what it may see).
+        let privileged = self.holds_privilege(PRIVILEGE_SQL).await?;
         let class = Classification { kind: Kind::Show, flags: Flags::HINT_LEADER };
         self.lease_for(&class).await?;
         let conn = self.backend.conn();
         let server = conn.server;
         let deprecate_eof = conn.deprecate_eof();
-        let (_, privileged) = conn.ask(com::QUERY, PRIVILEGE_SQL, Expect::Results).await?;
-        let privileged = rows_of(&privileged, deprecate_eof).first().is_some_and(|r| r[0].as_deref() != Some(b"0"));
         let (_, threads) = conn.ask(com::QUERY, THREADS_SQL, Expect::Results).await?;
         let threads = rows_of(&threads, deprecate_eof);
         self.backend.release_if_free();

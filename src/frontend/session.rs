@@ -604,10 +604,8 @@ impl Session {
     /// session on this connection gets its own.
     async fn read_back_last_insert_id(&mut self) -> Result<(), ProxyError> {
         let Some(conn) = self.backend.held.as_mut() else { return Ok(()) };
-        let value = conn.query_row("SELECT LAST_INSERT_ID()").await?;
-        let id = value
-            .and_then(|row| row.into_iter().next().flatten())
-            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse::<u64>().ok()));
+        let value = conn.query_value("SELECT LAST_INSERT_ID()").await?;
+        let id = value.flatten().and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse::<u64>().ok()));
         match id {
             Some(id) => {
                 conn.state.last_insert_id = id;
