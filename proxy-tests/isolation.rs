@@ -435,8 +435,9 @@ async fn connection_id_is_the_greeting_id_and_kill_takes_it() {
 async fn found_rows_and_warnings_are_the_sessions_own() {
     let db = shared();
     let s = Scratch::new(db, "foundrows");
-    // Two connections: `a` keeps one between SQL_CALC_FOUND_ROWS and FOUND_ROWS().
-    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 2);
+    // Three connections (one a pipe): `a` keeps one between SQL_CALC_FOUND_ROWS and
+    // FOUND_ROWS(), and each session keeps one while its warnings may still be read.
+    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 3);
     let mut a = connect(&shoal, &s).await;
     let mut other = connect(&shoal, &s).await;
     a.query_drop("CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2), (3)").await.unwrap();
@@ -483,4 +484,33 @@ async fn an_idle_client_past_wait_timeout_is_disconnected() {
     let n: i64 = stays.query_first("SELECT 1").await.unwrap().unwrap();
     assert_eq!(n, 1);
     stays.disconnect().await.unwrap();
+}
+
+/// A `SET` computed from the session's own values (Rails' `sql_mode = CONCAT(@@sql_mode,
+/// …)`) is read back and replayed: the session does not keep its connection for it.
+#[tokio::test]
+async fn a_computed_set_is_read_back_and_does_not_pin() {
+    let db = shared();
+    let s = Scratch::new(db, "computedset");
+    // One connection, no pipes: a pinned session would leave the other none.
+    let shoal = Shoal::start_with(db, |c| {
+        c.limits.pool_connections_max = 1;
+        c.limits.pipes_per_pool = 0;
+        c.limits.checkout_timeout_ms = 2_000;
+    });
+    let mut a = connect(&shoal, &s).await;
+    let mut b = connect(&shoal, &s).await;
+    a.query_drop(
+        "SET @@SESSION.sql_mode = CONCAT(CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), ',NO_AUTO_VALUE_ON_ZERO'), \
+         @@SESSION.sql_auto_is_null = 0, @@SESSION.wait_timeout = 2147483",
+    )
+    .await
+    .unwrap();
+    let (mode, wait): (String, u64) = b.query_first("SELECT @@sql_mode, @@wait_timeout").await.unwrap().unwrap();
+    assert!(!mode.contains("STRICT_ALL_TABLES"), "a's sql_mode reached b: {mode}");
+    assert_eq!(wait, 28800);
+    let mode: String = a.query_first("SELECT @@sql_mode").await.unwrap().unwrap();
+    assert!(mode.contains("STRICT_ALL_TABLES") && mode.contains("NO_AUTO_VALUE_ON_ZERO"), "{mode}");
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
 }

@@ -56,7 +56,7 @@ SET AUTOCOMMIT = 0
 SET @@session.autocommit = OFF
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session autocommit=autocommit = 1 | sql_mode~=sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')
 set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')
 
 -- expect: SessionSet
@@ -212,7 +212,7 @@ SET @@local.max_join_size = -1
 SET max_statement_time := 2.5
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session sort_buffer_size~=sort_buffer_size = 10 * 1024 * 1024
 SET sort_buffer_size = 10 * 1024 * 1024
 
 -- expect: SessionSet
@@ -296,7 +296,7 @@ SET @@session.sql_mode = @saved
 /*!40101 SET character_set_client = @saved_cs_client */
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session sql_mode~=sql_mode = @@global.sql_mode
 SET sql_mode = @@global.sql_mode
 
 -- expect: SessionSet
@@ -304,15 +304,15 @@ SET sql_mode = @@global.sql_mode
 SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION')),time_zone='+00:00'
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session sql_mode~=sql_mode = CONCAT(CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), ',NO_AUTO_VALUE_ON_ZERO') | sql_auto_is_null=sql_auto_is_null = 0 | wait_timeout=wait_timeout = 2147483
 SET @@SESSION.sql_mode = CONCAT(CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), ',NO_AUTO_VALUE_ON_ZERO'), @@SESSION.sql_auto_is_null = 0, @@SESSION.wait_timeout = 2147483
 
 -- expect: SessionSet NON_DETERMINISTIC
--- set: Opaque
+-- set: Session timestamp~=timestamp = UNIX_TIMESTAMP()
 SET timestamp = UNIX_TIMESTAMP()
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session sql_mode~=sql_mode = REPLACE(@@sql_mode, 'ONLY_FULL_GROUP_BY', '')
 SET SESSION sql_mode = REPLACE(@@sql_mode, 'ONLY_FULL_GROUP_BY', '')
 
 -- expect: SessionSet
@@ -392,7 +392,7 @@ SET CHARACTER utf8
 SET x = 'café'
 
 -- expect: SessionSet
--- set: Opaque
+-- set: Session group_concat_max_len~=group_concat_max_len = 1024 * 1024
 SET group_concat_max_len = 1024 * 1024
 
 -- expect: SessionSet

@@ -43,7 +43,11 @@ fn parse_set_spec(spec: &str) -> Result<SetEffect, String> {
     let mut out = Vec::new();
     for item in list.split(" | ") {
         let (name, text) = item.split_once('=').ok_or_else(|| format!("bad set item `{item}`"))?;
-        out.push(SessionAssign { name: name.trim().to_string(), text: text.trim().to_string() });
+        let (name, computed) = match name.strip_suffix('~') {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
+        out.push(SessionAssign { name: name.trim().to_string(), text: text.trim().to_string(), computed });
     }
     Ok(SetEffect::Session(out))
 }

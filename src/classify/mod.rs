@@ -278,8 +278,12 @@ pub struct SessionAssign {
     /// `SET NAMES`, `character set` for `SET CHARACTER SET`/`CHARSET`.
     pub name: String,
     /// The assignment text to replay after `SET `, e.g. `sql_mode = 'ANSI'` or
-    /// `NAMES utf8mb4 COLLATE utf8mb4_bin`.
+    /// `NAMES utf8mb4 COLLATE utf8mb4_bin`; for a computed one, the assignment as written.
     pub text: String,
+    /// The value is an expression over the session's own state (`CONCAT(@@sql_mode,
+    /// ',X')`): replaying the text elsewhere could give another value, so once the
+    /// statement succeeded shoal reads the value back and replays that.
+    pub computed: bool,
 }
 
 /// True when the text calls `LAST_INSERT_ID(expr)` (with an argument): that call sets

@@ -8,7 +8,8 @@
 //! | `CHARACTER SET cs`, `CHARSET cs`                    | Session `character set`: `CHARACTER SET cs` |
 //! | `GLOBAL\|PERSIST\|PERSIST_ONLY name = …`, `@@global.name = …`, `GLOBAL TRANSACTION …` | no session state |
 //! | a variable in [`CONNECTION_BOUND`] (`profiling`, `insert_id`, …) | Opaque |
-//! | user variable, `TRANSACTION` without `SESSION` (the next transaction only), `PASSWORD`, `ROLE`, `DEFAULT ROLE`, `STATEMENT`, a value that is not constant (function call, subquery, variable, `?`), non-UTF-8 text, several statements | Opaque |
+//! | `name = expr` over constants and system variables (`CONCAT(@@sql_mode, ',X')`) | Session `name`, `computed`: read back after the statement |
+//! | user variable, `TRANSACTION` without `SESSION` (the next transaction only), `PASSWORD`, `ROLE`, `DEFAULT ROLE`, `STATEMENT`, a value with a user variable, subquery or `?`, non-UTF-8 text, several statements | Opaque |
 //!
 //! A scope keyword (`GLOBAL`, `SESSION`, …) applies to the following assignments until the
 //! next one, as in the server grammar. All assignments global → `Global`; any opaque one →
@@ -108,6 +109,20 @@ fn is_constant(toks: &[Token<'_>]) -> bool {
         })
 }
 
+/// True when `toks` is an expression the session's own connection evaluates the same
+/// way whenever it runs (functions of constants and system variables, such as
+/// `CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')`): no user variable, no placeholder, no
+/// subquery, nothing that reads tables.
+fn is_computable(toks: &[Token<'_>]) -> bool {
+    !toks.is_empty()
+        && toks.iter().all(|t| match t.kind {
+            TokenKind::Str | TokenKind::Num | TokenKind::SysVar => true,
+            TokenKind::Word => !matches!(Kw::of(t.text).as_bytes(), b"SELECT" | b"VALUES" | b"TABLE" | b"WITH"),
+            TokenKind::Punct => true,
+            _ => false,
+        })
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Scope {
     Session,
@@ -190,7 +205,11 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
                 if !is_constant(value) {
                     return None;
                 }
-                session.push(SessionAssign { name: "names".into(), text: format!("NAMES {}", join(value)?) });
+                session.push(SessionAssign {
+                    name: "names".into(),
+                    text: format!("NAMES {}", join(value)?),
+                    computed: false,
+                });
                 continue;
             }
             b"CHARACTER" | b"CHARSET" => {
@@ -207,7 +226,7 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
                     return None;
                 }
                 let text = format!("CHARACTER SET {}", join(value)?);
-                session.push(SessionAssign { name: "character set".into(), text });
+                session.push(SessionAssign { name: "character set".into(), text, computed: false });
                 continue;
             }
             _ => {}
@@ -215,7 +234,11 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
         // Variable name: `name[.name]`, `` `name` ``, or `@@[scope.]name`.
         let (var_scope, name, rest) = variable_name(p, scope)?;
         let (eq, value) = rest.split_first()?;
-        if !(eq.is_punct(b"=") || eq.is_punct(b":=")) || !is_constant(value) {
+        if !(eq.is_punct(b"=") || eq.is_punct(b":=")) {
+            return None;
+        }
+        let computed = !is_constant(value);
+        if computed && !is_computable(value) {
             return None;
         }
         if var_scope == Scope::Global {
@@ -225,8 +248,11 @@ fn parse(sql: &[u8]) -> Option<SetEffect> {
         if CONNECTION_BOUND.contains(&name.as_str()) {
             return None;
         }
+        if computed && !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
         let text = format!("{name} = {}", join(value)?);
-        session.push(SessionAssign { name, text });
+        session.push(SessionAssign { name, text, computed });
     }
     Some(if session.is_empty() {
         if globals > 0 {
@@ -268,7 +294,7 @@ fn transaction_characteristics(parts: &[&[Token<'_>]]) -> Option<Vec<SessionAssi
             [b"READ", b"WRITE"] => ("tx_read_only", "0"),
             _ => return None,
         };
-        out.push(SessionAssign { name: name.into(), text: format!("{name} = {value}") });
+        out.push(SessionAssign { name: name.into(), text: format!("{name} = {value}"), computed: false });
     }
     (!out.is_empty()).then_some(out)
 }

@@ -18,7 +18,7 @@ use super::io::ClientIo;
 use super::lease::Leases;
 use super::pipelined::{Offer, PipeRun, SessionPipes};
 use super::Proxy;
-use crate::backend::conn::Ready;
+use crate::backend::conn::{BackendConn, Ready};
 use crate::classify::answered::{is_show_processlist, parse_kill};
 use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
 use crate::classify::set::set_keeps_history;
@@ -111,6 +111,22 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     }
     session.io.shutdown().await;
     session.close().await;
+}
+
+/// The session value of system variable `name` as an assignment to replay
+/// (`sql_mode = 'STRICT_ALL_TABLES,…'`), read from the connection that just set it;
+/// `None` when the server does not say.
+async fn read_back_variable(conn: &mut BackendConn, name: &str) -> Result<Option<String>, ProxyError> {
+    // `name` is `[a-z0-9_]+` (`classify::set`). Numbers and booleans stay bare (those
+    // variables refuse strings such as '0'); the type comes from SYSTEM_VARIABLES, the
+    // value from `@@session` (SYSTEM_VARIABLES shows NULL as '').
+    let sql = format!(
+        "SELECT IF(@@session.{name} IS NULL, 'NULL', \
+         IF(VARIABLE_TYPE LIKE '%INT%' OR VARIABLE_TYPE IN ('DOUBLE', 'BOOLEAN'), @@session.{name}, QUOTE(@@session.{name}))) \
+         FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME = UPPER('{name}')"
+    );
+    let value = conn.query_value(&sql).await?.flatten();
+    Ok(value.and_then(|v| String::from_utf8(v).ok()).map(|v| format!("{name} = {v}")))
 }
 
 impl Session {
@@ -551,6 +567,8 @@ impl Session {
             self.state.last_insert_id = framer.insert_id;
         }
         let mut wait_timeout_set = false;
+        // A computed SET whose value could not be read back pins like any opaque SET.
+        let mut set_opaque = false;
         if let Some(conn) = self.backend.held.as_mut() {
             if framer.insert_id != 0 {
                 conn.state.last_insert_id = framer.insert_id;
@@ -569,9 +587,23 @@ impl Session {
                     }
                     (Kind::SessionSet, Some(SetEffect::Opaque)) if set_keeps_history(sql) => conn.keeps_history = true,
                     (Kind::SessionSet, Some(SetEffect::Session(items))) => {
+                        let computed = items.iter().filter(|a| a.computed).count();
+                        // Reading a value back reads a table, which clears the statement's
+                        // warnings: with warnings to keep, the session keeps its connection.
+                        let read_back = computed == 0 || !framer.left_diagnostics();
                         for a in items {
-                            conn.state.vars.set(&a.name, &a.text);
-                            self.state.set_var(&a.name, &a.text);
+                            let text = match (a.computed, read_back) {
+                                (false, _) => Some(a.text.clone()),
+                                (true, true) => read_back_variable(conn, &a.name).await?,
+                                (true, false) => None,
+                            };
+                            match text {
+                                Some(text) => {
+                                    conn.state.vars.set(&a.name, &text);
+                                    self.state.set_var(&a.name, &text);
+                                }
+                                None => set_opaque = true,
+                            }
                         }
                         wait_timeout_set = items.iter().any(|a| a.name == "wait_timeout");
                     }
@@ -590,6 +622,7 @@ impl Session {
             self.read_back_last_insert_id().await?;
         }
         self.backend.track_write(&self.proxy, &class, failed, framer.status()).await?;
+        let set = if set_opaque { Some(SetEffect::Opaque) } else { set };
         let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
         let pin = self.backend.pin;
         self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
