@@ -347,6 +347,22 @@ async fn a_procedure_with_a_cursor_returns_its_row() {
     let n: i64 = c.exec_first("SELECT ? + 1", (1,)).await.unwrap().unwrap();
     assert_eq!(n, 2);
     c.disconnect().await.unwrap();
+    // The mariadb CLI (no CLIENT_DEPRECATE_EOF: the status arrives in an EOF packet) is
+    // the client that hung.
+    let out = std::process::Command::new("timeout")
+        .args(["10", "mariadb", "-h127.0.0.1", &format!("-P{}", shoal.port()), &format!("-u{}", s.user)])
+        .arg(format!("-p{}", Scratch::PASSWORD))
+        .args([&s.db, "-N", "-e", "CALL p3(); SELECT 'after'"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "CALL p3() through the CLI: {:?} {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.split_whitespace().collect::<Vec<_>>(), ["7", "after"]);
 }
 
 /// A client that disconnects inside a transaction holding table locks releases them
@@ -371,7 +387,11 @@ async fn a_disconnected_clients_locks_and_transaction_are_released() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut b = connect(&shoal, &s).await;
-    let n: i64 = b.query_first("SELECT COUNT(*) FROM t1").await.unwrap().unwrap();
+    let n: i64 = tokio::time::timeout(Duration::from_secs(10), b.query_first("SELECT COUNT(*) FROM t1"))
+        .await
+        .expect("reading the table hangs on the disconnected client's lock")
+        .unwrap()
+        .unwrap();
     assert_eq!(n, 0, "the disconnected client's uncommitted insert survived");
     b.query_drop("CREATE TEMPORARY TABLE tmp1 (b INT)").await.expect("the other client's temporary table leaked");
     tokio::time::timeout(Duration::from_secs(10), b.query_drop("DROP TABLE t1"))
