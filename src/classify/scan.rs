@@ -102,25 +102,25 @@ fn bare_nondeterministic(kw: &[u8]) -> bool {
     matches!(kw, b"CURRENT_TIMESTAMP" | b"CURRENT_DATE" | b"CURRENT_TIME" | b"LOCALTIME" | b"LOCALTIMESTAMP")
 }
 
-/// `@@warning_count` / `@@error_count`, with or without a scope (`@@session.`).
-fn is_diagnostics_var(text: &[u8]) -> bool {
+/// Flag for reading system variable `text` (`@@name`, `@@session.name`, …):
+///
+/// | variable | flag |
+/// |---|---|
+/// | `warning_count`, `error_count` | DIAGNOSTICS |
+/// | `last_insert_id`, `identity` | LAST_INSERT_ID (the insert id, as `LAST_INSERT_ID()` gives it) |
+fn sysvar_flag(text: &[u8]) -> Option<Flags> {
     let name = text.get(2..).unwrap_or_default();
     let name = match name.iter().position(|b| *b == b'.') {
         Some(dot) => &name[dot + 1..],
         None => name,
     };
-    is(name, b"WARNING_COUNT") || is(name, b"ERROR_COUNT")
-}
-
-/// `@@last_insert_id` / `@@identity`, with or without a scope: the insert id, as
-/// `LAST_INSERT_ID()` gives it.
-fn is_insert_id_var(text: &[u8]) -> bool {
-    let name = text.get(2..).unwrap_or_default();
-    let name = match name.iter().position(|b| *b == b'.') {
-        Some(dot) => &name[dot + 1..],
-        None => name,
-    };
-    is(name, b"LAST_INSERT_ID") || is(name, b"IDENTITY")
+    if is(name, b"WARNING_COUNT") || is(name, b"ERROR_COUNT") {
+        Some(Flags::DIAGNOSTICS)
+    } else if is(name, b"LAST_INSERT_ID") || is(name, b"IDENTITY") {
+        Some(Flags::LAST_INSERT_ID)
+    } else {
+        None
+    }
 }
 
 /// True when `text` contains `shoal:leader`, ignoring ASCII case.
@@ -200,8 +200,7 @@ pub fn scan_statement(toks: &mut Tokenizer<'_>, to_end: bool) -> Scan {
             }
             TokenKind::Punct if tok.text == b")" => depth = depth.saturating_sub(1),
             TokenKind::UserVar if tok.gap_before || !prev_end_glue => scan.flags |= Flags::USER_VARIABLE,
-            TokenKind::SysVar if is_diagnostics_var(tok.text) => scan.flags |= Flags::DIAGNOSTICS,
-            TokenKind::SysVar if is_insert_id_var(tok.text) => scan.flags |= Flags::LAST_INSERT_ID,
+            TokenKind::SysVar => scan.flags |= sysvar_flag(tok.text).unwrap_or_default(),
             _ => {}
         }
         prev_end_glue = matches!(tok.kind, TokenKind::Word | TokenKind::Str | TokenKind::QuotedIdent);
