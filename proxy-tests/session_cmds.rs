@@ -156,3 +156,82 @@ async fn change_user_and_reset_connection() {
     let e = c.change_user(bad).await.unwrap_err();
     assert!(e.to_string().contains("Access denied"), "{e}");
 }
+
+/// A balancer in front of shoal: accepts one client, connects to shoal, sends `header`
+/// first, then relays both ways. Returns the address clients connect to.
+async fn balancer(shoal_port: u16, header: Vec<u8>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let header = header.clone();
+            tokio::spawn(async move {
+                let mut upstream = tokio::net::TcpStream::connect(("127.0.0.1", shoal_port)).await.unwrap();
+                tokio::io::AsyncWriteExt::write_all(&mut upstream, &header).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    port
+}
+
+fn opts_on(port: u16, user: &str, password: &str) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .prefer_socket(false)
+        .into()
+}
+
+/// PROXY protocol v1 and v2 from a trusted balancer: the client's real address is what
+/// `SHOW PROCESSLIST` and a refused login show; a header from an untrusted peer is refused;
+/// a client without a header still logs in.
+#[tokio::test]
+async fn proxy_protocol_headers_name_the_real_client() {
+    let db = shared();
+    let s = Scratch::new(db, "ppp");
+    let shoal = Shoal::start_with(db, |c| c.proxy.proxy_protocol = true);
+    let v1 = balancer(shoal.port(), b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 8007\r\n".to_vec()).await;
+    let mut c =
+        mysql_async::Conn::new(opts_on(v1, &s.user, Scratch::PASSWORD)).await.expect("login through a v1 balancer");
+    let hosts: Vec<String> =
+        c.query_map("SHOW PROCESSLIST", |row: mysql_async::Row| row.get::<String, _>(2).unwrap()).await.unwrap();
+    assert!(hosts.contains(&"203.0.113.7:51000".to_string()), "{hosts:?}");
+    c.disconnect().await.unwrap();
+    match mysql_async::Conn::new(opts_on(v1, &s.user, "wrong")).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1045);
+            assert!(e.message.contains(&format!("'{}'@'203.0.113.7'", s.user)), "{}", e.message);
+        }
+        other => panic!("a wrong password logged in: {other:?}"),
+    }
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x11, 0, 12, 198, 51, 100, 9, 10, 0, 0, 1, 0xC3, 0x50, 0x1F, 0x47]);
+    let v2 = balancer(shoal.port(), v2).await;
+    let mut c =
+        mysql_async::Conn::new(opts_on(v2, &s.user, Scratch::PASSWORD)).await.expect("login through a v2 balancer");
+    let hosts: Vec<String> =
+        c.query_map("SHOW PROCESSLIST", |row: mysql_async::Row| row.get::<String, _>(2).unwrap()).await.unwrap();
+    assert!(hosts.contains(&"198.51.100.9:50000".to_string()), "{hosts:?}");
+    c.disconnect().await.unwrap();
+    // No header: the connection's own address.
+    let mut c =
+        mysql_async::Conn::new(shoal.opts(&s.user, Scratch::PASSWORD, None)).await.expect("login without a header");
+    let n: i64 = c.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(n, 1);
+    c.disconnect().await.unwrap();
+    // A balancer shoal does not trust.
+    let strict = Shoal::start_with(db, |c| {
+        c.proxy.proxy_protocol = true;
+        c.proxy.proxy_protocol_networks = vec!["10.0.0.0/8".into()];
+    });
+    let untrusted = balancer(strict.port(), b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 8007\r\n".to_vec()).await;
+    match mysql_async::Conn::new(opts_on(untrusted, &s.user, Scratch::PASSWORD)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert!(e.message.contains("Proxy header is not accepted from 127.0.0.1"), "{}", e.message)
+        }
+        other => panic!("an untrusted PROXY header was accepted: {other:?}"),
+    }
+}

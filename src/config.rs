@@ -219,11 +219,27 @@ pub struct ProxySection {
     pub enabled: bool,
     /// Address the MySQL protocol listener binds, `host:port`.
     pub bind_address: String,
+    /// Accept PROXY protocol v1/v2 headers (from `proxy_protocol_networks` only).
+    pub proxy_protocol: bool,
+    /// Networks (`addr/prefix` or an address) whose connections may carry a PROXY header.
+    pub proxy_protocol_networks: Vec<String>,
 }
 
 impl Default for ProxySection {
     fn default() -> Self {
-        ProxySection { enabled: true, bind_address: "127.0.0.1:8007".into() }
+        ProxySection {
+            enabled: true,
+            bind_address: "127.0.0.1:8007".into(),
+            proxy_protocol: false,
+            proxy_protocol_networks: vec!["127.0.0.1/32".into(), "::1/128".into()],
+        }
+    }
+}
+
+impl ProxySection {
+    /// The trusted networks, parsed (`validate` has checked them).
+    pub fn trusted_networks(&self) -> Vec<crate::protocol::proxy_header::Network> {
+        self.proxy_protocol_networks.iter().filter_map(|n| n.parse().ok()).collect()
     }
 }
 
@@ -528,6 +544,8 @@ pub const FIELDS: &[FieldDoc] = &[
     ),
     later("proxy", "enabled", "WolfScale's proxy switch; shoal always runs the MySQL listener."),
     f("proxy", "bind_address", "MySQL protocol listener, host:port."),
+    f("proxy", "proxy_protocol", "Accept PROXY protocol v1/v2 headers from load balancers (the real client address is used)."),
+    f("proxy", "proxy_protocol_networks", "Networks (addr/prefix) whose connections may send a PROXY header; others sending one are refused."),
     f("logging", "level", "error, warn, info, debug, trace, or a tracing filter such as \"shoal=debug\"."),
     f("logging", "format", "text (alias pretty) or json."),
     opt_later("logging", "file", "Log file; logs go to stderr for now.", "\"/var/log/shoal/shoal.log\""),
@@ -742,6 +760,11 @@ impl Config {
                 Ok(())
             }
         };
+        for n in &self.proxy.proxy_protocol_networks {
+            if let Err(e) = n.parse::<crate::protocol::proxy_header::Network>() {
+                return Err(ConfigError::invalid("proxy.proxy_protocol_networks", n, e));
+            }
+        }
         range("limits.client_connections_max", l.client_connections_max.into(), 1, 1_000_000)?;
         range("limits.pool_connections_max", l.pool_connections_max.into(), 1, 10_000)?;
         range("limits.pool_connections_min", l.pool_connections_min.into(), 0, l.pool_connections_max.into())?;

@@ -99,15 +99,7 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         _ => None,
     };
-    let proxy = Proxy::new(
-        config.limits.clone(),
-        config.tls.clone(),
-        acceptor,
-        users,
-        &b.primary,
-        &b.replicas,
-        config.routing.clone(),
-    );
+    let proxy = Proxy::new(config, acceptor, users);
     // First health round before serving, then keep checking in the background.
     crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
     // Warm the greeting facts so the first client does not pay for the probe.

@@ -4,7 +4,7 @@
 //! |-----------------------------------------------------|--------------------------------------|
 //! | `[SESSION\|LOCAL] name = const`, `@@[session.\|local.]name = const` | Session `name = const`   |
 //! | `NAMES cs [COLLATE c]`, `NAMES DEFAULT`             | Session `names`: `NAMES cs …`        |
-//! | `SESSION TRANSACTION ISOLATION LEVEL …`, `… READ ONLY\|WRITE` | Session `tx_isolation`, `tx_read_only` (see [`transaction_characteristics`]) |
+//! | `SESSION TRANSACTION ISOLATION LEVEL …`, `… READ ONLY\|WRITE` | Session `tx_isolation`, `tx_read_only` (see `transaction_characteristics`) |
 //! | `CHARACTER SET cs`, `CHARSET cs`                    | Session `character set`: `CHARACTER SET cs` |
 //! | `GLOBAL\|PERSIST\|PERSIST_ONLY name = …`, `@@global.name = …`, `GLOBAL TRANSACTION …` | no session state |
 //! | a variable in [`CONNECTION_BOUND`] (`profiling`, `insert_id`, …) | Opaque |

@@ -18,6 +18,7 @@ use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
 use crate::protocol::handshake::{
     auth_switch_native, greeting, is_ssl_request, parse_client_hello, ClientHello, NATIVE_PASSWORD,
 };
+use crate::protocol::proxy_header::{Network, Peeked};
 use crate::protocol::reply::put_err;
 use crate::protocol::CapabilityFlags;
 
@@ -66,18 +67,47 @@ pub async fn fail(io: &mut ClientIo, seq: u8, code: u16, state: &str, msg: Strin
     ProxyError::ClientProtocol(msg)
 }
 
-/// Runs the connection phase up to a verified credential.
+/// How long a refused PROXY header's client has to send its first packet (the refusal
+/// answers it).
+const UNTRUSTED_HEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The client's real address: the PROXY header's source when a trusted balancer sent
+/// one (`protocol::proxy_header` has the table), else the connection's peer.
+async fn proxied_peer(io: &mut ClientIo, trusted: &[Network], peer: SocketAddr) -> Result<SocketAddr, ProxyError> {
+    match io.take_proxy_header().await? {
+        // (`take_proxy_header` waits out a header that is still arriving.)
+        Peeked::NotAHeader | Peeked::NeedMore => Ok(peer),
+        Peeked::Header { .. } if !trusted.iter().any(|n| n.contains(peer.ip())) => {
+            // The refusal answers the client's first packet (it sent it without waiting).
+            let seq = match tokio::time::timeout(UNTRUSTED_HEADER_WAIT, io.read_packet_exact()).await {
+                Ok(Ok((seq, _))) => seq.wrapping_add(1),
+                _ => 1,
+            };
+            let msg = format!("Proxy header is not accepted from {}", peer.ip());
+            Err(fail(io, seq, ER_HANDSHAKE, "08S01", msg).await)
+        }
+        Peeked::Header { source, .. } => Ok(source.unwrap_or(peer)),
+        Peeked::Invalid(what) => Err(fail(io, 1, ER_HANDSHAKE, "08S01", format!("Bad handshake: {what}")).await),
+    }
+}
+
+/// Runs the connection phase up to a verified credential; returns it with the client's
+/// address (which a trusted balancer's PROXY header may have named).
 pub async fn authenticate(
     proxy: &Arc<Proxy>,
     io: &mut ClientIo,
     conn_id: u32,
     peer: SocketAddr,
-) -> Result<Authenticated, ProxyError> {
+) -> Result<(Authenticated, SocketAddr), ProxyError> {
     let info = proxy.server_info().await;
     let scramble = new_scramble();
     let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation);
     io.queue(0, &g);
     io.flush().await?;
+    let peer = match &proxy.proxy_protocol {
+        Some(trusted) => proxied_peer(io, trusted, peer).await?,
+        None => peer,
+    };
 
     let (mut seq, mut payload) = io.read_packet_exact().await?;
     if is_ssl_request(&payload) {
@@ -107,7 +137,8 @@ pub async fn authenticate(
         return Err(fail(io, seq.wrapping_add(1), ER_HANDSHAKE, "08S01", "Bad handshake".into()).await);
     };
     if let Some(plugin) = proxy.users.relayed_plugin(&hello.user).await {
-        return relay(proxy, io, hello, seq.wrapping_add(1), plugin, &info, scramble).await;
+        let relayed = relay(proxy, io, hello, seq.wrapping_add(1), plugin, &info, scramble).await;
+        return relayed.map(|a| (a, peer));
     }
     let mut token = hello.auth_response.clone();
     if hello.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) {
@@ -120,16 +151,19 @@ pub async fn authenticate(
         token = p.to_vec();
     }
     match proxy.users.authenticate(&hello.user, &scramble, &token).await {
-        Some(credential) => Ok(Authenticated {
-            user: hello.user,
-            credential,
-            capabilities: hello.capabilities & info.capabilities,
-            collation: hello.collation,
-            database: hello.database,
-            next_seq: seq.wrapping_add(1),
-            scramble,
-            relayed: None,
-        }),
+        Some(credential) => Ok((
+            Authenticated {
+                user: hello.user,
+                credential,
+                capabilities: hello.capabilities & info.capabilities,
+                collation: hello.collation,
+                database: hello.database,
+                next_seq: seq.wrapping_add(1),
+                scramble,
+                relayed: None,
+            },
+            peer,
+        )),
         None => {
             let using = if token.is_empty() { "NO" } else { "YES" };
             // MariaDB resolves loopback clients to 'localhost'; say it the same way.

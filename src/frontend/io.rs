@@ -15,11 +15,14 @@ use tokio_rustls::server::TlsStream;
 
 use crate::error::ProxyError;
 use crate::protocol::packet::{put_packet, take_packet, HEADER_BYTES};
+use crate::protocol::proxy_header::{inspect, Peeked, HEADER_BYTES_MAX};
 
 /// Bytes read from a client socket at a time.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Buffer for the first read of a command (see `read_packet`).
 const SMALL_READ_BYTES: usize = 2048;
+/// How long to wait for the rest of a PROXY header that arrived in pieces.
+const PROXY_HEADER_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
 /// A write buffer that grew beyond this is released after use.
 const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
@@ -179,6 +182,29 @@ impl ClientIo {
             let stream = self.stream.as_mut().ok_or_else(gone)?;
             if stream.read_buf(&mut self.rbuf).await.map_err(io_err)? == 0 {
                 return Err(gone());
+            }
+        }
+    }
+
+    /// Takes a PROXY protocol header off the front of the connection if the client sent
+    /// one (`protocol::proxy_header`), reading nothing past it (a TLS handshake may follow).
+    pub async fn take_proxy_header(&mut self) -> Result<Peeked, ProxyError> {
+        let Some(ClientStream::Plain { read, .. }) = &mut self.stream else { return Ok(Peeked::NotAHeader) };
+        let mut buf = vec![0u8; HEADER_BYTES_MAX];
+        loop {
+            let n = read.peek(&mut buf).await.map_err(io_err)?;
+            if n == 0 {
+                return Err(gone());
+            }
+            match inspect(&buf[..n]) {
+                // Peeking again returns at once with the same bytes: give the rest time to
+                // arrive (the handshake timeout bounds the wait).
+                Peeked::NeedMore => tokio::time::sleep(PROXY_HEADER_RETRY).await,
+                Peeked::Header { len, source } => {
+                    read.read_exact(&mut buf[..len]).await.map_err(io_err)?;
+                    return Ok(Peeked::Header { len, source });
+                }
+                other => return Ok(other),
             }
         }
     }

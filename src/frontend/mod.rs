@@ -35,9 +35,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::backend::conn::probe;
 use crate::backend::pools::Pools;
 use crate::backend::users::Users;
-use crate::config::{LimitsSection, RoutingSection, TlsSection};
+use crate::config::{Config, LimitsSection, RoutingSection, TlsSection};
 use crate::error::{ProxyError, ER_CON_COUNT};
 use crate::protocol::handshake::PROXY_CAPABILITIES;
+use crate::protocol::proxy_header::Network;
 use crate::protocol::CapabilityFlags;
 use crate::route::{Health, Policy, Role, RoutingTable, Server};
 use crate::session::prepared::StmtCache;
@@ -80,6 +81,8 @@ pub struct Proxy {
     pub routing: Arc<ArcSwap<RoutingTable>>,
     /// Routing settings (`[routing]`).
     pub routing_settings: RoutingSection,
+    /// Networks whose connections may carry a PROXY protocol header (`None`: off).
+    pub proxy_protocol: Option<Vec<Network>>,
     /// Prepare responses by (schema, SQL), shared by every session.
     pub stmt_cache: StmtCache,
     /// Live sessions, for KILL.
@@ -95,16 +98,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy for these settings.
-    pub fn new(
-        limits: LimitsSection,
-        tls_settings: TlsSection,
-        tls: Option<TlsAcceptor>,
-        users: Users,
-        primary: &str,
-        replicas: &[String],
-        routing_settings: RoutingSection,
-    ) -> Arc<Self> {
+    /// A proxy for `config` (`[limits]`, `[tls]`, `[backends]`, `[routing]`, `[proxy]`),
+    /// with its TLS acceptor and accounts.
+    pub fn new(config: &Config, tls: Option<TlsAcceptor>, users: Users) -> Arc<Self> {
+        let limits = config.limits.clone();
+        let tls_settings = config.tls.clone();
+        let primary = config.backends.primary.as_str();
+        let replicas = &config.backends.replicas;
+        let routing_settings = config.routing.clone();
+        let proxy_protocol = config.proxy.proxy_protocol.then(|| config.proxy.trusted_networks());
         let server = |id: usize, addr: &str, role: Role| Server {
             id,
             addr: addr.into(),
@@ -123,6 +125,7 @@ impl Proxy {
             stmt_cache: StmtCache::new(limits.prepared_cache_entries_max as usize),
             routing: Arc::new(ArcSwap::from_pointee(RoutingTable { servers, version: 1 })),
             routing_settings,
+            proxy_protocol,
             slots: Arc::new(Semaphore::new(limits.client_connections_max as usize)),
             pools: Pools::new(limits.clone()),
             limits,

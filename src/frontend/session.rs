@@ -90,7 +90,7 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     let id = proxy.next_connection_id();
     let mut io = ClientIo::new(stream, proxy.limits.packet_bytes_max as usize);
     let limit = Duration::from_millis(proxy.limits.handshake_timeout_ms);
-    let auth = match tokio::time::timeout(limit, authenticate(&proxy, &mut io, id, peer)).await {
+    let (auth, peer) = match tokio::time::timeout(limit, authenticate(&proxy, &mut io, id, peer)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "handshake failed");

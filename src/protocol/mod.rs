@@ -36,6 +36,7 @@ pub mod com {
 pub mod framer;
 pub mod handshake;
 pub mod packet;
+pub mod proxy_header;
 pub mod reply;
 pub mod stmt;
 
