@@ -70,8 +70,12 @@ pub const PIPE_STATEMENTS: &str = "shoal_pipe_statements_total";
 /// Batches pipes wrote (statements ÷ batches = mean batch size).
 pub const PIPE_BATCHES: &str = "shoal_pipe_batches_total";
 
+/// Counter: failed cluster peer connections and requests, label `cause` (`auth_refused`,
+/// `auth_failed`, `connect`, `timeout`, `io`; see `src/cluster/network.rs`).
+pub const CLUSTER_PEER_FAILURES: &str = "shoal_cluster_peer_failures_total";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 26] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -97,6 +101,7 @@ pub const ALL: [&str; 25] = [
     CONFIG_RELOADS,
     BUILD_INFO,
     START_TIME,
+    CLUSTER_PEER_FAILURES,
 ];
 
 /// Where a statement ran.
@@ -511,6 +516,7 @@ mod tests {
             HEALTH_CHECKS,
             ROUTING_CHANGES,
             CONFIG_RELOADS,
+            CLUSTER_PEER_FAILURES,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

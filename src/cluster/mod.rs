@@ -1,0 +1,25 @@
+//! Cluster consensus: openraft 0.9 over shoal's WAL.
+//!
+//! # Layout
+//!
+//! * `types.rs` — [`TypeConfig`], node ids and the name → id mapping ([`node_id_from_name`]).
+//! * `log_store.rs` — [`WalLogStore`]: openraft's log storage over [`crate::wal::Wal`].
+//! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests.
+//! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
+//! * `tests/` — openraft's storage conformance suite against the WAL-backed store.
+
+// openraft's traits fix the error types (`StorageError`, `RPCError`: 200+ bytes); boxing
+// them here would only add a conversion at every trait boundary.
+#![allow(clippy::result_large_err)]
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use log_store::WalLogStore;
+pub use state_machine::{Applier, ApplyError, Recorded, Recorder, StateMachine};
+pub use types::{node_id_from_name, Command, Entry, LogId, NodeId, Raft, TypeConfig};

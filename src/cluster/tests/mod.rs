@@ -1,0 +1,3 @@
+//! Tests of the cluster layer that need more than one file.
+
+mod suite;
