@@ -6,6 +6,7 @@
 //! * `log_store.rs` — [`WalLogStore`]: openraft's log storage over [`crate::wal::Wal`].
 //! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests.
 //! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
+//! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
 //! * `tests/` — openraft's storage conformance suite against the WAL-backed store.
 
 // openraft's traits fix the error types (`StorageError`, `RPCError`: 200+ bytes); boxing
@@ -14,6 +15,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod state_machine;
 pub mod types;
 
@@ -21,5 +23,6 @@ pub mod types;
 mod tests;
 
 pub use log_store::WalLogStore;
+pub use node::{ClusterError, Node, NodeConfig, Start};
 pub use state_machine::{Applier, ApplyError, Recorded, Recorder, StateMachine};
 pub use types::{node_id_from_name, Command, Entry, LogId, NodeId, Raft, TypeConfig};

@@ -68,6 +68,8 @@ pub const INBOUND_CONNECTIONS_MAX: usize = 64;
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time allowed for an admin request ([`AdminRequest`]).
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors) before the next.
+pub const ACCEPT_RETRY_AFTER: Duration = Duration::from_millis(50);
 /// Shortest accepted cluster secret, bytes.
 pub const SECRET_BYTES_MIN: usize = 16;
 /// Handshake nonce length, bytes.
@@ -386,8 +388,9 @@ async fn server_handshake(conn: &mut Conn, me: NodeId, secret: &Secret) -> Resul
 pub type AdminHandler =
     Arc<dyn Fn(AdminRequest) -> Pin<Box<dyn Future<Output = Result<AdminReply, String>> + Send>> + Send + Sync>;
 
-/// Serves peers on `listener` until the task is aborted: each connection is authenticated,
-/// then its requests are answered one at a time by `raft` (and `admin`).
+/// Serves peers on `listener` until the task is aborted (which also ends every
+/// connection it accepted): each connection is authenticated, then its requests are
+/// answered one at a time by `raft` (and `admin`).
 pub async fn serve(
     listener: TcpListener,
     me: NodeId,
@@ -397,61 +400,76 @@ pub async fn serve(
     stats: Arc<PeerStats>,
 ) {
     let slots = Arc::new(Semaphore::new(INBOUND_CONNECTIONS_MAX));
+    // Owning the connection tasks here means aborting `serve` closes them all.
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
         let (tcp, from) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a peer connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_RETRY_AFTER).await;
                 continue;
             }
         };
         let _ = tcp.set_nodelay(true);
         let (secret, raft, admin, stats) = (secret.clone(), raft.clone(), admin.clone(), stats.clone());
-        tokio::spawn(async move {
+        conns.spawn(async move {
             let _permit = permit;
-            let mut conn = Framed::new(tcp, codec());
-            let client = match tokio::time::timeout(HANDSHAKE_TIMEOUT, server_handshake(&mut conn, me, &secret)).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => {
-                    let cause = if e.cause == FailureCause::Io { FailureCause::AuthRefused } else { e.cause };
-                    stats.count(cause);
-                    tracing::warn!(peer = %from, error = %e, "peer refused");
-                    return;
-                }
-                Err(_) => {
-                    stats.count(FailureCause::AuthRefused);
-                    tracing::warn!(peer = %from, "peer refused: no handshake within {HANDSHAKE_TIMEOUT:?}");
-                    return;
-                }
-            };
-            stats.accepted.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(peer = %from, node = client, "peer connected");
-            while let Some(frame) = conn.next().await {
-                let frame = match frame {
-                    Ok(f) => f,
-                    Err(e) => {
-                        stats.count(FailureCause::Io);
-                        tracing::warn!(peer = %from, node = client, error = %e, "broken frame from peer; closing");
-                        return;
-                    }
-                };
-                let req: Request = match serde_json::from_slice(&frame) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        stats.count(FailureCause::Io);
-                        tracing::warn!(peer = %from, node = client, error = %e, "peer message does not decode; closing");
-                        return;
-                    }
-                };
-                let resp = answer(&raft, &admin, req).await;
-                let Ok(bytes) = encode(&resp) else { return };
-                if conn.send(bytes).await.is_err() {
-                    return;
-                }
-            }
+            serve_one(tcp, from, me, secret, raft, admin, stats).await;
         });
+    }
+}
+
+/// One inbound connection: handshake, then requests until it closes.
+async fn serve_one(
+    tcp: TcpStream,
+    from: std::net::SocketAddr,
+    me: NodeId,
+    secret: Secret,
+    raft: Raft,
+    admin: AdminHandler,
+    stats: Arc<PeerStats>,
+) {
+    let mut conn = Framed::new(tcp, codec());
+    let client = match tokio::time::timeout(HANDSHAKE_TIMEOUT, server_handshake(&mut conn, me, &secret)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            stats.count(FailureCause::AuthRefused);
+            tracing::warn!(peer = %from, error = %e, "peer refused");
+            return;
+        }
+        Err(_) => {
+            stats.count(FailureCause::AuthRefused);
+            tracing::warn!(peer = %from, "peer refused: no handshake within {HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    };
+    stats.accepted.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(peer = %from, node = client, "peer connected");
+    while let Some(frame) = conn.next().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                stats.count(FailureCause::Io);
+                tracing::warn!(peer = %from, node = client, error = %e, "broken frame from peer; closing");
+                return;
+            }
+        };
+        let req: Request = match serde_json::from_slice(&frame) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.count(FailureCause::Io);
+                tracing::warn!(peer = %from, node = client, error = %e, "peer message does not decode; closing");
+                return;
+            }
+        };
+        let resp = answer(&raft, &admin, req).await;
+        let Ok(bytes) = encode(&resp) else { return };
+        if conn.send(bytes).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -573,7 +591,9 @@ impl PeerClient {
             FailureCause::Timeout => {
                 RPCError::Timeout(Timeout { action, id: self.link.me, target: self.target, timeout: ttl })
             }
-            FailureCause::Connect => RPCError::Unreachable(Unreachable::new(&e)),
+            // Unreachable makes openraft back off before retrying: a peer that cannot be
+            // dialed or does not hold the secret will not start working in the next ms.
+            FailureCause::Connect | FailureCause::AuthFailed => RPCError::Unreachable(Unreachable::new(&e)),
             _ => RPCError::Network(NetworkError::new(&e)),
         }
     }
@@ -633,9 +653,98 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                     target: self.target,
                     timeout: SNAPSHOT_TIMEOUT,
                 })),
-                Err(e) if e.cause == FailureCause::Connect => Err(StreamingError::Unreachable(Unreachable::new(&e))),
+                Err(e) if matches!(e.cause, FailureCause::Connect | FailureCause::AuthFailed) => {
+                    Err(StreamingError::Unreachable(Unreachable::new(&e)))
+                }
                 Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::new(s.as_bytes()).unwrap()
+    }
+
+    /// Accepts one connection and runs the server handshake as node 1.
+    async fn one_server(s: Secret) -> (String, tokio::task::JoinHandle<Result<NodeId, PeerError>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut conn = Framed::new(tcp, codec());
+            server_handshake(&mut conn, 1, &s).await
+        });
+        (addr, h)
+    }
+
+    #[tokio::test]
+    async fn same_secret_connects_both_ways() {
+        let (addr, server) = one_server(secret("0123456789abcdef-same")).await;
+        let (server_id, _conn) = connect(&addr, 2, &secret("0123456789abcdef-same")).await.unwrap();
+        assert_eq!(server_id, 1);
+        assert_eq!(server.await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_is_refused() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let e = connect(&addr, 2, &secret("0123456789abcdef-wrong")).await.unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthFailed, "{e}");
+        assert!(e.what.contains("does not hold this cluster's secret"), "{e}");
+        // The dialer stopped at the server's MAC; the server saw the connection close.
+        assert!(server.await.unwrap().is_err());
+    }
+
+    /// A dialer that does not check the server's MAC and sends a made-up proof is refused
+    /// by the server with a reason.
+    #[tokio::test]
+    async fn forged_proof_is_refused_by_the_server() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        let mut hello = BytesMut::new();
+        hello.put_slice(MAGIC);
+        hello.put_u64_le(9);
+        hello.put_slice(&[7u8; NONCE_BYTES]);
+        conn.send(hello.freeze()).await.unwrap();
+        let _challenge = conn.next().await.unwrap().unwrap();
+        conn.send(Bytes::from_static(&[0u8; MAC_BYTES])).await.unwrap();
+        let verdict = conn.next().await.unwrap().unwrap();
+        assert_eq!(verdict[0], 0);
+        assert!(String::from_utf8_lossy(&verdict[1..]).contains("wrong cluster secret"));
+        let e = server.await.unwrap().unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthRefused);
+    }
+
+    #[tokio::test]
+    async fn a_stranger_protocol_is_refused() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        conn.send(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n")).await.unwrap();
+        let e = server.await.unwrap().unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthRefused, "{e}");
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(Secret::new(b"short").unwrap_err().contains("at least 16"));
+    }
+
+    #[test]
+    fn macs_bind_both_nonces_ids_and_direction() {
+        let s = secret("0123456789abcdef");
+        let m = |f: fn(&Secret, &[u8], &[u8], NodeId, NodeId) -> HmacSha256, a: &[u8], b: &[u8], c, d| {
+            f(&s, a, b, c, d).finalize().into_bytes().to_vec()
+        };
+        let base = m(server_mac, b"nc", b"ns", 1, 2);
+        assert_ne!(base, m(client_mac, b"nc", b"ns", 1, 2), "direction");
+        assert_ne!(base, m(server_mac, b"nX", b"ns", 1, 2), "client nonce");
+        assert_ne!(base, m(server_mac, b"nc", b"nX", 1, 2), "server nonce");
+        assert_ne!(base, m(server_mac, b"nc", b"ns", 3, 2), "client id");
+        assert_ne!(base, m(server_mac, b"nc", b"ns", 1, 3), "server id");
     }
 }

@@ -1,3 +1,4 @@
 //! Tests of the cluster layer that need more than one file.
 
+mod cluster;
 mod suite;

@@ -1,0 +1,260 @@
+//! In-process cluster tests: real TCP on 127.0.0.1 (free ports), a WAL per node in a
+//! tempdir, [`Recorder`] state machines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use tempfile::TempDir;
+
+use crate::cluster::network::Secret;
+use crate::cluster::node::{Node, NodeConfig, Start};
+use crate::cluster::{NodeId, Recorder};
+use crate::wal::WalOptions;
+
+const HEARTBEAT: Duration = Duration::from_millis(50);
+/// A wide range. In openraft 0.9 a follower that had a leader campaigns after the leader
+/// lease (`ELECTION_MAX`) plus its own timeout, drawn once per start in `[MIN, MAX)`, and
+/// checked every tick (1.5 × heartbeat): failover takes `MAX` + the fastest follower's
+/// timeout + a tick + one vote round (docs/cluster.md). A low `MIN` keeps that under
+/// 2 × `MAX` and costs no spurious elections (the lease comes first).
+const ELECTION_MIN: Duration = Duration::from_millis(100);
+const ELECTION_MAX: Duration = Duration::from_millis(900);
+/// Generous bound for things that have no protocol bound (catch-up, apply).
+const SETTLE: Duration = Duration::from_secs(20);
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// (term, leader) pairs every node reported, over the whole test.
+type History = Arc<Mutex<Vec<(NodeId, u64, NodeId)>>>;
+
+struct Cluster {
+    dir: TempDir,
+    secret: Secret,
+    addrs: BTreeMap<NodeId, String>,
+    nodes: BTreeMap<NodeId, Node>,
+    recorders: BTreeMap<NodeId, Recorder>,
+    history: History,
+}
+
+impl Cluster {
+    fn new(ids: &[NodeId]) -> Cluster {
+        Cluster {
+            dir: tempfile::tempdir().unwrap(),
+            secret: Secret::new(b"test-cluster-secret-0123456789").unwrap(),
+            addrs: ids.iter().map(|&id| (id, free_addr())).collect(),
+            nodes: BTreeMap::new(),
+            recorders: BTreeMap::new(),
+            history: Default::default(),
+        }
+    }
+
+    fn config(&self, id: NodeId, secret: &Secret) -> NodeConfig {
+        NodeConfig {
+            id,
+            addr: self.addrs[&id].clone(),
+            wal_dir: self.dir.path().join(format!("node-{id}")),
+            wal: WalOptions::default(),
+            secret: secret.clone(),
+            heartbeat: HEARTBEAT,
+            election_timeout_min: ELECTION_MIN,
+            election_timeout_max: ELECTION_MAX,
+            disable_auto_election: false,
+            switchback: true,
+        }
+    }
+
+    async fn start(&mut self, id: NodeId, start: Start) {
+        let rec = Recorder::new();
+        let node = Node::start(self.config(id, &self.secret), rec.clone(), start).await.unwrap();
+        // Record every (term, leader) this node reports, for the one-leader-per-term check.
+        let mut rx = node.raft().metrics();
+        let history = self.history.clone();
+        tokio::spawn(async move {
+            loop {
+                let m = rx.borrow_and_update().clone();
+                if let Some(l) = m.current_leader {
+                    history.lock().unwrap().push((m.id, m.current_term, l));
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.recorders.insert(id, rec);
+        self.nodes.insert(id, node);
+    }
+
+    async fn stop(&mut self, id: NodeId) {
+        self.nodes.remove(&id).unwrap().shutdown().await.unwrap();
+    }
+
+    /// The node every running node agrees leads, waiting up to `within`.
+    async fn leader(&self, within: Duration) -> Option<NodeId> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let views: BTreeSet<Option<NodeId>> =
+                self.nodes.values().map(|n| n.raft().metrics().borrow().current_leader).collect();
+            if let [Some(l)] = views.iter().copied().collect::<Vec<_>>()[..] {
+                if self.nodes.get(&l).is_some_and(|n| n.raft().metrics().borrow().state == ServerState::Leader) {
+                    return Some(l);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    async fn propose(&self, leader: NodeId, from: usize, n: usize) {
+        for i in from..from + n {
+            self.nodes[&leader].propose(format!("cmd-{i}").into_bytes()).await.unwrap();
+        }
+    }
+
+    /// Waits until every running node's recorder holds exactly `cmd-0..cmd-{n-1}`, in order.
+    async fn all_applied(&self, n: usize) {
+        let want: Vec<Vec<u8>> = (0..n).map(|i| format!("cmd-{i}").into_bytes()).collect();
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let got: BTreeMap<NodeId, Vec<Vec<u8>>> = self
+                .nodes
+                .keys()
+                .map(|id| (*id, self.recorders[id].applied().into_iter().map(|r| r.command).collect()))
+                .collect();
+            if got.values().all(|g| *g == want) {
+                // Indexes strictly increase on every node.
+                for id in self.nodes.keys() {
+                    let idx: Vec<u64> = self.recorders[id].applied().iter().map(|r| r.index).collect();
+                    assert!(idx.windows(2).all(|w| w[0] < w[1]), "node {id} applied out of order: {idx:?}");
+                }
+                return;
+            }
+            assert!(Instant::now() < deadline, "not every node applied {n} commands in order: {got:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// At most one leader per term, over everything every node reported.
+    fn check_one_leader_per_term(&self) -> usize {
+        let h = self.history.lock().unwrap();
+        let mut by_term: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
+        for &(_, term, leader) in h.iter() {
+            by_term.entry(term).or_default().insert(leader);
+        }
+        for (term, leaders) in &by_term {
+            assert!(leaders.len() <= 1, "term {term} had leaders {leaders:?} (history {h:?})");
+        }
+        by_term.len()
+    }
+}
+
+/// 3 nodes: bootstrap and replicate; the leader stops and a new one leads within 2× the
+/// election timeout; the old leader restarts and rejoins as follower; the preferred
+/// (lowest-id) node leads again after the switchback; one leader per term throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_failover_rejoin_and_switchback() {
+    let mut c = Cluster::new(&[1, 2, 3]);
+    let t0 = Instant::now();
+    c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
+    c.start(2, Start::Restart).await;
+    c.start(3, Start::Restart).await;
+    let first = c.leader(SETTLE).await.expect("a leader after bootstrap");
+    println!("bootstrap: node {first} leads after {:?}", t0.elapsed());
+    assert_eq!(first, 1, "the bootstrapping node elects itself first");
+
+    let t = Instant::now();
+    c.propose(first, 0, 20).await;
+    c.all_applied(20).await;
+    println!("20 commands replicated and applied on 3 nodes in {:?}", t.elapsed());
+
+    // Leader stops: a new one within 2× the election timeout.
+    c.stop(first).await;
+    let t = Instant::now();
+    let second = c.leader(2 * ELECTION_MAX).await;
+    let failover = t.elapsed();
+    println!("failover: node {second:?} leads {failover:?} after node {first} stopped (bound {:?})", 2 * ELECTION_MAX);
+    let second = second.expect("a new leader within 2x election_timeout_max");
+    assert_ne!(second, first);
+    c.propose(second, 20, 5).await;
+    c.all_applied(25).await;
+
+    // The old leader restarts from its WAL and rejoins as follower (openraft 0.9 first
+    // restores it as leader of its old term, which it leaves at the first message of the
+    // newer one), catches up, then the supervisor on the current leader hands leadership
+    // back to it (lowest id).
+    let interim_term = c.nodes[&second].raft().metrics().borrow().current_term;
+    let t = Instant::now();
+    c.start(first, Start::Restart).await;
+    let deadline = Instant::now() + SETTLE;
+    let mut rejoined_as_follower = false;
+    let mut seen = Vec::new();
+    loop {
+        let m = c.nodes[&first].raft().metrics().borrow().clone();
+        if seen.last() != Some(&(m.state, m.current_term, m.current_leader)) {
+            seen.push((m.state, m.current_term, m.current_leader));
+        }
+        if m.state == ServerState::Follower && m.current_leader == Some(second) {
+            rejoined_as_follower = true;
+        }
+        if m.state == ServerState::Leader && m.current_term > interim_term {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node {first} did not lead again: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let led_again = t.elapsed();
+    assert!(rejoined_as_follower, "node {first} rejoined as follower of {second} before leading again: {seen:?}");
+    let deadline = Instant::now() + SETTLE;
+    let report = loop {
+        if let Some(r) = c.nodes[&second].last_switchback() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no switchback report on node {second}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    println!(
+        "rejoin + switchback: node {first} leads again {led_again:?} after restarting; proposals paused {:?}; states seen {seen:?}",
+        report.paused
+    );
+    assert!(report.handed_over);
+    assert_eq!(c.leader(SETTLE).await, Some(first));
+    c.propose(first, 25, 5).await;
+    c.all_applied(30).await;
+
+    let terms = c.check_one_leader_per_term();
+    println!("{terms} terms, at most one leader each, over {} reports", c.history.lock().unwrap().len());
+    for id in [1, 2, 3] {
+        c.stop(id).await;
+    }
+}
+
+/// A node with another secret cannot join the cluster: its peers refuse it (counted), it
+/// never learns a leader, and the cluster keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_peer_is_refused() {
+    let mut c = Cluster::new(&[1, 2, 3]);
+    c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
+    c.start(2, Start::Restart).await;
+    let wrong = Secret::new(b"another-secret-0123456789").unwrap();
+    let stranger = Node::start(c.config(3, &wrong), Recorder::new(), Start::Restart).await.unwrap();
+    let leader = c.leader(SETTLE).await.expect("nodes 1 and 2 elect a leader");
+    c.propose(leader, 0, 3).await;
+    c.all_applied(3).await;
+    // Give the leader time to try node 3 repeatedly.
+    tokio::time::sleep(ELECTION_MAX).await;
+    let m = stranger.raft().metrics().borrow().clone();
+    assert_eq!(m.current_leader, None, "node 3 must not hear from the leader");
+    assert_eq!(m.last_log_index, None, "node 3 must receive no entries");
+    let refused_by_stranger = stranger.peer_stats().auth_refused.load(std::sync::atomic::Ordering::Relaxed);
+    let failed_at_leader = c.nodes[&leader].peer_stats().auth_failed.load(std::sync::atomic::Ordering::Relaxed);
+    println!("node 3 refused {refused_by_stranger} connections; the leader failed {failed_at_leader} handshakes");
+    assert!(failed_at_leader > 0, "the leader's handshakes with node 3 fail and are counted");
+    stranger.shutdown().await.unwrap();
+    for id in [1, 2] {
+        c.stop(id).await;
+    }
+}
