@@ -258,3 +258,99 @@ async fn wrong_secret_peer_is_refused() {
         c.stop(id).await;
     }
 }
+
+/// A fourth node joins through a follower (redirected to the leader), becomes a voter
+/// after catching up, receives new entries, then leaves: the voters are the first three
+/// again and the cluster keeps committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_as_learner_then_voter_and_leave() {
+    let mut c = Cluster::new(&[1, 2, 3, 4]);
+    let initial: BTreeMap<NodeId, String> =
+        c.addrs.iter().filter(|(id, _)| **id <= 3).map(|(k, v)| (*k, v.clone())).collect();
+    c.start(1, Start::Bootstrap { members: initial }).await;
+    c.start(2, Start::Restart).await;
+    c.start(3, Start::Restart).await;
+    let leader = c.leader(SETTLE).await.expect("a leader");
+    c.propose(leader, 0, 10).await;
+    c.all_applied(10).await;
+
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    let t = Instant::now();
+    c.start(4, Start::Join { via: c.addrs[&follower].clone() }).await;
+    println!("node 4 joined through follower {follower} in {:?}", t.elapsed());
+    let voters = |c: &Cluster| -> BTreeSet<NodeId> {
+        c.nodes[&leader].raft().metrics().borrow().membership_config.membership().voter_ids().collect()
+    };
+    assert_eq!(voters(&c), BTreeSet::from([1, 2, 3, 4]));
+    c.propose(leader, 10, 5).await;
+    c.all_applied(15).await;
+
+    let node4 = c.nodes.remove(&4).unwrap();
+    c.recorders.remove(&4);
+    node4.leave().await.unwrap();
+    assert_eq!(voters(&c), BTreeSet::from([1, 2, 3]));
+    let nodes: BTreeSet<NodeId> =
+        c.nodes[&leader].raft().metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect();
+    assert_eq!(nodes, BTreeSet::from([1, 2, 3]), "node 4 is gone from the node list too");
+    c.propose(leader, 15, 5).await;
+    c.all_applied(20).await;
+    c.check_one_leader_per_term();
+    for id in [1, 2, 3] {
+        c.stop(id).await;
+    }
+}
+
+/// Node 3 bootstraps and leads first; its supervisor hands leadership to node 1 (the
+/// lowest id, up to date) while a client keeps proposing to whichever node leads. The
+/// longest wait between two commits is the pause the switchback costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchback_pause_as_a_proposer_sees_it() {
+    let mut c = Cluster::new(&[1, 2, 3]);
+    c.start(3, Start::Bootstrap { members: c.addrs.clone() }).await;
+    c.start(2, Start::Restart).await;
+    c.start(1, Start::Restart).await;
+    let deadline = Instant::now() + SETTLE;
+    let mut commits: Vec<(Instant, NodeId)> = Vec::new();
+    let mut i = 0;
+    let mut worst = Duration::ZERO;
+    let mut last_ok = Instant::now();
+    while commits.iter().filter(|(_, l)| *l == 1).count() < 20 {
+        assert!(Instant::now() < deadline, "node 1 never led; commits by leader: {commits:?}");
+        let leader = c.nodes.values().find(|n| n.raft().metrics().borrow().state == ServerState::Leader);
+        let Some(node) = leader else {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        };
+        if node.propose(format!("p-{i}").into_bytes()).await.is_ok() {
+            i += 1;
+            if !commits.is_empty() {
+                worst = worst.max(last_ok.elapsed());
+            }
+            last_ok = Instant::now();
+            commits.push((last_ok, node.id()));
+        }
+    }
+    let first_by_3 = commits.iter().filter(|(_, l)| *l == 3).count();
+    let report = c.nodes[&3].last_switchback();
+    println!(
+        "{} commits ({first_by_3} by node 3 first); longest wait between commits {worst:?}; switchback report on node 3: {report:?}",
+        commits.len()
+    );
+    assert!(commits.iter().any(|(_, l)| *l == 3), "node 3 led first");
+    assert!(worst < ELECTION_MAX + Duration::from_millis(600), "the pause stays near election_timeout_max: {worst:?}");
+    // Every node applied the same sequence.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let seqs: BTreeSet<Vec<Vec<u8>>> =
+            c.recorders.values().map(|r| r.applied().into_iter().map(|x| x.command).collect()).collect();
+        if seqs.len() == 1 && seqs.iter().next().is_some_and(|s| s.len() >= commits.len()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nodes applied different sequences");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.check_one_leader_per_term();
+    for id in [1, 2, 3] {
+        c.stop(id).await;
+    }
+}
