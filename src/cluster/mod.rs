@@ -7,7 +7,8 @@
 //! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests.
 //! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
-//! * `tests/` — openraft's storage conformance suite against the WAL-backed store.
+//! * `tests/` — openraft's storage conformance suite, a kill -9 test of the adapter,
+//!   in-process clusters on 127.0.0.1.
 
 // openraft's traits fix the error types (`StorageError`, `RPCError`: 200+ bytes); boxing
 // them here would only add a conversion at every trait boundary.

@@ -1,4 +1,5 @@
 //! Tests of the cluster layer that need more than one file.
 
 mod cluster;
+mod crash;
 mod suite;
