@@ -204,8 +204,16 @@ impl PeerError {
 /// Operations a node asks another node to do (the preferred-leader switchback, join).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminRequest {
-    /// Turn this node's election timer on or off (`runtime_config().elect`).
-    SetElect(bool),
+    /// Turn this node's election timer off for at most `ms` milliseconds (capped at
+    /// `ELECT_PAUSE_MAX` in `node.rs`); it comes back on by itself if no
+    /// [`AdminRequest::ResumeElect`] arrives, so a leader that dies mid-switchback cannot
+    /// leave the cluster unable to elect.
+    PauseElect {
+        /// How long, milliseconds.
+        ms: u64,
+    },
+    /// Turn this node's election timer back on (unless `disable_auto_election`).
+    ResumeElect,
     /// Start an election now (`trigger().elect()`).
     Elect,
     /// Add the node as a learner, wait until it caught up, then make it a voter

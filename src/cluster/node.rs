@@ -24,14 +24,17 @@
 //! 3. wait `election_timeout_max` + [`SWITCHBACK_LEASE_MARGIN`]: the voters' leader
 //!    leases expire (a voter rejects votes while its lease on a live leader runs);
 //! 4. tell the target to `trigger().elect()`; it wins the next term;
-//! 5. turn elections (and heartbeats) back on everywhere, resume proposals. If the target
+//! 5. resume proposals and heartbeats, turn elections back on everywhere. If the target
 //!    has not won within [`SWITCHBACK_DEADLINE`], the same revert lets a normal election
-//!    run.
+//!    run. Voters turn elections back on by themselves when the pause they were asked for
+//!    runs out (the switchback's own length plus [`ELECT_PAUSE_SLACK`]), so a leader that
+//!    dies mid-switchback cannot leave the cluster unable to elect.
 //!
 //! The pause costs about one `election_timeout_max` plus the margin.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +62,11 @@ pub const SWITCHBACK_DEADLINE: Duration = Duration::from_secs(5);
 /// After a switchback that did not hand over, the supervisor waits this long before the
 /// next attempt.
 pub const SWITCHBACK_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Longest a peer may turn this node's elections off ([`AdminRequest::PauseElect`]),
+/// whatever it asks for.
+pub const ELECT_PAUSE_MAX: Duration = Duration::from_secs(60);
+/// Added to a switchback's own duration for the elections pause it asks of the voters.
+pub const ELECT_PAUSE_SLACK: Duration = Duration::from_secs(1);
 /// Entries per AppendEntries (openraft's default); bytes are capped by the log reader.
 pub const PAYLOAD_ENTRIES_MAX: u64 = 300;
 /// Longest a joining node waits for the leader to add it (catch-up included).
@@ -211,6 +219,31 @@ struct Shared {
     paused: watch::Sender<bool>,
     /// The last switchback this node ran as leader, for status and tests.
     last_switch: std::sync::Mutex<Option<SwitchReport>>,
+    /// Bumped by every elections pause or resume, so a pause's timer only resumes
+    /// elections if nothing newer happened.
+    elect_generation: AtomicU64,
+}
+
+impl Shared {
+    /// Turns elections off here for at most `for_` (capped at [`ELECT_PAUSE_MAX`]).
+    fn pause_elect(self: &Arc<Self>, for_: Duration) {
+        let generation = self.elect_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.raft.runtime_config().elect(false);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(for_.min(ELECT_PAUSE_MAX)).await;
+            if me.elect_generation.load(Ordering::SeqCst) == generation {
+                tracing::warn!("elections were paused for a switchback that did not finish; resuming them");
+                me.resume_elect();
+            }
+        });
+    }
+
+    /// Turns elections back on here (unless `disable_auto_election`).
+    fn resume_elect(&self) {
+        self.elect_generation.fetch_add(1, Ordering::SeqCst);
+        self.raft.runtime_config().elect(!self.cfg.disable_auto_election);
+    }
 }
 
 /// A running cluster member (see the module doc).
@@ -268,6 +301,7 @@ impl Node {
             stats: stats.clone(),
             paused,
             last_switch: Default::default(),
+            elect_generation: AtomicU64::new(0),
         });
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
@@ -433,8 +467,12 @@ fn admin_handler(shared: &Arc<Shared>) -> AdminHandler {
             let raft = &shared.raft;
             let is_leader = raft.metrics().borrow().state == ServerState::Leader;
             match req {
-                AdminRequest::SetElect(on) => {
-                    raft.runtime_config().elect(on && !shared.cfg.disable_auto_election);
+                AdminRequest::PauseElect { ms } => {
+                    shared.pause_elect(Duration::from_millis(ms));
+                    Ok(AdminReply::Done)
+                }
+                AdminRequest::ResumeElect => {
+                    shared.resume_elect();
                     Ok(AdminReply::Done)
                 }
                 AdminRequest::Elect => {
@@ -464,18 +502,24 @@ fn admin_handler(shared: &Arc<Shared>) -> AdminHandler {
     })
 }
 
-/// Sets elections on or off on `id` (this node locally, others by admin request).
-async fn set_elect(shared: &Shared, id: NodeId, addr: &str, on: bool) -> Result<(), String> {
+/// Pauses (`Some(for_)`) or resumes (`None`) elections on `id`: this node locally,
+/// others by admin request.
+async fn set_elect(shared: &Arc<Shared>, id: NodeId, addr: &str, pause: Option<Duration>) -> Result<(), String> {
     if id == shared.cfg.id {
-        shared.raft.runtime_config().elect(on && !shared.cfg.disable_auto_election);
+        match pause {
+            Some(d) => shared.pause_elect(d),
+            None => shared.resume_elect(),
+        }
         return Ok(());
     }
-    admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), AdminRequest::SetElect(on))
-        .await
-        .map(|_| ())
+    let req = match pause {
+        Some(d) => AdminRequest::PauseElect { ms: d.as_millis() as u64 },
+        None => AdminRequest::ResumeElect,
+    };
+    admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), req).await.map(|_| ())
 }
 
-async fn switch_back(shared: &Shared, target: NodeId) -> Result<SwitchReport, ClusterError> {
+async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchReport, ClusterError> {
     let raft = &shared.raft;
     let m = raft.metrics().borrow().clone();
     if m.state != ServerState::Leader {
@@ -493,9 +537,14 @@ async fn switch_back(shared: &Shared, target: NodeId) -> Result<SwitchReport, Cl
     let started = Instant::now();
     shared.paused.send_replace(true);
     let term_before = m.current_term;
+    // Long enough for the whole switchback; the voters resume by themselves after it.
+    let elect_pause =
+        shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN + SWITCHBACK_DEADLINE + ELECT_PAUSE_SLACK;
     let result = async {
         for (v, addr) in members.iter().filter(|(v, _)| *v != target) {
-            set_elect(shared, *v, addr, false).await.map_err(|e| ClusterError::Membership(format!("node {v}: {e}")))?;
+            set_elect(shared, *v, addr, Some(elect_pause))
+                .await
+                .map_err(|e| ClusterError::Membership(format!("node {v}: {e}")))?;
         }
         raft.runtime_config().heartbeat(false);
         tokio::time::sleep(shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN).await;
@@ -507,15 +556,16 @@ async fn switch_back(shared: &Shared, target: NodeId) -> Result<SwitchReport, Cl
         Ok::<bool, ClusterError>(tokio::time::timeout(SWITCHBACK_DEADLINE, won).await.is_ok_and(|r| r.is_ok()))
     }
     .await;
-    // Revert on every path: elections and heartbeats on, proposals resumed.
+    // Revert on every path: heartbeats on, proposals resumed, elections back on (a voter
+    // that misses this resumes by itself when its pause runs out).
     raft.runtime_config().heartbeat(true);
-    for (v, addr) in &members {
-        if let Err(e) = set_elect(shared, *v, addr, true).await {
-            tracing::warn!(node = v, error = %e, "switchback: could not turn elections back on; it stays off there until that node restarts");
-        }
-    }
     let paused = started.elapsed();
     shared.paused.send_replace(false);
+    for (v, addr) in &members {
+        if let Err(e) = set_elect(shared, *v, addr, None).await {
+            tracing::warn!(node = v, error = %e, "switchback: could not turn elections back on there; they resume by themselves within {elect_pause:?}");
+        }
+    }
     let handed_over = result?;
     tracing::info!(target, handed_over, paused_ms = paused.as_millis() as u64, "leader switchback");
     let report = SwitchReport { target, handed_over, paused };

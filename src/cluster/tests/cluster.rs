@@ -354,3 +354,33 @@ async fn switchback_pause_as_a_proposer_sees_it() {
         c.stop(id).await;
     }
 }
+
+/// A leader that dies mid-switchback (after pausing the others' elections) cannot leave
+/// the cluster leaderless: the pause runs out on its own and the survivors elect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_elections_resume_by_themselves() {
+    use crate::cluster::network::{admin_call, AdminRequest, PeerStats};
+    let mut c = Cluster::new(&[1, 2, 3]);
+    c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
+    c.start(2, Start::Restart).await;
+    c.start(3, Start::Restart).await;
+    assert_eq!(c.leader(SETTLE).await, Some(1));
+    let pause = Duration::from_millis(2500);
+    for id in [2, 3] {
+        let stats = Arc::new(PeerStats::default());
+        admin_call(1, &c.addrs[&id], &c.secret, stats, AdminRequest::PauseElect { ms: pause.as_millis() as u64 })
+            .await
+            .unwrap();
+    }
+    let t = Instant::now();
+    c.stop(1).await;
+    // Without the pause a leader would appear within 2 × ELECTION_MAX (1.8 s).
+    assert_eq!(c.leader(2 * ELECTION_MAX).await, None, "no election while paused");
+    let leader = c.leader(SETTLE).await.expect("the survivors elect once the pause ran out");
+    println!("node {leader} leads {:?} after the leader died with elections paused for {pause:?}", t.elapsed());
+    assert!(t.elapsed() >= pause);
+    c.check_one_leader_per_term();
+    for id in [2, 3] {
+        c.stop(id).await;
+    }
+}
