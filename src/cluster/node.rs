@@ -77,8 +77,10 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct NodeConfig {
     /// This node's id ([`super::node_id_from_name`] of `[node] id`).
     pub id: NodeId,
-    /// Cluster address: listened on and given to peers, host:port (`[node] bind_address`).
+    /// Cluster address listened on, host:port (`[node] bind_address`).
     pub addr: String,
+    /// Address peers dial, host:port (`[node] advertise_address`, else `addr`).
+    pub advertise: String,
     /// The WAL directory (`[wal] directory`).
     pub wal_dir: PathBuf,
     /// WAL options; age/size retention must be off (only Raft purges).
@@ -356,7 +358,7 @@ impl Node {
 
     /// Joins the cluster through `via` (see [`Start::Join`]).
     async fn join(&self, via: &str) -> Result<(), ClusterError> {
-        let req = AdminRequest::Join { id: self.id(), addr: self.shared.cfg.addr.clone() };
+        let req = AdminRequest::Join { id: self.id(), addr: self.shared.cfg.advertise.clone() };
         let mut target = via.to_string();
         // One redirect: a follower names the leader.
         for _ in 0..2 {

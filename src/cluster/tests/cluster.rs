@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use crate::cluster::network::Secret;
 use crate::cluster::node::{Node, NodeConfig, Start};
+use crate::cluster::settings::discover_members;
 use crate::cluster::{NodeId, Recorder};
 use crate::wal::WalOptions;
 
@@ -57,6 +58,7 @@ impl Cluster {
         NodeConfig {
             id,
             addr: self.addrs[&id].clone(),
+            advertise: self.addrs[&id].clone(),
             wal_dir: self.dir.path().join(format!("node-{id}")),
             wal: WalOptions::default(),
             secret: secret.clone(),
@@ -265,11 +267,16 @@ async fn wrong_secret_peer_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_as_learner_then_voter_and_leave() {
     let mut c = Cluster::new(&[1, 2, 3, 4]);
-    let initial: BTreeMap<NodeId, String> =
-        c.addrs.iter().filter(|(id, _)| **id <= 3).map(|(k, v)| (*k, v.clone())).collect();
-    c.start(1, Start::Bootstrap { members: initial }).await;
+    // Nodes 2 and 3 wait; node 1 learns their ids from the handshake ([cluster] peers is
+    // a plain address list) and bootstraps the three.
     c.start(2, Start::Restart).await;
     c.start(3, Start::Restart).await;
+    let peers = vec![c.addrs[&2].clone(), c.addrs[&3].clone(), c.addrs[&1].clone()];
+    let members = discover_members(&c.config(1, &c.secret), &peers).await.unwrap();
+    let initial: BTreeMap<NodeId, String> =
+        c.addrs.iter().filter(|(id, _)| **id <= 3).map(|(k, v)| (*k, v.clone())).collect();
+    assert_eq!(members, initial);
+    c.start(1, Start::Bootstrap { members }).await;
     let leader = c.leader(SETTLE).await.expect("a leader");
     c.propose(leader, 0, 10).await;
     c.all_applied(10).await;
