@@ -349,7 +349,10 @@ impl RaftLogStorage<TypeConfig> for WalLogStore {
             return Ok(());
         };
         self.rebase_brand_new(first).await?;
-        match self.wal.append_at(lsn_of(first.index), records).await {
+        let started = Instant::now();
+        let appended = self.wal.append_at(lsn_of(first.index), records).await;
+        metrics::histogram!(crate::metrics::CLUSTER_APPEND_DURATION).record(started.elapsed().as_secs_f64());
+        match appended {
             Ok(_) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())

@@ -7,6 +7,7 @@
 //! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests.
 //! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
+//! * `observe.rs` — Raft metrics to Prometheus (`shoal_cluster_*`).
 //! * `settings.rs` — `[node]`/`[cluster]`/`[wal]` → [`NodeConfig`], the secret file, bootstrap peers.
 //! * `tests/` — openraft's storage conformance suite, a kill -9 test of the adapter,
 //!   in-process clusters on 127.0.0.1.
@@ -18,6 +19,7 @@
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod observe;
 pub mod settings;
 pub mod state_machine;
 pub mod types;

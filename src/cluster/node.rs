@@ -258,6 +258,8 @@ pub struct Node {
     server: JoinHandle<()>,
     /// The preferred-leader supervisor, if enabled.
     supervisor: Option<JoinHandle<()>>,
+    /// Records Raft metrics for Prometheus.
+    observer: JoinHandle<()>,
 }
 
 fn raft_err(e: impl std::fmt::Display) -> ClusterError {
@@ -309,7 +311,8 @@ impl Node {
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
         let supervisor =
             (cfg.switchback && !cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
-        let node = Node { shared, wal, server, supervisor };
+        let observer = tokio::spawn(super::observe::record(raft.clone()));
+        let node = Node { shared, wal, server, supervisor, observer };
         match start {
             Start::Restart => {}
             Start::Bootstrap { members } => {
@@ -347,8 +350,12 @@ impl Node {
             Ok(Ok(_)) => {}
             _ => return Err(ClusterError::Paused),
         }
+        let started = Instant::now();
         match self.shared.raft.client_write(Command(command)).await {
-            Ok(r) => Ok((r.log_id, r.data)),
+            Ok(r) => {
+                metrics::histogram!(crate::metrics::CLUSTER_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+                Ok((r.log_id, r.data))
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(ClusterError::NotLeader { me: self.id(), leader: f.leader_id })
             }
@@ -415,7 +422,7 @@ impl Node {
 
     /// Stops Raft, the listener and the supervisor, and closes the WAL.
     pub async fn shutdown(self) -> Result<(), ClusterError> {
-        for task in [Some(self.server), self.supervisor].into_iter().flatten() {
+        for task in [Some(self.server), self.supervisor, Some(self.observer)].into_iter().flatten() {
             task.abort();
             let _ = task.await;
         }
