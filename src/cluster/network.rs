@@ -81,9 +81,10 @@ const MAGIC: &[u8; 8] = b"SHOALP1\0";
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The cluster secret every node shares (`[cluster] secret_file`).
+/// The cluster secret every node shares (`[cluster] secret_file`), kept as a keyed HMAC
+/// state: the secret bytes themselves are not stored.
 #[derive(Clone)]
-pub struct Secret(Arc<[u8]>);
+pub struct Secret(HmacSha256);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,13 +101,13 @@ impl Secret {
                 bytes.len()
             ));
         }
-        Ok(Secret(bytes.into()))
+        <HmacSha256 as Mac>::new_from_slice(bytes)
+            .map(Secret)
+            .map_err(|e| format!("the cluster secret cannot key HMAC-SHA256: {e}"))
     }
 
     fn mac(&self, label: &[u8], parts: &[&[u8]]) -> HmacSha256 {
-        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        let mut m = <HmacSha256 as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut m = self.0.clone();
         m.update(label);
         for p in parts {
             m.update(p);
@@ -530,11 +531,10 @@ impl PeerLink {
 
     async fn call_inner(&mut self, req: &Request) -> Result<Response, PeerError> {
         let bytes = encode(req)?;
-        if self.conn.is_none() {
-            let (_, c) = connect(&self.addr, self.me, &self.secret).await?;
-            self.conn = Some(c);
-        }
-        let Some(conn) = self.conn.as_mut() else { unreachable!("connected above") };
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(connect(&self.addr, self.me, &self.secret).await?.1),
+        };
         send_frame(conn, bytes, "sending a request").await?;
         let frame = recv_frame(conn, "reading a response").await?;
         serde_json::from_slice(&frame).map_err(|e| io_error(e, "decoding a response"))

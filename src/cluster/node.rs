@@ -18,7 +18,8 @@
 //! so the leader hands over itself when [`should_switch_back`] says so
 //! ([`Node::switch_back`]):
 //!
-//! 1. pause proposals (new ones wait, up to [`PROPOSAL_PAUSE_WAIT_MAX`]);
+//! 1. pause proposals (new ones wait, up to [`PROPOSAL_PAUSE_WAIT_MAX`]) and wait until the
+//!    target holds every entry (at most [`SWITCHBACK_CATCH_UP_MAX`]);
 //! 2. turn elections off on every voter except the target (itself included), and its own
 //!    heartbeats off;
 //! 3. wait `election_timeout_max` + [`SWITCHBACK_LEASE_MARGIN`]: the voters' leader
@@ -57,6 +58,10 @@ pub const SWITCHBACK_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// Added to `election_timeout_max` before the target elects itself (clock and
 /// scheduling slack: the voters' leases must really be over).
 pub const SWITCHBACK_LEASE_MARGIN: Duration = Duration::from_millis(100);
+/// A lower voter at most this many entries behind the leader is a switchback target.
+pub const SWITCHBACK_LAG_MAX_ENTRIES: u64 = 64;
+/// With proposals paused, longest a switchback waits for the target to hold every entry.
+pub const SWITCHBACK_CATCH_UP_MAX: Duration = Duration::from_secs(2);
 /// Longest a switchback waits for the target to win before reverting.
 pub const SWITCHBACK_DEADLINE: Duration = Duration::from_secs(5);
 /// After a switchback that did not hand over, the supervisor waits this long before the
@@ -172,14 +177,15 @@ pub enum SwitchDecision {
 /// Whether the leader `me` should hand over to a lower-id voter. Pure.
 ///
 /// `matched` is the leader's replication progress (last log index each follower holds);
-/// `last_index` the leader's last log index. A voter is up to date when its matched index
-/// equals `last_index`.
+/// `last_index` the leader's last log index. A voter is *caught up* when it is at most
+/// [`SWITCHBACK_LAG_MAX_ENTRIES`] behind `last_index` (under steady writes a follower is
+/// rarely exactly level; the switchback pauses proposals and waits for it to be).
 ///
-/// | `me` is leader | a voter with a lower id | the lowest up-to-date one of those | → |
+/// | `me` is leader | a voter with a lower id | the lowest caught-up one of those | → |
 /// |---|---|---|---|
 /// | no | – | – | `Stay` (only the leader hands over) |
 /// | yes | none | – | `Stay` (`me` is the preferred leader) |
-/// | yes | some, none up to date | – | `Stay` (check again once they caught up) |
+/// | yes | some, none caught up (or no replication progress known) | – | `Stay` (check again later) |
 /// | yes | some | `t` | `SwitchTo(t)` |
 pub fn should_switch_back(
     me: NodeId,
@@ -188,14 +194,22 @@ pub fn should_switch_back(
     matched: &BTreeMap<NodeId, Option<u64>>,
     last_index: Option<u64>,
 ) -> SwitchDecision {
-    if !is_leader {
+    let Some(last) = last_index.filter(|_| is_leader) else {
         return SwitchDecision::Stay;
-    }
-    let up_to_date = |v: &NodeId| last_index.is_some() && matched.get(v).copied().flatten() == last_index;
-    match voters.iter().filter(|&&v| v < me).find(|v| up_to_date(v)) {
+    };
+    let caught_up = |v: &NodeId| {
+        matched.get(v).copied().flatten().is_some_and(|m| last.saturating_sub(m) <= SWITCHBACK_LAG_MAX_ENTRIES)
+    };
+    match voters.iter().filter(|&&v| v < me).find(|v| caught_up(v)) {
         Some(&t) => SwitchDecision::SwitchTo(t),
         None => SwitchDecision::Stay,
     }
+}
+
+/// Whether `target` holds everything the leader has (the last check before handing over).
+/// Pure.
+pub fn is_level(matched: Option<u64>, last_index: Option<u64>) -> bool {
+    last_index.is_some() && matched == last_index
 }
 
 /// What a switchback did, for logs and tests.
@@ -547,9 +561,23 @@ async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchRepor
     shared.paused.send_replace(true);
     let term_before = m.current_term;
     // Long enough for the whole switchback; the voters resume by themselves after it.
-    let elect_pause =
-        shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN + SWITCHBACK_DEADLINE + ELECT_PAUSE_SLACK;
+    let elect_pause = shared.cfg.election_timeout_max
+        + SWITCHBACK_LEASE_MARGIN
+        + SWITCHBACK_DEADLINE
+        + SWITCHBACK_CATCH_UP_MAX
+        + ELECT_PAUSE_SLACK;
     let result = async {
+        // Proposals are paused: wait until the target holds every entry.
+        let mut rx = raft.metrics();
+        let level = rx.wait_for(|x| {
+            let matched = x.replication.as_ref().and_then(|r| r.get(&target).copied().flatten()).map(|l| l.index);
+            is_level(matched, x.last_log_index)
+        });
+        if tokio::time::timeout(SWITCHBACK_CATCH_UP_MAX, level).await.is_err() {
+            return Err(ClusterError::Membership(format!(
+                "node {target} did not catch up within {SWITCHBACK_CATCH_UP_MAX:?}; staying leader"
+            )));
+        }
         for (v, addr) in members.iter().filter(|(v, _)| *v != target) {
             set_elect(shared, *v, addr, Some(elect_pause))
                 .await
@@ -560,7 +588,6 @@ async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchRepor
         admin_call(shared.cfg.id, &target_addr, &shared.cfg.secret, shared.stats.clone(), AdminRequest::Elect)
             .await
             .map_err(ClusterError::Membership)?;
-        let mut rx = raft.metrics();
         let won = rx.wait_for(|x| x.current_term > term_before && x.current_leader == Some(target));
         Ok::<bool, ClusterError>(tokio::time::timeout(SWITCHBACK_DEADLINE, won).await.is_ok_and(|r| r.is_ok()))
     }
@@ -621,14 +648,24 @@ mod tests {
     #[test]
     fn switch_back_rows() {
         let voters = BTreeSet::from([1, 2, 3]);
-        let all = BTreeMap::from([(1, Some(9)), (2, Some(9)), (3, Some(9))]);
-        assert_eq!(should_switch_back(3, false, &voters, &all, Some(9)), SwitchDecision::Stay, "not leader");
-        assert_eq!(should_switch_back(1, true, &voters, &all, Some(9)), SwitchDecision::Stay, "already preferred");
-        let lagging = BTreeMap::from([(1, Some(5)), (2, None), (3, Some(9))]);
-        assert_eq!(should_switch_back(3, true, &voters, &lagging, Some(9)), SwitchDecision::Stay, "lower ones lag");
-        assert_eq!(should_switch_back(3, true, &voters, &all, Some(9)), SwitchDecision::SwitchTo(1), "lowest");
-        let one_lags = BTreeMap::from([(1, Some(5)), (2, Some(9)), (3, Some(9))]);
-        assert_eq!(should_switch_back(3, true, &voters, &one_lags, Some(9)), SwitchDecision::SwitchTo(2));
+        let all = BTreeMap::from([(1, Some(900)), (2, Some(900)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, false, &voters, &all, Some(900)), SwitchDecision::Stay, "not leader");
+        assert_eq!(should_switch_back(1, true, &voters, &all, Some(900)), SwitchDecision::Stay, "already preferred");
+        let lagging = BTreeMap::from([(1, Some(900 - SWITCHBACK_LAG_MAX_ENTRIES - 1)), (2, None), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &lagging, Some(900)), SwitchDecision::Stay, "lower ones lag");
+        assert_eq!(should_switch_back(3, true, &voters, &all, Some(900)), SwitchDecision::SwitchTo(1), "lowest");
+        let near = BTreeMap::from([(1, Some(900 - SWITCHBACK_LAG_MAX_ENTRIES)), (2, Some(900)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &near, Some(900)), SwitchDecision::SwitchTo(1), "caught up");
+        let one_lags = BTreeMap::from([(1, Some(5)), (2, Some(899)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &one_lags, Some(900)), SwitchDecision::SwitchTo(2));
         assert_eq!(should_switch_back(3, true, &voters, &BTreeMap::new(), None), SwitchDecision::Stay, "empty log");
+    }
+
+    #[test]
+    fn level_rows() {
+        assert!(is_level(Some(9), Some(9)));
+        assert!(!is_level(Some(8), Some(9)));
+        assert!(!is_level(None, Some(9)));
+        assert!(!is_level(None, None));
     }
 }

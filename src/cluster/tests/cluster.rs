@@ -40,6 +40,8 @@ struct Cluster {
     nodes: BTreeMap<NodeId, Node>,
     recorders: BTreeMap<NodeId, Recorder>,
     history: History,
+    /// Run the preferred-leader supervisor on the nodes.
+    switchback: bool,
 }
 
 impl Cluster {
@@ -51,6 +53,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             recorders: BTreeMap::new(),
             history: Default::default(),
+            switchback: true,
         }
     }
 
@@ -66,7 +69,7 @@ impl Cluster {
             election_timeout_min: ELECTION_MIN,
             election_timeout_max: ELECTION_MAX,
             disable_auto_election: false,
-            switchback: true,
+            switchback: self.switchback,
         }
     }
 
@@ -307,43 +310,52 @@ async fn join_as_learner_then_voter_and_leave() {
     }
 }
 
-/// Node 3 bootstraps and leads first; its supervisor hands leadership to node 1 (the
-/// lowest id, up to date) while a client keeps proposing to whichever node leads. The
-/// longest wait between two commits is the pause the switchback costs.
+/// Node 3 bootstraps and leads (no supervisor in this test); while a client keeps
+/// proposing to whichever node leads, node 3 hands leadership to node 1 under steady
+/// writes. The longest wait between two commits is the pause the switchback costs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchback_pause_as_a_proposer_sees_it() {
     let mut c = Cluster::new(&[1, 2, 3]);
+    c.switchback = false;
     c.start(3, Start::Bootstrap { members: c.addrs.clone() }).await;
     c.start(2, Start::Restart).await;
     c.start(1, Start::Restart).await;
-    let deadline = Instant::now() + SETTLE;
-    let mut commits: Vec<(Instant, NodeId)> = Vec::new();
-    let mut i = 0;
-    let mut worst = Duration::ZERO;
-    let mut last_ok = Instant::now();
-    while commits.iter().filter(|(_, l)| *l == 1).count() < 20 {
-        assert!(Instant::now() < deadline, "node 1 never led; commits by leader: {commits:?}");
-        let leader = c.nodes.values().find(|n| n.raft().metrics().borrow().state == ServerState::Leader);
-        let Some(node) = leader else {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            continue;
-        };
-        if node.propose(format!("p-{i}").into_bytes()).await.is_ok() {
-            i += 1;
-            if !commits.is_empty() {
-                worst = worst.max(last_ok.elapsed());
+    assert_eq!(c.leader(SETTLE).await, Some(3));
+    let proposer = async {
+        let deadline = Instant::now() + SETTLE;
+        let mut commits: Vec<NodeId> = Vec::new();
+        let (mut i, mut worst, mut last_ok) = (0, Duration::ZERO, Instant::now());
+        while commits.iter().filter(|l| **l == 1).count() < 20 {
+            assert!(Instant::now() < deadline, "node 1 never led; commits by leader: {commits:?}");
+            let leader = c.nodes.values().find(|n| n.raft().metrics().borrow().state == ServerState::Leader);
+            let Some(node) = leader else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            if node.propose(format!("p-{i}").into_bytes()).await.is_ok() {
+                i += 1;
+                if !commits.is_empty() {
+                    worst = worst.max(last_ok.elapsed());
+                }
+                last_ok = Instant::now();
+                commits.push(node.id());
             }
-            last_ok = Instant::now();
-            commits.push((last_ok, node.id()));
         }
-    }
-    let first_by_3 = commits.iter().filter(|(_, l)| *l == 3).count();
-    let report = c.nodes[&3].last_switchback();
+        (commits, worst)
+    };
+    let switch = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.nodes[&3].switch_back(1).await
+    };
+    let ((commits, worst), report) = tokio::join!(proposer, switch);
+    let report = report.expect("the switchback runs");
+    let by_3 = commits.iter().filter(|l| **l == 3).count();
     println!(
-        "{} commits ({first_by_3} by node 3 first); longest wait between commits {worst:?}; switchback report on node 3: {report:?}",
+        "{} commits ({by_3} by node 3 before the switch); longest wait between commits {worst:?}; {report:?}",
         commits.len()
     );
-    assert!(commits.iter().any(|(_, l)| *l == 3), "node 3 led first");
+    assert!(report.handed_over);
+    assert!(by_3 > 0, "node 3 committed before the switch");
     assert!(worst < ELECTION_MAX + Duration::from_millis(600), "the pause stays near election_timeout_max: {worst:?}");
     // Every node applied the same sequence.
     let deadline = Instant::now() + SETTLE;
