@@ -157,6 +157,15 @@ pub enum ClusterError {
         /// The leader this node knows of.
         leader: Option<NodeId>,
     },
+    /// This node leads its term but no quorum has answered it for longer than the lease
+    /// (it is cut off from the majority, which elects or has elected another leader).
+    #[error("node {me} leads but no quorum answered it for more than {lease:?} (cut off from the majority?); send writes to the other nodes' leader")]
+    NoQuorum {
+        /// This node.
+        me: NodeId,
+        /// The lease (`election_timeout_max`).
+        lease: Duration,
+    },
     /// Proposals stayed paused (a switchback) longer than [`PROPOSAL_PAUSE_WAIT_MAX`].
     #[error("proposals are paused for a leader switchback for more than {PROPOSAL_PAUSE_WAIT_MAX:?}; retry")]
     Paused,
@@ -210,6 +219,53 @@ pub fn should_switch_back(
 /// Pure.
 pub fn is_level(matched: Option<u64>, last_index: Option<u64>) -> bool {
     last_index.is_some() && matched == last_index
+}
+
+/// What a node is, as routing and status see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Leads, and a quorum answered within the lease: takes writes.
+    Leader,
+    /// Leads its term in its own view, but no quorum answered within the lease: it is cut
+    /// off (or has just been elected and heard no acks yet). Takes no writes.
+    LeaderWithoutQuorum,
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Campaigns.
+    Candidate,
+    /// Receives the log without a vote.
+    Learner,
+    /// Raft stopped.
+    Stopped,
+}
+
+/// Whether a node in `state`, whose last quorum acknowledgement is `millis_since_ack` old,
+/// may take writes. Pure.
+///
+/// openraft 0.9 keeps a leader cut off from the majority in the leader state (until it
+/// hears of a newer term); shoal treats it as stepped down once the lease has passed
+/// without a quorum answering.
+///
+/// | state | `millis_since_ack` | serving leader |
+/// |---|---|---|
+/// | not leader | – | no |
+/// | leader | none (no quorum answered yet) | no |
+/// | leader | ≤ lease | yes |
+/// | leader | > lease | no (cut off) |
+pub fn serving_leader(state: ServerState, millis_since_ack: Option<u64>, lease: Duration) -> bool {
+    state == ServerState::Leader && millis_since_ack.is_some_and(|ms| u128::from(ms) <= lease.as_millis())
+}
+
+/// The [`Role`] of a node (see [`serving_leader`]). Pure.
+pub fn role_of(state: ServerState, millis_since_ack: Option<u64>, lease: Duration) -> Role {
+    match state {
+        ServerState::Leader if serving_leader(state, millis_since_ack, lease) => Role::Leader,
+        ServerState::Leader => Role::LeaderWithoutQuorum,
+        ServerState::Follower => Role::Follower,
+        ServerState::Candidate => Role::Candidate,
+        ServerState::Learner => Role::Learner,
+        ServerState::Shutdown => Role::Stopped,
+    }
 }
 
 /// What a switchback did, for logs and tests.
@@ -325,7 +381,7 @@ impl Node {
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
         let supervisor =
             (cfg.switchback && !cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
-        let observer = tokio::spawn(super::observe::record(raft.clone()));
+        let observer = tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max));
         let node = Node { shared, wal, server, supervisor, observer };
         match start {
             Start::Restart => {}
@@ -351,6 +407,13 @@ impl Node {
         self.shared.cfg.id
     }
 
+    /// What this node is now (a leader cut off from the majority is
+    /// [`Role::LeaderWithoutQuorum`]).
+    pub fn role(&self) -> Role {
+        let m = self.shared.raft.metrics().borrow().clone();
+        role_of(m.state, m.millis_since_quorum_ack, self.shared.cfg.election_timeout_max)
+    }
+
     /// Peer connection counters.
     pub fn peer_stats(&self) -> &PeerStats {
         &self.shared.stats
@@ -363,6 +426,19 @@ impl Node {
         match tokio::time::timeout(PROPOSAL_PAUSE_WAIT_MAX, paused.wait_for(|p| !*p)).await {
             Ok(Ok(_)) => {}
             _ => return Err(ClusterError::Paused),
+        }
+        // A leader cut off from the majority is not a serving leader: fail fast instead of
+        // waiting for a commit that cannot come (a new leader waits for its first acks).
+        let lease = self.shared.cfg.election_timeout_max;
+        let mut rx = self.shared.raft.metrics();
+        let settled = rx
+            .wait_for(|m| m.state != ServerState::Leader || serving_leader(m.state, m.millis_since_quorum_ack, lease));
+        let serving = match tokio::time::timeout(lease, settled).await {
+            Ok(Ok(m)) => m.state != ServerState::Leader || serving_leader(m.state, m.millis_since_quorum_ack, lease),
+            _ => false,
+        };
+        if !serving {
+            return Err(ClusterError::NoQuorum { me: self.id(), lease });
         }
         let started = Instant::now();
         match self.shared.raft.client_write(Command(command)).await {
@@ -659,6 +735,21 @@ mod tests {
         let one_lags = BTreeMap::from([(1, Some(5)), (2, Some(899)), (3, Some(900))]);
         assert_eq!(should_switch_back(3, true, &voters, &one_lags, Some(900)), SwitchDecision::SwitchTo(2));
         assert_eq!(should_switch_back(3, true, &voters, &BTreeMap::new(), None), SwitchDecision::Stay, "empty log");
+    }
+
+    /// Every row of `serving_leader`'s table, and the roles.
+    #[test]
+    fn serving_leader_rows() {
+        let lease = Duration::from_millis(900);
+        assert!(!serving_leader(ServerState::Follower, Some(1), lease));
+        assert!(!serving_leader(ServerState::Leader, None, lease));
+        assert!(serving_leader(ServerState::Leader, Some(900), lease));
+        assert!(!serving_leader(ServerState::Leader, Some(901), lease));
+        assert_eq!(role_of(ServerState::Leader, Some(10), lease), Role::Leader);
+        assert_eq!(role_of(ServerState::Leader, Some(5000), lease), Role::LeaderWithoutQuorum);
+        assert_eq!(role_of(ServerState::Candidate, None, lease), Role::Candidate);
+        assert_eq!(role_of(ServerState::Learner, None, lease), Role::Learner);
+        assert_eq!(role_of(ServerState::Shutdown, None, lease), Role::Stopped);
     }
 
     #[test]

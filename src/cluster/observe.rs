@@ -48,8 +48,10 @@ pub fn events(prev: Option<Seen>, now: Seen) -> Events {
     }
 }
 
-/// Records every metrics update of `raft` until it shuts down.
-pub async fn record(raft: Raft) {
+/// Records every metrics update of `raft` until it shuts down. `lease` is
+/// `election_timeout_max`: a leader without quorum acks for longer is not counted as
+/// leader (see `node::serving_leader`).
+pub async fn record(raft: Raft, lease: std::time::Duration) {
     let mut rx = raft.metrics();
     let mut prev = None;
     loop {
@@ -58,7 +60,8 @@ pub async fn record(raft: Raft) {
         let e = events(prev, now);
         prev = Some(now);
         metrics::gauge!(m::CLUSTER_TERM).set(x.current_term as f64);
-        metrics::gauge!(m::CLUSTER_IS_LEADER).set(if x.state == ServerState::Leader { 1.0 } else { 0.0 });
+        let serving = super::node::serving_leader(x.state, x.millis_since_quorum_ack, lease);
+        metrics::gauge!(m::CLUSTER_IS_LEADER).set(if serving { 1.0 } else { 0.0 });
         metrics::gauge!(m::CLUSTER_LAST_LOG_INDEX).set(x.last_log_index.unwrap_or(0) as f64);
         metrics::gauge!(m::CLUSTER_APPLIED_INDEX).set(x.last_applied.map_or(0, |l| l.index) as f64);
         if e.leader_changed {

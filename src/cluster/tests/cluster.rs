@@ -9,7 +9,7 @@ use openraft::ServerState;
 use tempfile::TempDir;
 
 use crate::cluster::network::Secret;
-use crate::cluster::node::{Node, NodeConfig, Start};
+use crate::cluster::node::{ClusterError, Node, NodeConfig, Role, Start};
 use crate::cluster::settings::discover_members;
 use crate::cluster::{NodeId, Recorder};
 use crate::wal::WalOptions;
@@ -42,6 +42,9 @@ struct Cluster {
     history: History,
     /// Run the preferred-leader supervisor on the nodes.
     switchback: bool,
+    /// Where each node listens when peers reach it through a forwarder (`addrs` then
+    /// holds the forwarders' addresses).
+    listen: BTreeMap<NodeId, String>,
 }
 
 impl Cluster {
@@ -54,13 +57,14 @@ impl Cluster {
             recorders: BTreeMap::new(),
             history: Default::default(),
             switchback: true,
+            listen: BTreeMap::new(),
         }
     }
 
     fn config(&self, id: NodeId, secret: &Secret) -> NodeConfig {
         NodeConfig {
             id,
-            addr: self.addrs[&id].clone(),
+            addr: self.listen.get(&id).unwrap_or(&self.addrs[&id]).clone(),
             advertise: self.addrs[&id].clone(),
             wal_dir: self.dir.path().join(format!("node-{id}")),
             wal: WalOptions::default(),
@@ -400,6 +404,90 @@ async fn paused_elections_resume_by_themselves() {
     assert!(t.elapsed() >= pause);
     c.check_one_leader_per_term();
     for id in [2, 3] {
+        c.stop(id).await;
+    }
+}
+
+/// The node `among` agree leads (each reports it and it reports itself leader), within
+/// `within`.
+async fn leader_among(c: &Cluster, among: &[NodeId], within: Duration) -> Option<NodeId> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let views: BTreeSet<Option<NodeId>> =
+            among.iter().map(|id| c.nodes[id].raft().metrics().borrow().current_leader).collect();
+        if let [Some(l)] = views.iter().copied().collect::<Vec<_>>()[..] {
+            if among.contains(&l) && c.nodes[&l].raft().metrics().borrow().state == ServerState::Leader {
+                return Some(l);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// The leader is cut off from both followers (userspace forwarders, both directions): the
+/// majority elects a new leader within 2 × the election timeout and commits; the old
+/// leader cannot commit; after healing it follows the new leader and every node holds
+/// the same log. One leader per term throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minority_leader_cut_off_cannot_commit_and_majority_elects() {
+    use super::links::Links;
+    let ids = [1, 2, 3];
+    let mut c = Cluster::new(&ids);
+    c.switchback = false;
+    let links = Links::new();
+    let mut via = BTreeMap::new();
+    for &id in &ids {
+        via.insert(id, links.forwarder(id, c.addrs[&id].clone()).await);
+    }
+    c.listen = std::mem::replace(&mut c.addrs, via);
+    c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
+    c.start(2, Start::Restart).await;
+    c.start(3, Start::Restart).await;
+    assert_eq!(c.leader(SETTLE).await, Some(1));
+    c.propose(1, 0, 10).await;
+    c.all_applied(10).await;
+
+    links.isolate(&[1], &ids);
+    let t = Instant::now();
+    let new = leader_among(&c, &[2, 3], 2 * ELECTION_MAX).await;
+    let failover = t.elapsed();
+    println!("partition: node {new:?} leads the majority {failover:?} after the cut (bound {:?})", 2 * ELECTION_MAX);
+    let new = new.expect("the majority elects within 2 x election_timeout_max");
+    c.propose(new, 10, 5).await;
+    let cut_off = c.nodes[&1].raft().metrics().borrow().clone();
+    println!(
+        "old leader after the cut: state {:?}, term {}, millis_since_quorum_ack {:?}",
+        cut_off.state, cut_off.current_term, cut_off.millis_since_quorum_ack
+    );
+    // openraft keeps it in the leader state; shoal treats it as stepped down once no
+    // quorum answered within the lease: role LeaderWithoutQuorum, writes refused at once.
+    let deadline = Instant::now() + SETTLE;
+    while c.nodes[&1].role() != Role::LeaderWithoutQuorum {
+        assert!(Instant::now() < deadline, "node 1 still acts as leader: {:?}", c.nodes[&1].role());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("node 1 stepped down (LeaderWithoutQuorum) {:?} after the cut", t.elapsed());
+    assert!(t.elapsed() < 2 * ELECTION_MAX, "stepped down within 2 x election_timeout_max");
+    let t_write = Instant::now();
+    let stale = c.nodes[&1].propose(b"never".to_vec()).await;
+    assert!(matches!(stale, Err(ClusterError::NoQuorum { .. })), "the cut-off leader took a write: {stale:?}");
+    assert!(t_write.elapsed() < ELECTION_MAX + Duration::from_millis(100), "refused without waiting for a commit");
+
+    links.heal();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let m = c.nodes[&1].raft().metrics().borrow().clone();
+        if m.state == ServerState::Follower && m.current_leader == Some(new) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 did not follow {new} after healing: {m:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.propose(new, 15, 5).await;
+    c.all_applied(20).await;
+    c.check_one_leader_per_term();
+    for id in ids {
         c.stop(id).await;
     }
 }

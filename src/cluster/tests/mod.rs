@@ -2,4 +2,5 @@
 
 mod cluster;
 mod crash;
+mod links;
 mod suite;
