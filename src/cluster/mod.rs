@@ -9,8 +9,8 @@
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
 //! * `observe.rs` — Raft metrics to Prometheus (`shoal_cluster_*`).
 //! * `settings.rs` — `[node]`/`[cluster]`/`[wal]` → [`NodeConfig`], the secret file, bootstrap peers.
-//! * `tests/` — openraft's storage conformance suite, a kill -9 test of the adapter,
-//!   in-process clusters on 127.0.0.1.
+//! * `tests/` — openraft's storage conformance suite, a kill -9 test of the adapter, a
+//!   seeded fault simulation, userspace link forwarders, in-process clusters on 127.0.0.1.
 
 // openraft's traits fix the error types (`StorageError`, `RPCError`: 200+ bytes); boxing
 // them here would only add a conversion at every trait boundary.

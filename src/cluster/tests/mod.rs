@@ -3,4 +3,5 @@
 mod cluster;
 mod crash;
 mod links;
+mod sim;
 mod suite;
