@@ -503,3 +503,66 @@ async fn minority_leader_cut_off_cannot_commit_and_majority_elects() {
         c.stop(id).await;
     }
 }
+
+/// 5 nodes: bootstrap and replicate; with two nodes stopped (the leader among them) the
+/// other three elect within 2 × the election timeout and commit (quorum 3 of 5); with a
+/// third stopped, no write commits; once it is back, writes commit again and the three
+/// running nodes hold the same log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_survive_two_failures_not_three() {
+    let _serial = SERIAL.lock().await;
+    let ids = [1, 2, 3, 4, 5];
+    let mut c = Cluster::new(&ids);
+    c.switchback = false;
+    c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
+    for id in 2..=5 {
+        c.start(id, Start::Restart).await;
+    }
+    assert_eq!(c.leader(SETTLE).await, Some(1));
+    c.propose(1, 0, 10).await;
+    c.all_applied(10).await;
+
+    c.stop(1).await;
+    c.stop(2).await;
+    let t = Instant::now();
+    let leader = c.leader(2 * ELECTION_MAX).await;
+    println!("5 nodes, 2 stopped: node {leader:?} leads after {:?} (bound {:?})", t.elapsed(), 2 * ELECTION_MAX);
+    let leader = leader.expect("three of five elect a leader within 2 x election_timeout_max");
+    c.propose(leader, 10, 5).await;
+    c.all_applied(15).await;
+
+    let third = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    c.stop(third).await;
+    let stuck = c.nodes[&leader].propose(b"no-quorum".to_vec());
+    let stuck = tokio::time::timeout(2 * ELECTION_MAX, stuck).await;
+    assert!(!matches!(stuck, Ok(Ok(_))), "two of five committed a write: {stuck:?}");
+    println!("5 nodes, 3 stopped: the write did not commit ({stuck:?})");
+
+    c.start(third, Start::Restart).await;
+    let deadline = Instant::now() + SETTLE;
+    let leader = loop {
+        if let Some(l) = c.leader(Duration::from_millis(100)).await {
+            if c.nodes[&l].propose(b"cmd-15".to_vec()).await.is_ok() {
+                break l;
+            }
+        }
+        assert!(Instant::now() < deadline, "no write committed after the third node returned");
+    };
+    // The no-quorum write may or may not have committed in the end (its outcome is
+    // unknown to the client); every running node holds the same sequence either way.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let seqs: BTreeSet<Vec<Vec<u8>>> =
+            c.nodes.keys().map(|id| c.recorders[id].applied().into_iter().map(|x| x.command).collect()).collect();
+        if seqs.len() == 1 && seqs.iter().next().is_some_and(|s| s.last().is_some_and(|l| l == b"cmd-15")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the three running nodes differ: {seqs:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("5 nodes: writes commit again through node {leader} once three are up");
+    c.check_one_leader_per_term();
+    for id in c.nodes.keys().copied().collect::<Vec<_>>() {
+        c.stop(id).await;
+    }
+}
