@@ -8,6 +8,7 @@
 //! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
 //! * `observe.rs` — Raft metrics to Prometheus (`shoal_cluster_*`).
+//! * `status.rs` — per-member status rows and the `shoal servers` table (pure).
 //! * `settings.rs` — `[node]`/`[cluster]`/`[wal]` → [`NodeConfig`], the secret file, bootstrap peers.
 //! * `tests/` — openraft's storage conformance suite, a kill -9 test of the adapter, a
 //!   seeded fault simulation, userspace link forwarders, in-process clusters on 127.0.0.1.
@@ -22,6 +23,7 @@ pub mod node;
 pub mod observe;
 pub mod settings;
 pub mod state_machine;
+pub mod status;
 pub mod types;
 
 #[cfg(test)]

@@ -414,6 +414,26 @@ impl Node {
         role_of(m.state, m.millis_since_quorum_ack, self.shared.cfg.election_timeout_max)
     }
 
+    /// One status row per member, this node first (see `status.rs`).
+    pub fn status(&self) -> Vec<super::status::NodeStatus> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        let role = role_of(m.state, m.millis_since_quorum_ack, self.shared.cfg.election_timeout_max);
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members: BTreeMap<NodeId, (String, bool)> =
+            membership.nodes().map(|(id, n)| (*id, (n.addr.clone(), voters.contains(id)))).collect();
+        let matched: Option<BTreeMap<NodeId, Option<u64>>> =
+            m.replication.as_ref().map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect());
+        let me = super::status::Local {
+            id: self.id(),
+            role,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+        };
+        super::status::statuses(&me, &members, matched.as_ref())
+    }
+
     /// Peer connection counters.
     pub fn peer_stats(&self) -> &PeerStats {
         &self.shared.stats

@@ -239,6 +239,7 @@ async fn three_nodes_failover_rejoin_and_switchback() {
     c.propose(first, 25, 5).await;
     c.all_applied(30).await;
 
+    print!("{}", crate::cluster::status::render_servers(&c.nodes[&first].status()));
     let terms = c.check_one_leader_per_term();
     println!("{terms} terms, at most one leader each, over {} reports", c.history.lock().unwrap().len());
     for id in [1, 2, 3] {
