@@ -37,6 +37,7 @@ fix:
 bench: release
 	$(CARGO) bench --bench classify
 	$(CARGO) bench --bench wal
+	$(CARGO) bench --bench raft
 	bash proxy-tests/bench/run.sh
 
 demo: release

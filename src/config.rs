@@ -172,6 +172,8 @@ pub struct ClusterSection {
     pub max_batch_entries: u64,
     /// Only manual promotion.
     pub disable_auto_election: bool,
+    /// File holding the cluster secret every node shares (peer authentication).
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSection {
@@ -187,6 +189,7 @@ impl Default for ClusterSection {
             min_quorum: 0,
             max_batch_entries: 5000,
             disable_auto_election: false,
+            secret_file: None,
         }
     }
 }
@@ -533,6 +536,12 @@ pub const FIELDS: &[FieldDoc] = &[
     later("cluster", "min_quorum", "Nodes needed for quorum (0 = majority)."),
     later("cluster", "max_batch_entries", "Entries per replication batch."),
     later("cluster", "disable_auto_election", "Only manual promotion."),
+    opt_later(
+        "cluster",
+        "secret_file",
+        "File whose first line is the cluster secret (at least 16 bytes, the same on every node); peers that cannot prove it are refused.",
+        "\"/etc/shoal/cluster.secret\"",
+    ),
     f("api", "enabled", "Run the HTTP API."),
     f("api", "bind_address", "HTTP API address, host:port. Loopback by default; 0.0.0.0 exposes it."),
     later("api", "cors_enabled", "WolfScale's CORS switch."),
@@ -1209,6 +1218,7 @@ mod tests {
         c.binlog.start_file = Some("x".into());
         c.binlog.start_position = Some(4);
         c.backends.password_file = Some("x".into());
+        c.cluster.secret_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());
         c.users.insert(

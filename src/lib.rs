@@ -9,6 +9,7 @@
 //! * [`route`] — routing table and policy: read/write split, read-your-writes (pure).
 //! * [`backend`] — raw backend connections, bb8 pools, health checks, account directory.
 //! * [`wal`] — segments, records, writer, reader, recovery.
+//! * [`cluster`] — consensus: openraft over the WAL, peers, membership, preferred leader.
 //! * [`server`] — wiring: config → a running proxy; reload and drain.
 //! * [`admin`] — HTTP API, server table, the CLI's HTTP client.
 //! * [`metrics`] — Prometheus metric names and recording helpers.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod backend;
 pub mod classify;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod frontend;

@@ -70,8 +70,30 @@ pub const PIPE_STATEMENTS: &str = "shoal_pipe_statements_total";
 /// Batches pipes wrote (statements ÷ batches = mean batch size).
 pub const PIPE_BATCHES: &str = "shoal_pipe_batches_total";
 
+/// Counter: failed cluster peer connections and requests, label `cause` (`auth_refused`,
+/// `auth_failed`, `connect`, `timeout`, `io`; see `src/cluster/network.rs`).
+pub const CLUSTER_PEER_FAILURES: &str = "shoal_cluster_peer_failures_total";
+/// Gauge: this node's current Raft term.
+pub const CLUSTER_TERM: &str = "shoal_cluster_term";
+/// Gauge: 1 while this node is the leader, else 0.
+pub const CLUSTER_IS_LEADER: &str = "shoal_cluster_is_leader";
+/// Counter: changes of the leader this node knows of (a new leader, or none).
+pub const CLUSTER_LEADER_CHANGES: &str = "shoal_cluster_leader_changes_total";
+/// Counter: elections this node started (it became a candidate).
+pub const CLUSTER_ELECTIONS_STARTED: &str = "shoal_cluster_elections_started_total";
+/// Counter: elections this node won (candidate to leader).
+pub const CLUSTER_ELECTIONS_WON: &str = "shoal_cluster_elections_won_total";
+/// Gauge: Raft index of this node's last log entry (WAL LSN − 1).
+pub const CLUSTER_LAST_LOG_INDEX: &str = "shoal_cluster_last_log_index";
+/// Gauge: Raft index of the last entry applied here.
+pub const CLUSTER_APPLIED_INDEX: &str = "shoal_cluster_applied_index";
+/// Histogram: log append latency (encode, write, fdatasync), per `append` call.
+pub const CLUSTER_APPEND_DURATION: &str = "shoal_cluster_append_duration_seconds";
+/// Histogram: proposal latency on the leader (propose to committed and applied here).
+pub const CLUSTER_COMMIT_DURATION: &str = "shoal_cluster_commit_duration_seconds";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 35] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -97,6 +119,16 @@ pub const ALL: [&str; 25] = [
     CONFIG_RELOADS,
     BUILD_INFO,
     START_TIME,
+    CLUSTER_PEER_FAILURES,
+    CLUSTER_TERM,
+    CLUSTER_IS_LEADER,
+    CLUSTER_LEADER_CHANGES,
+    CLUSTER_ELECTIONS_STARTED,
+    CLUSTER_ELECTIONS_WON,
+    CLUSTER_LAST_LOG_INDEX,
+    CLUSTER_APPLIED_INDEX,
+    CLUSTER_APPEND_DURATION,
+    CLUSTER_COMMIT_DURATION,
 ];
 
 /// Where a statement ran.
@@ -511,6 +543,10 @@ mod tests {
             HEALTH_CHECKS,
             ROUTING_CHANGES,
             CONFIG_RELOADS,
+            CLUSTER_PEER_FAILURES,
+            CLUSTER_LEADER_CHANGES,
+            CLUSTER_ELECTIONS_STARTED,
+            CLUSTER_ELECTIONS_WON,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

@@ -1,0 +1,758 @@
+//! Peer RPCs on the cluster port (WolfScale's 7654): authenticated TCP connections,
+//! length-prefixed frames, JSON messages.
+//!
+//! # Connection
+//!
+//! ```text
+//! client (dialer)                                server (listener)
+//!   Hello     magic "SHOALP1\0" | client id u64 | nonce_c [32]      ──▶
+//!   ◀──  Challenge  server id u64 | nonce_s [32] | mac_s [32]
+//!          client checks mac_s = HMAC(secret, "shoal-peer server" | nonce_c | nonce_s | ids)
+//!   Proof     mac_c [32] = HMAC(secret, "shoal-peer client" | nonce_s | nonce_c | ids) ──▶
+//!          server checks mac_c (constant time)
+//!   ◀──  Verdict   1 (welcome) | 0 + reason (refused, then close)
+//!   Request (JSON) ──▶  ◀── Response (JSON)   ... one at a time, in order
+//! ```
+//!
+//! Both sides prove they hold the cluster secret without sending it, and the fresh nonces
+//! of both sides go into both MACs, so a recorded exchange cannot be replayed. A peer that
+//! fails is refused, logged and counted ([`PeerStats`], metric
+//! [`crate::metrics::CLUSTER_PEER_FAILURES`]). There is no unauthenticated mode.
+//!
+//! # Limits
+//!
+//! Every frame is at most [`FRAME_BYTES_MAX`]; the handshake must finish within
+//! [`HANDSHAKE_TIMEOUT`]; at most [`INBOUND_CONNECTIONS_MAX`] inbound connections are
+//! served at once (each handles one request at a time, so the queue per connection is one
+//! request deep); a request without an answer within openraft's hard TTL fails with
+//! `Timeout` and its connection is dropped.
+//!
+//! Messages are JSON (serde_json is already a dependency); the entries of an
+//! AppendEntries therefore cost about 3.5× their size on the wire. A binary codec is a
+//! later step, with the throughput benchmark.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
+use openraft::error::{
+    Fatal, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::{BasicNode, OptionalSend, Snapshot, SnapshotMeta, Vote};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use super::types::{NodeId, Raft, SnapshotData, TypeConfig};
+
+/// Largest frame either side sends or accepts, bytes (an AppendEntries of
+/// `READ_BYTES_MAX` payload as JSON fits).
+pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Time allowed for the whole handshake, either side.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed to open a TCP connection to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Inbound peer connections served at once; more wait in the listen backlog.
+pub const INBOUND_CONNECTIONS_MAX: usize = 64;
+/// Time allowed for a snapshot transfer and install (snapshots are small until they are
+/// MariaDB dumps with their own transport).
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for an admin request ([`AdminRequest`]).
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors) before the next.
+pub const ACCEPT_RETRY_AFTER: Duration = Duration::from_millis(50);
+/// Shortest accepted cluster secret, bytes.
+pub const SECRET_BYTES_MIN: usize = 16;
+/// Handshake nonce length, bytes.
+const NONCE_BYTES: usize = 32;
+/// HMAC-SHA256 output length, bytes.
+const MAC_BYTES: usize = 32;
+/// First bytes of a Hello: protocol name and version.
+const MAGIC: &[u8; 8] = b"SHOALP1\0";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The cluster secret every node shares (`[cluster] secret_file`), kept as a keyed HMAC
+/// state: the secret bytes themselves are not stored.
+#[derive(Clone)]
+pub struct Secret(HmacSha256);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A secret of at least [`SECRET_BYTES_MIN`] bytes.
+    pub fn new(bytes: &[u8]) -> Result<Secret, String> {
+        if bytes.len() < SECRET_BYTES_MIN {
+            return Err(format!(
+                "the cluster secret has {} bytes; use at least {SECRET_BYTES_MIN} random bytes (e.g. `openssl rand -hex 32 > secret`)",
+                bytes.len()
+            ));
+        }
+        <HmacSha256 as Mac>::new_from_slice(bytes)
+            .map(Secret)
+            .map_err(|e| format!("the cluster secret cannot key HMAC-SHA256: {e}"))
+    }
+
+    fn mac(&self, label: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+        let mut m = self.0.clone();
+        m.update(label);
+        for p in parts {
+            m.update(p);
+        }
+        m
+    }
+}
+
+/// The MAC the server sends: proves it holds the secret. Pure.
+fn server_mac(s: &Secret, nonce_c: &[u8], nonce_s: &[u8], client: NodeId, server: NodeId) -> HmacSha256 {
+    s.mac(b"shoal-peer server", &[nonce_c, nonce_s, &client.to_le_bytes(), &server.to_le_bytes()])
+}
+
+/// The MAC the client sends. Pure.
+fn client_mac(s: &Secret, nonce_c: &[u8], nonce_s: &[u8], client: NodeId, server: NodeId) -> HmacSha256 {
+    s.mac(b"shoal-peer client", &[nonce_s, nonce_c, &client.to_le_bytes(), &server.to_le_bytes()])
+}
+
+/// Why a peer connection failed (the `cause` label of the failure metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// An inbound peer did not prove the secret (or spoke another protocol).
+    AuthRefused,
+    /// The peer we dialed did not prove the secret, or refused us.
+    AuthFailed,
+    /// TCP connect failed or timed out.
+    Connect,
+    /// A request got no answer in time.
+    Timeout,
+    /// A broken frame, a message that does not decode, or a closed connection.
+    Io,
+}
+
+impl FailureCause {
+    /// The metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            FailureCause::AuthRefused => "auth_refused",
+            FailureCause::AuthFailed => "auth_failed",
+            FailureCause::Connect => "connect",
+            FailureCause::Timeout => "timeout",
+            FailureCause::Io => "io",
+        }
+    }
+}
+
+/// Counters of peer connection failures, by cause (tests read them; the same events go to
+/// the Prometheus counter).
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    /// Inbound connections refused because the peer did not prove the secret.
+    pub auth_refused: AtomicU64,
+    /// Outbound connections where the peer did not prove the secret or refused us.
+    pub auth_failed: AtomicU64,
+    /// Outbound TCP connects that failed.
+    pub connect: AtomicU64,
+    /// Requests without an answer in time.
+    pub timeout: AtomicU64,
+    /// Broken frames or connections.
+    pub io: AtomicU64,
+    /// Inbound connections that passed the handshake.
+    pub accepted: AtomicU64,
+}
+
+impl PeerStats {
+    fn count(&self, cause: FailureCause) {
+        let c = match cause {
+            FailureCause::AuthRefused => &self.auth_refused,
+            FailureCause::AuthFailed => &self.auth_failed,
+            FailureCause::Connect => &self.connect,
+            FailureCause::Timeout => &self.timeout,
+            FailureCause::Io => &self.io,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::CLUSTER_PEER_FAILURES, "cause" => cause.label()).increment(1);
+    }
+}
+
+/// A peer connection error: what happened, and its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct PeerError {
+    /// Why, for counting.
+    pub cause: FailureCause,
+    /// What happened and what to do.
+    pub what: String,
+}
+
+impl PeerError {
+    fn new(cause: FailureCause, what: impl Into<String>) -> Self {
+        PeerError { cause, what: what.into() }
+    }
+}
+
+/// Operations a node asks another node to do (the preferred-leader switchback, join).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Turn this node's election timer off for at most `ms` milliseconds (capped at
+    /// `ELECT_PAUSE_MAX` in `node.rs`); it comes back on by itself if no
+    /// [`AdminRequest::ResumeElect`] arrives, so a leader that dies mid-switchback cannot
+    /// leave the cluster unable to elect.
+    PauseElect {
+        /// How long, milliseconds.
+        ms: u64,
+    },
+    /// Turn this node's election timer back on (unless `disable_auto_election`).
+    ResumeElect,
+    /// Start an election now (`trigger().elect()`).
+    Elect,
+    /// Add the node as a learner, wait until it caught up, then make it a voter
+    /// (answered by the leader only).
+    Join {
+        /// The joining node's id.
+        id: NodeId,
+        /// Its cluster address, host:port.
+        addr: String,
+    },
+    /// Remove the node from the voters and the cluster (answered by the leader only).
+    Leave {
+        /// The leaving node's id.
+        id: NodeId,
+    },
+}
+
+/// The answer to an [`AdminRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminReply {
+    /// Done.
+    Done,
+    /// This node is not the leader; ask this one (if known).
+    NotLeader {
+        /// The leader this node knows of.
+        leader: Option<(NodeId, String)>,
+    },
+}
+
+/// One request frame.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Request {
+    /// Raft AppendEntries (also the heartbeat).
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// Raft RequestVote.
+    Vote(VoteRequest<NodeId>),
+    /// A whole snapshot.
+    Snapshot {
+        /// The leader's vote.
+        vote: Vote<NodeId>,
+        /// What the snapshot covers.
+        meta: SnapshotMeta<NodeId, BasicNode>,
+        /// The snapshot's data.
+        data: SnapshotData,
+    },
+    /// An operation on the node ([`AdminRequest`]).
+    Admin(AdminRequest),
+}
+
+/// One response frame.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum Response {
+    /// To [`Request::Append`].
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    /// To [`Request::Vote`].
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    /// To [`Request::Snapshot`].
+    Snapshot(Result<SnapshotResponse<NodeId>, Fatal<NodeId>>),
+    /// To [`Request::Admin`]: the reply, or what failed.
+    Admin(Result<AdminReply, String>),
+}
+
+type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(FRAME_BYTES_MAX).new_codec()
+}
+
+fn io_error(e: impl std::fmt::Display, doing: &str) -> PeerError {
+    PeerError::new(FailureCause::Io, format!("{doing}: {e}"))
+}
+
+async fn recv_frame(conn: &mut Conn, doing: &str) -> Result<BytesMut, PeerError> {
+    match conn.next().await {
+        Some(Ok(f)) => Ok(f),
+        Some(Err(e)) => Err(io_error(e, doing)),
+        None => Err(io_error("the peer closed the connection", doing)),
+    }
+}
+
+async fn send_frame(conn: &mut Conn, frame: Bytes, doing: &str) -> Result<(), PeerError> {
+    conn.send(frame).await.map_err(|e| io_error(e, doing))
+}
+
+fn encode<T: Serialize>(msg: &T) -> Result<Bytes, PeerError> {
+    serde_json::to_vec(msg).map(Bytes::from).map_err(|e| io_error(e, "encoding a peer message"))
+}
+
+/// Dials `addr` and runs the client side of the handshake.
+pub async fn connect(addr: &str, me: NodeId, secret: &Secret) -> Result<(NodeId, Conn), PeerError> {
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(PeerError::new(FailureCause::Connect, format!("connecting to peer {addr}: {e}"))),
+        Err(_) => {
+            return Err(PeerError::new(
+                FailureCause::Connect,
+                format!("connecting to peer {addr}: no answer within {CONNECT_TIMEOUT:?}"),
+            ))
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let mut conn = Framed::new(tcp, codec());
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, client_handshake(&mut conn, addr, me, secret)).await {
+        Ok(Ok(server)) => Ok((server, conn)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(PeerError::new(
+            FailureCause::AuthFailed,
+            format!("peer {addr} did not finish the handshake within {HANDSHAKE_TIMEOUT:?}"),
+        )),
+    }
+}
+
+async fn client_handshake(conn: &mut Conn, addr: &str, me: NodeId, secret: &Secret) -> Result<NodeId, PeerError> {
+    let nonce_c: [u8; NONCE_BYTES] = rand::random();
+    let mut hello = BytesMut::with_capacity(MAGIC.len() + 8 + NONCE_BYTES);
+    hello.put_slice(MAGIC);
+    hello.put_u64_le(me);
+    hello.put_slice(&nonce_c);
+    send_frame(conn, hello.freeze(), "sending the handshake").await?;
+    let ch = recv_frame(conn, "reading the handshake challenge").await?;
+    if ch.len() != 8 + NONCE_BYTES + MAC_BYTES {
+        return Err(PeerError::new(
+            FailureCause::AuthFailed,
+            format!("peer {addr} sent a challenge of {} bytes: it is not a shoal node of this version", ch.len()),
+        ));
+    }
+    let server = u64::from_le_bytes(ch[..8].try_into().unwrap_or_default());
+    let nonce_s = &ch[8..8 + NONCE_BYTES];
+    let mac_s = &ch[8 + NONCE_BYTES..];
+    if server_mac(secret, &nonce_c, nonce_s, me, server).verify_slice(mac_s).is_err() {
+        return Err(PeerError::new(
+            FailureCause::AuthFailed,
+            format!("peer {addr} (node {server}) does not hold this cluster's secret: check [cluster] secret_file on both nodes"),
+        ));
+    }
+    let proof = client_mac(secret, &nonce_c, nonce_s, me, server).finalize().into_bytes();
+    send_frame(conn, Bytes::copy_from_slice(&proof), "sending the handshake proof").await?;
+    let verdict = recv_frame(conn, "reading the handshake verdict").await?;
+    match verdict.first() {
+        Some(1) => Ok(server),
+        _ => Err(PeerError::new(
+            FailureCause::AuthFailed,
+            format!("peer {addr} refused us: {}", String::from_utf8_lossy(verdict.get(1..).unwrap_or_default())),
+        )),
+    }
+}
+
+/// Runs the server side of the handshake; returns the client's node id.
+async fn server_handshake(conn: &mut Conn, me: NodeId, secret: &Secret) -> Result<NodeId, PeerError> {
+    let refused = |what: String| PeerError::new(FailureCause::AuthRefused, what);
+    let hello = recv_frame(conn, "reading the handshake").await?;
+    if hello.len() != MAGIC.len() + 8 + NONCE_BYTES || &hello[..MAGIC.len()] != MAGIC {
+        return Err(refused(format!("a {}-byte first frame that is not a shoal peer hello", hello.len())));
+    }
+    let client = u64::from_le_bytes(hello[8..16].try_into().unwrap_or_default());
+    let nonce_c = &hello[16..];
+    let nonce_s: [u8; NONCE_BYTES] = rand::random();
+    let mac_s = server_mac(secret, nonce_c, &nonce_s, client, me).finalize().into_bytes();
+    let mut ch = BytesMut::with_capacity(8 + NONCE_BYTES + MAC_BYTES);
+    ch.put_u64_le(me);
+    ch.put_slice(&nonce_s);
+    ch.put_slice(&mac_s);
+    send_frame(conn, ch.freeze(), "sending the handshake challenge").await?;
+    let proof = recv_frame(conn, "reading the handshake proof").await?;
+    if client_mac(secret, nonce_c, &nonce_s, client, me).verify_slice(&proof).is_err() {
+        let reason = "wrong cluster secret: check [cluster] secret_file";
+        let mut v = BytesMut::new();
+        v.put_u8(0);
+        v.put_slice(reason.as_bytes());
+        let _ = send_frame(conn, v.freeze(), "refusing").await;
+        return Err(refused(format!("node {client} does not hold this cluster's secret")));
+    }
+    send_frame(conn, Bytes::from_static(&[1]), "sending the handshake verdict").await?;
+    Ok(client)
+}
+
+/// Answers admin requests; `node.rs` supplies it.
+pub type AdminHandler =
+    Arc<dyn Fn(AdminRequest) -> Pin<Box<dyn Future<Output = Result<AdminReply, String>> + Send>> + Send + Sync>;
+
+/// Serves peers on `listener` until the task is aborted (which also ends every
+/// connection it accepted): each connection is authenticated, then its requests are
+/// answered one at a time by `raft` (and `admin`).
+pub async fn serve(
+    listener: TcpListener,
+    me: NodeId,
+    secret: Secret,
+    raft: Raft,
+    admin: AdminHandler,
+    stats: Arc<PeerStats>,
+) {
+    let slots = Arc::new(Semaphore::new(INBOUND_CONNECTIONS_MAX));
+    // Owning the connection tasks here means aborting `serve` closes them all.
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let (tcp, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a peer connection failed");
+                tokio::time::sleep(ACCEPT_RETRY_AFTER).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (secret, raft, admin, stats) = (secret.clone(), raft.clone(), admin.clone(), stats.clone());
+        conns.spawn(async move {
+            let _permit = permit;
+            serve_one(tcp, from, me, secret, raft, admin, stats).await;
+        });
+    }
+}
+
+/// One inbound connection: handshake, then requests until it closes.
+async fn serve_one(
+    tcp: TcpStream,
+    from: std::net::SocketAddr,
+    me: NodeId,
+    secret: Secret,
+    raft: Raft,
+    admin: AdminHandler,
+    stats: Arc<PeerStats>,
+) {
+    let mut conn = Framed::new(tcp, codec());
+    let client = match tokio::time::timeout(HANDSHAKE_TIMEOUT, server_handshake(&mut conn, me, &secret)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            stats.count(FailureCause::AuthRefused);
+            tracing::warn!(peer = %from, error = %e, "peer refused");
+            return;
+        }
+        Err(_) => {
+            stats.count(FailureCause::AuthRefused);
+            tracing::warn!(peer = %from, "peer refused: no handshake within {HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    };
+    stats.accepted.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(peer = %from, node = client, "peer connected");
+    while let Some(frame) = conn.next().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                stats.count(FailureCause::Io);
+                tracing::warn!(peer = %from, node = client, error = %e, "broken frame from peer; closing");
+                return;
+            }
+        };
+        let req: Request = match serde_json::from_slice(&frame) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.count(FailureCause::Io);
+                tracing::warn!(peer = %from, node = client, error = %e, "peer message does not decode; closing");
+                return;
+            }
+        };
+        let resp = answer(&raft, &admin, req).await;
+        let Ok(bytes) = encode(&resp) else { return };
+        if conn.send(bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn answer(raft: &Raft, admin: &AdminHandler, req: Request) -> Response {
+    match req {
+        Request::Append(r) => Response::Append(raft.append_entries(r).await),
+        Request::Vote(r) => Response::Vote(raft.vote(r).await),
+        Request::Snapshot { vote, meta, data } => {
+            Response::Snapshot(raft.install_full_snapshot(vote, Snapshot { meta, snapshot: Box::new(data) }).await)
+        }
+        Request::Admin(a) => Response::Admin(admin(a).await),
+    }
+}
+
+/// One authenticated connection that sends requests and waits for each answer.
+pub struct PeerLink {
+    /// Node id on our side.
+    me: NodeId,
+    /// The peer's address.
+    addr: String,
+    /// The secret both hold.
+    secret: Secret,
+    /// The connection, opened on first use and after any failure.
+    conn: Option<Conn>,
+    /// Where failures are counted.
+    stats: Arc<PeerStats>,
+}
+
+impl PeerLink {
+    /// A link to `addr` (not connected until the first request).
+    pub fn new(me: NodeId, addr: String, secret: Secret, stats: Arc<PeerStats>) -> Self {
+        PeerLink { me, addr, secret, conn: None, stats }
+    }
+
+    /// Sends `req` and waits up to `ttl` for its answer. Any failure drops the connection.
+    pub async fn call(&mut self, req: &Request, ttl: Duration) -> Result<Response, PeerError> {
+        let r = tokio::time::timeout(ttl, self.call_inner(req)).await;
+        let r = match r {
+            Ok(r) => r,
+            Err(_) => {
+                Err(PeerError::new(FailureCause::Timeout, format!("peer {} gave no answer within {ttl:?}", self.addr)))
+            }
+        };
+        if let Err(e) = &r {
+            self.conn = None;
+            self.stats.count(e.cause);
+        }
+        r
+    }
+
+    async fn call_inner(&mut self, req: &Request) -> Result<Response, PeerError> {
+        let bytes = encode(req)?;
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(connect(&self.addr, self.me, &self.secret).await?.1),
+        };
+        send_frame(conn, bytes, "sending a request").await?;
+        let frame = recv_frame(conn, "reading a response").await?;
+        serde_json::from_slice(&frame).map_err(|e| io_error(e, "decoding a response"))
+    }
+}
+
+/// Sends one admin request to `addr` on a fresh connection.
+pub async fn admin_call(
+    me: NodeId,
+    addr: &str,
+    secret: &Secret,
+    stats: Arc<PeerStats>,
+    req: AdminRequest,
+) -> Result<AdminReply, String> {
+    let mut link = PeerLink::new(me, addr.to_string(), secret.clone(), stats);
+    match link.call(&Request::Admin(req), ADMIN_TIMEOUT).await {
+        Ok(Response::Admin(r)) => r,
+        Ok(other) => Err(format!("peer {addr} answered an admin request with {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// openraft's network factory: one [`PeerClient`] per replication stream.
+#[derive(Clone)]
+pub struct Network {
+    /// Our node id (sent in the handshake).
+    me: NodeId,
+    /// The cluster secret.
+    secret: Secret,
+    /// Failure counters shared with the listener.
+    stats: Arc<PeerStats>,
+}
+
+impl Network {
+    /// A factory for node `me`.
+    pub fn new(me: NodeId, secret: Secret, stats: Arc<PeerStats>) -> Self {
+        Network { me, secret, stats }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        PeerClient { target, link: PeerLink::new(self.me, node.addr.clone(), self.secret.clone(), self.stats.clone()) }
+    }
+}
+
+/// openraft's client to one peer.
+pub struct PeerClient {
+    /// The peer's node id.
+    target: NodeId,
+    /// The connection.
+    link: PeerLink,
+}
+
+type RpcErr = RPCError<NodeId, BasicNode, RaftError<NodeId>>;
+
+impl PeerClient {
+    fn rpc_error(&self, e: PeerError, action: RPCTypes, ttl: Duration) -> RpcErr {
+        match e.cause {
+            FailureCause::Timeout => {
+                RPCError::Timeout(Timeout { action, id: self.link.me, target: self.target, timeout: ttl })
+            }
+            // Unreachable makes openraft back off before retrying: a peer that cannot be
+            // dialed or does not hold the secret will not start working in the next ms.
+            FailureCause::Connect | FailureCause::AuthFailed => RPCError::Unreachable(Unreachable::new(&e)),
+            _ => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+
+    fn unexpected(&self, what: &str, got: Response) -> RpcErr {
+        let e = PeerError::new(FailureCause::Io, format!("peer {} answered {what} with {got:?}", self.target));
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        let ttl = option.hard_ttl();
+        match self.link.call(&Request::Append(rpc), ttl).await {
+            Ok(Response::Append(Ok(r))) => Ok(r),
+            Ok(Response::Append(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(other) => Err(self.unexpected("AppendEntries", other)),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::AppendEntries, ttl)),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
+        let ttl = option.hard_ttl();
+        match self.link.call(&Request::Vote(rpc), ttl).await {
+            Ok(Response::Vote(Ok(r))) => Ok(r),
+            Ok(Response::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(other) => Err(self.unexpected("Vote", other)),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::Vote, ttl)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<NodeId>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        let req = Request::Snapshot { vote, meta: snapshot.meta, data: *snapshot.snapshot };
+        let call = self.link.call(&req, SNAPSHOT_TIMEOUT);
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            r = call => match r {
+                Ok(Response::Snapshot(Ok(r))) => Ok(r),
+                Ok(Response::Snapshot(Err(e))) => Err(StreamingError::RemoteError(RemoteError::new(self.target, e))),
+                Ok(other) => {
+                    let e = PeerError::new(FailureCause::Io, format!("peer {} answered a snapshot with {other:?}", self.target));
+                    Err(StreamingError::Network(NetworkError::new(&e)))
+                }
+                Err(e) if e.cause == FailureCause::Timeout => Err(StreamingError::Timeout(Timeout {
+                    action: RPCTypes::InstallSnapshot,
+                    id: self.link.me,
+                    target: self.target,
+                    timeout: SNAPSHOT_TIMEOUT,
+                })),
+                Err(e) if matches!(e.cause, FailureCause::Connect | FailureCause::AuthFailed) => {
+                    Err(StreamingError::Unreachable(Unreachable::new(&e)))
+                }
+                Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::new(s.as_bytes()).unwrap()
+    }
+
+    /// Accepts one connection and runs the server handshake as node 1.
+    async fn one_server(s: Secret) -> (String, tokio::task::JoinHandle<Result<NodeId, PeerError>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut conn = Framed::new(tcp, codec());
+            server_handshake(&mut conn, 1, &s).await
+        });
+        (addr, h)
+    }
+
+    #[tokio::test]
+    async fn same_secret_connects_both_ways() {
+        let (addr, server) = one_server(secret("0123456789abcdef-same")).await;
+        let (server_id, _conn) = connect(&addr, 2, &secret("0123456789abcdef-same")).await.unwrap();
+        assert_eq!(server_id, 1);
+        assert_eq!(server.await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_is_refused() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let e = connect(&addr, 2, &secret("0123456789abcdef-wrong")).await.unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthFailed, "{e}");
+        assert!(e.what.contains("does not hold this cluster's secret"), "{e}");
+        // The dialer stopped at the server's MAC; the server saw the connection close.
+        assert!(server.await.unwrap().is_err());
+    }
+
+    /// A dialer that does not check the server's MAC and sends a made-up proof is refused
+    /// by the server with a reason.
+    #[tokio::test]
+    async fn forged_proof_is_refused_by_the_server() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        let mut hello = BytesMut::new();
+        hello.put_slice(MAGIC);
+        hello.put_u64_le(9);
+        hello.put_slice(&[7u8; NONCE_BYTES]);
+        conn.send(hello.freeze()).await.unwrap();
+        let _challenge = conn.next().await.unwrap().unwrap();
+        conn.send(Bytes::from_static(&[0u8; MAC_BYTES])).await.unwrap();
+        let verdict = conn.next().await.unwrap().unwrap();
+        assert_eq!(verdict[0], 0);
+        assert!(String::from_utf8_lossy(&verdict[1..]).contains("wrong cluster secret"));
+        let e = server.await.unwrap().unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthRefused);
+    }
+
+    #[tokio::test]
+    async fn a_stranger_protocol_is_refused() {
+        let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
+        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        conn.send(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n")).await.unwrap();
+        let e = server.await.unwrap().unwrap_err();
+        assert_eq!(e.cause, FailureCause::AuthRefused, "{e}");
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(Secret::new(b"short").unwrap_err().contains("at least 16"));
+    }
+
+    #[test]
+    fn macs_bind_both_nonces_ids_and_direction() {
+        let s = secret("0123456789abcdef");
+        let m = |f: fn(&Secret, &[u8], &[u8], NodeId, NodeId) -> HmacSha256, a: &[u8], b: &[u8], c, d| {
+            f(&s, a, b, c, d).finalize().into_bytes().to_vec()
+        };
+        let base = m(server_mac, b"nc", b"ns", 1, 2);
+        assert_ne!(base, m(client_mac, b"nc", b"ns", 1, 2), "direction");
+        assert_ne!(base, m(server_mac, b"nX", b"ns", 1, 2), "client nonce");
+        assert_ne!(base, m(server_mac, b"nc", b"nX", 1, 2), "server nonce");
+        assert_ne!(base, m(server_mac, b"nc", b"ns", 3, 2), "client id");
+        assert_ne!(base, m(server_mac, b"nc", b"ns", 1, 3), "server id");
+    }
+}

@@ -1,0 +1,782 @@
+//! [`Node`]: one running cluster member — its WAL, Raft, peer listener and the
+//! preferred-leader supervisor.
+//!
+//! # Starting
+//!
+//! | [`Start`] | when | what happens |
+//! |---|---|---|
+//! | `Bootstrap { members }` | the first start of a new cluster | `initialize` with `members` (every initial voter, this node included); call it on one node, or on all of them with the same list |
+//! | `Restart` | a member restarts | Raft resumes from the WAL (vote, log, commit point) and rejoins as follower |
+//! | `Join { via }` | a new node | starts empty, asks the node at `via` (redirected to the leader) to add it as a learner, which returns once it caught up, then to make it a voter |
+//!
+//! [`Node::leave`] asks the leader to remove this node from the voters and the cluster,
+//! then stops it.
+//!
+//! # Preferred leader (switchback)
+//!
+//! The lowest node id that is up to date leads. openraft 0.9 has no leadership transfer,
+//! so the leader hands over itself when [`should_switch_back`] says so
+//! ([`Node::switch_back`]):
+//!
+//! 1. pause proposals (new ones wait, up to [`PROPOSAL_PAUSE_WAIT_MAX`]) and wait until the
+//!    target holds every entry (at most [`SWITCHBACK_CATCH_UP_MAX`]);
+//! 2. turn elections off on every voter except the target (itself included), and its own
+//!    heartbeats off;
+//! 3. wait `election_timeout_max` + [`SWITCHBACK_LEASE_MARGIN`]: the voters' leader
+//!    leases expire (a voter rejects votes while its lease on a live leader runs);
+//! 4. tell the target to `trigger().elect()`; it wins the next term;
+//! 5. resume proposals and heartbeats, turn elections back on everywhere. If the target
+//!    has not won within [`SWITCHBACK_DEADLINE`], the same revert lets a normal election
+//!    run. Voters turn elections back on by themselves when the pause they were asked for
+//!    runs out (the switchback's own length plus [`ELECT_PAUSE_SLACK`]), so a leader that
+//!    dies mid-switchback cannot leave the cluster unable to elect.
+//!
+//! The pause costs about one `election_timeout_max` plus the margin.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::log_store::WalLogStore;
+use super::network::{admin_call, serve, AdminHandler, AdminReply, AdminRequest, Network, PeerStats, Secret};
+use super::state_machine::{Applier, StateMachine};
+use super::types::{Applied, Command, LogId, NodeId, Raft};
+use crate::wal::{Wal, WalError, WalOptions};
+
+/// Longest a proposal waits while a switchback has proposals paused.
+pub const PROPOSAL_PAUSE_WAIT_MAX: Duration = Duration::from_secs(5);
+/// How often the supervisor checks whether to switch back to the preferred leader.
+pub const SWITCHBACK_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// Added to `election_timeout_max` before the target elects itself (clock and
+/// scheduling slack: the voters' leases must really be over).
+pub const SWITCHBACK_LEASE_MARGIN: Duration = Duration::from_millis(100);
+/// A lower voter at most this many entries behind the leader is a switchback target.
+pub const SWITCHBACK_LAG_MAX_ENTRIES: u64 = 64;
+/// With proposals paused, longest a switchback waits for the target to hold every entry.
+pub const SWITCHBACK_CATCH_UP_MAX: Duration = Duration::from_secs(2);
+/// Longest a switchback waits for the target to win before reverting.
+pub const SWITCHBACK_DEADLINE: Duration = Duration::from_secs(5);
+/// After a switchback that did not hand over, the supervisor waits this long before the
+/// next attempt.
+pub const SWITCHBACK_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Longest a peer may turn this node's elections off ([`AdminRequest::PauseElect`]),
+/// whatever it asks for.
+pub const ELECT_PAUSE_MAX: Duration = Duration::from_secs(60);
+/// Added to a switchback's own duration for the elections pause it asks of the voters.
+pub const ELECT_PAUSE_SLACK: Duration = Duration::from_secs(1);
+/// Entries per AppendEntries (openraft's default); bytes are capped by the log reader.
+pub const PAYLOAD_ENTRIES_MAX: u64 = 300;
+/// Longest a joining node waits for the leader to add it (catch-up included).
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a node needs to run.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id ([`super::node_id_from_name`] of `[node] id`).
+    pub id: NodeId,
+    /// Cluster address listened on, host:port (`[node] bind_address`).
+    pub addr: String,
+    /// Address peers dial, host:port (`[node] advertise_address`, else `addr`).
+    pub advertise: String,
+    /// The WAL directory (`[wal] directory`).
+    pub wal_dir: PathBuf,
+    /// WAL options; age/size retention must be off (only Raft purges).
+    pub wal: WalOptions,
+    /// The cluster secret every node shares.
+    pub secret: Secret,
+    /// Leader heartbeat interval (`[cluster] heartbeat_interval_ms`).
+    pub heartbeat: Duration,
+    /// Randomised election timeout bounds (`[cluster] election_timeout_{min,max}_ms`).
+    pub election_timeout_min: Duration,
+    /// Upper bound; also the leader lease a switchback waits out.
+    pub election_timeout_max: Duration,
+    /// Manual promotion only: no election timer, no switchback (`[cluster]
+    /// disable_auto_election`).
+    pub disable_auto_election: bool,
+    /// Run the preferred-leader supervisor on this node.
+    pub switchback: bool,
+}
+
+/// How a node starts (table in the module doc).
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A new cluster: every initial voter with its address.
+    Bootstrap {
+        /// Voters, this node included.
+        members: BTreeMap<NodeId, String>,
+    },
+    /// A member restarting from its WAL.
+    Restart,
+    /// A new node joining through the node at `via` (host:port).
+    Join {
+        /// Any member; a follower redirects to the leader.
+        via: String,
+    },
+}
+
+/// What can go wrong running a node; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The WAL could not be opened or closed.
+    #[error("WAL at {dir}: {source}")]
+    Wal {
+        /// The WAL directory.
+        dir: PathBuf,
+        /// What the WAL said.
+        source: WalError,
+    },
+    /// The cluster address could not be listened on.
+    #[error("cannot listen on {addr} ({source}); is another shoal running, or is [node] bind_address wrong?")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The Raft settings are invalid.
+    #[error(
+        "cluster settings: {0}; fix the [cluster] timeouts (heartbeat < election_timeout_min < election_timeout_max)"
+    )]
+    Config(String),
+    /// openraft refused or failed an operation.
+    #[error("{0}")]
+    Raft(String),
+    /// This node is not the leader (writes go to the leader).
+    #[error("node {me} is not the leader (leader: {leader:?}); send writes to the leader")]
+    NotLeader {
+        /// This node.
+        me: NodeId,
+        /// The leader this node knows of.
+        leader: Option<NodeId>,
+    },
+    /// This node leads its term but no quorum has answered it for longer than the lease
+    /// (it is cut off from the majority, which elects or has elected another leader).
+    #[error("node {me} leads but no quorum answered it for more than {lease:?} (cut off from the majority?); send writes to the other nodes' leader")]
+    NoQuorum {
+        /// This node.
+        me: NodeId,
+        /// The lease (`election_timeout_max`).
+        lease: Duration,
+    },
+    /// Proposals stayed paused (a switchback) longer than [`PROPOSAL_PAUSE_WAIT_MAX`].
+    #[error("proposals are paused for a leader switchback for more than {PROPOSAL_PAUSE_WAIT_MAX:?}; retry")]
+    Paused,
+    /// Joining or leaving failed.
+    #[error("membership change: {0}")]
+    Membership(String),
+}
+
+/// What [`should_switch_back`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchDecision {
+    /// Keep the current leader.
+    Stay,
+    /// Hand leadership to this (lower, up-to-date) voter.
+    SwitchTo(NodeId),
+}
+
+/// Whether the leader `me` should hand over to a lower-id voter. Pure.
+///
+/// `matched` is the leader's replication progress (last log index each follower holds);
+/// `last_index` the leader's last log index. A voter is *caught up* when it is at most
+/// [`SWITCHBACK_LAG_MAX_ENTRIES`] behind `last_index` (under steady writes a follower is
+/// rarely exactly level; the switchback pauses proposals and waits for it to be).
+///
+/// | `me` is leader | a voter with a lower id | the lowest caught-up one of those | → |
+/// |---|---|---|---|
+/// | no | – | – | `Stay` (only the leader hands over) |
+/// | yes | none | – | `Stay` (`me` is the preferred leader) |
+/// | yes | some, none caught up (or no replication progress known) | – | `Stay` (check again later) |
+/// | yes | some | `t` | `SwitchTo(t)` |
+pub fn should_switch_back(
+    me: NodeId,
+    is_leader: bool,
+    voters: &BTreeSet<NodeId>,
+    matched: &BTreeMap<NodeId, Option<u64>>,
+    last_index: Option<u64>,
+) -> SwitchDecision {
+    let Some(last) = last_index.filter(|_| is_leader) else {
+        return SwitchDecision::Stay;
+    };
+    let caught_up = |v: &NodeId| {
+        matched.get(v).copied().flatten().is_some_and(|m| last.saturating_sub(m) <= SWITCHBACK_LAG_MAX_ENTRIES)
+    };
+    match voters.iter().filter(|&&v| v < me).find(|v| caught_up(v)) {
+        Some(&t) => SwitchDecision::SwitchTo(t),
+        None => SwitchDecision::Stay,
+    }
+}
+
+/// Whether `target` holds everything the leader has (the last check before handing over).
+/// Pure.
+pub fn is_level(matched: Option<u64>, last_index: Option<u64>) -> bool {
+    last_index.is_some() && matched == last_index
+}
+
+/// What a node is, as routing and status see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Leads, and a quorum answered within the lease: takes writes.
+    Leader,
+    /// Leads its term in its own view, but no quorum answered within the lease: it is cut
+    /// off (or has just been elected and heard no acks yet). Takes no writes.
+    LeaderWithoutQuorum,
+    /// Follows a leader, or waits for one.
+    Follower,
+    /// Campaigns.
+    Candidate,
+    /// Receives the log without a vote.
+    Learner,
+    /// Raft stopped.
+    Stopped,
+}
+
+/// Whether a node in `state`, whose last quorum acknowledgement is `millis_since_ack` old,
+/// may take writes. Pure.
+///
+/// openraft 0.9 keeps a leader cut off from the majority in the leader state (until it
+/// hears of a newer term); shoal treats it as stepped down once the lease has passed
+/// without a quorum answering.
+///
+/// | state | `millis_since_ack` | serving leader |
+/// |---|---|---|
+/// | not leader | – | no |
+/// | leader | none (no quorum answered yet) | no |
+/// | leader | ≤ lease | yes |
+/// | leader | > lease | no (cut off) |
+pub fn serving_leader(state: ServerState, millis_since_ack: Option<u64>, lease: Duration) -> bool {
+    state == ServerState::Leader && millis_since_ack.is_some_and(|ms| u128::from(ms) <= lease.as_millis())
+}
+
+/// The [`Role`] of a node (see [`serving_leader`]). Pure.
+pub fn role_of(state: ServerState, millis_since_ack: Option<u64>, lease: Duration) -> Role {
+    match state {
+        ServerState::Leader if serving_leader(state, millis_since_ack, lease) => Role::Leader,
+        ServerState::Leader => Role::LeaderWithoutQuorum,
+        ServerState::Follower => Role::Follower,
+        ServerState::Candidate => Role::Candidate,
+        ServerState::Learner => Role::Learner,
+        ServerState::Shutdown => Role::Stopped,
+    }
+}
+
+/// What a switchback did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchReport {
+    /// The node that was asked to take over.
+    pub target: NodeId,
+    /// Whether it leads now.
+    pub handed_over: bool,
+    /// How long proposals were paused.
+    pub paused: Duration,
+}
+
+/// Shared by the node handle, the admin handler and the supervisor.
+struct Shared {
+    /// This node's settings.
+    cfg: NodeConfig,
+    /// The Raft handle.
+    raft: Raft,
+    /// Failure counters of the peer network.
+    stats: Arc<PeerStats>,
+    /// `true` while a switchback holds proposals.
+    paused: watch::Sender<bool>,
+    /// The last switchback this node ran as leader, for status and tests.
+    last_switch: std::sync::Mutex<Option<SwitchReport>>,
+    /// Bumped by every elections pause or resume, so a pause's timer only resumes
+    /// elections if nothing newer happened.
+    elect_generation: AtomicU64,
+}
+
+impl Shared {
+    /// Turns elections off here for at most `for_` (capped at [`ELECT_PAUSE_MAX`]).
+    fn pause_elect(self: &Arc<Self>, for_: Duration) {
+        let generation = self.elect_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.raft.runtime_config().elect(false);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(for_.min(ELECT_PAUSE_MAX)).await;
+            if me.elect_generation.load(Ordering::SeqCst) == generation {
+                tracing::warn!("elections were paused for a switchback that did not finish; resuming them");
+                me.resume_elect();
+            }
+        });
+    }
+
+    /// Turns elections back on here (unless `disable_auto_election`).
+    fn resume_elect(&self) {
+        self.elect_generation.fetch_add(1, Ordering::SeqCst);
+        self.raft.runtime_config().elect(!self.cfg.disable_auto_election);
+    }
+}
+
+/// A running cluster member (see the module doc).
+pub struct Node {
+    /// State shared with the background tasks.
+    shared: Arc<Shared>,
+    /// The WAL, closed on shutdown so a restart can reopen it.
+    wal: Wal,
+    /// The peer listener.
+    server: JoinHandle<()>,
+    /// The preferred-leader supervisor, if enabled.
+    supervisor: Option<JoinHandle<()>>,
+    /// Records Raft metrics for Prometheus.
+    observer: JoinHandle<()>,
+}
+
+fn raft_err(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Raft(e.to_string())
+}
+
+impl Node {
+    /// Starts a node: opens the WAL, starts Raft and the peer listener, then bootstraps,
+    /// restarts or joins as `start` says.
+    pub async fn start<A: Applier>(cfg: NodeConfig, applier: A, start: Start) -> Result<Node, ClusterError> {
+        let raft_cfg = Config {
+            cluster_name: "shoal".into(),
+            heartbeat_interval: cfg.heartbeat.as_millis() as u64,
+            election_timeout_min: cfg.election_timeout_min.as_millis() as u64,
+            election_timeout_max: cfg.election_timeout_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::Never,
+            max_payload_entries: PAYLOAD_ENTRIES_MAX,
+            enable_elect: !cfg.disable_auto_election,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ClusterError::Config(e.to_string()))?;
+        let (wal, _report) = {
+            let (dir, opts) = (cfg.wal_dir.clone(), cfg.wal.clone());
+            tokio::task::spawn_blocking(move || Wal::open(&dir, opts))
+                .await
+                .map_err(raft_err)?
+                .map_err(|source| ClusterError::Wal { dir: cfg.wal_dir.clone(), source })?
+        };
+        let listener = TcpListener::bind(&cfg.addr)
+            .await
+            .map_err(|source| ClusterError::Bind { addr: cfg.addr.clone(), source })?;
+        let stats = Arc::new(PeerStats::default());
+        let network = Network::new(cfg.id, cfg.secret.clone(), stats.clone());
+        let raft =
+            Raft::new(cfg.id, Arc::new(raft_cfg), network, WalLogStore::new(wal.clone()), StateMachine::new(applier))
+                .await
+                .map_err(raft_err)?;
+        let (paused, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            raft: raft.clone(),
+            stats: stats.clone(),
+            paused,
+            last_switch: Default::default(),
+            elect_generation: AtomicU64::new(0),
+        });
+        let server =
+            tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
+        let supervisor =
+            (cfg.switchback && !cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
+        let observer = tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max));
+        let node = Node { shared, wal, server, supervisor, observer };
+        match start {
+            Start::Restart => {}
+            Start::Bootstrap { members } => {
+                let nodes: BTreeMap<NodeId, BasicNode> =
+                    members.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+                if let Err(e) = node.shared.raft.initialize(nodes).await {
+                    tracing::info!(error = %e, "bootstrap: the cluster is already initialized");
+                }
+            }
+            Start::Join { via } => node.join(&via).await?,
+        }
+        Ok(node)
+    }
+
+    /// The Raft handle (metrics, membership, and tests).
+    pub fn raft(&self) -> &Raft {
+        &self.shared.raft
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.cfg.id
+    }
+
+    /// What this node is now (a leader cut off from the majority is
+    /// [`Role::LeaderWithoutQuorum`]).
+    pub fn role(&self) -> Role {
+        let m = self.shared.raft.metrics().borrow().clone();
+        role_of(m.state, m.millis_since_quorum_ack, self.shared.cfg.election_timeout_max)
+    }
+
+    /// One status row per member, this node first (see `status.rs`).
+    pub fn status(&self) -> Vec<super::status::NodeStatus> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        let role = role_of(m.state, m.millis_since_quorum_ack, self.shared.cfg.election_timeout_max);
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members: BTreeMap<NodeId, (String, bool)> =
+            membership.nodes().map(|(id, n)| (*id, (n.addr.clone(), voters.contains(id)))).collect();
+        let matched: Option<BTreeMap<NodeId, Option<u64>>> =
+            m.replication.as_ref().map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect());
+        let me = super::status::Local {
+            id: self.id(),
+            role,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+        };
+        super::status::statuses(&me, &members, matched.as_ref())
+    }
+
+    /// Peer connection counters.
+    pub fn peer_stats(&self) -> &PeerStats {
+        &self.shared.stats
+    }
+
+    /// Proposes a command; returns its log id and what applying it answered once it is
+    /// committed and applied here. Only the leader accepts proposals.
+    pub async fn propose(&self, command: Vec<u8>) -> Result<(LogId, Applied), ClusterError> {
+        let mut paused = self.shared.paused.subscribe();
+        match tokio::time::timeout(PROPOSAL_PAUSE_WAIT_MAX, paused.wait_for(|p| !*p)).await {
+            Ok(Ok(_)) => {}
+            _ => return Err(ClusterError::Paused),
+        }
+        // A leader cut off from the majority is not a serving leader: fail fast instead of
+        // waiting for a commit that cannot come (a new leader waits for its first acks).
+        let lease = self.shared.cfg.election_timeout_max;
+        let mut rx = self.shared.raft.metrics();
+        let settled = rx
+            .wait_for(|m| m.state != ServerState::Leader || serving_leader(m.state, m.millis_since_quorum_ack, lease));
+        let serving = match tokio::time::timeout(lease, settled).await {
+            Ok(Ok(m)) => m.state != ServerState::Leader || serving_leader(m.state, m.millis_since_quorum_ack, lease),
+            _ => false,
+        };
+        if !serving {
+            return Err(ClusterError::NoQuorum { me: self.id(), lease });
+        }
+        let started = Instant::now();
+        match self.shared.raft.client_write(Command(command)).await {
+            Ok(r) => {
+                metrics::histogram!(crate::metrics::CLUSTER_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+                Ok((r.log_id, r.data))
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ClusterError::NotLeader { me: self.id(), leader: f.leader_id })
+            }
+            Err(e) => Err(raft_err(e)),
+        }
+    }
+
+    /// Joins the cluster through `via` (see [`Start::Join`]).
+    async fn join(&self, via: &str) -> Result<(), ClusterError> {
+        let req = AdminRequest::Join { id: self.id(), addr: self.shared.cfg.advertise.clone() };
+        let mut target = via.to_string();
+        // One redirect: a follower names the leader.
+        for _ in 0..2 {
+            let r = tokio::time::timeout(
+                JOIN_TIMEOUT,
+                admin_call(self.id(), &target, &self.shared.cfg.secret, self.shared.stats.clone(), req.clone()),
+            )
+            .await
+            .map_err(|_| ClusterError::Membership(format!("{target} did not add us within {JOIN_TIMEOUT:?}")))?;
+            match r.map_err(ClusterError::Membership)? {
+                AdminReply::Done => return Ok(()),
+                AdminReply::NotLeader { leader: Some((_, addr)) } => target = addr,
+                AdminReply::NotLeader { leader: None } => {
+                    return Err(ClusterError::Membership(format!(
+                        "{target} knows no leader right now; retry the join when the cluster has one"
+                    )))
+                }
+            }
+        }
+        Err(ClusterError::Membership(format!("the leader moved while joining through {via}; retry")))
+    }
+
+    /// Leaves the cluster: the leader removes this node from the voters and the node
+    /// list, then this node stops.
+    pub async fn leave(self) -> Result<(), ClusterError> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        let leader = m.current_leader.ok_or_else(|| {
+            ClusterError::Membership("no leader is known; leave needs one (retry when the cluster has a leader)".into())
+        })?;
+        if leader == self.id() {
+            remove_member(&self.shared.raft, self.id()).await?;
+        } else {
+            let addr = m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone()).ok_or_else(|| {
+                ClusterError::Membership(format!("the leader {leader} has no address in the membership"))
+            })?;
+            match admin_call(
+                self.id(),
+                &addr,
+                &self.shared.cfg.secret,
+                self.shared.stats.clone(),
+                AdminRequest::Leave { id: self.id() },
+            )
+            .await
+            .map_err(ClusterError::Membership)?
+            {
+                AdminReply::Done => {}
+                AdminReply::NotLeader { .. } => {
+                    return Err(ClusterError::Membership("the leader moved while leaving; retry".into()))
+                }
+            }
+        }
+        self.shutdown().await
+    }
+
+    /// Stops Raft, the listener and the supervisor, and closes the WAL.
+    pub async fn shutdown(self) -> Result<(), ClusterError> {
+        for task in [Some(self.server), self.supervisor, Some(self.observer)].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.shared.raft.shutdown().await.map_err(raft_err)?;
+        let wal = self.wal;
+        let dir = self.shared.cfg.wal_dir.clone();
+        tokio::task::spawn_blocking(move || wal.close())
+            .await
+            .map_err(raft_err)?
+            .map_err(|source| ClusterError::Wal { dir, source })
+    }
+
+    /// The last switchback this node ran (as leader), if any.
+    pub fn last_switchback(&self) -> Option<SwitchReport> {
+        self.shared.last_switch.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Hands leadership to `target` (module doc, steps 1–5). Call on the leader.
+    pub async fn switch_back(&self, target: NodeId) -> Result<SwitchReport, ClusterError> {
+        switch_back(&self.shared, target).await
+    }
+}
+
+/// Removes `id` from the voters and the node list (on the leader).
+async fn remove_member(raft: &Raft, id: NodeId) -> Result<(), ClusterError> {
+    raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+        .await
+        .map_err(|e| ClusterError::Membership(format!("removing voter {id}: {e}")))?;
+    let m = raft.metrics().borrow().membership_config.clone();
+    if m.membership().get_node(&id).is_some() {
+        raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| ClusterError::Membership(format!("removing node {id}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The leader this node knows of, with its address.
+fn known_leader(raft: &Raft) -> Option<(NodeId, String)> {
+    let m = raft.metrics().borrow().clone();
+    let id = m.current_leader?;
+    let addr = m.membership_config.membership().get_node(&id)?.addr.clone();
+    Some((id, addr))
+}
+
+fn admin_handler(shared: &Arc<Shared>) -> AdminHandler {
+    let shared = shared.clone();
+    Arc::new(move |req| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let raft = &shared.raft;
+            let is_leader = raft.metrics().borrow().state == ServerState::Leader;
+            match req {
+                AdminRequest::PauseElect { ms } => {
+                    shared.pause_elect(Duration::from_millis(ms));
+                    Ok(AdminReply::Done)
+                }
+                AdminRequest::ResumeElect => {
+                    shared.resume_elect();
+                    Ok(AdminReply::Done)
+                }
+                AdminRequest::Elect => {
+                    raft.trigger().elect().await.map_err(|e| e.to_string())?;
+                    Ok(AdminReply::Done)
+                }
+                AdminRequest::Join { .. } | AdminRequest::Leave { .. } if !is_leader => {
+                    Ok(AdminReply::NotLeader { leader: known_leader(raft) })
+                }
+                AdminRequest::Join { id, addr } => {
+                    raft.add_learner(id, BasicNode::new(&addr), true)
+                        .await
+                        .map_err(|e| format!("adding {id} ({addr}) as a learner: {e}"))?;
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(|e| format!("promoting {id} to voter: {e}"))?;
+                    tracing::info!(node = id, %addr, "node joined as voter");
+                    Ok(AdminReply::Done)
+                }
+                AdminRequest::Leave { id } => {
+                    remove_member(raft, id).await.map_err(|e| e.to_string())?;
+                    tracing::info!(node = id, "node left the cluster");
+                    Ok(AdminReply::Done)
+                }
+            }
+        })
+    })
+}
+
+/// Pauses (`Some(for_)`) or resumes (`None`) elections on `id`: this node locally,
+/// others by admin request.
+async fn set_elect(shared: &Arc<Shared>, id: NodeId, addr: &str, pause: Option<Duration>) -> Result<(), String> {
+    if id == shared.cfg.id {
+        match pause {
+            Some(d) => shared.pause_elect(d),
+            None => shared.resume_elect(),
+        }
+        return Ok(());
+    }
+    let req = match pause {
+        Some(d) => AdminRequest::PauseElect { ms: d.as_millis() as u64 },
+        None => AdminRequest::ResumeElect,
+    };
+    admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), req).await.map(|_| ())
+}
+
+async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchReport, ClusterError> {
+    let raft = &shared.raft;
+    let m = raft.metrics().borrow().clone();
+    if m.state != ServerState::Leader {
+        return Err(ClusterError::NotLeader { me: shared.cfg.id, leader: m.current_leader });
+    }
+    let members: Vec<(NodeId, String)> = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter_map(|v| m.membership_config.membership().get_node(&v).map(|n| (v, n.addr.clone())))
+        .collect();
+    let Some(target_addr) = members.iter().find(|(v, _)| *v == target).map(|(_, a)| a.clone()) else {
+        return Err(ClusterError::Membership(format!("node {target} is not a voter")));
+    };
+    let started = Instant::now();
+    shared.paused.send_replace(true);
+    let term_before = m.current_term;
+    // Long enough for the whole switchback; the voters resume by themselves after it.
+    let elect_pause = shared.cfg.election_timeout_max
+        + SWITCHBACK_LEASE_MARGIN
+        + SWITCHBACK_DEADLINE
+        + SWITCHBACK_CATCH_UP_MAX
+        + ELECT_PAUSE_SLACK;
+    let result = async {
+        // Proposals are paused: wait until the target holds every entry.
+        let mut rx = raft.metrics();
+        let level = rx.wait_for(|x| {
+            let matched = x.replication.as_ref().and_then(|r| r.get(&target).copied().flatten()).map(|l| l.index);
+            is_level(matched, x.last_log_index)
+        });
+        if tokio::time::timeout(SWITCHBACK_CATCH_UP_MAX, level).await.is_err() {
+            return Err(ClusterError::Membership(format!(
+                "node {target} did not catch up within {SWITCHBACK_CATCH_UP_MAX:?}; staying leader"
+            )));
+        }
+        for (v, addr) in members.iter().filter(|(v, _)| *v != target) {
+            set_elect(shared, *v, addr, Some(elect_pause))
+                .await
+                .map_err(|e| ClusterError::Membership(format!("node {v}: {e}")))?;
+        }
+        raft.runtime_config().heartbeat(false);
+        tokio::time::sleep(shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN).await;
+        admin_call(shared.cfg.id, &target_addr, &shared.cfg.secret, shared.stats.clone(), AdminRequest::Elect)
+            .await
+            .map_err(ClusterError::Membership)?;
+        let won = rx.wait_for(|x| x.current_term > term_before && x.current_leader == Some(target));
+        Ok::<bool, ClusterError>(tokio::time::timeout(SWITCHBACK_DEADLINE, won).await.is_ok_and(|r| r.is_ok()))
+    }
+    .await;
+    // Revert on every path: heartbeats on, proposals resumed, elections back on (a voter
+    // that misses this resumes by itself when its pause runs out).
+    raft.runtime_config().heartbeat(true);
+    let paused = started.elapsed();
+    shared.paused.send_replace(false);
+    for (v, addr) in &members {
+        if let Err(e) = set_elect(shared, *v, addr, None).await {
+            tracing::warn!(node = v, error = %e, "switchback: could not turn elections back on there; they resume by themselves within {elect_pause:?}");
+        }
+    }
+    let handed_over = result?;
+    tracing::info!(target, handed_over, paused_ms = paused.as_millis() as u64, "leader switchback");
+    let report = SwitchReport { target, handed_over, paused };
+    *shared.last_switch.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+    Ok(report)
+}
+
+/// Every [`SWITCHBACK_CHECK_INTERVAL`]: if this node leads and [`should_switch_back`]
+/// names a target, switch back to it.
+async fn supervise(shared: Arc<Shared>) {
+    let mut retry_at = Instant::now();
+    loop {
+        tokio::time::sleep(SWITCHBACK_CHECK_INTERVAL).await;
+        if Instant::now() < retry_at {
+            continue;
+        }
+        let m = shared.raft.metrics().borrow().clone();
+        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+        let matched: BTreeMap<NodeId, Option<u64>> = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(&id, l)| (id, l.map(|l| l.index))).collect())
+            .unwrap_or_default();
+        let decision =
+            should_switch_back(shared.cfg.id, m.state == ServerState::Leader, &voters, &matched, m.last_log_index);
+        if let SwitchDecision::SwitchTo(target) = decision {
+            match switch_back(&shared, target).await {
+                Ok(r) if r.handed_over => {}
+                Ok(_) => retry_at = Instant::now() + SWITCHBACK_RETRY_AFTER,
+                Err(e) => {
+                    tracing::warn!(target, error = %e, "leader switchback failed");
+                    retry_at = Instant::now() + SWITCHBACK_RETRY_AFTER;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of `should_switch_back`'s table.
+    #[test]
+    fn switch_back_rows() {
+        let voters = BTreeSet::from([1, 2, 3]);
+        let all = BTreeMap::from([(1, Some(900)), (2, Some(900)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, false, &voters, &all, Some(900)), SwitchDecision::Stay, "not leader");
+        assert_eq!(should_switch_back(1, true, &voters, &all, Some(900)), SwitchDecision::Stay, "already preferred");
+        let lagging = BTreeMap::from([(1, Some(900 - SWITCHBACK_LAG_MAX_ENTRIES - 1)), (2, None), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &lagging, Some(900)), SwitchDecision::Stay, "lower ones lag");
+        assert_eq!(should_switch_back(3, true, &voters, &all, Some(900)), SwitchDecision::SwitchTo(1), "lowest");
+        let near = BTreeMap::from([(1, Some(900 - SWITCHBACK_LAG_MAX_ENTRIES)), (2, Some(900)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &near, Some(900)), SwitchDecision::SwitchTo(1), "caught up");
+        let one_lags = BTreeMap::from([(1, Some(5)), (2, Some(899)), (3, Some(900))]);
+        assert_eq!(should_switch_back(3, true, &voters, &one_lags, Some(900)), SwitchDecision::SwitchTo(2));
+        assert_eq!(should_switch_back(3, true, &voters, &BTreeMap::new(), None), SwitchDecision::Stay, "empty log");
+    }
+
+    /// Every row of `serving_leader`'s table, and the roles.
+    #[test]
+    fn serving_leader_rows() {
+        let lease = Duration::from_millis(900);
+        assert!(!serving_leader(ServerState::Follower, Some(1), lease));
+        assert!(!serving_leader(ServerState::Leader, None, lease));
+        assert!(serving_leader(ServerState::Leader, Some(900), lease));
+        assert!(!serving_leader(ServerState::Leader, Some(901), lease));
+        assert_eq!(role_of(ServerState::Leader, Some(10), lease), Role::Leader);
+        assert_eq!(role_of(ServerState::Leader, Some(5000), lease), Role::LeaderWithoutQuorum);
+        assert_eq!(role_of(ServerState::Candidate, None, lease), Role::Candidate);
+        assert_eq!(role_of(ServerState::Learner, None, lease), Role::Learner);
+        assert_eq!(role_of(ServerState::Shutdown, None, lease), Role::Stopped);
+    }
+
+    #[test]
+    fn level_rows() {
+        assert!(is_level(Some(9), Some(9)));
+        assert!(!is_level(Some(8), Some(9)));
+        assert!(!is_level(None, Some(9)));
+        assert!(!is_level(None, None));
+    }
+}

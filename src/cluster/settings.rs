@@ -1,0 +1,215 @@
+//! From the configuration file to a [`NodeConfig`] (pure), the cluster secret from its
+//! file, and the initial members from `[cluster] peers`.
+//!
+//! | field | becomes | rule |
+//! |---|---|---|
+//! | `[node] id` | `id` | [`node_id_from_name`]: `node-1` → 1 (required) |
+//! | `[node] bind_address` | `addr` (listened on) | `host:port` |
+//! | `[node] advertise_address` | `advertise` (given to peers) | `host:port`; required when `bind_address` is a wildcard (`0.0.0.0`, `[::]`) |
+//! | `[node] data_dir` | `wal_dir` = `data_dir/wal` | |
+//! | `[wal] segment_size_mb`, `fsync` | `wal` | `retention_hours` is ignored in cluster mode (only Raft purges): a warning |
+//! | `[cluster] heartbeat_interval_ms` | `heartbeat` | ≥ 1 |
+//! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds | heartbeat < min < max |
+//! | `[cluster] disable_auto_election` | same | also turns the switchback off |
+//! | `[cluster] never_leader` | — | not supported yet: an error, rather than a silent leader |
+//! | `[cluster] secret_file` | `secret` ([`load_secret`]) | required; first line, ≥ 16 bytes |
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::network::{connect, Secret};
+use super::node::NodeConfig;
+use super::types::{node_id_from_name, NodeId};
+use crate::config::{read_secret, Config};
+use crate::wal::WalOptions;
+
+/// A cluster setting that cannot work, naming the field and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {what}")]
+pub struct SettingsError {
+    /// `section.field`.
+    pub field: &'static str,
+    /// What is wrong and what to set instead.
+    pub what: String,
+}
+
+fn bad(field: &'static str, what: impl Into<String>) -> SettingsError {
+    SettingsError { field, what: what.into() }
+}
+
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+fn is_wildcard(addr: &str) -> bool {
+    addr.starts_with("0.0.0.0:") || addr.starts_with("[::]:")
+}
+
+/// The node settings of `config` (table in the module doc), and warnings. Pure.
+pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<String>), SettingsError> {
+    let mut warnings = Vec::new();
+    let n = &config.node;
+    let c = &config.cluster;
+    if n.id.is_empty() {
+        return Err(bad("node.id", "a cluster node needs an id ending in its number, e.g. id = \"node-1\""));
+    }
+    let id = node_id_from_name(&n.id).map_err(|e| bad("node.id", e.to_string()))?;
+    if !is_host_port(&n.bind_address) {
+        return Err(bad(
+            "node.bind_address",
+            format!("{:?} is not host:port (e.g. \"10.0.0.1:7654\")", n.bind_address),
+        ));
+    }
+    let advertise = match &n.advertise_address {
+        Some(a) if !is_host_port(a) || is_wildcard(a) => {
+            return Err(bad("node.advertise_address", format!("{a:?} is not a host:port peers can dial")))
+        }
+        Some(a) => a.clone(),
+        None if is_wildcard(&n.bind_address) => {
+            return Err(bad(
+                "node.advertise_address",
+                format!("bind_address {} listens on every interface; set the address peers dial", n.bind_address),
+            ))
+        }
+        None => n.bind_address.clone(),
+    };
+    if c.never_leader {
+        return Err(bad("cluster.never_leader", "not supported by the cluster layer yet; remove it"));
+    }
+    let (hb, min, max) = (c.heartbeat_interval_ms, c.election_timeout_min_ms, c.election_timeout_max_ms);
+    if hb == 0 || hb >= min || min >= max {
+        return Err(bad(
+            "cluster.election_timeout_min_ms",
+            format!("need heartbeat_interval_ms ({hb}) < election_timeout_min_ms ({min}) < election_timeout_max_ms ({max}), all ≥ 1"),
+        ));
+    }
+    if config.wal.retention_hours > 0 {
+        warnings.push(format!(
+            "wal.retention_hours = {} is ignored in cluster mode: only Raft purges the log",
+            config.wal.retention_hours
+        ));
+    }
+    let wal = WalOptions::from_config(config.wal.segment_size_mb, config.wal.fsync, None);
+    wal.validate().map_err(|e| bad("wal.segment_size_mb", e.to_string()))?;
+    let cfg = NodeConfig {
+        id,
+        addr: n.bind_address.clone(),
+        advertise,
+        wal_dir: n.data_dir.join("wal"),
+        wal,
+        secret,
+        heartbeat: Duration::from_millis(hb),
+        election_timeout_min: Duration::from_millis(min),
+        election_timeout_max: Duration::from_millis(max),
+        disable_auto_election: c.disable_auto_election,
+        switchback: !c.disable_auto_election,
+    };
+    Ok((cfg, warnings))
+}
+
+/// The cluster secret from `[cluster] secret_file` (its first line).
+pub fn load_secret(config: &Config) -> Result<Secret, SettingsError> {
+    let Some(path) = config.cluster.secret_file.as_deref() else {
+        return Err(bad(
+            "cluster.secret_file",
+            "a cluster node needs the cluster secret: create one (`openssl rand -hex 32 > /etc/shoal/cluster.secret`) and set secret_file",
+        ));
+    };
+    read_secret_file(path)
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, SettingsError> {
+    let text = read_secret(path).map_err(|e| bad("cluster.secret_file", format!("reading {}: {e}", path.display())))?;
+    Secret::new(text.as_bytes()).map_err(|e| bad("cluster.secret_file", format!("{}: {e}", path.display())))
+}
+
+/// The initial members for a bootstrap: this node plus every `[cluster] peers` address,
+/// each peer's id learned from the authenticated handshake (so `peers` stays a plain
+/// address list, as in WolfScale). Fails if a peer is unreachable, refuses the secret, or
+/// two addresses answer with one id.
+pub async fn discover_members(me: &NodeConfig, peers: &[String]) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut members = BTreeMap::from([(me.id, me.advertise.clone())]);
+    for addr in peers.iter().filter(|a| **a != me.advertise) {
+        let (id, _) = connect(addr, me.id, &me.secret)
+            .await
+            .map_err(|e| format!("[cluster] peers: {e}; every initial peer must be running to bootstrap"))?;
+        if let Some(other) = members.insert(id, addr.clone()) {
+            return Err(format!(
+                "[cluster] peers: {addr} and {other} both answer as node {id}; node ids must be unique"
+            ));
+        }
+    }
+    Ok(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new(b"0123456789abcdef").unwrap()
+    }
+
+    fn base() -> Config {
+        let mut c = Config::default();
+        c.node.id = "node-2".into();
+        c.node.bind_address = "10.0.0.2:7654".into();
+        c.cluster.heartbeat_interval_ms = 100;
+        c.cluster.election_timeout_min_ms = 300;
+        c.cluster.election_timeout_max_ms = 900;
+        c
+    }
+
+    /// The rows of the module doc's table.
+    #[test]
+    fn config_rows() {
+        let (n, w) = node_config(&base(), secret()).unwrap();
+        assert_eq!((n.id, n.addr.as_str(), n.advertise.as_str()), (2, "10.0.0.2:7654", "10.0.0.2:7654"));
+        assert_eq!(n.wal_dir, base().node.data_dir.join("wal"));
+        assert_eq!(n.wal.retention_hours, None);
+        assert_eq!((n.heartbeat, n.election_timeout_max), (Duration::from_millis(100), Duration::from_millis(900)));
+        assert!(w.is_empty() && n.switchback && !n.disable_auto_election);
+
+        let err = |f: fn(&mut Config)| {
+            let mut c = base();
+            f(&mut c);
+            node_config(&c, secret()).unwrap_err().field
+        };
+        assert_eq!(err(|c| c.node.id.clear()), "node.id");
+        assert_eq!(err(|c| c.node.id = "node-0".into()), "node.id");
+        assert_eq!(err(|c| c.node.bind_address = "7654".into()), "node.bind_address");
+        assert_eq!(err(|c| c.node.bind_address = "0.0.0.0:7654".into()), "node.advertise_address");
+        assert_eq!(err(|c| c.node.advertise_address = Some("0.0.0.0:1".into())), "node.advertise_address");
+        assert_eq!(err(|c| c.cluster.never_leader = true), "cluster.never_leader");
+        assert_eq!(err(|c| c.cluster.election_timeout_min_ms = 900), "cluster.election_timeout_min_ms");
+        assert_eq!(err(|c| c.cluster.heartbeat_interval_ms = 300), "cluster.election_timeout_min_ms");
+
+        let mut c = base();
+        c.node.bind_address = "0.0.0.0:7654".into();
+        c.node.advertise_address = Some("10.0.0.2:7654".into());
+        c.wal.retention_hours = 24;
+        c.cluster.disable_auto_election = true;
+        let (n, w) = node_config(&c, secret()).unwrap();
+        assert_eq!((n.addr.as_str(), n.advertise.as_str()), ("0.0.0.0:7654", "10.0.0.2:7654"));
+        assert!(w[0].contains("retention_hours"), "{w:?}");
+        assert!(n.disable_auto_election && !n.switchback);
+    }
+
+    #[test]
+    fn secret_file_rows() {
+        let mut c = base();
+        assert_eq!(load_secret(&c).unwrap_err().field, "cluster.secret_file");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        c.cluster.secret_file = Some(path.clone());
+        assert!(load_secret(&c).unwrap_err().what.contains("reading"));
+        std::fs::write(&path, "short\n").unwrap();
+        assert!(load_secret(&c).unwrap_err().what.contains("at least 16"));
+        std::fs::write(&path, "0123456789abcdef0123\nignored\n").unwrap();
+        assert!(load_secret(&c).is_ok());
+    }
+}

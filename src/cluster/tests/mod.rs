@@ -1,0 +1,7 @@
+//! Tests of the cluster layer that need more than one file.
+
+mod cluster;
+mod crash;
+mod links;
+mod sim;
+mod suite;
