@@ -12,7 +12,10 @@ Examples:
   shoal init --backend 127.0.0.1:3306 --backend-user shoal   write ./shoal.toml, no questions
   shoal validate -c /etc/shoal/shoal.toml                    check a file, list ignored fields
   shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306
-  shoal start -c /etc/shoal/shoal.toml                       run as a cluster node
+  shoal start -c /etc/shoal/shoal.toml --bootstrap           form a new cluster (first node, or every initial peer)
+  shoal start -c /etc/shoal/shoal.toml                       run (or restart) a cluster node
+  shoal join 10.0.0.1:7654 -c /etc/shoal/shoal.toml          add a new node to a running cluster
+  shoal leave -c /etc/shoal/shoal.toml                       take this node out of the cluster and stop it
   shoal servers                                              table of servers from the local API
   SHOAL_LIMITS__POOL_CONNECTIONS_MAX=32 shoal proxy -c shoal.toml
 
@@ -63,11 +66,26 @@ pub enum Command {
     ///
     /// Example: shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306 --api 127.0.0.1:8080
     Proxy(ProxyArgs),
-    /// Run as a cluster node: the proxy in front of the local database (the database section).
-    /// Replication between nodes arrives later; for now this is the proxy plus the node's identity.
+    /// Run as a cluster node: the proxy in front of the local database (the database section)
+    /// and, when cluster.secret_file is set, the Raft node on node.bind_address (7654).
+    /// Without secret_file it runs the proxy only, as before cluster mode.
     ///
-    /// Example: shoal start -c /etc/shoal/shoal.toml
+    /// The Raft node agrees on a leader and a log with its peers, but committed entries are
+    /// not applied to MariaDB yet (capture/apply is issue 12): the applier discards them.
+    ///
+    /// Example: shoal start -c /etc/shoal/shoal.toml --bootstrap
     Start(StartArgs),
+    /// Add this (new, empty) node to a running cluster through any member's
+    /// node.bind_address: it joins as a learner, is promoted to voter once caught up, then runs
+    /// like `shoal start`. Later restarts use `shoal start`.
+    ///
+    /// Example: shoal join 10.0.0.1:7654 -c /etc/shoal/shoal.toml
+    Join(JoinArgs),
+    /// Ask the running node (through its HTTP API) to leave the cluster: the leader removes
+    /// it from the voters and the membership, then the node stops.
+    ///
+    /// Example: shoal leave -c /etc/shoal/shoal.toml
+    Leave(ApiArgs),
     /// Show a running node's status (from its HTTP API).
     ///
     /// Example: shoal status --api 127.0.0.1:8080
@@ -188,7 +206,9 @@ pub struct StartArgs {
     /// Configuration file (TOML).
     #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
     pub config: PathBuf,
-    /// Start as the cluster's first leader (accepted; cluster mode arrives later).
+    /// Form a new cluster from this node and every cluster.peers address (all must be
+    /// running; they may start at the same moment). Ignored when this node already holds a
+    /// log (a restart). Same as cluster.bootstrap = true.
     #[arg(long)]
     pub bootstrap: bool,
     /// Override proxy.bind_address.
@@ -197,6 +217,29 @@ pub struct StartArgs {
     /// Override api.bind_address.
     #[arg(long)]
     pub api: Option<String>,
+}
+
+/// `shoal join` options.
+#[derive(Debug, Args, Clone)]
+pub struct JoinArgs {
+    /// Any member's cluster address (node.bind_address), host:port.
+    pub via: String,
+    /// Configuration file (TOML).
+    #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
+    pub config: PathBuf,
+    /// Override proxy.bind_address.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Override api.bind_address.
+    #[arg(long)]
+    pub api: Option<String>,
+}
+
+impl JoinArgs {
+    /// The `shoal start` options this join runs with (never `--bootstrap`).
+    pub fn start(&self) -> StartArgs {
+        StartArgs { config: self.config.clone(), bootstrap: false, listen: self.listen.clone(), api: self.api.clone() }
+    }
 }
 
 /// Options of commands that talk to a running node's HTTP API.

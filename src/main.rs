@@ -9,8 +9,9 @@ use clap::Parser;
 use shoal::admin::api::{ClusterBody, NodesBody, StatusBody};
 use shoal::admin::client;
 use shoal::cli::{ApiArgs, Cli, Command, InitArgs, ProxyArgs, StartArgs};
+use shoal::cluster::settings::{self, Plan};
 use shoal::config::{read_secret, render_commented, Config};
-use shoal::server::{ConfigSource, Mode, Server};
+use shoal::server::{has_cluster_state, start_cluster, ConfigSource, Mode, Server};
 
 fn init_logging(cli: &Cli, config: Option<&Config>) {
     let level = cli.log_level.clone().or_else(|| config.map(|c| c.logging.level.clone())).unwrap_or("info".into());
@@ -63,14 +64,22 @@ fn start_config(args: &StartArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn run(config: Config, mode: Mode, file: Option<PathBuf>, source: ConfigSource) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    mode: Mode,
+    file: Option<PathBuf>,
+    source: ConfigSource,
+    plan: Plan,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let server = Server::start(config, mode, file, Some(source)).await?;
+    let node = start_cluster(&config, &plan).await?;
+    let server = Server::start(config, mode, file, Some(source), node).await?;
     loop {
         tokio::select! {
+            _ = server.shared.stop_requested.notified() => { tracing::info!("left the cluster: stopping"); break; }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
@@ -154,8 +163,11 @@ fn info(path: &Path) -> anyhow::Result<()> {
     println!("service account:  {}", or_none(&c.backends.user));
     println!("fixed accounts:   {}", or_none(&c.users.keys().cloned().collect::<Vec<_>>().join(", ")));
     println!("tls:              {}", if c.tls.cert_file.is_some() { "on" } else { "off" });
-    println!("data dir:         {} (not yet in effect)", c.node.data_dir.display());
-    println!("cluster peers:    {} (not yet in effect)", or_none(&c.cluster.peers.join(", ")));
+    // Cluster mode is on when the secret is set (settings::plan).
+    let raft = if c.cluster.secret_file.is_some() { "" } else { " (proxy only: no cluster.secret_file)" };
+    println!("data dir:         {}{raft}", c.node.data_dir.display());
+    println!("cluster:          {}{raft}", c.node.bind_address);
+    println!("cluster peers:    {}{raft}", or_none(&c.cluster.peers.join(", ")));
     let l = &c.limits;
     println!(
         "limits:           clients {} | pool {} per backend/account | checkout {} ms | drain {} ms",
@@ -207,7 +219,7 @@ fn status(args: ApiArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let s: StatusBody = serde_json::from_str(&body).context("unexpected /status body")?;
-    let c: ClusterBody = serde_json::from_str(&cluster).context("unexpected /cluster body")?;
+    let raw: serde_json::Value = serde_json::from_str(&cluster).context("unexpected /cluster body")?;
     let h: serde_json::Value = serde_json::from_str(&health.body).unwrap_or_default();
     println!("node:        {} ({}, {})", s.node_id, s.mode, s.role);
     println!("version:     {}", s.version);
@@ -217,7 +229,20 @@ fn status(args: ApiArgs) -> anyhow::Result<()> {
     println!("clients:     {} of {}; {} statements running", s.clients, s.clients_max, s.statements_running);
     println!("primary:     {}", s.primary);
     println!("replicas:    {}", if s.replicas.is_empty() { "(none)".into() } else { s.replicas.join(", ") });
-    println!("servers up:  {} of {} (leader {})", c.nodes_up, c.nodes_total, c.leader_id);
+    if raw["cluster_mode"] == "raft" {
+        let leader = raw["leader_id"].as_u64().map_or("none known".to_string(), |l| l.to_string());
+        let members = raw["nodes"].as_array().map_or(0, Vec::len);
+        println!(
+            "cluster:     {} (Raft id {}), term {}, leader {leader}",
+            raw["role"].as_str().unwrap_or("?"),
+            raw["node_id"],
+            raw["term"]
+        );
+        println!("log:         last {} applied {}; {members} members", raw["last_log_index"], raw["applied_index"]);
+    } else {
+        let c: ClusterBody = serde_json::from_value(raw).context("unexpected /cluster body")?;
+        println!("servers up:  {} of {} (leader {})", c.nodes_up, c.nodes_total, c.leader_id);
+    }
     println!("pools:       {}", s.pools.len());
     if health.status != 200 {
         bail!("node is not healthy");
@@ -232,7 +257,12 @@ fn servers(args: ApiArgs) -> anyhow::Result<()> {
         println!("{}", body.trim());
         return Ok(());
     }
-    let nodes: NodesBody = serde_json::from_str(&body).context("unexpected /cluster/nodes body")?;
+    let raw: serde_json::Value = serde_json::from_str(&body).context("unexpected /cluster/nodes body")?;
+    if raw["cluster_mode"] == "raft" {
+        print_table(&raft_rows(&raw));
+        return Ok(());
+    }
+    let nodes: NodesBody = serde_json::from_value(raw).context("unexpected /cluster/nodes body")?;
     let rows: Vec<[String; 5]> = nodes
         .nodes
         .iter()
@@ -245,9 +275,34 @@ fn servers(args: ApiArgs) -> anyhow::Result<()> {
             [n.id.clone(), n.status.clone(), n.role.clone(), n.address.clone(), lag]
         })
         .collect();
+    print_table(&rows);
+    for n in nodes.nodes.iter().filter(|n| n.error.is_some()) {
+        eprintln!("{}: {}", n.id, n.error.as_deref().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The rows of a cluster node's `/cluster/nodes` (`Node::status()`): LAG in entries, `-`
+/// when this node does not know it (only the leader does).
+fn raft_rows(raw: &serde_json::Value) -> Vec<[String; 5]> {
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let empty = Vec::new();
+    raw["nodes"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|n| {
+            let lag = n["lag_entries"].as_u64().map_or("-".to_string(), |l| l.to_string());
+            [text(&n["id"]), text(&n["status"]), text(&n["role"]), text(&n["address"]), lag]
+        })
+        .collect()
+}
+
+/// `shoal servers`' table: ID | STATUS | ROLE | ADDRESS | LAG, columns padded.
+fn print_table(rows: &[[String; 5]]) {
     let header = ["ID", "STATUS", "ROLE", "ADDRESS", "LAG"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
         }
@@ -257,23 +312,62 @@ fn servers(args: ApiArgs) -> anyhow::Result<()> {
     };
     println!("{}", line(&header));
     println!("{}", widths.map(|w| "-".repeat(w)).join("-+-"));
-    for r in &rows {
+    for r in rows {
         println!("{}", line(r));
     }
-    for n in nodes.nodes.iter().filter(|n| n.error.is_some()) {
-        eprintln!("{}: {}", n.id, n.error.as_deref().unwrap_or_default());
-    }
-    Ok(())
 }
+
+/// `shoal start` / `shoal join`: the proxy, and the Raft node when the plan says so.
+fn start_node(cli: &Cli, args: &StartArgs, command: settings::Command) -> anyhow::Result<()> {
+    let config = start_config(args)?;
+    let command = match command {
+        settings::Command::Start { bootstrap } => {
+            settings::Command::Start { bootstrap: bootstrap || config.cluster.bootstrap }
+        }
+        join => join,
+    };
+    let plan = settings::plan(&config, &command, has_cluster_state(&config))
+        .with_context(|| args.config.display().to_string())?;
+    if plan == Plan::ProxyOnly && args.bootstrap {
+        eprintln!("shoal: --bootstrap: [cluster] secret_file is not set, so this runs the proxy only (no Raft node)");
+    }
+    let a = args.clone();
+    serve(cli, config, Mode::Node, Some(args.config.clone()), Arc::new(move || start_config(&a)), plan)
+}
+
+/// `shoal leave`: asks the running node to leave the cluster (it stops once it has).
+fn leave(args: &ApiArgs) -> anyhow::Result<()> {
+    let (addr, token) = api_target(args)?;
+    let r = client::post(&addr, "/cluster/leave", token.as_deref(), LEAVE_TIMEOUT)
+        .with_context(|| format!("cannot reach the shoal API at {addr} (is shoal running? see --api)"))?;
+    match r.status {
+        200 => {
+            println!("{}", r.body.trim());
+            Ok(())
+        }
+        401 => bail!("{addr}/cluster/leave: 401 unauthorized: pass --token-file (or [api] token_file via --config)"),
+        s => bail!("{addr}/cluster/leave: HTTP {s}: {}", r.body.trim()),
+    }
+}
+
+/// Longest `shoal leave` waits for the membership change (two Raft commits).
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")
 }
 
-fn serve(cli: &Cli, config: Config, mode: Mode, file: Option<PathBuf>, source: ConfigSource) -> anyhow::Result<()> {
+fn serve(
+    cli: &Cli,
+    config: Config,
+    mode: Mode,
+    file: Option<PathBuf>,
+    source: ConfigSource,
+    plan: Plan,
+) -> anyhow::Result<()> {
     init_logging(cli, Some(&config));
     let rt = runtime()?;
-    let r = rt.block_on(run(config, mode, file, source));
+    let r = rt.block_on(run(config, mode, file, source, plan));
     rt.shutdown_timeout(Duration::from_millis(200));
     r
 }
@@ -283,15 +377,11 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Proxy(args) => proxy_config(args).and_then(|config| {
             let a = args.clone();
-            serve(&cli, config, Mode::Proxy, args.config.clone(), Arc::new(move || proxy_config(&a)))
+            serve(&cli, config, Mode::Proxy, args.config.clone(), Arc::new(move || proxy_config(&a)), Plan::ProxyOnly)
         }),
-        Command::Start(args) => start_config(args).and_then(|config| {
-            if args.bootstrap {
-                eprintln!("shoal: --bootstrap accepted; cluster mode has not landed yet, running as a single node");
-            }
-            let a = args.clone();
-            serve(&cli, config, Mode::Node, Some(args.config.clone()), Arc::new(move || start_config(&a)))
-        }),
+        Command::Start(args) => start_node(&cli, args, settings::Command::Start { bootstrap: args.bootstrap }),
+        Command::Join(args) => start_node(&cli, &args.start(), settings::Command::Join { via: args.via.clone() }),
+        Command::Leave(args) => leave(args),
         Command::Init(_) | Command::Validate { .. } | Command::Info { .. } => Ok(()),
         Command::Status(_) | Command::Servers(_) | Command::Version | Command::Wal(_) => Ok(()),
     };
@@ -306,7 +396,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Wal(cmd) => shoal::wal::inspect::run(&cmd, &mut std::io::stdout().lock()).map_err(Into::into),
-        Command::Proxy(_) | Command::Start(_) => Ok(()),
+        Command::Proxy(_) | Command::Start(_) | Command::Join(_) | Command::Leave(_) => Ok(()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

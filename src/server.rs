@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 use crate::admin::health::Health;
 pub use crate::admin::state::{ConfigSource, Mode, Shared};
 use crate::backend::users::{ServiceAccount, Stage2, Users};
+use crate::cluster::settings::{self, Plan};
+use crate::cluster::{Discard, Node, Start};
 use crate::config::{read_secret, Config};
 use crate::frontend::{tls, Proxy};
 use crate::protocol::auth::{parse_stored_hash, Credential};
@@ -134,13 +136,63 @@ fn token_of(config: &Config) -> anyhow::Result<Option<Arc<String>>> {
     }
 }
 
+/// How long shutdown waits for API requests to let go of the Raft node before stopping it.
+pub const NODE_RELEASE_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// Whether this node's WAL directory holds anything (the `has_state` of
+/// [`settings::plan`]).
+pub fn has_cluster_state(config: &Config) -> bool {
+    let dir = config.node.data_dir.join("wal");
+    std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// Starts the Raft node `plan` asks for (`None` for [`Plan::ProxyOnly`]) on
+/// `[node] bind_address`. The applier is [`Discard`]: committed entries change nothing
+/// until capture/apply lands (issue 12).
+pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Option<Node>> {
+    if *plan == Plan::ProxyOnly {
+        return Ok(None);
+    }
+    let secret = settings::load_secret(config)?;
+    let (cfg, warnings) = settings::node_config(config, secret)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let start = match plan {
+        Plan::Join { via } => Start::Join { via: via.clone() },
+        _ => Start::Restart,
+    };
+    let node = Node::start(cfg.clone(), Discard, start).await?;
+    if *plan == Plan::Bootstrap {
+        // The peer listener is up before we ask the others, so nodes bootstrapping at
+        // the same moment find each other.
+        let members = match settings::discover_members_patiently(&cfg, &config.cluster.peers).await {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = node.shutdown().await;
+                anyhow::bail!("bootstrap: {e}");
+            }
+        };
+        let nodes: std::collections::BTreeMap<_, _> =
+            members.into_iter().map(|(id, addr)| (id, openraft::BasicNode::new(addr))).collect();
+        tracing::info!(members = ?nodes.keys().collect::<Vec<_>>(), "bootstrap: initializing the cluster");
+        if let Err(e) = node.raft().initialize(nodes).await {
+            tracing::info!(error = %e, "bootstrap: the cluster is already initialized");
+        }
+    }
+    tracing::info!(id = cfg.id, cluster = %cfg.addr, plan = ?plan, "cluster node running (applier: discard, capture/apply is not wired yet)");
+    Ok(Some(node))
+}
+
 impl Server {
-    /// Starts everything; `config` must have `[backends]` resolved.
+    /// Starts everything; `config` must have `[backends]` resolved. `node` is the Raft
+    /// node of cluster mode ([`start_cluster`]); the server stops it on shutdown.
     pub async fn start(
         config: Config,
         mode: Mode,
         config_file: Option<PathBuf>,
         source: Option<ConfigSource>,
+        node: Option<Node>,
     ) -> anyhow::Result<Server> {
         crate::metrics::install(&config.metrics.latency_buckets_seconds);
         crate::metrics::register_all();
@@ -173,6 +225,8 @@ impl Server {
             reloads: AtomicU64::new(0),
             proxy_addr,
             api_addr,
+            cluster: Mutex::new(node.map(Arc::new)),
+            stop_requested: tokio::sync::Notify::new(),
         });
         shared.health.refresh(&shared.config.load(), &shared.proxy.load()).await;
         start_serving(&shared)?;
@@ -283,6 +337,7 @@ impl Server {
         for t in self.tasks {
             t.abort();
         }
+        stop_node(s).await;
     }
 }
 
@@ -305,4 +360,29 @@ fn start_serving(s: &Arc<Shared>) -> anyhow::Result<()> {
         old.abort();
     }
     Ok(())
+}
+
+/// Takes the Raft node out of `s` and stops it (WAL closed), waiting up to
+/// [`NODE_RELEASE_WAIT_MAX`] for API handlers to drop their handles.
+async fn stop_node(s: &Shared) {
+    let Some(mut node) = s.cluster.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let deadline = Instant::now() + NODE_RELEASE_WAIT_MAX;
+    loop {
+        match Arc::try_unwrap(node) {
+            Ok(n) => {
+                if let Err(e) = n.shutdown().await {
+                    tracing::error!(error = %e, "stopping the cluster node");
+                }
+                return;
+            }
+            Err(shared) if Instant::now() < deadline => {
+                node = shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(_) => {
+                tracing::warn!("cluster node still in use after {NODE_RELEASE_WAIT_MAX:?}; exiting without closing the WAL (it recovers on restart)");
+                return;
+            }
+        }
+    }
 }

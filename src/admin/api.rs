@@ -1,5 +1,11 @@
-//! The HTTP API (axum): `/health`, `/status`, `/cluster`, `/cluster/nodes`, `/metrics`.
-//! JSON field names are documented in `docs/api.md`.
+//! The HTTP API (axum): `/health`, `/status`, `/cluster`, `/cluster/nodes`, `/metrics`,
+//! and `POST /cluster/leave` on a cluster node. JSON field names are documented in
+//! `docs/api.md`.
+//!
+//! | process | `/cluster` | `/cluster/nodes` |
+//! |---|---|---|
+//! | proxy only (no `[cluster] secret_file`) | [`ClusterBody`], `cluster_mode` `standalone` | [`NodesBody`]: the server table |
+//! | cluster node | [`RaftClusterBody`], `cluster_mode` `raft` | [`RaftNodesBody`]: `Node::status()` rows |
 //!
 //! With `[api] token_file` set, every endpoint but `/health` needs
 //! `Authorization: Bearer TOKEN` (401 otherwise).
@@ -10,12 +16,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::health::NodeStatus;
 use super::state::Shared;
+use crate::cluster::status::NodeStatus as RaftNodeStatus;
 
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -24,6 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/cluster", get(cluster))
         .route("/cluster/nodes", get(nodes))
+        .route("/cluster/leave", post(leave))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(shared)
@@ -37,7 +45,9 @@ pub struct ErrorBody {
 }
 
 async fn not_found() -> Response {
-    let body = ErrorBody { error: "no such endpoint; try /health /status /cluster /cluster/nodes /metrics".into() };
+    let body = ErrorBody {
+        error: "no such endpoint; try /health /status /cluster /cluster/nodes /metrics (POST /cluster/leave)".into(),
+    };
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
@@ -197,9 +207,99 @@ pub struct ClusterBody {
     pub peers: Vec<String>,
 }
 
+/// `/cluster` on a cluster node: this node's Raft view (`Node::status()`).
+#[derive(Debug, Serialize)]
+pub struct RaftClusterBody {
+    /// `raft`.
+    pub cluster_mode: &'static str,
+    /// This node's `[node] id`.
+    pub node_name: String,
+    /// Its Raft id.
+    pub node_id: u64,
+    /// The leader this node knows of (Raft id); null during an election.
+    pub leader_id: Option<u64>,
+    /// This node's role: `leader`, `leader-no-quorum`, `follower`, `candidate`,
+    /// `learner`, `stopped`.
+    pub role: &'static str,
+    /// Current term.
+    pub term: Option<u64>,
+    /// Raft index of the last log entry.
+    pub last_log_index: Option<u64>,
+    /// Raft index of the last applied entry (committed entries apply here at once, so
+    /// this is the committed index as this node has seen it).
+    pub applied_index: Option<u64>,
+    /// On the leader: milliseconds since a quorum last acknowledged it; null elsewhere.
+    pub last_contact_ms: Option<u64>,
+    /// Every member, this node first (id, address, role, status, lag in entries).
+    pub nodes: Vec<RaftNodeStatus>,
+}
+
+/// `/cluster/nodes` on a cluster node.
+#[derive(Debug, Serialize)]
+pub struct RaftNodesBody {
+    /// `raft`.
+    pub cluster_mode: &'static str,
+    /// Every member, this node first.
+    pub nodes: Vec<RaftNodeStatus>,
+}
+
+fn raft_cluster(s: &Shared, node: &crate::cluster::Node) -> RaftClusterBody {
+    let nodes = node.status();
+    let (leader_id, contact) = node.leader_and_contact();
+    let me = nodes.first();
+    RaftClusterBody {
+        cluster_mode: "raft",
+        node_name: s.config.load().node.id.clone(),
+        node_id: node.id(),
+        leader_id,
+        role: me.map_or("stopped", |r| r.role),
+        term: me.and_then(|r| r.term),
+        last_log_index: me.and_then(|r| r.last_log_index),
+        applied_index: me.and_then(|r| r.applied_index),
+        last_contact_ms: if leader_id == Some(node.id()) { contact } else { None },
+        nodes,
+    }
+}
+
+/// `POST /cluster/leave`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LeaveBody {
+    /// The Raft id that left.
+    pub left: u64,
+    /// What happens next.
+    pub next: String,
+}
+
+async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let Some(node) = s.node() else {
+        let body =
+            ErrorBody { error: "not a cluster node ([cluster] secret_file is not set); nothing to leave".into() };
+        return (StatusCode::CONFLICT, Json(body)).into_response();
+    };
+    match node.leave_membership().await {
+        Ok(()) => {
+            tracing::info!(id = node.id(), "left the cluster; stopping");
+            s.stop_requested.notify_one();
+            let next =
+                "this node is no longer a member and is stopping; to come back, empty its data_dir and run shoal join";
+            Json(LeaveBody { left: node.id(), next: next.into() }).into_response()
+        }
+        Err(e) => {
+            let body = ErrorBody { error: format!("leave failed, still a member: {e}") };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
 async fn cluster(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Some(r) = unauthorized(&s, &headers) {
         return r;
+    }
+    if let Some(node) = s.node() {
+        return Json(raft_cluster(&s, &node)).into_response();
     }
     let config = s.config.load();
     let table = s.health.table();
@@ -226,6 +326,9 @@ pub struct NodesBody {
 async fn nodes(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Some(r) = unauthorized(&s, &headers) {
         return r;
+    }
+    if let Some(node) = s.node() {
+        return Json(RaftNodesBody { cluster_mode: "raft", nodes: node.status() }).into_response();
     }
     Json(NodesBody { nodes: s.health.table().to_vec() }).into_response()
 }

@@ -1,4 +1,5 @@
-//! A minimal blocking HTTP/1.1 GET for `shoal status` and `shoal servers` (the API
+//! A minimal blocking HTTP/1.1 GET/POST for `shoal status`, `shoal servers` and
+//! `shoal leave` (the API
 //! answers with `Content-Length` and closes, so no chunking or keep-alive is needed).
 
 use std::io::{Read, Write};
@@ -27,6 +28,15 @@ pub fn connect_address(bind: &str) -> String {
 
 /// `GET path` from `addr` (host:port) with an optional bearer token.
 pub fn get(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
+    request("GET", addr, path, token, timeout)
+}
+
+/// `POST path` (empty body) to `addr` with an optional bearer token.
+pub fn post(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
+    request("POST", addr, path, token, timeout)
+}
+
+fn request(method: &str, addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
     let sock = addr
         .to_socket_addrs()?
         .next()
@@ -34,7 +44,9 @@ pub fn get(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> st
     let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
+    let length = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n{length}");
     if let Some(t) = token {
         request.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }

@@ -11,6 +11,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::task::JoinHandle;
 
 use crate::admin::health::Health;
+use crate::cluster::Node;
 use crate::config::Config;
 use crate::frontend::Proxy;
 
@@ -68,9 +69,19 @@ pub struct Shared {
     pub proxy_addr: SocketAddr,
     /// The HTTP API's address, when it runs.
     pub api_addr: Option<SocketAddr>,
+    /// The Raft node, in cluster mode (`[cluster] secret_file` set): `/cluster` reads
+    /// it, `POST /cluster/leave` asks it to leave, shutdown takes it out to stop it.
+    pub cluster: Mutex<Option<Arc<Node>>>,
+    /// Notified when the process should stop on its own (after `POST /cluster/leave`).
+    pub stop_requested: tokio::sync::Notify,
 }
 
 impl Shared {
+    /// The Raft node, when this process runs one.
+    pub fn node(&self) -> Option<Arc<Node>> {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Every live generation, newest first.
     pub fn generations(&self) -> Vec<Arc<Proxy>> {
         let mut out = vec![self.proxy.load_full()];

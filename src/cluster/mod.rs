@@ -4,7 +4,8 @@
 //!
 //! * `types.rs` — [`TypeConfig`], node ids and the name → id mapping ([`node_id_from_name`]).
 //! * `log_store.rs` — [`WalLogStore`]: openraft's log storage over [`crate::wal::Wal`].
-//! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests.
+//! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait; [`Recorder`] for tests, [`Discard`] for
+//!   `shoal start` until capture/apply lands.
 //! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
 //! * `observe.rs` — Raft metrics to Prometheus (`shoal_cluster_*`).
@@ -31,5 +32,5 @@ mod tests;
 
 pub use log_store::WalLogStore;
 pub use node::{ClusterError, Node, NodeConfig, Start};
-pub use state_machine::{Applier, ApplyError, Recorded, Recorder, StateMachine};
+pub use state_machine::{Applier, ApplyError, Discard, Recorded, Recorder, StateMachine};
 pub use types::{node_id_from_name, Command, Entry, LogId, NodeId, Raft, TypeConfig};

@@ -434,6 +434,13 @@ impl Node {
         super::status::statuses(&me, &members, matched.as_ref())
     }
 
+    /// The leader this node knows of, and (on a leader) milliseconds since a quorum last
+    /// acknowledged it — the "last contact" of `/cluster`.
+    pub fn leader_and_contact(&self) -> (Option<NodeId>, Option<u64>) {
+        let m = self.shared.raft.metrics().borrow().clone();
+        (m.current_leader, m.millis_since_quorum_ack)
+    }
+
     /// Peer connection counters.
     pub fn peer_stats(&self) -> &PeerStats {
         &self.shared.stats
@@ -501,6 +508,14 @@ impl Node {
     /// Leaves the cluster: the leader removes this node from the voters and the node
     /// list, then this node stops.
     pub async fn leave(self) -> Result<(), ClusterError> {
+        self.leave_membership().await?;
+        self.shutdown().await
+    }
+
+    /// The membership half of [`Node::leave`]: the leader removes this node; the node
+    /// keeps running (the caller stops it, e.g. the HTTP API's `POST /cluster/leave`,
+    /// which has only a shared handle).
+    pub async fn leave_membership(&self) -> Result<(), ClusterError> {
         let m = self.shared.raft.metrics().borrow().clone();
         let leader = m.current_leader.ok_or_else(|| {
             ClusterError::Membership("no leader is known; leave needs one (retry when the cluster has a leader)".into())
@@ -527,7 +542,7 @@ impl Node {
                 }
             }
         }
-        self.shutdown().await
+        Ok(())
     }
 
     /// Stops Raft, the listener and the supervisor, and closes the WAL.

@@ -12,7 +12,7 @@
 //! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds | heartbeat < min < max |
 //! | `[cluster] disable_auto_election` | same | also turns the switchback off |
 //! | `[cluster] never_leader` | — | not supported yet: an error, rather than a silent leader |
-//! | `[cluster] secret_file` | `secret` ([`load_secret`]) | required; first line, ≥ 16 bytes |
+//! | `[cluster] secret_file` | `secret` ([`load_secret`]) | required; first line, ≥ 16 bytes; unset = proxy only ([`plan`]) |
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -111,6 +111,94 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
     Ok((cfg, warnings))
 }
 
+/// Longest `shoal start --bootstrap` waits for every `[cluster] peers` address to answer
+/// (they may be starting at the same moment).
+pub const BOOTSTRAP_PEERS_WAIT_MAX: Duration = Duration::from_secs(60);
+/// Pause between two rounds of asking the initial peers while bootstrapping.
+pub const BOOTSTRAP_PEERS_RETRY: Duration = Duration::from_millis(200);
+
+/// What the binary asked for: `shoal start [--bootstrap]` or `shoal join VIA`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `shoal start`; `bootstrap` is `--bootstrap` or `[cluster] bootstrap = true`.
+    Start {
+        /// Form a new cluster if this node holds no state yet.
+        bootstrap: bool,
+    },
+    /// `shoal join VIA`: become a member through the node at `VIA` (host:port).
+    Join {
+        /// Any member's `[node] bind_address`.
+        via: String,
+    },
+}
+
+/// How the process runs, decided by [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The proxy alone, as before cluster mode (no `[cluster] secret_file`).
+    ProxyOnly,
+    /// Start Raft from the WAL; if it holds nothing yet, ask every `[cluster] peers`
+    /// address for its id and initialize the cluster with them (this node included).
+    Bootstrap,
+    /// Start Raft from the WAL (a member restarting; an empty node waits to be added).
+    Restart,
+    /// Start empty and ask `via` to add this node (learner, then voter).
+    Join {
+        /// Any member.
+        via: String,
+    },
+}
+
+/// How the process runs. Pure; `has_state` is whether the WAL directory holds anything.
+///
+/// | `[cluster] secret_file` | command | WAL has state | plan |
+/// |---|---|---|---|
+/// | unset | `start` (with or without `--bootstrap`) | — | [`Plan::ProxyOnly`] (today's behaviour) |
+/// | unset | `join` | — | error: a cluster node needs the secret |
+/// | set | `start --bootstrap` | no | [`Plan::Bootstrap`] |
+/// | set | `start --bootstrap` | yes | [`Plan::Restart`] (already a member: `--bootstrap` has nothing to do) |
+/// | set | `start` | any | [`Plan::Restart`] |
+/// | set | `join VIA` | no | [`Plan::Join`] |
+/// | set | `join VIA` | yes | error: already a member; run `shoal start` (or clear `data_dir` to join afresh) |
+pub fn plan(config: &Config, command: &Command, has_state: bool) -> Result<Plan, SettingsError> {
+    let cluster = config.cluster.secret_file.is_some();
+    match command {
+        Command::Start { .. } if !cluster => Ok(Plan::ProxyOnly),
+        Command::Join { .. } if !cluster => Err(bad(
+            "cluster.secret_file",
+            "shoal join runs a cluster node, which needs the cluster secret: copy the secret file from a member and set secret_file",
+        )),
+        Command::Start { bootstrap: true } if !has_state => Ok(Plan::Bootstrap),
+        Command::Start { .. } => Ok(Plan::Restart),
+        Command::Join { via } if !has_state => Ok(Plan::Join { via: via.clone() }),
+        Command::Join { .. } => Err(bad(
+            "node.data_dir",
+            format!(
+                "{} already holds this node's log (it is or was a member): run `shoal start`, or empty the directory to join afresh",
+                config.node.data_dir.join("wal").display()
+            ),
+        )),
+    }
+}
+
+/// Every initial member, asking the `[cluster] peers` until all answer or
+/// [`BOOTSTRAP_PEERS_WAIT_MAX`] passes (see [`discover_members`]).
+pub async fn discover_members_patiently(me: &NodeConfig, peers: &[String]) -> Result<BTreeMap<NodeId, String>, String> {
+    let deadline = tokio::time::Instant::now() + BOOTSTRAP_PEERS_WAIT_MAX;
+    loop {
+        match discover_members(me, peers).await {
+            Ok(m) => return Ok(m),
+            Err(e) if e.contains("must be unique") || tokio::time::Instant::now() >= deadline => {
+                return Err(format!("{e} (waited up to {BOOTSTRAP_PEERS_WAIT_MAX:?})"))
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "bootstrap: waiting for the initial peers");
+                tokio::time::sleep(BOOTSTRAP_PEERS_RETRY).await;
+            }
+        }
+    }
+}
+
 /// The cluster secret from `[cluster] secret_file` (its first line).
 pub fn load_secret(config: &Config) -> Result<Secret, SettingsError> {
     let Some(path) = config.cluster.secret_file.as_deref() else {
@@ -197,6 +285,25 @@ mod tests {
         assert_eq!((n.addr.as_str(), n.advertise.as_str()), ("0.0.0.0:7654", "10.0.0.2:7654"));
         assert!(w[0].contains("retention_hours"), "{w:?}");
         assert!(n.disable_auto_election && !n.switchback);
+    }
+
+    /// The rows of [`plan`]'s table.
+    #[test]
+    fn plan_rows() {
+        let plain = base();
+        let mut node = base();
+        node.cluster.secret_file = Some("/etc/shoal/cluster.secret".into());
+        let start = |bootstrap| Command::Start { bootstrap };
+        let join = Command::Join { via: "10.0.0.1:7654".into() };
+        assert_eq!(plan(&plain, &start(false), false), Ok(Plan::ProxyOnly));
+        assert_eq!(plan(&plain, &start(true), true), Ok(Plan::ProxyOnly));
+        assert_eq!(plan(&plain, &join, false).unwrap_err().field, "cluster.secret_file");
+        assert_eq!(plan(&node, &start(true), false), Ok(Plan::Bootstrap));
+        assert_eq!(plan(&node, &start(true), true), Ok(Plan::Restart));
+        assert_eq!(plan(&node, &start(false), false), Ok(Plan::Restart));
+        assert_eq!(plan(&node, &start(false), true), Ok(Plan::Restart));
+        assert_eq!(plan(&node, &join, false), Ok(Plan::Join { via: "10.0.0.1:7654".into() }));
+        assert_eq!(plan(&node, &join, true).unwrap_err().field, "node.data_dir");
     }
 
     #[test]

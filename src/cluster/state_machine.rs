@@ -109,6 +109,26 @@ impl Applier for Recorder {
     }
 }
 
+/// An [`Applier`] that applies nothing: what `shoal start` runs until capture/apply
+/// (issue 12) writes committed entries to MariaDB. Unlike [`Recorder`] it keeps nothing,
+/// so a long-running node does not grow; its dump is empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Discard;
+
+impl Applier for Discard {
+    fn apply(&mut self, log_id: LogId, _command: &[u8]) -> Result<Applied, ApplyError> {
+        Ok(Applied(log_id.index.to_le_bytes().to_vec()))
+    }
+
+    fn dump(&self) -> Result<SnapshotData, ApplyError> {
+        Ok(Vec::new())
+    }
+
+    fn restore(&mut self, _dump: &SnapshotData) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
 /// What the state machine holds besides the applier.
 struct Inner<A> {
     /// Where committed commands go.
