@@ -1,0 +1,276 @@
+//! Cluster mode as an operator runs it: three `shoal start --bootstrap` processes on free
+//! ports, each fronting the shared test `mariadbd`, with one secret file. They elect one
+//! leader, the preferred (lowest id) node takes over, a SIGKILLed leader is replaced
+//! within 2 × `election_timeout_max_ms`, the restarted node rejoins as follower and leads
+//! again, and a node holding another secret is refused. Every wait has a deadline; every
+//! child is killed on drop.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shoal::admin::client;
+
+use crate::harness::{free_port, shared};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shoal");
+/// `[cluster] heartbeat_interval_ms` of the test nodes.
+const HEARTBEAT_MS: u64 = 100;
+/// `[cluster] election_timeout_min_ms`.
+const ELECTION_MIN_MS: u64 = 250;
+/// `[cluster] election_timeout_max_ms`; a new leader must appear within twice this.
+const ELECTION_MAX_MS: u64 = 1000;
+/// How long a node may take to start (proxy, API, Raft) and the first election.
+const SETTLE_MAX: Duration = Duration::from_secs(30);
+/// Poll interval of `/cluster`.
+const POLL: Duration = Duration::from_millis(25);
+
+/// One `shoal` cluster node: its files outlive restarts of its process.
+struct Member {
+    id: u64,
+    dir: PathBuf,
+    file: PathBuf,
+    api: String,
+    cluster: String,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Member {
+    fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db_port: u16) -> Member {
+        let dir = root.join(format!("node-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (api_port, proxy_port) = (free_port(), free_port());
+        let peers = peers.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ");
+        let text = format!(
+            "[node]\nid = \"node-{id}\"\nbind_address = \"{cluster}\"\ndata_dir = \"{data}\"\n\
+             [database]\nhost = \"127.0.0.1\"\nport = {db_port}\nuser = \"root\"\npassword = \"\"\n\
+             [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\nheartbeat_interval_ms = {HEARTBEAT_MS}\n\
+             election_timeout_min_ms = {ELECTION_MIN_MS}\nelection_timeout_max_ms = {ELECTION_MAX_MS}\n\
+             [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n",
+            data = dir.join("data").display(),
+            secret = secret.display(),
+        );
+        let file = dir.join("shoal.toml");
+        std::fs::write(&file, text).unwrap();
+        Member {
+            id,
+            dir,
+            file,
+            api: format!("127.0.0.1:{api_port}"),
+            cluster: cluster.to_string(),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// Runs `shoal <args> -c FILE`, logging to `node.N.log` in its directory.
+    fn spawn(&mut self, args: &[&str]) {
+        assert!(self.child.is_none(), "node {} already runs", self.id);
+        self.starts += 1;
+        let log = self.dir.join(format!("node.{}.log", self.starts));
+        let child = Command::new(BIN)
+            .args(["--log-level", "info"])
+            .args(args)
+            .arg("-c")
+            .arg(&self.file)
+            .env_remove("SHOAL_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    /// This node's `/cluster`, if it answers.
+    fn cluster(&mut self) -> Option<serde_json::Value> {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("node {} exited ({status}):\n{}", self.id, self.logs());
+            }
+        }
+        let r = client::get(&self.api, "/cluster", None, Duration::from_millis(500)).ok()?;
+        (r.status == 200).then(|| serde_json::from_str(&r.body).ok()).flatten()
+    }
+
+    fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.dir.join(format!("node.{n}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What every running node reports, and the leader each term had (checked across every
+/// poll of the whole test: at most one leader per term).
+struct Cluster {
+    members: BTreeMap<u64, Member>,
+    leaders_by_term: BTreeMap<u64, u64>,
+    _root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// One round of `/cluster` from every running node: id → (role, term, leader id).
+    fn poll(&mut self) -> BTreeMap<u64, (String, u64, Option<u64>)> {
+        let mut out = BTreeMap::new();
+        for (id, m) in self.members.iter_mut().filter(|(_, m)| m.child.is_some()) {
+            let Some(c) = m.cluster() else { continue };
+            assert_eq!(c["cluster_mode"], "raft", "node {id}: {c}");
+            let role = c["role"].as_str().unwrap_or_default().to_string();
+            let term = c["term"].as_u64().unwrap_or_default();
+            if role == "leader" {
+                if let Some(other) = self.leaders_by_term.insert(term, *id) {
+                    assert_eq!(other, *id, "two leaders in term {term}: {other} and {id}");
+                }
+            }
+            out.insert(*id, (role, term, c["leader_id"].as_u64()));
+        }
+        out
+    }
+
+    /// Polls until every running node answers and agrees on one leader that calls itself
+    /// leader; returns (leader, term).
+    fn agreed_leader(&mut self, deadline: Instant, what: &str) -> (u64, u64) {
+        let running = self.members.values().filter(|m| m.child.is_some()).count();
+        loop {
+            let seen = self.poll();
+            let leaders: Vec<_> = seen.iter().filter(|(_, (r, _, _))| r == "leader").collect();
+            if seen.len() == running && leaders.len() == 1 {
+                let (leader, (_, term, _)) = leaders[0];
+                if seen.values().all(|(_, t, l)| *l == Some(*leader) && t == term) {
+                    return (*leader, *term);
+                }
+            }
+            assert!(Instant::now() < deadline, "{what}: no agreed leader; last seen {seen:?}\n{}", self.all_logs());
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn all_logs(&self) -> String {
+        self.members.values().map(|m| format!("=== node {} ===\n{}", m.id, m.logs())).collect()
+    }
+}
+
+#[test]
+fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret() {
+    let db = shared();
+    let root = tempfile::tempdir().unwrap();
+    let secret = root.path().join("cluster.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let mut members = BTreeMap::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let id = i as u64 + 1;
+        members.insert(id, Member::new(root.path(), id, &secret, &addrs, addr, db.port));
+    }
+    let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
+    for m in c.members.values_mut() {
+        m.spawn(&["start", "--bootstrap"]);
+    }
+
+    // One leader, then the preferred node (lowest id) leads.
+    let started = Instant::now();
+    let (first, term) = c.agreed_leader(started + SETTLE_MAX, "bootstrap");
+    println!("bootstrap: node {first} leads term {term} after {:?}", started.elapsed());
+    let (leader, term) = loop {
+        let (l, t) = c.agreed_leader(started + SETTLE_MAX, "switchback to node 1");
+        if l == 1 {
+            break (l, t);
+        }
+        std::thread::sleep(POLL);
+    };
+    println!("node 1 leads term {term} after {:?}", started.elapsed());
+    let servers = Command::new(BIN).args(["servers", "--api", &c.members[&1].api]).output().unwrap();
+    let table = String::from_utf8_lossy(&servers.stdout);
+    println!("{table}");
+    assert!(servers.status.success(), "{}", String::from_utf8_lossy(&servers.stderr));
+    assert!(table.starts_with("ID ") && table.contains("| leader "), "{table}");
+    assert_eq!(table.lines().count(), 2 + 3, "{table}");
+
+    // The leader SIGKILLed: a new leader within 2 × election_timeout_max.
+    c.members.get_mut(&leader).unwrap().kill();
+    let killed = Instant::now();
+    let bound = Duration::from_millis(2 * ELECTION_MAX_MS);
+    let (new_leader, new_term) = loop {
+        let seen = c.poll();
+        if let Some((id, (_, t, _))) = seen.iter().find(|(_, (r, t, _))| r == "leader" && *t > term) {
+            break (*id, *t);
+        }
+        assert!(
+            killed.elapsed() < bound,
+            "no new leader {bound:?} after killing node {leader}: {seen:?}\n{}",
+            c.all_logs()
+        );
+        std::thread::sleep(POLL);
+    };
+    let failover = killed.elapsed();
+    println!("node {new_leader} leads term {new_term} {failover:?} after node {leader} was killed (bound {bound:?})");
+    assert_ne!(new_leader, leader);
+
+    // The old leader restarts (no --bootstrap): it rejoins as follower of the new leader,
+    // then, being the preferred node, leads again.
+    c.members.get_mut(&leader).unwrap().spawn(&["start"]);
+    let restarted = Instant::now();
+    let first_seen = loop {
+        if let Some(v) = c.members.get_mut(&leader).unwrap().cluster() {
+            break v;
+        }
+        assert!(restarted.elapsed() < SETTLE_MAX, "node {leader} did not answer after its restart");
+        std::thread::sleep(POLL);
+    };
+    println!("restarted node {leader} first reports {first_seen}");
+    assert_eq!(first_seen["role"], "follower", "{first_seen}");
+    assert_eq!(first_seen["leader_id"].as_u64(), Some(new_leader), "{first_seen}");
+    let (back, back_term) = loop {
+        let (l, t) = c.agreed_leader(restarted + SETTLE_MAX, "switchback after the restart");
+        if l == leader {
+            break (l, t);
+        }
+        std::thread::sleep(POLL);
+    };
+    println!("node {back} leads again in term {back_term}, {:?} after its restart", restarted.elapsed());
+    assert!(back_term > new_term);
+
+    // A node with another secret cannot join: refused, and the membership is unchanged.
+    let wrong = c.members[&1].dir.parent().unwrap().join("wrong.secret");
+    std::fs::write(&wrong, "ffffffffffffffffffffffffffffffff\n").unwrap();
+    let intruder_addr = format!("127.0.0.1:{}", free_port());
+    let mut intruder =
+        Member::new(&c.members[&1].dir.parent().unwrap().join("x"), 4, &wrong, &[], &intruder_addr, db.port);
+    intruder.spawn(&["join", &c.members[&1].cluster.clone()]);
+    let deadline = Instant::now() + SETTLE_MAX;
+    let status = loop {
+        if let Some(s) = intruder.child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the node with a wrong secret is still running:\n{}", intruder.logs());
+        std::thread::sleep(POLL);
+    };
+    intruder.child = None;
+    let logs = intruder.logs();
+    assert!(!status.success() && logs.contains("secret"), "{status}\n{logs}");
+    let refused = client::get(&c.members[&1].api, "/metrics", None, Duration::from_secs(5)).unwrap().body;
+    assert!(
+        refused
+            .lines()
+            .any(|l| l.starts_with("shoal_cluster_peer_failures_total{cause=\"auth_refused\"}") && !l.ends_with(" 0")),
+        "node 1 did not count the refused peer:\n{refused}"
+    );
+    let members = c.members.get_mut(&1).unwrap().cluster().unwrap();
+    assert_eq!(members["nodes"].as_array().map(Vec::len), Some(3), "{members}");
+    println!("leaders by term over the whole test: {:?}", c.leaders_by_term);
+}
