@@ -272,5 +272,44 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     );
     let members = c.members.get_mut(&1).unwrap().cluster().unwrap();
     assert_eq!(members["nodes"].as_array().map(Vec::len), Some(3), "{members}");
+
+    // `shoal join` through a follower (redirected to the leader), then `shoal leave`.
+    let root = c.members[&1].dir.parent().unwrap().to_path_buf();
+    let joiner_addr = format!("127.0.0.1:{}", free_port());
+    let mut joiner = Member::new(&root.join("j"), 4, &secret, &[], &joiner_addr, db.port);
+    joiner.spawn(&["join", &c.members[&2].cluster.clone()]);
+    let joined = Instant::now();
+    let voters = |c: &mut Cluster| -> Vec<(u64, String)> {
+        let v = c.members.get_mut(&1).unwrap().cluster().unwrap_or_default();
+        let rows = v["nodes"].as_array().cloned().unwrap_or_default();
+        rows.iter().map(|n| (n["id"].as_u64().unwrap_or(0), n["role"].as_str().unwrap_or("").to_string())).collect()
+    };
+    loop {
+        let rows = voters(&mut c);
+        if rows.iter().any(|(id, role)| *id == 4 && role == "voter") {
+            break;
+        }
+        assert!(joined.elapsed() < SETTLE_MAX, "node 4 did not become a voter: {rows:?}\n{}", joiner.logs());
+        std::thread::sleep(POLL);
+    }
+    println!("node 4 joined as voter {:?} after shoal join", joined.elapsed());
+    while joiner.cluster().is_none() {
+        assert!(joined.elapsed() < SETTLE_MAX, "node 4's API did not answer:\n{}", joiner.logs());
+        std::thread::sleep(POLL);
+    }
+    let out = Command::new(BIN).args(["leave", "--api", &joiner.api]).env_remove("SHOAL_CONFIG").output().unwrap();
+    assert!(out.status.success(), "shoal leave: {}\n{}", String::from_utf8_lossy(&out.stderr), joiner.logs());
+    let deadline = Instant::now() + SETTLE_MAX;
+    let status = loop {
+        if let Some(s) = joiner.child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "node 4 still runs after shoal leave:\n{}", joiner.logs());
+        std::thread::sleep(POLL);
+    };
+    joiner.child = None;
+    assert!(status.success(), "node 4 exited {status} after leaving:\n{}", joiner.logs());
+    let rows = voters(&mut c);
+    assert!(rows.iter().all(|(id, _)| *id != 4) && rows.len() == 3, "{rows:?}");
     println!("leaders by term over the whole test: {:?}", c.leaders_by_term);
 }
