@@ -1,5 +1,5 @@
-//! What `/cluster`, `/cluster/nodes` and `shoal servers` will show (the HTTP and CLI
-//! wiring is a later step): one [`NodeStatus`] per member, built by [`statuses`] (pure)
+//! What `/cluster`, `/cluster/nodes` and `shoal servers` show on a cluster node
+//! (`admin/api.rs`, `main.rs`): one [`NodeStatus`] per member, built by [`statuses`] (pure)
 //! from what this node knows, and the WolfScale-style table ([`render_servers`]).
 //!
 //! | this node is | it knows about the others | so their rows show |
