@@ -190,7 +190,7 @@ fn wolfscale_file_validates_with_not_yet_in_effect_warnings() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("wolfscale.toml: ok"));
     let warnings = text(&out.stderr);
-    for f in ["wal.batch_size", "cluster.peers", "node.data_dir"] {
+    for f in ["wal.batch_size", "cluster.election_timeout_ms", "database.database"] {
         assert!(warnings.contains(&format!("{f}: accepted, not yet in effect")), "{warnings}");
     }
     let out = shoal(&["info", "-c", file.to_str().unwrap()]);

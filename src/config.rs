@@ -29,7 +29,7 @@ pub struct Config {
     pub database: DatabaseSection,
     /// `[wal]`: write-ahead log (replication; not yet in effect).
     pub wal: WalSection,
-    /// `[cluster]`: peers and elections (not yet in effect).
+    /// `[cluster]`: peers and elections (cluster mode when `secret_file` is set).
     pub cluster: ClusterSection,
     /// `[api]`: the HTTP API (health, status, metrics).
     pub api: ApiSection,
@@ -61,11 +61,11 @@ pub struct Config {
 pub struct NodeSection {
     /// Unique node id; shown as this node's ID in `shoal servers`.
     pub id: String,
-    /// Address for cluster communication (not yet in effect).
+    /// Address for cluster communication (cluster mode: `[cluster] secret_file` set).
     pub bind_address: String,
-    /// Address other nodes use to reach this one (not yet in effect).
+    /// Address other nodes use to reach this one (cluster mode).
     pub advertise_address: Option<String>,
-    /// WAL and state directory (not yet in effect).
+    /// WAL and state directory (cluster mode).
     pub data_dir: PathBuf,
 }
 
@@ -148,7 +148,7 @@ impl Default for WalSection {
     }
 }
 
-/// `[cluster]` (not yet in effect).
+/// `[cluster]` (cluster mode when `secret_file` is set; see `cluster::settings`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClusterSection {
@@ -489,7 +489,7 @@ pub const SECTIONS: [(&str, &str); 15] = [
     ("node", "This node's identity. WolfScale layout."),
     ("database", "The local MariaDB a cluster node (`shoal start`) fronts. WolfScale layout."),
     ("wal", "Write-ahead log for replication. WolfScale layout; replication has not landed yet."),
-    ("cluster", "Peers and leader election. WolfScale layout; cluster mode has not landed yet."),
+    ("cluster", "Peers and leader election. WolfScale layout; `secret_file` turns cluster mode on (the Raft node of `shoal start`)."),
     ("api", "The HTTP API: /health, /status, /cluster, /cluster/nodes, /metrics."),
     ("proxy", "The MySQL protocol listener."),
     ("logging", "Logs go to stderr (the journal under systemd); --log-level/--log-format win."),
@@ -509,9 +509,9 @@ pub const SECTIONS: [(&str, &str); 15] = [
 /// Every field of the file (`[users.NAME]` fields use the section `users.NAME`).
 pub const FIELDS: &[FieldDoc] = &[
     f("node", "id", "Unique node id, shown as this node's ID by `shoal servers`; empty = \"primary\"."),
-    later("node", "bind_address", "Address for cluster communication, host:port."),
-    opt_later("node", "advertise_address", "Address other nodes use to reach this node.", "\"10.0.0.1:7654\""),
-    later("node", "data_dir", "Directory for the WAL and node state."),
+    f("node", "bind_address", "Address for cluster communication (the Raft peer port), host:port; cluster mode."),
+    opt("node", "advertise_address", "Address other nodes use to reach this node (required when bind_address is 0.0.0.0); cluster mode.", "\"10.0.0.1:7654\""),
+    f("node", "data_dir", "Directory for the WAL and node state (the Raft log is data_dir/wal); cluster mode."),
     f("database", "host", "Local MariaDB host; host:port is the primary when [backends] primary is empty."),
     f("database", "port", "Local MariaDB port (1-65535)."),
     f("database", "user", "Service account, used when [backends] user is empty."),
@@ -523,23 +523,23 @@ pub const FIELDS: &[FieldDoc] = &[
     later("wal", "batch_size", "Entries per WAL batch."),
     later("wal", "flush_interval_ms", "WAL flush interval, milliseconds."),
     later("wal", "compression", "LZ4-compress WAL entries."),
-    later("wal", "segment_size_mb", "WAL segment size, megabytes."),
+    f("wal", "segment_size_mb", "WAL segment size, megabytes; cluster mode (the Raft log)."),
     later("wal", "retention_hours", "Keep WAL segments this many hours (0 = forever)."),
-    later("wal", "fsync", "fsync the WAL on every flush."),
-    later("cluster", "bootstrap", "This node starts the cluster as leader (one node only)."),
-    later("cluster", "peers", "The other nodes, host:port each."),
-    later("cluster", "heartbeat_interval_ms", "Heartbeat interval, milliseconds."),
+    f("wal", "fsync", "fsync the WAL on every flush; cluster mode (the Raft log)."),
+    f("cluster", "bootstrap", "Same as `shoal start --bootstrap`: form a new cluster with `peers` when this node holds no log yet."),
+    f("cluster", "peers", "The initial nodes, host:port each (this node may be listed); used by a bootstrap."),
+    f("cluster", "heartbeat_interval_ms", "Heartbeat interval, milliseconds; below election_timeout_min_ms."),
     later("cluster", "election_timeout_ms", "Election timeout, milliseconds (legacy single value)."),
-    later("cluster", "election_timeout_min_ms", "Lower bound of the randomised election timeout, milliseconds."),
-    later("cluster", "election_timeout_max_ms", "Upper bound of the randomised election timeout, milliseconds."),
+    f("cluster", "election_timeout_min_ms", "Lower bound of the randomised election timeout, milliseconds."),
+    f("cluster", "election_timeout_max_ms", "Upper bound of the randomised election timeout, milliseconds; also the leader lease."),
     later("cluster", "never_leader", "This node never becomes leader."),
     later("cluster", "min_quorum", "Nodes needed for quorum (0 = majority)."),
     later("cluster", "max_batch_entries", "Entries per replication batch."),
-    later("cluster", "disable_auto_election", "Only manual promotion."),
-    opt_later(
+    f("cluster", "disable_auto_election", "Only manual promotion: no election timer, no preferred-leader switchback."),
+    opt(
         "cluster",
         "secret_file",
-        "File whose first line is the cluster secret (at least 16 bytes, the same on every node); peers that cannot prove it are refused.",
+        "File whose first line is the cluster secret (at least 16 bytes, the same on every node); peers that cannot prove it are refused. Setting it turns cluster mode on: `shoal start` runs the Raft node.",
         "\"/etc/shoal/cluster.secret\"",
     ),
     f("api", "enabled", "Run the HTTP API."),
@@ -1153,7 +1153,7 @@ mod tests {
         assert_eq!(c.cluster.peers.len(), 2);
         assert_eq!(c.proxy.bind_address, "0.0.0.0:8007");
         let fields: Vec<&str> = loaded.warnings.iter().map(|w| w.field.as_str()).collect();
-        for f in ["wal.batch_size", "cluster.peers", "node.advertise_address", "database.database"] {
+        for f in ["wal.batch_size", "cluster.election_timeout_ms", "wal.compression", "database.database"] {
             assert!(fields.contains(&f), "{f} not reported: {fields:?}");
         }
         assert!(loaded.warnings.iter().all(|w| w.message == "accepted, not yet in effect"), "{:?}", loaded.warnings);
