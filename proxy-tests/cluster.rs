@@ -204,6 +204,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{text}{}", String::from_utf8_lossy(&status.stderr));
     assert!(text.contains("cluster:     follower (Raft id 2)") && text.contains("leader 1"), "{text}");
+    assert!(text.contains("(node, follower)"), "/status role: {text}");
 
     // The leader SIGKILLed: a new leader within 2 × election_timeout_max.
     c.members.get_mut(&leader).unwrap().kill();

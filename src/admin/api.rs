@@ -121,7 +121,7 @@ pub struct StatusBody {
     pub mode: String,
     /// This node's id.
     pub node_id: String,
-    /// `primary` until cluster mode lands.
+    /// `primary` in proxy mode; on a cluster node its Raft role (`leader`, `follower`, ...).
     pub role: String,
     /// Seconds since start.
     pub uptime_seconds: u64,
@@ -170,7 +170,7 @@ async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         version: env!("CARGO_PKG_VERSION").into(),
         mode: s.mode.name().into(),
         node_id: config.node_id(),
-        role: "primary".into(),
+        role: s.node().map_or("primary", |n| crate::cluster::status::role_label(n.role())).into(),
         uptime_seconds: s.started.elapsed().as_secs(),
         state: if s.draining.load(Ordering::Relaxed) { "draining" } else { "running" }.into(),
         config_file: s.config_file.as_ref().map(|p| p.display().to_string()),
