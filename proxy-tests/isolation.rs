@@ -534,3 +534,34 @@ async fn a_computed_set_is_read_back_and_does_not_pin() {
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
 }
+
+/// With autocommit off, a failed statement may open a transaction (its ERR says nothing):
+/// the session keeps its connection, so its next statement does not wait behind its own
+/// metadata lock on another connection (mysqlclient's `test_errors.py::test_null` hung).
+#[tokio::test]
+async fn a_failed_statement_with_autocommit_off_keeps_its_transaction() {
+    let db = shared();
+    let s = Scratch::new(db, "failedtxn");
+    let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 4);
+    let mut c = connect(&shoal, &s).await;
+    let mut other = connect(&shoal, &s).await;
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop("CREATE TABLE test_null (c1 INT PRIMARY KEY)").await.unwrap();
+    let err = c.query_drop("INSERT INTO test_null VALUES (NULL)").await.expect_err("NULL into a primary key");
+    assert!(err.to_string().contains("1048"), "{err}");
+    // Another session's statements in between take the pool's connections.
+    for _ in 0..3 {
+        let n: i64 = other
+            .query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'x'")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+    tokio::time::timeout(Duration::from_secs(10), c.query_drop("DROP TABLE test_null"))
+        .await
+        .expect("DROP TABLE waits behind the session's own transaction")
+        .unwrap();
+    c.disconnect().await.unwrap();
+    other.disconnect().await.unwrap();
+}

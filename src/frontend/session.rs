@@ -32,7 +32,7 @@ use crate::route::Target;
 use crate::session::prepared::ClientStmts;
 use crate::session::registry::{Closer, SessionHandle};
 use crate::session::state::{mark_synced, SessionState};
-use crate::session::{apply_status, pins_after_query, Pin, PipeView, QueryOutcome};
+use crate::session::{apply_status, effective_status, pins_after_query, Pin, PipeView, QueryOutcome};
 
 pub use crate::protocol::com;
 
@@ -519,7 +519,7 @@ impl Session {
     /// Relays a command whose response only matters to the client.
     async fn forward(&mut self, payload: &[u8], expect: Expect, class: Classification) -> Result<(), ProxyError> {
         if let Some(f) = self.run_on_backend(payload, expect, &class).await? {
-            apply_status(&mut self.backend.pin, f.status());
+            apply_status(&mut self.backend.pin, effective_status(f.status(), self.backend.status));
         }
         self.backend.release_if_free();
         Ok(())
@@ -623,7 +623,8 @@ impl Session {
         }
         self.backend.track_write(&self.proxy, &class, failed, framer.status()).await?;
         let set = if set_opaque { Some(SetEffect::Opaque) } else { set };
-        let outcome = QueryOutcome { class, set: set.as_ref(), status: framer.status(), failed };
+        let status = effective_status(framer.status(), self.backend.status);
+        let outcome = QueryOutcome { class, set: set.as_ref(), status, failed };
         let pin = self.backend.pin;
         self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
         // A diagnostics statement leaves the diagnostics it read in place.

@@ -19,7 +19,7 @@ use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
 use crate::protocol::{CapabilityFlags, StatusFlags};
 use crate::session::prepared::PreparedMeta;
-use crate::session::{pins_after_query, Pin, QueryOutcome};
+use crate::session::{effective_status, pins_after_query, Pin, QueryOutcome};
 
 /// `ER_WRONG_ARGUMENTS`.
 const ER_WRONG_ARGUMENTS: u16 = 1210;
@@ -174,8 +174,8 @@ impl Session {
         }
         timer.done(framer.error, self.backend.on_follower(&self.proxy));
         self.backend.track_write(&self.proxy, &meta.class, framer.error.is_some(), framer.status()).await?;
-        let outcome =
-            QueryOutcome { class: meta.class, set: None, status: framer.status(), failed: framer.error.is_some() };
+        let status = effective_status(framer.status(), self.backend.status);
+        let outcome = QueryOutcome { class: meta.class, set: None, status, failed: framer.error.is_some() };
         let pin = self.backend.pin;
         self.backend.pin = crate::metrics::pins(pin, pins_after_query(pin, &outcome));
         let kept = reads_diagnostics && self.backend.diagnostics;

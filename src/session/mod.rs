@@ -220,6 +220,24 @@ pub fn pins_after_query(before: Pin, q: &QueryOutcome<'_>) -> Pin {
     pin
 }
 
+/// The status to judge pins by. An ERR carries no status flags, yet with autocommit off a
+/// failed statement may have opened a transaction (a failed `INSERT` holds the table's
+/// metadata lock): then one is assumed open until the next OK or EOF says otherwise.
+///
+/// | response status | last known status | judged as |
+/// |---|---|---|
+/// | `Some(s)` | any | `Some(s)` |
+/// | `None` (ERR only) | autocommit on | `None`: pins unchanged |
+/// | `None` (ERR only) | autocommit off | `Some(last \| IN_TRANS)` |
+pub fn effective_status(response: Option<u16>, last: u16) -> Option<u16> {
+    let autocommit = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+    match response {
+        Some(s) => Some(s),
+        None if last & autocommit == 0 => Some(last | StatusFlags::SERVER_STATUS_IN_TRANS.bits()),
+        None => None,
+    }
+}
+
 /// Transaction pinning follows the server's own status flag.
 pub fn apply_status(pin: &mut Pin, status: Option<u16>) {
     if let Some(s) = status {
@@ -233,6 +251,18 @@ pub fn apply_status(pin: &mut Pin, status: Option<u16>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_error_with_autocommit_off_assumes_a_transaction() {
+        use super::effective_status;
+        use crate::protocol::StatusFlags;
+        let ac = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        let tx = StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        assert_eq!(effective_status(Some(ac), 0), Some(ac));
+        assert_eq!(effective_status(None, ac), None);
+        assert_eq!(effective_status(None, 0), Some(tx));
+        assert_eq!(effective_status(Some(0), tx), Some(0), "an OK ends the assumption");
+    }
+
     #[test]
     fn pipelinable_rows() {
         use super::{pipelinable, PipeView};
