@@ -6,8 +6,7 @@
 //! every entry present is exactly what was appended at its index.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt};
@@ -98,7 +97,6 @@ fn kill_9_keeps_every_acknowledged_entry_and_vote() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Index → term of every acknowledged entry still in the log, and the acknowledged vote.
     let mut acked: BTreeMap<u64, u64> = BTreeMap::new();
@@ -106,23 +104,12 @@ fn kill_9_keeps_every_acknowledged_entry_and_vote() {
     let mut rng = rand::rng();
     let (mut appends, mut truncates, mut votes) = (0, 0, 0);
     for iteration in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines =
-            std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..300)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let work = Duration::from_millis(rng.random_range(50..300));
+        let lines = crate::wal::testkit::run_and_kill(TEST_NAME, CHILD_ENV, dir.path(), work);
         // A truncation announced but not acknowledged may have happened: entries from
         // there on need not survive (if present they are still checked byte for byte).
         let mut pending_truncate = None;
-        for line in lines.join().unwrap() {
+        for line in lines {
             let f: Vec<&str> = line.split_whitespace().collect();
             // "END" guards against a line cut short by the kill.
             match f[..] {

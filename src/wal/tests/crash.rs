@@ -5,8 +5,7 @@
 //! also appends garbage to the tail (a partially persisted batch, as after power loss),
 //! which recovery must cut off.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,25 +85,13 @@ fn kill_9_keeps_every_acknowledged_record() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut acked: std::collections::BTreeMap<Lsn, (u8, u32)> = Default::default();
     let mut rng = rand::rng();
     let mut repairs = 0;
     for iteration in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines =
-            std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-        std::thread::sleep(Duration::from_millis(rng.random_range(30..250)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        for line in lines.join().unwrap() {
+        let work = Duration::from_millis(rng.random_range(30..250));
+        let lines = crate::wal::testkit::run_and_kill(TEST_NAME, CHILD_ENV, dir.path(), work);
+        for line in lines {
             let f: Vec<&str> = line.split_whitespace().collect();
             // "END" guards against a line cut short by the kill.
             if let ["ACK", lsn, t, s, "END"] = f[..] {
