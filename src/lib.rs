@@ -8,6 +8,8 @@
 //! * [`classify`] — tokenizer, digest, statement kind (pure).
 //! * [`route`] — routing table and policy: read/write split, read-your-writes (pure).
 //! * [`backend`] — raw backend connections, bb8 pools, health checks, account directory.
+//! * [`capture`] — leader side of replication: XA framing, binlog tail, entry codec.
+//! * [`apply`] — follower side: committed entries applied to the local MariaDB.
 //! * [`wal`] — segments, records, writer, reader, recovery.
 //! * [`cluster`] — consensus: openraft over the WAL, peers, membership, preferred leader.
 //! * [`server`] — wiring: config → a running proxy; reload and drain.
@@ -18,7 +20,9 @@
 //! * [`error`] — error types and their translation to MySQL error packets.
 
 pub mod admin;
+pub mod apply;
 pub mod backend;
+pub mod capture;
 pub mod classify;
 pub mod cli;
 pub mod cluster;
