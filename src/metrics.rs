@@ -92,8 +92,19 @@ pub const CLUSTER_APPEND_DURATION: &str = "shoal_cluster_append_duration_seconds
 /// Histogram: proposal latency on the leader (propose to committed and applied here).
 pub const CLUSTER_COMMIT_DURATION: &str = "shoal_cluster_commit_duration_seconds";
 
+/// Counter: entries the leader's capture proposed, label `kind` (`rows`, `statement`).
+pub const CAPTURE_ENTRIES: &str = "shoal_capture_entries_total";
+/// Counter: transactions and statements that reached the leader's MariaDB without shoal,
+/// found in its binlog and replicated after the fact (not held for a quorum).
+pub const CAPTURE_UNMANAGED: &str = "shoal_unmanaged_writes_total";
+/// Counter: client transactions run as XA on the leader, label `outcome` (`committed`,
+/// `read_only`, `rolled_back`, `failed`).
+pub const CAPTURE_TRANSACTIONS: &str = "shoal_capture_transactions_total";
+/// Histogram: from `XA PREPARE` to durable (binlog tail, proposal, quorum), per transaction.
+pub const CAPTURE_DURABLE_WAIT: &str = "shoal_capture_durable_wait_seconds";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 35] = [
+pub const ALL: [&str; 39] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -129,6 +140,10 @@ pub const ALL: [&str; 35] = [
     CLUSTER_APPLIED_INDEX,
     CLUSTER_APPEND_DURATION,
     CLUSTER_COMMIT_DURATION,
+    CAPTURE_ENTRIES,
+    CAPTURE_UNMANAGED,
+    CAPTURE_TRANSACTIONS,
+    CAPTURE_DURABLE_WAIT,
 ];
 
 /// Where a statement ran.
@@ -547,6 +562,9 @@ mod tests {
             CLUSTER_LEADER_CHANGES,
             CLUSTER_ELECTIONS_STARTED,
             CLUSTER_ELECTIONS_WON,
+            CAPTURE_ENTRIES,
+            CAPTURE_UNMANAGED,
+            CAPTURE_TRANSACTIONS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

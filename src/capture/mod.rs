@@ -5,12 +5,16 @@
 //! | file | owns | I/O |
 //! |---|---|---|
 //! | `entry.rs` | the log entry format | none (codec) |
+//! | `coordinator.rs` | xids, waiting sessions, proposals in binlog order | none (channels) |
 //! | `tail.rs` | COM_BINLOG_DUMP on a dedicated connection, events grouped into [`Captured`] | the leader's MariaDB |
 //!
 //! The tail reports every event group of the binlog, in binlog order, as one
 //! [`Captured`]; the coordinator (`Capture`) turns them into proposals.
 
+pub mod coordinator;
 pub mod entry;
+
+pub use coordinator::{Capture, CaptureError, Durable, LocalWal, Proposal, Waiter};
 
 pub use entry::{Entry, EntryError, Origin, RowsEntry, StatementEntry};
 

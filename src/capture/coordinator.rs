@@ -1,0 +1,312 @@
+//! The leader's capture coordinator: turns what the binlog tail finds into proposals, in
+//! binlog order, and tells each waiting session when its transaction is durable.
+//!
+//! | the tail found | the coordinator |
+//! |---|---|
+//! | `Prepared` (shoal's xid) | proposes the rows; the session waiting on the xid gets the LSN (or the error) |
+//! | `Unmanaged` (written without shoal) | proposes the rows after the fact; counts `shoal_capture_unmanaged_writes_total` |
+//! | `Statement` with shoal's mark | nothing: proposed before it ran ([`Capture::propose_statement`]) |
+//! | `Statement` without a mark | proposes it (DDL run on the leader's MariaDB without shoal); counted as unmanaged |
+//! | `Skipped` | nothing |
+//!
+//! Every group advances the coordinator's binlog position; a statement proposal waits
+//! until the tail has passed the binlog position its session saw, so the statement is
+//! ordered after every transaction prepared before it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Captured, Entry, Origin, RowsEntry, StatementEntry, XID_PREFIX};
+use crate::route::GtidPos;
+use crate::wal::{Lsn, NewRecord, Wal};
+
+/// How long a session waits for its prepared transaction to come back from the binlog
+/// and become durable before it gives up (the transaction is then rolled back; the
+/// client gets an error that says so).
+pub const DURABLE_WAIT_MS: u64 = 30_000;
+
+/// Statements proposed but waiting for the tail to reach their binlog position, at most.
+pub const PENDING_STATEMENTS_MAX: usize = 1024;
+
+/// Record kind of a capture entry in a local WAL (the same value as the cluster's
+/// normal entries, so one reader serves both).
+pub const ENTRY_RECORD_KIND: u8 = 1;
+
+/// A proposal's outcome: the entry's LSN once durable, or why not.
+pub type Proposal = Pin<Box<dyn Future<Output = Result<Lsn, String>> + Send>>;
+
+/// Where entries become durable. Calls come in log order, one at a time; the returned
+/// futures may resolve in any order and are awaited concurrently.
+pub trait Durable: Send + Sync + 'static {
+    /// Appends `entry` (encoded) to the replicated log.
+    fn propose(&self, entry: Vec<u8>) -> Proposal;
+}
+
+/// [`Durable`] as "appended and fsynced to a local WAL": capture without a cluster
+/// (tests, `make bench`, and a single node).
+pub struct LocalWal {
+    wal: Arc<Wal>,
+}
+
+impl LocalWal {
+    /// Durability by appending to `wal`.
+    pub fn new(wal: Arc<Wal>) -> Self {
+        LocalWal { wal }
+    }
+}
+
+impl Durable for LocalWal {
+    fn propose(&self, entry: Vec<u8>) -> Proposal {
+        let term = self.wal.last_term().max(1);
+        let done = self.wal.append(vec![NewRecord { term, kind: ENTRY_RECORD_KIND, payload: entry.into() }]);
+        Box::pin(async move { done.await.map(|r| r.start).map_err(|e| e.to_string()) })
+    }
+}
+
+/// Why a captured transaction did not become durable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    /// The log refused or lost the proposal.
+    #[error("the transaction was not made durable: {0}")]
+    NotDurable(String),
+    /// The binlog tail did not deliver the prepared transaction in time.
+    #[error("the prepared transaction did not reach the replication log within {DURABLE_WAIT_MS} ms (is the binlog tail connected? see shoal_capture_tail_reconnects_total)")]
+    TimedOut,
+    /// The coordinator stopped (shutdown, or leadership lost).
+    #[error("capture stopped before the transaction was durable")]
+    Stopped,
+}
+
+/// A session's wait for its xid.
+pub struct Waiter {
+    rx: oneshot::Receiver<Result<Lsn, CaptureError>>,
+    xid: String,
+    capture: Arc<Capture>,
+}
+
+impl Waiter {
+    /// The entry's LSN once durable.
+    pub async fn durable(mut self) -> Result<Lsn, CaptureError> {
+        let r = match tokio::time::timeout(Duration::from_millis(DURABLE_WAIT_MS), &mut self.rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(CaptureError::Stopped),
+            Err(_) => Err(CaptureError::TimedOut),
+        };
+        self.capture.forget(&self.xid);
+        r
+    }
+
+    /// Gives up on the xid (the transaction is being rolled back).
+    pub fn cancel(self) {
+        self.capture.forget(&self.xid);
+    }
+}
+
+enum Cmd {
+    Statement { entry: StatementEntry, after: GtidPos, reply: oneshot::Sender<Result<Lsn, CaptureError>> },
+}
+
+/// The leader's capture: xids, waiters, and the coordinator task.
+pub struct Capture {
+    /// `shoal-<node>-<epoch>-`: unique per run (the epoch is random).
+    prefix: String,
+    seq: AtomicU64,
+    waiters: Mutex<HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>>,
+    commands: mpsc::Sender<Cmd>,
+}
+
+impl Capture {
+    /// Starts the coordinator over what the tail delivers; proposals go to `durable`.
+    /// `node` names this node in xids (letters, digits, `_`).
+    pub fn start(node: &str, tail: mpsc::Receiver<Captured>, durable: Arc<dyn Durable>) -> Arc<Capture> {
+        let epoch: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
+        let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let (tx, rx) = mpsc::channel(PENDING_STATEMENTS_MAX);
+        let capture = Arc::new(Capture {
+            prefix: format!("{XID_PREFIX}{node}-{epoch:x}-"),
+            seq: AtomicU64::new(0),
+            waiters: Mutex::new(HashMap::new()),
+            commands: tx,
+        });
+        tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable));
+        capture
+    }
+
+    /// A fresh xid for a transaction about to start.
+    pub fn next_xid(&self) -> String {
+        format!("{}{}", self.prefix, self.seq.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// A fresh id for a statement entry.
+    pub fn next_statement_id(&self) -> String {
+        self.next_xid()
+    }
+
+    /// Registers interest in `xid`: call before `XA PREPARE`, so the tail's delivery
+    /// cannot come first.
+    pub fn expect(self: &Arc<Self>, xid: &str) -> Waiter {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(xid.to_string(), tx);
+        Waiter { rx, xid: xid.to_string(), capture: self.clone() }
+    }
+
+    /// Proposes a statement (DDL) before it runs; `after` is the leader's
+    /// `@@gtid_binlog_pos` when the session asked, so the statement follows every
+    /// transaction prepared before it.
+    pub async fn propose_statement(&self, entry: StatementEntry, after: &str) -> Result<Lsn, CaptureError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Statement { entry, after: GtidPos::parse(after), reply };
+        self.commands.send(cmd).await.map_err(|_| CaptureError::Stopped)?;
+        match tokio::time::timeout(Duration::from_millis(DURABLE_WAIT_MS), rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(CaptureError::Stopped),
+            Err(_) => Err(CaptureError::TimedOut),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget(&self, xid: &str) {
+        self.lock().remove(xid);
+    }
+
+    fn take(&self, xid: &str) -> Option<oneshot::Sender<Result<Lsn, CaptureError>>> {
+        self.lock().remove(xid)
+    }
+}
+
+/// Proposes `entry` and hands the outcome to `reply` (if anyone still waits).
+fn propose(durable: &Arc<dyn Durable>, entry: Entry, reply: Option<oneshot::Sender<Result<Lsn, CaptureError>>>) {
+    let proposal = durable.propose(entry.encode());
+    tokio::spawn(async move {
+        let r = proposal.await.map_err(CaptureError::NotDurable);
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "a captured entry was not made durable");
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(r);
+        }
+    });
+}
+
+/// The coordinator task: ends when the tail's channel closes or the [`Capture`] is dropped.
+async fn coordinate(
+    capture: std::sync::Weak<Capture>,
+    mut tail: mpsc::Receiver<Captured>,
+    mut commands: mpsc::Receiver<Cmd>,
+    durable: Arc<dyn Durable>,
+) {
+    let mut seen = GtidPos::default();
+    let mut pending: Vec<(StatementEntry, GtidPos, oneshot::Sender<Result<Lsn, CaptureError>>)> = Vec::new();
+    loop {
+        tokio::select! {
+            found = tail.recv() => {
+                let Some(found) = found else { break };
+                let Some(capture) = capture.upgrade() else { break };
+                advance(&mut seen, found.gtid());
+                match found {
+                    Captured::Prepared { xid, rows, .. } => {
+                        let reply = capture.take(&xid);
+                        if reply.is_none() {
+                            tracing::warn!(%xid, "a prepared transaction nobody waits for: proposed anyway; recovery decides it");
+                        }
+                        propose(&durable, Entry::Rows(rows), reply);
+                        metrics::counter!(crate::metrics::CAPTURE_ENTRIES, "kind" => "rows").increment(1);
+                    }
+                    Captured::Unmanaged { rows, gtid } => {
+                        tracing::info!(%gtid, "a transaction written without shoal is replicated after the fact");
+                        let rows = RowsEntry { origin: Origin::Unmanaged { gtid }, ..rows };
+                        propose(&durable, Entry::Rows(rows), None);
+                        metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
+                    }
+                    Captured::Statement { id: Some(_), .. } | Captured::Skipped { .. } => {}
+                    Captured::Statement { id: None, schema, sql, gtid } => {
+                        tracing::info!(%gtid, %sql, "a statement run without shoal is replicated after the fact");
+                        let entry = StatementEntry { id: format!("unmanaged-{gtid}"), schema, session: Vec::new(), sql };
+                        propose(&durable, Entry::Statement(entry), None);
+                        metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
+                    }
+                }
+            }
+            cmd = commands.recv() => {
+                let Some(Cmd::Statement { entry, after, reply }) = cmd else { break };
+                pending.push((entry, after, reply));
+            }
+        }
+        // Statements whose binlog position the tail has passed go out, in arrival order.
+        while pending.first().is_some_and(|(_, after, _)| seen.covers(after)) {
+            let (entry, _, reply) = pending.remove(0);
+            propose(&durable, Entry::Statement(entry), Some(reply));
+            metrics::counter!(crate::metrics::CAPTURE_ENTRIES, "kind" => "statement").increment(1);
+        }
+    }
+    if let Some(capture) = capture.upgrade() {
+        for (_, reply) in capture.lock().drain() {
+            let _ = reply.send(Err(CaptureError::Stopped));
+        }
+    }
+}
+
+/// Adds `gtid` (`domain-server-seq`) to `seen`.
+fn advance(seen: &mut GtidPos, gtid: &str) {
+    let one = GtidPos::parse(gtid);
+    for (d, seq) in one.0 {
+        match seen.0.iter_mut().find(|(dd, _)| *dd == d) {
+            Some(e) => e.1 = e.1.max(seq),
+            None => seen.0.push((d, seq)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counting(Mutex<Vec<Entry>>);
+
+    impl Durable for Counting {
+        fn propose(&self, entry: Vec<u8>) -> Proposal {
+            let mut g = self.0.lock().unwrap();
+            g.push(Entry::decode(&entry).unwrap());
+            let lsn = g.len() as Lsn;
+            Box::pin(async move { Ok(lsn) })
+        }
+    }
+
+    fn rows(xid: &str) -> RowsEntry {
+        RowsEntry { origin: Origin::Captured { xid: xid.into() }, format: vec![1], statements: vec![vec![2]] }
+    }
+
+    #[tokio::test]
+    async fn a_prepared_transaction_reaches_its_waiter_and_statements_wait_for_the_tail() {
+        let (tx, rx) = mpsc::channel(16);
+        let durable = Arc::new(Counting(Mutex::new(Vec::new())));
+        let capture = Capture::start("n1", rx, durable.clone());
+        let xid = capture.next_xid();
+        assert!(xid.starts_with("shoal-n1-"), "{xid}");
+        let waiter = capture.expect(&xid);
+        tx.send(Captured::Prepared { gtid: "0-1-5".into(), xid: xid.clone(), rows: rows(&xid) }).await.unwrap();
+        assert_eq!(waiter.durable().await, Ok(1));
+        // A statement that saw position 0-1-7 waits until the tail passed it.
+        let c2 = capture.clone();
+        let stmt = StatementEntry { id: "s".into(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
+        let proposed = tokio::spawn(async move { c2.propose_statement(stmt, "0-1-7").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(Captured::Unmanaged { gtid: "0-1-6".into(), rows: rows("x") }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!proposed.is_finished(), "the statement went out before the tail reached 0-1-7");
+        tx.send(Captured::Skipped { gtid: "0-1-7".into() }).await.unwrap();
+        assert_eq!(proposed.await.unwrap(), Ok(3));
+        let log = durable.0.lock().unwrap().clone();
+        assert!(matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid == "0-1-6"));
+        assert!(matches!(&log[2], Entry::Statement(_)));
+    }
+}
