@@ -69,6 +69,12 @@ pub enum ProxyError {
     /// The router found no server for the statement (e.g. the primary is down).
     #[error("{0}")]
     Unavailable(String),
+    /// A transaction's COMMIT did not happen (not made durable; rolled back).
+    #[error("{0}")]
+    CommitFailed(String),
+    /// A statement shoal does not offer in this mode; the message says what to use.
+    #[error("{0}")]
+    NotSupported(String),
     /// A named limit was reached.
     #[error("{what} limit reached ({limit}); {hint}")]
     Limit {
@@ -96,6 +102,10 @@ pub struct MysqlError {
 
 /// `ER_UNKNOWN_ERROR`: shoal's own failures use it with a message naming the cause.
 pub const ER_UNKNOWN_ERROR: u16 = 1105;
+/// `ER_ERROR_DURING_COMMIT`: a captured transaction was not made durable and was rolled back.
+pub const ER_ERROR_DURING_COMMIT: u16 = 1180;
+/// `ER_NOT_SUPPORTED_YET`.
+pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
 /// `ER_NET_PACKET_TOO_LARGE`.
 pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
 /// `ER_ACCESS_DENIED_ERROR`.
@@ -126,6 +136,8 @@ impl ProxyError {
             ProxyError::BackendConnect { code, .. } if *code == ER_ACCESS_DENIED => (*code, "28000"),
             ProxyError::BackendConnect { .. } => (2003, "HY000"),
             ProxyError::BackendIo { .. } => (2013, "HY000"),
+            ProxyError::CommitFailed(_) => (ER_ERROR_DURING_COMMIT, "HY000"),
+            ProxyError::NotSupported(_) => (ER_NOT_SUPPORTED_YET, "42000"),
             ProxyError::Limit { code, .. } => (*code, if *code == ER_CON_COUNT { "08004" } else { "HY000" }),
             _ => (ER_UNKNOWN_ERROR, "HY000"),
         };

@@ -23,6 +23,9 @@ pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 const SMALL_READ_BYTES: usize = 2048;
 /// How long to wait for the rest of a PROXY header that arrived in pieces.
 const PROXY_HEADER_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
+/// The largest reply shoal holds back while an autocommit write becomes durable
+/// ([`ClientIo::hold`]); a larger one fails the statement (and its transaction).
+pub const HELD_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// A write buffer that grew beyond this is released after use.
 const WRITE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
@@ -105,6 +108,9 @@ pub struct ClientIo {
     /// Bytes went to the client since the flag was last cleared: an error after that
     /// point cannot be reported in-band.
     pub wrote: bool,
+    /// While set, relayed responses collect here instead of going out ([`Self::hold`]):
+    /// an autocommit write's reply waits until its transaction is durable.
+    held: Option<BytesMut>,
 }
 
 fn io_err(e: std::io::Error) -> ProxyError {
@@ -124,7 +130,19 @@ impl ClientIo {
             wbuf: BytesMut::new(),
             packet_bytes_max,
             wrote: false,
+            held: None,
         }
+    }
+
+    /// From now on, relayed responses are kept (up to [`HELD_RESPONSE_BYTES_MAX`]) until
+    /// [`Self::release`] or [`Self::take_held`].
+    pub fn hold(&mut self) {
+        self.held = Some(BytesMut::new());
+    }
+
+    /// Stops holding and returns what was held.
+    pub fn take_held(&mut self) -> BytesMut {
+        self.held.take().unwrap_or_default()
     }
 
     fn stream(&mut self) -> Result<&mut ClientStream, ProxyError> {
@@ -258,6 +276,18 @@ impl ClientIo {
 
     /// Writes bytes that already are whole frames (relayed from a backend).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
+        if let Some(held) = self.held.as_mut() {
+            if held.len() + bytes.len() > HELD_RESPONSE_BYTES_MAX {
+                return Err(ProxyError::Limit {
+                    what: "held_response_bytes_max",
+                    limit: HELD_RESPONSE_BYTES_MAX as u64,
+                    hint: "an autocommit write's reply is held until the write is durable; run a statement with a reply this large inside BEGIN ... COMMIT",
+                    code: crate::error::ER_UNKNOWN_ERROR,
+                });
+            }
+            held.extend_from_slice(bytes);
+            return Ok(());
+        }
         self.wrote = true;
         crate::metrics::client_sent(bytes.len());
         let stream = self.stream()?;

@@ -40,6 +40,16 @@ pub fn writes(c: &Classification) -> bool {
         )
 }
 
+/// shoal's XA transaction on the session's leader connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenXa {
+    /// Its xid (`shoal-<node>-<epoch>-<seq>`).
+    pub xid: String,
+    /// A statement that may write ran in it: COMMIT prepares and waits for durability
+    /// (else it commits one-phase, which binlogs nothing).
+    pub wrote: bool,
+}
+
 /// The session's backend side.
 #[derive(Default)]
 pub struct Leases {
@@ -57,6 +67,8 @@ pub struct Leases {
     pub last_gtid: Option<(GtidPos, String)>,
     /// The open transaction has written: its COMMIT must record a GTID.
     pub txn_wrote: bool,
+    /// shoal's XA transaction open on `held` (capture on): its xid, and whether it wrote.
+    pub xa: Option<OpenXa>,
     /// The session's own pool, when its login was relayed to the server: it holds the
     /// session's only connection, on the leader, and every statement runs there.
     pub own: Option<Arc<BackendPool>>,
@@ -139,6 +151,7 @@ impl Leases {
         }
         self.cursor = None;
         self.txn_wrote = false;
+        self.xa = None;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
     }
 

@@ -22,6 +22,7 @@ pub mod pipelined;
 pub mod session;
 pub mod stmt;
 pub mod tls;
+pub mod xa;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -89,6 +90,9 @@ pub struct Proxy {
     pub registry: Registry,
     /// Statements in progress (drain waits for none).
     pub running: Arc<Statements>,
+    /// The leader's capture (replication on, this node leads): client write transactions
+    /// run as XA and commit once durable (`crate::capture`). Empty: statements run as sent.
+    pub capture: ArcSwapOption<crate::capture::Capture>,
     /// The greeting's server facts, once the primary answered.
     server: ArcSwapOption<ServerInfo>,
     /// Next connection id handed to a client.
@@ -135,6 +139,7 @@ impl Proxy {
             primary: primary.into(),
             registry: Registry::default(),
             running: Arc::default(),
+            capture: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })

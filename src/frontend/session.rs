@@ -556,10 +556,21 @@ impl Session {
             }
         }
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
-        let Some(framer) = self.run_on_backend(&payload, Expect::Results, &class).await? else {
-            self.backend.release_if_free();
-            return Ok(());
+        let super::xa::Prelude { payload, plan } = self.xa_prelude(&class, payload).await?;
+        let sql = &payload[1..];
+        let mut framer = match self.run_on_backend(&payload, Expect::Results, &class).await {
+            Ok(Some(framer)) => framer,
+            Ok(None) => {
+                self.xa_abandon(&plan, true).await?;
+                self.backend.release_if_free();
+                return Ok(());
+            }
+            Err(e) => {
+                self.xa_abandon(&plan, false).await?;
+                return Err(e);
+            }
         };
+        self.xa_epilogue(plan, &class, &mut framer).await?;
         self.state.statement_done(&framer);
         let failed = framer.error.is_some();
         timer.done(framer.error, self.backend.on_follower(&self.proxy));

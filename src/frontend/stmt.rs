@@ -139,25 +139,45 @@ impl Session {
         }
         let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
+        let plan = self.xa_prelude_execute(&meta.class).await?;
         self.lease_for(&meta.class).await?;
         let conn = self.backend.conn();
-        if let Ready::Refused(bytes) = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await? {
-            self.backend.release_if_free();
-            return self.forward_refusal(bytes, 1).await;
-        }
-        let backend_id = match conn.ensure_prepared(&meta, per_backend).await? {
-            Ok(b) => b,
-            Err(bytes) => {
+        let ready = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await;
+        let prepared = match ready {
+            Ok(Ready::Yes) => conn.ensure_prepared(&meta, per_backend).await,
+            Ok(Ready::Refused(bytes)) => Ok(Err(bytes)),
+            Err(e) => Err(e),
+        };
+        let backend_id = match prepared {
+            Ok(Ok(b)) => b,
+            Ok(Err(bytes)) => {
+                self.xa_abandon(&plan, false).await?;
                 self.backend.release_if_free();
                 return self.forward_refusal(bytes, 1).await;
             }
+            Err(e) => {
+                self.xa_abandon(&plan, false).await?;
+                return Err(e);
+            }
         };
+        let conn = self.backend.conn();
         self.handle.set_running(Some((conn.server, conn.thread_id)));
-        conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
         let expect = if execute_flags(&payload) != 0 { Expect::Cursor } else { Expect::Results };
-        let framer = conn.relay(expect, &mut self.io).await;
+        let sent = conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await;
+        let framer = match sent {
+            Ok(()) => conn.relay(expect, &mut self.io).await,
+            Err(e) => Err(e),
+        };
         self.handle.set_running(None);
-        let framer = framer?;
+        let mut framer = match framer {
+            Ok(f) => f,
+            Err(e) => {
+                self.xa_abandon(&plan, false).await?;
+                return Err(e);
+            }
+        };
+        self.xa_epilogue(plan, &meta.class, &mut framer).await?;
+        let conn = self.backend.conn();
         self.state.statement_done(&framer);
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;

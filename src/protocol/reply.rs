@@ -53,6 +53,37 @@ pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
     })
 }
 
+/// Rewrites the status flags of the packet that ends `frames` (whole frames with headers,
+/// as relayed): an OK (`0x00`, or `0xFE` of 7+ bytes) or an old-style EOF (`0xFE`, under
+/// 9 bytes); `status` maps the old flags to the new. False when the last packet is
+/// neither (an ERR keeps its bytes).
+pub fn patch_final_status(frames: &mut [u8], status: impl FnOnce(u16) -> u16) -> bool {
+    let mut at = 0;
+    let mut last = None;
+    while frames.len() >= at + 4 {
+        let len = frames[at] as usize | (frames[at + 1] as usize) << 8 | (frames[at + 2] as usize) << 16;
+        if frames.len() < at + 4 + len {
+            return false;
+        }
+        last = Some((at + 4, len));
+        at += 4 + len;
+    }
+    let Some((start, len)) = last else { return false };
+    let payload = &mut frames[start..start + len];
+    let offset = match payload.first() {
+        Some(0xFE) if len < 9 => Some(3),
+        Some(0x00) | Some(0xFE) => {
+            let skip = |at: usize, p: &[u8]| lenenc_int(p.get(at..)?).map(|(_, n)| at + n);
+            skip(1, payload).and_then(|a| skip(a, payload))
+        }
+        _ => None,
+    };
+    let Some(o) = offset.filter(|o| o + 2 <= len) else { return false };
+    let new = status(u16::from_le_bytes([payload[o], payload[o + 1]]));
+    payload[o..o + 2].copy_from_slice(&new.to_le_bytes());
+    true
+}
+
 /// Error code and message of an ERR packet, for logs and tests.
 pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
     if payload.first() != Some(&0xFF) || payload.len() < 3 {
@@ -205,5 +236,23 @@ mod tests {
     fn short_packets_are_not_ok() {
         assert_eq!(parse_ok(&[0x00, 0x00]), None);
         assert_eq!(parse_eof(&[0xFE, 0]), None);
+    }
+
+    #[test]
+    fn the_final_status_is_patched_in_ok_and_eof() {
+        let ok = OkInfo { affected_rows: 300, last_insert_id: 70000, status: 0x0003, warnings: 1 };
+        let mut frames = BytesMut::new();
+        put_eof(&mut frames, 1, 0x0001);
+        put_ok(&mut frames, 2, &ok, false);
+        assert!(patch_final_status(&mut frames, |s| s & !0x0001));
+        let last = &frames[9 + 4..];
+        assert_eq!(parse_ok(last), Some(OkInfo { status: 0x0002, ..ok }));
+        let mut eof = BytesMut::new();
+        put_eof(&mut eof, 1, 0x0003);
+        assert!(patch_final_status(&mut eof, |s| s & !0x0001));
+        assert_eq!(parse_eof(&eof[4..]).unwrap().status, 0x0002);
+        let mut err = BytesMut::new();
+        put_err(&mut err, 1, 1062, "23000", "dup");
+        assert!(!patch_final_status(&mut err, |_| 0));
     }
 }

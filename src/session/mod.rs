@@ -48,6 +48,7 @@ pub mod prepared;
 pub mod registry;
 pub mod running;
 pub mod state;
+pub mod xa;
 
 use crate::classify::{Classification, Flags, Kind, SetEffect};
 use crate::protocol::StatusFlags;

@@ -1,0 +1,403 @@
+//! Capture on the leader, session side: each client write transaction runs as an XA
+//! transaction on the leader's MariaDB and commits only once its row images are durable
+//! (`crate::capture`, `docs/replication.md`). The decision is [`xa_step`]
+//! (`session::xa`); this file sends what it decides.
+//!
+//! | step | before the statement | the statement | after it |
+//! |---|---|---|---|
+//! | `Begin` | — | `XA START 'x'` instead of `BEGIN` | the XA is open |
+//! | `Commit`, wrote | marker row, `XA END`, `XA PREPARE` (one round trip), wait until durable | `XA COMMIT 'x'` | closed |
+//! | `Commit`, read only | `XA END` | `XA COMMIT 'x' ONE PHASE` | closed |
+//! | `Rollback` | `XA END` | `XA ROLLBACK 'x'` | closed |
+//! | `Wrap` | `XA START` (refused with 1400 under `LOCK TABLES`: runs plain) | as sent, reply held | ERR: `XA ROLLBACK`, ERR out; OK: commit as above, then the held reply (status without "in transaction") |
+//! | `StartFirst` | `XA START` | as sent | open |
+//! | `CommitFirst` | the whole commit, silently | decided again | — |
+//! | `Pass` (DDL) | proposed as a statement entry (after the tail passed `@@gtid_binlog_pos`) | `/*shoal:<id>*/` + the statement | — |
+//!
+//! A commit that does not become durable is rolled back (`XA ROLLBACK`) and the client
+//! gets `ER_ERROR_DURING_COMMIT` (1180) naming the cause.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::lease::{writes, OpenXa};
+use super::session::Session;
+use crate::capture::{Capture, StatementEntry, STATEMENT_MARK};
+use crate::classify::{Classification, Flags, Kind};
+use crate::error::ProxyError;
+use crate::protocol::framer::{Expect, Framer};
+use crate::protocol::reply::{parse_err, patch_final_status};
+use crate::protocol::{com, StatusFlags};
+use crate::session::xa::{xa_step, XaStep, XaView};
+use crate::session::Pin;
+
+/// `ER_XAER_OUTSIDE`: `XA START` refused because work is pending outside it (`LOCK TABLES`).
+const ER_XAER_OUTSIDE: u16 = 1400;
+
+/// What the statement about to run needs afterwards.
+pub(super) enum XaPlan {
+    /// Nothing beyond marking a written transaction.
+    Plain,
+    /// It is `XA START 'x'` in place of `BEGIN`: open on success.
+    Begin(String),
+    /// It ends the XA (`XA COMMIT`/`XA ROLLBACK`), counted under `outcome`.
+    End(&'static str),
+    /// An autocommit write inside a one-statement XA whose reply is held.
+    Wrap,
+}
+
+/// What to run after the prelude, or nothing (answered).
+pub(super) struct Prelude {
+    /// The command to send (the client's, or shoal's substitute).
+    pub payload: BytesMut,
+    /// What to do after it.
+    pub plan: XaPlan,
+}
+
+fn query_payload(sql: &str) -> BytesMut {
+    let mut p = BytesMut::with_capacity(sql.len() + 1);
+    p.extend_from_slice(&[com::QUERY]);
+    p.extend_from_slice(sql.as_bytes());
+    p
+}
+
+/// The server's message in an ERR response (`bytes`: whole frames).
+fn server_error(bytes: &[u8]) -> String {
+    bytes.get(4..).and_then(parse_err).map_or_else(|| "unknown error".to_string(), |(c, m)| format!("{m} ({c})"))
+}
+
+impl Session {
+    fn capture(&self) -> Option<std::sync::Arc<Capture>> {
+        self.proxy.capture.load_full()
+    }
+
+    /// The step for a statement (`Pass` when capture is off).
+    pub(super) fn xa_step_for(&self, class: &Classification, sql: &[u8]) -> XaStep {
+        if self.proxy.capture.load().is_none() {
+            return XaStep::Pass;
+        }
+        let in_trans = self.backend.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        let view = XaView {
+            open: self.backend.xa.is_some(),
+            autocommit: self.backend.autocommit(),
+            other_transaction: self.backend.xa.is_none() && in_trans,
+        };
+        xa_step(&view, class, sql)
+    }
+
+    /// Sends `sql` on the held connection for shoal itself; the ERR message on failure.
+    async fn xa_ask(&mut self, sql: &str) -> Result<Result<u16, (u16, String)>, ProxyError> {
+        let conn = self.backend.conn();
+        let (framer, bytes) = conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
+        if let Some(s) = framer.status() {
+            self.backend.status = s;
+        }
+        Ok(match framer.error {
+            None => Ok(framer.status().unwrap_or(self.backend.status)),
+            Some(code) => Err((code, server_error(&bytes))),
+        })
+    }
+
+    /// Leases the leader connection for `class` and brings it in line with the session.
+    async fn xa_lease(&mut self, class: &Classification) -> Result<(), ProxyError> {
+        self.lease_for(class).await?;
+        if let crate::backend::conn::Ready::Refused(bytes) = self.sync(false).await? {
+            return Err(ProxyError::Unavailable(format!("the leader refused the session's state: {}", server_error(&bytes))));
+        }
+        Ok(())
+    }
+
+    /// `XA START` on the held connection; false when MariaDB refuses it because work is
+    /// pending outside (then the statement runs as it is and the tail captures it).
+    async fn xa_start(&mut self) -> Result<bool, ProxyError> {
+        let Some(capture) = self.capture() else { return Ok(false) };
+        let xid = capture.next_xid();
+        match self.xa_ask(&format!("XA START '{xid}'")).await? {
+            Ok(_) => {
+                self.backend.xa = Some(OpenXa { xid, wrote: false });
+                // The XA lives on this connection until it ends.
+                self.backend.pin.add(Pin::TRANSACTION);
+                Ok(true)
+            }
+            Err((ER_XAER_OUTSIDE, _)) => Ok(false),
+            Err((code, msg)) => Err(ProxyError::Unavailable(format!("XA START failed on the leader ({code}): {msg}"))),
+        }
+    }
+
+    /// Rolls the open XA back (best effort: a connection that fails is closed, which
+    /// rolls an unprepared XA back too).
+    async fn xa_rollback_silently(&mut self, ended: bool) {
+        let Some(xa) = self.backend.xa.take() else { return };
+        let end = if ended { Ok(Ok(0)) } else { self.xa_ask(&format!("XA END '{}'", xa.xid)).await };
+        let rolled = match end {
+            Ok(_) => self.xa_ask(&format!("XA ROLLBACK '{}'", xa.xid)).await,
+            Err(e) => Err(e),
+        };
+        if !matches!(rolled, Ok(Ok(_))) {
+            if let Some(conn) = self.backend.held.as_mut() {
+                conn.mark_broken();
+            }
+        }
+        self.backend.pin.remove(Pin::TRANSACTION);
+        metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "rolled_back").increment(1);
+    }
+
+    /// Writes the marker row, ends and prepares the open XA in one round trip, and waits
+    /// until the tail's entry for it is durable. On failure the XA is rolled back.
+    async fn xa_prepare_durable(&mut self) -> Result<(), ProxyError> {
+        let (Some(capture), Some(xa)) = (self.capture(), self.backend.xa.clone()) else { return Ok(()) };
+        let waiter = capture.expect(&xa.xid);
+        let steps = [
+            format!("INSERT INTO shoal_meta.txn (xid) VALUES ('{}')", xa.xid),
+            format!("XA END '{}'", xa.xid),
+            format!("XA PREPARE '{}'", xa.xid),
+        ];
+        let conn = self.backend.conn();
+        for s in &steps {
+            conn.send(com::QUERY, s.as_bytes()).await?;
+        }
+        let mut failed: Option<(usize, String)> = None;
+        let mut status = None;
+        for i in 0..steps.len() {
+            let (framer, bytes) = conn.read_response(Expect::Results).await?;
+            status = framer.status().or(status);
+            if framer.error.is_some() && failed.is_none() {
+                failed = Some((i, server_error(&bytes)));
+            }
+        }
+        if let Some(s) = status {
+            self.backend.status = s;
+        }
+        if let Some((step, msg)) = failed {
+            waiter.cancel();
+            // After a failed INSERT the rest still ran (separate commands): `XA END` may
+            // have ended the branch, and `XA PREPARE` may have prepared it.
+            let prepared = step == 0 && self.xa_ask(&format!("XA ROLLBACK '{}'", xa.xid)).await?.is_ok();
+            if !prepared {
+                self.xa_rollback_silently(step != 1).await;
+            }
+            self.backend.xa = None;
+            self.backend.pin.remove(Pin::TRANSACTION);
+            let hint = if step == 0 { " (does the account have INSERT on shoal_meta.txn? see docs/replication.md)" } else { "" };
+            return Err(ProxyError::CommitFailed(format!(
+                "shoal: the transaction could not be prepared for replication and was rolled back: {msg}{hint}"
+            )));
+        }
+        let started = Instant::now();
+        let durable = waiter.durable().await;
+        metrics::histogram!(crate::metrics::CAPTURE_DURABLE_WAIT).record(started.elapsed().as_secs_f64());
+        if let Err(e) = durable {
+            let rolled = self.xa_ask(&format!("XA ROLLBACK '{}'", xa.xid)).await;
+            self.backend.xa = None;
+            self.backend.pin.remove(Pin::TRANSACTION);
+            metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "failed").increment(1);
+            let rolled = if matches!(rolled, Ok(Ok(_))) { "rolled back" } else { "left prepared for recovery" };
+            return Err(ProxyError::CommitFailed(format!("shoal: {e}; the transaction was {rolled}")));
+        }
+        Ok(())
+    }
+
+    /// Commits the open XA without answering the client (before a statement that
+    /// commits implicitly, and for a wrapped autocommit write).
+    async fn xa_commit_silently(&mut self) -> Result<u16, ProxyError> {
+        let Some(xa) = self.backend.xa.clone() else { return Ok(self.backend.status) };
+        let commit = if xa.wrote {
+            self.xa_prepare_durable().await?;
+            format!("XA COMMIT '{}'", xa.xid)
+        } else {
+            if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
+                self.xa_rollback_silently(false).await;
+                return Err(ProxyError::CommitFailed(format!("shoal: XA END failed ({code}): {msg}")));
+            }
+            format!("XA COMMIT '{}' ONE PHASE", xa.xid)
+        };
+        let r = self.xa_ask(&commit).await?;
+        self.backend.xa = None;
+        self.backend.pin.remove(Pin::TRANSACTION);
+        match r {
+            Ok(status) => {
+                let outcome = if xa.wrote { "committed" } else { "read_only" };
+                metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => outcome).increment(1);
+                Ok(status)
+            }
+            Err((code, msg)) => Err(ProxyError::CommitFailed(format!("shoal: {commit} failed ({code}): {msg}"))),
+        }
+    }
+
+    /// Everything before a text statement runs with capture on: the decision, the XA
+    /// statements it needs first, and what to send instead of the client's text.
+    pub(super) async fn xa_prelude(&mut self, class: &Classification, payload: BytesMut) -> Result<Prelude, ProxyError> {
+        loop {
+            let step = self.xa_step_for(class, &payload[1..]);
+            match step {
+                XaStep::Pass => return self.ddl_prelude(class, payload).await,
+                XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(format!("shoal: {msg}"))),
+                XaStep::CommitFirst => {
+                    self.xa_commit_silently().await?;
+                    continue;
+                }
+                XaStep::Begin => {
+                    self.xa_lease(class).await?;
+                    let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
+                    let xid = capture.next_xid();
+                    let sql = format!("XA START '{xid}'");
+                    return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::Begin(xid) });
+                }
+                XaStep::Commit => {
+                    let Some(xa) = self.backend.xa.clone() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
+                    let sql = if xa.wrote {
+                        self.xa_prepare_durable().await?;
+                        format!("XA COMMIT '{}'", xa.xid)
+                    } else {
+                        if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
+                            self.xa_rollback_silently(false).await;
+                            return Err(ProxyError::CommitFailed(format!("shoal: XA END failed ({code}): {msg}")));
+                        }
+                        format!("XA COMMIT '{}' ONE PHASE", xa.xid)
+                    };
+                    let outcome = if xa.wrote { "committed" } else { "read_only" };
+                    return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::End(outcome) });
+                }
+                XaStep::Rollback => {
+                    let Some(xa) = self.backend.xa.clone() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
+                    // A branch that already failed XA END is rolled back by XA ROLLBACK alone.
+                    let _ = self.xa_ask(&format!("XA END '{}'", xa.xid)).await?;
+                    let sql = format!("XA ROLLBACK '{}'", xa.xid);
+                    return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::End("rolled_back") });
+                }
+                XaStep::Wrap => {
+                    self.xa_lease(class).await?;
+                    if !self.xa_start().await? {
+                        return Ok(Prelude { payload, plan: XaPlan::Plain });
+                    }
+                    if let Some(xa) = self.backend.xa.as_mut() {
+                        xa.wrote = true;
+                    }
+                    self.io.hold();
+                    return Ok(Prelude { payload, plan: XaPlan::Wrap });
+                }
+                XaStep::StartFirst => {
+                    self.xa_lease(class).await?;
+                    self.xa_start().await?;
+                    return Ok(Prelude { payload, plan: XaPlan::Plain });
+                }
+            }
+        }
+    }
+
+    /// The prelude of a prepared statement's execute: only what autocommit and
+    /// `autocommit=0` need (transaction control is text).
+    pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<XaPlan, ProxyError> {
+        loop {
+            return match self.xa_step_for(class, b"") {
+                XaStep::CommitFirst => {
+                    self.xa_commit_silently().await?;
+                    continue;
+                }
+                XaStep::Wrap => {
+                    self.xa_lease(class).await?;
+                    if !self.xa_start().await? {
+                        return Ok(XaPlan::Plain);
+                    }
+                    if let Some(xa) = self.backend.xa.as_mut() {
+                        xa.wrote = true;
+                    }
+                    self.io.hold();
+                    Ok(XaPlan::Wrap)
+                }
+                XaStep::StartFirst => {
+                    self.xa_lease(class).await?;
+                    self.xa_start().await?;
+                    Ok(XaPlan::Plain)
+                }
+                XaStep::Begin | XaStep::Commit | XaStep::Rollback => Err(ProxyError::NotSupported(
+                    "shoal: BEGIN, COMMIT and ROLLBACK as prepared statements are not available with replication on: send them as text".into(),
+                )),
+                XaStep::Refuse(msg) => Err(ProxyError::NotSupported(format!("shoal: {msg}"))),
+                XaStep::Pass => Ok(XaPlan::Plain),
+            };
+        }
+    }
+
+    /// The prelude of a statement that passes: DDL (not temporary) is proposed first and
+    /// then runs with shoal's mark, so every node runs it and the leader's tail knows it.
+    async fn ddl_prelude(&mut self, class: &Classification, payload: BytesMut) -> Result<Prelude, ProxyError> {
+        let temporary = class.flags.intersects(Flags(Flags::CREATE_TEMP_TABLE.0 | Flags::DROP_TEMP_TABLE.0));
+        let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
+        if class.kind != Kind::Ddl || temporary || class.flags.contains(Flags::MULTI_STATEMENT) {
+            return Ok(Prelude { payload, plan: XaPlan::Plain });
+        }
+        self.xa_lease(class).await?;
+        let pos = self.backend.conn().query_value("SELECT @@gtid_binlog_pos").await?.flatten();
+        let pos = pos.map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
+        let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
+        let id = capture.next_statement_id();
+        let session = self.state.vars.iter().map(|(_, text)| text.to_string()).collect();
+        let entry = StatementEntry { id: id.clone(), schema: self.state.schema.clone(), session, sql: sql.clone() };
+        capture.propose_statement(entry, &pos).await.map_err(|e| {
+            ProxyError::Unavailable(format!("shoal: the statement was not run: it could not be replicated: {e}"))
+        })?;
+        let marked = format!("{STATEMENT_MARK}{id}*/ {sql}");
+        Ok(Prelude { payload: query_payload(&marked), plan: XaPlan::Plain })
+    }
+
+    /// What follows a statement run under `plan`. `framer` is its response's; for a
+    /// wrapped write its reply (held so far) goes out here, after the commit.
+    pub(super) async fn xa_epilogue(
+        &mut self,
+        plan: XaPlan,
+        class: &Classification,
+        framer: &mut Framer,
+    ) -> Result<(), ProxyError> {
+        match plan {
+            XaPlan::Plain => {
+                if let Some(xa) = self.backend.xa.as_mut() {
+                    xa.wrote |= writes(class) || class.kind == Kind::Call;
+                }
+            }
+            XaPlan::Begin(xid) => {
+                if framer.error.is_none() {
+                    self.backend.xa = Some(OpenXa { xid, wrote: false });
+                }
+            }
+            XaPlan::End(outcome) => {
+                self.backend.xa = None;
+                if framer.error.is_none() {
+                    metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => outcome).increment(1);
+                }
+            }
+            XaPlan::Wrap => {
+                let mut held = self.io.take_held();
+                if framer.error.is_some() {
+                    self.xa_rollback_silently(false).await;
+                } else {
+                    let status = self.xa_commit_silently().await?;
+                    let in_trans = StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+                    let autocommit = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+                    let after = status & (in_trans | autocommit);
+                    patch_final_status(&mut held, |s| (s & !(in_trans | autocommit)) | after);
+                    if let Some(ok) = framer.last_ok.as_mut() {
+                        ok.status = (ok.status & !(in_trans | autocommit)) | after;
+                    }
+                }
+                self.io.write_raw(&held).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A wrapped write that did not run to an answer from MariaDB (shoal refused it, or
+    /// the connection failed): the XA is rolled back; `deliver` sends what was held (a
+    /// refusal shoal forwarded), else it is dropped.
+    pub(super) async fn xa_abandon(&mut self, plan: &XaPlan, deliver: bool) -> Result<(), ProxyError> {
+        if let XaPlan::Wrap = plan {
+            let held = self.io.take_held();
+            self.xa_rollback_silently(false).await;
+            if deliver {
+                self.io.write_raw(&held).await?;
+            }
+        }
+        Ok(())
+    }
+}
