@@ -61,6 +61,32 @@ impl LocalWal {
     }
 }
 
+impl LocalWal {
+    /// Xids of every captured entry the WAL holds (recovery: these prepared
+    /// transactions are durable and commit; others roll back).
+    pub fn durable_xids(&self) -> crate::wal::Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        let (first, last) = (self.wal.first_lsn(), self.wal.last_lsn());
+        if last < first {
+            return Ok(out);
+        }
+        let mut from = first;
+        while from <= last {
+            let to = (from + 1024).min(last + 1);
+            for rec in self.wal.read_range(from..to)? {
+                if rec.kind != ENTRY_RECORD_KIND {
+                    continue;
+                }
+                if let Ok(Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. })) = Entry::decode(&rec.payload) {
+                    out.insert(xid);
+                }
+            }
+            from = to;
+        }
+        Ok(out)
+    }
+}
+
 impl Durable for LocalWal {
     fn propose(&self, entry: Vec<u8>) -> Proposal {
         let term = self.wal.last_term().max(1);

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `entry.rs` | the log entry format | none (codec) |
 //! | `coordinator.rs` | xids, waiting sessions, proposals in binlog order | none (channels) |
+//! | `setup.rs` | requirements, the marker table, recovery of prepared xids | the leader's MariaDB |
 //! | `tail.rs` | COM_BINLOG_DUMP on a dedicated connection, events grouped into [`Captured`] | the leader's MariaDB |
 //!
 //! The tail reports every event group of the binlog, in binlog order, as one
@@ -13,6 +14,7 @@
 
 pub mod coordinator;
 pub mod entry;
+pub mod setup;
 
 pub use coordinator::{Capture, CaptureError, Durable, LocalWal, Proposal, Waiter};
 
