@@ -39,8 +39,10 @@ pub struct Config {
     pub logging: LoggingSection,
     /// `[replication]`: WolfScale's replication mode (not yet in effect).
     pub replication: ReplicationSection,
-    /// `[binlog]`: WolfScale's binlog reader (not yet in effect).
+    /// `[binlog]`: WolfScale's binlog reader (`server_id`: the capture tail's replica id).
     pub binlog: BinlogSection,
+    /// `[capture]`: the leader's write path (XA, binlog tail, durability).
+    pub capture: CaptureSection,
     /// `[users]`: accounts shoal authenticates without asking the backend.
     pub users: BTreeMap<String, UserEntry>,
     /// `[backends]`: the servers shoal relays to (standalone proxy mode).
@@ -278,6 +280,24 @@ impl Default for ReplicationSection {
     }
 }
 
+/// `[capture]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaptureSection {
+    /// `off`: statements run as sent. `local`: client write transactions run as XA on
+    /// the primary and commit once their row images are durable in this node's WAL
+    /// (`[node] data_dir`/capture-wal): the cluster's write path with a quorum of one.
+    pub mode: String,
+    /// Largest entry (one transaction's row images), MiB.
+    pub entry_bytes_max_mb: u64,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        CaptureSection { mode: "off".into(), entry_bytes_max_mb: 48 }
+    }
+}
+
 /// `[binlog]` (not yet in effect).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -485,7 +505,7 @@ const fn opt_later(section: &'static str, name: &'static str, doc: &'static str,
 }
 
 /// Sections in file order, with a one-line description.
-pub const SECTIONS: [(&str, &str); 15] = [
+pub const SECTIONS: [(&str, &str); 16] = [
     ("node", "This node's identity. WolfScale layout."),
     ("database", "The local MariaDB a cluster node (`shoal start`) fronts. WolfScale layout."),
     ("wal", "Write-ahead log for replication. WolfScale layout; replication has not landed yet."),
@@ -495,6 +515,7 @@ pub const SECTIONS: [(&str, &str); 15] = [
     ("logging", "Logs go to stderr (the journal under systemd); --log-level/--log-format win."),
     ("replication", "WolfScale's replication mode."),
     ("binlog", "WolfScale's binlog reader."),
+    ("capture", "The leader's write path: client transactions as XA, row images from the binlog, commit once durable (docs/replication.md)."),
     (
         "users",
         "Accounts shoal verifies itself, one [users.NAME] table each; others are read from the backend's mysql.user.",
@@ -559,9 +580,11 @@ pub const FIELDS: &[FieldDoc] = &[
     f("logging", "format", "text (alias pretty) or json."),
     opt_later("logging", "file", "Log file; logs go to stderr for now.", "\"/var/log/shoal/shoal.log\""),
     later("replication", "mode", "proxy or binlog."),
-    later("binlog", "server_id", "Server id used when reading the binlog."),
+    f("binlog", "server_id", "Replica server id of the capture tail's binlog dump (unique among the primary's replicas)."),
     opt_later("binlog", "start_file", "First binlog file.", "\"mariadb-bin.000001\""),
     opt_later("binlog", "start_position", "First binlog position.", "4"),
+    f("capture", "mode", "`off` (statements run as sent) or `local` (write transactions run as XA on the primary and commit once durable in this node's WAL under data_dir)."),
+    f("capture", "entry_bytes_max_mb", "Largest replicated entry (one transaction's row images), MiB; a larger transaction is rolled back with an error."),
     opt("users.NAME", "password", "Plaintext password of account NAME.", "\"app-password\""),
     opt("users.NAME", "password_file", "File whose first line is the password.", "\"/etc/shoal/app-password\""),
     opt("users.NAME", "password_hash", "Native password hash as in mysql.user (* and 40 hex digits).", "\"*hash\""),
@@ -789,6 +812,10 @@ impl Config {
         range("limits.handshake_timeout_ms", l.handshake_timeout_ms, 1, 600_000)?;
         range("limits.client_wait_timeout_s", l.client_wait_timeout_s, 1, 31_536_000)?;
         range("limits.client_interactive_timeout_s", l.client_interactive_timeout_s, 1, 31_536_000)?;
+        if !matches!(self.capture.mode.as_str(), "off" | "local") {
+            return Err(ConfigError::invalid("capture.mode", &self.capture.mode, "must be \"off\" or \"local\""));
+        }
+        range("capture.entry_bytes_max_mb", self.capture.entry_bytes_max_mb, 1, 1024)?;
         let r = &self.routing;
         range("routing.max_lag_ms", r.max_lag_ms, 0, 86_400_000)?;
         range("routing.causal_wait_ms", r.causal_wait_ms, 0, 60_000)?;
