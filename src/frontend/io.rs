@@ -311,6 +311,15 @@ impl crate::backend::conn::ClientSink for ClientIo {
         self.write_raw(bytes).await
     }
     async fn read_packet(&mut self) -> Result<(u8, BytesMut), ProxyError> {
+        // The server asks the client for something (LOAD DATA LOCAL's file): what was held
+        // so far must reach the client first; holding goes on for the rest.
+        if let Some(held) = self.held.as_mut().filter(|h| !h.is_empty()) {
+            let out = std::mem::take(held);
+            self.held = None;
+            let r = self.write_raw(&out).await;
+            self.held = Some(BytesMut::new());
+            r?;
+        }
         ClientIo::read_packet(self).await
     }
 }
