@@ -136,6 +136,9 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     std::fs::write(&args.output, text).with_context(|| format!("cannot write {}", args.output.display()))?;
     println!("wrote {}", args.output.display());
     println!("next: shoal validate -c {0} && shoal proxy -c {0}", args.output.display());
+    println!();
+    println!("For replication ([capture] mode, cluster mode) the local MariaDB needs, in my.cnf:");
+    print!("{}", shoal::capture::setup::my_cnf_snippet(1));
     Ok(())
 }
 
