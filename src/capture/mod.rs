@@ -5,12 +5,15 @@
 //! | file | owns | I/O |
 //! |---|---|---|
 //! | `entry.rs` | the log entry format | none (codec) |
+//! | `binlog.rs` | event decoding and the grouping state machine (pure) | none |
 //! | `tail.rs` | COM_BINLOG_DUMP on a dedicated connection, events grouped into [`Captured`] | the leader's MariaDB |
 //!
 //! The tail reports every event group of the binlog, in binlog order, as one
 //! [`Captured`]; the coordinator (`Capture`) turns them into proposals.
 
+pub mod binlog;
 pub mod entry;
+pub mod tail;
 
 pub use entry::{Entry, EntryError, Origin, RowsEntry, StatementEntry};
 
