@@ -92,8 +92,12 @@ pub const CLUSTER_APPEND_DURATION: &str = "shoal_cluster_append_duration_seconds
 /// Histogram: proposal latency on the leader (propose to committed and applied here).
 pub const CLUSTER_COMMIT_DURATION: &str = "shoal_cluster_commit_duration_seconds";
 
+/// Counter: times the binlog tail reconnected to its MariaDB after losing the dump
+/// connection (each attempt; `src/capture/tail.rs`).
+pub const CAPTURE_TAIL_RECONNECTS: &str = "shoal_capture_tail_reconnects_total";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 35] = [
+pub const ALL: [&str; 36] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -129,6 +133,7 @@ pub const ALL: [&str; 35] = [
     CLUSTER_APPLIED_INDEX,
     CLUSTER_APPEND_DURATION,
     CLUSTER_COMMIT_DURATION,
+    CAPTURE_TAIL_RECONNECTS,
 ];
 
 /// Where a statement ran.
@@ -248,6 +253,7 @@ fn describe() {
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_gauge!(START_TIME, Unit::Seconds, "Process start time, Unix epoch.");
+    describe_counter!(CAPTURE_TAIL_RECONNECTS, "Binlog tail reconnect attempts after a lost dump connection.");
 }
 
 fn h() -> &'static Handles {

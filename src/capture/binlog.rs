@@ -74,8 +74,6 @@ pub mod gtid_flag {
 
 /// Rows event flag: the last row event of its SQL statement.
 const STMT_END_F: u16 = 1;
-/// Header flag of events the server made up for the dump (fake Rotate), not in the file.
-const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
 /// Byte offset of the post-header length array in a Format_description body.
 const FD_POST_HEADER_AT: usize = 2 + 50 + 4 + 1;
 /// Query event post-header length when no Format_description says otherwise.
@@ -284,7 +282,7 @@ pub enum Step {
     Nothing,
     /// A group is complete; `end` is the `log_pos` of its last event (where to resume).
     Group { captured: Captured, end: u32 },
-    /// The server moved to another binlog file (a real Rotate, not the dump's fake one).
+    /// The following events are in binlog `file`, from `pos` on (a Rotate event).
     Rotate { file: String, pos: u64 },
 }
 
@@ -302,19 +300,23 @@ struct Group {
 
 /// Grouping state machine over the events of one dump connection (see the module doc).
 /// A new connection starts a new `Grouper`: a group cut by a disconnect is read again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Grouper {
     /// The current binlog file's Format_description: how to read bodies, and what every
     /// [`RowsEntry`] carries.
     format: Option<Format>,
     /// `Some` between a Gtid event and the end of its group.
     group: Option<Group>,
+    /// Checksum of events before the first Format_description.
+    crc_before_format: bool,
 }
 
 impl Grouper {
-    /// A grouper before any event.
-    pub fn new() -> Grouper {
-        Grouper::default()
+    /// A grouper before any event; `crc` says whether the events before the first
+    /// Format_description (the dump's fake Rotate) end in a CRC32, i.e. whether the
+    /// connection declared `@master_binlog_checksum` CRC32.
+    pub fn new(crc: bool) -> Grouper {
+        Grouper { format: None, group: None, crc_before_format: crc }
     }
 
     /// Whether a group is in progress (the stream's position is mid-transaction).
@@ -332,7 +334,7 @@ impl Grouper {
             self.format = Some(Format::parse(&h, ev)?);
             return Ok(Step::Nothing);
         }
-        let crc = self.format.as_ref().map_or(true, |f| f.crc);
+        let crc = self.format.as_ref().map_or(self.crc_before_format, |f| f.crc);
         let end = ev.len() - if crc { CRC_BYTES } else { 0 };
         let body = ev.get(EVENT_HEADER_BYTES..end).ok_or_else(|| h.malformed("shorter than header + CRC"))?;
         match (h.kind, self.group.is_some()) {
@@ -340,10 +342,9 @@ impl Grouper {
                 Ok(Step::Nothing)
             }
             (kind::ROTATE, false) => {
-                if h.flags & LOG_EVENT_ARTIFICIAL_F != 0 || h.log_pos == 0 {
-                    // The dump's fake Rotate names the file it was asked for.
-                    return Ok(Step::Nothing);
-                }
+                // Both the real Rotate at a file's end and the dump's fake one (log_pos 0,
+                // sent first and whenever the dump opens the next file, e.g. after a crash
+                // left a file without a Rotate) name the file the following events are in.
                 let pos = body.get(..8).ok_or_else(|| h.malformed("Rotate body too short"))?;
                 let pos = u64::from_le_bytes(pos.try_into().expect("8 bytes"));
                 Ok(Step::Rotate { file: String::from_utf8_lossy(&body[8..]).into_owned(), pos })

@@ -103,7 +103,7 @@ fn gtid_decodes_flags_and_xid_with_and_without_commit_id() {
 
 #[test]
 fn prepared_xa_becomes_one_prepared_with_statements_split_at_stmt_end() {
-    let mut g = Grouper::new();
+    let mut g = Grouper::new(true);
     let (tm1, tm2) = (ev(kind::TABLE_MAP, 300, 0, b"t", true), ev(kind::TABLE_MAP, 340, 0, b"audit", true));
     let (w1, w2) = (ev(kind::WRITE_ROWS_V1, 400, 0, &rows_body(false), true), ev(kind::WRITE_ROWS_V1, 450, 0, &rows_body(true), true));
     let u = ev(kind::UPDATE_ROWS_V2, 600, 0, &rows_body(true), true);
@@ -135,7 +135,7 @@ fn prepared_xa_becomes_one_prepared_with_statements_split_at_stmt_end() {
 
 #[test]
 fn plain_and_foreign_xa_transactions_are_unmanaged_empty_ones_skipped() {
-    let mut g = Grouper::new();
+    let mut g = Grouper::new(true);
     let w = ev(kind::WRITE_ROWS_V2, 400, 0, &rows_body(true), true);
     let tm = ev(kind::TABLE_MAP, 350, 0, b"t", true);
     let steps = feed(
@@ -174,7 +174,7 @@ fn plain_and_foreign_xa_transactions_are_unmanaged_empty_ones_skipped() {
 
 #[test]
 fn standalone_query_is_a_statement_and_xa_commit_is_skipped() {
-    let mut g = Grouper::new();
+    let mut g = Grouper::new(true);
     let steps = feed(
         &mut g,
         &[
@@ -214,14 +214,14 @@ fn standalone_query_is_a_statement_and_xa_commit_is_skipped() {
 }
 
 #[test]
-fn rotate_is_reported_fake_rotate_and_control_events_are_not() {
-    let mut g = Grouper::new();
+fn rotates_are_reported_control_events_are_not() {
+    let mut g = Grouper::new(true);
     let mut rot = 4u64.to_le_bytes().to_vec();
     rot.extend_from_slice(b"mariadb-bin.000002");
     let steps = feed(
         &mut g,
         &[
-            ev(kind::ROTATE, 0, LOG_EVENT_ARTIFICIAL_F, &rot, true),
+            ev(kind::ROTATE, 0, 0x20, &rot[..], true),
             fd(1),
             ev(kind::GTID_LIST, 300, 0, b"list", true),
             ev(kind::BINLOG_CHECKPOINT, 350, 0, b"cp", true),
@@ -229,12 +229,16 @@ fn rotate_is_reported_fake_rotate_and_control_events_are_not() {
             ev(kind::ROTATE, 400, 0, &rot, true),
         ],
     );
-    assert_eq!(steps, vec![Step::Rotate { file: "mariadb-bin.000002".into(), pos: 4 }]);
+    let rotate = Step::Rotate { file: "mariadb-bin.000002".into(), pos: 4 };
+    assert_eq!(steps, vec![rotate.clone(), rotate]);
+    // A fake Rotate before any Format_description on a connection without checksums.
+    let mut g = Grouper::new(false);
+    assert_eq!(g.on_event(&ev(kind::ROTATE, 0, 0x20, &rot, false)).unwrap(), Step::Rotate { file: "mariadb-bin.000002".into(), pos: 4 });
 }
 
 #[test]
 fn checksum_off_bodies_are_read_without_a_crc() {
-    let mut g = Grouper::new();
+    let mut g = Grouper::new(true);
     g.on_event(&fd(0)).unwrap();
     g.on_event(&ev(kind::GTID, 100, 0, &gtid_body(1, 0x21, None, None), false)).unwrap();
     let step = g.on_event(&ev(kind::QUERY, 200, 0, &query_body("d", "DROP TABLE x"), false)).unwrap();
@@ -244,7 +248,7 @@ fn checksum_off_bodies_are_read_without_a_crc() {
 
 #[test]
 fn events_out_of_place_are_errors() {
-    let mut g = Grouper::new();
+    let mut g = Grouper::new(true);
     g.on_event(&fd(1)).unwrap();
     g.on_event(&ev(kind::GTID, 100, 0, &gtid_body(1, 0x0c, None, None), true)).unwrap();
     let again = g.on_event(&ev(kind::GTID, 200, 0, &gtid_body(2, 0x0c, None, None), true));
