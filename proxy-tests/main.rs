@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod bad_input;
+mod capture_tail;
 mod cli;
 mod clients;
 mod cluster;

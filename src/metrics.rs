@@ -102,9 +102,12 @@ pub const CAPTURE_UNMANAGED: &str = "shoal_unmanaged_writes_total";
 pub const CAPTURE_TRANSACTIONS: &str = "shoal_capture_transactions_total";
 /// Histogram: from `XA PREPARE` to durable (binlog tail, proposal, quorum), per transaction.
 pub const CAPTURE_DURABLE_WAIT: &str = "shoal_capture_durable_wait_seconds";
+/// Counter: times the binlog tail reconnected to its MariaDB after losing the dump
+/// connection (each attempt; `src/capture/tail.rs`).
+pub const CAPTURE_TAIL_RECONNECTS: &str = "shoal_capture_tail_reconnects_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 39] = [
+pub const ALL: [&str; 40] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -144,6 +147,7 @@ pub const ALL: [&str; 39] = [
     CAPTURE_UNMANAGED,
     CAPTURE_TRANSACTIONS,
     CAPTURE_DURABLE_WAIT,
+    CAPTURE_TAIL_RECONNECTS,
 ];
 
 /// Where a statement ran.
@@ -263,6 +267,11 @@ fn describe() {
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_gauge!(START_TIME, Unit::Seconds, "Process start time, Unix epoch.");
+    describe_counter!(CAPTURE_TAIL_RECONNECTS, "Binlog tail reconnect attempts after a lost dump connection.");
+    describe_counter!(CAPTURE_ENTRIES, "Entries the leader's capture proposed, by kind.");
+    describe_counter!(CAPTURE_UNMANAGED, "Writes found in the leader's binlog that did not come through shoal.");
+    describe_counter!(CAPTURE_TRANSACTIONS, "Client transactions run as XA on the leader, by outcome.");
+    describe_histogram!(CAPTURE_DURABLE_WAIT, Unit::Seconds, "XA PREPARE to durable, per captured transaction.");
 }
 
 fn h() -> &'static Handles {
@@ -565,6 +574,7 @@ mod tests {
             CAPTURE_ENTRIES,
             CAPTURE_UNMANAGED,
             CAPTURE_TRANSACTIONS,
+            CAPTURE_TAIL_RECONNECTS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

@@ -473,6 +473,18 @@ impl BackendConn {
         }
     }
 
+    /// Reads one logical packet of a stream shoal consumes itself (the binlog dump): its
+    /// frames joined, so a payload of 16 MiB or more arrives whole. `limit` bounds it.
+    pub async fn read_stream_packet(&mut self, limit: usize) -> Result<(u8, BytesMut), ProxyError> {
+        loop {
+            match take_packet(&mut self.rbuf, limit) {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => self.fill().await?,
+                Err(e) => return Err(self.protocol_err(e.to_string())),
+            }
+        }
+    }
+
     async fn write_packet(&mut self, seq: u8, payload: &[u8]) -> Result<(), ProxyError> {
         self.wbuf.clear();
         put_packet(&mut self.wbuf, seq, payload);

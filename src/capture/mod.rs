@@ -7,14 +7,17 @@
 //! | `entry.rs` | the log entry format | none (codec) |
 //! | `coordinator.rs` | xids, waiting sessions, proposals in binlog order | none (channels) |
 //! | `setup.rs` | requirements, the marker table, recovery of prepared xids | the leader's MariaDB |
+//! | `binlog.rs` | event decoding and the grouping state machine (pure) | none |
 //! | `tail.rs` | COM_BINLOG_DUMP on a dedicated connection, events grouped into [`Captured`] | the leader's MariaDB |
 //!
 //! The tail reports every event group of the binlog, in binlog order, as one
 //! [`Captured`]; the coordinator (`Capture`) turns them into proposals.
 
+pub mod binlog;
 pub mod coordinator;
 pub mod entry;
 pub mod setup;
+pub mod tail;
 
 pub use coordinator::{Capture, CaptureError, Durable, LocalWal, Proposal, Waiter};
 
