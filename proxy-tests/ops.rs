@@ -319,9 +319,10 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     assert_eq!(sample(&after, &format!("shoal_backend_up{{server=\"{down}\",role=\"replica\"}}")), 0.0, "{after}");
     assert_eq!(sample(&after, &format!("shoal_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), 1.0);
     // Every documented name that has a value by now is in the scrape (the
-    // `shoal_cluster_*` series exist on cluster nodes only; `proxy-tests/cluster.rs`).
+    // `shoal_cluster_*` and `shoal_apply_*` series exist on cluster nodes only;
+    // `proxy-tests/cluster.rs`, `proxy-tests/apply.rs`).
     for name in shoal::metrics::ALL {
-        if name != shoal::metrics::REPLICA_LAG && !name.starts_with("shoal_cluster_") {
+        if name != shoal::metrics::REPLICA_LAG && !name.starts_with("shoal_cluster_") && !name.starts_with("shoal_apply_") {
             assert!(after.contains(name), "{name} missing from /metrics");
         }
     }

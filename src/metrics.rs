@@ -92,8 +92,19 @@ pub const CLUSTER_APPEND_DURATION: &str = "shoal_cluster_append_duration_seconds
 /// Histogram: proposal latency on the leader (propose to committed and applied here).
 pub const CLUSTER_COMMIT_DURATION: &str = "shoal_cluster_commit_duration_seconds";
 
+/// Counter: committed log entries this node's applier went through, label `outcome`:
+/// `applied` (written to the local MariaDB) or `skipped` (it already had them).
+pub const APPLY_ENTRIES: &str = "shoal_apply_entries_total";
+/// Histogram: one apply step: a MariaDB transaction of rows entries (BEGIN to COMMIT), or
+/// one statement entry with its LSN row.
+pub const APPLY_BATCH_DURATION: &str = "shoal_apply_batch_duration_seconds";
+/// Gauge: LSN of the last entry applied to the local MariaDB (`shoal_meta.applied`).
+pub const APPLY_APPLIED_LSN: &str = "shoal_apply_applied_lsn";
+/// Counter: statement entries (DDL) that failed on the local MariaDB; applying goes on.
+pub const APPLY_STATEMENT_ERRORS: &str = "shoal_apply_statement_errors_total";
+
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 35] = [
+pub const ALL: [&str; 39] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -129,6 +140,10 @@ pub const ALL: [&str; 35] = [
     CLUSTER_APPLIED_INDEX,
     CLUSTER_APPEND_DURATION,
     CLUSTER_COMMIT_DURATION,
+    APPLY_ENTRIES,
+    APPLY_BATCH_DURATION,
+    APPLY_APPLIED_LSN,
+    APPLY_STATEMENT_ERRORS,
 ];
 
 /// Where a statement ran.
@@ -248,6 +263,10 @@ fn describe() {
     describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_gauge!(START_TIME, Unit::Seconds, "Process start time, Unix epoch.");
+    describe_counter!(APPLY_ENTRIES, "Committed log entries the applier went through, by outcome (applied, skipped).");
+    describe_histogram!(APPLY_BATCH_DURATION, Unit::Seconds, "One apply transaction (rows entries) or statement entry.");
+    describe_gauge!(APPLY_APPLIED_LSN, "LSN of the last entry applied to the local MariaDB.");
+    describe_counter!(APPLY_STATEMENT_ERRORS, "Statement entries (DDL) that failed on the local MariaDB.");
 }
 
 fn h() -> &'static Handles {
@@ -547,6 +566,8 @@ mod tests {
             CLUSTER_LEADER_CHANGES,
             CLUSTER_ELECTIONS_STARTED,
             CLUSTER_ELECTIONS_WON,
+            APPLY_ENTRIES,
+            APPLY_STATEMENT_ERRORS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");
