@@ -1,7 +1,9 @@
 //! Integration tests: real clients against shoal in front of real `mariadbd` processes.
 
+mod binlog_file;
 mod harness;
 
+mod apply;
 mod auth;
 mod bad_input;
 mod capture_tail;
@@ -13,5 +15,6 @@ mod native;
 mod ops;
 mod pipeline;
 mod raw;
+mod replication;
 mod routing;
 mod session_cmds;

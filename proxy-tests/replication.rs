@@ -24,7 +24,7 @@ const LEADER: [&str; 4] = ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-f
 
 /// A [`Durable`] in front of a local WAL that a test can hold (proposals wait) or make
 /// fail (proposals error without reaching the WAL), or let append and then hang.
-struct Gate {
+struct GateState {
     wal: LocalWal,
     hold: AtomicBool,
     fail: AtomicBool,
@@ -34,16 +34,27 @@ struct Gate {
     proposals: AtomicUsize,
 }
 
+/// Shared handle of a [`GateState`] (the test keeps one, the capture another).
+#[derive(Clone)]
+struct Gate(Arc<GateState>);
+
+impl std::ops::Deref for Gate {
+    type Target = GateState;
+    fn deref(&self) -> &GateState {
+        &self.0
+    }
+}
+
 impl Gate {
-    fn new(wal: Arc<Wal>) -> Arc<Gate> {
-        Arc::new(Gate {
+    fn new(wal: Arc<Wal>) -> Gate {
+        Gate(Arc::new(GateState {
             wal: LocalWal::new(wal),
             hold: AtomicBool::new(false),
             fail: AtomicBool::new(false),
             append_then_hang: AtomicBool::new(false),
             released: tokio::sync::Notify::new(),
             proposals: AtomicUsize::new(0),
-        })
+        }))
     }
 
     fn release(&self) {
@@ -52,7 +63,7 @@ impl Gate {
     }
 }
 
-impl Durable for Arc<Gate> {
+impl Durable for Gate {
     fn propose(&self, entry: Vec<u8>) -> Proposal {
         self.proposals.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
@@ -84,7 +95,7 @@ struct Leader {
     db: MariaDb,
     scratch: Scratch,
     wal: Arc<Wal>,
-    gate: Arc<Gate>,
+    gate: Gate,
     shoal: Shoal,
     _tail: BinlogTail,
     _capture: Arc<Capture>,

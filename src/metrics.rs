@@ -105,9 +105,19 @@ pub const CAPTURE_DURABLE_WAIT: &str = "shoal_capture_durable_wait_seconds";
 /// Counter: times the binlog tail reconnected to its MariaDB after losing the dump
 /// connection (each attempt; `src/capture/tail.rs`).
 pub const CAPTURE_TAIL_RECONNECTS: &str = "shoal_capture_tail_reconnects_total";
+/// Counter: committed log entries this node's applier went through, label `outcome`:
+/// `applied` (written to the local MariaDB) or `skipped` (it already had them).
+pub const APPLY_ENTRIES: &str = "shoal_apply_entries_total";
+/// Histogram: one apply step: a MariaDB transaction of rows entries (BEGIN to COMMIT), or
+/// one statement entry with its LSN row.
+pub const APPLY_BATCH_DURATION: &str = "shoal_apply_batch_duration_seconds";
+/// Gauge: LSN of the last entry applied to the local MariaDB (`shoal_meta.applied`).
+pub const APPLY_APPLIED_LSN: &str = "shoal_apply_applied_lsn";
+/// Counter: statement entries (DDL) that failed on the local MariaDB; applying goes on.
+pub const APPLY_STATEMENT_ERRORS: &str = "shoal_apply_statement_errors_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 40] = [
+pub const ALL: [&str; 44] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -148,6 +158,10 @@ pub const ALL: [&str; 40] = [
     CAPTURE_TRANSACTIONS,
     CAPTURE_DURABLE_WAIT,
     CAPTURE_TAIL_RECONNECTS,
+    APPLY_ENTRIES,
+    APPLY_BATCH_DURATION,
+    APPLY_APPLIED_LSN,
+    APPLY_STATEMENT_ERRORS,
 ];
 
 /// Where a statement ran.
@@ -272,6 +286,10 @@ fn describe() {
     describe_counter!(CAPTURE_UNMANAGED, "Writes found in the leader's binlog that did not come through shoal.");
     describe_counter!(CAPTURE_TRANSACTIONS, "Client transactions run as XA on the leader, by outcome.");
     describe_histogram!(CAPTURE_DURABLE_WAIT, Unit::Seconds, "XA PREPARE to durable, per captured transaction.");
+    describe_counter!(APPLY_ENTRIES, "Committed log entries the applier went through, by outcome (applied, skipped).");
+    describe_histogram!(APPLY_BATCH_DURATION, Unit::Seconds, "One apply transaction (rows entries) or statement entry.");
+    describe_gauge!(APPLY_APPLIED_LSN, "LSN of the last entry applied to the local MariaDB.");
+    describe_counter!(APPLY_STATEMENT_ERRORS, "Statement entries (DDL) that failed on the local MariaDB.");
 }
 
 fn h() -> &'static Handles {
@@ -575,6 +593,8 @@ mod tests {
             CAPTURE_UNMANAGED,
             CAPTURE_TRANSACTIONS,
             CAPTURE_TAIL_RECONNECTS,
+            APPLY_ENTRIES,
+            APPLY_STATEMENT_ERRORS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

@@ -65,11 +65,16 @@ pub async fn check_requirements(conn: &mut mysql_async::Conn) -> Result<(), Setu
     }
 }
 
-/// The marker table every captured transaction inserts its xid into (see
-/// `docs/replication.md`); created without binlogging (each node creates its own).
-pub const MARKER_TABLE_DDL: [&str; 2] = [
-    "CREATE DATABASE IF NOT EXISTS shoal_meta",
-    "CREATE TABLE IF NOT EXISTS shoal_meta.txn (xid VARCHAR(200) NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+/// `shoal_meta` as every node creates it (`apply::Applier::prepare` on followers, [`prepare_leader`] on the leader). The leader's captured
+/// transactions insert into `txn`, and followers apply those rows events by column
+/// position and type, so the definitions must be byte-for-byte the same everywhere:
+/// character set and collation are spelled out rather than taken from server defaults.
+pub const META_TABLES: [&str; 3] = [
+    "CREATE DATABASE IF NOT EXISTS shoal_meta CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS shoal_meta.txn (xid VARCHAR(200) NOT NULL PRIMARY KEY) \
+     ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS shoal_meta.applied (id TINYINT NOT NULL PRIMARY KEY, \
+     lsn BIGINT UNSIGNED NOT NULL, term BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB",
 ];
 
 /// Creates the marker table and lets every account insert into it (`GRANT … TO
@@ -77,7 +82,7 @@ pub const MARKER_TABLE_DDL: [&str; 2] = [
 pub async fn prepare_leader(conn: &mut mysql_async::Conn) -> Result<(), SetupError> {
     check_requirements(conn).await?;
     conn.query_drop("SET SESSION sql_log_bin = 0").await?;
-    for ddl in MARKER_TABLE_DDL {
+    for ddl in META_TABLES {
         conn.query_drop(ddl).await?;
     }
     conn.query_drop("GRANT INSERT ON shoal_meta.txn TO PUBLIC").await?;

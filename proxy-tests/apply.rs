@@ -1,0 +1,408 @@
+//! The applier (`src/apply/`) against real `mariadbd` processes: log entries are built
+//! from a "leader" server's own binlog (raw events, grouped per statement by
+//! `binlog_file.rs`), applied on other servers, and compared with `CHECKSUM TABLE`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use shoal::apply::{Applier, ApplyError, Committed, Limits, META_TABLES};
+use shoal::capture::{Entry, Origin, RowsEntry, StatementEntry};
+
+use crate::binlog_file;
+use crate::harness::MariaDb;
+
+const LEADER_OPTS: [&str; 4] = ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
+/// A follower's MariaDB runs with its own binlog (it may become leader); the applier
+/// turns binlogging off for its session.
+const FOLLOWER_BINLOG_OPTS: [&str; 3] = ["--server-id=2", "--log-bin=mariadb-bin", "--binlog-format=ROW"];
+/// Most argument bytes one `mariadb -e` call gets (Linux caps one argument at 128 KiB).
+const SCRIPT_BYTES_MAX: usize = 100 * 1024;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+fn opts(db: &MariaDb) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).into()
+}
+
+fn follower() -> MariaDb {
+    MariaDb::start(&[])
+}
+
+async fn applier(db: &MariaDb) -> Applier {
+    let mut a = Applier::connect(opts(db)).await.unwrap();
+    a.prepare().await.unwrap();
+    a
+}
+
+/// A leader server and the log built from what it ran, in order.
+struct Leader {
+    db: MariaDb,
+    /// The log so far (LSN = index + 1, term 1).
+    log: Vec<Committed>,
+    /// Xids of transactions run but not yet read back from the binlog, in commit order.
+    pending: Vec<String>,
+    /// Row transactions of the binlog already turned into entries.
+    read: usize,
+    /// Transactions run, for unique xids.
+    txns: usize,
+}
+
+impl Leader {
+    fn start() -> Leader {
+        let db = MariaDb::start(&LEADER_OPTS);
+        db.sql(&format!("SET SESSION sql_log_bin = 0; {};", META_TABLES.join("; ")));
+        Leader { db, log: Vec::new(), pending: Vec::new(), read: 0, txns: 0 }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let lsn = self.log.len() as u64 + 1;
+        self.log.push(Committed { lsn, term: 1, entry });
+    }
+
+    /// Runs DDL on the leader and logs it as a statement entry.
+    fn ddl(&mut self, schema: Option<&str>, session: &[&str], sql: &str) {
+        self.sync();
+        let mut script = String::new();
+        for s in session {
+            script.push_str(&format!("SET SESSION {s}; "));
+        }
+        if let Some(d) = schema {
+            script.push_str(&format!("USE `{d}`; "));
+        }
+        script.push_str(sql);
+        self.db.sql(&script);
+        let id = format!("ddl-{}", self.log.len());
+        let session = session.iter().map(|s| s.to_string()).collect();
+        self.push(Entry::Statement(StatementEntry { id, schema: schema.map(Into::into), session, sql: sql.into() }));
+    }
+
+    /// Runs transactions on the leader, each with its exactly-once marker row, as few
+    /// client calls as fit; returns their xids.
+    fn run(&mut self, bodies: &[String]) -> Vec<String> {
+        let mut xids = Vec::new();
+        let mut script = String::new();
+        for body in bodies {
+            self.txns += 1;
+            let xid = format!("shoal-x-{}", self.txns);
+            script.push_str(&format!("BEGIN; {body}; INSERT INTO shoal_meta.txn VALUES ('{xid}'); COMMIT;\n"));
+            xids.push(xid);
+            if script.len() > SCRIPT_BYTES_MAX {
+                self.db.sql(&std::mem::take(&mut script));
+            }
+        }
+        if !script.is_empty() {
+            self.db.sql(&script);
+        }
+        self.pending.extend(xids.iter().cloned());
+        xids
+    }
+
+    /// Turns the transactions run since the last call into rows entries.
+    fn sync(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let txns = binlog_file::transactions(&self.db.dir.path().join("data"), "mariadb-bin");
+        let new = &txns[self.read..];
+        assert_eq!(new.len(), self.pending.len(), "the leader's binlog holds one row transaction per run()");
+        self.read = txns.len();
+        for (t, xid) in new.to_vec().into_iter().zip(std::mem::take(&mut self.pending)) {
+            let origin = Origin::Captured { xid };
+            self.push(Entry::Rows(RowsEntry { origin, format: t.format, statements: t.statements }));
+        }
+    }
+
+    fn log(&mut self) -> Vec<Committed> {
+        self.sync();
+        self.log.clone()
+    }
+}
+
+fn checksums(db: &MariaDb, tables: &str) -> String {
+    db.sql(&format!("CHECKSUM TABLE {tables}"))
+}
+
+/// Tables with data, trigger, blob, no-PK, JSON and foreign-key cascades.
+fn workload(l: &mut Leader) {
+    l.ddl(None, &[], "CREATE DATABASE app");
+    let strict = ["sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'"];
+    l.ddl(
+        Some("app"),
+        &strict,
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME(6) NOT NULL DEFAULT NOW(6), \
+         uid CHAR(36) NOT NULL, note VARCHAR(100), amount DECIMAL(10,2), doc JSON) ENGINE=InnoDB",
+    );
+    l.ddl(
+        Some("app"),
+        &strict,
+        "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, order_id INT, r DOUBLE, at DATETIME(6) DEFAULT NOW(6)) ENGINE=InnoDB",
+    );
+    l.ddl(
+        Some("app"),
+        &[],
+        "CREATE TRIGGER orders_ai AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (order_id, r) VALUES (NEW.id, RAND())",
+    );
+    l.ddl(Some("app"), &[], "CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB");
+    l.ddl(Some("app"), &[], "CREATE TABLE nopk (a INT, b VARCHAR(20)) ENGINE=InnoDB");
+    l.ddl(Some("app"), &[], "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)) ENGINE=InnoDB");
+    l.ddl(
+        Some("app"),
+        &[],
+        "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES parent (id) \
+         ON DELETE CASCADE ON UPDATE CASCADE) ENGINE=InnoDB",
+    );
+    let bodies = [
+        "INSERT INTO app.orders (uid, note, amount, doc) VALUES (UUID(), 'a', RAND() * 100, JSON_OBJECT('k', 1, 'l', JSON_ARRAY(1, 2))), \
+         (UUID(), 'b', 2.5, '{\"x\": [true, null]}'), (UUID(), 'c', 3.5, NULL)",
+        "UPDATE app.orders SET amount = amount + 1, doc = JSON_SET(COALESCE(doc, '{}'), '$.u', NOW(6)) WHERE id <= 2; \
+         DELETE FROM app.orders WHERE id = 3; INSERT INTO app.orders (uid, note) VALUES (UUID(), 'd')",
+        "INSERT INTO app.orders (uid, note, amount) SELECT UUID(), CONCAT('bulk-', seq), seq FROM app.seq_1_to_300",
+        "INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 163840)), (2, 'small')",
+        "UPDATE app.blobs SET b = CONCAT(b, 'tail') WHERE id = 2",
+        "INSERT INTO app.nopk VALUES (1, 'a'), (1, 'a'), (2, 'b'), (3, NULL)",
+        "UPDATE app.nopk SET b = 'c' WHERE a = 1 LIMIT 1; DELETE FROM app.nopk WHERE a = 2",
+        "INSERT INTO app.parent VALUES (1, 'p1'), (2, 'p2'), (3, 'p3'); INSERT INTO app.child VALUES (10, 1), (11, 1), (12, 2), (13, 3)",
+        "DELETE FROM app.parent WHERE id = 1; UPDATE app.parent SET id = 20 WHERE id = 2",
+        "UPDATE app.orders SET note = CONCAT(note, '!') WHERE id % 7 = 0; DELETE FROM app.orders WHERE id % 11 = 0",
+    ];
+    l.run(&bodies.map(String::from));
+}
+
+const WORKLOAD_TABLES: &str = "app.orders, app.audit, app.blobs, app.nopk, app.parent, app.child, shoal_meta.txn";
+
+/// 1. A leader workload applied on two appliers (one with its own binlog on, one without)
+///    gives identical checksums for every table; the cascaded child rows (not in the
+///    leader's binlog) are redone by the followers' InnoDB.
+#[test]
+fn leader_workload_applied_on_two_followers_is_checksum_identical() {
+    let mut l = Leader::start();
+    workload(&mut l);
+    let log = l.log();
+    assert!(log.len() > 15, "{}", log.len());
+    let want = checksums(&l.db, WORKLOAD_TABLES);
+    assert_eq!(l.db.sql("SELECT COUNT(*) FROM app.child").trim(), "2", "the cascades ran on the leader");
+    let rt = runtime();
+    for f in [MariaDb::start(&FOLLOWER_BINLOG_OPTS), follower()] {
+        rt.block_on(async {
+            let mut a = applier(&f).await;
+            // Two calls: the second session needs the Format_description again.
+            let (first, rest) = log.split_at(log.len() / 2);
+            assert_eq!(a.apply(first).await.unwrap(), first.last().unwrap().lsn);
+            let mut b = applier(&f).await;
+            assert_eq!(b.apply(rest).await.unwrap(), log.last().unwrap().lsn);
+            assert_eq!(b.applied_lsn().await.unwrap(), log.len() as u64);
+        });
+        assert_eq!(checksums(&f, WORKLOAD_TABLES), want, "follower on port {}", f.port);
+        assert_eq!(f.sql("SELECT COUNT(*) FROM app.audit").trim(), l.db.sql("SELECT COUNT(*) FROM app.audit").trim());
+    }
+}
+
+/// 2. Applying a batch twice, or one that overlaps the applied LSN, adds nothing; an
+///    entry whose marker this MariaDB already holds is skipped but advances the LSN.
+#[test]
+fn entries_apply_exactly_once() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    let bodies: Vec<String> = (1..=20).map(|i| format!("INSERT INTO app.t VALUES ({i}, 'v{i}')")).collect();
+    let xids = l.run(&bodies);
+    let log = l.log();
+    let f = follower();
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = applier(&f).await;
+        // Entry 10's xid is already here: as if this node had committed it as the leader.
+        f.sql(&format!("INSERT INTO shoal_meta.txn VALUES ('{}')", xids[7]));
+        assert_eq!(a.apply(&log[..12]).await.unwrap(), 12);
+        assert_eq!(a.apply(&log[..12]).await.unwrap(), 12, "the same batch again");
+        assert_eq!(a.apply(&log[5..16]).await.unwrap(), 16, "overlapping the applied LSN");
+        let mut b = applier(&f).await;
+        assert_eq!(b.applied_lsn().await.unwrap(), 16);
+        assert_eq!(b.apply(&log).await.unwrap(), log.len() as u64);
+        assert_eq!(b.apply(&log).await.unwrap(), log.len() as u64);
+    });
+    assert_eq!(f.sql("SELECT COUNT(*) FROM app.t").trim(), "19");
+    assert_eq!(f.sql("SELECT COUNT(*) FROM app.t WHERE id = 8").trim(), "0", "entry with a present marker skipped");
+    assert_eq!(f.sql("SELECT COUNT(*) FROM shoal_meta.txn").trim(), "20");
+    assert_eq!(f.sql("SELECT lsn, term FROM shoal_meta.applied").trim(), format!("{}\t1", log.len()));
+}
+
+/// 3. A diverged follower: the entry updating a row it lacks fails with an error naming
+///    its LSN and MariaDB's error; the entries before it in the batch are committed,
+///    nothing of it or after it is, and the applied LSN stops before it.
+#[test]
+fn a_failing_entry_is_named_and_nothing_of_it_is_applied() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.t VALUES (1, 'a'), (2, 'b'), (3, 'c')".to_string()]);
+    l.run(&[
+        "INSERT INTO app.t VALUES (4, 'd')".to_string(),
+        "INSERT INTO app.t VALUES (5, 'e')".to_string(),
+        "UPDATE app.t SET v = 'B' WHERE id IN (1, 2); INSERT INTO app.t VALUES (6, 'f')".to_string(),
+        "INSERT INTO app.t VALUES (7, 'g')".to_string(),
+    ]);
+    let log = l.log();
+    let (setup, batch) = log.split_at(3);
+    let failing = batch[2].lsn;
+    let f = follower();
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = applier(&f).await;
+        a.apply(setup).await.unwrap();
+        f.sql("DELETE FROM app.t WHERE id = 2");
+        let err = a.apply(batch).await.unwrap_err();
+        let ApplyError::Entry { lsn, code, .. } = &err else { panic!("{err}") };
+        assert_eq!((*lsn, *code), (failing, 1032), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("LSN {failing}")) && text.contains("shoal-x-4"), "{text}");
+        assert_eq!(a.applied_lsn().await.unwrap(), failing - 1);
+        // Applying again fails the same way: nothing is skipped.
+        let again = a.apply(batch).await.unwrap_err();
+        assert!(matches!(again, ApplyError::Entry { lsn, .. } if lsn == failing), "{again}");
+    });
+    assert_eq!(f.sql("SELECT id, v FROM app.t ORDER BY id"), "1\ta\n3\tc\n4\td\n5\te\n");
+    assert_eq!(f.sql("SELECT lsn FROM shoal_meta.applied").trim(), (failing - 1).to_string());
+    assert_eq!(f.sql("SELECT COUNT(*) FROM shoal_meta.txn WHERE xid IN ('shoal-x-4', 'shoal-x-5')").trim(), "0");
+}
+
+/// 4. kill -9 of the follower's MariaDB at random points (seeded; `SHOAL_APPLY_SEED`
+///    replays a run) while a few thousand entries are applied in small transactions;
+///    after each restart applying resumes from `applied_lsn()`. At the end the data is
+///    checksum-identical to the leader's: nothing missing, nothing twice.
+#[test]
+fn applying_survives_kill_9_of_the_follower_mariadb() {
+    const ENTRIES: usize = 3000;
+    const KILLS: usize = 20;
+    let seed: u64 = std::env::var("SHOAL_APPLY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    println!("applying_survives_kill_9_of_the_follower_mariadb: SHOAL_APPLY_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), at DATETIME(6)) ENGINE=InnoDB");
+    let bodies: Vec<String> = (1..=ENTRIES)
+        .map(|i| match i % 10 {
+            0 => format!("UPDATE app.t SET v = UUID() WHERE id = {}", i - 5),
+            _ => format!("INSERT INTO app.t VALUES ({i}, UUID(), NOW(6))"),
+        })
+        .collect();
+    l.run(&bodies);
+    let log = Arc::new(l.log());
+    let last = log.last().unwrap().lsn;
+    let mut f = MariaDb::start(&FOLLOWER_BINLOG_OPTS);
+    let progress = Arc::new(AtomicU64::new(0));
+    let rt = runtime();
+    let task = {
+        let (log, progress, opts) = (log.clone(), progress.clone(), opts(&f));
+        rt.spawn(async move {
+            let limits = Limits { txn_entries_max: 2, ..Limits::default() };
+            let mut reconnects = 0u32;
+            loop {
+                let mut a = match Applier::connect(opts.clone()).await {
+                    Ok(a) => a.with_limits(limits),
+                    Err(e) if e.retry_safe() => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Err(e) = a.prepare().await {
+                    if e.retry_safe() {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                reconnects += 1;
+                let step = async {
+                    loop {
+                        let at = a.applied_lsn().await? as usize;
+                        progress.store(at as u64, Ordering::SeqCst);
+                        if at as u64 >= last {
+                            return Ok::<(), ApplyError>(());
+                        }
+                        a.apply(&log[at..(at + 8).min(log.len())]).await?;
+                    }
+                };
+                match step.await {
+                    Ok(()) => return Ok(reconnects),
+                    Err(e) if e.retry_safe() => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut kills = 0;
+    while kills < KILLS && progress.load(Ordering::SeqCst) < last {
+        // Wait for the applier to make progress on this server, then kill it mid-way.
+        let seen = progress.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while progress.load(Ordering::SeqCst) == seen && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..5_000)));
+        f.stop();
+        kills += 1;
+        f.restart();
+    }
+    let reconnects = rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), task).await }).unwrap().unwrap();
+    let reconnects = reconnects.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    println!("{kills} kills, {reconnects} sessions, {:?}", started.elapsed());
+    assert!(kills >= KILLS, "seed {seed}: applying finished after {kills} kills; the test needs more entries");
+    assert_eq!(f.sql("SELECT lsn FROM shoal_meta.applied").trim(), last.to_string(), "seed {seed}");
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"), "seed {seed}");
+}
+
+/// 5. Statement entries run in their schema with their session context, which is reset
+///    afterwards; a failing one is counted and applying goes on.
+#[test]
+fn statement_entries_run_in_schema_and_session_context() {
+    shoal::metrics::handle();
+    let stmt = |id: &str, schema: Option<&str>, session: &[&str], sql: &str| Entry::Statement(StatementEntry {
+        id: id.into(),
+        schema: schema.map(Into::into),
+        session: session.iter().map(|s| s.to_string()).collect(),
+        sql: sql.into(),
+    });
+    let entries = [
+        stmt("1", None, &[], "CREATE DATABASE app"),
+        stmt("2", Some("app"), &["sql_mode = 'ANSI_QUOTES'"], "CREATE TABLE \"t1\" (\"a\" INT)"),
+        stmt("3", Some("app"), &[], "ALTER TABLE t1 ADD COLUMN b VARCHAR(10) DEFAULT \"x\""),
+        stmt("4", Some("app"), &[], "RENAME TABLE t1 TO t2"),
+        stmt("5", Some("app"), &[], "DROP TABLE nosuch"),
+        stmt("6", Some("app"), &["time_zone = '+05:00'"], "CREATE TABLE t3 (ts TIMESTAMP DEFAULT '2020-01-01 05:00:00')"),
+        stmt("7", Some("app"), &[], "CREATE TABLE t4 (i INT)"),
+        stmt("8", Some("app"), &[], "DROP TABLE t4"),
+    ];
+    let log: Vec<Committed> =
+        entries.into_iter().enumerate().map(|(i, entry)| Committed { lsn: i as u64 + 1, term: 3, entry }).collect();
+    let errors = || {
+        shoal::metrics::render()
+            .lines()
+            .find_map(|l| l.strip_prefix("shoal_apply_statement_errors_total "))
+            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    let before = errors();
+    let f = follower();
+    runtime().block_on(async {
+        let mut a = applier(&f).await;
+        assert_eq!(a.apply(&log).await.unwrap(), 8);
+        assert_eq!(a.applied().await.unwrap(), (8, 3));
+    });
+    assert_eq!(errors() - before, 1.0, "DROP TABLE nosuch is counted");
+    let tables = f.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'app' ORDER BY 1");
+    assert_eq!(tables, "t2\nt3\n");
+    assert_eq!(f.sql("SHOW COLUMNS FROM app.t2").lines().count(), 2, "ALTER ran");
+    // The TIMESTAMP default was read in +05:00: 2020-01-01 00:00:00 UTC.
+    let default = f.sql(
+        "SET time_zone = '+00:00'; SELECT column_default FROM information_schema.columns \
+         WHERE table_schema = 'app' AND table_name = 't3'",
+    );
+    assert!(default.contains("2020-01-01 00:00:00"), "{default}");
+}
