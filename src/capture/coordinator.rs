@@ -149,8 +149,15 @@ pub struct Capture {
 
 impl Capture {
     /// Starts the coordinator over what the tail delivers; proposals go to `durable`.
-    /// `node` names this node in xids (letters, digits, `_`).
-    pub fn start(node: &str, tail: mpsc::Receiver<Captured>, durable: Arc<dyn Durable>) -> Arc<Capture> {
+    /// `node` names this node in xids (letters, digits, `_`). `binlog_pos` is the
+    /// leader's `@@gtid_binlog_pos` read after the tail started: everything up to it is
+    /// behind the tail already.
+    pub fn start(
+        node: &str,
+        tail: mpsc::Receiver<Captured>,
+        durable: Arc<dyn Durable>,
+        binlog_pos: &str,
+    ) -> Arc<Capture> {
         let epoch: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
         let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         let (tx, rx) = mpsc::channel(PENDING_STATEMENTS_MAX);
@@ -160,7 +167,7 @@ impl Capture {
             waiters: Mutex::new(HashMap::new()),
             commands: tx,
         });
-        tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable));
+        tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable, GtidPos::parse(binlog_pos)));
         capture
     }
 
@@ -229,8 +236,8 @@ async fn coordinate(
     mut tail: mpsc::Receiver<Captured>,
     mut commands: mpsc::Receiver<Cmd>,
     durable: Arc<dyn Durable>,
+    mut seen: GtidPos,
 ) {
-    let mut seen = GtidPos::default();
     let mut pending: Vec<(StatementEntry, GtidPos, oneshot::Sender<Result<Lsn, CaptureError>>)> = Vec::new();
     loop {
         tokio::select! {
@@ -315,7 +322,7 @@ mod tests {
     async fn a_prepared_transaction_reaches_its_waiter_and_statements_wait_for_the_tail() {
         let (tx, rx) = mpsc::channel(16);
         let durable = Arc::new(Counting(Mutex::new(Vec::new())));
-        let capture = Capture::start("n1", rx, durable.clone());
+        let capture = Capture::start("n1", rx, durable.clone(), "0-1-4");
         let xid = capture.next_xid();
         assert!(xid.starts_with("shoal-n1-"), "{xid}");
         let waiter = capture.expect(&xid);

@@ -181,7 +181,7 @@ impl Session {
             self.backend.pin.remove(Pin::TRANSACTION);
             let hint = if step == 0 { " (does the account have INSERT on shoal_meta.txn? see docs/replication.md)" } else { "" };
             return Err(ProxyError::CommitFailed(format!(
-                "shoal: the transaction could not be prepared for replication and was rolled back: {msg}{hint}"
+                "the transaction could not be prepared for replication and was rolled back: {msg}{hint}"
             )));
         }
         let started = Instant::now();
@@ -193,7 +193,7 @@ impl Session {
             self.backend.pin.remove(Pin::TRANSACTION);
             metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "failed").increment(1);
             let rolled = if matches!(rolled, Ok(Ok(_))) { "rolled back" } else { "left prepared for recovery" };
-            return Err(ProxyError::CommitFailed(format!("shoal: {e}; the transaction was {rolled}")));
+            return Err(ProxyError::CommitFailed(format!("{e}; the transaction was {rolled}")));
         }
         Ok(())
     }
@@ -208,7 +208,7 @@ impl Session {
         } else {
             if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
                 self.xa_rollback_silently(false).await;
-                return Err(ProxyError::CommitFailed(format!("shoal: XA END failed ({code}): {msg}")));
+                return Err(ProxyError::CommitFailed(format!("XA END failed ({code}): {msg}")));
             }
             format!("XA COMMIT '{}' ONE PHASE", xa.xid)
         };
@@ -221,7 +221,7 @@ impl Session {
                 metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => outcome).increment(1);
                 Ok(status)
             }
-            Err((code, msg)) => Err(ProxyError::CommitFailed(format!("shoal: {commit} failed ({code}): {msg}"))),
+            Err((code, msg)) => Err(ProxyError::CommitFailed(format!("{commit} failed ({code}): {msg}"))),
         }
     }
 
@@ -232,7 +232,7 @@ impl Session {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
                 XaStep::Pass => return self.ddl_prelude(class, payload).await,
-                XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(format!("shoal: {msg}"))),
+                XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(format!("{msg}"))),
                 XaStep::CommitFirst => {
                     self.xa_commit_silently().await?;
                     continue;
@@ -252,7 +252,7 @@ impl Session {
                     } else {
                         if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
                             self.xa_rollback_silently(false).await;
-                            return Err(ProxyError::CommitFailed(format!("shoal: XA END failed ({code}): {msg}")));
+                            return Err(ProxyError::CommitFailed(format!("XA END failed ({code}): {msg}")));
                         }
                         format!("XA COMMIT '{}' ONE PHASE", xa.xid)
                     };
@@ -312,9 +312,9 @@ impl Session {
                     Ok(XaPlan::Plain)
                 }
                 XaStep::Begin | XaStep::Commit | XaStep::Rollback => Err(ProxyError::NotSupported(
-                    "shoal: BEGIN, COMMIT and ROLLBACK as prepared statements are not available with replication on: send them as text".into(),
+                    "BEGIN, COMMIT and ROLLBACK as prepared statements are not available with replication on: send them as text".into(),
                 )),
-                XaStep::Refuse(msg) => Err(ProxyError::NotSupported(format!("shoal: {msg}"))),
+                XaStep::Refuse(msg) => Err(ProxyError::NotSupported(format!("{msg}"))),
                 XaStep::Pass => Ok(XaPlan::Plain),
             };
         }
@@ -336,7 +336,7 @@ impl Session {
         let session = self.state.vars.iter().map(|(_, text)| text.to_string()).collect();
         let entry = StatementEntry { id: id.clone(), schema: self.state.schema.clone(), session, sql: sql.clone() };
         capture.propose_statement(entry, &pos).await.map_err(|e| {
-            ProxyError::Unavailable(format!("shoal: the statement was not run: it could not be replicated: {e}"))
+            ProxyError::Unavailable(format!("the statement was not run: it could not be replicated: {e}"))
         })?;
         let marked = format!("{STATEMENT_MARK}{id}*/ {sql}");
         Ok(Prelude { payload: query_payload(&marked), plan: XaPlan::Plain })
