@@ -4,7 +4,7 @@
 //! step returns, a withheld step rolls back without a trace, and prepared transactions
 //! left by a crashed leader are decided by the log.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,16 +22,16 @@ use crate::harness::{mariadb_cli, MariaDb, Scratch, Shoal};
 /// Options of a leader: binlog in row format with full images.
 const LEADER: [&str; 4] = ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
 
-/// A [`Durable`] in front of a local WAL that a test can hold (proposals wait) or make
-/// fail (proposals error without reaching the WAL), or let append and then hang.
+/// A [`Durable`] in front of a local WAL that a test can hold (proposals queue, in
+/// order, until released), make fail (proposals error without reaching the WAL), or let
+/// append and then never answer.
 struct GateState {
     wal: LocalWal,
-    hold: AtomicBool,
     fail: AtomicBool,
     /// Append, then never answer (the entry is durable, the session never learns it).
     append_then_hang: AtomicBool,
-    released: tokio::sync::Notify,
-    proposals: AtomicUsize,
+    /// `Some` while held: proposals waiting, in call order.
+    held: std::sync::Mutex<Option<Vec<(Vec<u8>, tokio::sync::oneshot::Sender<Proposal>)>>>,
 }
 
 /// Shared handle of a [`GateState`] (the test keeps one, the capture another).
@@ -49,44 +49,48 @@ impl Gate {
     fn new(wal: Arc<Wal>) -> Gate {
         Gate(Arc::new(GateState {
             wal: LocalWal::new(wal),
-            hold: AtomicBool::new(false),
             fail: AtomicBool::new(false),
             append_then_hang: AtomicBool::new(false),
-            released: tokio::sync::Notify::new(),
-            proposals: AtomicUsize::new(0),
+            held: std::sync::Mutex::new(None),
         }))
     }
 
+    fn hold(&self) {
+        self.held.lock().unwrap().get_or_insert_with(Vec::new);
+    }
+
+    /// Appends what was held, in order, and lets later proposals through.
     fn release(&self) {
-        self.hold.store(false, Ordering::SeqCst);
-        self.released.notify_waiters();
+        for (entry, reply) in self.held.lock().unwrap().take().unwrap_or_default() {
+            let _ = reply.send(self.wal.propose(entry));
+        }
     }
 }
 
 impl Durable for Gate {
     fn propose(&self, entry: Vec<u8>) -> Proposal {
-        self.proposals.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
             return Box::pin(async { Err("the test's durability step refused the entry".to_string()) });
         }
+        if let Some(queue) = self.held.lock().unwrap().as_mut() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            queue.push((entry, tx));
+            return Box::pin(async move {
+                match rx.await {
+                    Ok(appended) => appended.await,
+                    Err(_) => std::future::pending().await,
+                }
+            });
+        }
+        // The WAL fixes the order at this call, as the contract asks.
+        let appended = self.wal.propose(entry);
         if self.append_then_hang.load(Ordering::SeqCst) {
-            let appended = self.wal.propose(entry);
             return Box::pin(async move {
                 let _ = appended.await;
                 std::future::pending().await
             });
         }
-        let gate = self.clone();
-        Box::pin(async move {
-            loop {
-                let released = gate.released.notified();
-                if !gate.hold.load(Ordering::SeqCst) {
-                    break;
-                }
-                released.await;
-            }
-            gate.wal.propose(entry).await
-        })
+        appended
     }
 }
 
@@ -349,7 +353,7 @@ async fn a_randomized_workload_through_capture_is_identical_on_two_appliers() {
     c.query_drop("INSERT INTO t_ai (k, v) VALUES (-1, 'last')").await.unwrap();
     let last = leader.wal.last_lsn();
     for f in &mut followers {
-        catch_up(&mut f.applier, &leader.wal, last).await.unwrap();
+        catch_up(&mut f.applier, &leader.wal, last).await.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
     let want = checksums(&leader.db, &schema).await;
     assert!(want.len() >= SCHEMA.len() - 2 + 4, "tables on the leader: {want:?}");
@@ -374,7 +378,7 @@ async fn nothing_is_visible_before_durable_and_a_refused_commit_leaves_no_trace(
     let leader = Leader::start("vis").await;
     let mut c = leader.client().await;
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))").await.unwrap();
-    leader.gate.hold.store(true, Ordering::SeqCst);
+    leader.gate.hold();
     // An autocommit insert and a transaction, both waiting for durability.
     let opts = leader.opts();
     let writer = tokio::spawn(async move {
@@ -441,7 +445,7 @@ async fn a_crashed_leaders_prepared_transactions_are_decided_by_the_log() {
     let before = leader.wal.last_lsn();
     // Not durable: held before the WAL.
     leader.gate.append_then_hang.store(false, Ordering::SeqCst);
-    leader.gate.hold.store(true, Ordering::SeqCst);
+    leader.gate.hold();
     let opts = leader.opts();
     let held = tokio::spawn(async move { Conn::new(opts).await.unwrap().query_drop("INSERT INTO t VALUES (2)").await });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -463,3 +467,4 @@ async fn a_crashed_leaders_prepared_transactions_are_decided_by_the_log() {
     durable.abort();
     held.abort();
 }
+

@@ -211,6 +211,8 @@ impl Gtid {
 /// The parts of a Query event the tail uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// Server thread (connection) id of the session that ran it.
+    pub thread_id: u32,
     /// Default schema (`None` when the event names none).
     pub schema: Option<String>,
     /// Statement text (non-UTF-8 bytes replaced).
@@ -230,6 +232,7 @@ impl Query {
         let db = body.get(db_at..db_at + db_len).ok_or_else(short)?;
         let sql = body.get(db_at + db_len + 1..).ok_or_else(short)?;
         Ok(Query {
+            thread_id: u32::from_le_bytes([ph[0], ph[1], ph[2], ph[3]]),
             schema: (!db.is_empty()).then(|| String::from_utf8_lossy(db).into_owned()),
             sql: String::from_utf8_lossy(sql).into_owned(),
         })
@@ -296,6 +299,9 @@ struct Group {
     current: Vec<u8>,
     /// Row bytes so far (bounded by [`GROUP_BYTES_MAX`]).
     bytes: usize,
+    /// A statement (not transaction control) logged inside the group: `CREATE TABLE …
+    /// SELECT` is its `CREATE TABLE` followed by the rows it inserted.
+    ddl: Option<Query>,
 }
 
 /// Grouping state machine over the events of one dump connection (see the module doc).
@@ -355,6 +361,7 @@ impl Grouper {
                     statements: Vec::new(),
                     current: Vec::new(),
                     bytes: 0,
+                    ddl: None,
                 });
                 Ok(Step::Nothing)
             }
@@ -418,8 +425,12 @@ impl Grouper {
                     || verb == "XA END"
                     || verb == "BEGIN")
                 {
-                    tracing::warn!(gtid = %group.gtid.text(), sql = %q.sql,
-                        "statement inside a row transaction is not replicated; only its row events are");
+                    if group.ddl.is_some() {
+                        tracing::warn!(gtid = %group.gtid.text(), sql = %q.sql,
+                            "a second statement inside a row transaction is not replicated; only its row events are");
+                    } else {
+                        group.ddl = Some(q);
+                    }
                 }
                 Ok(Step::Nothing)
             }
@@ -440,6 +451,23 @@ impl Grouper {
         }
         let gtid = g.gtid.text();
         let format = self.format.as_ref().map(|f| f.raw.clone()).unwrap_or_default();
+        if let Some(q) = g.ddl.take() {
+            // `CREATE TABLE … SELECT`: the statement as logged, then its rows.
+            let rows = (!g.statements.is_empty()).then(|| RowsEntry {
+                origin: Origin::Unmanaged { gtid: gtid.clone() },
+                format,
+                statements: g.statements,
+            });
+            let captured = Captured::Statement {
+                gtid,
+                id: statement_id(&q.sql),
+                thread_id: q.thread_id,
+                schema: q.schema,
+                sql: q.sql,
+                rows,
+            };
+            return Ok(Step::Group { captured, end: h.log_pos });
+        }
         let captured = if let Some(xid) = g.gtid.shoal_xid() {
             let rows = RowsEntry { origin: Origin::Captured { xid: xid.clone() }, format, statements: g.statements };
             Captured::Prepared { gtid, xid, rows }
@@ -462,7 +490,8 @@ impl Grouper {
         let captured = if g.gtid.flags2 & gtid_flag::COMPLETED_XA != 0 {
             Captured::Skipped { gtid }
         } else {
-            Captured::Statement { gtid, id: statement_id(&q.sql), schema: q.schema, sql: q.sql }
+            let id = statement_id(&q.sql);
+            Captured::Statement { gtid, id, thread_id: q.thread_id, schema: q.schema, sql: q.sql, rows: None }
         };
         Ok(Step::Group { captured, end: h.log_pos })
     }

@@ -57,6 +57,7 @@ fn gtid_body(seq: u64, flags2: u8, commit_id: Option<u64>, xid: Option<(&[u8], &
 
 fn query_body(db: &str, sql: &str) -> Vec<u8> {
     let mut b = vec![0u8; 13];
+    b[..4].copy_from_slice(&42u32.to_le_bytes()); // thread id
     b[8] = db.len() as u8;
     b[11] = 3; // status vars length
     b.extend_from_slice(&[0x00, 0x01, 0x02]);
@@ -194,8 +195,10 @@ fn standalone_query_is_a_statement_and_xa_commit_is_skipped() {
                 captured: Captured::Statement {
                     gtid: "0-1-1".into(),
                     id: None,
+                    thread_id: 42,
                     schema: Some("app".into()),
-                    sql: "CREATE TABLE t (id INT)".into()
+                    sql: "CREATE TABLE t (id INT)".into(),
+                    rows: None,
                 },
                 end: 200
             },
@@ -203,8 +206,10 @@ fn standalone_query_is_a_statement_and_xa_commit_is_skipped() {
                 captured: Captured::Statement {
                     gtid: "0-1-2".into(),
                     id: Some("abc-1".into()),
+                    thread_id: 42,
                     schema: None,
-                    sql: "/*shoal:abc-1*/ CREATE TABLE u (id INT)".into()
+                    sql: "/*shoal:abc-1*/ CREATE TABLE u (id INT)".into(),
+                    rows: None,
                 },
                 end: 300
             },

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `Prepared` (shoal's xid) | proposes the rows; the session waiting on the xid gets the LSN (or the error) |
 //! | `Unmanaged` (written without shoal) | proposes the rows after the fact; counts `shoal_capture_unmanaged_writes_total` |
-//! | `Statement` with shoal's mark | nothing: proposed before it ran ([`Capture::propose_statement`]) |
-//! | `Statement` without a mark | proposes it (DDL run on the leader's MariaDB without shoal); counted as unmanaged |
+//! | `Statement` with shoal's mark, or from a connection shoal registered ([`Capture::expect_statement`]) | nothing: proposed before it ran ([`Capture::propose_statement`]) |
+//! | another `Statement` | proposes it as logged, then the rows logged with it (DDL run on the leader's MariaDB without shoal); counted as unmanaged |
 //! | `Skipped` | nothing |
 //!
 //! Every group advances the coordinator's binlog position; a statement proposal waits
@@ -144,6 +144,9 @@ pub struct Capture {
     prefix: String,
     seq: AtomicU64,
     waiters: Mutex<HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>>,
+    /// Server threads running a statement shoal proposed: their next statement group in
+    /// the binlog is that statement (MariaDB may log a rewritten text without the mark).
+    own_statements: Mutex<HashMap<u32, usize>>,
     commands: mpsc::Sender<Cmd>,
 }
 
@@ -165,6 +168,7 @@ impl Capture {
             prefix: format!("{XID_PREFIX}{node}-{epoch:x}-"),
             seq: AtomicU64::new(0),
             waiters: Mutex::new(HashMap::new()),
+            own_statements: Mutex::new(HashMap::new()),
             commands: tx,
         });
         tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable, GtidPos::parse(binlog_pos)));
@@ -201,6 +205,43 @@ impl Capture {
             Ok(Err(_)) => Err(CaptureError::Stopped),
             Err(_) => Err(CaptureError::TimedOut),
         }
+    }
+
+    /// The leader connection with server thread id `thread` is about to run a statement
+    /// this capture proposed: its binlog group is not proposed again.
+    pub fn expect_statement(&self, thread: u32) {
+        *self.own().entry(thread).or_insert(0) += 1;
+    }
+
+    /// The statement registered for `thread` failed on the leader (nothing was logged).
+    pub fn forget_statement(&self, thread: u32) {
+        let mut own = self.own();
+        if let Some(n) = own.get_mut(&thread) {
+            *n -= 1;
+            if *n == 0 {
+                own.remove(&thread);
+            }
+        }
+    }
+
+    /// Whether a statement group from `thread` is one this capture proposed (and counts
+    /// it off).
+    fn take_statement(&self, thread: u32) -> bool {
+        let mut own = self.own();
+        match own.get_mut(&thread) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    own.remove(&thread);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn own(&self) -> std::sync::MutexGuard<'_, HashMap<u32, usize>> {
+        self.own_statements.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>> {
@@ -260,12 +301,19 @@ async fn coordinate(
                         propose(&durable, Entry::Rows(rows), None);
                         metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
                     }
-                    Captured::Statement { id: Some(_), .. } | Captured::Skipped { .. } => {}
-                    Captured::Statement { id: None, schema, sql, gtid } => {
-                        tracing::info!(%gtid, %sql, "a statement run without shoal is replicated after the fact");
-                        let entry = StatementEntry { id: format!("unmanaged-{gtid}"), schema, session: Vec::new(), sql };
-                        propose(&durable, Entry::Statement(entry), None);
-                        metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
+                    Captured::Skipped { .. } => {}
+                    Captured::Statement { id, thread_id, schema, sql, gtid, rows } => {
+                        // Either test counts the registration off.
+                        let own = capture.take_statement(thread_id) || id.is_some();
+                        if !own {
+                            tracing::info!(%gtid, %sql, "a statement run without shoal is replicated after the fact");
+                            let entry = StatementEntry { id: format!("unmanaged-{gtid}"), schema, session: Vec::new(), sql };
+                            propose(&durable, Entry::Statement(entry), None);
+                            if let Some(rows) = rows {
+                                propose(&durable, Entry::Rows(rows), None);
+                            }
+                            metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
+                        }
                     }
                 }
             }

@@ -60,10 +60,16 @@ pub enum Captured {
         gtid: String,
         /// The id after [`STATEMENT_MARK`] when shoal ran it (already proposed).
         id: Option<String>,
+        /// Server thread id of the session that ran it (how shoal knows its own
+        /// statements when MariaDB logs a rewritten text: `CREATE DEFINER=… TRIGGER`,
+        /// `CREATE TABLE … SELECT`).
+        thread_id: u32,
         /// Default schema of the Query event.
         schema: Option<String>,
         /// The statement text as logged.
         sql: String,
+        /// Rows the statement inserted, logged with it (`CREATE TABLE … SELECT`).
+        rows: Option<RowsEntry>,
     },
     /// A group that carries nothing to replicate (XA COMMIT / XA ROLLBACK of a prepared
     /// transaction, an empty transaction): reported so positions advance.

@@ -45,6 +45,8 @@ pub(super) enum XaPlan {
     End(&'static str),
     /// An autocommit write inside a one-statement XA whose reply is held.
     Wrap,
+    /// A statement proposed before it runs, on the connection with this server thread id.
+    Statement(u32),
 }
 
 /// What to run after the prelude, or nothing (answered).
@@ -338,8 +340,10 @@ impl Session {
         capture.propose_statement(entry, &pos).await.map_err(|e| {
             ProxyError::Unavailable(format!("the statement was not run: it could not be replicated: {e}"))
         })?;
+        let thread = self.backend.conn().thread_id;
+        capture.expect_statement(thread);
         let marked = format!("{STATEMENT_MARK}{id}*/ {sql}");
-        Ok(Prelude { payload: query_payload(&marked), plan: XaPlan::Plain })
+        Ok(Prelude { payload: query_payload(&marked), plan: XaPlan::Statement(thread) })
     }
 
     /// What follows a statement run under `plan`. `framer` is its response's; for a
@@ -354,6 +358,13 @@ impl Session {
             XaPlan::Plain => {
                 if let Some(xa) = self.backend.xa.as_mut() {
                     xa.wrote |= writes(class) || class.kind == Kind::Call;
+                }
+            }
+            XaPlan::Statement(thread) => {
+                if framer.error.is_some() {
+                    if let Some(capture) = self.capture() {
+                        capture.forget_statement(thread);
+                    }
                 }
             }
             XaPlan::Begin(xid) => {
@@ -391,6 +402,9 @@ impl Session {
     /// the connection failed): the XA is rolled back; `deliver` sends what was held (a
     /// refusal shoal forwarded), else it is dropped.
     pub(super) async fn xa_abandon(&mut self, plan: &XaPlan, deliver: bool) -> Result<(), ProxyError> {
+        if let (XaPlan::Statement(thread), Some(capture)) = (plan, self.capture()) {
+            capture.forget_statement(*thread);
+        }
         if let XaPlan::Wrap = plan {
             let held = self.io.take_held();
             self.xa_rollback_silently(false).await;
