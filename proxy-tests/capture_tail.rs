@@ -22,7 +22,8 @@ const GROUP_WAIT: Duration = Duration::from_secs(20);
 const TAIL_SERVER_ID: u32 = 9001;
 
 async fn root(db: &MariaDb) -> Conn {
-    let opts = OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).prefer_socket(false);
+    let opts =
+        OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).prefer_socket(false);
     Conn::new(opts).await.unwrap()
 }
 
@@ -195,15 +196,23 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     for _ in 0..5 {
         collect(next(&mut rx).await);
     }
+    // KILL the dump thread while another connection keeps committing.
     let first_thread = tail.thread_id().expect("dump connection open");
+    let mut writer = root(&leader).await;
+    let writes = tokio::spawn(async move {
+        for i in 10..20 {
+            writer.query_drop(format!("INSERT INTO d.t VALUES ({i})")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(15)).await;
     l.query_drop(format!("KILL {first_thread}")).await.unwrap();
-    for i in 10..20 {
-        l.query_drop(format!("INSERT INTO d.t VALUES ({i})")).await.unwrap();
-    }
+    writes.await.unwrap();
     for _ in 5..20 {
         collect(next(&mut rx).await);
     }
-    assert_ne!(tail.thread_id(), Some(first_thread), "a new dump connection");
+    assert_eq!(tail.connections(), 2, "one reconnect after the KILL");
+    assert_ne!(tail.thread_id(), Some(first_thread));
     drop(l);
     tokio::task::block_in_place(|| leader.restart());
     let mut l = root(&leader).await;
@@ -213,6 +222,7 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     for _ in 20..N {
         collect(next(&mut rx).await);
     }
+    assert!(tail.connections() >= 3, "reconnected after the restart");
     quiet(&mut rx, Duration::from_secs(2)).await;
     let mut unique = seen.clone();
     unique.sort();
@@ -250,7 +260,8 @@ async fn row_above_20_mib_arrives_intact() {
     assert!(s.windows(value.len()).any(|w| w == value.as_slice()), "the value is in the row event byte for byte");
     apply(&mut f, &rows).await;
     let md5 = "SELECT MD5(b) FROM d.big WHERE id = 1";
-    let (a, b): (Option<String>, Option<String>) = (l.query_first(md5).await.unwrap(), f.query_first(md5).await.unwrap());
+    let (a, b): (Option<String>, Option<String>) =
+        (l.query_first(md5).await.unwrap(), f.query_first(md5).await.unwrap());
     assert!(a.is_some());
     assert_eq!(a, b);
 }

@@ -42,6 +42,7 @@
 //! its position was purged): then it stops, [`BinlogTail::failure`] says why, and the
 //! channel closes. Dropping the [`BinlogTail`] stops the task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -176,6 +177,8 @@ struct Shared {
     failure: Mutex<Option<String>>,
     /// Server thread id of the current dump connection (for operators and tests).
     thread_id: Mutex<Option<u32>>,
+    /// Dump connections opened so far (the first one included).
+    connections: AtomicU64,
 }
 
 /// Handle of a running tail; dropping it stops the task.
@@ -201,6 +204,7 @@ impl BinlogTail {
             position: Mutex::new(dump.start.clone()),
             failure: Mutex::new(None),
             thread_id: Mutex::new(Some(dump.conn.thread_id)),
+            connections: AtomicU64::new(1),
         });
         let (tx, rx) = mpsc::channel(CHANNEL_GROUPS_MAX);
         let task = tokio::spawn(run(target, server_id, shared.clone(), tx, dump));
@@ -215,6 +219,11 @@ impl BinlogTail {
     /// Why the tail stopped, if it stopped on a fatal error (the channel is closed then).
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.lock().expect("tail failure lock").clone()
+    }
+
+    /// Dump connections opened so far: 1 plus the successful reconnects.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Server thread id of the dump connection, while one is open.
@@ -247,9 +256,12 @@ impl Dump {
         let mut conn =
             BackendConn::connect(t).await.map_err(|source| TailError::Connect { addr: addr.clone(), source })?;
         let lost = |source| TailError::Lost { addr: addr.clone(), source };
-        let settings = query(&mut conn, "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_checksum", "the settings query")
-            .await
-            ?;
+        let settings = query(
+            &mut conn,
+            "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_checksum",
+            "the settings query",
+        )
+        .await?;
         let cell = |i: usize| settings.first().and_then(|r| r.get(i)).cloned().flatten().unwrap_or_default();
         if cell(0) != b"1" {
             return Err(TailError::NotReplicable {
@@ -275,9 +287,7 @@ impl Dump {
         let start = match from {
             StartAt::At(p) => p.clone(),
             StartAt::End => {
-                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS")
-                    .await
-                    ?;
+                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS").await?;
                 let row = rows.first();
                 let file = row.and_then(|r| r.first()).cloned().flatten();
                 let pos = row.and_then(|r| r.get(1)).cloned().flatten();
@@ -330,7 +340,10 @@ impl Dump {
             }
             Some(0xFE) if p.len() < 9 => Err(TailError::Lost {
                 addr: addr.to_string(),
-                source: ProxyError::BackendProtocol { addr: addr.to_string(), what: "the server ended the dump".into() },
+                source: ProxyError::BackendProtocol {
+                    addr: addr.to_string(),
+                    what: "the server ended the dump".into(),
+                },
             }),
             _ => Err(TailError::Lost {
                 addr: addr.to_string(),
@@ -371,6 +384,7 @@ async fn run(target: Target, server_id: u32, shared: Arc<Shared>, tx: mpsc::Send
                     Ok(d) => {
                         tracing::info!(addr = %addr, file = %d.start.file, pos = d.start.pos, "binlog tail reconnected");
                         *shared.thread_id.lock().expect("tail thread lock") = Some(d.conn.thread_id);
+                        shared.connections.fetch_add(1, Ordering::Relaxed);
                         d
                     }
                     Err(e) if e.is_fatal() => return stop(&shared, e),
