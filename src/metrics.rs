@@ -553,6 +553,7 @@ mod tests {
             CLUSTER_LEADER_CHANGES,
             CLUSTER_ELECTIONS_STARTED,
             CLUSTER_ELECTIONS_WON,
+            CAPTURE_TAIL_RECONNECTS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");
