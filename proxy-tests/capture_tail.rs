@@ -239,10 +239,12 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
 }
 
 /// Test 5: a row of more than 20 MiB (several 16 MiB packets on the wire) arrives whole
-/// and replays.
+/// and replays. Its group comes after a restart, so its Format_description is the new
+/// file's own (log_pos set, `created` set, in-use flag), not the dump's first one: both
+/// forms apply, also one after the other inside one transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_above_20_mib_arrives_intact() {
-    let leader = MariaDb::start(LEADER);
+    let mut leader = MariaDb::start(LEADER);
     let follower = MariaDb::start(&[]);
     let (mut l, mut f) = (root(&leader).await, root(&follower).await);
     for c in [&mut l, &mut f] {
@@ -250,6 +252,11 @@ async fn row_above_20_mib_arrives_intact() {
         c.query_drop("CREATE TABLE d.big (id INT PRIMARY KEY, b LONGBLOB)").await.unwrap();
     }
     let (_tail, mut rx) = tail(&leader, StartAt::End).await;
+    l.query_drop("INSERT INTO d.big VALUES (0, 'small')").await.unwrap();
+    let Captured::Unmanaged { rows: small, .. } = next(&mut rx).await else { panic!("expected Unmanaged") };
+    drop(l);
+    tokio::task::block_in_place(|| leader.restart());
+    let mut l = root(&leader).await;
     const BYTES: usize = 21 * 1024 * 1024;
     let value: Vec<u8> = (0..BYTES).map(|i| (i % 251) as u8).collect();
     l.exec_drop("INSERT INTO d.big VALUES (1, ?)", (value.clone(),)).await.unwrap();
@@ -258,10 +265,22 @@ async fn row_above_20_mib_arrives_intact() {
     let s = &rows.statements[0];
     assert!(s.len() > BYTES, "{} bytes", s.len());
     assert!(s.windows(value.len()).any(|w| w == value.as_slice()), "the value is in the row event byte for byte");
-    apply(&mut f, &rows).await;
-    let md5 = "SELECT MD5(b) FROM d.big WHERE id = 1";
+    let log_pos = |fd: &[u8]| u32::from_le_bytes(fd[13..17].try_into().unwrap());
+    assert_eq!(log_pos(&small.format), 0, "the dump's first Format_description");
+    assert_ne!(log_pos(&rows.format), 0, "the new file's own Format_description");
+    let created = |fd: &[u8]| u32::from_le_bytes(fd[19 + 52..19 + 56].try_into().unwrap());
+    assert_ne!(created(&rows.format), 0, "written at server start");
+
+    let b64 = base64::engine::general_purpose::STANDARD;
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&small.format))).await.unwrap();
+    f.query_drop("BEGIN").await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&small.statements[0]))).await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&rows.format))).await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(s))).await.unwrap();
+    f.query_drop("COMMIT").await.unwrap();
+    let sql = "SELECT GROUP_CONCAT(id, ':', MD5(b) ORDER BY id) FROM d.big";
     let (a, b): (Option<String>, Option<String>) =
-        (l.query_first(md5).await.unwrap(), f.query_first(md5).await.unwrap());
-    assert!(a.is_some());
-    assert_eq!(a, b);
+        (l.query_first(sql).await.unwrap(), f.query_first(sql).await.unwrap());
+    assert!(a.as_deref().is_some_and(|a| a.starts_with("0:") && a.contains(",1:")), "{a:?}");
+    assert_eq!(a, b, "both rows, in one transaction across the two Format_descriptions");
 }
