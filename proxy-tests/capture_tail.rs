@@ -284,3 +284,39 @@ async fn row_above_20_mib_arrives_intact() {
     assert!(a.as_deref().is_some_and(|a| a.starts_with("0:") && a.contains(",1:")), "{a:?}");
     assert_eq!(a, b, "both rows, in one transaction across the two Format_descriptions");
 }
+
+/// Start errors name the fix: binary log off, missing privilege, a position that does
+/// not exist; the documented grants are enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_errors_say_what_to_fix_and_the_documented_grants_suffice() {
+    let no_binlog = MariaDb::start(&[]);
+    let e =
+        BinlogTail::start(dump_target(&no_binlog.addr(), "root", ""), TAIL_SERVER_ID, StartAt::End).await.unwrap_err();
+    assert!(e.is_fatal() && e.to_string().contains("--log-bin"), "{e}");
+
+    let leader = MariaDb::start(LEADER);
+    let mut l = root(&leader).await;
+    for sql in [
+        "CREATE USER tailer IDENTIFIED VIA mysql_native_password USING PASSWORD('pw')",
+        "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO tailer",
+        "CREATE USER monitor_only IDENTIFIED VIA mysql_native_password USING PASSWORD('pw')",
+        "GRANT BINLOG MONITOR ON *.* TO monitor_only",
+    ] {
+        l.query_drop(sql).await.unwrap();
+    }
+    let e = BinlogTail::start(dump_target(&leader.addr(), "monitor_only", "pw"), TAIL_SERVER_ID, StartAt::End)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("grant the account REPLICATION SLAVE"), "{e}");
+
+    let (tail, mut rx) =
+        BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID, StartAt::End).await.unwrap();
+    l.query_drop("CREATE DATABASE d").await.unwrap();
+    assert!(matches!(next(&mut rx).await, Captured::Statement { .. }));
+    let mut gone = tail.position();
+    gone.file = "mariadb-bin.999999".into();
+    let e = BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID + 1, StartAt::At(gone))
+        .await
+        .unwrap_err();
+    assert!(e.is_fatal() && e.to_string().contains("not in its binlog"), "{e}");
+}

@@ -83,6 +83,8 @@ const SLAVE_CAPABILITY_GTID: u8 = 4;
 /// ER_MASTER_FATAL_ERROR_READING_BINLOG: the requested file/position does not exist
 /// (purged, or never written): reconnecting cannot help.
 const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR: the account lacks a privilege (REPLICATION SLAVE).
+const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 /// Collation of the dump connection (utf8mb4_general_ci); it carries no text shoal reads
 /// except binlog file names.
 const DUMP_COLLATION: u8 = 45;
@@ -287,7 +289,7 @@ impl Dump {
         let start = match from {
             StartAt::At(p) => p.clone(),
             StartAt::End => {
-                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS").await?;
+                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS (grant BINLOG MONITOR)").await?;
                 let row = rows.first();
                 let file = row.and_then(|r| r.first()).cloned().flatten();
                 let pos = row.and_then(|r| r.get(1)).cloned().flatten();
@@ -336,7 +338,15 @@ impl Dump {
             }
             Some(0xFF) => {
                 let (code, message) = parse_err(&p).unwrap_or((0, "unreadable error packet".into()));
-                Err(TailError::Refused { addr: addr.to_string(), what: "COM_BINLOG_DUMP", code, message })
+                let what = match code {
+                    ER_MASTER_FATAL_ERROR_READING_BINLOG => {
+                        "COM_BINLOG_DUMP (the position is not in its binlog, purged or never written: \
+                         start a new tail at the end and resynchronise this node's followers)"
+                    }
+                    ER_SPECIFIC_ACCESS_DENIED => "COM_BINLOG_DUMP (grant the account REPLICATION SLAVE)",
+                    _ => "COM_BINLOG_DUMP",
+                };
+                Err(TailError::Refused { addr: addr.to_string(), what, code, message })
             }
             Some(0xFE) if p.len() < 9 => Err(TailError::Lost {
                 addr: addr.to_string(),
