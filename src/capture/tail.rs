@@ -26,6 +26,7 @@
 //! | Table_map (19), Write/Update/Delete_rows v1 (23–25) and v2 (30–32) | appended to the current SQL statement; STMT_END_F closes it |
 //! | Annotate_rows (160), Intvar (5), Rand (13), User_var (14) | skipped |
 //! | Query `SAVEPOINT …` / `ROLLBACK TO …` / `XA END …` inside a group | skipped |
+//! | any other Query inside a row group (the `CREATE TABLE` of `CREATE TABLE … SELECT`) | not replicated, logged as a warning; the group's rows still are |
 //! | Query `COMMIT` / `ROLLBACK`, Xid (16) | end a plain transaction: `Unmanaged`, or `Skipped` when it had no rows |
 //! | XA_prepare (38) | ends the prepared part: `Prepared` when the gtrid starts with [`super::XID_PREFIX`], else `Unmanaged` |
 //! | Query in a STANDALONE group | `Statement` (DDL, id from [`super::STATEMENT_MARK`]); `Skipped` when COMPLETED_XA (XA COMMIT / XA ROLLBACK) |
