@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use shoal::capture::tail::{dump_target, BinlogTail, StartAt};
+use shoal::capture::tail::{dump_target, BinlogTail, StartAt, SILENCE_MAX};
 use shoal::capture::{Captured, Origin, RowsEntry};
 use tokio::sync::mpsc::Receiver;
 
@@ -138,7 +138,7 @@ async fn plain_write_is_unmanaged_and_ddl_is_a_statement_with_its_mark() {
     let leader = MariaDb::start(LEADER);
     let mut l = root(&leader).await;
     l.query_drop("CREATE DATABASE d").await.unwrap();
-    let (_tail, mut rx) = tail(&leader, StartAt::End).await;
+    let (tail, mut rx) = tail(&leader, StartAt::End).await;
 
     l.query_drop("CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(10))").await.unwrap();
     match next(&mut rx).await {
@@ -173,6 +173,11 @@ async fn plain_write_is_unmanaged_and_ddl_is_a_statement_with_its_mark() {
     l.query_drop("BEGIN").await.unwrap();
     l.query_drop("COMMIT").await.unwrap();
     quiet(&mut rx, Duration::from_millis(500)).await;
+    // Idle past SILENCE_MAX: heartbeats keep the dump connection, no reconnect.
+    tokio::time::sleep(SILENCE_MAX + Duration::from_secs(1)).await;
+    assert_eq!(tail.connections(), 1, "heartbeats kept the idle dump alive");
+    l.query_drop("INSERT INTO d.t VALUES (3, 'three')").await.unwrap();
+    assert!(matches!(next(&mut rx).await, Captured::Unmanaged { .. }));
 }
 
 /// Test 4: the dump thread killed, then the server restarted, while transactions go on:
@@ -232,6 +237,13 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     // Resuming a new tail from the old one's position sees nothing twice either.
     let pos = tail.position();
     drop(tail);
+    // Dropping the handle ends the dump on the server.
+    let dumps = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while l.query_first::<u64, _>(dumps).await.unwrap() != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "the dump thread outlived the dropped handle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_again, mut rx2) = self::tail(&leader, StartAt::At(pos)).await;
     l.query_drop(format!("INSERT INTO d.t VALUES ({N})")).await.unwrap();
     assert!(matches!(next(&mut rx2).await, Captured::Unmanaged { gtid, .. } if !seen.contains(&gtid)));
