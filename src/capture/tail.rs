@@ -16,7 +16,10 @@
 //! their CRC, byte for byte as in the file), `@mariadb_slave_capability = 4` (Gtid events
 //! are sent as such, not as BEGIN), `@master_heartbeat_period` (a silent connection is
 //! detected), the start position (`SHOW MASTER STATUS` for [`StartAt::End`]), then
-//! COM_BINLOG_DUMP (no Annotate_rows asked for).
+//! COM_BINLOG_DUMP (no Annotate_rows asked for). Each setup answer is awaited at most
+//! [`SILENCE_MAX`]: `SHOW MASTER STATUS` can hang while commits wait for a semi-sync ACK
+//! (`../shared/research/mariadb-semisync.md`; shoal does not run semi-sync), and a hang
+//! becomes a retry, not a stuck tail.
 //!
 //! | event (type) | what the tail does |
 //! |---|---|
@@ -68,7 +71,8 @@ pub const EVENT_BYTES_MAX: usize = 1 << 30;
 pub const CHANNEL_GROUPS_MAX: usize = 64;
 /// How often the server sends a heartbeat on an idle dump (`@master_heartbeat_period`).
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
-/// A dump with no event and no heartbeat for this long is treated as lost.
+/// A dump that sends no byte for this long (no event, no heartbeat) is treated as lost;
+/// also the limit on each setup statement's answer.
 pub const SILENCE_MAX: Duration = Duration::from_secs(5);
 /// First wait before a reconnect attempt.
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -134,8 +138,9 @@ pub enum TailError {
         #[source]
         source: ProxyError,
     },
-    /// No event and no heartbeat for [`SILENCE_MAX`]; retried.
-    #[error("binlog dump from {addr} sent nothing for {} ms (heartbeats every {} ms); reconnecting", SILENCE_MAX.as_millis(), HEARTBEAT_PERIOD.as_millis())]
+    /// No byte (event or heartbeat) for [`SILENCE_MAX`], or a setup statement unanswered
+    /// that long; retried.
+    #[error("MariaDB at {addr} sent nothing for {} ms (heartbeats every {} ms); reconnecting", SILENCE_MAX.as_millis(), HEARTBEAT_PERIOD.as_millis())]
     Silent { addr: String },
     /// The binlog itself cannot be grouped into transactions (see the message).
     #[error("binlog from {addr}: {source}")]
@@ -327,10 +332,12 @@ impl Dump {
 
     /// The next event's bytes (the packet's `0x00` stripped), or why there is none.
     async fn next_packet(&mut self, addr: &str) -> Result<bytes::BytesMut, TailError> {
-        let read = self.conn.read_stream_packet(EVENT_BYTES_MAX + 1);
-        let (_, mut p) = match tokio::time::timeout(SILENCE_MAX, read).await {
-            Err(_) => return Err(TailError::Silent { addr: addr.to_string() }),
-            Ok(r) => r.map_err(|source| TailError::Lost { addr: addr.to_string(), source })?,
+        let (_, mut p) = match self.conn.read_stream_packet(EVENT_BYTES_MAX + 1, SILENCE_MAX).await {
+            Ok(r) => r,
+            Err(ProxyError::BackendIo { source, .. }) if source.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(TailError::Silent { addr: addr.to_string() })
+            }
+            Err(source) => return Err(TailError::Lost { addr: addr.to_string(), source }),
         };
         match p.first() {
             Some(0x00) => {
@@ -367,10 +374,12 @@ impl Dump {
 /// Runs `sql` and returns its rows.
 async fn query(conn: &mut BackendConn, sql: &str, what: &'static str) -> Result<Vec<Vec<Option<Vec<u8>>>>, TailError> {
     let addr = conn.addr.to_string();
-    let (framer, raw) = match conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await {
-        Ok(r) => r,
-        Err(source) => return Err(TailError::Lost { addr, source }),
-    };
+    let (framer, raw) =
+        match tokio::time::timeout(SILENCE_MAX, conn.ask(com::QUERY, sql.as_bytes(), Expect::Results)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(source)) => return Err(TailError::Lost { addr, source }),
+            Err(_) => return Err(TailError::Silent { addr }),
+        };
     if framer.error.is_some() {
         let (code, message) = raw.get(4..).and_then(parse_err).unwrap_or((0, "unreadable error".into()));
         return Err(TailError::Refused { addr, what, code, message });
