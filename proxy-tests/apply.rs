@@ -13,7 +13,8 @@ use shoal::capture::{Entry, Origin, RowsEntry, StatementEntry};
 use crate::binlog_file;
 use crate::harness::MariaDb;
 
-const LEADER_OPTS: [&str; 4] = ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
+const LEADER_OPTS: [&str; 4] =
+    ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
 /// A follower's MariaDB runs with its own binlog (it may become leader); the applier
 /// turns binlogging off for its session.
 const FOLLOWER_BINLOG_OPTS: [&str; 3] = ["--server-id=2", "--log-bin=mariadb-bin", "--binlog-format=ROW"];
@@ -364,19 +365,26 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
 #[test]
 fn statement_entries_run_in_schema_and_session_context() {
     shoal::metrics::handle();
-    let stmt = |id: &str, schema: Option<&str>, session: &[&str], sql: &str| Entry::Statement(StatementEntry {
-        id: id.into(),
-        schema: schema.map(Into::into),
-        session: session.iter().map(|s| s.to_string()).collect(),
-        sql: sql.into(),
-    });
+    let stmt = |id: &str, schema: Option<&str>, session: &[&str], sql: &str| {
+        Entry::Statement(StatementEntry {
+            id: id.into(),
+            schema: schema.map(Into::into),
+            session: session.iter().map(|s| s.to_string()).collect(),
+            sql: sql.into(),
+        })
+    };
     let entries = [
         stmt("1", None, &[], "CREATE DATABASE app"),
         stmt("2", Some("app"), &["sql_mode = 'ANSI_QUOTES'"], "CREATE TABLE \"t1\" (\"a\" INT)"),
         stmt("3", Some("app"), &[], "ALTER TABLE t1 ADD COLUMN b VARCHAR(10) DEFAULT \"x\""),
         stmt("4", Some("app"), &[], "RENAME TABLE t1 TO t2"),
         stmt("5", Some("app"), &[], "DROP TABLE nosuch"),
-        stmt("6", Some("app"), &["time_zone = '+05:00'"], "CREATE TABLE t3 (ts TIMESTAMP DEFAULT '2020-01-01 05:00:00')"),
+        stmt(
+            "6",
+            Some("app"),
+            &["time_zone = '+05:00'"],
+            "CREATE TABLE t3 (ts TIMESTAMP DEFAULT '2020-01-01 05:00:00')",
+        ),
         stmt("7", Some("app"), &[], "CREATE TABLE t4 (i INT)"),
         stmt("8", Some("app"), &[], "DROP TABLE t4"),
     ];

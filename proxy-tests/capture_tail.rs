@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use shoal::capture::tail::{dump_target, BinlogTail, StartAt};
+use shoal::capture::tail::{dump_target, BinlogTail, StartAt, SILENCE_MAX};
 use shoal::capture::{Captured, Origin, RowsEntry};
 use tokio::sync::mpsc::Receiver;
 
@@ -22,7 +22,8 @@ const GROUP_WAIT: Duration = Duration::from_secs(20);
 const TAIL_SERVER_ID: u32 = 9001;
 
 async fn root(db: &MariaDb) -> Conn {
-    let opts = OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).prefer_socket(false);
+    let opts =
+        OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).prefer_socket(false);
     Conn::new(opts).await.unwrap()
 }
 
@@ -137,7 +138,7 @@ async fn plain_write_is_unmanaged_and_ddl_is_a_statement_with_its_mark() {
     let leader = MariaDb::start(LEADER);
     let mut l = root(&leader).await;
     l.query_drop("CREATE DATABASE d").await.unwrap();
-    let (_tail, mut rx) = tail(&leader, StartAt::End).await;
+    let (tail, mut rx) = tail(&leader, StartAt::End).await;
 
     l.query_drop("CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(10))").await.unwrap();
     match next(&mut rx).await {
@@ -172,6 +173,11 @@ async fn plain_write_is_unmanaged_and_ddl_is_a_statement_with_its_mark() {
     l.query_drop("BEGIN").await.unwrap();
     l.query_drop("COMMIT").await.unwrap();
     quiet(&mut rx, Duration::from_millis(500)).await;
+    // Idle past SILENCE_MAX: heartbeats keep the dump connection, no reconnect.
+    tokio::time::sleep(SILENCE_MAX + Duration::from_secs(1)).await;
+    assert_eq!(tail.connections(), 1, "heartbeats kept the idle dump alive");
+    l.query_drop("INSERT INTO d.t VALUES (3, 'three')").await.unwrap();
+    assert!(matches!(next(&mut rx).await, Captured::Unmanaged { .. }));
 }
 
 /// Test 4: the dump thread killed, then the server restarted, while transactions go on:
@@ -195,15 +201,23 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     for _ in 0..5 {
         collect(next(&mut rx).await);
     }
+    // KILL the dump thread while another connection keeps committing.
     let first_thread = tail.thread_id().expect("dump connection open");
+    let mut writer = root(&leader).await;
+    let writes = tokio::spawn(async move {
+        for i in 10..20 {
+            writer.query_drop(format!("INSERT INTO d.t VALUES ({i})")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(15)).await;
     l.query_drop(format!("KILL {first_thread}")).await.unwrap();
-    for i in 10..20 {
-        l.query_drop(format!("INSERT INTO d.t VALUES ({i})")).await.unwrap();
-    }
+    writes.await.unwrap();
     for _ in 5..20 {
         collect(next(&mut rx).await);
     }
-    assert_ne!(tail.thread_id(), Some(first_thread), "a new dump connection");
+    assert_eq!(tail.connections(), 2, "one reconnect after the KILL");
+    assert_ne!(tail.thread_id(), Some(first_thread));
     drop(l);
     tokio::task::block_in_place(|| leader.restart());
     let mut l = root(&leader).await;
@@ -213,6 +227,7 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     for _ in 20..N {
         collect(next(&mut rx).await);
     }
+    assert!(tail.connections() >= 3, "reconnected after the restart");
     quiet(&mut rx, Duration::from_secs(2)).await;
     let mut unique = seen.clone();
     unique.sort();
@@ -222,6 +237,13 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
     // Resuming a new tail from the old one's position sees nothing twice either.
     let pos = tail.position();
     drop(tail);
+    // Dropping the handle ends the dump on the server.
+    let dumps = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while l.query_first::<u64, _>(dumps).await.unwrap() != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "the dump thread outlived the dropped handle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_again, mut rx2) = self::tail(&leader, StartAt::At(pos)).await;
     l.query_drop(format!("INSERT INTO d.t VALUES ({N})")).await.unwrap();
     assert!(matches!(next(&mut rx2).await, Captured::Unmanaged { gtid, .. } if !seen.contains(&gtid)));
@@ -229,10 +251,12 @@ async fn killed_dump_and_server_restart_lose_and_repeat_nothing() {
 }
 
 /// Test 5: a row of more than 20 MiB (several 16 MiB packets on the wire) arrives whole
-/// and replays.
+/// and replays. Its group comes after a restart, so its Format_description is the new
+/// file's own (log_pos set, `created` set, in-use flag), not the dump's first one: both
+/// forms apply, also one after the other inside one transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_above_20_mib_arrives_intact() {
-    let leader = MariaDb::start(LEADER);
+    let mut leader = MariaDb::start(LEADER);
     let follower = MariaDb::start(&[]);
     let (mut l, mut f) = (root(&leader).await, root(&follower).await);
     for c in [&mut l, &mut f] {
@@ -240,6 +264,11 @@ async fn row_above_20_mib_arrives_intact() {
         c.query_drop("CREATE TABLE d.big (id INT PRIMARY KEY, b LONGBLOB)").await.unwrap();
     }
     let (_tail, mut rx) = tail(&leader, StartAt::End).await;
+    l.query_drop("INSERT INTO d.big VALUES (0, 'small')").await.unwrap();
+    let Captured::Unmanaged { rows: small, .. } = next(&mut rx).await else { panic!("expected Unmanaged") };
+    drop(l);
+    tokio::task::block_in_place(|| leader.restart());
+    let mut l = root(&leader).await;
     const BYTES: usize = 21 * 1024 * 1024;
     let value: Vec<u8> = (0..BYTES).map(|i| (i % 251) as u8).collect();
     l.exec_drop("INSERT INTO d.big VALUES (1, ?)", (value.clone(),)).await.unwrap();
@@ -248,9 +277,58 @@ async fn row_above_20_mib_arrives_intact() {
     let s = &rows.statements[0];
     assert!(s.len() > BYTES, "{} bytes", s.len());
     assert!(s.windows(value.len()).any(|w| w == value.as_slice()), "the value is in the row event byte for byte");
-    apply(&mut f, &rows).await;
-    let md5 = "SELECT MD5(b) FROM d.big WHERE id = 1";
-    let (a, b): (Option<String>, Option<String>) = (l.query_first(md5).await.unwrap(), f.query_first(md5).await.unwrap());
-    assert!(a.is_some());
-    assert_eq!(a, b);
+    let log_pos = |fd: &[u8]| u32::from_le_bytes(fd[13..17].try_into().unwrap());
+    assert_eq!(log_pos(&small.format), 0, "the dump's first Format_description");
+    assert_ne!(log_pos(&rows.format), 0, "the new file's own Format_description");
+    let created = |fd: &[u8]| u32::from_le_bytes(fd[19 + 52..19 + 56].try_into().unwrap());
+    assert_ne!(created(&rows.format), 0, "written at server start");
+
+    let b64 = base64::engine::general_purpose::STANDARD;
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&small.format))).await.unwrap();
+    f.query_drop("BEGIN").await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&small.statements[0]))).await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(&rows.format))).await.unwrap();
+    f.query_drop(format!("BINLOG '{}'", b64.encode(s))).await.unwrap();
+    f.query_drop("COMMIT").await.unwrap();
+    let sql = "SELECT GROUP_CONCAT(id, ':', MD5(b) ORDER BY id) FROM d.big";
+    let (a, b): (Option<String>, Option<String>) =
+        (l.query_first(sql).await.unwrap(), f.query_first(sql).await.unwrap());
+    assert!(a.as_deref().is_some_and(|a| a.starts_with("0:") && a.contains(",1:")), "{a:?}");
+    assert_eq!(a, b, "both rows, in one transaction across the two Format_descriptions");
+}
+
+/// Start errors name the fix: binary log off, missing privilege, a position that does
+/// not exist; the documented grants are enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_errors_say_what_to_fix_and_the_documented_grants_suffice() {
+    let no_binlog = MariaDb::start(&[]);
+    let e =
+        BinlogTail::start(dump_target(&no_binlog.addr(), "root", ""), TAIL_SERVER_ID, StartAt::End).await.unwrap_err();
+    assert!(e.is_fatal() && e.to_string().contains("--log-bin"), "{e}");
+
+    let leader = MariaDb::start(LEADER);
+    let mut l = root(&leader).await;
+    for sql in [
+        "CREATE USER tailer IDENTIFIED VIA mysql_native_password USING PASSWORD('pw')",
+        "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO tailer",
+        "CREATE USER monitor_only IDENTIFIED VIA mysql_native_password USING PASSWORD('pw')",
+        "GRANT BINLOG MONITOR ON *.* TO monitor_only",
+    ] {
+        l.query_drop(sql).await.unwrap();
+    }
+    let e = BinlogTail::start(dump_target(&leader.addr(), "monitor_only", "pw"), TAIL_SERVER_ID, StartAt::End)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("grant the account REPLICATION SLAVE"), "{e}");
+
+    let (tail, mut rx) =
+        BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID, StartAt::End).await.unwrap();
+    l.query_drop("CREATE DATABASE d").await.unwrap();
+    assert!(matches!(next(&mut rx).await, Captured::Statement { .. }));
+    let mut gone = tail.position();
+    gone.file = "mariadb-bin.999999".into();
+    let e = BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID + 1, StartAt::At(gone))
+        .await
+        .unwrap_err();
+    assert!(e.is_fatal() && e.to_string().contains("not in its binlog"), "{e}");
 }

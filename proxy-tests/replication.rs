@@ -142,7 +142,12 @@ impl Leader {
 }
 
 fn root_opts(db: &MariaDb) -> mysql_async::Opts {
-    mysql_async::OptsBuilder::default().ip_or_hostname("127.0.0.1").tcp_port(db.port).user(Some("root")).prefer_socket(false).into()
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(db.port)
+        .user(Some("root"))
+        .prefer_socket(false)
+        .into()
 }
 
 fn root_opts_db(db: &MariaDb, schema: &str) -> mysql_async::Opts {
@@ -339,7 +344,12 @@ async fn a_randomized_workload_through_capture_is_identical_on_two_appliers() {
         leader.shoal.port(),
         &leader.scratch.user,
         Scratch::PASSWORD,
-        &["--local-infile=1", &schema, "-e", "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE ld FIELDS TERMINATED BY ','"],
+        &[
+            "--local-infile=1",
+            &schema,
+            "-e",
+            "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE ld FIELDS TERMINATED BY ','",
+        ],
         Some(&(1..=500).map(|i| format!("{i},row{i}\n")).collect::<String>()),
     );
     assert!(ok, "LOAD DATA LOCAL through shoal");
@@ -440,7 +450,8 @@ async fn a_crashed_leaders_prepared_transactions_are_decided_by_the_log() {
     // Durable but never told: the entry is in the WAL, the session waits forever.
     leader.gate.append_then_hang.store(true, Ordering::SeqCst);
     let opts = leader.opts();
-    let durable = tokio::spawn(async move { Conn::new(opts).await.unwrap().query_drop("INSERT INTO t VALUES (1)").await });
+    let durable =
+        tokio::spawn(async move { Conn::new(opts).await.unwrap().query_drop("INSERT INTO t VALUES (1)").await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = leader.wal.last_lsn();
     // Not durable: held before the WAL.
@@ -467,4 +478,3 @@ async fn a_crashed_leaders_prepared_transactions_are_decided_by_the_log() {
     durable.abort();
     held.abort();
 }
-

@@ -287,7 +287,11 @@ fn describe() {
     describe_counter!(CAPTURE_TRANSACTIONS, "Client transactions run as XA on the leader, by outcome.");
     describe_histogram!(CAPTURE_DURABLE_WAIT, Unit::Seconds, "XA PREPARE to durable, per captured transaction.");
     describe_counter!(APPLY_ENTRIES, "Committed log entries the applier went through, by outcome (applied, skipped).");
-    describe_histogram!(APPLY_BATCH_DURATION, Unit::Seconds, "One apply transaction (rows entries) or statement entry.");
+    describe_histogram!(
+        APPLY_BATCH_DURATION,
+        Unit::Seconds,
+        "One apply transaction (rows entries) or statement entry."
+    );
     describe_gauge!(APPLY_APPLIED_LSN, "LSN of the last entry applied to the local MariaDB.");
     describe_counter!(APPLY_STATEMENT_ERRORS, "Statement entries (DDL) that failed on the local MariaDB.");
 }

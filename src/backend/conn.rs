@@ -474,12 +474,17 @@ impl BackendConn {
     }
 
     /// Reads one logical packet of a stream shoal consumes itself (the binlog dump): its
-    /// frames joined, so a payload of 16 MiB or more arrives whole. `limit` bounds it.
-    pub async fn read_stream_packet(&mut self, limit: usize) -> Result<(u8, BytesMut), ProxyError> {
+    /// frames joined, so a payload of 16 MiB or more arrives whole. `limit` bounds it;
+    /// `idle_max` bounds each wait for more bytes (not the whole packet, which may be
+    /// large), and expires as an I/O error of kind `TimedOut`.
+    pub async fn read_stream_packet(&mut self, limit: usize, idle_max: Duration) -> Result<(u8, BytesMut), ProxyError> {
         loop {
             match take_packet(&mut self.rbuf, limit) {
                 Ok(Some(p)) => return Ok(p),
-                Ok(None) => self.fill().await?,
+                Ok(None) => match tokio::time::timeout(idle_max, self.fill()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(self.io_err(std::io::ErrorKind::TimedOut.into())),
+                },
                 Err(e) => return Err(self.protocol_err(e.to_string())),
             }
         }

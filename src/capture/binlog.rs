@@ -91,7 +91,9 @@ pub enum GroupError {
     #[error("binlog event of type {kind} at log_pos {log_pos} is truncated or malformed: {what}")]
     Malformed { kind: u8, log_pos: u32, what: &'static str },
     /// An event arrived where the group structure does not allow it.
-    #[error("binlog event of type {kind} at log_pos {log_pos} arrived {what}; the binlog is not one shoal can replicate")]
+    #[error(
+        "binlog event of type {kind} at log_pos {log_pos} arrived {what}; the binlog is not one shoal can replicate"
+    )]
     OutOfPlace { kind: u8, log_pos: u32, what: &'static str },
     /// The event type cannot be replicated as raw bytes.
     #[error("binlog event of type {kind} at log_pos {log_pos} is not supported: {what}")]

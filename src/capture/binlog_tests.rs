@@ -89,8 +89,8 @@ fn gtid_decodes_flags_and_xid_with_and_without_commit_id() {
     assert_eq!(g.xid, Some(Xid { format_id: 1, gtrid: b"shoal-1".to_vec(), bqual: b"bq".to_vec() }));
     assert_eq!(g.shoal_xid().as_deref(), Some("shoal-1"));
 
-    let g = Gtid::parse(&h, &gtid_body(9, PREPARED | gtid_flag::GROUP_COMMIT_ID, Some(77), Some((b"x1", b""))))
-        .unwrap();
+    let g =
+        Gtid::parse(&h, &gtid_body(9, PREPARED | gtid_flag::GROUP_COMMIT_ID, Some(77), Some((b"x1", b"")))).unwrap();
     assert_eq!(g.xid.as_ref().unwrap().gtrid, b"x1");
     assert_eq!(g.shoal_xid(), None, "not shoal's prefix");
 
@@ -106,7 +106,10 @@ fn gtid_decodes_flags_and_xid_with_and_without_commit_id() {
 fn prepared_xa_becomes_one_prepared_with_statements_split_at_stmt_end() {
     let mut g = Grouper::new(true);
     let (tm1, tm2) = (ev(kind::TABLE_MAP, 300, 0, b"t", true), ev(kind::TABLE_MAP, 340, 0, b"audit", true));
-    let (w1, w2) = (ev(kind::WRITE_ROWS_V1, 400, 0, &rows_body(false), true), ev(kind::WRITE_ROWS_V1, 450, 0, &rows_body(true), true));
+    let (w1, w2) = (
+        ev(kind::WRITE_ROWS_V1, 400, 0, &rows_body(false), true),
+        ev(kind::WRITE_ROWS_V1, 450, 0, &rows_body(true), true),
+    );
     let u = ev(kind::UPDATE_ROWS_V2, 600, 0, &rows_body(true), true);
     let tm3 = ev(kind::TABLE_MAP, 550, 0, b"t", true);
     let events = vec![
@@ -238,7 +241,10 @@ fn rotates_are_reported_control_events_are_not() {
     assert_eq!(steps, vec![rotate.clone(), rotate]);
     // A fake Rotate before any Format_description on a connection without checksums.
     let mut g = Grouper::new(false);
-    assert_eq!(g.on_event(&ev(kind::ROTATE, 0, 0x20, &rot, false)).unwrap(), Step::Rotate { file: "mariadb-bin.000002".into(), pos: 4 });
+    assert_eq!(
+        g.on_event(&ev(kind::ROTATE, 0, 0x20, &rot, false)).unwrap(),
+        Step::Rotate { file: "mariadb-bin.000002".into(), pos: 4 }
+    );
 }
 
 #[test]

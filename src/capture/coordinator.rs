@@ -77,7 +77,8 @@ impl LocalWal {
                 if rec.kind != ENTRY_RECORD_KIND {
                     continue;
                 }
-                if let Ok(Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. })) = Entry::decode(&rec.payload) {
+                if let Ok(Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. })) = Entry::decode(&rec.payload)
+                {
                     out.insert(xid);
                 }
             }
@@ -378,7 +379,8 @@ mod tests {
         assert_eq!(waiter.durable().await, Ok(1));
         // A statement that saw position 0-1-7 waits until the tail passed it.
         let c2 = capture.clone();
-        let stmt = StatementEntry { id: "s".into(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
+        let stmt =
+            StatementEntry { id: "s".into(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
         let proposed = tokio::spawn(async move { c2.propose_statement(stmt, "0-1-7").await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         tx.send(Captured::Unmanaged { gtid: "0-1-6".into(), rows: rows("x") }).await.unwrap();
@@ -387,7 +389,9 @@ mod tests {
         tx.send(Captured::Skipped { gtid: "0-1-7".into() }).await.unwrap();
         assert_eq!(proposed.await.unwrap(), Ok(3));
         let log = durable.0.lock().unwrap().clone();
-        assert!(matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid == "0-1-6"));
+        assert!(
+            matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid == "0-1-6")
+        );
         assert!(matches!(&log[2], Entry::Statement(_)));
     }
 }

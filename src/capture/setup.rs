@@ -43,8 +43,10 @@ pub enum SetupError {
 
 /// Checks [`REQUIREMENTS`]; the error names every unmet variable and the line to add.
 pub async fn check_requirements(conn: &mut mysql_async::Conn) -> Result<(), SetupError> {
-    let row: (u64, String, String, u64) =
-        conn.query_first("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id").await?.unwrap_or_default();
+    let row: (u64, String, String, u64) = conn
+        .query_first("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id")
+        .await?
+        .unwrap_or_default();
     let mut missing = Vec::new();
     if row.0 != 1 {
         missing.push(format!("log_bin is OFF (add `{}` to my.cnf)", REQUIREMENTS[0].2));

@@ -16,7 +16,10 @@
 //! their CRC, byte for byte as in the file), `@mariadb_slave_capability = 4` (Gtid events
 //! are sent as such, not as BEGIN), `@master_heartbeat_period` (a silent connection is
 //! detected), the start position (`SHOW MASTER STATUS` for [`StartAt::End`]), then
-//! COM_BINLOG_DUMP (no Annotate_rows asked for).
+//! COM_BINLOG_DUMP (no Annotate_rows asked for). Each setup answer is awaited at most
+//! [`SILENCE_MAX`]: `SHOW MASTER STATUS` can hang while commits wait for a semi-sync ACK
+//! (`../shared/research/mariadb-semisync.md`; shoal does not run semi-sync), and a hang
+//! becomes a retry, not a stuck tail.
 //!
 //! | event (type) | what the tail does |
 //! |---|---|
@@ -26,6 +29,7 @@
 //! | Table_map (19), Write/Update/Delete_rows v1 (23–25) and v2 (30–32) | appended to the current SQL statement; STMT_END_F closes it |
 //! | Annotate_rows (160), Intvar (5), Rand (13), User_var (14) | skipped |
 //! | Query `SAVEPOINT …` / `ROLLBACK TO …` / `XA END …` inside a group | skipped |
+//! | any other Query inside a row group (the `CREATE TABLE` of `CREATE TABLE … SELECT`) | not replicated, logged as a warning; the group's rows still are |
 //! | Query `COMMIT` / `ROLLBACK`, Xid (16) | end a plain transaction: `Unmanaged`, or `Skipped` when it had no rows |
 //! | XA_prepare (38) | ends the prepared part: `Prepared` when the gtrid starts with [`super::XID_PREFIX`], else `Unmanaged` |
 //! | Query in a STANDALONE group | `Statement` (DDL, id from [`super::STATEMENT_MARK`]); `Skipped` when COMPLETED_XA (XA COMMIT / XA ROLLBACK) |
@@ -42,6 +46,7 @@
 //! its position was purged): then it stops, [`BinlogTail::failure`] says why, and the
 //! channel closes. Dropping the [`BinlogTail`] stops the task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,7 +71,8 @@ pub const EVENT_BYTES_MAX: usize = 1 << 30;
 pub const CHANNEL_GROUPS_MAX: usize = 64;
 /// How often the server sends a heartbeat on an idle dump (`@master_heartbeat_period`).
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
-/// A dump with no event and no heartbeat for this long is treated as lost.
+/// A dump that sends no byte for this long (no event, no heartbeat) is treated as lost;
+/// also the limit on each setup statement's answer.
 pub const SILENCE_MAX: Duration = Duration::from_secs(5);
 /// First wait before a reconnect attempt.
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -82,6 +88,8 @@ const SLAVE_CAPABILITY_GTID: u8 = 4;
 /// ER_MASTER_FATAL_ERROR_READING_BINLOG: the requested file/position does not exist
 /// (purged, or never written): reconnecting cannot help.
 const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR: the account lacks a privilege (REPLICATION SLAVE).
+const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 /// Collation of the dump connection (utf8mb4_general_ci); it carries no text shoal reads
 /// except binlog file names.
 const DUMP_COLLATION: u8 = 45;
@@ -130,8 +138,9 @@ pub enum TailError {
         #[source]
         source: ProxyError,
     },
-    /// No event and no heartbeat for [`SILENCE_MAX`]; retried.
-    #[error("binlog dump from {addr} sent nothing for {} ms (heartbeats every {} ms); reconnecting", SILENCE_MAX.as_millis(), HEARTBEAT_PERIOD.as_millis())]
+    /// No byte (event or heartbeat) for [`SILENCE_MAX`], or a setup statement unanswered
+    /// that long; retried.
+    #[error("MariaDB at {addr} sent nothing for {} ms (heartbeats every {} ms); reconnecting", SILENCE_MAX.as_millis(), HEARTBEAT_PERIOD.as_millis())]
     Silent { addr: String },
     /// The binlog itself cannot be grouped into transactions (see the message).
     #[error("binlog from {addr}: {source}")]
@@ -176,6 +185,8 @@ struct Shared {
     failure: Mutex<Option<String>>,
     /// Server thread id of the current dump connection (for operators and tests).
     thread_id: Mutex<Option<u32>>,
+    /// Dump connections opened so far (the first one included).
+    connections: AtomicU64,
 }
 
 /// Handle of a running tail; dropping it stops the task.
@@ -201,6 +212,7 @@ impl BinlogTail {
             position: Mutex::new(dump.start.clone()),
             failure: Mutex::new(None),
             thread_id: Mutex::new(Some(dump.conn.thread_id)),
+            connections: AtomicU64::new(1),
         });
         let (tx, rx) = mpsc::channel(CHANNEL_GROUPS_MAX);
         let task = tokio::spawn(run(target, server_id, shared.clone(), tx, dump));
@@ -215,6 +227,11 @@ impl BinlogTail {
     /// Why the tail stopped, if it stopped on a fatal error (the channel is closed then).
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.lock().expect("tail failure lock").clone()
+    }
+
+    /// Dump connections opened so far: 1 plus the successful reconnects.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Server thread id of the dump connection, while one is open.
@@ -247,9 +264,12 @@ impl Dump {
         let mut conn =
             BackendConn::connect(t).await.map_err(|source| TailError::Connect { addr: addr.clone(), source })?;
         let lost = |source| TailError::Lost { addr: addr.clone(), source };
-        let settings = query(&mut conn, "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_checksum", "the settings query")
-            .await
-            ?;
+        let settings = query(
+            &mut conn,
+            "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_checksum",
+            "the settings query",
+        )
+        .await?;
         let cell = |i: usize| settings.first().and_then(|r| r.get(i)).cloned().flatten().unwrap_or_default();
         if cell(0) != b"1" {
             return Err(TailError::NotReplicable {
@@ -275,9 +295,7 @@ impl Dump {
         let start = match from {
             StartAt::At(p) => p.clone(),
             StartAt::End => {
-                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS")
-                    .await
-                    ?;
+                let rows = query(&mut conn, "SHOW MASTER STATUS", "SHOW MASTER STATUS (grant BINLOG MONITOR)").await?;
                 let row = rows.first();
                 let file = row.and_then(|r| r.first()).cloned().flatten();
                 let pos = row.and_then(|r| r.get(1)).cloned().flatten();
@@ -314,10 +332,12 @@ impl Dump {
 
     /// The next event's bytes (the packet's `0x00` stripped), or why there is none.
     async fn next_packet(&mut self, addr: &str) -> Result<bytes::BytesMut, TailError> {
-        let read = self.conn.read_stream_packet(EVENT_BYTES_MAX + 1);
-        let (_, mut p) = match tokio::time::timeout(SILENCE_MAX, read).await {
-            Err(_) => return Err(TailError::Silent { addr: addr.to_string() }),
-            Ok(r) => r.map_err(|source| TailError::Lost { addr: addr.to_string(), source })?,
+        let (_, mut p) = match self.conn.read_stream_packet(EVENT_BYTES_MAX + 1, SILENCE_MAX).await {
+            Ok(r) => r,
+            Err(ProxyError::BackendIo { source, .. }) if source.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(TailError::Silent { addr: addr.to_string() })
+            }
+            Err(source) => return Err(TailError::Lost { addr: addr.to_string(), source }),
         };
         match p.first() {
             Some(0x00) => {
@@ -326,11 +346,22 @@ impl Dump {
             }
             Some(0xFF) => {
                 let (code, message) = parse_err(&p).unwrap_or((0, "unreadable error packet".into()));
-                Err(TailError::Refused { addr: addr.to_string(), what: "COM_BINLOG_DUMP", code, message })
+                let what = match code {
+                    ER_MASTER_FATAL_ERROR_READING_BINLOG => {
+                        "COM_BINLOG_DUMP (the position is not in its binlog, purged or never written: \
+                         start a new tail at the end and resynchronise this node's followers)"
+                    }
+                    ER_SPECIFIC_ACCESS_DENIED => "COM_BINLOG_DUMP (grant the account REPLICATION SLAVE)",
+                    _ => "COM_BINLOG_DUMP",
+                };
+                Err(TailError::Refused { addr: addr.to_string(), what, code, message })
             }
             Some(0xFE) if p.len() < 9 => Err(TailError::Lost {
                 addr: addr.to_string(),
-                source: ProxyError::BackendProtocol { addr: addr.to_string(), what: "the server ended the dump".into() },
+                source: ProxyError::BackendProtocol {
+                    addr: addr.to_string(),
+                    what: "the server ended the dump".into(),
+                },
             }),
             _ => Err(TailError::Lost {
                 addr: addr.to_string(),
@@ -343,10 +374,12 @@ impl Dump {
 /// Runs `sql` and returns its rows.
 async fn query(conn: &mut BackendConn, sql: &str, what: &'static str) -> Result<Vec<Vec<Option<Vec<u8>>>>, TailError> {
     let addr = conn.addr.to_string();
-    let (framer, raw) = match conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await {
-        Ok(r) => r,
-        Err(source) => return Err(TailError::Lost { addr, source }),
-    };
+    let (framer, raw) =
+        match tokio::time::timeout(SILENCE_MAX, conn.ask(com::QUERY, sql.as_bytes(), Expect::Results)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(source)) => return Err(TailError::Lost { addr, source }),
+            Err(_) => return Err(TailError::Silent { addr }),
+        };
     if framer.error.is_some() {
         let (code, message) = raw.get(4..).and_then(parse_err).unwrap_or((0, "unreadable error".into()));
         return Err(TailError::Refused { addr, what, code, message });
@@ -371,6 +404,7 @@ async fn run(target: Target, server_id: u32, shared: Arc<Shared>, tx: mpsc::Send
                     Ok(d) => {
                         tracing::info!(addr = %addr, file = %d.start.file, pos = d.start.pos, "binlog tail reconnected");
                         *shared.thread_id.lock().expect("tail thread lock") = Some(d.conn.thread_id);
+                        shared.connections.fetch_add(1, Ordering::Relaxed);
                         d
                     }
                     Err(e) if e.is_fatal() => return stop(&shared, e),

@@ -105,7 +105,10 @@ impl Session {
     async fn xa_lease(&mut self, class: &Classification) -> Result<(), ProxyError> {
         self.lease_for(class).await?;
         if let crate::backend::conn::Ready::Refused(bytes) = self.sync(false).await? {
-            return Err(ProxyError::Unavailable(format!("the leader refused the session's state: {}", server_error(&bytes))));
+            return Err(ProxyError::Unavailable(format!(
+                "the leader refused the session's state: {}",
+                server_error(&bytes)
+            )));
         }
         Ok(())
     }
@@ -181,7 +184,11 @@ impl Session {
             }
             self.backend.xa = None;
             self.backend.pin.remove(Pin::TRANSACTION);
-            let hint = if step == 0 { " (does the account have INSERT on shoal_meta.txn? see docs/replication.md)" } else { "" };
+            let hint = if step == 0 {
+                " (does the account have INSERT on shoal_meta.txn? see docs/replication.md)"
+            } else {
+                ""
+            };
             return Err(ProxyError::CommitFailed(format!(
                 "the transaction could not be prepared for replication and was rolled back: {msg}{hint}"
             )));
@@ -229,7 +236,11 @@ impl Session {
 
     /// Everything before a text statement runs with capture on: the decision, the XA
     /// statements it needs first, and what to send instead of the client's text.
-    pub(super) async fn xa_prelude(&mut self, class: &Classification, payload: BytesMut) -> Result<Prelude, ProxyError> {
+    pub(super) async fn xa_prelude(
+        &mut self,
+        class: &Classification,
+        payload: BytesMut,
+    ) -> Result<Prelude, ProxyError> {
         loop {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
