@@ -685,3 +685,50 @@ fn wal_cli_inspects_and_verifies_a_log() {
         std::fs::metadata(&seg).unwrap().len()
     );
 }
+
+/// `shoal proxy` with `[capture] mode = "local"`: writes through it are captured into the
+/// WAL under `[node] data_dir`, and that WAL applied to another server gives the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_with_local_capture_commits_through_its_wal() {
+    let leader = crate::harness::MariaDb::start(&[
+        "--server-id=1",
+        "--log-bin=mariadb-bin",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+    ]);
+    let s = Scratch::new(&leader, "cap");
+    let p = Proc::proxy(&format!(
+        "[backends]\nprimary = \"{}\"\nuser = \"root\"\n[node]\ndata_dir = \"@DIR@/data\"\n\
+         [capture]\nmode = \"local\"\n[binlog]\nserver_id = 9003\n",
+        leader.addr()
+    ));
+    let script = "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, u CHAR(36), at DATETIME(6)); \
+                  INSERT INTO t (u, at) VALUES (UUID(), NOW(6)), (UUID(), NOW(6)); \
+                  BEGIN; UPDATE t SET u = UUID() WHERE id = 1; INSERT INTO t (u) VALUES (RAND()); COMMIT; \
+                  BEGIN; INSERT INTO t (u) VALUES ('gone'); ROLLBACK; SELECT COUNT(*) FROM t";
+    let (ok, out, err) = mariadb_cli(p.port, &s.user, Scratch::PASSWORD, &["-D", &s.db, "-N", "-e", script], None);
+    assert!(ok, "{err} {}", p.logs());
+    assert_eq!(out.trim(), "3");
+    let scrape = p.get("/metrics", None).body;
+    assert_eq!(sample(&scrape, "shoal_capture_transactions_total{outcome=\"committed\"}"), 2.0, "{scrape}");
+    assert_eq!(sample(&scrape, "shoal_capture_transactions_total{outcome=\"rolled_back\"}"), 1.0, "{scrape}");
+    assert_eq!(sample(&scrape, "shoal_capture_entries_total{kind=\"statement\"}"), 1.0, "{scrape}");
+    let wal_dir = p.dir().join("data").join(shoal::server::CAPTURE_WAL_DIR);
+    // kill -9: what was acknowledged is in the WAL (the directory lives as long as `p`).
+    let mut p = p;
+    p.signal(libc::SIGKILL);
+    p.wait_exit(Duration::from_secs(10));
+    let (wal, _) = shoal::wal::Wal::open(&wal_dir, shoal::wal::WalOptions::default()).unwrap();
+    let follower = crate::harness::MariaDb::start(&["--server-id=2"]);
+    follower.sql(&format!("CREATE DATABASE {}", s.db));
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(follower.port)
+        .user(Some("root"))
+        .prefer_socket(false);
+    let mut applier = shoal::apply::Applier::connect(opts).await.unwrap();
+    applier.prepare().await.unwrap();
+    assert_eq!(shoal::apply::catch_up(&mut applier, &wal, wal.last_lsn()).await.unwrap(), 3);
+    let sum = format!("CHECKSUM TABLE {}.t", s.db);
+    assert_eq!(follower.sql(&sum), leader.sql(&sum));
+}

@@ -117,10 +117,73 @@ pub async fn bind(config: &Config) -> Result<(Arc<Proxy>, TcpListener), StartErr
     Ok((proxy, listener))
 }
 
+/// Capture with durability in a local WAL (`[capture] mode = "local"`): what keeps it
+/// running. Every proxy generation gets its [`Capture`](crate::capture::Capture).
+pub struct LocalCapture {
+    /// The coordinator sessions hand their transactions to.
+    pub capture: Arc<crate::capture::Capture>,
+    /// The binlog tail (stops when dropped).
+    pub tail: crate::capture::tail::BinlogTail,
+    /// The log entries go to.
+    pub wal: Arc<crate::wal::Wal>,
+}
+
+/// Directory of the local capture WAL under `[node] data_dir`.
+pub const CAPTURE_WAL_DIR: &str = "capture-wal";
+
+/// Starts capture on the primary with a local WAL: checks the primary's settings,
+/// creates the marker table, decides prepared transactions a crash left (commit those
+/// the WAL holds, roll back the rest), then starts the binlog tail and the coordinator.
+pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture> {
+    use crate::capture::{setup, tail, Capture, LocalWal};
+    let b = &config.backends;
+    anyhow::ensure!(!b.user.is_empty(), "[capture] mode = \"local\" needs the service account ([backends] user)");
+    let password = match &b.password_file {
+        Some(f) => read_secret(f).map_err(|e| anyhow::anyhow!("backends.password_file {}: {e}", f.display()))?,
+        None => b.password.clone(),
+    };
+    let (host, port) = b.primary.rsplit_once(':').unwrap_or((b.primary.as_str(), "3306"));
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port.parse().unwrap_or(3306))
+        .user(Some(b.user.clone()))
+        .pass(Some(password.clone()))
+        .prefer_socket(false);
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| anyhow::anyhow!("capture: connecting to {}: {e}", b.primary))?;
+    setup::prepare_leader(&mut conn).await?;
+    let dir = config.node.data_dir.join(CAPTURE_WAL_DIR);
+    let record_max = config.capture.entry_bytes_max_mb << 20;
+    let opts = crate::wal::WalOptions {
+        record_bytes_max: record_max,
+        segment_bytes_max: (config.wal.segment_size_mb << 20).max(2 * record_max),
+        fsync: config.wal.fsync,
+        ..crate::wal::WalOptions::default()
+    };
+    let (wal, _) = crate::wal::Wal::open(&dir, opts).map_err(|e| anyhow::anyhow!("capture WAL {}: {e}", dir.display()))?;
+    let wal = Arc::new(wal);
+    let local = LocalWal::new(wal.clone());
+    let durable = local.durable_xids()?;
+    let decided = setup::recover(&mut conn, |x| durable.contains(x)).await?;
+    if !decided.committed.is_empty() || !decided.rolled_back.is_empty() {
+        tracing::info!(committed = decided.committed.len(), rolled_back = decided.rolled_back.len(), "capture: prepared transactions decided");
+    }
+    let target = tail::dump_target(&b.primary, &b.user, &password);
+    let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
+    use mysql_async::prelude::Queryable;
+    let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
+    let _ = conn.disconnect().await;
+    let node = if config.node.id.is_empty() { "primary" } else { &config.node.id };
+    let capture = Capture::start(node, found, Arc::new(local), &pos);
+    tracing::info!(wal = %dir.display(), "capture on: write transactions commit once durable in the local WAL");
+    Ok(LocalCapture { capture, tail, wal })
+}
+
 /// The running process: proxy generations, listener, API, health checker.
 pub struct Server {
     /// Shared state.
     pub shared: Arc<Shared>,
+    /// Local capture, when `[capture] mode = "local"`.
+    pub capture: Option<LocalCapture>,
     stop: Arc<tokio::sync::Notify>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -198,6 +261,13 @@ impl Server {
         crate::metrics::register_all();
         let token = token_of(&config)?;
         let proxy = build(&config).await?;
+        let capture = match config.capture.mode.as_str() {
+            "local" => Some(start_local_capture(&config).await?),
+            _ => None,
+        };
+        if let Some(c) = &capture {
+            proxy.capture.store(Some(c.capture.clone()));
+        }
         let addr = &config.proxy.bind_address;
         let listener = TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr: addr.clone(), error })?;
         let proxy_addr = listener.local_addr()?;
@@ -267,7 +337,7 @@ impl Server {
             replicas = ?shared.config.load().backends.replicas,
             "shoal ready"
         );
-        Ok(Server { shared, stop, tasks })
+        Ok(Server { shared, capture, stop, tasks })
     }
 
     /// Re-reads the configuration and switches new clients to a fresh generation.
@@ -295,6 +365,8 @@ impl Server {
         let proxy = build(&config).await?;
         let previous = s.proxy.load_full();
         proxy.continue_ids_from(&previous);
+        // Capture outlives generations (a mode change takes a restart).
+        proxy.capture.store(previous.capture.load_full());
         s.generations.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&previous));
         s.proxy.store(proxy);
         s.token.store(token);
