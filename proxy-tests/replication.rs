@@ -223,7 +223,7 @@ const SCHEMA: &[&str] = &[
 /// part of the workload: whatever the leader committed must be on the followers.
 async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Result<(), mysql_async::Error> {
     let k: i32 = rng.random_range(0..50);
-    match rng.random_range(0..14) {
+    match rng.random_range(0..15) {
         0 => c.query_drop(format!("INSERT INTO t_ai (k, v, sys, u, us, r) VALUES ({k}, 'w{me}', SYSDATE(6), UUID(), UUID_SHORT(), RAND())")).await,
         1 => c.query_drop(format!("INSERT IGNORE INTO t_uk VALUES ({k}, {me}, 'ignore')")).await,
         2 => c.query_drop(format!("INSERT INTO t_uk VALUES ({k}, 1, 'odku') ON DUPLICATE KEY UPDATE n = n + 1, note = CONCAT('odku', RAND() < 2)")).await,
@@ -259,6 +259,14 @@ async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Res
             c.query_drop(format!("INSERT INTO tmp VALUES ({k})")).await?;
             c.query_drop("INSERT INTO t_ai (k, v) SELECT a, 'from-tmp' FROM tmp").await?;
             c.query_drop("DROP TEMPORARY TABLE tmp").await
+        }
+        13 => {
+            // Prepared statements, transaction control included (as sysbench sends it).
+            c.exec_drop("BEGIN", ()).await?;
+            c.exec_drop("INSERT INTO t_ai (k, v, u) VALUES (?, ?, UUID())", (k, format!("ps{me}"))).await?;
+            c.exec_drop("UPDATE t_uk SET n = n + ? WHERE id = ?", (1, k)).await?;
+            c.exec_drop("COMMIT", ()).await?;
+            c.exec_drop("INSERT INTO t_ai (k, v, r) VALUES (?, 'ps-auto', RAND())", (k,)).await
         }
         _ => {
             // autocommit=0: the first statement opens the transaction.

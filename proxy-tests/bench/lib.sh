@@ -4,10 +4,12 @@
 #
 # Functions:
 #   free_port                       print a free TCP port on 127.0.0.1
-#   start_mariadb DIR               throwaway mariadbd in DIR; sets DB_PORT, DB_PID
+#   start_mariadb DIR [OPTS...]     throwaway mariadbd in DIR (binlog off unless OPTS turn it
+#                                   on); sets DB_PORT, DB_PID
 #   sql [args...]                   mariadb client as root on DB_PORT (stdin or -e)
 #   start_shoal DIR [POOL_MAX]      release shoal in front of DB_PORT (or DB_SOCKET with
-#                                   BENCH_BACKEND=unix); sets SHOAL_PORT, SHOAL_PID
+#                                   BENCH_BACKEND=unix); sets SHOAL_PORT, SHOAL_PID;
+#                                   SHOAL_EXTRA_TOML is appended to its config
 #   stop_pid PID                    TERM, wait, KILL
 #   run_sysbench TEST THREADS PS PORT SECONDS [extra...]
 #                                   prints "qps p95_ms queries errors"
@@ -70,6 +72,7 @@ sql() {
 
 start_mariadb() {
   local dir=$1 i
+  shift
   mkdir -p "$dir"
   mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=normal \
     --skip-test-db --datadir="$dir/data" >"$dir/install.log" 2>&1 || die "mariadb-install-db failed (see $dir/install.log)"
@@ -79,7 +82,7 @@ start_mariadb() {
   "$(mariadbd_bin)" --no-defaults --user=root --datadir="$dir/data" --socket="$dir/sock" \
     --pid-file="$dir/pid" --log-error="$dir/err.log" --port="$DB_PORT" --bind-address=127.0.0.1 \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=4000 \
-    --character-set-server=utf8mb4 --skip-log-bin --max-prepared-stmt-count=1048576 &
+    --character-set-server=utf8mb4 --skip-log-bin --max-prepared-stmt-count=1048576 "$@" &
   DB_PID=$!
   BENCH_PIDS+=("$DB_PID")
   for i in $(seq 1 300); do
@@ -104,6 +107,7 @@ bind_address = "127.0.0.1:$(free_port)"
 [limits]
 pool_connections_max = $pool_max
 client_connections_max = 30000
+${SHOAL_EXTRA_TOML:-}
 TOML
   # BENCH_BACKEND=unix: shoal reaches MariaDB over its unix socket (same host).
   local backend="127.0.0.1:$DB_PORT"

@@ -139,7 +139,9 @@ impl Session {
         }
         let needs_insert_id = meta.class.flags.contains(crate::classify::Flags::LAST_INSERT_ID);
         let per_backend = self.proxy.limits.prepared_per_backend_max as usize;
-        let plan = self.xa_prelude_execute(&meta.class).await?;
+        let Some(plan) = self.xa_prelude_execute(&meta.class).await? else {
+            return Ok(());
+        };
         self.lease_for(&meta.class).await?;
         let conn = self.backend.conn();
         let ready = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await;

@@ -14,6 +14,10 @@
 //! | `CommitFirst` | the whole commit, silently | decided again | — |
 //! | `Pass` (DDL) | proposed as a statement entry (after the tail passed `@@gtid_binlog_pos`) | `/*shoal:<id>*/` + the statement | — |
 //!
+//! The same steps serve prepared statements (`COM_STMT_EXECUTE`): a prepared `BEGIN`,
+//! `COMMIT` or `ROLLBACK` (sysbench sends them so) runs the XA statements and shoal answers
+//! the execute with OK.
+//!
 //! A commit that does not become durable is rolled back (`XA ROLLBACK`) and the client
 //! gets `ER_ERROR_DURING_COMMIT` (1180) naming the cause.
 
@@ -34,6 +38,18 @@ use crate::session::Pin;
 
 /// `ER_XAER_OUTSIDE`: `XA START` refused because work is pending outside it (`LOCK TABLES`).
 const ER_XAER_OUTSIDE: u16 = 1400;
+
+/// Errors after which MariaDB has rolled the whole transaction back (a deadlock victim;
+/// inside XA the branch is left "rollback only"): shoal ends the XA at once, so the
+/// session is where it would be without XA (no transaction; a later COMMIT commits
+/// nothing).
+///
+/// | code | name |
+/// |---|---|
+/// | 1213 | `ER_LOCK_DEADLOCK` |
+/// | 1402 | `ER_XA_RBROLLBACK` |
+/// | 1614 | `ER_XA_RBDEADLOCK` |
+pub const ROLLED_BACK_BY_SERVER: [u16; 3] = [1213, 1402, 1614];
 
 /// What the statement about to run needs afterwards.
 pub(super) enum XaPlan {
@@ -299,9 +315,9 @@ impl Session {
         }
     }
 
-    /// The prelude of a prepared statement's execute: only what autocommit and
-    /// `autocommit=0` need (transaction control is text).
-    pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<XaPlan, ProxyError> {
+    /// The prelude of a prepared statement's execute; `None` when shoal answered it
+    /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
+    pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
         loop {
             return match self.xa_step_for(class, b"") {
                 XaStep::CommitFirst => {
@@ -311,24 +327,41 @@ impl Session {
                 XaStep::Wrap => {
                     self.xa_lease(class).await?;
                     if !self.xa_start().await? {
-                        return Ok(XaPlan::Plain);
+                        return Ok(Some(XaPlan::Plain));
                     }
                     if let Some(xa) = self.backend.xa.as_mut() {
                         xa.wrote = true;
                     }
                     self.io.hold();
-                    Ok(XaPlan::Wrap)
+                    Ok(Some(XaPlan::Wrap))
                 }
                 XaStep::StartFirst => {
                     self.xa_lease(class).await?;
                     self.xa_start().await?;
-                    Ok(XaPlan::Plain)
+                    Ok(Some(XaPlan::Plain))
                 }
-                XaStep::Begin | XaStep::Commit | XaStep::Rollback => Err(ProxyError::NotSupported(
-                    "BEGIN, COMMIT and ROLLBACK as prepared statements are not available with replication on: send them as text".into(),
-                )),
-                XaStep::Refuse(msg) => Err(ProxyError::NotSupported(format!("{msg}"))),
-                XaStep::Pass => Ok(XaPlan::Plain),
+                XaStep::Begin => {
+                    self.xa_lease(class).await?;
+                    if !self.xa_start().await? {
+                        return Ok(Some(XaPlan::Plain));
+                    }
+                    self.reply_ok(1).await?;
+                    Ok(None)
+                }
+                XaStep::Commit => {
+                    self.xa_commit_silently().await?;
+                    self.reply_ok(1).await?;
+                    self.backend.release_if_free();
+                    Ok(None)
+                }
+                XaStep::Rollback => {
+                    self.xa_rollback_silently(false).await;
+                    self.reply_ok(1).await?;
+                    self.backend.release_if_free();
+                    Ok(None)
+                }
+                XaStep::Refuse(msg) => Err(ProxyError::NotSupported(msg.to_string())),
+                XaStep::Pass => Ok(Some(XaPlan::Plain)),
             };
         }
     }
@@ -366,11 +399,16 @@ impl Session {
         framer: &mut Framer,
     ) -> Result<(), ProxyError> {
         match plan {
-            XaPlan::Plain => {
-                if let Some(xa) = self.backend.xa.as_mut() {
-                    xa.wrote |= writes(class) || class.kind == Kind::Call;
+            XaPlan::Plain => match framer.error {
+                Some(code) if ROLLED_BACK_BY_SERVER.contains(&code) && self.backend.xa.is_some() => {
+                    self.xa_rollback_silently(false).await;
                 }
-            }
+                _ => {
+                    if let Some(xa) = self.backend.xa.as_mut() {
+                        xa.wrote |= writes(class) || class.kind == Kind::Call;
+                    }
+                }
+            },
             XaPlan::Statement(thread) => {
                 if framer.error.is_some() {
                     if let Some(capture) = self.capture() {
