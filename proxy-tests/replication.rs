@@ -486,3 +486,14 @@ async fn a_crashed_leaders_prepared_transactions_are_decided_by_the_log() {
     durable.abort();
     held.abort();
 }
+
+#[tokio::test]
+async fn a_leader_without_row_binlog_is_refused_naming_each_setting() {
+    let db = MariaDb::start(&["--binlog-format=STATEMENT"]);
+    let mut c = Conn::new(root_opts(&db)).await.unwrap();
+    let e = prepare_leader(&mut c).await.unwrap_err().to_string();
+    for want in ["log_bin is OFF", "log_bin = mariadb-bin", "binlog_format is STATEMENT", "binlog_format = ROW", "restart MariaDB"] {
+        assert!(e.contains(want), "{want:?} missing from: {e}");
+    }
+    assert!(!e.contains("server_id"), "server_id is set by default: {e}");
+}
