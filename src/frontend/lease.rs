@@ -69,6 +69,9 @@ pub struct Leases {
     pub txn_wrote: bool,
     /// shoal's XA transaction open on `held` (capture on): its xid, and whether it wrote.
     pub xa: Option<OpenXa>,
+    /// A statement shoal sends right before the session's next command, pipelined in the
+    /// same round trip (`XA START` of a wrapped autocommit write).
+    pub send_first: Option<String>,
     /// The session's own pool, when its login was relayed to the server: it holds the
     /// session's only connection, on the leader, and every statement runs there.
     pub own: Option<Arc<BackendPool>>,
@@ -152,6 +155,7 @@ impl Leases {
         self.cursor = None;
         self.txn_wrote = false;
         self.xa = None;
+        self.send_first = None;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
     }
 

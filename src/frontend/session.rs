@@ -478,11 +478,14 @@ impl Session {
             let was_pinned = !self.backend.pin.is_free();
             let own = self.backend.held.is_some();
             self.lease_for(class).await?;
+            // A statement shoal pipelines in front of this one (`XA START`), if any.
+            let first = self.backend.send_first.take();
             let conn = self.backend.conn();
             if !own && class.flags.contains(Flags::DIAGNOSTICS) {
                 // Another session's warnings may be here; this session's are not.
                 conn.clear_diagnostics().await?;
             }
+            let mut first_failed = None;
             let result = async {
                 if let Ready::Refused(bytes) =
                     conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await?
@@ -490,12 +493,22 @@ impl Session {
                     return Ok(Err(bytes));
                 }
                 self.handle.set_running(Some((conn.server, conn.thread_id)));
+                if let Some(sql) = &first {
+                    conn.send(com::QUERY, sql.as_bytes()).await?;
+                }
                 conn.send_command(payload).await?;
+                if first.is_some() {
+                    let (f, bytes) = conn.read_response(Expect::Results).await?;
+                    first_failed = f.error.map(|code| (code, bytes));
+                }
                 let framer = conn.relay(expect, &mut self.io).await;
                 self.handle.set_running(None);
                 framer.map(Ok)
             }
             .await;
+            if let Some((code, bytes)) = first_failed {
+                self.xa_start_failed(code, &bytes);
+            }
             match result {
                 Ok(Ok(framer)) => {
                     if let Some(s) = framer.status() {

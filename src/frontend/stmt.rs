@@ -162,12 +162,30 @@ impl Session {
                 return Err(e);
             }
         };
+        // `XA START` of a wrapped write goes in the execute's round trip.
+        let first = self.backend.send_first.take();
         let conn = self.backend.conn();
         self.handle.set_running(Some((conn.server, conn.thread_id)));
         let expect = if execute_flags(&payload) != 0 { Expect::Cursor } else { Expect::Results };
-        let sent = conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await;
+        let sent = async {
+            if let Some(sql) = &first {
+                conn.send(com::QUERY, sql.as_bytes()).await?;
+            }
+            conn.send_command_with(|b| execute_for_backend(&payload, layout, backend_id, &saved_types, b)).await?;
+            match first {
+                Some(_) => conn.read_response(Expect::Results).await.map(|(f, bytes)| f.error.map(|c| (c, bytes))),
+                None => Ok(None),
+            }
+        }
+        .await;
         let framer = match sent {
-            Ok(()) => conn.relay(expect, &mut self.io).await,
+            Ok(first_failed) => {
+                let framer = conn.relay(expect, &mut self.io).await;
+                if let Some((code, bytes)) = first_failed {
+                    self.xa_start_failed(code, &bytes);
+                }
+                framer
+            }
             Err(e) => Err(e),
         };
         self.handle.set_running(None);

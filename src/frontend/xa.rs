@@ -9,7 +9,7 @@
 //! | `Commit`, wrote | marker row, `XA END`, `XA PREPARE` (one round trip), wait until durable | `XA COMMIT 'x'` | closed |
 //! | `Commit`, read only | `XA END` | `XA COMMIT 'x' ONE PHASE` | closed |
 //! | `Rollback` | `XA END` | `XA ROLLBACK 'x'` | closed |
-//! | `Wrap` | `XA START` (refused with 1400 under `LOCK TABLES`: runs plain) | as sent, reply held | ERR: `XA ROLLBACK`, ERR out; OK: commit as above, then the held reply (status without "in transaction") |
+//! | `Wrap` | `XA START`, pipelined with the statement (refused with 1400 under `LOCK TABLES`: the statement runs plain) | as sent, reply held | ERR: `XA ROLLBACK`, ERR out; OK: commit as above, then the held reply (status without "in transaction") |
 //! | `StartFirst` | `XA START` | as sent | open |
 //! | `CommitFirst` | the whole commit, silently | decided again | — |
 //! | `Pass` (DDL) | proposed as a statement entry (after the tail passed `@@gtid_binlog_pos`) | `/*shoal:<id>*/` + the statement | — |
@@ -144,6 +144,16 @@ impl Session {
             Err((ER_XAER_OUTSIDE, _)) => Ok(false),
             Err((code, msg)) => Err(ProxyError::Unavailable(format!("XA START failed on the leader ({code}): {msg}"))),
         }
+    }
+
+    /// The pipelined `XA START` was refused: the statement after it ran as sent, outside
+    /// XA (1400 under `LOCK TABLES`; the tail captures it after the fact).
+    pub(super) fn xa_start_failed(&mut self, code: u16, bytes: &[u8]) {
+        if code != ER_XAER_OUTSIDE {
+            tracing::warn!(id = self.id, code, error = %server_error(bytes), "XA START refused; the statement ran outside XA");
+        }
+        self.backend.xa = None;
+        self.backend.pin.remove(Pin::TRANSACTION);
     }
 
     /// Rolls the open XA back (best effort: a connection that fails is closed, which
@@ -296,13 +306,13 @@ impl Session {
                     return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::End("rolled_back") });
                 }
                 XaStep::Wrap => {
-                    self.xa_lease(class).await?;
-                    if !self.xa_start().await? {
-                        return Ok(Prelude { payload, plan: XaPlan::Plain });
-                    }
-                    if let Some(xa) = self.backend.xa.as_mut() {
-                        xa.wrote = true;
-                    }
+                    // `XA START` goes in the statement's round trip (`send_first`).
+                    self.lease_for(class).await?;
+                    let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
+                    let xid = capture.next_xid();
+                    self.backend.send_first = Some(format!("XA START '{xid}'"));
+                    self.backend.xa = Some(OpenXa { xid, wrote: true });
+                    self.backend.pin.add(Pin::TRANSACTION);
                     self.io.hold();
                     return Ok(Prelude { payload, plan: XaPlan::Wrap });
                 }
@@ -325,13 +335,13 @@ impl Session {
                     continue;
                 }
                 XaStep::Wrap => {
-                    self.xa_lease(class).await?;
-                    if !self.xa_start().await? {
-                        return Ok(Some(XaPlan::Plain));
-                    }
-                    if let Some(xa) = self.backend.xa.as_mut() {
-                        xa.wrote = true;
-                    }
+                    // `XA START` goes in the execute's round trip (`send_first`).
+                    self.lease_for(class).await?;
+                    let Some(capture) = self.capture() else { return Ok(Some(XaPlan::Plain)) };
+                    let xid = capture.next_xid();
+                    self.backend.send_first = Some(format!("XA START '{xid}'"));
+                    self.backend.xa = Some(OpenXa { xid, wrote: true });
+                    self.backend.pin.add(Pin::TRANSACTION);
                     self.io.hold();
                     Ok(Some(XaPlan::Wrap))
                 }
@@ -429,7 +439,9 @@ impl Session {
             }
             XaPlan::Wrap => {
                 let mut held = self.io.take_held();
-                if framer.error.is_some() {
+                if self.backend.xa.is_none() {
+                    // XA START was refused: the statement ran as sent.
+                } else if framer.error.is_some() {
                     self.xa_rollback_silently(false).await;
                 } else {
                     let status = self.xa_commit_silently().await?;
