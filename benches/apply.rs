@@ -55,7 +55,8 @@ fn run_txns(db: &MariaDb, bodies: impl Iterator<Item = String>) {
 
 fn main() {
     let started = Instant::now();
-    let leader = MariaDb::start(&["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"]);
+    let leader =
+        MariaDb::start(&["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"]);
     leader.sql(&format!("SET SESSION sql_log_bin = 0; {};", META_TABLES.join("; ")));
     leader.sql(&DDL.join("; "));
     run_txns(
@@ -77,7 +78,14 @@ fn main() {
     let mut entries: Vec<Entry> = DDL
         .iter()
         .enumerate()
-        .map(|(i, sql)| Entry::Statement(StatementEntry { id: format!("ddl-{i}"), schema: None, session: vec![], sql: sql.to_string() }))
+        .map(|(i, sql)| {
+            Entry::Statement(StatementEntry {
+                id: format!("ddl-{i}"),
+                schema: None,
+                session: vec![],
+                sql: sql.to_string(),
+            })
+        })
         .collect();
     let mut raw_bytes = [0usize; 2];
     for (i, t) in txns.into_iter().enumerate() {
@@ -105,7 +113,9 @@ fn main() {
         leader.sql("SELECT VERSION()").trim(),
         shoal::apply::TXN_ENTRIES_MAX
     );
-    println!("| follower innodb_flush_log_at_trx_commit | entries | row-event bytes | seconds | entries/s | MB/s | target |");
+    println!(
+        "| follower innodb_flush_log_at_trx_commit | entries | row-event bytes | seconds | entries/s | MB/s | target |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---|");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for flush in ["2", "1"] {

@@ -13,7 +13,8 @@ use shoal::capture::{Entry, Origin, RowsEntry, StatementEntry};
 use crate::binlog_file;
 use crate::harness::MariaDb;
 
-const LEADER_OPTS: [&str; 4] = ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
+const LEADER_OPTS: [&str; 4] =
+    ["--server-id=1", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"];
 /// A follower's MariaDB runs with its own binlog (it may become leader); the applier
 /// turns binlogging off for its session.
 const FOLLOWER_BINLOG_OPTS: [&str; 3] = ["--server-id=2", "--log-bin=mariadb-bin", "--binlog-format=ROW"];
@@ -364,19 +365,26 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
 #[test]
 fn statement_entries_run_in_schema_and_session_context() {
     shoal::metrics::handle();
-    let stmt = |id: &str, schema: Option<&str>, session: &[&str], sql: &str| Entry::Statement(StatementEntry {
-        id: id.into(),
-        schema: schema.map(Into::into),
-        session: session.iter().map(|s| s.to_string()).collect(),
-        sql: sql.into(),
-    });
+    let stmt = |id: &str, schema: Option<&str>, session: &[&str], sql: &str| {
+        Entry::Statement(StatementEntry {
+            id: id.into(),
+            schema: schema.map(Into::into),
+            session: session.iter().map(|s| s.to_string()).collect(),
+            sql: sql.into(),
+        })
+    };
     let entries = [
         stmt("1", None, &[], "CREATE DATABASE app"),
         stmt("2", Some("app"), &["sql_mode = 'ANSI_QUOTES'"], "CREATE TABLE \"t1\" (\"a\" INT)"),
         stmt("3", Some("app"), &[], "ALTER TABLE t1 ADD COLUMN b VARCHAR(10) DEFAULT \"x\""),
         stmt("4", Some("app"), &[], "RENAME TABLE t1 TO t2"),
         stmt("5", Some("app"), &[], "DROP TABLE nosuch"),
-        stmt("6", Some("app"), &["time_zone = '+05:00'"], "CREATE TABLE t3 (ts TIMESTAMP DEFAULT '2020-01-01 05:00:00')"),
+        stmt(
+            "6",
+            Some("app"),
+            &["time_zone = '+05:00'"],
+            "CREATE TABLE t3 (ts TIMESTAMP DEFAULT '2020-01-01 05:00:00')",
+        ),
         stmt("7", Some("app"), &[], "CREATE TABLE t4 (i INT)"),
         stmt("8", Some("app"), &[], "DROP TABLE t4"),
     ];
@@ -405,4 +413,41 @@ fn statement_entries_run_in_schema_and_session_context() {
          WHERE table_schema = 'app' AND table_name = 't3'",
     );
     assert!(default.contains("2020-01-01 00:00:00"), "{default}");
+}
+
+/// The grants docs/replication.md lists are enough on a `read_only` follower: no SUPER.
+/// With them the applier turns binlogging off for its session, so the follower's own
+/// binlog holds none of the applied rows.
+#[test]
+fn the_documented_grants_suffice_on_a_read_only_follower() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.t VALUES (1, 'a'), (2, 'b')".into(), "UPDATE app.t SET v = 'c' WHERE id = 2".into()]);
+    l.ddl(Some("app"), &[], "ALTER TABLE t ADD COLUMN w INT");
+    l.run(&["INSERT INTO app.t VALUES (3, 'd', 4)".into()]);
+    let log = l.log();
+    let f = MariaDb::start(&["--server-id=2", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--read-only=1"]);
+    f.sql(
+        "CREATE USER 'shoal_apply'@'127.0.0.1' IDENTIFIED BY 'applypw'; \
+         GRANT BINLOG REPLAY, BINLOG ADMIN, READ_ONLY ADMIN ON *.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT SELECT, INSERT, UPDATE, CREATE ON shoal_meta.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT ALL PRIVILEGES ON app.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT CREATE ON *.* TO 'shoal_apply'@'127.0.0.1'",
+    );
+    let before = binlog_file::transactions(&f.dir.path().join("data"), "mariadb-bin").len();
+    let o: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(f.port)
+        .user(Some("shoal_apply"))
+        .pass(Some("applypw"))
+        .into();
+    runtime().block_on(async {
+        let mut a = Applier::connect(o).await.unwrap();
+        a.prepare().await.unwrap();
+        assert_eq!(a.apply(&log).await.unwrap(), log.len() as u64);
+    });
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"));
+    let after = binlog_file::transactions(&f.dir.path().join("data"), "mariadb-bin").len();
+    assert_eq!(after, before, "applied rows stay out of the follower's binlog");
 }

@@ -38,7 +38,8 @@ pub fn files(datadir: &Path, base: &str) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.strip_prefix(&format!("{base}.")).is_some_and(|n| n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
+            name.strip_prefix(&format!("{base}."))
+                .is_some_and(|n| n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
         })
         .collect();
     out.sort();

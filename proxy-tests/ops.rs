@@ -322,7 +322,10 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     // `shoal_cluster_*` and `shoal_apply_*` series exist on cluster nodes only;
     // `proxy-tests/cluster.rs`, `proxy-tests/apply.rs`).
     for name in shoal::metrics::ALL {
-        if name != shoal::metrics::REPLICA_LAG && !name.starts_with("shoal_cluster_") && !name.starts_with("shoal_apply_") {
+        if name != shoal::metrics::REPLICA_LAG
+            && !name.starts_with("shoal_cluster_")
+            && !name.starts_with("shoal_apply_")
+        {
             assert!(after.contains(name), "{name} missing from /metrics");
         }
     }

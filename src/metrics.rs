@@ -264,7 +264,11 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Build information.");
     describe_gauge!(START_TIME, Unit::Seconds, "Process start time, Unix epoch.");
     describe_counter!(APPLY_ENTRIES, "Committed log entries the applier went through, by outcome (applied, skipped).");
-    describe_histogram!(APPLY_BATCH_DURATION, Unit::Seconds, "One apply transaction (rows entries) or statement entry.");
+    describe_histogram!(
+        APPLY_BATCH_DURATION,
+        Unit::Seconds,
+        "One apply transaction (rows entries) or statement entry."
+    );
     describe_gauge!(APPLY_APPLIED_LSN, "LSN of the last entry applied to the local MariaDB.");
     describe_counter!(APPLY_STATEMENT_ERRORS, "Statement entries (DDL) that failed on the local MariaDB.");
 }

@@ -109,12 +109,9 @@ impl Applier {
                 Ok(a)
             }
             Err(e) => Err(match classify(&e) {
-                Ok((code, message)) => ApplyError::Setup {
-                    addr,
-                    step: format!("{SQL} (call Applier::prepare first)"),
-                    code,
-                    message,
-                },
+                Ok((code, message)) => {
+                    ApplyError::Setup { addr, step: format!("{SQL} (call Applier::prepare first)"), code, message }
+                }
                 Err(reason) => self.broken("reading the applied LSN", reason),
             }),
         }
@@ -198,7 +195,9 @@ impl Applier {
                 // A refused BINLOG statement does not end the transaction, and rows it
                 // applied before the failing event stay: roll back whatever happened.
                 let rolled_back = match self.conn.as_mut() {
-                    Some(c) => c.query_drop("ROLLBACK").await.is_ok() && c.query_drop("SET TIMESTAMP = DEFAULT").await.is_ok(),
+                    Some(c) => {
+                        c.query_drop("ROLLBACK").await.is_ok() && c.query_drop("SET TIMESTAMP = DEFAULT").await.is_ok()
+                    }
                     None => true,
                 };
                 if !rolled_back {
@@ -266,7 +265,8 @@ impl Applier {
         let mut set = Vec::new();
         let outcome = self.statement_run(s, &mut set).await;
         for name in set {
-            self.run_or_retry(&format!("SET SESSION {name} = DEFAULT"), "resetting a statement's session variable").await?;
+            self.run_or_retry(&format!("SET SESSION {name} = DEFAULT"), "resetting a statement's session variable")
+                .await?;
         }
         match outcome {
             Ok(()) => {}
@@ -415,7 +415,9 @@ impl Applier {
 fn setup_or_broken(addr: &str, step: &str, e: mysql_async::Error) -> ApplyError {
     match classify(&e) {
         Ok((code, message)) => ApplyError::Setup { addr: addr.to_string(), step: step.to_string(), code, message },
-        Err(reason) => ApplyError::Connection { addr: addr.to_string(), during: "setting up the applier session", reason },
+        Err(reason) => {
+            ApplyError::Connection { addr: addr.to_string(), during: "setting up the applier session", reason }
+        }
     }
 }
 

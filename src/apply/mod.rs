@@ -97,10 +97,12 @@ mod tests {
 
     #[test]
     fn records_decode_to_entries_and_other_kinds_carry_none() {
-        let entry = Entry::Statement(StatementEntry { id: "1".into(), schema: None, session: vec![], sql: "DO 1".into() });
+        let entry =
+            Entry::Statement(StatementEntry { id: "1".into(), schema: None, session: vec![], sql: "DO 1".into() });
         let rec = Record { lsn: 7, term: 2, kind: ENTRY_RECORD_KIND, payload: entry.encode().into() };
         assert_eq!(Committed::from_record(&rec).unwrap(), Some(Committed { lsn: 7, term: 2, entry }));
-        let blank = Record { lsn: 8, term: 2, kind: crate::cluster::log_store::KIND_BLANK, payload: Default::default() };
+        let blank =
+            Record { lsn: 8, term: 2, kind: crate::cluster::log_store::KIND_BLANK, payload: Default::default() };
         assert_eq!(Committed::from_record(&blank).unwrap(), None);
         let bad = Record { lsn: 9, term: 2, kind: ENTRY_RECORD_KIND, payload: vec![9, 9].into() };
         let err = Committed::from_record(&bad).unwrap_err();

@@ -32,7 +32,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { txn_entries_max: TXN_ENTRIES_MAX, txn_bytes_max: TXN_BYTES_MAX, binlog_raw_bytes_max: BINLOG_RAW_BYTES_MAX }
+        Limits {
+            txn_entries_max: TXN_ENTRIES_MAX,
+            txn_bytes_max: TXN_BYTES_MAX,
+            binlog_raw_bytes_max: BINLOG_RAW_BYTES_MAX,
+        }
     }
 }
 
@@ -316,7 +320,11 @@ mod tests {
 
     #[test]
     fn payloads_keep_statements_whole() {
-        let a = RowsEntry { origin: Origin::Unmanaged { gtid: String::new() }, format: vec![], statements: vec![vec![1; 4], vec![2; 4]] };
+        let a = RowsEntry {
+            origin: Origin::Unmanaged { gtid: String::new() },
+            format: vec![],
+            statements: vec![vec![1; 4], vec![2; 4]],
+        };
         let b = RowsEntry { statements: vec![vec![3; 10]], ..a.clone() };
         let p = binlog_payloads([&a, &b], 8);
         assert_eq!(p, vec![[vec![1; 4], vec![2; 4]].concat(), vec![3; 10]]);

@@ -192,7 +192,9 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
     /// Written by a newer shoal.
-    #[error("log entry format version {0} is not known to this shoal (it reads version {ENTRY_VERSION}); upgrade this node")]
+    #[error(
+        "log entry format version {0} is not known to this shoal (it reads version {ENTRY_VERSION}); upgrade this node"
+    )]
     Version(u8),
     /// Cut or corrupt.
     #[error("malformed log entry: {0}")]
@@ -238,7 +240,8 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> Result<String, EntryError> {
         let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| EntryError::Malformed(format!("string at byte {} is not UTF-8", self.at)))
+        String::from_utf8(b.to_vec())
+            .map_err(|_| EntryError::Malformed(format!("string at byte {} is not UTF-8", self.at)))
     }
 }
 
@@ -255,8 +258,9 @@ mod tests {
                 Entry::Rows(RowsEntry { origin, format, statements })
             },
         );
-        let statement = (".{0,20}", proptest::option::of(".{0,10}"), proptest::collection::vec(".{0,20}", 0..4), ".{0,40}")
-            .prop_map(|(id, schema, session, sql)| Entry::Statement(StatementEntry { id, schema, session, sql }));
+        let statement =
+            (".{0,20}", proptest::option::of(".{0,10}"), proptest::collection::vec(".{0,20}", 0..4), ".{0,40}")
+                .prop_map(|(id, schema, session, sql)| Entry::Statement(StatementEntry { id, schema, session, sql }));
         prop_oneof![rows, statement]
     }
 
