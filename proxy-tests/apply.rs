@@ -108,10 +108,11 @@ impl Leader {
             return;
         }
         let txns = binlog_file::transactions(&self.db.dir.path().join("data"), "mariadb-bin");
-        let new = &txns[self.read..];
-        assert_eq!(new.len(), self.pending.len(), "the leader's binlog holds one row transaction per run()");
-        self.read = txns.len();
-        for (t, xid) in new.to_vec().into_iter().zip(std::mem::take(&mut self.pending)) {
+        let total = txns.len();
+        assert_eq!(total - self.read, self.pending.len(), "the leader's binlog holds one row transaction per run()");
+        let new = txns.into_iter().skip(self.read);
+        self.read = total;
+        for (t, xid) in new.zip(std::mem::take(&mut self.pending)) {
             let origin = Origin::Captured { xid };
             self.push(Entry::Rows(RowsEntry { origin, format: t.format, statements: t.statements }));
         }
