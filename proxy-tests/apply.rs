@@ -278,7 +278,7 @@ fn a_failing_entry_is_named_and_nothing_of_it_is_applied() {
 ///    checksum-identical to the leader's: nothing missing, nothing twice.
 #[test]
 fn applying_survives_kill_9_of_the_follower_mariadb() {
-    const ENTRIES: usize = 3000;
+    const ENTRIES: usize = 4000;
     const KILLS: usize = 20;
     let seed: u64 = std::env::var("SHOAL_APPLY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -329,6 +329,9 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
                             return Ok::<(), ApplyError>(());
                         }
                         a.apply(&log[at..(at + 8).min(log.len())]).await?;
+                        // Paced (at most ~8 entries per ms) so that 20 kills land while
+                        // entries remain, however fast this machine is.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 };
                 match step.await {
