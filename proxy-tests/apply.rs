@@ -44,8 +44,9 @@ struct Leader {
     db: MariaDb,
     /// The log so far (LSN = index + 1, term 1).
     log: Vec<Committed>,
-    /// Xids of transactions run but not yet read back from the binlog, in commit order.
-    pending: Vec<String>,
+    /// Xids of transactions run but not yet read back from the binlog, in commit order
+    /// (`None`: run without a marker, as a write that bypassed shoal).
+    pending: Vec<Option<String>>,
     /// Row transactions of the binlog already turned into entries.
     read: usize,
     /// Transactions run, for unique xids.
@@ -84,12 +85,23 @@ impl Leader {
     /// Runs transactions on the leader, each with its exactly-once marker row, as few
     /// client calls as fit; returns their xids.
     fn run(&mut self, bodies: &[String]) -> Vec<String> {
+        self.run_marked(bodies.iter().map(|b| (b.as_str(), true))).into_iter().flatten().collect()
+    }
+
+    /// Runs transactions, with a marker row where the flag says so (without: an
+    /// unmanaged entry, whose exactly-once rests on the applied LSN alone).
+    fn run_marked<'a>(&mut self, bodies: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<Option<String>> {
         let mut xids = Vec::new();
         let mut script = String::new();
-        for body in bodies {
+        for (body, marked) in bodies {
             self.txns += 1;
-            let xid = format!("shoal-x-{}", self.txns);
-            script.push_str(&format!("BEGIN; {body}; INSERT INTO shoal_meta.txn VALUES ('{xid}'); COMMIT;\n"));
+            let xid = marked.then(|| format!("shoal-x-{}", self.txns));
+            match &xid {
+                Some(x) => {
+                    script.push_str(&format!("BEGIN; {body}; INSERT INTO shoal_meta.txn VALUES ('{x}'); COMMIT;\n"))
+                }
+                None => script.push_str(&format!("BEGIN; {body}; COMMIT;\n")),
+            }
             xids.push(xid);
             if script.len() > SCRIPT_BYTES_MAX {
                 self.db.sql(&std::mem::take(&mut script));
@@ -113,7 +125,10 @@ impl Leader {
         let new = txns.into_iter().skip(self.read);
         self.read = total;
         for (t, xid) in new.zip(std::mem::take(&mut self.pending)) {
-            let origin = Origin::Captured { xid };
+            let origin = match xid {
+                Some(xid) => Origin::Captured { xid },
+                None => Origin::Unmanaged { gtid: format!("unmanaged-{}", self.log.len() + 1) },
+            };
             self.push(Entry::Rows(RowsEntry { origin, format: t.format, statements: t.statements }));
         }
     }
@@ -245,7 +260,7 @@ fn a_failing_entry_is_named_and_nothing_of_it_is_applied() {
     l.run(&[
         "INSERT INTO app.t VALUES (4, 'd')".to_string(),
         "INSERT INTO app.t VALUES (5, 'e')".to_string(),
-        "UPDATE app.t SET v = 'B' WHERE id IN (1, 2); INSERT INTO app.t VALUES (6, 'f')".to_string(),
+        "INSERT INTO app.t VALUES (6, 'f'); UPDATE app.t SET v = 'B' WHERE id IN (1, 2)".to_string(),
         "INSERT INTO app.t VALUES (7, 'g')".to_string(),
     ]);
     let log = l.log();
@@ -294,7 +309,8 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
             _ => format!("INSERT INTO app.t VALUES ({i}, UUID(), NOW(6))"),
         })
         .collect();
-    l.run(&bodies);
+    // Every third one without a marker: its exactly-once rests on the applied LSN alone.
+    l.run_marked(bodies.iter().enumerate().map(|(i, b)| (b.as_str(), i % 3 != 0)));
     let log = Arc::new(l.log());
     let last = log.last().unwrap().lsn;
     let mut f = MariaDb::start(&FOLLOWER_BINLOG_OPTS);
