@@ -471,3 +471,22 @@ fn the_documented_grants_suffice_on_a_read_only_follower() {
     let after = binlog_file::transactions(&f.dir.path().join("data"), "mariadb-bin").len();
     assert_eq!(after, before, "applied rows stay out of the follower's binlog");
 }
+
+/// An entry whose `BINLOG` text exceeds the follower's `max_allowed_packet` (4 MiB here,
+/// a 5 MB row: 7 MB of base64) goes in two fragments and applies.
+#[test]
+fn an_entry_larger_than_max_allowed_packet_goes_in_fragments() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 163840))".into()]);
+    l.run(&["INSERT INTO app.blobs VALUES (2, 'small')".into()]);
+    let log = l.log();
+    let f = MariaDb::start(&["--max-allowed-packet=4M"]);
+    assert_eq!(f.sql("SELECT @@max_allowed_packet").trim(), "4194304");
+    runtime().block_on(async {
+        let mut a = applier(&f).await;
+        assert_eq!(a.apply(&log).await.unwrap(), log.len() as u64);
+    });
+    assert_eq!(checksums(&f, "app.blobs, shoal_meta.txn"), checksums(&l.db, "app.blobs, shoal_meta.txn"));
+}
