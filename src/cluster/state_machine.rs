@@ -12,6 +12,7 @@
 //! returns what it holds (MariaDB: `shoal_meta.applied`, written in the same transaction
 //! as the data, so apply is exactly-once).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -38,8 +39,9 @@ pub struct ApplyError {
 /// What the state machine applies committed commands to.
 pub trait Applier: Send + Sync + 'static {
     /// Applies one committed command, in log order. Called once per entry per run;
-    /// after a restart entries above [`Applier::recovered`] are applied again.
-    fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError>;
+    /// after a restart entries above [`Applier::recovered`] are applied again. Async:
+    /// the MariaDB applier (`crate::apply::RaftApplier`) waits for its server.
+    fn apply(&mut self, log_id: LogId, command: &[u8]) -> impl Future<Output = Result<Applied, ApplyError>> + Send;
 
     /// The state to resume from: last applied log id and membership as durable in the
     /// applier's own store. `None`: nothing (openraft re-applies the committed log).
@@ -90,7 +92,7 @@ impl Recorder {
 }
 
 impl Applier for Recorder {
-    fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError> {
+    async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError> {
         self.lock().push(Recorded { index: log_id.index, term: log_id.leader_id.term, command: command.to_vec() });
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
@@ -116,7 +118,7 @@ impl Applier for Recorder {
 pub struct Discard;
 
 impl Applier for Discard {
-    fn apply(&mut self, log_id: LogId, _command: &[u8]) -> Result<Applied, ApplyError> {
+    async fn apply(&mut self, log_id: LogId, _command: &[u8]) -> Result<Applied, ApplyError> {
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
 
@@ -144,9 +146,10 @@ struct Inner<A> {
 }
 
 /// openraft's state machine over an [`Applier`]. Clones share one state (the clone
-/// handed to openraft and the snapshot builder see the same data).
+/// handed to openraft and the snapshot builder see the same data). The lock is tokio's:
+/// it is held across the applier's `await`.
 pub struct StateMachine<A> {
-    inner: Arc<Mutex<Inner<A>>>,
+    inner: Arc<tokio::sync::Mutex<Inner<A>>>,
 }
 
 impl<A> Clone for StateMachine<A> {
@@ -167,17 +170,17 @@ impl<A: Applier> StateMachine<A> {
             None => (None, StoredMembership::default()),
         };
         let inner = Inner { applier, last_applied, membership, snapshot: None, snapshots_built: 0 };
-        StateMachine { inner: Arc::new(Mutex::new(inner)) }
+        StateMachine { inner: Arc::new(tokio::sync::Mutex::new(inner)) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<A>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, Inner<A>> {
+        self.inner.lock().await
     }
 }
 
 impl<A: Applier> RaftSnapshotBuilder<TypeConfig> for StateMachine<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let mut g = self.lock();
+        let mut g = self.lock().await;
         let data = g.applier.dump().map_err(|e| sm_err(ErrorVerb::Read, e))?;
         g.snapshots_built += 1;
         let snapshot_id = match g.last_applied {
@@ -194,7 +197,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
-        let g = self.lock();
+        let g = self.lock().await;
         Ok((g.last_applied, g.membership.clone()))
     }
 
@@ -203,13 +206,13 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut g = self.lock();
+        let mut g = self.lock().await;
         let mut out = Vec::new();
         for e in entries {
             let reply = match &e.payload {
                 EntryPayload::Blank => Applied::default(),
                 EntryPayload::Normal(cmd) => {
-                    g.applier.apply(e.log_id, &cmd.0).map_err(|x| sm_err(ErrorVerb::Write, x))?
+                    g.applier.apply(e.log_id, &cmd.0).await.map_err(|x| sm_err(ErrorVerb::Write, x))?
                 }
                 EntryPayload::Membership(m) => {
                     g.membership = StoredMembership::new(Some(e.log_id), m.clone());
@@ -235,7 +238,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        let mut g = self.lock();
+        let mut g = self.lock().await;
         g.applier.restore(&snapshot).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         g.last_applied = meta.last_log_id;
         g.membership = meta.last_membership.clone();
@@ -244,7 +247,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let g = self.lock();
+        let g = self.lock().await;
         Ok(g.snapshot.as_ref().map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Box::new(data.clone()) }))
     }
 }
