@@ -1,6 +1,8 @@
 //! The state machine side of Raft: [`StateMachine`] implements openraft's
 //! `RaftStateMachine` over an [`Applier`], the trait boundary to what committed entries
-//! change (the local MariaDB in `apply/`, a later issue; a [`Recorder`] in tests).
+//! change (the local MariaDB: `crate::apply::RaftApplier`; a [`Recorder`] in tests).
+//! [`Applier::apply`] is async, so the state lock is tokio's, held across it: openraft
+//! calls the state machine one request at a time anyway.
 //!
 //! Blank and membership entries are handled here; only normal entries reach the applier.
 //! Automatic snapshots are off (`SnapshotPolicy::Never` in `node.rs`): a snapshot
