@@ -556,3 +556,37 @@ fn a_raft_cluster_applies_committed_entries_to_each_nodes_mariadb() {
         assert_eq!(checksums(db, WORKLOAD_TABLES), want, "node on port {}", db.port);
     }
 }
+
+/// `catch_up` applies what a WAL holds (records of `ENTRY_RECORD_KIND`; other kinds are
+/// not entries) through the given LSN, and refuses to start past a purged gap.
+#[test]
+fn catch_up_applies_the_wal_and_refuses_a_purged_gap() {
+    use shoal::apply::{catch_up, ENTRY_RECORD_KIND};
+    use shoal::wal::{NewRecord, Wal, WalOptions};
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    let bodies: Vec<String> = (1..=50).map(|i| format!("INSERT INTO app.t VALUES ({i}, 'v{i}')")).collect();
+    l.run(&bodies);
+    let log = l.log();
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), WalOptions { fsync: false, ..WalOptions::default() }).unwrap();
+    // A blank record first (Raft's), then the entries: LSN = log LSN + 1.
+    let mut recs = vec![NewRecord::new(1, 0, Vec::new())];
+    recs.extend(log.iter().map(|c| NewRecord::new(1, ENTRY_RECORD_KIND, c.entry.encode())));
+    wal.append(recs).wait().unwrap();
+    let f = follower();
+    let g = follower();
+    runtime().block_on(async {
+        let mut a = applier(&f).await;
+        assert_eq!(catch_up(&mut a, &wal, 30).await.unwrap(), 30);
+        assert_eq!(catch_up(&mut a, &wal, wal.last_lsn()).await.unwrap(), wal.last_lsn());
+        assert_eq!(catch_up(&mut a, &wal, wal.last_lsn()).await.unwrap(), wal.last_lsn(), "nothing left");
+        wal.purge_through(10, 1).await.unwrap();
+        let mut b = applier(&g).await;
+        let err = catch_up(&mut b, &wal, wal.last_lsn()).await.unwrap_err();
+        assert!(err.to_string().contains("purged"), "{err}");
+        assert_eq!(b.applied_lsn().await.unwrap(), 0);
+    });
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"));
+}
