@@ -45,6 +45,21 @@ pub trait Applier: Send + Sync + 'static {
     /// the MariaDB applier (`crate::apply::RaftApplier`) waits for its server.
     fn apply(&mut self, log_id: LogId, command: &[u8]) -> impl Future<Output = Result<Applied, ApplyError>> + Send;
 
+    /// Applies consecutive committed commands, in log order, one reply each; by default
+    /// one [`Applier::apply`] at a time. The MariaDB applier commits many per transaction.
+    fn apply_many(
+        &mut self,
+        commands: &[(LogId, &[u8])],
+    ) -> impl Future<Output = Result<Vec<Applied>, ApplyError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(commands.len());
+            for (id, command) in commands {
+                out.push(self.apply(*id, command).await?);
+            }
+            Ok(out)
+        }
+    }
+
     /// The state to resume from: last applied log id and membership as durable in the
     /// applier's own store. `None`: nothing (openraft re-applies the committed log).
     fn recovered(&self) -> Option<(LogId, StoredMembership<NodeId, BasicNode>)> {
@@ -208,21 +223,40 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let mut g = self.lock().await;
-        let mut out = Vec::new();
-        for e in entries {
-            let reply = match &e.payload {
-                EntryPayload::Blank => Applied::default(),
-                EntryPayload::Normal(cmd) => {
-                    g.applier.apply(e.log_id, &cmd.0).await.map_err(|x| sm_err(ErrorVerb::Write, x))?
+        let mut out = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while i < entries.len() {
+            let e = &entries[i];
+            match &e.payload {
+                EntryPayload::Normal(_) => {
+                    // A run of normal entries reaches the applier in one call.
+                    let end = entries[i..]
+                        .iter()
+                        .position(|x| !matches!(x.payload, EntryPayload::Normal(_)))
+                        .map_or(entries.len(), |n| i + n);
+                    let run: Vec<(LogId, &[u8])> = entries[i..end]
+                        .iter()
+                        .filter_map(|x| match &x.payload {
+                            EntryPayload::Normal(cmd) => Some((x.log_id, cmd.0.as_slice())),
+                            _ => None,
+                        })
+                        .collect();
+                    let replies = g.applier.apply_many(&run).await.map_err(|x| sm_err(ErrorVerb::Write, x))?;
+                    out.extend(replies);
+                    g.last_applied = Some(entries[end - 1].log_id);
+                    i = end;
+                    continue;
                 }
+                EntryPayload::Blank => out.push(Applied::default()),
                 EntryPayload::Membership(m) => {
                     g.membership = StoredMembership::new(Some(e.log_id), m.clone());
-                    Applied::default()
+                    out.push(Applied::default());
                 }
-            };
+            }
             g.last_applied = Some(e.log_id);
-            out.push(reply);
+            i += 1;
         }
         Ok(out)
     }
