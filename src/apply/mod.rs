@@ -46,7 +46,7 @@ mod raft;
 
 pub use applier::Applier;
 pub use error::{ApplyError, TRANSIENT_CODES};
-pub use follow::{catch_up, follow, CONNECTION_RETRY_DELAY, CONNECTION_RETRY_FOR, READ_BYTES_MAX};
+pub use follow::{catch_up, follow, CONNECTION_RETRY_DELAY, CONNECTION_RETRY_FOR, READ_BYTES_MAX, READ_ENTRIES_MAX};
 pub use plan::{Limits, BINLOG_RAW_BYTES_MAX, TXN_BYTES_MAX, TXN_ENTRIES_MAX};
 pub use raft::RaftApplier;
 
