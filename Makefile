@@ -32,12 +32,13 @@ fix:
 	$(CARGO) fmt --all
 	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
 
-# Classifier cost, WAL throughput (vs dd oflag=dsync), then sysbench/scale/large-result through shoal vs
+# Classifier cost, WAL throughput (vs dd oflag=dsync), Raft commit, apply rate, then sysbench/scale/large-result through shoal vs
 # direct (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
 bench: release
 	$(CARGO) bench --bench classify
 	$(CARGO) bench --bench wal
 	$(CARGO) bench --bench raft
+	$(CARGO) bench --bench apply
 	bash proxy-tests/bench/run.sh
 
 demo: release

@@ -44,8 +44,9 @@ struct Leader {
     db: MariaDb,
     /// The log so far (LSN = index + 1, term 1).
     log: Vec<Committed>,
-    /// Xids of transactions run but not yet read back from the binlog, in commit order.
-    pending: Vec<String>,
+    /// Xids of transactions run but not yet read back from the binlog, in commit order
+    /// (`None`: run without a marker, as a write that bypassed shoal).
+    pending: Vec<Option<String>>,
     /// Row transactions of the binlog already turned into entries.
     read: usize,
     /// Transactions run, for unique xids.
@@ -84,12 +85,23 @@ impl Leader {
     /// Runs transactions on the leader, each with its exactly-once marker row, as few
     /// client calls as fit; returns their xids.
     fn run(&mut self, bodies: &[String]) -> Vec<String> {
+        self.run_marked(bodies.iter().map(|b| (b.as_str(), true))).into_iter().flatten().collect()
+    }
+
+    /// Runs transactions, with a marker row where the flag says so (without: an
+    /// unmanaged entry, whose exactly-once rests on the applied LSN alone).
+    fn run_marked<'a>(&mut self, bodies: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<Option<String>> {
         let mut xids = Vec::new();
         let mut script = String::new();
-        for body in bodies {
+        for (body, marked) in bodies {
             self.txns += 1;
-            let xid = format!("shoal-x-{}", self.txns);
-            script.push_str(&format!("BEGIN; {body}; INSERT INTO shoal_meta.txn VALUES ('{xid}'); COMMIT;\n"));
+            let xid = marked.then(|| format!("shoal-x-{}", self.txns));
+            match &xid {
+                Some(x) => {
+                    script.push_str(&format!("BEGIN; {body}; INSERT INTO shoal_meta.txn VALUES ('{x}'); COMMIT;\n"))
+                }
+                None => script.push_str(&format!("BEGIN; {body}; COMMIT;\n")),
+            }
             xids.push(xid);
             if script.len() > SCRIPT_BYTES_MAX {
                 self.db.sql(&std::mem::take(&mut script));
@@ -108,11 +120,15 @@ impl Leader {
             return;
         }
         let txns = binlog_file::transactions(&self.db.dir.path().join("data"), "mariadb-bin");
-        let new = &txns[self.read..];
-        assert_eq!(new.len(), self.pending.len(), "the leader's binlog holds one row transaction per run()");
-        self.read = txns.len();
-        for (t, xid) in new.to_vec().into_iter().zip(std::mem::take(&mut self.pending)) {
-            let origin = Origin::Captured { xid };
+        let total = txns.len();
+        assert_eq!(total - self.read, self.pending.len(), "the leader's binlog holds one row transaction per run()");
+        let new = txns.into_iter().skip(self.read);
+        self.read = total;
+        for (t, xid) in new.zip(std::mem::take(&mut self.pending)) {
+            let origin = match xid {
+                Some(xid) => Origin::Captured { xid },
+                None => Origin::Unmanaged { gtid: format!("unmanaged-{}", self.log.len() + 1) },
+            };
             self.push(Entry::Rows(RowsEntry { origin, format: t.format, statements: t.statements }));
         }
     }
@@ -127,8 +143,9 @@ fn checksums(db: &MariaDb, tables: &str) -> String {
     db.sql(&format!("CHECKSUM TABLE {tables}"))
 }
 
-/// Tables with data, trigger, blob, no-PK, JSON and foreign-key cascades.
-fn workload(l: &mut Leader) {
+/// Tables with data, trigger, blob, no-PK, JSON and foreign-key cascades; the blob row is
+/// 5 MB when `big`.
+fn workload(l: &mut Leader, big: bool) {
     l.ddl(None, &[], "CREATE DATABASE app");
     let strict = ["sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'"];
     l.ddl(
@@ -162,7 +179,11 @@ fn workload(l: &mut Leader) {
         "UPDATE app.orders SET amount = amount + 1, doc = JSON_SET(COALESCE(doc, '{}'), '$.u', NOW(6)) WHERE id <= 2; \
          DELETE FROM app.orders WHERE id = 3; INSERT INTO app.orders (uid, note) VALUES (UUID(), 'd')",
         "INSERT INTO app.orders (uid, note, amount) SELECT UUID(), CONCAT('bulk-', seq), seq FROM app.seq_1_to_300",
-        "INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 163840)), (2, 'small')",
+        if big {
+            "INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 163840)), (2, 'small')"
+        } else {
+            "INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 1024)), (2, 'small')"
+        },
         "UPDATE app.blobs SET b = CONCAT(b, 'tail') WHERE id = 2",
         "INSERT INTO app.nopk VALUES (1, 'a'), (1, 'a'), (2, 'b'), (3, NULL)",
         "UPDATE app.nopk SET b = 'c' WHERE a = 1 LIMIT 1; DELETE FROM app.nopk WHERE a = 2",
@@ -181,7 +202,7 @@ const WORKLOAD_TABLES: &str = "app.orders, app.audit, app.blobs, app.nopk, app.p
 #[test]
 fn leader_workload_applied_on_two_followers_is_checksum_identical() {
     let mut l = Leader::start();
-    workload(&mut l);
+    workload(&mut l, true);
     let log = l.log();
     assert!(log.len() > 15, "{}", log.len());
     let want = checksums(&l.db, WORKLOAD_TABLES);
@@ -244,7 +265,7 @@ fn a_failing_entry_is_named_and_nothing_of_it_is_applied() {
     l.run(&[
         "INSERT INTO app.t VALUES (4, 'd')".to_string(),
         "INSERT INTO app.t VALUES (5, 'e')".to_string(),
-        "UPDATE app.t SET v = 'B' WHERE id IN (1, 2); INSERT INTO app.t VALUES (6, 'f')".to_string(),
+        "INSERT INTO app.t VALUES (6, 'f'); UPDATE app.t SET v = 'B' WHERE id IN (1, 2)".to_string(),
         "INSERT INTO app.t VALUES (7, 'g')".to_string(),
     ]);
     let log = l.log();
@@ -277,7 +298,7 @@ fn a_failing_entry_is_named_and_nothing_of_it_is_applied() {
 ///    checksum-identical to the leader's: nothing missing, nothing twice.
 #[test]
 fn applying_survives_kill_9_of_the_follower_mariadb() {
-    const ENTRIES: usize = 3000;
+    const ENTRIES: usize = 4000;
     const KILLS: usize = 20;
     let seed: u64 = std::env::var("SHOAL_APPLY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -293,7 +314,8 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
             _ => format!("INSERT INTO app.t VALUES ({i}, UUID(), NOW(6))"),
         })
         .collect();
-    l.run(&bodies);
+    // Every third one without a marker: its exactly-once rests on the applied LSN alone.
+    l.run_marked(bodies.iter().enumerate().map(|(i, b)| (b.as_str(), i % 3 != 0)));
     let log = Arc::new(l.log());
     let last = log.last().unwrap().lsn;
     let mut f = MariaDb::start(&FOLLOWER_BINLOG_OPTS);
@@ -328,6 +350,9 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
                             return Ok::<(), ApplyError>(());
                         }
                         a.apply(&log[at..(at + 8).min(log.len())]).await?;
+                        // Paced (at most ~8 entries per ms) so that 20 kills land while
+                        // entries remain, however fast this machine is.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 };
                 match step.await {
@@ -413,4 +438,155 @@ fn statement_entries_run_in_schema_and_session_context() {
          WHERE table_schema = 'app' AND table_name = 't3'",
     );
     assert!(default.contains("2020-01-01 00:00:00"), "{default}");
+}
+
+/// The grants docs/replication.md lists are enough on a `read_only` follower: no SUPER.
+/// With them the applier turns binlogging off for its session, so the follower's own
+/// binlog holds none of the applied rows.
+#[test]
+fn the_documented_grants_suffice_on_a_read_only_follower() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.t VALUES (1, 'a'), (2, 'b')".into(), "UPDATE app.t SET v = 'c' WHERE id = 2".into()]);
+    l.ddl(Some("app"), &[], "ALTER TABLE t ADD COLUMN w INT");
+    l.run(&["INSERT INTO app.t VALUES (3, 'd', 4)".into()]);
+    let log = l.log();
+    let f = MariaDb::start(&["--server-id=2", "--log-bin=mariadb-bin", "--binlog-format=ROW", "--read-only=1"]);
+    f.sql(
+        "CREATE USER 'shoal_apply'@'127.0.0.1' IDENTIFIED BY 'applypw'; \
+         GRANT BINLOG REPLAY, BINLOG ADMIN, READ_ONLY ADMIN ON *.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT SELECT, INSERT, UPDATE, CREATE ON shoal_meta.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT ALL PRIVILEGES ON app.* TO 'shoal_apply'@'127.0.0.1'; \
+         GRANT CREATE ON *.* TO 'shoal_apply'@'127.0.0.1'",
+    );
+    let before = binlog_file::transactions(&f.dir.path().join("data"), "mariadb-bin").len();
+    let o: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(f.port)
+        .user(Some("shoal_apply"))
+        .pass(Some("applypw"))
+        .into();
+    runtime().block_on(async {
+        let mut a = Applier::connect(o).await.unwrap();
+        a.prepare().await.unwrap();
+        assert_eq!(a.apply(&log).await.unwrap(), log.len() as u64);
+    });
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"));
+    let after = binlog_file::transactions(&f.dir.path().join("data"), "mariadb-bin").len();
+    assert_eq!(after, before, "applied rows stay out of the follower's binlog");
+}
+
+/// An entry whose `BINLOG` text exceeds the follower's `max_allowed_packet` (4 MiB here,
+/// a 5 MB row: 7 MB of base64) goes in two fragments and applies.
+#[test]
+fn an_entry_larger_than_max_allowed_packet_goes_in_fragments() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.blobs VALUES (1, REPEAT(MD5(RAND()), 163840))".into()]);
+    l.run(&["INSERT INTO app.blobs VALUES (2, 'small')".into()]);
+    let log = l.log();
+    let f = MariaDb::start(&["--max-allowed-packet=4M"]);
+    assert_eq!(f.sql("SELECT @@max_allowed_packet").trim(), "4194304");
+    runtime().block_on(async {
+        let mut a = applier(&f).await;
+        assert_eq!(a.apply(&log).await.unwrap(), log.len() as u64);
+    });
+    assert_eq!(checksums(&f, "app.blobs, shoal_meta.txn"), checksums(&l.db, "app.blobs, shoal_meta.txn"));
+}
+
+/// The Raft state machine over the MariaDB applier (`apply::RaftApplier`): entries
+/// proposed on a 2-node cluster reach both nodes' MariaDB, checksum-identical to the
+/// server that produced them.
+#[test]
+fn a_raft_cluster_applies_committed_entries_to_each_nodes_mariadb() {
+    use shoal::cluster::network::Secret;
+    use shoal::cluster::node::{Node, NodeConfig, Start};
+    let mut l = Leader::start();
+    // Not the 5 MB row: peers send entries as JSON (~3.5× their size), and an entry that
+    // large does not replicate within openraft's request TTL in a debug build.
+    workload(&mut l, false);
+    let log = l.log();
+    let dbs = [follower(), follower()];
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let secret = Secret::new(b"apply-test-secret-0123456789").unwrap();
+        let addrs: std::collections::BTreeMap<u64, String> =
+            (1..=2).map(|id| (id, format!("127.0.0.1:{}", crate::harness::free_port()))).collect();
+        let mut nodes = Vec::new();
+        for (i, (&id, addr)) in addrs.iter().enumerate() {
+            let cfg = NodeConfig {
+                id,
+                addr: addr.clone(),
+                advertise: addr.clone(),
+                wal_dir: dir.path().join(format!("node-{id}")),
+                wal: shoal::wal::WalOptions::default(),
+                secret: secret.clone(),
+                heartbeat: Duration::from_millis(50),
+                election_timeout_min: Duration::from_millis(300),
+                election_timeout_max: Duration::from_millis(900),
+                disable_auto_election: false,
+                switchback: false,
+            };
+            let start = if id == 1 { Start::Bootstrap { members: addrs.clone() } } else { Start::Restart };
+            let ra = shoal::apply::RaftApplier::new(applier(&dbs[i]).await);
+            nodes.push(Node::start(cfg, ra, start).await.unwrap());
+        }
+        let mut rx = nodes[0].raft().metrics();
+        rx.wait_for(|m| m.current_leader == Some(1)).await.unwrap();
+        let mut last = None;
+        for c in &log {
+            last = Some(nodes[0].propose(c.entry.encode()).await.unwrap().0);
+        }
+        let want = (last.unwrap().index + 1).to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for db in &dbs {
+            while db.sql("SELECT lsn FROM shoal_meta.applied").trim() != want {
+                assert!(Instant::now() < deadline, "node on port {} did not apply through LSN {want}", db.port);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        for n in nodes {
+            let _ = n.shutdown().await;
+        }
+    });
+    let want = checksums(&l.db, WORKLOAD_TABLES);
+    for db in &dbs {
+        assert_eq!(checksums(db, WORKLOAD_TABLES), want, "node on port {}", db.port);
+    }
+}
+
+/// `catch_up` applies what a WAL holds (records of `ENTRY_RECORD_KIND`; other kinds are
+/// not entries) through the given LSN, and refuses to start past a purged gap.
+#[test]
+fn catch_up_applies_the_wal_and_refuses_a_purged_gap() {
+    use shoal::apply::{catch_up, ENTRY_RECORD_KIND};
+    use shoal::wal::{NewRecord, Wal, WalOptions};
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB");
+    let bodies: Vec<String> = (1..=50).map(|i| format!("INSERT INTO app.t VALUES ({i}, 'v{i}')")).collect();
+    l.run(&bodies);
+    let log = l.log();
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), WalOptions { fsync: false, ..WalOptions::default() }).unwrap();
+    // A blank record first (Raft's), then the entries: LSN = log LSN + 1.
+    let mut recs = vec![NewRecord::new(1, 0, Vec::new())];
+    recs.extend(log.iter().map(|c| NewRecord::new(1, ENTRY_RECORD_KIND, c.entry.encode())));
+    wal.append(recs).wait().unwrap();
+    let f = follower();
+    let g = follower();
+    runtime().block_on(async {
+        let mut a = applier(&f).await;
+        assert_eq!(catch_up(&mut a, &wal, 30).await.unwrap(), 30);
+        assert_eq!(catch_up(&mut a, &wal, wal.last_lsn()).await.unwrap(), wal.last_lsn());
+        assert_eq!(catch_up(&mut a, &wal, wal.last_lsn()).await.unwrap(), wal.last_lsn(), "nothing left");
+        wal.purge_through(10, 1).await.unwrap();
+        let mut b = applier(&g).await;
+        let err = catch_up(&mut b, &wal, wal.last_lsn()).await.unwrap_err();
+        assert!(err.to_string().contains("purged"), "{err}");
+        assert_eq!(b.applied_lsn().await.unwrap(), 0);
+    });
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"));
 }

@@ -382,11 +382,8 @@ impl Applier {
     async fn open(&mut self) -> Result<Conn, ApplyError> {
         self.format_sent = None;
         self.applied = None;
-        let mut conn = Conn::new(self.opts.clone()).await.map_err(|e| ApplyError::Connection {
-            addr: self.addr.clone(),
-            during: "connecting",
-            reason: e.to_string(),
-        })?;
+        // A refused login (wrong password, unknown account) is a setup error, not retried.
+        let mut conn = Conn::new(self.opts.clone()).await.map_err(|e| setup_or_broken(&self.addr, "connecting", e))?;
         let broken = |addr: &str, e: mysql_async::Error| ApplyError::Connection {
             addr: addr.to_string(),
             during: "setting up the applier session",

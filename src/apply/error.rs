@@ -4,8 +4,9 @@ use crate::wal::{Lsn, WalError};
 
 /// MariaDB error codes that say "try again" rather than "this entry is wrong": the
 /// statement or transaction was rolled back for a reason that has nothing to do with the
-/// entry (lock wait timeout, deadlock, shutdown, killed connection, query interrupted).
-pub const TRANSIENT_CODES: [u16; 6] = [1205, 1213, 1053, 1927, 1317, 2013];
+/// entry (lock wait timeout, deadlock, shutdown, killed connection, query interrupted,
+/// too many connections).
+pub const TRANSIENT_CODES: [u16; 7] = [1205, 1213, 1053, 1927, 1317, 1040, 2013];
 
 /// Why applying stopped.
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,9 @@ pub async fn catch_up(applier: &mut Applier, wal: &Wal, through: Lsn) -> Result<
     if from > through {
         return applier.applied_lsn().await;
     }
-    let mut reader = wal.reader(from.max(wal.first_lsn()))?;
+    // From exactly the next entry: a purged gap is an error (`WalError::Purged`), never
+    // skipped; such a node needs a snapshot.
+    let mut reader = wal.reader(from)?;
     loop {
         let mut batch = Vec::new();
         let mut bytes = 0;

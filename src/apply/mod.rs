@@ -6,6 +6,7 @@
 //! | `plan.rs` | which entries to skip, how they group into transactions, the SQL text | none |
 //! | `applier.rs` | [`Applier`]: the session on the local MariaDB | MariaDB |
 //! | `follow.rs` | drivers: [`catch_up`] from a [`crate::wal::Wal`], [`follow`] from a channel | WAL reads |
+//! | `raft.rs` | [`RaftApplier`]: the cluster's state machine applier over [`Applier`] | via `applier.rs` |
 //! | `error.rs` | [`ApplyError`] | none |
 //!
 //! # How one batch is applied
@@ -41,11 +42,13 @@ mod applier;
 mod error;
 mod follow;
 pub mod plan;
+mod raft;
 
 pub use applier::Applier;
 pub use error::{ApplyError, TRANSIENT_CODES};
-pub use follow::{catch_up, follow, CONNECTION_RETRY_DELAY, CONNECTION_RETRY_FOR, READ_BYTES_MAX};
+pub use follow::{catch_up, follow, CONNECTION_RETRY_DELAY, CONNECTION_RETRY_FOR, READ_BYTES_MAX, READ_ENTRIES_MAX};
 pub use plan::{Limits, BINLOG_RAW_BYTES_MAX, TXN_BYTES_MAX, TXN_ENTRIES_MAX};
+pub use raft::RaftApplier;
 
 use crate::capture::Entry;
 use crate::wal::{Lsn, Record, Term};

@@ -1,6 +1,8 @@
 //! The state machine side of Raft: [`StateMachine`] implements openraft's
 //! `RaftStateMachine` over an [`Applier`], the trait boundary to what committed entries
-//! change (the local MariaDB in `apply/`, a later issue; a [`Recorder`] in tests).
+//! change (the local MariaDB: `crate::apply::RaftApplier`; a [`Recorder`] in tests).
+//! [`Applier::apply`] is async, so the state lock is tokio's, held across it: openraft
+//! calls the state machine one request at a time anyway.
 //!
 //! Blank and membership entries are handled here; only normal entries reach the applier.
 //! Automatic snapshots are off (`SnapshotPolicy::Never` in `node.rs`): a snapshot
@@ -12,6 +14,7 @@
 //! returns what it holds (MariaDB: `shoal_meta.applied`, written in the same transaction
 //! as the data, so apply is exactly-once).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -38,8 +41,24 @@ pub struct ApplyError {
 /// What the state machine applies committed commands to.
 pub trait Applier: Send + Sync + 'static {
     /// Applies one committed command, in log order. Called once per entry per run;
-    /// after a restart entries above [`Applier::recovered`] are applied again.
-    fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError>;
+    /// after a restart entries above [`Applier::recovered`] are applied again. Async:
+    /// the MariaDB applier (`crate::apply::RaftApplier`) waits for its server.
+    fn apply(&mut self, log_id: LogId, command: &[u8]) -> impl Future<Output = Result<Applied, ApplyError>> + Send;
+
+    /// Applies consecutive committed commands, in log order, one reply each; by default
+    /// one [`Applier::apply`] at a time. The MariaDB applier commits many per transaction.
+    fn apply_many(
+        &mut self,
+        commands: &[(LogId, &[u8])],
+    ) -> impl Future<Output = Result<Vec<Applied>, ApplyError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(commands.len());
+            for (id, command) in commands {
+                out.push(self.apply(*id, command).await?);
+            }
+            Ok(out)
+        }
+    }
 
     /// The state to resume from: last applied log id and membership as durable in the
     /// applier's own store. `None`: nothing (openraft re-applies the committed log).
@@ -90,7 +109,7 @@ impl Recorder {
 }
 
 impl Applier for Recorder {
-    fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError> {
+    async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, ApplyError> {
         self.lock().push(Recorded { index: log_id.index, term: log_id.leader_id.term, command: command.to_vec() });
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
@@ -116,7 +135,7 @@ impl Applier for Recorder {
 pub struct Discard;
 
 impl Applier for Discard {
-    fn apply(&mut self, log_id: LogId, _command: &[u8]) -> Result<Applied, ApplyError> {
+    async fn apply(&mut self, log_id: LogId, _command: &[u8]) -> Result<Applied, ApplyError> {
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
 
@@ -144,9 +163,10 @@ struct Inner<A> {
 }
 
 /// openraft's state machine over an [`Applier`]. Clones share one state (the clone
-/// handed to openraft and the snapshot builder see the same data).
+/// handed to openraft and the snapshot builder see the same data). The lock is tokio's:
+/// it is held across the applier's `await`.
 pub struct StateMachine<A> {
-    inner: Arc<Mutex<Inner<A>>>,
+    inner: Arc<tokio::sync::Mutex<Inner<A>>>,
 }
 
 impl<A> Clone for StateMachine<A> {
@@ -167,17 +187,17 @@ impl<A: Applier> StateMachine<A> {
             None => (None, StoredMembership::default()),
         };
         let inner = Inner { applier, last_applied, membership, snapshot: None, snapshots_built: 0 };
-        StateMachine { inner: Arc::new(Mutex::new(inner)) }
+        StateMachine { inner: Arc::new(tokio::sync::Mutex::new(inner)) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<A>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, Inner<A>> {
+        self.inner.lock().await
     }
 }
 
 impl<A: Applier> RaftSnapshotBuilder<TypeConfig> for StateMachine<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let mut g = self.lock();
+        let mut g = self.lock().await;
         let data = g.applier.dump().map_err(|e| sm_err(ErrorVerb::Read, e))?;
         g.snapshots_built += 1;
         let snapshot_id = match g.last_applied {
@@ -194,7 +214,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, BasicNode>), StorageError> {
-        let g = self.lock();
+        let g = self.lock().await;
         Ok((g.last_applied, g.membership.clone()))
     }
 
@@ -203,21 +223,40 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut g = self.lock();
-        let mut out = Vec::new();
-        for e in entries {
-            let reply = match &e.payload {
-                EntryPayload::Blank => Applied::default(),
-                EntryPayload::Normal(cmd) => {
-                    g.applier.apply(e.log_id, &cmd.0).map_err(|x| sm_err(ErrorVerb::Write, x))?
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let mut g = self.lock().await;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while i < entries.len() {
+            let e = &entries[i];
+            match &e.payload {
+                EntryPayload::Normal(_) => {
+                    // A run of normal entries reaches the applier in one call.
+                    let end = entries[i..]
+                        .iter()
+                        .position(|x| !matches!(x.payload, EntryPayload::Normal(_)))
+                        .map_or(entries.len(), |n| i + n);
+                    let run: Vec<(LogId, &[u8])> = entries[i..end]
+                        .iter()
+                        .filter_map(|x| match &x.payload {
+                            EntryPayload::Normal(cmd) => Some((x.log_id, cmd.0.as_slice())),
+                            _ => None,
+                        })
+                        .collect();
+                    let replies = g.applier.apply_many(&run).await.map_err(|x| sm_err(ErrorVerb::Write, x))?;
+                    out.extend(replies);
+                    g.last_applied = Some(entries[end - 1].log_id);
+                    i = end;
+                    continue;
                 }
+                EntryPayload::Blank => out.push(Applied::default()),
                 EntryPayload::Membership(m) => {
                     g.membership = StoredMembership::new(Some(e.log_id), m.clone());
-                    Applied::default()
+                    out.push(Applied::default());
                 }
-            };
+            }
             g.last_applied = Some(e.log_id);
-            out.push(reply);
+            i += 1;
         }
         Ok(out)
     }
@@ -235,7 +274,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        let mut g = self.lock();
+        let mut g = self.lock().await;
         g.applier.restore(&snapshot).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         g.last_applied = meta.last_log_id;
         g.membership = meta.last_membership.clone();
@@ -244,7 +283,7 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let g = self.lock();
+        let g = self.lock().await;
         Ok(g.snapshot.as_ref().map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Box::new(data.clone()) }))
     }
 }

@@ -1,0 +1,74 @@
+//! [`RaftApplier`]: the cluster's state machine boundary ([`crate::cluster::Applier`])
+//! over the MariaDB [`Applier`]: each committed normal entry's command is an encoded
+//! [`Entry`], applied at LSN = Raft index + 1; a run of them (what openraft hands the
+//! state machine at once) in one [`Applier::apply`] call, so many per MariaDB transaction.
+//!
+//! Not yet: snapshots (a MariaDB dump, `shoal migrate`), and [`crate::cluster::Applier::recovered`]
+//! stays `None`, so after a restart openraft re-applies the committed log from its start
+//! and the applier skips what `shoal_meta.applied` already covers (exactly-once makes
+//! that correct; it costs a read of the log).
+
+use crate::capture::Entry;
+use crate::cluster::log_store::{index_of, lsn_of};
+use crate::cluster::types::Applied;
+use crate::cluster::{ApplyError as RaftApplyError, LogId};
+
+use super::follow::apply_retrying;
+use super::{Applier, ApplyError, Committed};
+
+/// The MariaDB applier as Raft's state machine applier.
+pub struct RaftApplier {
+    /// The session on the local MariaDB.
+    applier: Applier,
+}
+
+impl RaftApplier {
+    /// Wraps a connected, prepared applier.
+    pub fn new(applier: Applier) -> Self {
+        RaftApplier { applier }
+    }
+}
+
+impl crate::cluster::Applier for RaftApplier {
+    async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, RaftApplyError> {
+        let index = log_id.index;
+        let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
+        let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
+        apply_retrying(&mut self.applier, std::slice::from_ref(&c))
+            .await
+            .map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
+        Ok(Applied(index.to_le_bytes().to_vec()))
+    }
+
+    async fn apply_many(&mut self, commands: &[(LogId, &[u8])]) -> Result<Vec<Applied>, RaftApplyError> {
+        let mut batch = Vec::with_capacity(commands.len());
+        for (id, command) in commands {
+            let entry =
+                Entry::decode(command).map_err(|e| RaftApplyError { index: id.index, reason: e.to_string() })?;
+            batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
+        }
+        let first = commands.first().map_or(0, |(id, _)| id.index);
+        apply_retrying(&mut self.applier, &batch).await.map_err(|e| RaftApplyError {
+            index: match &e {
+                ApplyError::Entry { lsn, .. } => index_of(*lsn),
+                _ => first,
+            },
+            reason: e.to_string(),
+        })?;
+        Ok(commands.iter().map(|(id, _)| Applied(id.index.to_le_bytes().to_vec())).collect())
+    }
+
+    fn dump(&self) -> Result<crate::cluster::types::SnapshotData, RaftApplyError> {
+        Err(RaftApplyError {
+            index: 0,
+            reason: "snapshots of the local MariaDB are not implemented yet; seed a node with `shoal migrate`".into(),
+        })
+    }
+
+    fn restore(&mut self, _dump: &crate::cluster::types::SnapshotData) -> Result<(), RaftApplyError> {
+        Err(RaftApplyError {
+            index: 0,
+            reason: "installing a snapshot into the local MariaDB is not implemented yet; seed the node with `shoal migrate`".into(),
+        })
+    }
+}
