@@ -33,13 +33,14 @@ fix:
 	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
 
 # Classifier cost, WAL throughput (vs dd oflag=dsync), Raft commit, apply rate, then sysbench/scale/large-result through shoal vs
-# direct (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
+# direct, then write_only with capture on vs direct (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
 bench: release
 	$(CARGO) bench --bench classify
 	$(CARGO) bench --bench wal
 	$(CARGO) bench --bench raft
 	$(CARGO) bench --bench apply
 	bash proxy-tests/bench/run.sh
+	bash proxy-tests/bench/capture.sh
 
 demo: release
 	bash proxy-tests/setup.sh
