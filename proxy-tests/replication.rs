@@ -31,8 +31,11 @@ struct GateState {
     /// Append, then never answer (the entry is durable, the session never learns it).
     append_then_hang: AtomicBool,
     /// `Some` while held: proposals waiting, in call order.
-    held: std::sync::Mutex<Option<Vec<(Vec<u8>, tokio::sync::oneshot::Sender<Proposal>)>>>,
+    held: std::sync::Mutex<Option<Vec<Held>>>,
 }
+
+/// A held proposal: the entry and where its WAL append goes once released.
+type Held = (Vec<u8>, tokio::sync::oneshot::Sender<Proposal>);
 
 /// Shared handle of a [`GateState`] (the test keeps one, the capture another).
 #[derive(Clone)]
@@ -313,7 +316,7 @@ async fn a_randomized_workload_through_capture_is_identical_on_two_appliers() {
     for me in 0..6 {
         let opts = leader.opts();
         tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (me as u64 + 1) * 0x9E37_79B9);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((me as u64 + 1) * 0x9E37_79B9));
             let mut c = Conn::new(opts).await.unwrap();
             let mut ok = 0;
             for _ in 0..60 {
@@ -498,7 +501,13 @@ async fn a_leader_without_row_binlog_is_refused_naming_each_setting() {
     let db = MariaDb::start(&["--binlog-format=STATEMENT"]);
     let mut c = Conn::new(root_opts(&db)).await.unwrap();
     let e = prepare_leader(&mut c).await.unwrap_err().to_string();
-    for want in ["log_bin is OFF", "log_bin = mariadb-bin", "binlog_format is STATEMENT", "binlog_format = ROW", "restart MariaDB"] {
+    for want in [
+        "log_bin is OFF",
+        "log_bin = mariadb-bin",
+        "binlog_format is STATEMENT",
+        "binlog_format = ROW",
+        "restart MariaDB",
+    ] {
         assert!(e.contains(want), "{want:?} missing from: {e}");
     }
     assert!(!e.contains("server_id"), "server_id is set by default: {e}");

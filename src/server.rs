@@ -149,7 +149,8 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
         .user(Some(b.user.clone()))
         .pass(Some(password.clone()))
         .prefer_socket(false);
-    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| anyhow::anyhow!("capture: connecting to {}: {e}", b.primary))?;
+    let mut conn =
+        mysql_async::Conn::new(opts).await.map_err(|e| anyhow::anyhow!("capture: connecting to {}: {e}", b.primary))?;
     setup::prepare_leader(&mut conn).await?;
     let dir = config.node.data_dir.join(CAPTURE_WAL_DIR);
     let record_max = config.capture.entry_bytes_max_mb << 20;
@@ -159,13 +160,18 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
         fsync: config.wal.fsync,
         ..crate::wal::WalOptions::default()
     };
-    let (wal, _) = crate::wal::Wal::open(&dir, opts).map_err(|e| anyhow::anyhow!("capture WAL {}: {e}", dir.display()))?;
+    let (wal, _) =
+        crate::wal::Wal::open(&dir, opts).map_err(|e| anyhow::anyhow!("capture WAL {}: {e}", dir.display()))?;
     let wal = Arc::new(wal);
     let local = LocalWal::new(wal.clone());
     let durable = local.durable_xids()?;
     let decided = setup::recover(&mut conn, |x| durable.contains(x)).await?;
     if !decided.committed.is_empty() || !decided.rolled_back.is_empty() {
-        tracing::info!(committed = decided.committed.len(), rolled_back = decided.rolled_back.len(), "capture: prepared transactions decided");
+        tracing::info!(
+            committed = decided.committed.len(),
+            rolled_back = decided.rolled_back.len(),
+            "capture: prepared transactions decided"
+        );
     }
     let target = tail::dump_target(&b.primary, &b.user, &password);
     let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;

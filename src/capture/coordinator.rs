@@ -110,6 +110,9 @@ pub enum CaptureError {
     Stopped,
 }
 
+/// Where a proposal's outcome goes.
+type Reply = oneshot::Sender<Result<Lsn, CaptureError>>;
+
 /// A session's wait for its xid.
 pub struct Waiter {
     rx: oneshot::Receiver<Result<Lsn, CaptureError>>,
@@ -136,7 +139,7 @@ impl Waiter {
 }
 
 enum Cmd {
-    Statement { entry: StatementEntry, after: GtidPos, reply: oneshot::Sender<Result<Lsn, CaptureError>> },
+    Statement { entry: StatementEntry, after: GtidPos, reply: Reply },
 }
 
 /// The leader's capture: xids, waiters, and the coordinator task.
@@ -144,7 +147,7 @@ pub struct Capture {
     /// `shoal-<node>-<epoch>-`: unique per run (the epoch is random).
     prefix: String,
     seq: AtomicU64,
-    waiters: Mutex<HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>>,
+    waiters: Mutex<HashMap<String, Reply>>,
     /// Server threads running a statement shoal proposed: their next statement group in
     /// the binlog is that statement (MariaDB may log a rewritten text without the mark).
     own_statements: Mutex<HashMap<u32, usize>>,
@@ -245,7 +248,7 @@ impl Capture {
         self.own_statements.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Result<Lsn, CaptureError>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Reply>> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -253,13 +256,13 @@ impl Capture {
         self.lock().remove(xid);
     }
 
-    fn take(&self, xid: &str) -> Option<oneshot::Sender<Result<Lsn, CaptureError>>> {
+    fn take(&self, xid: &str) -> Option<Reply> {
         self.lock().remove(xid)
     }
 }
 
 /// Proposes `entry` and hands the outcome to `reply` (if anyone still waits).
-fn propose(durable: &Arc<dyn Durable>, entry: Entry, reply: Option<oneshot::Sender<Result<Lsn, CaptureError>>>) {
+fn propose(durable: &Arc<dyn Durable>, entry: Entry, reply: Option<Reply>) {
     let proposal = durable.propose(entry.encode());
     tokio::spawn(async move {
         let r = proposal.await.map_err(CaptureError::NotDurable);
@@ -280,7 +283,7 @@ async fn coordinate(
     durable: Arc<dyn Durable>,
     mut seen: GtidPos,
 ) {
-    let mut pending: Vec<(StatementEntry, GtidPos, oneshot::Sender<Result<Lsn, CaptureError>>)> = Vec::new();
+    let mut pending: Vec<(StatementEntry, GtidPos, Reply)> = Vec::new();
     loop {
         tokio::select! {
             found = tail.recv() => {

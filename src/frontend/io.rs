@@ -135,7 +135,7 @@ impl ClientIo {
     }
 
     /// From now on, relayed responses are kept (up to [`HELD_RESPONSE_BYTES_MAX`]) until
-    /// [`Self::release`] or [`Self::take_held`].
+    /// [`Self::take_held`].
     pub fn hold(&mut self) {
         self.held = Some(BytesMut::new());
     }

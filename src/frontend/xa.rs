@@ -271,7 +271,7 @@ impl Session {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
                 XaStep::Pass => return self.ddl_prelude(class, payload).await,
-                XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(format!("{msg}"))),
+                XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(msg.to_string())),
                 XaStep::CommitFirst => {
                     self.xa_commit_silently().await?;
                     continue;
