@@ -184,6 +184,19 @@ impl Capture {
         format!("{}{}", self.prefix, self.seq.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
+    /// Whether this capture proposed `entry` (its xid, statement id or unmanaged tag
+    /// carries this run's prefix): the leader's own MariaDB already holds it (or holds it
+    /// prepared, committing once durable), so the leader's applier must not apply it again.
+    pub fn is_own(&self, entry: &Entry) -> bool {
+        match entry {
+            Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => xid.starts_with(&self.prefix),
+            Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) => {
+                gtid.rsplit_once('@').is_some_and(|(_, by)| by == self.prefix)
+            }
+            Entry::Statement(s) => s.id.starts_with(&self.prefix),
+        }
+    }
+
     /// A fresh id for a statement entry.
     pub fn next_statement_id(&self) -> String {
         self.next_xid()
@@ -301,6 +314,7 @@ async fn coordinate(
                     }
                     Captured::Unmanaged { rows, gtid } => {
                         tracing::info!(%gtid, "a transaction written without shoal is replicated after the fact");
+                        let gtid = format!("{gtid}@{}", capture.prefix);
                         let rows = RowsEntry { origin: Origin::Unmanaged { gtid }, ..rows };
                         propose(&durable, Entry::Rows(rows), None);
                         metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
@@ -311,10 +325,12 @@ async fn coordinate(
                         let own = capture.take_statement(thread_id) || id.is_some();
                         if !own {
                             tracing::info!(%gtid, %sql, "a statement run without shoal is replicated after the fact");
-                            let entry = StatementEntry { id: format!("unmanaged-{gtid}"), schema, session: Vec::new(), sql };
+                            let id = format!("{}unmanaged-{gtid}", capture.prefix);
+                            let entry = StatementEntry { id, schema, session: Vec::new(), sql };
                             propose(&durable, Entry::Statement(entry), None);
                             if let Some(rows) = rows {
-                                propose(&durable, Entry::Rows(rows), None);
+                                let origin = Origin::Unmanaged { gtid: format!("{gtid}@{}", capture.prefix) };
+                                propose(&durable, Entry::Rows(RowsEntry { origin, ..rows }), None);
                             }
                             metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
                         }
@@ -383,7 +399,7 @@ mod tests {
         // A statement that saw position 0-1-7 waits until the tail passed it.
         let c2 = capture.clone();
         let stmt =
-            StatementEntry { id: "s".into(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
+            StatementEntry { id: capture.next_statement_id(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
         let proposed = tokio::spawn(async move { c2.propose_statement(stmt, "0-1-7").await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         tx.send(Captured::Unmanaged { gtid: "0-1-6".into(), rows: rows("x") }).await.unwrap();
@@ -393,8 +409,11 @@ mod tests {
         assert_eq!(proposed.await.unwrap(), Ok(3));
         let log = durable.0.lock().unwrap().clone();
         assert!(
-            matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid == "0-1-6")
+            matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid.starts_with("0-1-6@shoal-n1-"))
         );
+        assert!(log.iter().all(|e| capture.is_own(e)), "every entry of this run is the capture's own");
+        let other = Entry::Rows(RowsEntry { origin: Origin::Captured { xid: "shoal-n2-1-1".into() }, format: vec![], statements: vec![] });
+        assert!(!capture.is_own(&other));
         assert!(matches!(&log[2], Entry::Statement(_)));
     }
 }
