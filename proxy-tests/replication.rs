@@ -617,7 +617,11 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     let want = checksums(&dbs[0], &scratch.db).await;
     for db in &dbs[1..] {
         assert_eq!(checksums(db, &scratch.db).await, want, "node on port {} differs (seed {seed})", db.port);
-        assert_eq!(checksums(db, "shoal_meta").await[1..], checksums(&dbs[0], "shoal_meta").await[1..], "markers (seed {seed})");
+        assert_eq!(
+            checksums(db, "shoal_meta").await[1..],
+            checksums(&dbs[0], "shoal_meta").await[1..],
+            "markers (seed {seed})"
+        );
     }
     drop(tail);
 }

@@ -398,8 +398,12 @@ mod tests {
         assert_eq!(waiter.durable().await, Ok(1));
         // A statement that saw position 0-1-7 waits until the tail passed it.
         let c2 = capture.clone();
-        let stmt =
-            StatementEntry { id: capture.next_statement_id(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
+        let stmt = StatementEntry {
+            id: capture.next_statement_id(),
+            schema: None,
+            session: vec![],
+            sql: "CREATE TABLE t(a INT)".into(),
+        };
         let proposed = tokio::spawn(async move { c2.propose_statement(stmt, "0-1-7").await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         tx.send(Captured::Unmanaged { gtid: "0-1-6".into(), rows: rows("x") }).await.unwrap();
@@ -412,7 +416,11 @@ mod tests {
             matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid.starts_with("0-1-6@shoal-n1-"))
         );
         assert!(log.iter().all(|e| capture.is_own(e)), "every entry of this run is the capture's own");
-        let other = Entry::Rows(RowsEntry { origin: Origin::Captured { xid: "shoal-n2-1-1".into() }, format: vec![], statements: vec![] });
+        let other = Entry::Rows(RowsEntry {
+            origin: Origin::Captured { xid: "shoal-n2-1-1".into() },
+            format: vec![],
+            statements: vec![],
+        });
         assert!(!capture.is_own(&other));
         assert!(matches!(&log[2], Entry::Statement(_)));
     }

@@ -489,7 +489,9 @@ impl Node {
                         .record(started.elapsed().as_secs_f64());
                     Ok((r.log_id, r.data))
                 }
-                Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ClusterError::NotLeader { me, leader: f.leader_id }),
+                Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+                    Err(ClusterError::NotLeader { me, leader: f.leader_id })
+                }
                 Ok(Err(e)) => Err(raft_err(e)),
                 Err(_) => Err(ClusterError::Raft("the Raft node stopped before the command was committed".into())),
             }
