@@ -1,5 +1,6 @@
 //! Cluster mode as an operator runs it: three `shoal start --bootstrap` processes on free
-//! ports, each fronting the shared test `mariadbd`, with one secret file. They elect one
+//! ports, each fronting its own `mariadbd` (binlog on), with one secret file. Writes
+//! through the leader's proxy reach every node's MariaDB, across a failover and a rejoin. They elect one
 //! leader, the preferred (lowest id) node takes over, a SIGKILLed leader is replaced
 //! within 2 × `election_timeout_max_ms`, the restarted node rejoins as follower and leads
 //! again, and a node holding another secret is refused. Every wait has a deadline; every
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use shoal::admin::client;
 
-use crate::harness::{free_port, shared};
+use crate::harness::{free_port, mariadb_cli, MariaDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 /// `[cluster] heartbeat_interval_ms` of the test nodes.
@@ -35,10 +36,21 @@ struct Member {
     cluster: String,
     child: Option<Child>,
     starts: u32,
+    /// Its own MariaDB.
+    db: MariaDb,
+    /// Its proxy port.
+    proxy: u16,
 }
 
 impl Member {
-    fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db_port: u16) -> Member {
+    fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str) -> Member {
+        let db = MariaDb::start(&[
+            &format!("--server-id={id}"),
+            "--log-bin=mariadb-bin",
+            "--binlog-format=ROW",
+            "--binlog-row-image=FULL",
+        ]);
+        let db_port = db.port;
         let dir = root.join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let (api_port, proxy_port) = (free_port(), free_port());
@@ -62,6 +74,8 @@ impl Member {
             cluster: cluster.to_string(),
             child: None,
             starts: 0,
+            db,
+            proxy: proxy_port,
         }
     }
 
@@ -160,6 +174,32 @@ impl Cluster {
         }
     }
 
+    /// Runs `sql` through member `via`'s proxy with the mariadb CLI (as root).
+    fn write(&self, via: u64, sql: &str) {
+        let (ok, _, err) = mariadb_cli(self.members[&via].proxy, "root", "", &["-e", sql], None);
+        assert!(ok, "through node {via}: {sql}: {err}\n{}", self.all_logs());
+    }
+
+    /// Waits until `sql` answers `want` on the MariaDB of every running member.
+    fn converged(&self, sql: &str, want: &str) {
+        let deadline = Instant::now() + SETTLE_MAX;
+        for m in self.members.values().filter(|m| m.child.is_some()) {
+            loop {
+                let got = std::process::Command::new("mariadb")
+                    .args(["-h127.0.0.1", "-uroot", "-N", "-B", "-e", sql])
+                    .arg(format!("-P{}", m.db.port))
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                if got == want || got.ends_with(&format!("\t{want}")) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "node {}: {sql} gave {got:?}, not {want:?}\n{}", m.id, self.all_logs());
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+
     fn all_logs(&self) -> String {
         self.members.values().map(|m| format!("=== node {} ===\n{}", m.id, m.logs())).collect()
     }
@@ -167,7 +207,6 @@ impl Cluster {
 
 #[test]
 fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret() {
-    let db = shared();
     let root = tempfile::tempdir().unwrap();
     let secret = root.path().join("cluster.secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
@@ -175,7 +214,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     let mut members = BTreeMap::new();
     for (i, addr) in addrs.iter().enumerate() {
         let id = i as u64 + 1;
-        members.insert(id, Member::new(root.path(), id, &secret, &addrs, addr, db.port));
+        members.insert(id, Member::new(root.path(), id, &secret, &addrs, addr));
     }
     let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
     for m in c.members.values_mut() {
@@ -194,6 +233,9 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
         std::thread::sleep(POLL);
     };
     println!("node 1 leads term {term} after {:?}", started.elapsed());
+    c.write(1, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, at DATETIME(6) DEFAULT NOW(6), u CHAR(36)); \
+                INSERT INTO app.t (id, u) VALUES (1, UUID()); BEGIN; INSERT INTO app.t (id, u) VALUES (2, UUID()); COMMIT");
+    c.converged("SELECT COUNT(*) FROM app.t", "2");
     let servers = Command::new(BIN).args(["servers", "--api", &c.members[&1].api]).output().unwrap();
     let table = String::from_utf8_lossy(&servers.stdout);
     println!("{table}");
@@ -225,6 +267,8 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     let failover = killed.elapsed();
     println!("node {new_leader} leads term {new_term} {failover:?} after node {leader} was killed (bound {bound:?})");
     assert_ne!(new_leader, leader);
+    c.write(new_leader, "INSERT INTO app.t (id, u) VALUES (3, UUID())");
+    c.converged("SELECT COUNT(*) FROM app.t", "3");
 
     // The old leader restarts (no --bootstrap): it rejoins as follower of the new leader,
     // then, being the preferred node, leads again.
@@ -249,13 +293,17 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     };
     println!("node {back} leads again in term {back_term}, {:?} after its restart", restarted.elapsed());
     assert!(back_term > new_term);
+    // It caught up on what was written while it was down, and takes writes again.
+    c.write(back, "UPDATE app.t SET u = UUID() WHERE id = 3; INSERT INTO app.t (id, u) VALUES (4, UUID())");
+    c.converged("SELECT COUNT(*) FROM app.t", "4");
+    c.converged("CHECKSUM TABLE app.t", &c.members[&back].db.sql("CHECKSUM TABLE app.t").trim().to_string());
 
     // A node with another secret cannot join: refused, and the membership is unchanged.
     let wrong = c.members[&1].dir.parent().unwrap().join("wrong.secret");
     std::fs::write(&wrong, "ffffffffffffffffffffffffffffffff\n").unwrap();
     let intruder_addr = format!("127.0.0.1:{}", free_port());
     let mut intruder =
-        Member::new(&c.members[&1].dir.parent().unwrap().join("x"), 4, &wrong, &[], &intruder_addr, db.port);
+        Member::new(&c.members[&1].dir.parent().unwrap().join("x"), 4, &wrong, &[], &intruder_addr);
     intruder.spawn(&["join", &c.members[&1].cluster.clone()]);
     let deadline = Instant::now() + SETTLE_MAX;
     let status = loop {
@@ -281,7 +329,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     // `shoal join` through a follower (redirected to the leader), then `shoal leave`.
     let root = c.members[&1].dir.parent().unwrap().to_path_buf();
     let joiner_addr = format!("127.0.0.1:{}", free_port());
-    let mut joiner = Member::new(&root.join("j"), 4, &secret, &[], &joiner_addr, db.port);
+    let mut joiner = Member::new(&root.join("j"), 4, &secret, &[], &joiner_addr);
     joiner.spawn(&["join", &c.members[&2].cluster.clone()]);
     let joined = Instant::now();
     let voters = |c: &mut Cluster| -> Vec<(u64, String)> {

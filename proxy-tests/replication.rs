@@ -566,7 +566,7 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     metrics.wait_for(|m| m.current_leader == Some(1)).await.unwrap();
     let (tail, found) = BinlogTail::start(dump_target(&dbs[0].addr(), "root", ""), 9001, StartAt::End).await.unwrap();
     let pos = dbs[0].sql("SELECT @@gtid_binlog_pos");
-    let capture = Capture::start("n1", found, Arc::new(RaftDurable::new(nodes[0].clone())), pos.trim());
+    let capture = Capture::start("n1", found, Arc::new(RaftDurable::new(&nodes[0])), pos.trim());
     capture_cell.set(capture.clone()).ok().unwrap();
     let shoal = Shoal::start(&dbs[0]);
     shoal.proxy.capture.store(Some(capture.clone()));

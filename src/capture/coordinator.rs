@@ -110,6 +110,38 @@ pub enum CaptureError {
     Stopped,
 }
 
+/// This process's epoch in xids: random per run, the same for every [`Capture`] the
+/// process starts (a node that loses and regains leadership keeps recognising entries it
+/// proposed earlier).
+static EPOCH: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| rand::random::<u64>() & 0xffff_ffff_ffff);
+
+/// Sequence of xids and statement ids in this process.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// `shoal-<node>-<epoch>-` for node name `node` (letters, digits and `_` kept).
+pub fn prefix_of(node: &str) -> String {
+    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    format!("{XID_PREFIX}{node}-{:x}-", *EPOCH)
+}
+
+/// Whether a capture of node `node` in this process proposed `entry` (its xid,
+/// statement id or unmanaged tag carries the prefix): that node's own MariaDB already
+/// holds it (or holds it prepared, committing once durable), so its applier must not
+/// apply it again.
+pub fn proposed_here(node: &str, entry: &Entry) -> bool {
+    proposed_with(&prefix_of(node), entry)
+}
+
+fn proposed_with(prefix: &str, entry: &Entry) -> bool {
+    match entry {
+        Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => xid.starts_with(prefix),
+        Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) => {
+            gtid.rsplit_once('@').is_some_and(|(_, by)| by == prefix)
+        }
+        Entry::Statement(s) => s.id.starts_with(prefix),
+    }
+}
+
 /// Where a proposal's outcome goes.
 type Reply = oneshot::Sender<Result<Lsn, CaptureError>>;
 
@@ -144,9 +176,8 @@ enum Cmd {
 
 /// The leader's capture: xids, waiters, and the coordinator task.
 pub struct Capture {
-    /// `shoal-<node>-<epoch>-`: unique per run (the epoch is random).
+    /// `shoal-<node>-<epoch>-`: unique per process run ([`prefix_of`]).
     prefix: String,
-    seq: AtomicU64,
     waiters: Mutex<HashMap<String, Reply>>,
     /// Server threads running a statement shoal proposed: their next statement group in
     /// the binlog is that statement (MariaDB may log a rewritten text without the mark).
@@ -165,12 +196,9 @@ impl Capture {
         durable: Arc<dyn Durable>,
         binlog_pos: &str,
     ) -> Arc<Capture> {
-        let epoch: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
-        let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         let (tx, rx) = mpsc::channel(PENDING_STATEMENTS_MAX);
         let capture = Arc::new(Capture {
-            prefix: format!("{XID_PREFIX}{node}-{epoch:x}-"),
-            seq: AtomicU64::new(0),
+            prefix: prefix_of(node),
             waiters: Mutex::new(HashMap::new()),
             own_statements: Mutex::new(HashMap::new()),
             commands: tx,
@@ -181,20 +209,14 @@ impl Capture {
 
     /// A fresh xid for a transaction about to start.
     pub fn next_xid(&self) -> String {
-        format!("{}{}", self.prefix, self.seq.fetch_add(1, Ordering::Relaxed) + 1)
+        format!("{}{}", self.prefix, SEQ.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// Whether this capture proposed `entry` (its xid, statement id or unmanaged tag
     /// carries this run's prefix): the leader's own MariaDB already holds it (or holds it
     /// prepared, committing once durable), so the leader's applier must not apply it again.
     pub fn is_own(&self, entry: &Entry) -> bool {
-        match entry {
-            Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => xid.starts_with(&self.prefix),
-            Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) => {
-                gtid.rsplit_once('@').is_some_and(|(_, by)| by == self.prefix)
-            }
-            Entry::Statement(s) => s.id.starts_with(&self.prefix),
-        }
+        proposed_with(&self.prefix, entry)
     }
 
     /// A fresh id for a statement entry.

@@ -22,12 +22,18 @@ pub struct RaftDurable {
 }
 
 impl RaftDurable {
-    /// Proposals go to `node`'s log; the submitting task ends with the last clone.
-    pub fn new(node: Arc<Node>) -> Self {
+    /// Proposals go to `node`'s log; the submitting task ends with the last clone (and
+    /// keeps no hold on the node: shutdown can take it).
+    pub fn new(node: &Arc<Node>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Submission>(SUBMIT_QUEUE_MAX);
+        let node = Arc::downgrade(node);
         tokio::spawn(async move {
             while let Some((entry, reply)) = rx.recv().await {
-                let _ = reply.send(node.submit(entry).await.map_err(|e| e.to_string()));
+                let r = match node.upgrade() {
+                    Some(node) => node.submit(entry).await.map_err(|e| e.to_string()),
+                    None => Err("the Raft node stopped".to_string()),
+                };
+                let _ = reply.send(r);
             }
         });
         RaftDurable { submit: tx }
