@@ -213,8 +213,13 @@ struct Leading {
 fn set_capture(shared: &Shared, capture: Option<Arc<crate::capture::Capture>>) {
     // Without capture this node takes no writes (they would change its MariaDB alone).
     let refused = capture.is_none().then(|| {
-        let leader = shared.node().and_then(|n| n.leader_and_contact().0);
+        let node = shared.node();
+        let leader = node.as_ref().and_then(|n| n.leader_and_contact().0);
+        let me = node.as_ref().map(|n| n.id());
         Arc::new(match leader {
+            Some(id) if Some(id) == me => {
+                "this node was just elected leader: it takes writes once it has applied the log (retry shortly)".to_string()
+            }
             Some(id) => format!(
                 "this cluster node does not lead: send writes to the leader (node {id}; `shoal servers` shows its address)"
             ),
