@@ -360,7 +360,7 @@ pub fn has_cluster_state(config: &Config) -> bool {
 }
 
 /// Starts the Raft node `plan` asks for (`None` for [`Plan::ProxyOnly`]) on
-/// `[node] bind_address`. Its state machine is the local MariaDB ([database]):
+/// `[node] bind_address`. Its state machine is the local MariaDB (`[database]`):
 /// committed entries are applied there (the leader side: `lead_while_leader`).
 pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Option<Node>> {
     if *plan == Plan::ProxyOnly {
