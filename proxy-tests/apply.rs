@@ -411,6 +411,8 @@ fn applying_survives_the_applier_dying_mid_batch() {
     let last = log.last().unwrap().lsn;
     let f = follower();
     let rt = runtime();
+    // shoal_meta exists before the first death (it may come before `prepare`).
+    drop(rt.block_on(applier(&f)));
     let mut kills = 0;
     let mut midway = 0;
     let mut finished = false;
