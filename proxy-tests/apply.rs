@@ -572,7 +572,7 @@ fn an_entry_larger_than_max_allowed_packet_goes_in_fragments() {
 #[test]
 fn a_raft_cluster_applies_committed_entries_to_each_nodes_mariadb() {
     use shoal::cluster::network::Secret;
-    use shoal::cluster::node::{Node, NodeConfig, Start};
+    use shoal::cluster::node::{Node, Start};
     let mut l = Leader::start();
     // Not the 5 MB row: peers send entries as JSON (~3.5× their size), and an entry that
     // large does not replicate within openraft's request TTL in a debug build.
@@ -586,19 +586,7 @@ fn a_raft_cluster_applies_committed_entries_to_each_nodes_mariadb() {
             (1..=2).map(|id| (id, format!("127.0.0.1:{}", crate::harness::free_port()))).collect();
         let mut nodes = Vec::new();
         for (i, (&id, addr)) in addrs.iter().enumerate() {
-            let cfg = NodeConfig {
-                id,
-                addr: addr.clone(),
-                advertise: addr.clone(),
-                wal_dir: dir.path().join(format!("node-{id}")),
-                wal: shoal::wal::WalOptions::default(),
-                secret: secret.clone(),
-                heartbeat: Duration::from_millis(50),
-                election_timeout_min: Duration::from_millis(300),
-                election_timeout_max: Duration::from_millis(900),
-                disable_auto_election: false,
-                switchback: false,
-            };
+            let cfg = crate::harness::test_node_config(id, addr, dir.path(), &secret);
             let start = if id == 1 { Start::Bootstrap { members: addrs.clone() } } else { Start::Restart };
             let ra = shoal::apply::RaftApplier::new(applier(&dbs[i]).await);
             nodes.push(Node::start(cfg, ra, start).await.unwrap());

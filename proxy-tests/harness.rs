@@ -388,3 +388,26 @@ pub fn mariadb_cli(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A Raft node's settings for in-process cluster tests: fast heartbeats and elections,
+/// its WAL under `dir/node-<id>`.
+pub fn test_node_config(
+    id: u64,
+    addr: &str,
+    dir: &std::path::Path,
+    secret: &shoal::cluster::network::Secret,
+) -> shoal::cluster::node::NodeConfig {
+    shoal::cluster::node::NodeConfig {
+        id,
+        addr: addr.to_string(),
+        advertise: addr.to_string(),
+        wal_dir: dir.join(format!("node-{id}")),
+        wal: shoal::wal::WalOptions::default(),
+        secret: secret.clone(),
+        heartbeat: Duration::from_millis(50),
+        election_timeout_min: Duration::from_millis(300),
+        election_timeout_max: Duration::from_millis(900),
+        disable_auto_election: false,
+        switchback: false,
+    }
+}

@@ -521,7 +521,7 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     use shoal::apply::RaftApplier;
     use shoal::capture::raft::RaftDurable;
     use shoal::cluster::network::Secret;
-    use shoal::cluster::node::{Node, NodeConfig, Start};
+    use shoal::cluster::node::{Node, Start};
     let seed: u64 = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     eprintln!("raft replication seed {seed} (SHOAL_SEED={seed} replays it)");
     let dbs = [MariaDb::start(&LEADER), MariaDb::start(&["--server-id=2"]), MariaDb::start(&["--server-id=3"])];
@@ -539,19 +539,7 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     let capture_cell: Arc<std::sync::OnceLock<Arc<Capture>>> = Arc::default();
     let mut nodes = Vec::new();
     for (i, (&id, addr)) in addrs.iter().enumerate() {
-        let cfg = NodeConfig {
-            id,
-            addr: addr.clone(),
-            advertise: addr.clone(),
-            wal_dir: dir.path().join(format!("node-{id}")),
-            wal: WalOptions::default(),
-            secret: secret.clone(),
-            heartbeat: Duration::from_millis(50),
-            election_timeout_min: Duration::from_millis(300),
-            election_timeout_max: Duration::from_millis(900),
-            disable_auto_election: false,
-            switchback: false,
-        };
+        let cfg = crate::harness::test_node_config(id, addr, dir.path(), &secret);
         let mut applier = Applier::connect(root_opts(&dbs[i])).await.unwrap();
         applier.prepare().await.unwrap();
         let mut ra = RaftApplier::new(applier);

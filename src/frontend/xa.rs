@@ -241,20 +241,26 @@ impl Session {
         Ok(())
     }
 
+    /// Brings the open XA `xa` to where one statement commits it, and returns that
+    /// statement: prepared and durable after a write (`XA COMMIT 'x'`), ended when it only
+    /// read (`XA COMMIT 'x' ONE PHASE`, nothing binlogged). On failure it is rolled back.
+    async fn xa_ready_to_commit(&mut self, xa: &OpenXa) -> Result<String, ProxyError> {
+        if xa.wrote {
+            self.xa_prepare_durable().await?;
+            return Ok(format!("XA COMMIT '{}'", xa.xid));
+        }
+        if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
+            self.xa_rollback_silently(false).await;
+            return Err(ProxyError::CommitFailed(format!("XA END failed ({code}): {msg}")));
+        }
+        Ok(format!("XA COMMIT '{}' ONE PHASE", xa.xid))
+    }
+
     /// Commits the open XA without answering the client (before a statement that
     /// commits implicitly, and for a wrapped autocommit write).
     async fn xa_commit_silently(&mut self) -> Result<u16, ProxyError> {
         let Some(xa) = self.backend.xa.clone() else { return Ok(self.backend.status) };
-        let commit = if xa.wrote {
-            self.xa_prepare_durable().await?;
-            format!("XA COMMIT '{}'", xa.xid)
-        } else {
-            if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
-                self.xa_rollback_silently(false).await;
-                return Err(ProxyError::CommitFailed(format!("XA END failed ({code}): {msg}")));
-            }
-            format!("XA COMMIT '{}' ONE PHASE", xa.xid)
-        };
+        let commit = self.xa_ready_to_commit(&xa).await?;
         let r = self.xa_ask(&commit).await?;
         self.backend.xa = None;
         self.backend.pin.remove(Pin::TRANSACTION);
@@ -294,16 +300,7 @@ impl Session {
                 }
                 XaStep::Commit => {
                     let Some(xa) = self.backend.xa.clone() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
-                    let sql = if xa.wrote {
-                        self.xa_prepare_durable().await?;
-                        format!("XA COMMIT '{}'", xa.xid)
-                    } else {
-                        if let Err((code, msg)) = self.xa_ask(&format!("XA END '{}'", xa.xid)).await? {
-                            self.xa_rollback_silently(false).await;
-                            return Err(ProxyError::CommitFailed(format!("XA END failed ({code}): {msg}")));
-                        }
-                        format!("XA COMMIT '{}' ONE PHASE", xa.xid)
-                    };
+                    let sql = self.xa_ready_to_commit(&xa).await?;
                     let outcome = if xa.wrote { "committed" } else { "read_only" };
                     return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::End(outcome) });
                 }
