@@ -121,7 +121,13 @@ impl Leader {
         let (wal, _) = Wal::open(wal_dir.path(), opts).unwrap();
         let wal = Arc::new(wal);
         let gate = Gate::new(wal.clone());
-        let (tail, found) = BinlogTail::start(dump_target(&db.addr(), "root", ""), 9001, StartAt::End).await.unwrap();
+        let (tail, found) = BinlogTail::start(
+            dump_target(&db.addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+            9001,
+            StartAt::End,
+        )
+        .await
+        .unwrap();
         let pos = db.sql("SELECT @@gtid_binlog_pos");
         let capture = Capture::start("n1", found, Arc::new(gate.clone()), pos.trim());
         let shoal = Shoal::start(&db);

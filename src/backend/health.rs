@@ -75,7 +75,7 @@ async fn observe(conn: &mut mysql_async::Conn, role: Role) -> Result<Observation
 }
 
 fn opts(addr: &str, svc: &ServiceAccount, timeout: Duration) -> mysql_async::Opts {
-    crate::backend::users::client_opts(addr, &svc.user, &svc.password)
+    crate::backend::users::client_opts(addr, &svc.user, &svc.password, &svc.tls)
         .conn_ttl(None)
         .wait_timeout(Some(timeout.as_secs().max(60) as usize))
         .into()
