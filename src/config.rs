@@ -1231,6 +1231,19 @@ mod tests {
     }
 
     #[test]
+    fn backend_tls_fields() {
+        let c = parse("[backends]\ntls = \"required\"\n").unwrap().config;
+        assert_eq!(c.backends.tls, BackendTlsMode::Required);
+        assert_eq!(Config::default().backends.tls, BackendTlsMode::Disabled);
+        let e = parse("[backends]\ntls = \"verify_identity\"\n").unwrap_err().to_string();
+        assert!(e.contains("backends.tls = verify_identity") && e.contains("set backends.tls_ca_file"), "{e}");
+        let e = parse("[backends]\ntls = \"required\"\ntls_cert_file = \"/c.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("set both backends.tls_cert_file and backends.tls_key_file"), "{e}");
+        let e = parse("[backends]\ntls = \"on\"\n").unwrap_err().to_string();
+        assert!(e.contains("tls"), "{e}");
+    }
+
+    #[test]
     fn wrong_type_names_the_field() {
         let e = parse("[limits]\npool_connections_max = \"many\"\n").unwrap_err().to_string();
         assert!(e.starts_with("config file test.toml:") && e.contains("pool_connections_max"), "{e}");
@@ -1311,6 +1324,9 @@ mod tests {
         c.binlog.start_file = Some("x".into());
         c.binlog.start_position = Some(4);
         c.backends.password_file = Some("x".into());
+        c.backends.tls_ca_file = Some("x".into());
+        c.backends.tls_cert_file = Some("x".into());
+        c.backends.tls_key_file = Some("x".into());
         c.cluster.secret_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());
