@@ -93,6 +93,8 @@ const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 const CLEAR_DIAGNOSTICS_SQL: &[u8] = b"SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0";
 /// Round trips of a relayed authentication exchange before shoal gives up.
 const RELAY_ROUNDS_MAX: usize = 8;
+/// MariaDB's "access denied" login error.
+const ER_ACCESS_DENIED: u16 = 1045;
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
 /// Length of an SSLRequest payload: capabilities, max packet, collation, 23 filler bytes
@@ -213,6 +215,9 @@ pub struct BackendConn {
     broken: bool,
     /// When the last response finished (decides whether `is_alive` probes).
     last_used: std::time::Instant,
+    /// The server offered TLS and this connection logged in without it (`disabled`, or a
+    /// unix socket): a refused login then says that TLS may be what is missing.
+    tls_plain_offered: bool,
 }
 
 impl std::fmt::Debug for BackendConn {
@@ -294,6 +299,7 @@ impl BackendConn {
             busy: false,
             broken: false,
             last_used: std::time::Instant::now(),
+            tls_plain_offered: offered && login_seq == 1,
         };
         Ok((conn, login_seq))
     }
@@ -349,7 +355,16 @@ impl BackendConn {
             match resp.first() {
                 Some(0x00) => Ok(conn),
                 Some(0xFF) => {
-                    let (code, msg) = parse_err(&resp).unwrap_or((1045, "login refused".into()));
+                    let (code, mut msg) = parse_err(&resp).unwrap_or((1045, "login refused".into()));
+                    if code == ER_ACCESS_DENIED && conn.tls_plain_offered {
+                        // MariaDB refuses a plain login under require_secure_transport
+                        // with a plain "access denied" (3159 only on MySQL).
+                        msg.push_str(&format!(
+                            " (this login ran without TLS, which the server offers: if it requires secure \
+                             transport, set backends.tls = \"required\" or a verify mode; backends.tls is \"{}\")",
+                            t.tls.mode.as_str()
+                        ));
+                    }
                     Err(fail(msg, code))
                 }
                 _ => Err(fail("unexpected login reply".into(), 2003)),
