@@ -227,3 +227,49 @@ fn bad_files_fail_the_start_naming_the_field() {
     assert!(e.starts_with("backends.tls_cert_file /no/such/cert.pem"), "{e}");
     let _: Arc<BackendTls> = BackendTls::disabled();
 }
+
+/// What TLS to the backend costs: login time (straight to the server) and point reads
+/// through shoal on one client connection, plain vs `required`. Prints its figures;
+/// `cargo test --test proxy backend_tls_cost -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "measurement, not a check"]
+async fn backend_tls_cost() {
+    const LOGINS: usize = 100;
+    const READS: usize = 5_000;
+    let pki = Pki::new();
+    let args = [
+        format!("--ssl-ca={}", pki.ca.display()),
+        format!("--ssl-cert={}", pki.local.0.display()),
+        format!("--ssl-key={}", pki.local.1.display()),
+    ];
+    let db = MariaDb::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = Scratch::new(&db, "btlsc");
+    for mode in [BackendTlsMode::Disabled, BackendTlsMode::Required, BackendTlsMode::VerifyIdentity] {
+        let b = settings(mode, Some(&pki.ca));
+        let mut logins: Vec<Duration> = Vec::with_capacity(LOGINS);
+        for _ in 0..LOGINS {
+            let t = std::time::Instant::now();
+            drop(connect(&db.addr(), &b).await.unwrap());
+            logins.push(t.elapsed());
+        }
+        logins.sort();
+        let proxy = shoal(&db, &s, &b, true);
+        let mut c = Conn::new(proxy.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+        c.query_drop("CREATE TABLE IF NOT EXISTS r (id INT PRIMARY KEY, v VARCHAR(64))").await.unwrap();
+        c.query_drop("REPLACE INTO r VALUES (1, REPEAT('x', 64))").await.unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..READS {
+            let _: Option<(i64, String)> = c.query_first("SELECT id, v FROM r WHERE id = 1").await.unwrap();
+        }
+        let reads = t.elapsed();
+        let _ = c.disconnect().await;
+        println!(
+            "{:<16} login p50 {:>6} µs p99 {:>6} µs | {READS} point reads through shoal: {:>5} ms ({:.0} µs each)",
+            mode.as_str(),
+            logins[LOGINS / 2].as_micros(),
+            logins[LOGINS * 99 / 100].as_micros(),
+            reads.as_millis(),
+            reads.as_micros() as f64 / READS as f64
+        );
+    }
+}
