@@ -143,7 +143,7 @@ async fn required_encrypts_and_disabled_is_refused_by_require_secure_transport()
     let (db, s) = tls_server(&pki, &pki.local);
 
     let plain = settings(BackendTlsMode::Disabled, None);
-    let e = connect(&db.addr(), &plain).await.err().expect("plain login refused");
+    let e = connect(&db.addr(), &plain).await.expect_err("plain login refused");
     // MariaDB answers a plain login under require_secure_transport with 1045 (MySQL has
     // 3159); shoal adds that TLS may be what is missing.
     let hint = "this login ran without TLS, which the server offers: if it requires secure transport, set \
@@ -177,7 +177,7 @@ async fn verify_ca_accepts_the_right_ca_and_names_the_wrong_one() {
     assert!(!backend_cipher(&proxy, &s).await.expect("queries over TLS").is_empty());
 
     let wrong = settings(BackendTlsMode::VerifyCa, Some(&pki.other_ca));
-    let e = connect(&db.addr(), &wrong).await.err().expect("unknown issuer refused");
+    let e = connect(&db.addr(), &wrong).await.expect_err("unknown issuer refused");
     assert!(e.contains("TLS handshake with 127.0.0.1 failed") && e.contains("UnknownIssuer"), "{e}");
     assert!(e.contains("backends.tls_ca_file") && e.contains("other-ca.pem"), "{e}");
     let proxy = shoal(&db, &s, &wrong, false);
@@ -190,7 +190,7 @@ async fn verify_identity_checks_the_host_name() {
     let pki = Pki::new();
     let (wrong_name, _) = tls_server(&pki, &pki.other_name);
     let b = settings(BackendTlsMode::VerifyIdentity, Some(&pki.ca));
-    let e = connect(&wrong_name.addr(), &b).await.err().expect("name mismatch refused");
+    let e = connect(&wrong_name.addr(), &b).await.expect_err("name mismatch refused");
     assert!(e.contains("does not name \"127.0.0.1\""), "{e}");
     assert!(e.contains("verify_ca"), "{e}");
 
@@ -211,7 +211,7 @@ async fn preferred_falls_back_to_plain_and_required_names_the_missing_tls() {
     let proxy = shoal(&db, &s, &preferred, true);
     assert_eq!(backend_cipher(&proxy, &s).await.expect("queries in plain"), "");
 
-    let e = connect(&db.addr(), &settings(BackendTlsMode::Required, None)).await.err().expect("refused");
+    let e = connect(&db.addr(), &settings(BackendTlsMode::Required, None)).await.expect_err("refused");
     assert!(e.contains("backends.tls = \"required\" but the server does not offer TLS"), "{e}");
 }
 
