@@ -162,6 +162,17 @@ async fn required_encrypts_and_disabled_is_refused_by_require_secure_transport()
     let cipher = backend_cipher(&proxy, &s).await.expect("queries over TLS");
     assert!(!cipher.is_empty(), "the backend session has no cipher");
     assert!(proxy.proxy.users.service().is_some());
+    // Plain reads go through pipes, whose connections are TLS too: small reads in order,
+    // and one response larger than a read chunk, streamed.
+    let mut c = Conn::new(proxy.opts(&s.user, Scratch::PASSWORD, Some(&s.db))).await.unwrap();
+    for i in 1..=200i64 {
+        let v: Option<i64> = c.query_first(format!("SELECT {i} * 3")).await.unwrap();
+        assert_eq!(v, Some(i * 3));
+    }
+    let big: Option<String> = c.query_first("SELECT REPEAT('t', 200000)").await.unwrap();
+    assert_eq!(big.map(|b| b.len()), Some(200_000));
+    let pipes: usize = proxy.proxy.pools.all().iter().map(|p| p.pipes_ready()).sum();
+    assert!(pipes >= 1, "the reads opened a pipe");
 }
 
 #[tokio::test]
