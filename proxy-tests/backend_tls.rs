@@ -194,6 +194,11 @@ async fn verify_ca_accepts_the_right_ca_and_names_the_wrong_one() {
     let proxy = shoal(&db, &s, &wrong, false);
     let e = backend_cipher(&proxy, &s).await.expect_err("served over an unverified backend").to_string();
     assert!(e.contains("UnknownIssuer"), "{e}");
+    drop(proxy);
+    // With the service account, the health check fails first and says what to check.
+    let proxy = shoal(&db, &s, &wrong, true);
+    let e = backend_cipher(&proxy, &s).await.expect_err("served over an unverified backend").to_string();
+    assert!(e.contains("is down") && e.contains("is backends.tls_ca_file") && e.contains("other-ca.pem"), "{e}");
 }
 
 #[tokio::test]

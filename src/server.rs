@@ -98,7 +98,8 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
     };
     let users = Users::new(fixed_users(config)?, service.clone());
     if let Err(e) = users.reload().await {
-        tracing::warn!(error = %e, "could not load accounts from the backend yet; will retry on login");
+        let hint = backend_tls.service_hint(&e.to_string()).unwrap_or_default();
+        tracing::warn!(error = %e, hint, "could not load accounts from the backend yet; will retry on login");
     }
     let acceptor = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),

@@ -104,7 +104,11 @@ impl Checker {
             Ok(Ok(o)) => Ok(o),
             Ok(Err(e)) => {
                 self.conn = None;
-                Err(e.to_string())
+                let e = e.to_string();
+                Err(match svc.tls.service_hint(&e) {
+                    Some(hint) => format!("{e}; {hint}"),
+                    None => e,
+                })
             }
             Err(_) => {
                 self.conn = None;

@@ -241,6 +241,39 @@ impl BackendTls {
     }
 }
 
+impl BackendTls {
+    /// What to set, for an error of a service-account (mysql_async) connection that TLS
+    /// explains; `None` when TLS has nothing to do with it. mysql_async's own messages
+    /// say what happened but not which shoal setting to change.
+    pub fn service_hint(&self, message: &str) -> Option<String> {
+        let ca = || self.files.tls_ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        if message.contains("invalid peer certificate") && message.contains("not valid for name") {
+            Some(format!(
+                "the backend's certificate does not name the host of the backend address (backends.tls = \"{}\"; \
+                 the service account's connections check the name under verify_ca too): connect by a name the \
+                 certificate holds, reissue it, or use tls = \"required\"",
+                self.mode.as_str()
+            ))
+        } else if message.contains("invalid peer certificate") {
+            Some(format!("is backends.tls_ca_file ({}) the CA that signed the backend's certificate?", ca()))
+        } else if message.contains("server does not have this capability") {
+            Some(format!(
+                "backends.tls = \"{}\" but the server does not offer TLS: enable TLS on the server or set \
+                 backends.tls = \"preferred\" or \"disabled\"",
+                self.mode.as_str()
+            ))
+        } else if message.contains("Access denied") && self.ssl_opts().is_none() {
+            Some(format!(
+                "this login ran without TLS (backends.tls = \"{}\"): if the server requires secure transport, set \
+                 backends.tls = \"required\" or a verify mode",
+                self.mode.as_str()
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 /// The host part of `host:port` (`[::1]:3306` → `::1`).
 pub fn host_of(addr: &str) -> &str {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
@@ -351,6 +384,17 @@ mod tests {
             assert_eq!(decide(mode, true), offered, "{mode:?}, offered");
             assert_eq!(decide(mode, false), not_offered, "{mode:?}, not offered");
         }
+    }
+
+    #[test]
+    fn service_errors_get_a_hint() {
+        let b = BackendsSection { tls: Required, ..BackendsSection::default() };
+        let t = BackendTls::from_config(&b).unwrap();
+        let h = t.service_hint("Client asked for SSL but server does not have this capability").unwrap();
+        assert!(h.contains("set backends.tls = \"preferred\""), "{h}");
+        assert!(t.service_hint("Access denied for user 'root'").is_none(), "TLS was used");
+        assert!(BackendTls::disabled().service_hint("Access denied for user 'root'").unwrap().contains("required"));
+        assert!(t.service_hint("Table 't' doesn't exist").is_none());
     }
 
     #[test]
