@@ -20,15 +20,15 @@ use shoal::protocol::handshake::BACKEND_BASE_CAPABILITIES;
 use crate::harness::{MariaDb, Scratch, Shoal};
 
 /// PEM files of the test PKI.
-struct Pki {
+pub(crate) struct Pki {
     /// Kept so the files live as long as the test.
     _dir: tempfile::TempDir,
     /// The CA that signed both server certificates.
-    ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// A CA that signed nothing here.
     other_ca: PathBuf,
     /// Server certificate and key for `localhost` and `127.0.0.1`.
-    local: (PathBuf, PathBuf),
+    pub(crate) local: (PathBuf, PathBuf),
     /// Server certificate and key for `other.example` only.
     other_name: (PathBuf, PathBuf),
 }
@@ -48,7 +48,7 @@ fn write(dir: &Path, name: &str, pem: String) -> PathBuf {
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let (ca_cert, ca_key) = ca("shoal test CA");
@@ -77,7 +77,7 @@ impl Pki {
 
 /// A server with TLS from `cert` and `require_secure_transport = ON`, and a scratch
 /// account (created before plain TCP is refused: the harness talks plain TCP).
-fn tls_server(pki: &Pki, cert: &(PathBuf, PathBuf)) -> (MariaDb, Scratch) {
+pub(crate) fn tls_server(pki: &Pki, cert: &(PathBuf, PathBuf)) -> (MariaDb, Scratch) {
     let args = [
         format!("--ssl-ca={}", pki.ca.display()),
         format!("--ssl-cert={}", cert.0.display()),
