@@ -385,6 +385,76 @@ fn applying_survives_kill_9_of_the_follower_mariadb() {
     assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"), "seed {seed}");
 }
 
+/// 4b. The applier itself dies (shoal killed: its MariaDB session vanishes mid-apply) at
+///     random points, 20 times: a new applier resumes from the applied LSN and the end
+///     state is identical, nothing missing, nothing twice.
+#[test]
+fn applying_survives_the_applier_dying_mid_batch() {
+    const ENTRIES: usize = 3000;
+    const KILLS: usize = 20;
+    let seed: u64 = std::env::var("SHOAL_APPLY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    println!("applying_survives_the_applier_dying_mid_batch: SHOAL_APPLY_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), n INT) ENGINE=InnoDB");
+    let bodies: Vec<String> = (1..=ENTRIES)
+        .map(|i| match i % 4 {
+            0 => format!("UPDATE app.t SET n = n + 1, v = UUID() WHERE id = {}", i - 2),
+            _ => format!("INSERT INTO app.t VALUES ({i}, UUID(), 0)"),
+        })
+        .collect();
+    l.run_marked(bodies.iter().enumerate().map(|(i, b)| (b.as_str(), i % 2 == 0)));
+    let log = Arc::new(l.log());
+    let last = log.last().unwrap().lsn;
+    let f = follower();
+    let rt = runtime();
+    // shoal_meta exists before the first death (it may come before `prepare`).
+    drop(rt.block_on(applier(&f)));
+    let mut kills = 0;
+    let mut midway = 0;
+    let mut finished = false;
+    while !finished {
+        let (log, opts) = (log.clone(), opts(&f));
+        let run = rt.spawn(async move {
+            let mut a = Applier::connect(opts).await?.with_limits(Limits { txn_entries_max: 16, ..Limits::default() });
+            a.prepare().await?;
+            loop {
+                let at = a.applied_lsn().await? as usize;
+                if at as u64 >= last {
+                    return Ok::<(), ApplyError>(());
+                }
+                a.apply(&log[at..(at + 8).min(log.len())]).await?;
+                // Paced, so that the deaths land while entries remain.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        if kills < KILLS {
+            // Let it get going, then drop it wherever it is (an await inside a transaction,
+            // most likely): the session goes away as if shoal were killed.
+            std::thread::sleep(Duration::from_millis(rng.random_range(10..30)));
+            run.abort();
+            let _ = rt.block_on(run);
+            kills += 1;
+            let at: u64 = f.sql("SELECT IFNULL(MAX(lsn), 0) FROM shoal_meta.applied").trim().parse().unwrap();
+            if at > 0 && at < last {
+                midway += 1;
+            }
+        } else {
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), run).await })
+                .unwrap()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            finished = true;
+        }
+    }
+    assert!(midway >= KILLS / 2, "seed {seed}: only {midway} of {kills} deaths came while entries remained");
+    assert_eq!(f.sql("SELECT lsn FROM shoal_meta.applied").trim(), last.to_string(), "seed {seed}");
+    assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"), "seed {seed}");
+}
+
 /// 5. Statement entries run in their schema with their session context, which is reset
 ///    afterwards; a failing one is counted and applying goes on.
 #[test]

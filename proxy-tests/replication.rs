@@ -518,3 +518,122 @@ async fn a_leader_without_row_binlog_is_refused_naming_each_setting() {
     }
     assert!(!e.contains("server_id"), "server_id is set by default: {e}");
 }
+
+/// The cluster's write path in one process: capture on node 1's MariaDB, entries
+/// committed by a three-node Raft log, applied by each node's applier (node 1 skips what
+/// its MariaDB holds), and all three MariaDBs checksum-identical afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mariadb() {
+    use shoal::apply::RaftApplier;
+    use shoal::capture::raft::RaftDurable;
+    use shoal::cluster::network::Secret;
+    use shoal::cluster::node::{Node, NodeConfig, Start};
+    let seed: u64 = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("raft replication seed {seed} (SHOAL_SEED={seed} replays it)");
+    let dbs = [MariaDb::start(&LEADER), MariaDb::start(&["--server-id=2"]), MariaDb::start(&["--server-id=3"])];
+    let scratch = Scratch::new(&dbs[0], "raft");
+    for db in &dbs[1..] {
+        db.sql(&format!("CREATE DATABASE {}", scratch.db));
+    }
+    let mut root = Conn::new(root_opts(&dbs[0])).await.unwrap();
+    prepare_leader(&mut root).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Secret::new(b"replication-test-secret-0123456789").unwrap();
+    let addrs: std::collections::BTreeMap<u64, String> =
+        (1..=3).map(|id| (id, format!("127.0.0.1:{}", crate::harness::free_port()))).collect();
+    // Node 1's applier asks the capture, started below, what it proposed itself.
+    let capture_cell: Arc<std::sync::OnceLock<Arc<Capture>>> = Arc::default();
+    let mut nodes = Vec::new();
+    for (i, (&id, addr)) in addrs.iter().enumerate() {
+        let cfg = NodeConfig {
+            id,
+            addr: addr.clone(),
+            advertise: addr.clone(),
+            wal_dir: dir.path().join(format!("node-{id}")),
+            wal: WalOptions::default(),
+            secret: secret.clone(),
+            heartbeat: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(300),
+            election_timeout_max: Duration::from_millis(900),
+            disable_auto_election: false,
+            switchback: false,
+        };
+        let mut applier = Applier::connect(root_opts(&dbs[i])).await.unwrap();
+        applier.prepare().await.unwrap();
+        let mut ra = RaftApplier::new(applier);
+        if id == 1 {
+            let cell = capture_cell.clone();
+            ra = ra.skipping_own(Arc::new(move |e| cell.get().is_some_and(|c| c.is_own(e))));
+        }
+        let start = if id == 1 { Start::Bootstrap { members: addrs.clone() } } else { Start::Restart };
+        nodes.push(Arc::new(Node::start(cfg, ra, start).await.unwrap()));
+    }
+    let mut metrics = nodes[0].raft().metrics();
+    metrics.wait_for(|m| m.current_leader == Some(1)).await.unwrap();
+    let (tail, found) = BinlogTail::start(
+        dump_target(&dbs[0].addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+        9001,
+        StartAt::End,
+    )
+    .await
+    .unwrap();
+    let pos = dbs[0].sql("SELECT @@gtid_binlog_pos");
+    let capture = Capture::start("n1", found, Arc::new(RaftDurable::new(&nodes[0])), pos.trim());
+    capture_cell.set(capture.clone()).ok().unwrap();
+    let shoal = Shoal::start(&dbs[0]);
+    shoal.proxy.capture.store(Some(capture.clone()));
+    let opts = shoal.opts(&scratch.user, Scratch::PASSWORD, Some(&scratch.db));
+    let mut c = Conn::new(opts.clone()).await.unwrap();
+    for ddl in SCHEMA {
+        c.query_drop(*ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
+    }
+    let mut tasks = Vec::new();
+    for me in 0..4 {
+        let opts = opts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((me as u64 + 1) * 0x9E37_79B9));
+            let mut c = Conn::new(opts).await.unwrap();
+            let mut ok = 0;
+            for _ in 0..40 {
+                match random_op(&mut c, &mut rng, me).await {
+                    Ok(()) => ok += 1,
+                    Err(mysql_async::Error::Server(_)) => tidy(&mut c).await,
+                    Err(e) => panic!("client {me}: {e}"),
+                }
+            }
+            ok
+        }));
+    }
+    for i in 0..5 {
+        dbs[0].sql(&format!("INSERT INTO {}.t_ai (k, v, u) VALUES ({i}, 'direct', UUID())", scratch.db));
+    }
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap();
+    }
+    assert!(done > 100, "only {done} of 160 operations succeeded");
+    c.query_drop("INSERT INTO t_ai (k, v) VALUES (-1, 'last')").await.unwrap();
+    // Everything the last write waited for is committed; wait until each node applied it.
+    let last = metrics.borrow().last_applied.map(|id| id.index + 1).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for db in &dbs {
+        loop {
+            let lsn: u64 = db.sql("SELECT lsn FROM shoal_meta.applied").trim().parse().unwrap_or(0);
+            if lsn >= last {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node on port {} applied through {lsn}, not {last}", db.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let want = checksums(&dbs[0], &scratch.db).await;
+    for db in &dbs[1..] {
+        assert_eq!(checksums(db, &scratch.db).await, want, "node on port {} differs (seed {seed})", db.port);
+        assert_eq!(
+            checksums(db, "shoal_meta").await[1..],
+            checksums(&dbs[0], "shoal_meta").await[1..],
+            "markers (seed {seed})"
+        );
+    }
+    drop(tail);
+}

@@ -72,6 +72,9 @@ pub enum ProxyError {
     /// A transaction's COMMIT did not happen (not made durable; rolled back).
     #[error("{0}")]
     CommitFailed(String),
+    /// A write on a node that does not take writes (a cluster follower).
+    #[error("{0}")]
+    ReadOnlyNode(String),
     /// A statement shoal does not offer in this mode; the message says what to use.
     #[error("{0}")]
     NotSupported(String),
@@ -104,6 +107,8 @@ pub struct MysqlError {
 pub const ER_UNKNOWN_ERROR: u16 = 1105;
 /// `ER_ERROR_DURING_COMMIT`: a captured transaction was not made durable and was rolled back.
 pub const ER_ERROR_DURING_COMMIT: u16 = 1180;
+/// `ER_OPTION_PREVENTS_STATEMENT` (what MariaDB answers a write under `read_only`).
+pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
 /// `ER_NOT_SUPPORTED_YET`.
 pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
 /// `ER_NET_PACKET_TOO_LARGE`.
@@ -138,6 +143,7 @@ impl ProxyError {
             ProxyError::BackendIo { .. } => (2013, "HY000"),
             ProxyError::CommitFailed(_) => (ER_ERROR_DURING_COMMIT, "HY000"),
             ProxyError::NotSupported(_) => (ER_NOT_SUPPORTED_YET, "42000"),
+            ProxyError::ReadOnlyNode(_) => (ER_OPTION_PREVENTS_STATEMENT, "HY000"),
             ProxyError::Limit { code, .. } => (*code, if *code == ER_CON_COUNT { "08004" } else { "HY000" }),
             _ => (ER_UNKNOWN_ERROR, "HY000"),
         };

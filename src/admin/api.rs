@@ -82,6 +82,8 @@ pub struct HealthBody {
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
     let table = s.health.table();
+    // A cluster node that does not lead keeps its MariaDB read_only on purpose.
+    let read_only_expected = s.node().is_some_and(|n| n.role() != crate::cluster::node::Role::Leader);
     let primary = table.iter().find(|n| n.role == "primary").cloned();
     let reason = if s.draining.load(Ordering::Relaxed) {
         Some("shutting down: draining running statements".to_string())
@@ -92,7 +94,9 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
             Some(p) if !p.is_up() => {
                 Some(format!("primary {} unreachable: {}", p.address, p.error.as_deref().unwrap_or("no answer")))
             }
-            Some(p) if p.writable == Some(false) => Some(format!("primary {} is read_only", p.address)),
+            Some(p) if p.writable == Some(false) && !read_only_expected => {
+                Some(format!("primary {} is read_only", p.address))
+            }
             Some(_) => None,
         }
     };

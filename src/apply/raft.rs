@@ -20,12 +20,52 @@ use super::{Applier, ApplyError, Committed};
 pub struct RaftApplier {
     /// The session on the local MariaDB.
     applier: Applier,
+    /// Entries this node's own MariaDB already holds (it proposed them as the leader):
+    /// only their LSN advances here.
+    own: Option<OwnEntries>,
 }
+
+/// Tells entries the local MariaDB already holds (the leader's capture proposed them:
+/// [`crate::capture::Capture::is_own`]).
+pub type OwnEntries = std::sync::Arc<dyn Fn(&Entry) -> bool + Send + Sync>;
 
 impl RaftApplier {
     /// Wraps a connected, prepared applier.
     pub fn new(applier: Applier) -> Self {
-        RaftApplier { applier }
+        RaftApplier { applier, own: None }
+    }
+
+    /// Entries for which `own` is true are not applied (their LSN still advances): on the
+    /// leader, what its capture proposed is in its MariaDB already, committed or
+    /// prepared and committing once durable. Applying it again would duplicate unmanaged
+    /// rows and re-run DDL, and the marker check would wait on the prepared transaction
+    /// whose commit waits on this apply.
+    pub fn skipping_own(mut self, own: OwnEntries) -> Self {
+        self.own = Some(own);
+        self
+    }
+
+    /// `entry`, or a no-op in its place (nothing applied, the LSN still recorded) when the
+    /// local MariaDB already holds it: a rows entry without rows, a statement `DO 0`.
+    fn unless_own(&self, entry: Entry) -> Entry {
+        match (&self.own, entry) {
+            (Some(own), entry) if own(&entry) => match entry {
+                // Not `Captured` any more: the marker check would wait for the prepared
+                // transaction this very apply holds up.
+                Entry::Rows(r) => Entry::Rows(crate::capture::RowsEntry {
+                    origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
+                    statements: Vec::new(),
+                    format: r.format,
+                }),
+                Entry::Statement(s) => Entry::Statement(crate::capture::StatementEntry {
+                    id: s.id,
+                    schema: None,
+                    session: Vec::new(),
+                    sql: "DO 0".into(),
+                }),
+            },
+            (_, entry) => entry,
+        }
     }
 }
 
@@ -33,6 +73,7 @@ impl crate::cluster::Applier for RaftApplier {
     async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, RaftApplyError> {
         let index = log_id.index;
         let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
+        let entry = self.unless_own(entry);
         let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
         apply_retrying(&mut self.applier, std::slice::from_ref(&c))
             .await
@@ -45,6 +86,7 @@ impl crate::cluster::Applier for RaftApplier {
         for (id, command) in commands {
             let entry =
                 Entry::decode(command).map_err(|e| RaftApplyError { index: id.index, reason: e.to_string() })?;
+            let entry = self.unless_own(entry);
             batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
         }
         let first = commands.first().map_or(0, |(id, _)| id.index);

@@ -110,6 +110,38 @@ pub enum CaptureError {
     Stopped,
 }
 
+/// This process's epoch in xids: random per run, the same for every [`Capture`] the
+/// process starts (a node that loses and regains leadership keeps recognising entries it
+/// proposed earlier).
+static EPOCH: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| rand::random::<u64>() & 0xffff_ffff_ffff);
+
+/// Sequence of xids and statement ids in this process.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// `shoal-<node>-<epoch>-` for node name `node` (letters, digits and `_` kept).
+pub fn prefix_of(node: &str) -> String {
+    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    format!("{XID_PREFIX}{node}-{:x}-", *EPOCH)
+}
+
+/// Whether a capture of node `node` in this process proposed `entry` (its xid,
+/// statement id or unmanaged tag carries the prefix): that node's own MariaDB already
+/// holds it (or holds it prepared, committing once durable), so its applier must not
+/// apply it again.
+pub fn proposed_here(node: &str, entry: &Entry) -> bool {
+    proposed_with(&prefix_of(node), entry)
+}
+
+fn proposed_with(prefix: &str, entry: &Entry) -> bool {
+    match entry {
+        Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => xid.starts_with(prefix),
+        Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) => {
+            gtid.rsplit_once('@').is_some_and(|(_, by)| by == prefix)
+        }
+        Entry::Statement(s) => s.id.starts_with(prefix),
+    }
+}
+
 /// Where a proposal's outcome goes.
 type Reply = oneshot::Sender<Result<Lsn, CaptureError>>;
 
@@ -144,9 +176,8 @@ enum Cmd {
 
 /// The leader's capture: xids, waiters, and the coordinator task.
 pub struct Capture {
-    /// `shoal-<node>-<epoch>-`: unique per run (the epoch is random).
+    /// `shoal-<node>-<epoch>-`: unique per process run ([`prefix_of`]).
     prefix: String,
-    seq: AtomicU64,
     waiters: Mutex<HashMap<String, Reply>>,
     /// Server threads running a statement shoal proposed: their next statement group in
     /// the binlog is that statement (MariaDB may log a rewritten text without the mark).
@@ -165,12 +196,9 @@ impl Capture {
         durable: Arc<dyn Durable>,
         binlog_pos: &str,
     ) -> Arc<Capture> {
-        let epoch: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
-        let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         let (tx, rx) = mpsc::channel(PENDING_STATEMENTS_MAX);
         let capture = Arc::new(Capture {
-            prefix: format!("{XID_PREFIX}{node}-{epoch:x}-"),
-            seq: AtomicU64::new(0),
+            prefix: prefix_of(node),
             waiters: Mutex::new(HashMap::new()),
             own_statements: Mutex::new(HashMap::new()),
             commands: tx,
@@ -181,7 +209,14 @@ impl Capture {
 
     /// A fresh xid for a transaction about to start.
     pub fn next_xid(&self) -> String {
-        format!("{}{}", self.prefix, self.seq.fetch_add(1, Ordering::Relaxed) + 1)
+        format!("{}{}", self.prefix, SEQ.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// Whether this capture proposed `entry` (its xid, statement id or unmanaged tag
+    /// carries this run's prefix): the leader's own MariaDB already holds it (or holds it
+    /// prepared, committing once durable), so the leader's applier must not apply it again.
+    pub fn is_own(&self, entry: &Entry) -> bool {
+        proposed_with(&self.prefix, entry)
     }
 
     /// A fresh id for a statement entry.
@@ -301,6 +336,7 @@ async fn coordinate(
                     }
                     Captured::Unmanaged { rows, gtid } => {
                         tracing::info!(%gtid, "a transaction written without shoal is replicated after the fact");
+                        let gtid = format!("{gtid}@{}", capture.prefix);
                         let rows = RowsEntry { origin: Origin::Unmanaged { gtid }, ..rows };
                         propose(&durable, Entry::Rows(rows), None);
                         metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
@@ -311,10 +347,12 @@ async fn coordinate(
                         let own = capture.take_statement(thread_id) || id.is_some();
                         if !own {
                             tracing::info!(%gtid, %sql, "a statement run without shoal is replicated after the fact");
-                            let entry = StatementEntry { id: format!("unmanaged-{gtid}"), schema, session: Vec::new(), sql };
+                            let id = format!("{}unmanaged-{gtid}", capture.prefix);
+                            let entry = StatementEntry { id, schema, session: Vec::new(), sql };
                             propose(&durable, Entry::Statement(entry), None);
                             if let Some(rows) = rows {
-                                propose(&durable, Entry::Rows(rows), None);
+                                let origin = Origin::Unmanaged { gtid: format!("{gtid}@{}", capture.prefix) };
+                                propose(&durable, Entry::Rows(RowsEntry { origin, ..rows }), None);
                             }
                             metrics::counter!(crate::metrics::CAPTURE_UNMANAGED).increment(1);
                         }
@@ -382,8 +420,12 @@ mod tests {
         assert_eq!(waiter.durable().await, Ok(1));
         // A statement that saw position 0-1-7 waits until the tail passed it.
         let c2 = capture.clone();
-        let stmt =
-            StatementEntry { id: "s".into(), schema: None, session: vec![], sql: "CREATE TABLE t(a INT)".into() };
+        let stmt = StatementEntry {
+            id: capture.next_statement_id(),
+            schema: None,
+            session: vec![],
+            sql: "CREATE TABLE t(a INT)".into(),
+        };
         let proposed = tokio::spawn(async move { c2.propose_statement(stmt, "0-1-7").await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         tx.send(Captured::Unmanaged { gtid: "0-1-6".into(), rows: rows("x") }).await.unwrap();
@@ -393,8 +435,15 @@ mod tests {
         assert_eq!(proposed.await.unwrap(), Ok(3));
         let log = durable.0.lock().unwrap().clone();
         assert!(
-            matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid == "0-1-6")
+            matches!(&log[1], Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) if gtid.starts_with("0-1-6@shoal-n1-"))
         );
+        assert!(log.iter().all(|e| capture.is_own(e)), "every entry of this run is the capture's own");
+        let other = Entry::Rows(RowsEntry {
+            origin: Origin::Captured { xid: "shoal-n2-1-1".into() },
+            format: vec![],
+            statements: vec![],
+        });
+        assert!(!capture.is_own(&other));
         assert!(matches!(&log[2], Entry::Statement(_)));
     }
 }

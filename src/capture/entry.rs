@@ -42,7 +42,9 @@ pub enum Origin {
     /// `shoal_meta.txn` marker row among the entry's rows.
     Captured { xid: String },
     /// A transaction that reached the leader's MariaDB without shoal (found in the binlog
-    /// after it committed): the leader's GTID, for logs.
+    /// after it committed): the leader's GTID, for logs; once proposed, followed by `@`
+    /// and the capture that found it (`0-1-23@shoal-n1-5f3a-`, see
+    /// `Capture::is_own`).
     Unmanaged { gtid: String },
 }
 

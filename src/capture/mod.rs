@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `entry.rs` | the log entry format | none (codec) |
 //! | `coordinator.rs` | xids, waiting sessions, proposals in binlog order | none (channels) |
+//! | `raft.rs` | durability = committed by the Raft log, submitted in order | via `cluster` |
 //! | `setup.rs` | requirements, the marker table, recovery of prepared xids | the leader's MariaDB |
 //! | `binlog.rs` | event decoding and the grouping state machine (pure) | none |
 //! | `tail.rs` | COM_BINLOG_DUMP on a dedicated connection, events grouped into [`Captured`] | the leader's MariaDB |
@@ -16,6 +17,7 @@
 pub mod binlog;
 pub mod coordinator;
 pub mod entry;
+pub mod raft;
 pub mod setup;
 pub mod tail;
 

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::ClientWriteError;
 use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -332,6 +332,10 @@ pub struct Node {
     observer: JoinHandle<()>,
 }
 
+/// A submitted command's outcome: its log id and reply once committed and applied here.
+pub type Submitted =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(LogId, Applied), ClusterError>> + Send + 'static>>;
+
 fn raft_err(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Raft(e.to_string())
 }
@@ -449,6 +453,14 @@ impl Node {
     /// Proposes a command; returns its log id and what applying it answered once it is
     /// committed and applied here. Only the leader accepts proposals.
     pub async fn propose(&self, command: Vec<u8>) -> Result<(LogId, Applied), ClusterError> {
+        self.submit(command).await?.await
+    }
+
+    /// Submits `command` to the log: when this returns, its place in the log is fixed
+    /// (commands submitted one after another are in that order); the returned future
+    /// resolves once it is committed and applied here. Proposers that need an order
+    /// submit from one task and await the futures anywhere.
+    pub async fn submit(&self, command: Vec<u8>) -> Result<Submitted, ClusterError> {
         let mut paused = self.shared.paused.subscribe();
         match tokio::time::timeout(PROPOSAL_PAUSE_WAIT_MAX, paused.wait_for(|p| !*p)).await {
             Ok(Ok(_)) => {}
@@ -468,16 +480,22 @@ impl Node {
             return Err(ClusterError::NoQuorum { me: self.id(), lease });
         }
         let started = Instant::now();
-        match self.shared.raft.client_write(Command(command)).await {
-            Ok(r) => {
-                metrics::histogram!(crate::metrics::CLUSTER_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
-                Ok((r.log_id, r.data))
+        let done = self.shared.raft.client_write_ff(Command(command)).await.map_err(raft_err)?;
+        let me = self.id();
+        Ok(Box::pin(async move {
+            match done.await {
+                Ok(Ok(r)) => {
+                    metrics::histogram!(crate::metrics::CLUSTER_COMMIT_DURATION)
+                        .record(started.elapsed().as_secs_f64());
+                    Ok((r.log_id, r.data))
+                }
+                Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+                    Err(ClusterError::NotLeader { me, leader: f.leader_id })
+                }
+                Ok(Err(e)) => Err(raft_err(e)),
+                Err(_) => Err(ClusterError::Raft("the Raft node stopped before the command was committed".into())),
             }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ClusterError::NotLeader { me: self.id(), leader: f.leader_id })
-            }
-            Err(e) => Err(raft_err(e)),
-        }
+        }))
     }
 
     /// Joins the cluster through `via` (see [`Start::Join`]).

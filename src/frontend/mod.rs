@@ -94,6 +94,9 @@ pub struct Proxy {
     /// The leader's capture (replication on, this node leads): client write transactions
     /// run as XA and commit once durable (`crate::capture`). Empty: statements run as sent.
     pub capture: ArcSwapOption<crate::capture::Capture>,
+    /// Set on a cluster node that does not lead: why writes are refused here (they would
+    /// change only this node's MariaDB). Empty: writes run.
+    pub writes_refused: ArcSwapOption<String>,
     /// The greeting's server facts, once the primary answered.
     server: ArcSwapOption<ServerInfo>,
     /// Next connection id handed to a client.
@@ -141,6 +144,7 @@ impl Proxy {
             registry: Registry::default(),
             running: Arc::default(),
             capture: ArcSwapOption::empty(),
+            writes_refused: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })

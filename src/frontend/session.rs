@@ -569,7 +569,8 @@ impl Session {
             }
         }
         let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
-        let super::xa::Prelude { payload, plan } = self.xa_prelude(&class, payload).await?;
+        let prelude = self.xa_prelude(&class, payload).await?;
+        let (payload, plan) = (prelude.payload, prelude.plan);
         let sql = &payload[1..];
         let mut framer = match self.run_on_backend(&payload, Expect::Results, &class).await {
             Ok(Some(framer)) => framer,

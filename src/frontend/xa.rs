@@ -90,6 +90,14 @@ impl Session {
         self.proxy.capture.load_full()
     }
 
+    /// Refuses a write on a node that does not take writes (a cluster follower).
+    fn refuse_write_here(&self, class: &Classification) -> Result<(), ProxyError> {
+        match self.proxy.writes_refused.load_full() {
+            Some(why) if writes(class) => Err(ProxyError::ReadOnlyNode((*why).clone())),
+            _ => Ok(()),
+        }
+    }
+
     /// The step for a statement (`Pass` when capture is off).
     pub(super) fn xa_step_for(&self, class: &Classification, sql: &[u8]) -> XaStep {
         if self.proxy.capture.load().is_none() {
@@ -267,6 +275,7 @@ impl Session {
         class: &Classification,
         payload: BytesMut,
     ) -> Result<Prelude, ProxyError> {
+        self.refuse_write_here(class)?;
         loop {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
@@ -328,6 +337,7 @@ impl Session {
     /// The prelude of a prepared statement's execute; `None` when shoal answered it
     /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
     pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
+        self.refuse_write_here(class)?;
         loop {
             return match self.xa_step_for(class, b"") {
                 XaStep::CommitFirst => {
