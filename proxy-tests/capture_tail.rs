@@ -28,7 +28,13 @@ async fn root(db: &MariaDb) -> Conn {
 }
 
 async fn tail(db: &MariaDb, from: StartAt) -> (BinlogTail, Receiver<Captured>) {
-    BinlogTail::start(dump_target(&db.addr(), "root", ""), TAIL_SERVER_ID, from).await.expect("tail starts")
+    BinlogTail::start(
+        dump_target(&db.addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+        TAIL_SERVER_ID,
+        from,
+    )
+    .await
+    .expect("tail starts")
 }
 
 async fn next(rx: &mut Receiver<Captured>) -> Captured {
@@ -302,8 +308,13 @@ async fn row_above_20_mib_arrives_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_errors_say_what_to_fix_and_the_documented_grants_suffice() {
     let no_binlog = MariaDb::start(&[]);
-    let e =
-        BinlogTail::start(dump_target(&no_binlog.addr(), "root", ""), TAIL_SERVER_ID, StartAt::End).await.unwrap_err();
+    let e = BinlogTail::start(
+        dump_target(&no_binlog.addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+        TAIL_SERVER_ID,
+        StartAt::End,
+    )
+    .await
+    .unwrap_err();
     assert!(e.is_fatal() && e.to_string().contains("--log-bin"), "{e}");
 
     let leader = MariaDb::start(LEADER);
@@ -316,19 +327,32 @@ async fn start_errors_say_what_to_fix_and_the_documented_grants_suffice() {
     ] {
         l.query_drop(sql).await.unwrap();
     }
-    let e = BinlogTail::start(dump_target(&leader.addr(), "monitor_only", "pw"), TAIL_SERVER_ID, StartAt::End)
-        .await
-        .unwrap_err();
+    let e = BinlogTail::start(
+        dump_target(&leader.addr(), "monitor_only", "pw", shoal::backend::tls::BackendTls::disabled()),
+        TAIL_SERVER_ID,
+        StartAt::End,
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("grant the account REPLICATION SLAVE"), "{e}");
 
-    let (tail, mut rx) =
-        BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID, StartAt::End).await.unwrap();
+    let (tail, mut rx) = BinlogTail::start(
+        dump_target(&leader.addr(), "tailer", "pw", shoal::backend::tls::BackendTls::disabled()),
+        TAIL_SERVER_ID,
+        StartAt::End,
+    )
+    .await
+    .unwrap();
     l.query_drop("CREATE DATABASE d").await.unwrap();
     assert!(matches!(next(&mut rx).await, Captured::Statement { .. }));
     let mut gone = tail.position();
     gone.file = "mariadb-bin.999999".into();
-    let e = BinlogTail::start(dump_target(&leader.addr(), "tailer", "pw"), TAIL_SERVER_ID + 1, StartAt::At(gone))
-        .await
-        .unwrap_err();
+    let e = BinlogTail::start(
+        dump_target(&leader.addr(), "tailer", "pw", shoal::backend::tls::BackendTls::disabled()),
+        TAIL_SERVER_ID + 1,
+        StartAt::At(gone),
+    )
+    .await
+    .unwrap_err();
     assert!(e.is_fatal() && e.to_string().contains("not in its binlog"), "{e}");
 }

@@ -732,3 +732,56 @@ async fn proxy_with_local_capture_commits_through_its_wal() {
     let sum = format!("CHECKSUM TABLE {}.t", s.db);
     assert_eq!(follower.sql(&sum), leader.sql(&sum));
 }
+
+/// SIGHUP builds a new generation with the re-read `[backends] tls`: a server that
+/// requires secure transport refuses logins while shoal runs `disabled`, and serves them
+/// over TLS after the file says `verify_identity` and shoal reloads.
+#[tokio::test]
+async fn sighup_turns_backend_tls_on() {
+    use mysql_async::prelude::*;
+    let pki = crate::backend_tls::Pki::new();
+    let (db, s) = crate::backend_tls::tls_server(&pki, &pki.local);
+    let config = |tls: &str| {
+        format!(
+            "[backends]\nprimary = \"{}\"\n{tls}\n[users.{}]\npassword = \"{}\"\n",
+            db.addr(),
+            s.user,
+            Scratch::PASSWORD
+        )
+    };
+    let p = Proc::proxy(&config(""));
+    let opts = || {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(p.port)
+            .user(Some(s.user.clone()))
+            .pass(Some(Scratch::PASSWORD))
+            .db_name(Some(s.db.clone()))
+            .prefer_socket(false)
+    };
+    let cipher = || async {
+        let mut c = mysql_async::Conn::new(opts()).await?;
+        let row: Option<(String, String)> = c.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'").await?;
+        c.disconnect().await?;
+        Ok::<_, mysql_async::Error>(row.map(|r| r.1).unwrap_or_default())
+    };
+    let e = cipher().await.expect_err("plain backend login refused").to_string();
+    assert!(e.contains("this login ran without TLS"), "{e}");
+    let head = std::fs::read_to_string(p.file()).unwrap();
+    let head = &head[..head.find("[backends]").unwrap()];
+    let tls = format!("tls = \"verify_identity\"\ntls_ca_file = \"{}\"", pki.ca.display());
+    std::fs::write(p.file(), format!("{head}{}", config(&tls))).unwrap();
+    p.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st: serde_json::Value =
+            serde_json::from_str(&client::get(&p.api, "/status", None, Duration::from_secs(5)).unwrap().body).unwrap();
+        if st["reloads"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {}", p.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cipher = cipher().await.expect("served over TLS after the reload");
+    assert!(!cipher.is_empty(), "no cipher on the backend session");
+}

@@ -121,7 +121,13 @@ impl Leader {
         let (wal, _) = Wal::open(wal_dir.path(), opts).unwrap();
         let wal = Arc::new(wal);
         let gate = Gate::new(wal.clone());
-        let (tail, found) = BinlogTail::start(dump_target(&db.addr(), "root", ""), 9001, StartAt::End).await.unwrap();
+        let (tail, found) = BinlogTail::start(
+            dump_target(&db.addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+            9001,
+            StartAt::End,
+        )
+        .await
+        .unwrap();
         let pos = db.sql("SELECT @@gtid_binlog_pos");
         let capture = Capture::start("n1", found, Arc::new(gate.clone()), pos.trim());
         let shoal = Shoal::start(&db);
@@ -552,7 +558,13 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     }
     let mut metrics = nodes[0].raft().metrics();
     metrics.wait_for(|m| m.current_leader == Some(1)).await.unwrap();
-    let (tail, found) = BinlogTail::start(dump_target(&dbs[0].addr(), "root", ""), 9001, StartAt::End).await.unwrap();
+    let (tail, found) = BinlogTail::start(
+        dump_target(&dbs[0].addr(), "root", "", shoal::backend::tls::BackendTls::disabled()),
+        9001,
+        StartAt::End,
+    )
+    .await
+    .unwrap();
     let pos = dbs[0].sql("SELECT @@gtid_binlog_pos");
     let capture = Capture::start("n1", found, Arc::new(RaftDurable::new(&nodes[0])), pos.trim());
     capture_cell.set(capture.clone()).ok().unwrap();

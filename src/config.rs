@@ -330,6 +330,53 @@ pub struct BackendsSection {
     pub password: String,
     /// File holding the password (first line).
     pub password_file: Option<PathBuf>,
+    /// TLS to the backends: cloud databases refuse plain TCP (see [`BackendTlsMode`]).
+    pub tls: BackendTlsMode,
+    /// PEM CA certificates the backends' certificates must chain to (the verify modes).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate chain, for servers that require one (`REQUIRE X509`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+}
+
+/// `[backends] tls`: whether and how shoal's connections to the backends use TLS, named
+/// like the MariaDB/MySQL clients' `--ssl-mode`. The decision per connection is
+/// `crate::backend::tls::decide`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTlsMode {
+    /// Never: plain TCP even when the server offers TLS.
+    #[default]
+    Disabled,
+    /// TLS when the server offers it, plain otherwise; the certificate is not verified.
+    Preferred,
+    /// TLS or fail; the certificate is not verified (encryption against eavesdropping
+    /// only, like MariaDB's `--ssl` without `--ssl-verify-server-cert`).
+    Required,
+    /// TLS, and the certificate must chain to `tls_ca_file`; the host name is not checked.
+    VerifyCa,
+    /// TLS, chain to `tls_ca_file`, and the certificate must name the backend's host (an
+    /// IP address must be an IP subject alternative name).
+    VerifyIdentity,
+}
+
+impl BackendTlsMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendTlsMode::Disabled => "disabled",
+            BackendTlsMode::Preferred => "preferred",
+            BackendTlsMode::Required => "required",
+            BackendTlsMode::VerifyCa => "verify_ca",
+            BackendTlsMode::VerifyIdentity => "verify_identity",
+        }
+    }
+
+    /// Whether the server's certificate is checked against `tls_ca_file`.
+    pub fn verifies(self) -> bool {
+        matches!(self, BackendTlsMode::VerifyCa | BackendTlsMode::VerifyIdentity)
+    }
 }
 
 /// One `[users.NAME]` entry.
@@ -593,6 +640,10 @@ pub const FIELDS: &[FieldDoc] = &[
     f("backends", "user", "Service account: reads mysql.user so shoal can verify logins, runs health checks."),
     f("backends", "password", "Its password (prefer password_file)."),
     opt("backends", "password_file", "File whose first line is the password.", "\"/etc/shoal/service-password\""),
+    f("backends", "tls", "TLS to the backends (every connection: pools, pipes, service account, binlog dump): \"disabled\", \"preferred\" (TLS when the server offers it, unverified), \"required\" (TLS or fail, unverified), \"verify_ca\" (chain to tls_ca_file), \"verify_identity\" (chain and host name). Unix sockets stay plain. See docs/proxy.md, TLS to backends."),
+    opt("backends", "tls_ca_file", "PEM CA certificates the backends' certificates must chain to; required by verify_ca and verify_identity.", "\"/etc/shoal/backend-ca.pem\""),
+    opt("backends", "tls_cert_file", "PEM client certificate chain shown to the backends (for accounts with REQUIRE X509); set with tls_key_file.", "\"/etc/shoal/client-cert.pem\""),
+    opt("backends", "tls_key_file", "PEM private key of tls_cert_file.", "\"/etc/shoal/client-key.pem\""),
     f(
         "routing",
         "read_consistency",
@@ -796,6 +847,21 @@ impl Config {
             if let Err(e) = n.parse::<crate::protocol::proxy_header::Network>() {
                 return Err(ConfigError::invalid("proxy.proxy_protocol_networks", n, e));
             }
+        }
+        let b = &self.backends;
+        if b.tls.verifies() && b.tls_ca_file.is_none() {
+            return Err(ConfigError::invalid(
+                "backends.tls",
+                b.tls.as_str(),
+                "verifies the backends' certificates: set backends.tls_ca_file to the PEM file of their CA",
+            ));
+        }
+        if b.tls_cert_file.is_some() != b.tls_key_file.is_some() {
+            return Err(ConfigError::invalid(
+                "backends.tls_cert_file",
+                b.tls_cert_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                "a client certificate needs its key: set both backends.tls_cert_file and backends.tls_key_file, or neither",
+            ));
         }
         range("limits.client_connections_max", l.client_connections_max.into(), 1, 1_000_000)?;
         range("limits.pool_connections_max", l.pool_connections_max.into(), 1, 10_000)?;
@@ -1165,6 +1231,19 @@ mod tests {
     }
 
     #[test]
+    fn backend_tls_fields() {
+        let c = parse("[backends]\ntls = \"required\"\n").unwrap().config;
+        assert_eq!(c.backends.tls, BackendTlsMode::Required);
+        assert_eq!(Config::default().backends.tls, BackendTlsMode::Disabled);
+        let e = parse("[backends]\ntls = \"verify_identity\"\n").unwrap_err().to_string();
+        assert!(e.contains("backends.tls = verify_identity") && e.contains("set backends.tls_ca_file"), "{e}");
+        let e = parse("[backends]\ntls = \"required\"\ntls_cert_file = \"/c.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("set both backends.tls_cert_file and backends.tls_key_file"), "{e}");
+        let e = parse("[backends]\ntls = \"on\"\n").unwrap_err().to_string();
+        assert!(e.contains("tls"), "{e}");
+    }
+
+    #[test]
     fn wrong_type_names_the_field() {
         let e = parse("[limits]\npool_connections_max = \"many\"\n").unwrap_err().to_string();
         assert!(e.starts_with("config file test.toml:") && e.contains("pool_connections_max"), "{e}");
@@ -1245,6 +1324,9 @@ mod tests {
         c.binlog.start_file = Some("x".into());
         c.binlog.start_position = Some(4);
         c.backends.password_file = Some("x".into());
+        c.backends.tls_ca_file = Some("x".into());
+        c.backends.tls_cert_file = Some("x".into());
+        c.backends.tls_key_file = Some("x".into());
         c.cluster.secret_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::health::Health;
 pub use crate::admin::state::{ConfigSource, Mode, Shared};
+use crate::backend::tls::BackendTls;
 use crate::backend::users::{ServiceAccount, Stage2, Users};
 use crate::cluster::settings::{self, Plan};
 use crate::cluster::{Node, Start};
@@ -83,6 +84,8 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         ));
     }
     let b = &config.backends;
+    // Read on every build, so a reload (SIGHUP) picks up a renewed CA or client certificate.
+    let backend_tls = BackendTls::from_config(b).map_err(|e| StartError::Config(e.to_string()))?;
     let service = if b.user.is_empty() {
         None
     } else {
@@ -91,17 +94,18 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
                 .map_err(|e| StartError::Config(format!("backends.password_file {}: {e}", f.display())))?,
             None => b.password.clone(),
         };
-        Some(ServiceAccount { addr: b.primary.clone(), user: b.user.clone(), password })
+        Some(ServiceAccount { addr: b.primary.clone(), user: b.user.clone(), password, tls: backend_tls.clone() })
     };
     let users = Users::new(fixed_users(config)?, service.clone());
     if let Err(e) = users.reload().await {
-        tracing::warn!(error = %e, "could not load accounts from the backend yet; will retry on login");
+        let hint = backend_tls.service_hint(&e.to_string()).unwrap_or_default();
+        tracing::warn!(error = %e, hint, "could not load accounts from the backend yet; will retry on login");
     }
     let acceptor = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         _ => None,
     };
-    let proxy = Proxy::new(config, acceptor, users);
+    let proxy = Proxy::new(config, acceptor, users, backend_tls);
     // First health round before serving, then keep checking in the background.
     crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
     // Warm the greeting facts so the first client does not pay for the probe.
@@ -140,13 +144,8 @@ fn service_opts(config: &Config) -> anyhow::Result<(mysql_async::Opts, String)> 
         Some(f) => read_secret(f).map_err(|e| anyhow::anyhow!("backends.password_file {}: {e}", f.display()))?,
         None => b.password.clone(),
     };
-    let (host, port) = b.primary.rsplit_once(':').unwrap_or((b.primary.as_str(), "3306"));
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host)
-        .tcp_port(port.parse().unwrap_or(3306))
-        .user(Some(b.user.clone()))
-        .pass(Some(password.clone()))
-        .prefer_socket(false);
+    let backend_tls = BackendTls::from_config(b)?;
+    let opts = crate::backend::users::client_opts(&b.primary, &b.user, &password, &backend_tls);
     Ok((opts.into(), password))
 }
 
@@ -193,7 +192,7 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
             "capture: prepared transactions decided"
         );
     }
-    let target = tail::dump_target(&b.primary, &b.user, &password);
+    let target = tail::dump_target(&b.primary, &b.user, &password, BackendTls::from_config(b)?);
     let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
     use mysql_async::prelude::Queryable;
     let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
@@ -320,7 +319,7 @@ async fn start_leading(
     conn.query_drop("SET GLOBAL read_only = OFF").await?;
     setup::prepare_leader(&mut conn).await?;
     let b = &config.backends;
-    let target = tail::dump_target(&b.primary, &b.user, &password);
+    let target = tail::dump_target(&b.primary, &b.user, &password, BackendTls::from_config(b)?);
     let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
     let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
     let _ = conn.disconnect().await;

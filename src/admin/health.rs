@@ -19,6 +19,7 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::conn::probe;
+use crate::backend::tls::BackendTls;
 use crate::config::{read_secret, Config};
 use crate::frontend::Proxy;
 use crate::route::{Health as RouterHealth, Role, RoutingTable};
@@ -180,6 +181,7 @@ fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Outp
     let timeout = Duration::from_millis(config.limits.connect_timeout_ms.min(5_000));
     let user = config.backends.user.clone();
     let password = service_password(config);
+    let tls = BackendTls::from_config(&config.backends).map_err(|e| e.to_string());
     async move {
         let router_down = node.status == "down";
         match probe(&node.address, timeout).await {
@@ -195,10 +197,15 @@ fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Outp
             }
         }
         if node.is_up() && node.role == "primary" && !user.is_empty() {
-            match tokio::time::timeout(timeout * 2, read_only(&node.address, &user, &password)).await {
-                Ok(Ok(ro)) => node.writable = Some(!ro),
-                Ok(Err(e)) => node.error = Some(format!("service account check failed: {e}")),
-                Err(_) => node.error = Some("service account check timed out".into()),
+            match &tls {
+                Err(e) => node.error = Some(format!("service account check: {e}")),
+                Ok(tls) => {
+                    match tokio::time::timeout(timeout * 2, read_only(&node.address, &user, &password, tls)).await {
+                        Ok(Ok(ro)) => node.writable = Some(!ro),
+                        Ok(Err(e)) => node.error = Some(format!("service account check failed: {e}")),
+                        Err(_) => node.error = Some("service account check timed out".into()),
+                    }
+                }
             }
         }
         if node.is_up() && node.role == "replica" && !user.is_empty() && node.lag_ms.is_none() {
@@ -211,8 +218,8 @@ fn check(config: &Config, mut node: NodeStatus) -> impl std::future::Future<Outp
 }
 
 /// `@@global.read_only` of a server, as the service account sees it.
-async fn read_only(addr: &str, user: &str, password: &str) -> Result<bool, mysql_async::Error> {
-    let mut conn = mysql_async::Conn::new(crate::backend::users::client_opts(addr, user, password)).await?;
+async fn read_only(addr: &str, user: &str, password: &str, tls: &BackendTls) -> Result<bool, mysql_async::Error> {
+    let mut conn = mysql_async::Conn::new(crate::backend::users::client_opts(addr, user, password, tls)).await?;
     let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await?;
     conn.disconnect().await?;
     Ok(read_only != Some(0))

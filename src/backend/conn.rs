@@ -8,6 +8,7 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::tls::{decide, BackendTls, Decision};
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
 use crate::protocol::com;
@@ -92,15 +93,22 @@ const IDLE_PROBE_AFTER: Duration = Duration::from_millis(500);
 const CLEAR_DIAGNOSTICS_SQL: &[u8] = b"SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0";
 /// Round trips of a relayed authentication exchange before shoal gives up.
 const RELAY_ROUNDS_MAX: usize = 8;
+/// MariaDB's "access denied" login error.
+const ER_ACCESS_DENIED: u16 = 1045;
 /// Largest packet shoal accepts from a backend during login.
 const LOGIN_PACKET_BYTES_MAX: usize = 64 * 1024;
+/// Length of an SSLRequest payload: capabilities, max packet, collation, 23 filler bytes
+/// (MariaDB's extended capabilities in the last 4).
+const SSL_REQUEST_BYTES: usize = 32;
 
-/// A backend socket: TCP, or a unix socket for a server on the same host (`unix:/path`),
-/// which saves the loopback TCP stack on every packet.
+/// A backend socket: TCP, TLS over TCP (`[backends] tls`), or a unix socket for a server
+/// on the same host (`unix:/path`), which saves the loopback TCP stack on every packet.
 #[derive(Debug)]
 pub enum BackendStream {
     /// host:port.
     Tcp(TcpStream),
+    /// host:port after the SSLRequest and the TLS handshake (boxed: rustls' state is large).
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// Unix domain socket.
     Unix(UnixStream),
 }
@@ -118,9 +126,13 @@ impl BackendStream {
         }
     }
 
+    /// Reads without waiting. On TLS this reads the raw socket: any byte there on an idle
+    /// connection (data, an alert, EOF) means it is not usable, and the caller discards
+    /// it then, so the consumed byte does not matter.
     fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             BackendStream::Tcp(s) => s.try_read(buf),
+            BackendStream::Tls(s) => s.get_ref().0.try_read(buf),
             BackendStream::Unix(s) => s.try_read(buf),
         }
     }
@@ -128,6 +140,7 @@ impl BackendStream {
     async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         match self {
             BackendStream::Tcp(s) => s.read_buf(buf).await,
+            BackendStream::Tls(s) => s.read_buf(buf).await,
             BackendStream::Unix(s) => s.read_buf(buf).await,
         }
     }
@@ -135,6 +148,11 @@ impl BackendStream {
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             BackendStream::Tcp(s) => s.write_all(buf).await,
+            // rustls buffers records: flush so the command leaves now.
+            BackendStream::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
             BackendStream::Unix(s) => s.write_all(buf).await,
         }
     }
@@ -158,6 +176,9 @@ pub struct Target {
     /// The account's plugin when its logins are relayed to the server (shoal holds no
     /// credential): no further connection can be opened for it.
     pub relayed: Option<String>,
+    /// `[backends] tls` of the proxy generation that built this target: every connection
+    /// opened from it (pool, pipe, dump) negotiates TLS the same way.
+    pub tls: Arc<BackendTls>,
 }
 
 /// A logged-in backend connection.
@@ -194,6 +215,9 @@ pub struct BackendConn {
     broken: bool,
     /// When the last response finished (decides whether `is_alive` probes).
     last_used: std::time::Instant,
+    /// The server offered TLS and this connection logged in without it (`disabled`, or a
+    /// unix socket): a refused login then says that TLS may be what is missing.
+    tls_plain_offered: bool,
 }
 
 impl std::fmt::Debug for BackendConn {
@@ -203,38 +227,86 @@ impl std::fmt::Debug for BackendConn {
 }
 
 impl BackendConn {
-    /// Opens the socket and reads the server's greeting (no login yet).
-    async fn open(t: &Target) -> Result<BackendConn, ProxyError> {
+    /// Opens the socket, reads the server's greeting and, when `[backends] tls` says so
+    /// ([`decide`]), sends the SSLRequest and upgrades to TLS (no login yet). Returns the
+    /// connection and the sequence id of the login reply (1, or 2 after an SSLRequest).
+    async fn open(t: &Target) -> Result<(BackendConn, u8), ProxyError> {
         let fail = |reason: String, code: u16| ProxyError::BackendConnect { addr: t.addr.to_string(), reason, code };
-        let stream = BackendStream::connect(&t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
-        let mut conn = BackendConn {
-            stream,
-            rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
-            wbuf: BytesMut::with_capacity(1024),
-            addr: t.addr.clone(),
-            thread_id: 0,
-            server_version: String::new(),
-            capabilities: t.capabilities,
-            state: BackendState::default(),
-            needs_reset: false,
-            keeps_history: false,
-            login: Arc::new(t.clone()),
-            scramble: Vec::new(),
-            busy: false,
-            broken: false,
-            last_used: std::time::Instant::now(),
+        let io = |e: std::io::Error| ProxyError::BackendIo { addr: t.addr.to_string(), source: e };
+        let mut stream = BackendStream::connect(&t.addr).await.map_err(|e| fail(e.to_string(), 2003))?;
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        let greeting = loop {
+            match take_packet(&mut rbuf, LOGIN_PACKET_BYTES_MAX) {
+                Ok(Some((_, p))) => break p,
+                Ok(None) => {}
+                Err(e) => return Err(ProxyError::BackendProtocol { addr: t.addr.to_string(), what: e.to_string() }),
+            }
+            if stream.read_buf(&mut rbuf).await.map_err(io)? == 0 {
+                return Err(fail("closed the connection before its greeting".into(), 2013));
+            }
         };
-        let (_, greeting) = conn.read_packet().await?;
         if greeting.first() == Some(&0xFF) {
             let (code, msg) = parse_err(&greeting).unwrap_or((2003, "refused".into()));
             return Err(fail(msg, code));
         }
         let hello = parse_server_hello(&greeting).ok_or_else(|| fail("unreadable greeting".into(), 2003))?;
-        conn.thread_id = hello.connection_id;
-        conn.scramble = hello.scramble;
-        conn.server_version = hello.version;
-        conn.capabilities = t.capabilities & hello.capabilities;
-        Ok(conn)
+        let mut capabilities = t.capabilities & hello.capabilities;
+        let mut login_seq = 1;
+        let offered = hello.capabilities.contains(CapabilityFlags::CLIENT_SSL);
+        match decide(t.tls.mode, offered) {
+            Decision::Plain => {}
+            // A unix socket is local: plain whatever the mode (MariaDB counts it as secure).
+            _ if matches!(stream, BackendStream::Unix(_)) => {}
+            Decision::Refuse => {
+                return Err(fail(
+                    format!(
+                        "backends.tls = \"{}\" but the server does not offer TLS: enable TLS on the server \
+                         (ssl_cert, ssl_key) or set backends.tls = \"preferred\" or \"disabled\"",
+                        t.tls.mode.as_str()
+                    ),
+                    2026,
+                ))
+            }
+            Decision::Tls => {
+                // The SSLRequest is the login reply's first 32 bytes with CLIENT_SSL set.
+                capabilities |= CapabilityFlags::CLIENT_SSL;
+                let reply = backend_hello(capabilities, t.collation, "", &[]);
+                let mut request = BytesMut::with_capacity(HEADER_BYTES + SSL_REQUEST_BYTES);
+                put_packet(&mut request, 1, &reply[..SSL_REQUEST_BYTES]);
+                stream.write_all(&request).await.map_err(io)?;
+                stream = match stream {
+                    BackendStream::Tcp(tcp) => BackendStream::Tls(Box::new(
+                        t.tls.upgrade(tcp, &t.addr).await.map_err(|reason| fail(reason, 2026))?,
+                    )),
+                    other => other,
+                };
+                login_seq = 2;
+            }
+        }
+        let conn = BackendConn {
+            stream,
+            rbuf,
+            wbuf: BytesMut::with_capacity(1024),
+            addr: t.addr.clone(),
+            thread_id: hello.connection_id,
+            server_version: hello.version,
+            capabilities,
+            state: BackendState::default(),
+            needs_reset: false,
+            keeps_history: false,
+            login: Arc::new(t.clone()),
+            scramble: hello.scramble,
+            busy: false,
+            broken: false,
+            last_used: std::time::Instant::now(),
+            tls_plain_offered: offered && login_seq == 1,
+        };
+        Ok((conn, login_seq))
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, BackendStream::Tls(_))
     }
 
     /// Connects and logs in with `mysql_native_password`.
@@ -251,10 +323,10 @@ impl BackendConn {
             ));
         }
         let login = async {
-            let mut conn = Self::open(t).await?;
+            let (mut conn, seq) = Self::open(t).await?;
             let token = t.credential.token(&conn.scramble);
             let reply = backend_hello(conn.capabilities, t.collation, &t.user, &token);
-            conn.write_packet(1, &reply).await?;
+            conn.write_packet(seq, &reply).await?;
             let (seq, resp) = conn.read_packet().await?;
             let resp = match resp.first() {
                 // Auth switch: the account uses another plugin than announced; only native
@@ -283,7 +355,16 @@ impl BackendConn {
             match resp.first() {
                 Some(0x00) => Ok(conn),
                 Some(0xFF) => {
-                    let (code, msg) = parse_err(&resp).unwrap_or((1045, "login refused".into()));
+                    let (code, mut msg) = parse_err(&resp).unwrap_or((1045, "login refused".into()));
+                    if code == ER_ACCESS_DENIED && conn.tls_plain_offered {
+                        // MariaDB refuses a plain login under require_secure_transport
+                        // with a plain "access denied" (3159 only on MySQL).
+                        msg.push_str(&format!(
+                            " (this login ran without TLS, which the server offers: if it requires secure \
+                             transport, set backends.tls = \"required\" or a verify mode; backends.tls is \"{}\")",
+                            t.tls.mode.as_str()
+                        ));
+                    }
                     Err(fail(msg, code))
                 }
                 _ => Err(fail("unexpected login reply".into(), 2003)),
@@ -305,11 +386,11 @@ impl BackendConn {
         client: &mut C,
         mut client_seq: u8,
     ) -> Result<Relayed, ProxyError> {
-        let mut conn = Self::open(t).await?;
+        let (mut conn, seq) = Self::open(t).await?;
         // Announce native password with no proof: the server switches to the account's
         // own plugin, and that exchange is the client's to answer.
         let reply = backend_hello(conn.capabilities, t.collation, &t.user, &[]);
-        conn.write_packet(1, &reply).await?;
+        conn.write_packet(seq, &reply).await?;
         for _ in 0..RELAY_ROUNDS_MAX {
             let (seq, packet) = conn.read_packet().await?;
             match packet.first() {

@@ -75,7 +75,7 @@ async fn observe(conn: &mut mysql_async::Conn, role: Role) -> Result<Observation
 }
 
 fn opts(addr: &str, svc: &ServiceAccount, timeout: Duration) -> mysql_async::Opts {
-    crate::backend::users::client_opts(addr, &svc.user, &svc.password)
+    crate::backend::users::client_opts(addr, &svc.user, &svc.password, &svc.tls)
         .conn_ttl(None)
         .wait_timeout(Some(timeout.as_secs().max(60) as usize))
         .into()
@@ -104,7 +104,11 @@ impl Checker {
             Ok(Ok(o)) => Ok(o),
             Ok(Err(e)) => {
                 self.conn = None;
-                Err(e.to_string())
+                let e = e.to_string();
+                Err(match svc.tls.service_hint(&e) {
+                    Some(hint) => format!("{e}; {hint}"),
+                    None => e,
+                })
             }
             Err(_) => {
                 self.conn = None;

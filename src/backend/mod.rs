@@ -2,7 +2,7 @@
 //! ([`pool`]), pipes that carry many sessions' plain reads on a shared connection
 //! ([`pipeline`]), the pools of a proxy per (backend, user, session capabilities,
 //! collation) with their pipes ([`pools`]), and the account directory shoal
-//! authenticates clients against ([`users`]).
+//! authenticates clients against ([`users`]); TLS to the servers is [`tls`].
 //!
 //! Within the folder: `conn` ← `pool` ← `pipeline` ← `pools` (each uses only those to its
 //! left).
@@ -12,6 +12,7 @@ pub mod health;
 pub mod pipeline;
 pub mod pool;
 pub mod pools;
+pub mod tls;
 pub mod users;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::conn::{BackendConn, Target};
 use super::pipeline::{PipeSet, Pipes};
 use super::pool::{ConnPool, Lease};
+use super::tls::BackendTls;
 use crate::config::LimitsSection;
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
@@ -78,12 +79,14 @@ impl BackendPool {
 pub struct Pools {
     map: Mutex<HashMap<PoolKey, Arc<BackendPool>>>,
     limits: LimitsSection,
+    /// `[backends] tls`, put in every target this generation builds.
+    tls: Arc<BackendTls>,
 }
 
 impl Pools {
     /// No pools yet; they are created on first use.
-    pub fn new(limits: LimitsSection) -> Self {
-        Pools { map: Mutex::new(HashMap::new()), limits }
+    pub fn new(limits: LimitsSection, tls: Arc<BackendTls>) -> Self {
+        Pools { map: Mutex::new(HashMap::new()), limits, tls }
     }
 
     /// The pool for a client's account and wire format on backend `addr`.
@@ -133,6 +136,7 @@ impl Pools {
             collation,
             connect_timeout: Duration::from_millis(self.limits.connect_timeout_ms),
             relayed: None,
+            tls: self.tls.clone(),
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use mysql_async::prelude::Queryable;
 
+use super::tls::BackendTls;
 use crate::protocol::auth::{parse_stored_hash, verify, Credential};
 
 /// Shortest time between two reloads from the backend (a storm of bad logins must not
@@ -31,6 +32,8 @@ pub struct ServiceAccount {
     pub user: String,
     /// Its password.
     pub password: String,
+    /// `[backends] tls`: the service account's connections are encrypted like the pools'.
+    pub tls: Arc<BackendTls>,
 }
 
 /// Accounts by name.
@@ -120,7 +123,7 @@ impl Users {
     /// Reads `mysql.user` now.
     pub async fn reload(&self) -> Result<usize, mysql_async::Error> {
         let Some(svc) = &self.service else { return Ok(0) };
-        let mut conn = mysql_async::Conn::new(client_opts(&svc.addr, &svc.user, &svc.password)).await?;
+        let mut conn = mysql_async::Conn::new(client_opts(&svc.addr, &svc.user, &svc.password, &svc.tls)).await?;
         let rows: Vec<(String, String, String, String)> =
             conn.query("SELECT User, plugin, authentication_string, Password FROM mysql.user").await?;
         conn.disconnect().await?;
@@ -143,14 +146,16 @@ impl Users {
     }
 }
 
-/// mysql_async options for a service-account connection to `host:port` or `unix:/path`.
-pub fn client_opts(addr: &str, user: &str, password: &str) -> mysql_async::OptsBuilder {
+/// mysql_async options for a service-account connection to `host:port` or `unix:/path`,
+/// with `[backends] tls` (TCP only: a unix socket stays plain, as in [`super::tls`]).
+pub fn client_opts(addr: &str, user: &str, password: &str, tls: &BackendTls) -> mysql_async::OptsBuilder {
     let b = mysql_async::OptsBuilder::default().user(Some(user)).pass(Some(password)).prefer_socket(false);
     match crate::config::unix_path(addr) {
         Some(path) => b.socket(Some(path)),
         None => {
-            let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
-            b.ip_or_hostname(host.to_string()).tcp_port(port.parse().unwrap_or(3306))
+            let port = addr.rsplit_once(':').map_or("3306", |(_, p)| p);
+            let host = super::tls::host_of(addr);
+            b.ip_or_hostname(host.to_string()).tcp_port(port.parse().unwrap_or(3306)).ssl_opts(tls.ssl_opts())
         }
     }
 }

@@ -56,6 +56,7 @@ use tokio::sync::mpsc;
 use super::binlog::{GroupError, Grouper, Step};
 use super::Captured;
 use crate::backend::conn::{BackendConn, Target};
+use crate::backend::tls::BackendTls;
 use crate::error::ProxyError;
 use crate::protocol::auth::Credential;
 use crate::protocol::com;
@@ -163,7 +164,7 @@ impl TailError {
 }
 
 /// A login for the tail's dump connection: `mysql_native_password` (or an empty password).
-pub fn dump_target(addr: &str, user: &str, password: &str) -> Target {
+pub fn dump_target(addr: &str, user: &str, password: &str, tls: Arc<BackendTls>) -> Target {
     Target {
         addr: addr.into(),
         user: user.to_string(),
@@ -172,6 +173,7 @@ pub fn dump_target(addr: &str, user: &str, password: &str) -> Target {
         collation: DUMP_COLLATION,
         connect_timeout: CONNECT_TIMEOUT,
         relayed: None,
+        tls,
     }
 }
 

@@ -106,7 +106,7 @@ impl Session {
             return Err(ProxyError::Unavailable(msg.into()));
         };
         let addr = self.proxy.leader_addr();
-        let opts = crate::backend::users::client_opts(&addr, &svc.user, &svc.password);
+        let opts = crate::backend::users::client_opts(&addr, &svc.user, &svc.password, &svc.tls);
         let run = async {
             let mut c = mysql_async::Conn::new(opts).await?;
             mysql_async::prelude::Queryable::query_drop(&mut c, sql).await?;

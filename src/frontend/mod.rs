@@ -35,6 +35,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::backend::conn::probe;
 use crate::backend::pools::Pools;
+use crate::backend::tls::BackendTls;
 use crate::backend::users::Users;
 use crate::config::{Config, LimitsSection, RoutingSection, TlsSection};
 use crate::error::{ProxyError, ER_CON_COUNT};
@@ -107,7 +108,7 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for `config` (`[limits]`, `[tls]`, `[backends]`, `[routing]`, `[proxy]`),
     /// with its TLS acceptor and accounts.
-    pub fn new(config: &Config, tls: Option<TlsAcceptor>, users: Users) -> Arc<Self> {
+    pub fn new(config: &Config, tls: Option<TlsAcceptor>, users: Users, backend_tls: Arc<BackendTls>) -> Arc<Self> {
         let limits = config.limits.clone();
         let tls_settings = config.tls.clone();
         let primary = config.backends.primary.as_str();
@@ -134,7 +135,7 @@ impl Proxy {
             routing_settings,
             proxy_protocol,
             slots: Arc::new(Semaphore::new(limits.client_connections_max as usize)),
-            pools: Pools::new(limits.clone()),
+            pools: Pools::new(limits.clone(), backend_tls),
             limits,
             tls_settings,
             tls,
