@@ -356,16 +356,21 @@ async fn a_server_without_autocommit_gets_no_pipelined_reads() {
     // that session in a transaction).
     let mut opener = Conn::new(opts).await.unwrap();
     let _: Option<i64> = opener.query_first("SELECT 1").await.unwrap();
-    // The first read that reaches the pipe (once it is open) finds it in a transaction:
-    // the read runs again on its session's own connection, where the server keeps it in
-    // one, and the pool stops pipelining.
+    // Wait for the pipe to be open (not a fixed time: a loaded machine is slower).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !shoal.proxy.pools.all().iter().any(|p| p.pipes_disabled()) {
+    while !shoal.proxy.pools.all().iter().any(|p| p.pipes_ready() > 0 || p.pipes_disabled()) {
+        assert!(std::time::Instant::now() < deadline, "the pipe did not open within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The next read that reaches the pipe finds it in a transaction: the read runs again
+    // on its session's own connection, where the server keeps it in one, and the pool
+    // stops pipelining.
+    for _ in 0..5 {
         let n: i64 = reader.query_first("SELECT COUNT(*) FROM t").await.unwrap().unwrap();
         assert_eq!(n, 0);
-        assert!(std::time::Instant::now() < deadline, "no read reached the pipe within 10 s");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert!(shoal.proxy.pools.all().iter().any(|p| p.pipes_disabled()), "no read reached the pipe");
     writer.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
     writer.query_drop("COMMIT").await.unwrap();
     let n: i64 = reader.query_first("SELECT COUNT(*) FROM t").await.unwrap().unwrap();
