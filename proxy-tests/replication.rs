@@ -289,6 +289,34 @@ async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Res
     }
 }
 
+/// `clients` workload clients through `opts`, each running `ops` random operations
+/// (seeded from `seed`); each task answers how many succeeded.
+fn workload_clients(
+    opts: mysql_async::Opts,
+    seed: u64,
+    clients: usize,
+    ops: usize,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..clients)
+        .map(|me| {
+            let opts = opts.clone();
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((me as u64 + 1) * 0x9E37_79B9));
+                let mut c = Conn::new(opts).await.unwrap();
+                let mut ok = 0;
+                for _ in 0..ops {
+                    match random_op(&mut c, &mut rng, me).await {
+                        Ok(()) => ok += 1,
+                        Err(mysql_async::Error::Server(_)) => tidy(&mut c).await,
+                        Err(e) => panic!("client {me}: {e}"),
+                    }
+                }
+                ok
+            })
+        })
+        .collect()
+}
+
 /// Ends any transaction an interrupted operation left open (`autocommit` back on).
 async fn tidy(c: &mut Conn) {
     let _ = c.query_drop("ROLLBACK").await;
@@ -318,23 +346,7 @@ async fn a_randomized_workload_through_capture_is_identical_on_two_appliers() {
     c.query_drop("INSERT INTO big SELECT seq, seq * 7 FROM seq_1_to_100000").await.unwrap();
     c.query_drop("COMMIT").await.unwrap();
     // Workload: 6 clients, DDL on the side, direct writes on the leader's MariaDB.
-    let mut tasks = Vec::new();
-    for me in 0..6 {
-        let opts = leader.opts();
-        tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((me as u64 + 1) * 0x9E37_79B9));
-            let mut c = Conn::new(opts).await.unwrap();
-            let mut ok = 0;
-            for _ in 0..60 {
-                match random_op(&mut c, &mut rng, me).await {
-                    Ok(()) => ok += 1,
-                    Err(mysql_async::Error::Server(_)) => tidy(&mut c).await,
-                    Err(e) => panic!("client {me}: {e}"),
-                }
-            }
-            ok
-        }));
-    }
+    let tasks = workload_clients(leader.opts(), seed, 6, 60);
     let ddl = {
         let opts = leader.opts();
         tokio::spawn(async move {
@@ -575,23 +587,7 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     for ddl in SCHEMA {
         c.query_drop(*ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
     }
-    let mut tasks = Vec::new();
-    for me in 0..4 {
-        let opts = opts.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((me as u64 + 1) * 0x9E37_79B9));
-            let mut c = Conn::new(opts).await.unwrap();
-            let mut ok = 0;
-            for _ in 0..40 {
-                match random_op(&mut c, &mut rng, me).await {
-                    Ok(()) => ok += 1,
-                    Err(mysql_async::Error::Server(_)) => tidy(&mut c).await,
-                    Err(e) => panic!("client {me}: {e}"),
-                }
-            }
-            ok
-        }));
-    }
+    let tasks = workload_clients(opts.clone(), seed, 4, 40);
     for i in 0..5 {
         dbs[0].sql(&format!("INSERT INTO {}.t_ai (k, v, u) VALUES ({i}, 'direct', UUID())", scratch.db));
     }

@@ -149,6 +149,25 @@ fn service_opts(config: &Config) -> anyhow::Result<(mysql_async::Opts, String)> 
     Ok((opts.into(), password))
 }
 
+/// Starts the binlog tail on the primary (from its end) and the coordinator proposing to
+/// `durable`; `conn` (the service account's, setup done) reads where the binlog stands.
+async fn start_capture(
+    config: &Config,
+    mut conn: mysql_async::Conn,
+    password: &str,
+    durable: Arc<dyn crate::capture::Durable>,
+) -> anyhow::Result<(crate::capture::tail::BinlogTail, Arc<crate::capture::Capture>)> {
+    use crate::capture::tail;
+    use mysql_async::prelude::Queryable;
+    let b = &config.backends;
+    let target = tail::dump_target(&b.primary, &b.user, password, BackendTls::from_config(b)?);
+    let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
+    // Read after the tail started: everything up to here is behind it.
+    let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
+    let _ = conn.disconnect().await;
+    Ok((tail, crate::capture::Capture::start(&node_name(config), found, durable, &pos)))
+}
+
 /// This node's name in xids (`[node] id`, else `primary`).
 fn node_name(config: &Config) -> String {
     if config.node.id.is_empty() {
@@ -165,7 +184,7 @@ pub const CAPTURE_WAL_DIR: &str = "capture-wal";
 /// creates the marker table, decides prepared transactions a crash left (commit those
 /// the WAL holds, roll back the rest), then starts the binlog tail and the coordinator.
 pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture> {
-    use crate::capture::{setup, tail, Capture, LocalWal};
+    use crate::capture::{setup, LocalWal};
     let b = &config.backends;
     let (opts, password) = service_opts(config)?;
     let mut conn =
@@ -192,12 +211,7 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
             "capture: prepared transactions decided"
         );
     }
-    let target = tail::dump_target(&b.primary, &b.user, &password, BackendTls::from_config(b)?);
-    let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
-    use mysql_async::prelude::Queryable;
-    let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
-    let _ = conn.disconnect().await;
-    let capture = Capture::start(&node_name(config), found, Arc::new(local), &pos);
+    let (tail, capture) = start_capture(config, conn, &password, Arc::new(local)).await?;
     tracing::info!(wal = %dir.display(), "capture on: write transactions commit once durable in the local WAL");
     Ok(LocalCapture { capture, tail, wal })
 }
@@ -304,7 +318,7 @@ async fn start_leading(
     config: &Config,
     metrics: &mut tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, openraft::BasicNode>>,
 ) -> anyhow::Result<(Leading, Arc<crate::capture::Capture>)> {
-    use crate::capture::{raft::RaftDurable, setup, tail, Capture};
+    use crate::capture::{raft::RaftDurable, setup};
     use mysql_async::prelude::Queryable;
     let caught_up = metrics
         .wait_for(|m| m.state != openraft::ServerState::Leader || m.last_applied.map(|a| a.index) >= m.last_log_index);
@@ -318,12 +332,7 @@ async fn start_leading(
     let mut conn = mysql_async::Conn::new(opts).await?;
     conn.query_drop("SET GLOBAL read_only = OFF").await?;
     setup::prepare_leader(&mut conn).await?;
-    let b = &config.backends;
-    let target = tail::dump_target(&b.primary, &b.user, &password, BackendTls::from_config(b)?);
-    let (tail, found) = tail::BinlogTail::start(target, config.binlog.server_id, tail::StartAt::End).await?;
-    let pos: String = conn.query_first("SELECT @@gtid_binlog_pos").await?.unwrap_or_default();
-    let _ = conn.disconnect().await;
-    let capture = Capture::start(&node_name(config), found, Arc::new(RaftDurable::new(&node)), &pos);
+    let (tail, capture) = start_capture(config, conn, &password, Arc::new(RaftDurable::new(&node))).await?;
     Ok((Leading { _tail: tail }, capture))
 }
 

@@ -29,15 +29,7 @@ SHOAL_BIN="$BENCH_TMP/bin/shoal"
 
 start_mariadb "$BENCH_TMP/db" --server-id=1 --log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL
 [ "$(sql -e 'SELECT @@log_bin')" = 1 ] || die "the leader's binlog is off"
-sql <<SQL
-CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS';
-GRANT ALL ON *.* TO $SB_USER@'%';
-CREATE DATABASE $SB_DB;
-SQL
-log "sysbench prepare: 1 table x $BENCH_TABLE_SIZE rows"
-# shellcheck disable=SC2046
-sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.log" 2>&1 \
-  || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare.log")"
+prepare_sysbench
 start_shoal "$BENCH_TMP/shoal-plain" 64
 PLAIN_PORT=$SHOAL_PORT
 SHOAL_EXTRA_TOML="[node]

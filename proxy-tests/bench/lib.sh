@@ -7,6 +7,7 @@
 #   start_mariadb DIR [OPTS...]     throwaway mariadbd in DIR (binlog off unless OPTS turn it
 #                                   on); sets DB_PORT, DB_PID
 #   sql [args...]                   mariadb client as root on DB_PORT (stdin or -e)
+#   prepare_sysbench                the sysbench account, database and tables on DB_PORT
 #   start_shoal DIR [POOL_MAX]      release shoal in front of DB_PORT (or DB_SOCKET with
 #                                   BENCH_BACKEND=unix); sets SHOAL_PORT, SHOAL_PID;
 #                                   SHOAL_EXTRA_TOML is appended to its config
@@ -94,6 +95,18 @@ start_mariadb() {
     sleep 0.1
   done
   die "mariadbd did not start: $(tail -5 "$dir/err.log")"
+}
+
+prepare_sysbench() {
+  sql <<SQL
+CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS';
+GRANT ALL ON *.* TO $SB_USER@'%';
+CREATE DATABASE $SB_DB;
+SQL
+  log "sysbench prepare: ${BENCH_TABLES:-1} table x ${BENCH_TABLE_SIZE:-100000} rows"
+  # shellcheck disable=SC2046
+  sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.log" 2>&1 \
+    || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare.log")"
 }
 
 start_shoal() {

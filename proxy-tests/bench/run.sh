@@ -73,15 +73,7 @@ T_START=$(date +%s)
 
 # ---------------------------------------------------------------- servers and data
 start_mariadb "$BENCH_TMP/db"
-sql <<SQL
-CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS';
-GRANT ALL ON *.* TO $SB_USER@'%';
-CREATE DATABASE $SB_DB;
-SQL
-log "sysbench prepare: ${BENCH_TABLES:-1} table x $BENCH_TABLE_SIZE rows"
-# shellcheck disable=SC2046
-sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.log" 2>&1 \
-  || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare.log")"
+prepare_sysbench
 start_shoal "$BENCH_TMP/shoal" "$BENCH_POOL_MAX"
 CLK_TCK=$(getconf CLK_TCK)
 if [ "$BENCH_FLOOR" = 1 ] && [ "$BENCH_MATRIX" = 1 ]; then
