@@ -22,19 +22,72 @@ fn checks_passed(out: &str) -> u32 {
         .unwrap_or_else(|| panic!("no check count in {out}"))
 }
 
+/// The checks of `python_clients.py` with `driver` against `port`; how many passed
+/// (the script fails on the first that does not).
+pub fn python_checks(driver: &str, port: u16, user: &str, password: &str, db: &str) -> u32 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/clients/python_clients.py");
+    let out = run(Command::new("python3").arg(script).args([driver, &port.to_string(), user, password, db]));
+    checks_passed(&out)
+}
+
+/// The checks of `mysql2_test.js` against `port`; how many passed.
+pub fn node_checks(port: u16, user: &str, password: &str, db: &str) -> u32 {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/node");
+    let out =
+        run(Command::new("node").current_dir(&dir).arg("mysql2_test.js").args([&port.to_string(), user, password, db]));
+    checks_passed(&out)
+}
+
+/// What a sysbench run reported.
+#[derive(Debug)]
+pub struct Sysbench {
+    /// `transactions:`.
+    pub transactions: u64,
+    /// `ignored errors:`.
+    pub errors: u64,
+    /// `reconnects:`.
+    pub reconnects: u64,
+}
+
+/// sysbench `oltp_read_write` (prepared statements, one thread: deadlocks cannot
+/// happen, so any error is shoal's) for `secs` against `port`, table prepared there.
+pub fn sysbench_read_write(port: u16, user: &str, password: &str, db: &str, secs: u32) -> Sysbench {
+    let common = |cmd: &mut Command| {
+        cmd.args([
+            "oltp_read_write",
+            "--mysql-host=127.0.0.1",
+            &format!("--mysql-port={port}"),
+            &format!("--mysql-user={user}"),
+            &format!("--mysql-password={password}"),
+            &format!("--mysql-db={db}"),
+            "--tables=1",
+            "--table-size=2000",
+        ]);
+    };
+    let mut prepare = Command::new("sysbench");
+    common(&mut prepare);
+    run(prepare.arg("prepare"));
+    let mut bench = Command::new("sysbench");
+    common(&mut bench);
+    let out = run(bench.args(["--threads=1", &format!("--time={secs}"), "--db-ps-mode=auto", "run"]));
+    let field = |name: &str| -> u64 {
+        let line = out.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
+        let rest = &line[line.find(name).unwrap() + name.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    Sysbench {
+        transactions: field("transactions:"),
+        errors: field("ignored errors:"),
+        reconnects: field("reconnects:"),
+    }
+}
+
 fn python(driver: &str) {
     let db = shared();
     let s = Scratch::new(db, "py");
     let shoal = Shoal::start(db);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/clients/python_clients.py");
-    let out = run(Command::new("python3").arg(script).args([
-        driver,
-        &shoal.port().to_string(),
-        &s.user,
-        Scratch::PASSWORD,
-        &s.db,
-    ]));
-    assert!(checks_passed(&out) >= 9, "{out}");
+    let passed = python_checks(driver, shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    assert!(passed >= 9, "{passed} checks");
 }
 
 #[test]
@@ -57,14 +110,8 @@ fn node_mysql2_query_and_execute() {
     let db = shared();
     let s = Scratch::new(db, "node");
     let shoal = Shoal::start(db);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy-tests/node");
-    let out = run(Command::new("node").current_dir(&dir).arg("mysql2_test.js").args([
-        &shoal.port().to_string(),
-        &s.user,
-        Scratch::PASSWORD,
-        &s.db,
-    ]));
-    assert!(checks_passed(&out) >= 26, "{out}");
+    let passed = node_checks(shoal.port(), &s.user, Scratch::PASSWORD, &s.db);
+    assert!(passed >= 26, "{passed} checks");
 }
 
 #[test]
@@ -72,33 +119,9 @@ fn sysbench_oltp_read_write_with_prepared_statements() {
     let db = shared();
     let s = Scratch::new(db, "sb");
     let shoal = Shoal::start_with(db, |c| c.limits.pool_connections_max = 4);
-    let common = |cmd: &mut Command| {
-        cmd.args([
-            "oltp_read_write",
-            "--mysql-host=127.0.0.1",
-            &format!("--mysql-port={}", shoal.port()),
-            &format!("--mysql-user={}", s.user),
-            &format!("--mysql-password={}", Scratch::PASSWORD),
-            &format!("--mysql-db={}", s.db),
-            "--tables=1",
-            "--table-size=2000",
-        ]);
-    };
-    let mut prepare = Command::new("sysbench");
-    common(&mut prepare);
-    run(prepare.arg("prepare"));
-    let mut bench = Command::new("sysbench");
-    common(&mut bench);
-    // One thread: deadlocks (ignored errors) cannot happen, so any error is shoal's.
-    let out = run(bench.args(["--threads=1", "--time=5", "--db-ps-mode=auto", "run"]));
-    let field = |name: &str| -> u64 {
-        let line = out.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
-        let rest = &line[line.find(name).unwrap() + name.len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
-    };
-    assert!(field("transactions:") > 50, "{out}");
-    assert_eq!(field("ignored errors:"), 0, "{out}");
-    assert_eq!(field("reconnects:"), 0, "{out}");
+    let r = sysbench_read_write(shoal.port(), &s.user, Scratch::PASSWORD, &s.db, 5);
+    assert!(r.transactions > 50, "{r:?}");
+    assert_eq!((r.errors, r.reconnects), (0, 0), "{r:?}");
 }
 
 #[test]

@@ -45,6 +45,11 @@ struct Member {
 
 impl Member {
     fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb) -> Member {
+        Member::with(root, id, secret, peers, cluster, db, "")
+    }
+
+    /// A member whose TOML ends with `extra` (its own `[routing]`, say).
+    fn with(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb, extra: &str) -> Member {
         let db_port = db.port;
         let dir = root.join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -55,7 +60,7 @@ impl Member {
              [database]\nhost = \"127.0.0.1\"\nport = {db_port}\nuser = \"root\"\npassword = \"\"\n\
              [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\nheartbeat_interval_ms = {HEARTBEAT_MS}\n\
              election_timeout_min_ms = {ELECTION_MIN_MS}\nelection_timeout_max_ms = {ELECTION_MAX_MS}\n\
-             [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n",
+             [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n{extra}",
             data = dir.join("data").display(),
             secret = secret.display(),
         );
@@ -144,6 +149,34 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Three nodes bootstrapped together (`extra(id)`: TOML appended to node `id`'s file);
+    /// returns once node 1 (the preferred leader) leads and every node agrees.
+    fn start(extra: impl Fn(u64) -> String) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let secret = root.path().join("cluster.secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let mut dbs: Vec<MariaDb> = (1..=3).map(node_db).collect();
+        let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let mut members = BTreeMap::new();
+        for (i, addr) in addrs.iter().enumerate().rev() {
+            let id = i as u64 + 1;
+            let m = Member::with(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra(id));
+            members.insert(id, m);
+        }
+        let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
+        for m in c.members.values_mut() {
+            m.spawn(&["start", "--bootstrap"]);
+        }
+        let started = Instant::now();
+        loop {
+            let (l, _) = c.agreed_leader(started + SETTLE_MAX, "node 1 leads");
+            if l == 1 {
+                return c;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// One round of `/cluster` from every running node: id → (role, term, leader id).
     fn poll(&mut self) -> BTreeMap<u64, (String, u64, Option<u64>)> {
         let mut out = BTreeMap::new();
@@ -258,14 +291,17 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     c.write(1, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, at DATETIME(6) DEFAULT NOW(6), u CHAR(36)); \
                 INSERT INTO app.t (id, u) VALUES (1, UUID()); BEGIN; INSERT INTO app.t (id, u) VALUES (2, UUID()); COMMIT");
     c.converged("SELECT COUNT(*) FROM app.t", "2");
-    // A follower takes no writes (they would change its MariaDB alone): a clear refusal.
-    let (ok, _, err) =
-        mariadb_cli(c.members[&2].proxy, "root", "", &["-e", "INSERT INTO app.t (id) VALUES (99)"], None);
-    assert!(
-        !ok && err.contains("ERROR 1290") && err.contains("send writes to the leader (node 1"),
-        "{err}\n{}",
-        c.all_logs()
+    // A follower forwards writes to the leader's proxy: the row is everywhere, and the
+    // same session reads it back on the follower.
+    let (ok, out, err) = mariadb_cli(
+        c.members[&2].proxy,
+        "root",
+        "",
+        &["-N", "-e", "INSERT INTO app.t (id) VALUES (99); SELECT COUNT(*) FROM app.t WHERE id = 99; DELETE FROM app.t WHERE id = 99"],
+        None,
     );
+    assert!(ok && out.trim() == "1", "a write through follower 2: {out} {err}\n{}", c.all_logs());
+    c.converged("SELECT COUNT(*) FROM app.t WHERE id = 99", "0");
     let (ok, out, err) =
         mariadb_cli(c.members[&2].proxy, "root", "", &["-N", "-e", "SELECT COUNT(*) FROM app.t"], None);
     assert!(ok && out.trim() == "2", "reads on a follower: {out} {err}");

@@ -578,7 +578,12 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
     .await
     .unwrap();
     let pos = dbs[0].sql("SELECT @@gtid_binlog_pos");
-    let capture = Capture::start("n1", found, Arc::new(RaftDurable::new(&nodes[0])), pos.trim());
+    let capture = Capture::start(
+        "n1",
+        found,
+        Arc::new(RaftDurable::new(&nodes[0], std::time::Duration::from_secs(10))),
+        pos.trim(),
+    );
     capture_cell.set(capture.clone()).ok().unwrap();
     let shoal = Shoal::start(&dbs[0]);
     shoal.proxy.capture.store(Some(capture.clone()));

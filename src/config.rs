@@ -176,6 +176,9 @@ pub struct ClusterSection {
     pub disable_auto_election: bool,
     /// File holding the cluster secret every node shares (peer authentication).
     pub secret_file: Option<PathBuf>,
+    /// How long a write waits for the cluster to take it (a quorum to hold the leader's
+    /// lease) before it fails and is rolled back.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for ClusterSection {
@@ -192,6 +195,7 @@ impl Default for ClusterSection {
             max_batch_entries: 5000,
             disable_auto_election: false,
             secret_file: None,
+            write_timeout_ms: 10_000,
         }
     }
 }
@@ -604,6 +608,7 @@ pub const FIELDS: &[FieldDoc] = &[
     later("cluster", "min_quorum", "Nodes needed for quorum (0 = majority)."),
     later("cluster", "max_batch_entries", "Entries per replication batch."),
     f("cluster", "disable_auto_election", "Only manual promotion: no election timer, no preferred-leader switchback."),
+    f("cluster", "write_timeout_ms", "How long a write on the leader waits for a quorum to take it before it fails (rolled back, error 1180), milliseconds."),
     opt(
         "cluster",
         "secret_file",

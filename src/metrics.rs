@@ -115,9 +115,15 @@ pub const APPLY_BATCH_DURATION: &str = "shoal_apply_batch_duration_seconds";
 pub const APPLY_APPLIED_LSN: &str = "shoal_apply_applied_lsn";
 /// Counter: statement entries (DDL) that failed on the local MariaDB; applying goes on.
 pub const APPLY_STATEMENT_ERRORS: &str = "shoal_apply_statement_errors_total";
+/// Counter: reads on a cluster follower that waited for an LSN before running, label
+/// `outcome`: `applied` (ran on the follower) or `timeout` (went to the leader after
+/// `causal_wait_ms`). Reads that found the LSN applied already are not counted.
+pub const CAUSAL_WAITS: &str = "shoal_causal_waits_total";
+/// Counter: statements a cluster follower forwarded to the leader's proxy.
+pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 44] = [
+pub const ALL: [&str; 46] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -162,6 +168,8 @@ pub const ALL: [&str; 44] = [
     APPLY_BATCH_DURATION,
     APPLY_APPLIED_LSN,
     APPLY_STATEMENT_ERRORS,
+    CAUSAL_WAITS,
+    FORWARDED,
 ];
 
 /// Where a statement ran.
@@ -241,6 +249,16 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
         metrics::gauge!(START_TIME).set(now.as_secs_f64());
         handle
     })
+}
+
+/// A follower read waited for an LSN; `applied`: it arrived in time.
+pub fn causal_wait(applied: bool) {
+    metrics::counter!(CAUSAL_WAITS, "outcome" => if applied { "applied" } else { "timeout" }).increment(1);
+}
+
+/// A statement went to the leader's proxy from a cluster follower.
+pub fn forwarded() {
+    metrics::counter!(FORWARDED).increment(1);
 }
 
 /// Registers every fixed series now, so they read 0 instead of being absent before their

@@ -9,6 +9,7 @@
 //! | replica: IO or SQL thread not running, or `Seconds_Behind_Master` NULL | lag unknown: no reads |
 //! | replica: `Seconds_Behind_Master` = s | `lag_ms = 1000·s` |
 //! | any: `@@gtid_current_pos` | position used for read-your-writes |
+//! | a cluster node's own MariaDB (`follows_log`) | health only: its lag and position come from the cluster |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,12 +125,16 @@ pub fn apply(server: &mut Server, health: Health, result: &Result<Observation, S
     server.health = health;
     match result {
         Ok(o) => {
-            server.lag_ms = o.lag_ms;
+            if !server.follows_log {
+                server.lag_ms = o.lag_ms;
+            }
             server.gtid = o.gtid.clone();
             server.last_error = None;
         }
         Err(e) => {
-            server.lag_ms = None;
+            if !server.follows_log {
+                server.lag_ms = None;
+            }
             server.last_error = Some(e.clone());
         }
     }

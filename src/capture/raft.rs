@@ -3,12 +3,17 @@
 //! holds them in binlog order; their commits are awaited concurrently.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::coordinator::{Durable, Proposal};
 use crate::cluster::log_store::lsn_of;
 use crate::cluster::node::{Node, Submitted};
+use crate::cluster::ClusterError;
+
+/// Pause between submissions while the leader holds no quorum's lease.
+pub const NO_QUORUM_RETRY: Duration = Duration::from_millis(50);
 
 /// Proposals queued for submission, at most (the coordinator proposes in binlog order;
 /// sessions wait behind it).
@@ -23,15 +28,31 @@ pub struct RaftDurable {
 
 impl RaftDurable {
     /// Proposals go to `node`'s log; the submitting task ends with the last clone (and
-    /// keeps no hold on the node: shutdown can take it).
-    pub fn new(node: &Arc<Node>) -> Self {
+    /// keeps no hold on the node: shutdown can take it). While the leader holds no
+    /// quorum's lease an entry is not submitted (so it can never commit later) and the
+    /// submission is retried for up to `write_timeout` (`[cluster] write_timeout_ms`),
+    /// then refused: the transaction is rolled back.
+    pub fn new(node: &Arc<Node>, write_timeout: Duration) -> Self {
         let (tx, mut rx) = mpsc::channel::<Submission>(SUBMIT_QUEUE_MAX);
         let node = Arc::downgrade(node);
         tokio::spawn(async move {
             while let Some((entry, reply)) = rx.recv().await {
-                let r = match node.upgrade() {
-                    Some(node) => node.submit(entry).await.map_err(|e| e.to_string()),
-                    None => Err("the Raft node stopped".to_string()),
+                let deadline = Instant::now() + write_timeout;
+                let r = loop {
+                    let Some(n) = node.upgrade() else { break Err("the Raft node stopped".to_string()) };
+                    match n.submit(entry.clone()).await {
+                        Err(ClusterError::NoQuorum { .. }) if Instant::now() + NO_QUORUM_RETRY < deadline => {
+                            drop(n);
+                            tokio::time::sleep(NO_QUORUM_RETRY).await;
+                        }
+                        Err(e @ ClusterError::NoQuorum { .. }) => {
+                            break Err(format!(
+                                "{e} (waited [cluster] write_timeout_ms = {} ms)",
+                                write_timeout.as_millis()
+                            ))
+                        }
+                        r => break r.map_err(|e| e.to_string()),
+                    }
                 };
                 let _ = reply.send(r);
             }

@@ -230,6 +230,21 @@ pub enum AdminRequest {
         /// The leaving node's id.
         id: NodeId,
     },
+    /// Where this node serves clients (its proxy and HTTP API addresses).
+    Endpoints,
+    /// This node's committed LSN, if it leads and holds a quorum's lease (a follower's
+    /// read under `read_consistency = "global"` waits until it has applied this much).
+    Committed,
+}
+
+/// Where a node serves clients, as [`AdminRequest::Endpoints`] answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The MySQL proxy, host:port (`[proxy] bind_address`, a wildcard host replaced by the
+    /// host of the node's cluster address).
+    pub proxy: String,
+    /// The HTTP API, host:port, if enabled.
+    pub api: Option<String>,
 }
 
 /// The answer to an [`AdminRequest`].
@@ -241,6 +256,13 @@ pub enum AdminReply {
     NotLeader {
         /// The leader this node knows of.
         leader: Option<(NodeId, String)>,
+    },
+    /// To [`AdminRequest::Endpoints`] (`None`: the node serves no clients yet).
+    Endpoints(Option<Endpoints>),
+    /// To [`AdminRequest::Committed`].
+    Committed {
+        /// The leader's committed LSN (0: nothing committed yet).
+        lsn: u64,
     },
 }
 

@@ -46,7 +46,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::log_store::WalLogStore;
-use super::network::{admin_call, serve, AdminHandler, AdminReply, AdminRequest, Network, PeerStats, Secret};
+use super::network::{
+    admin_call, serve, AdminHandler, AdminReply, AdminRequest, Endpoints, Network, PeerStats, Secret,
+};
 use super::state_machine::{Applier, StateMachine};
 use super::types::{Applied, Command, LogId, NodeId, Raft};
 use crate::wal::{Wal, WalError, WalOptions};
@@ -294,6 +296,8 @@ struct Shared {
     /// Bumped by every elections pause or resume, so a pause's timer only resumes
     /// elections if nothing newer happened.
     elect_generation: AtomicU64,
+    /// Where this node serves clients ([`Node::set_endpoints`]), for peers that ask.
+    endpoints: std::sync::Mutex<Option<Endpoints>>,
 }
 
 impl Shared {
@@ -380,6 +384,7 @@ impl Node {
             paused,
             last_switch: Default::default(),
             elect_generation: AtomicU64::new(0),
+            endpoints: Default::default(),
         });
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
@@ -409,6 +414,11 @@ impl Node {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.shared.cfg.id
+    }
+
+    /// The cluster address peers dial (`[node] advertise_address` or `bind_address`).
+    pub fn advertise(&self) -> &str {
+        &self.shared.cfg.advertise
     }
 
     /// What this node is now (a leader cut off from the majority is
@@ -518,6 +528,7 @@ impl Node {
                         "{target} knows no leader right now; retry the join when the cluster has one"
                     )))
                 }
+                other => return Err(ClusterError::Membership(format!("{target} answered Join with {other:?}"))),
             }
         }
         Err(ClusterError::Membership(format!("the leader moved while joining through {via}; retry")))
@@ -558,6 +569,7 @@ impl Node {
                 AdminReply::NotLeader { .. } => {
                     return Err(ClusterError::Membership("the leader moved while leaving; retry".into()))
                 }
+                other => return Err(ClusterError::Membership(format!("the leader answered Leave with {other:?}"))),
             }
         }
         Ok(())
@@ -576,6 +588,55 @@ impl Node {
             .await
             .map_err(raft_err)?
             .map_err(|source| ClusterError::Wal { dir, source })
+    }
+
+    /// Records where this node serves clients; peers ask for it
+    /// ([`AdminRequest::Endpoints`]) to forward writes to the leader's proxy.
+    pub fn set_endpoints(&self, endpoints: Endpoints) {
+        *self.shared.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoints);
+    }
+
+    /// Where member `id` serves clients: this node's own record, or asked of the member.
+    pub async fn endpoints_of(&self, id: NodeId) -> Result<Option<Endpoints>, String> {
+        if id == self.id() {
+            return Ok(self.shared.endpoints.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        }
+        let addr = self.member_addr(id)?;
+        match admin_call(self.id(), &addr, &self.shared.cfg.secret, self.shared.stats.clone(), AdminRequest::Endpoints)
+            .await?
+        {
+            AdminReply::Endpoints(e) => Ok(e),
+            other => Err(format!("node {id} answered Endpoints with {other:?}")),
+        }
+    }
+
+    /// The LSN (not Raft index) a linearizable read must see: the leader's committed (and applied) LSN,
+    /// after it confirmed its leadership with a quorum (`get_read_log_id`). Asked of the
+    /// leader when this node follows.
+    pub async fn read_lsn(&self) -> Result<u64, String> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        let leader = m.current_leader.ok_or("no leader is known")?;
+        if leader == self.id() {
+            return leader_read_lsn(&self.shared.raft).await;
+        }
+        let addr = self.member_addr(leader)?;
+        match admin_call(self.id(), &addr, &self.shared.cfg.secret, self.shared.stats.clone(), AdminRequest::Committed)
+            .await?
+        {
+            AdminReply::Committed { lsn } => Ok(lsn),
+            AdminReply::NotLeader { .. } => Err(format!("node {leader} no longer leads")),
+            other => Err(format!("node {leader} answered Committed with {other:?}")),
+        }
+    }
+
+    /// The cluster address of member `id`.
+    fn member_addr(&self, id: NodeId) -> Result<String, String> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| format!("node {id} is not a member"))
     }
 
     /// The last switchback this node ran (as leader), if any.
@@ -601,6 +662,14 @@ async fn remove_member(raft: &Raft, id: NodeId) -> Result<(), ClusterError> {
             .map_err(|e| ClusterError::Membership(format!("removing node {id}: {e}")))?;
     }
     Ok(())
+}
+
+/// On the leader: the LSN a linearizable read must see (leadership confirmed by a
+/// quorum; the larger of the read log id and what is applied here, so every write acked
+/// here is covered).
+async fn leader_read_lsn(raft: &Raft) -> Result<u64, String> {
+    let (read, applied) = raft.get_read_log_id().await.map_err(|e| e.to_string())?;
+    Ok(read.max(applied).map_or(0, |l| super::log_store::lsn_of(l.index)))
 }
 
 /// The leader this node knows of, with its address.
@@ -649,6 +718,11 @@ fn admin_handler(shared: &Arc<Shared>) -> AdminHandler {
                     tracing::info!(node = id, "node left the cluster");
                     Ok(AdminReply::Done)
                 }
+                AdminRequest::Endpoints => {
+                    Ok(AdminReply::Endpoints(shared.endpoints.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+                }
+                AdminRequest::Committed if !is_leader => Ok(AdminReply::NotLeader { leader: known_leader(raft) }),
+                AdminRequest::Committed => Ok(AdminReply::Committed { lsn: leader_read_lsn(raft).await? }),
             }
         })
     })

@@ -37,6 +37,9 @@ pub struct NodeStatus {
     pub last_log_index: Option<u64>,
     /// For this node: Raft index of the last applied entry.
     pub applied_index: Option<u64>,
+    /// For another node, on the serving leader: the Raft index the leader knows it holds
+    /// (its matched index; `null` elsewhere).
+    pub matched_index: Option<u64>,
 }
 
 /// What [`statuses`] reads about this node.
@@ -86,6 +89,7 @@ pub fn statuses(
         term: Some(me.term),
         last_log_index: me.last_log_index,
         applied_index: me.applied_index,
+        matched_index: None,
     });
     for (id, (addr, voter)) in members.iter().filter(|(id, _)| **id != me.id) {
         let progress = if leading { matched.and_then(|m| m.get(id).copied()) } else { None };
@@ -102,6 +106,7 @@ pub fn statuses(
             term: None,
             last_log_index: None,
             applied_index: None,
+            matched_index: progress.flatten(),
         });
     }
     rows

@@ -1,7 +1,8 @@
 //! Statements shoal answers itself instead of a backend, because the backend's answer
 //! would speak of its own connections, not of the client's session: `KILL` and
 //! `SHOW [FULL] PROCESSLIST` take and show shoal's connection ids (the ids clients get in
-//! the greeting and from `CONNECTION_ID()`).
+//! the greeting and from `CONNECTION_ID()`); `SELECT @@shoal_last_lsn` tells the cluster
+//! LSN of the session's last write.
 //!
 //! `SHOW PROCESSLIST` lists the sessions of this proxy: all of them for an account with
 //! the `PROCESS` (or `SUPER`) privilege, else the account's own, as MariaDB does. `Info`
@@ -182,7 +183,6 @@ impl Session {
     }
 
     async fn reply_processlist(&mut self, rows: &[ProcessRow]) -> Result<(), ProxyError> {
-        let deprecate_eof = self.account.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         // utf8_general_ci for text, binary for numbers, as MariaDB describes these columns.
         let (utf8, binary) = (33u16, 63u16);
         let col = |name: &str, ty: ColumnType, len: u32, flags: ColumnFlags, cs: u16| {
@@ -208,12 +208,47 @@ impl Session {
             col("Info", ColumnType::MYSQL_TYPE_VAR_STRING, 300, ColumnFlags::empty(), utf8),
             col("Progress", ColumnType::MYSQL_TYPE_NEWDECIMAL, 7, nn, binary).with_decimals(3),
         ];
+        let cells: Vec<Vec<Option<Vec<u8>>>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    Some(r.id.to_string().into_bytes()),
+                    Some(r.user.clone().into_bytes()),
+                    Some(r.host.clone().into_bytes()),
+                    r.db.clone().map(String::into_bytes),
+                    Some(r.command.as_bytes().to_vec()),
+                    Some(r.time.to_string().into_bytes()),
+                    r.state.clone().map(String::into_bytes),
+                    r.info.clone().map(String::into_bytes),
+                    Some(b"0.000".to_vec()),
+                ]
+            })
+            .collect();
+        self.reply_result(&columns, &cells).await
+    }
+
+    /// `SELECT @@shoal_last_lsn`: the LSN of the session's last durable write in the
+    /// cluster (NULL before the first), for a client that wants to read it elsewhere
+    /// (`/*shoal:lsn=N*/`, docs/cluster.md).
+    pub(super) async fn reply_last_lsn(&mut self) -> Result<(), ProxyError> {
+        let column = Column::new(ColumnType::MYSQL_TYPE_LONGLONG)
+            .with_name(b"@@shoal_last_lsn")
+            .with_column_length(20)
+            .with_flags(ColumnFlags::UNSIGNED_FLAG | ColumnFlags::BINARY_FLAG)
+            .with_character_set(63);
+        let value = self.backend.last_lsn.map(|l| l.to_string().into_bytes());
+        self.reply_result(&[column], &[vec![value]]).await
+    }
+
+    /// Sends a text-protocol result set shoal made itself.
+    async fn reply_result(&mut self, columns: &[Column], rows: &[Vec<Option<Vec<u8>>>]) -> Result<(), ProxyError> {
+        let deprecate_eof = self.account.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let status = self.backend.status;
         let out = &mut self.io.wbuf;
         let mut payload = BytesMut::new();
         put_lenenc_int(&mut payload, columns.len() as u64);
         let mut seq = put_packet(out, 1, &payload);
-        for c in &columns {
+        for c in columns {
             let mut def = Vec::with_capacity(96);
             c.serialize(&mut def);
             seq = put_packet(out, seq, &def);
@@ -224,19 +259,7 @@ impl Session {
         }
         for r in rows {
             payload.clear();
-            let (id, time) = (r.id.to_string(), r.time.to_string());
-            let cells: [Option<&[u8]>; 9] = [
-                Some(id.as_bytes()),
-                Some(r.user.as_bytes()),
-                Some(r.host.as_bytes()),
-                r.db.as_deref().map(str::as_bytes),
-                Some(r.command.as_bytes()),
-                Some(time.as_bytes()),
-                r.state.as_deref().map(str::as_bytes),
-                r.info.as_deref().map(str::as_bytes),
-                Some(b"0.000"),
-            ];
-            for cell in cells {
+            for cell in r {
                 match cell {
                     Some(v) => put_lenenc_str(&mut payload, v),
                     None => payload.extend_from_slice(&[0xFB]),

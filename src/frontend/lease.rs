@@ -17,9 +17,13 @@ use crate::protocol::com;
 use crate::protocol::framer::Expect;
 use crate::protocol::reply::first_value;
 use crate::protocol::StatusFlags;
-use crate::route::{is_read, route, GtidPos, SessionView, Target};
+use crate::route::{is_read, route, Consistency, GtidPos, SessionView, Target};
 use crate::session::state::SessionState;
 use crate::session::Pin;
+
+/// What a session asks shoal for the LSN of its last write; shoal answers it itself
+/// (`frontend::answers`), a MariaDB refuses it (unknown variable).
+pub const LAST_LSN_SQL: &str = "SELECT @@shoal_last_lsn";
 
 /// Whether a committed statement changed data, so its GTID matters to later reads.
 pub fn writes(c: &Classification) -> bool {
@@ -65,6 +69,10 @@ pub struct Leases {
     pub status: u16,
     /// GTID of the session's last committed write (parsed, and as the server wrote it).
     pub last_gtid: Option<(GtidPos, String)>,
+    /// Cluster LSN of the session's last durable write (its own commit on the leader, or
+    /// learned from the leader's proxy after a forwarded write), or the highest LSN the
+    /// client named in a `/*shoal:lsn=N*/` hint.
+    pub last_lsn: Option<u64>,
     /// The open transaction has written: its COMMIT must record a GTID.
     pub txn_wrote: bool,
     /// shoal's XA transaction open on `held` (capture on): its xid, and whether it wrote.
@@ -192,7 +200,11 @@ impl Leases {
     async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
         let pool = self.pool(proxy, account, server);
         let lease = pool.checkout_alive().await?;
-        let in_flight = proxy.routing.load().servers[server].in_flight.clone();
+        let table = proxy.routing.load();
+        if table.servers[server].shoal {
+            crate::metrics::forwarded();
+        }
+        let in_flight = table.servers[server].in_flight.clone();
         self.held = Some(Held::new(server, lease, in_flight));
         Ok(())
     }
@@ -221,6 +233,7 @@ impl Leases {
             pinned_to: None,
             autocommit_off: !self.autocommit(),
             last_write: self.last_gtid.as_ref().map(|(p, _)| p),
+            last_lsn: self.last_lsn,
         };
         let target = route(class, &view, &table, &proxy.policy());
         let to_follower = matches!(target, Target::Server(id) if table.servers[id].role.serves_reads());
@@ -267,6 +280,10 @@ impl Leases {
         account: &Account,
         state: &SessionState,
     ) -> Result<bool, ProxyError> {
+        let follows_log = self.held.as_ref().is_some_and(|h| proxy.routing.load().servers[h.server].follows_log);
+        if follows_log {
+            return Ok(self.lsn_wait(proxy).await);
+        }
         let Some((_, gtid)) = self.last_gtid.clone() else { return Ok(true) };
         let Some(conn) = self.held.as_mut() else { return Ok(false) };
         if let Ready::Refused(_) = conn.sync(state, false, &account.default_charset).await? {
@@ -277,6 +294,37 @@ impl Leases {
         let _ = write!(sql, "SELECT MASTER_GTID_WAIT('{gtid}', {secs:.3})");
         let (framer, bytes) = conn.ask(com::QUERY, sql.as_bytes(), Expect::Results).await?;
         Ok(framer.error.is_none() && first_value(&bytes, conn.deprecate_eof()) == Some(Some(b"0".to_vec())))
+    }
+
+    /// Waits (up to `causal_wait_ms`) until this cluster node has applied the LSN the read
+    /// must see: the session's last write (`"session"`), or the leader's committed LSN
+    /// asked now (`"global"`). `false` when it did not in time or the leader could not
+    /// say (the read then goes to the leader).
+    async fn lsn_wait(&self, proxy: &Proxy) -> bool {
+        let Some(link) = proxy.cluster.load_full() else { return false };
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(proxy.routing_settings.causal_wait_ms);
+        let wanted = match proxy.routing_settings.read_consistency {
+            Consistency::Global => match tokio::time::timeout_at(deadline, (link.read_lsn)()).await {
+                Ok(Ok(lsn)) => lsn,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "global read: the leader's committed LSN is unknown; reading on the leader");
+                    return false;
+                }
+                Err(_) => return false,
+            },
+            _ => match self.last_lsn {
+                Some(lsn) => lsn,
+                None => return true,
+            },
+        };
+        let mut applied = link.applied.clone();
+        if *applied.borrow() >= wanted {
+            return true;
+        }
+        let ok = matches!(tokio::time::timeout_at(deadline, applied.wait_for(|a| *a >= wanted)).await, Ok(Ok(_)));
+        crate::metrics::causal_wait(ok);
+        ok
     }
 
     /// After a statement on the leader: when a write became durable (autocommit, or the
@@ -304,6 +352,15 @@ impl Leases {
             return Ok(());
         }
         self.txn_wrote = false;
+        if proxy.routing.load().servers[conn.server].shoal {
+            // Forwarded to the leader's proxy: it knows the write's LSN.
+            let (_, bytes) = conn.ask(com::QUERY, LAST_LSN_SQL.as_bytes(), Expect::Results).await?;
+            let lsn = first_value(&bytes, conn.deprecate_eof()).flatten();
+            if let Some(lsn) = lsn.and_then(|v| std::str::from_utf8(&v).ok().and_then(|t| t.parse::<u64>().ok())) {
+                self.last_lsn = Some(self.last_lsn.unwrap_or(0).max(lsn));
+            }
+            return Ok(());
+        }
         let (_, bytes) = conn.ask(com::QUERY, b"SELECT @@last_gtid", Expect::Results).await?;
         if let Some(Some(v)) = first_value(&bytes, conn.deprecate_eof()) {
             // Only digits, '-' and ',' can appear; anything else is not a GTID.

@@ -42,7 +42,7 @@ use crate::error::{ProxyError, ER_CON_COUNT};
 use crate::protocol::handshake::PROXY_CAPABILITIES;
 use crate::protocol::proxy_header::Network;
 use crate::protocol::CapabilityFlags;
-use crate::route::{Health, Policy, Role, RoutingTable, Server};
+use crate::route::{Policy, Role, RoutingTable, Server};
 use crate::session::prepared::StmtCache;
 use crate::session::registry::Registry;
 use crate::session::running::Statements;
@@ -63,6 +63,19 @@ impl ServerInfo {
     pub fn fallback() -> Self {
         ServerInfo { version: "5.5.5-10.11.0-MariaDB-shoal".into(), capabilities: PROXY_CAPABILITIES, collation: 45 }
     }
+}
+
+/// The LSN a linearizable read must see, asked of the cluster's leader.
+pub type ReadLsn =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+
+/// What a cluster node's sessions need from the cluster (set by `server`; the frontend
+/// does not know Raft).
+pub struct ClusterLink {
+    /// The local MariaDB's applied LSN, moving as committed entries are applied.
+    pub applied: tokio::sync::watch::Receiver<u64>,
+    /// The leader's committed LSN now (`read_consistency = "global"`).
+    pub read_lsn: ReadLsn,
 }
 
 /// Everything the client sessions share.
@@ -97,6 +110,9 @@ pub struct Proxy {
     /// Set on a cluster node that does not lead: why writes are refused here (they would
     /// change only this node's MariaDB). Empty: writes run.
     pub writes_refused: ArcSwapOption<String>,
+    /// Set on a cluster node: the applied LSN and the leader's commit point, for
+    /// read-your-writes by LSN.
+    pub cluster: ArcSwapOption<ClusterLink>,
     /// The greeting's server facts, once the primary answered.
     server: ArcSwapOption<ServerInfo>,
     /// Next connection id handed to a client.
@@ -115,20 +131,8 @@ impl Proxy {
         let replicas = &config.backends.replicas;
         let routing_settings = config.routing.clone();
         let proxy_protocol = config.proxy.proxy_protocol.then(|| config.proxy.trusted_networks());
-        let server = |id: usize, addr: &str, role: Role| Server {
-            id,
-            addr: addr.into(),
-            role,
-            // Optimistic until the first health check (run before serving) says otherwise.
-            health: Health::Up,
-            lag_ms: Some(0),
-            gtid: Default::default(),
-            weight: 1,
-            in_flight: Default::default(),
-            last_error: None,
-        };
-        let mut servers = vec![server(0, primary, Role::Leader)];
-        servers.extend(replicas.iter().enumerate().map(|(i, r)| server(i + 1, r, Role::Follower)));
+        let mut servers = vec![Server::new(0, primary, Role::Leader)];
+        servers.extend(replicas.iter().enumerate().map(|(i, r)| Server::new(i + 1, r, Role::Follower)));
         Arc::new(Proxy {
             stmt_cache: StmtCache::new(limits.prepared_cache_entries_max as usize),
             routing: Arc::new(ArcSwap::from_pointee(RoutingTable { servers, version: 1 })),
@@ -145,6 +149,7 @@ impl Proxy {
             running: Arc::default(),
             capture: ArcSwapOption::empty(),
             writes_refused: ArcSwapOption::empty(),
+            cluster: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
         })

@@ -19,7 +19,7 @@ use super::lease::Leases;
 use super::pipelined::{Offer, PipeRun, SessionPipes};
 use super::Proxy;
 use crate::backend::conn::{BackendConn, Ready};
-use crate::classify::answered::{is_show_processlist, parse_kill};
+use crate::classify::answered::{is_last_lsn_query, is_show_processlist, lsn_hint, parse_kill};
 use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
 use crate::classify::set::set_keeps_history;
 use crate::classify::{parse_set, sets_last_insert_id, use_schema, Classification, Flags, Kind, SetEffect};
@@ -548,6 +548,14 @@ impl Session {
         }
         if class.kind == Kind::Show && is_show_processlist(&payload[1..]) {
             return self.show_processlist(&payload[1..]).await;
+        }
+        if class.kind == Kind::Read && is_last_lsn_query(&payload[1..]) {
+            return self.reply_last_lsn().await;
+        }
+        if payload[1..].trim_ascii_start().starts_with(b"/*") {
+            if let Some(lsn) = lsn_hint(&payload[1..]) {
+                self.backend.last_lsn = Some(self.backend.last_lsn.unwrap_or(0).max(lsn));
+            }
         }
         let reads_diagnostics = class.flags.contains(Flags::DIAGNOSTICS);
         let rerun = self.pipes.rerun.take();

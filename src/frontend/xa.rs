@@ -230,6 +230,9 @@ impl Session {
         let started = Instant::now();
         let durable = waiter.durable().await;
         metrics::histogram!(crate::metrics::CAPTURE_DURABLE_WAIT).record(started.elapsed().as_secs_f64());
+        if let Ok(lsn) = &durable {
+            self.backend.last_lsn = Some(*lsn);
+        }
         if let Err(e) = durable {
             let rolled = self.xa_ask(&format!("XA ROLLBACK '{}'", xa.xid)).await;
             self.backend.xa = None;
@@ -398,9 +401,10 @@ impl Session {
         let id = capture.next_statement_id();
         let session = self.state.vars.iter().map(|(_, text)| text.to_string()).collect();
         let entry = StatementEntry { id: id.clone(), schema: self.state.schema.clone(), session, sql: sql.clone() };
-        capture.propose_statement(entry, &pos).await.map_err(|e| {
+        let lsn = capture.propose_statement(entry, &pos).await.map_err(|e| {
             ProxyError::Unavailable(format!("the statement was not run: it could not be replicated: {e}"))
         })?;
+        self.backend.last_lsn = Some(lsn);
         let thread = self.backend.conn().thread_id;
         capture.expect_statement(thread);
         let marked = format!("{STATEMENT_MARK}{id}*/ {sql}");

@@ -13,6 +13,7 @@
 //! | 4 | anything | `autocommit = 0` (implicit transactions) | primary |
 //! | 5 | `Read`, `Show`, `START TRANSACTION READ ONLY` | `read_consistency = "strong"` | primary |
 //! | 6 | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote GTID g (`"session"`) | least-loaded healthy replica known to have applied g; else one within `max_lag_ms` after waiting up to `causal_wait_ms` for g; else primary |
+//! | 6a | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), or any session (`"global"`) | least-loaded healthy server that applies the cluster log (`follows_log`), after waiting up to `causal_wait_ms` for n (`"global"`: the leader's committed LSN now); none: primary |
 //! | 7 | `Read`, `Show`, `START TRANSACTION READ ONLY` | otherwise | least-loaded healthy replica within `max_lag_ms`; none: primary |
 //! | 8 | `SET`, `USE`, `COMMIT`/`ROLLBACK` outside a transaction | any | primary; if it is down, any reachable replica (state replays everywhere) |
 //! | 9 | `LockingRead`, `Write`, `Ddl`, `Call`, `LoadData`, multi-statement with a write, `Unknown`, everything else | any | primary |
@@ -122,6 +123,33 @@ pub struct Server {
     pub in_flight: Arc<AtomicU32>,
     /// Why it is down, for errors and `/health`.
     pub last_error: Option<String>,
+    /// A shoal node's proxy port rather than a MariaDB (a cluster's leader seen from a
+    /// follower: writes are forwarded there, and it tells the LSN of a write).
+    pub shoal: bool,
+    /// Applies the cluster log (a cluster node's own MariaDB): its position is the applied
+    /// LSN, which the session side can wait for (row 6a); its lag comes from the cluster,
+    /// not from replication status.
+    pub follows_log: bool,
+}
+
+impl Server {
+    /// A server entry as configuration or the cluster first describes it: optimistic
+    /// (`Up`, no lag) until the first check says otherwise.
+    pub fn new(id: usize, addr: &str, role: Role) -> Server {
+        Server {
+            id,
+            addr: addr.into(),
+            role,
+            health: Health::Up,
+            lag_ms: Some(0),
+            gtid: GtidPos::default(),
+            weight: 1,
+            in_flight: Arc::default(),
+            last_error: None,
+            shoal: false,
+            follows_log: false,
+        }
+    }
 }
 
 /// Every server; swapped whole (arc-swap) when health, positions or roles change.
@@ -152,6 +180,10 @@ pub enum Consistency {
     /// A session never reads older data than its own last write.
     #[default]
     Session,
+    /// A read sees every write acknowledged before it started, by any session: on a
+    /// cluster follower it waits until the node applied the leader's committed LSN (asked
+    /// at read time); elsewhere reads go to the leader.
+    Global,
     /// Any healthy replica within `max_lag_ms`.
     Eventual,
     /// Reads go to the primary.
@@ -176,6 +208,8 @@ pub struct SessionView<'a> {
     pub autocommit_off: bool,
     /// GTID of the session's last write, if any.
     pub last_write: Option<&'a GtidPos>,
+    /// LSN of the session's last write in a cluster (or one the client named), if any.
+    pub last_lsn: Option<u64>,
 }
 
 /// The router's answer.
@@ -183,8 +217,9 @@ pub struct SessionView<'a> {
 pub enum Target {
     /// Run it on this server.
     Server(usize),
-    /// Run it on this replica after `MASTER_GTID_WAIT` for the session's write; if the
-    /// wait times out, on the primary.
+    /// Run it on this replica after waiting for the session's write (`MASTER_GTID_WAIT`,
+    /// or the applied LSN on a server that `follows_log`); if the wait times out, on the
+    /// primary.
     WaitThenServer(usize),
     /// Nothing can run it: the message names the cause.
     Unavailable(String),
@@ -254,6 +289,19 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
             .min_by_key(|sv| (sv.in_flight.load(Ordering::Relaxed) as u64 * 1000) / sv.weight.max(1) as u64)
             .map(|sv| sv.id)
     };
+    let by_lsn = match policy.consistency {
+        Consistency::Session => s.last_lsn.is_some(),
+        Consistency::Global => true,
+        _ => false,
+    };
+    if by_lsn {
+        if let Some(id) = least_loaded(&|sv: &&Server| fresh(sv) && sv.follows_log) {
+            return Target::WaitThenServer(id);
+        }
+        if let Some(p) = primary_up {
+            return Target::Server(p.id);
+        }
+    }
     match (policy.consistency, s.last_write) {
         (Consistency::Session, Some(g)) if !g.is_empty() => {
             if let Some(id) = least_loaded(&|sv: &&Server| fresh(sv) && sv.gtid.covers(g)) {

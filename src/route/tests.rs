@@ -3,17 +3,7 @@
 use super::*;
 
 fn server(id: usize, role: Role, health: Health, lag_ms: Option<u64>, gtid: &str) -> Server {
-    Server {
-        id,
-        addr: format!("10.0.0.{id}:3306").into(),
-        role,
-        health,
-        lag_ms,
-        gtid: GtidPos::parse(gtid),
-        weight: 1,
-        in_flight: Arc::new(AtomicU32::new(0)),
-        last_error: None,
-    }
+    Server { health, lag_ms, gtid: GtidPos::parse(gtid), ..Server::new(id, &format!("10.0.0.{id}:3306"), role) }
 }
 
 fn table() -> RoutingTable {
@@ -193,4 +183,36 @@ fn roles_not_positions_decide() {
     t.servers[0].role = Role::Proxy;
     t.servers[1].role = Role::Proxy;
     assert_eq!(route(&read(), &s, &t, &POLICY), Target::Server(2));
+}
+
+/// A cluster follower's table: its own MariaDB (applies the log) and the leader's proxy.
+fn cluster_table() -> RoutingTable {
+    let local = Server { follows_log: true, ..server(0, Role::Follower, Health::Up, Some(0), "") };
+    let leader = Server { shoal: true, ..server(1, Role::Leader, Health::Up, Some(0), "") };
+    RoutingTable { servers: vec![local, leader], version: 1 }
+}
+
+#[test]
+fn row_6a_a_session_write_lsn_waits_on_the_local_node() {
+    let t = cluster_table();
+    let read = read();
+    let wrote = SessionView { last_lsn: Some(42), ..SessionView::default() };
+    assert_eq!(route(&read, &wrote, &t, &POLICY), Target::WaitThenServer(0));
+    // No write yet: an ordinary read on the local node.
+    assert_eq!(route(&read, &SessionView::default(), &t, &POLICY), Target::Server(0));
+    // Writes go to the leader's proxy.
+    assert_eq!(route(&c(Kind::Write, Flags::default()), &wrote, &t, &POLICY), Target::Server(1));
+}
+
+#[test]
+fn row_6a_global_reads_wait_for_the_leaders_commit_point() {
+    let t = cluster_table();
+    let global = Policy { consistency: Consistency::Global, ..POLICY };
+    assert_eq!(route(&read(), &SessionView::default(), &t, &global), Target::WaitThenServer(0));
+    // Without a server that applies the log (standalone proxy): the leader.
+    assert_eq!(route(&read(), &SessionView::default(), &table(), &global), Target::Server(0));
+    // A local node that is down: the leader.
+    let mut down = cluster_table();
+    down.servers[0].health = Health::Down;
+    assert_eq!(route(&read(), &SessionView::default(), &down, &global), Target::Server(1));
 }

@@ -29,11 +29,13 @@ use crate::admin::health::Health;
 pub use crate::admin::state::{ConfigSource, Mode, Shared};
 use crate::backend::tls::BackendTls;
 use crate::backend::users::{ServiceAccount, Stage2, Users};
-use crate::cluster::settings::{self, Plan};
-use crate::cluster::{Node, Start};
+use crate::cluster::Node;
 use crate::config::{read_secret, Config};
 use crate::frontend::{tls, Proxy};
 use crate::protocol::auth::{parse_stored_hash, Credential};
+pub use cluster::{has_cluster_state, start_cluster};
+
+pub mod cluster;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -216,126 +218,6 @@ pub async fn start_local_capture(config: &Config) -> anyhow::Result<LocalCapture
     Ok(LocalCapture { capture, tail, wal })
 }
 
-/// Capture on a cluster node while it leads: what keeps it running.
-struct Leading {
-    _tail: crate::capture::tail::BinlogTail,
-}
-
-/// Sets `capture` on every proxy generation (new clients and running sessions' next
-/// transactions).
-fn set_capture(shared: &Shared, capture: Option<Arc<crate::capture::Capture>>) {
-    // Without capture this node takes no writes (they would change its MariaDB alone).
-    let refused = capture.is_none().then(|| {
-        let node = shared.node();
-        let leader = node.as_ref().and_then(|n| n.leader_and_contact().0);
-        let me = node.as_ref().map(|n| n.id());
-        Arc::new(match leader {
-            Some(id) if Some(id) == me => {
-                "this node was just elected leader: it takes writes once it has applied the log (retry shortly)".to_string()
-            }
-            Some(id) => format!(
-                "this cluster node does not lead: send writes to the leader (node {id}; `shoal servers` shows its address)"
-            ),
-            None => "this cluster node does not lead and no leader is known: writes are unavailable".to_string(),
-        })
-    });
-    for p in std::iter::once(shared.proxy.load_full()).chain(shared.generations()) {
-        p.capture.store(capture.clone());
-        p.writes_refused.store(refused.clone());
-    }
-}
-
-/// How long a new leader waits to have applied every entry in its log before it takes
-/// writes.
-pub const LEADER_CATCH_UP_MAX: Duration = Duration::from_secs(30);
-
-/// A cluster node's write path follows its role: while it leads, client write
-/// transactions are captured from its MariaDB (writable) and proposed to the Raft log;
-/// while it follows, its MariaDB is `read_only=ON` and committed entries are applied to
-/// it. A new leader first applies everything in its log (earlier terms included).
-async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak<Node>, config: Arc<Config>) {
-    let Some(mut metrics) = node.upgrade().map(|n| n.raft().metrics()) else { return };
-    let mut leading: Option<Leading> = None;
-    let mut read_only: Option<bool> = None;
-    let mut known_leader = None;
-    loop {
-        let (is_leader, leader) = {
-            let m = metrics.borrow();
-            (m.state == openraft::ServerState::Leader, m.current_leader)
-        };
-        if !is_leader && leader != known_leader {
-            // The refusal names the leader.
-            known_leader = leader;
-            set_capture(&shared, None);
-        }
-        if is_leader && leading.is_none() {
-            match start_leading(&node, &config, &mut metrics).await {
-                Ok((run, capture)) => {
-                    set_capture(&shared, Some(capture));
-                    read_only = Some(false);
-                    leading = Some(run);
-                    tracing::info!("leading: write transactions are captured and proposed to the cluster");
-                }
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "could not start capture as the leader; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
-        } else if !is_leader && (leading.is_some() || read_only != Some(true)) {
-            leading = None;
-            set_capture(&shared, None);
-            match set_read_only(&config, true).await {
-                Ok(()) => read_only = Some(true),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "could not set the local MariaDB read_only; retrying")
-                }
-            }
-        }
-        let tick = tokio::time::sleep(Duration::from_secs(1));
-        tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { break },
-            _ = tick => {}
-        }
-    }
-    set_capture(&shared, None);
-}
-
-/// `SET GLOBAL read_only` on the local MariaDB.
-async fn set_read_only(config: &Config, on: bool) -> anyhow::Result<()> {
-    use mysql_async::prelude::Queryable;
-    let (opts, _) = service_opts(config)?;
-    let mut conn = mysql_async::Conn::new(opts).await?;
-    conn.query_drop(format!("SET GLOBAL read_only = {}", if on { "ON" } else { "OFF" })).await?;
-    let _ = conn.disconnect().await;
-    Ok(())
-}
-
-/// Becomes the writer: applies the whole log, makes the MariaDB writable, starts the
-/// binlog tail and the coordinator with Raft durability.
-async fn start_leading(
-    node: &std::sync::Weak<Node>,
-    config: &Config,
-    metrics: &mut tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, openraft::BasicNode>>,
-) -> anyhow::Result<(Leading, Arc<crate::capture::Capture>)> {
-    use crate::capture::{raft::RaftDurable, setup};
-    use mysql_async::prelude::Queryable;
-    let caught_up = metrics
-        .wait_for(|m| m.state != openraft::ServerState::Leader || m.last_applied.map(|a| a.index) >= m.last_log_index);
-    match tokio::time::timeout(LEADER_CATCH_UP_MAX, caught_up).await {
-        Ok(Ok(m)) if m.state == openraft::ServerState::Leader => {}
-        Ok(_) => anyhow::bail!("no longer the leader"),
-        Err(_) => anyhow::bail!("the log was not applied within {LEADER_CATCH_UP_MAX:?}"),
-    }
-    let node = node.upgrade().ok_or_else(|| anyhow::anyhow!("the Raft node stopped"))?;
-    let (opts, password) = service_opts(config)?;
-    let mut conn = mysql_async::Conn::new(opts).await?;
-    conn.query_drop("SET GLOBAL read_only = OFF").await?;
-    setup::prepare_leader(&mut conn).await?;
-    let (tail, capture) = start_capture(config, conn, &password, Arc::new(RaftDurable::new(&node))).await?;
-    Ok((Leading { _tail: tail }, capture))
-}
-
 /// The running process: proxy generations, listener, API, health checker.
 pub struct Server {
     /// Shared state.
@@ -359,60 +241,6 @@ fn token_of(config: &Config) -> anyhow::Result<Option<Arc<String>>> {
 
 /// How long shutdown waits for API requests to let go of the Raft node before stopping it.
 pub const NODE_RELEASE_WAIT_MAX: Duration = Duration::from_secs(2);
-
-/// Whether this node's WAL directory holds anything (the `has_state` of
-/// [`settings::plan`]).
-pub fn has_cluster_state(config: &Config) -> bool {
-    let dir = config.node.data_dir.join("wal");
-    std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
-}
-
-/// Starts the Raft node `plan` asks for (`None` for [`Plan::ProxyOnly`]) on
-/// `[node] bind_address`. Its state machine is the local MariaDB (`[database]`):
-/// committed entries are applied there (the leader side: `lead_while_leader`).
-pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Option<Node>> {
-    if *plan == Plan::ProxyOnly {
-        return Ok(None);
-    }
-    let secret = settings::load_secret(config)?;
-    let (cfg, warnings) = settings::node_config(config, secret)?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    let start = match plan {
-        Plan::Join { via } => Start::Join { via: via.clone() },
-        _ => Start::Restart,
-    };
-    // The state machine is the local MariaDB; what this node's capture proposed as the
-    // leader is there already.
-    let (opts, _) = service_opts(config)?;
-    let mut applier = crate::apply::Applier::connect(opts)
-        .await
-        .map_err(|e| anyhow::anyhow!("the local MariaDB {} ([database]): {e}", config.backends.primary))?;
-    applier.prepare().await?;
-    let name = node_name(config);
-    let own = Arc::new(move |e: &crate::capture::Entry| crate::capture::coordinator::proposed_here(&name, e));
-    let node = Node::start(cfg.clone(), crate::apply::RaftApplier::new(applier).skipping_own(own), start).await?;
-    if *plan == Plan::Bootstrap {
-        // The peer listener is up before we ask the others, so nodes bootstrapping at
-        // the same moment find each other.
-        let members = match settings::discover_members_patiently(&cfg, &config.cluster.peers).await {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = node.shutdown().await;
-                anyhow::bail!("bootstrap: {e}");
-            }
-        };
-        let nodes: std::collections::BTreeMap<_, _> =
-            members.into_iter().map(|(id, addr)| (id, openraft::BasicNode::new(addr))).collect();
-        tracing::info!(members = ?nodes.keys().collect::<Vec<_>>(), "bootstrap: initializing the cluster");
-        if let Err(e) = node.raft().initialize(nodes).await {
-            tracing::info!(error = %e, "bootstrap: the cluster is already initialized");
-        }
-    }
-    tracing::info!(id = cfg.id, cluster = %cfg.addr, plan = ?plan, "cluster node running (applier: the local MariaDB)");
-    Ok(Some(node))
-}
 
 impl Server {
     /// Starts everything; `config` must have `[backends]` resolved. `node` is the Raft
@@ -466,9 +294,10 @@ impl Server {
             stop_requested: tokio::sync::Notify::new(),
         });
         shared.health.refresh(&shared.config.load(), &shared.proxy.load()).await;
-        if shared.node().is_some() {
-            // No writes until this node leads (`lead_while_leader`).
-            set_capture(&shared, None);
+        if let Some(node) = shared.node() {
+            // No writes until the role is known (`cluster::lead_while_leader`).
+            cluster::publish_unknown_role(&shared, node.id());
+            node.set_endpoints(cluster::endpoints(proxy_addr, api_addr, node.advertise()));
         }
         start_serving(&shared)?;
         let stop = Arc::new(tokio::sync::Notify::new());
@@ -501,7 +330,7 @@ impl Server {
             }
         }));
         if let Some(node) = shared.node() {
-            tasks.push(tokio::spawn(lead_while_leader(
+            tasks.push(tokio::spawn(cluster::lead_while_leader(
                 shared.clone(),
                 Arc::downgrade(&node),
                 shared.config.load_full(),
