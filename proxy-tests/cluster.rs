@@ -23,6 +23,10 @@ const HEARTBEAT_MS: u64 = 100;
 const ELECTION_MIN_MS: u64 = 250;
 /// `[cluster] election_timeout_max_ms`; a new leader must appear within twice this.
 const ELECTION_MAX_MS: u64 = 1000;
+/// `[cluster] write_timeout_ms` of the test nodes.
+const WRITE_TIMEOUT_MS: u64 = 3000;
+/// `[routing] causal_wait_ms` of the nodes of the end-to-end test.
+const CAUSAL_WAIT_MS: u64 = 50;
 /// How long a node may take to start (proxy, API, Raft) and the first election.
 const SETTLE_MAX: Duration = Duration::from_secs(30);
 /// Poll interval of `/cluster`.
@@ -60,6 +64,7 @@ impl Member {
              [database]\nhost = \"127.0.0.1\"\nport = {db_port}\nuser = \"root\"\npassword = \"\"\n\
              [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\nheartbeat_interval_ms = {HEARTBEAT_MS}\n\
              election_timeout_min_ms = {ELECTION_MIN_MS}\nelection_timeout_max_ms = {ELECTION_MAX_MS}\n\
+             write_timeout_ms = {WRITE_TIMEOUT_MS}\n\
              [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n{extra}",
             data = dir.join("data").display(),
             secret = secret.display(),
@@ -126,6 +131,10 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let _ = std::fs::create_dir_all("/tmp/shoal-failed-cluster");
+            let _ = std::fs::write(format!("/tmp/shoal-failed-cluster/node-{}.log", self.id), self.logs());
+        }
     }
 }
 
@@ -153,6 +162,7 @@ impl Cluster {
     /// returns once node 1 (the preferred leader) leads and every node agrees.
     fn start(extra: impl Fn(u64) -> String) -> Cluster {
         let root = tempfile::tempdir().unwrap();
+        eprintln!("cluster files in {}", root.path().display());
         let secret = root.path().join("cluster.secret");
         std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
         let mut dbs: Vec<MariaDb> = (1..=3).map(node_db).collect();
@@ -454,4 +464,261 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     let rows = voters(&mut c);
     assert!(rows.iter().all(|(id, _)| *id != 4) && rows.len() == 3, "{rows:?}");
     println!("leaders by term over the whole test: {:?}", c.leaders_by_term);
+}
+
+/// mysql_async options for root on `port` (a node's proxy or its MariaDB), schema `db`.
+fn opts(port: u16, db: Option<&str>) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("root"))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+/// Holds a node's apply: `FLUSH TABLES WITH READ LOCK` on its MariaDB `db` from a
+/// mariadb CLI that keeps the lock until it is killed. Reads there still run.
+fn hold_apply(db: &MariaDb) -> Child {
+    use std::io::Write;
+    let mut l = Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", &format!("-P{}", db.port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = l.stdin.as_mut().unwrap();
+    stdin.write_all(b"FLUSH TABLES WITH READ LOCK; SELECT SLEEP(600);\n").unwrap();
+    stdin.flush().unwrap();
+    // The lock is taken once the CLI ran the first statement.
+    let deadline = Instant::now() + SETTLE_MAX;
+    while !db.sql("SHOW PROCESSLIST").contains("SLEEP(600)") {
+        assert!(Instant::now() < deadline, "FLUSH TABLES WITH READ LOCK on port {} did not run", db.port);
+        std::thread::sleep(POLL);
+    }
+    l
+}
+
+/// A counter of `/metrics` on `api` (sum over the series whose labels contain `labels`).
+fn counter(api: &str, name: &str, labels: &str) -> f64 {
+    let body = client::get(api, "/metrics", None, Duration::from_secs(5)).unwrap().body;
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// The product the README promises: every node takes reads and writes on its proxy port.
+/// Node 2 runs `read_consistency = "global"`, node 3 `"session"`.
+///
+/// * the randomized workload of the capture tests, sent to all three nodes at once
+///   (followers forward writes), ends with identical checksums on the three MariaDBs;
+/// * every acknowledged write is on at least two nodes' logs at its OK (leader's API);
+/// * a session reads its own write on a follower 100/100 with that follower's apply held
+///   (`FLUSH TABLES WITH READ LOCK` on its MariaDB), and 100/100 with apply running;
+///   `global` the same across two connections;
+/// * the mariadb CLI, PyMySQL, mysql-connector-python, node mysql2 and sysbench
+///   `oltp_read_write` work against a follower's port;
+/// * with both followers stopped, a write on the leader blocks, is invisible, and fails
+///   with a clear error after `write_timeout_ms`, never to appear.
+#[test]
+fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
+    use mysql_async::prelude::Queryable;
+    let seed: u64 = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("cluster workload seed {seed} (SHOAL_SEED={seed} replays it)");
+    let mut c = Cluster::start(|id| {
+        let consistency = if id == 2 { "global" } else { "session" };
+        format!("[routing]\nread_consistency = \"{consistency}\"\ncausal_wait_ms = {CAUSAL_WAIT_MS}\n")
+    });
+    let port = |c: &Cluster, id: u64| c.members[&id].proxy;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let (p1, p2, p3) = (port(&c, 1), port(&c, 2), port(&c, 3));
+
+    // The schema through follower 2 (DDL forwarded), then everywhere before the workload.
+    rt.block_on(async {
+        let mut conn = mysql_async::Conn::new(opts(p2, None)).await.unwrap();
+        conn.query_drop("CREATE DATABASE w").await.unwrap();
+        conn.query_drop("USE w").await.unwrap();
+        for ddl in crate::replication::SCHEMA {
+            conn.query_drop(*ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
+        }
+        for t in ["ryw (id INT PRIMARY KEY)", "glob (id INT PRIMARY KEY)", "acked (id INT PRIMARY KEY)"] {
+            conn.query_drop(format!("CREATE TABLE {t}")).await.unwrap();
+        }
+        conn.query_drop("CREATE USER app@'%' IDENTIFIED BY 'app-pw'").await.unwrap();
+        conn.query_drop("GRANT ALL ON *.* TO app@'%'").await.unwrap();
+        conn.disconnect().await.unwrap();
+    });
+    c.converged(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'w'",
+        &(crate::replication::SCHEMA.len() - 2 + 3).to_string(),
+    );
+
+    // The randomized workload on all three nodes at once: 2 clients per node.
+    let done: usize = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (i, p) in [p1, p2, p3].into_iter().enumerate() {
+            tasks.extend(crate::replication::workload_clients(opts(p, Some("w")), seed.wrapping_add(i as u64), 2, 40));
+        }
+        let mut done = 0;
+        for t in tasks {
+            done += t.await.unwrap();
+        }
+        // A last write through each node.
+        for p in [p1, p2, p3] {
+            let mut conn = mysql_async::Conn::new(opts(p, Some("w"))).await.unwrap();
+            conn.query_drop(format!("INSERT INTO t_ai (k, v) VALUES (-1, 'last via {p}')")).await.unwrap();
+            conn.disconnect().await.unwrap();
+        }
+        done
+    });
+    assert!(done > 120, "only {done} of 240 operations succeeded (seed {seed})");
+    let deadline = Instant::now() + SETTLE_MAX;
+    let want = loop {
+        let sums: Vec<_> = rt.block_on(async {
+            let mut out = Vec::new();
+            for m in c.members.values() {
+                let mut t = crate::replication::checksums(&m.db, "w").await;
+                t.extend(
+                    crate::replication::checksums(&m.db, "shoal_meta").await.into_iter().filter(|(t, _)| t == "txn"),
+                );
+                out.push(t);
+            }
+            out
+        });
+        if sums.iter().all(|s| *s == sums[0]) {
+            break sums[0].clone();
+        }
+        assert!(Instant::now() < deadline, "checksums differ (seed {seed}): {sums:?}\n{}", c.all_logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("workload: {done} of 240 operations ok; {} tables identical on 3 nodes", want.len());
+    for m in c.members.values() {
+        assert!(m.db.sql("XA RECOVER").trim().is_empty(), "node {}: transactions left prepared", m.id);
+    }
+
+    // Each write acknowledged through follower 3 is on two nodes' logs at its OK.
+    rt.block_on(async {
+        let mut conn = mysql_async::Conn::new(opts(p3, Some("w"))).await.unwrap();
+        let mut last = 0;
+        for i in 0..20 {
+            conn.query_drop(format!("INSERT INTO acked VALUES ({i})")).await.unwrap();
+            let lsn: Option<u64> = conn.query_first("SELECT @@shoal_last_lsn").await.unwrap().flatten();
+            let lsn = lsn.expect("an LSN after a write");
+            assert!(lsn > last, "LSNs grow: {lsn} after {last}");
+            last = lsn;
+            let nodes = client::get(&c.members[&1].api, "/cluster/nodes", None, Duration::from_secs(5)).unwrap().body;
+            let nodes: serde_json::Value = serde_json::from_str(&nodes).unwrap();
+            let index = lsn - 1;
+            let holding = nodes["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["last_log_index"].as_u64().or(n["matched_index"].as_u64()).is_some_and(|l| l >= index))
+                .count();
+            assert!(holding >= 2, "LSN {lsn} acknowledged but held by {holding} node(s): {nodes}");
+        }
+        conn.disconnect().await.unwrap();
+    });
+
+    // Read-your-writes on follower 3 (session) with its apply held, then running.
+    let held_before = counter(&c.members[&3].api, "shoal_causal_waits_total", "timeout");
+    for hold in [true, false] {
+        let lock = hold.then(|| hold_apply(&c.members[&3].db));
+        let base = if hold { 0 } else { 1000 };
+        rt.block_on(async {
+            let mut conn = mysql_async::Conn::new(opts(p3, Some("w"))).await.unwrap();
+            for i in base..base + 100 {
+                conn.query_drop(format!("INSERT INTO ryw VALUES ({i})")).await.unwrap();
+                let n: i64 =
+                    conn.query_first(format!("SELECT COUNT(*) FROM ryw WHERE id = {i}")).await.unwrap().unwrap();
+                assert_eq!(n, 1, "follower 3 (apply held: {hold}) did not read its own write {i}");
+            }
+            conn.disconnect().await.unwrap();
+        });
+        if let Some(mut l) = lock {
+            let _ = l.kill();
+            let _ = l.wait();
+        }
+    }
+    let waited = counter(&c.members[&3].api, "shoal_causal_waits_total", "timeout") - held_before;
+    let applied = counter(&c.members[&3].api, "shoal_causal_waits_total", "applied");
+    println!("follower 3: 200/200 own writes read; {waited} reads went to the leader after waiting, {applied} waited and ran on the follower");
+    assert!(waited >= 100.0, "with apply held, reads must have waited and gone to the leader: {waited}");
+    // Global consistency on follower 2: a write through the leader, read on node 2.
+    for hold in [true, false] {
+        let lock = hold.then(|| hold_apply(&c.members[&2].db));
+        let base = if hold { 0 } else { 1000 };
+        rt.block_on(async {
+            let mut writer = mysql_async::Conn::new(opts(p1, Some("w"))).await.unwrap();
+            let mut reader = mysql_async::Conn::new(opts(p2, Some("w"))).await.unwrap();
+            for i in base..base + 100 {
+                writer.query_drop(format!("INSERT INTO glob VALUES ({i})")).await.unwrap();
+                let n: i64 =
+                    reader.query_first(format!("SELECT COUNT(*) FROM glob WHERE id = {i}")).await.unwrap().unwrap();
+                assert_eq!(n, 1, "follower 2 (global, apply held: {hold}) missed write {i} acknowledged on node 1");
+            }
+            writer.disconnect().await.unwrap();
+            reader.disconnect().await.unwrap();
+        });
+        if let Some(mut l) = lock {
+            let _ = l.kill();
+            let _ = l.wait();
+        }
+    }
+    let waited = counter(&c.members[&2].api, "shoal_causal_waits_total", "timeout");
+    println!("follower 2 (global): 200/200 reads saw the other connection's write; {waited} went to the leader");
+    assert!(waited >= 100.0, "with apply held, global reads must have gone to the leader: {waited}");
+
+    // Clients against follower 3's port as against the leader's.
+    let (ok, out, err) = mariadb_cli(
+        p3,
+        "app",
+        "app-pw",
+        &["-N", "w", "-e", "INSERT INTO ryw VALUES (5000); SELECT id FROM ryw WHERE id = 5000"],
+        None,
+    );
+    assert!(ok && out.trim() == "5000", "mariadb CLI on a follower: {out} {err}");
+    for driver in ["pymysql", "connector-pure"] {
+        let passed = crate::clients::python_checks(driver, p3, "app", "app-pw", "w");
+        assert!(passed >= 9, "{driver} on a follower: {passed} checks");
+    }
+    let passed = crate::clients::node_checks(p3, "app", "app-pw", "w");
+    assert!(passed >= 26, "node mysql2 on a follower: {passed} checks");
+    let sb = crate::clients::sysbench_read_write(p3, "app", "app-pw", "w", 5);
+    println!("sysbench oltp_read_write on follower 3: {sb:?}");
+    assert!(sb.transactions > 10 && sb.errors == 0 && sb.reconnects == 0, "{sb:?}");
+
+    // Both followers stopped: a write on the leader blocks, stays invisible, then fails.
+    c.members.get_mut(&2).unwrap().kill();
+    c.members.get_mut(&3).unwrap().kill();
+    std::thread::sleep(Duration::from_millis(2 * ELECTION_MAX_MS));
+    let leader_db = c.members[&1].db.port;
+    rt.block_on(async {
+        let mut conn = mysql_async::Conn::new(opts(p1, Some("w"))).await.unwrap();
+        let started = Instant::now();
+        let write = tokio::spawn(async move {
+            let r = conn.query_drop("INSERT INTO acked VALUES (-7)").await;
+            (r, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(WRITE_TIMEOUT_MS / 3)).await;
+        let mut direct = mysql_async::Conn::new(opts(leader_db, Some("w"))).await.unwrap();
+        let seen: i64 = direct.query_first("SELECT COUNT(*) FROM acked WHERE id = -7").await.unwrap().unwrap();
+        assert_eq!(seen, 0, "an uncommitted write is visible on the leader");
+        assert!(!write.is_finished(), "the write did not wait for the cluster");
+        let (r, took) = write.await.unwrap();
+        println!("write with no quorum failed after {took:?} (write_timeout_ms = {WRITE_TIMEOUT_MS}): {r:?}");
+        match r {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 1180, "{e:?}");
+                assert!(e.message.contains("write_timeout_ms"), "{e:?}");
+            }
+            other => panic!("a write with no quorum: {other:?}"),
+        }
+        let seen: i64 = direct.query_first("SELECT COUNT(*) FROM acked WHERE id = -7").await.unwrap().unwrap();
+        assert_eq!(seen, 0, "the refused write became visible");
+        let prepared: Vec<mysql_async::Row> = direct.query("XA RECOVER").await.unwrap();
+        assert!(prepared.is_empty(), "the refused write was left prepared");
+        direct.disconnect().await.unwrap();
+    });
 }

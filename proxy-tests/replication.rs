@@ -179,7 +179,7 @@ impl Follower {
 }
 
 /// `CHECKSUM TABLE` of every base table of `schema` on `db`, by name.
-async fn checksums(db: &MariaDb, schema: &str) -> Vec<(String, Option<i64>)> {
+pub async fn checksums(db: &MariaDb, schema: &str) -> Vec<(String, Option<i64>)> {
     let mut c = Conn::new(root_opts(db)).await.unwrap();
     let tables: Vec<String> = c
         .exec(
@@ -208,7 +208,7 @@ async fn count(db: &MariaDb, schema: &str, sql: &str) -> i64 {
 
 /// The schema every workload client uses, created through shoal (so the appliers get it
 /// as statement entries).
-const SCHEMA: &[&str] = &[
+pub const SCHEMA: &[&str] = &[
     "CREATE TABLE t_ai (id INT AUTO_INCREMENT PRIMARY KEY, k INT, v VARCHAR(100), created DATETIME(6) DEFAULT NOW(6), \
      sys DATETIME(6), u CHAR(36), us BIGINT UNSIGNED, r DOUBLE) ENGINE=InnoDB",
     "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, src INT, r DOUBLE, at DATETIME(6) DEFAULT NOW(6)) ENGINE=InnoDB",
@@ -230,7 +230,7 @@ const SCHEMA: &[&str] = &[
 
 /// One random operation of a workload client; errors (deadlocks, duplicate keys) are
 /// part of the workload: whatever the leader committed must be on the followers.
-async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Result<(), mysql_async::Error> {
+pub async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Result<(), mysql_async::Error> {
     let k: i32 = rng.random_range(0..50);
     match rng.random_range(0..15) {
         0 => c.query_drop(format!("INSERT INTO t_ai (k, v, sys, u, us, r) VALUES ({k}, 'w{me}', SYSDATE(6), UUID(), UUID_SHORT(), RAND())")).await,
@@ -291,7 +291,7 @@ async fn random_op(c: &mut Conn, rng: &mut rand::rngs::StdRng, me: usize) -> Res
 
 /// `clients` workload clients through `opts`, each running `ops` random operations
 /// (seeded from `seed`); each task answers how many succeeded.
-fn workload_clients(
+pub fn workload_clients(
     opts: mysql_async::Opts,
     seed: u64,
     clients: usize,
@@ -318,7 +318,7 @@ fn workload_clients(
 }
 
 /// Ends any transaction an interrupted operation left open (`autocommit` back on).
-async fn tidy(c: &mut Conn) {
+pub async fn tidy(c: &mut Conn) {
     let _ = c.query_drop("ROLLBACK").await;
     let _ = c.query_drop("SET autocommit = 1").await;
 }

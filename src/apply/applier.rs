@@ -264,9 +264,8 @@ impl Applier {
         let Entry::Statement(s) = &c.entry else { unreachable!("plan puts rows entries in rows steps") };
         let mut set = Vec::new();
         let outcome = self.statement_run(s, &mut set).await;
-        for name in set {
-            self.run_or_retry(&format!("SET SESSION {name} = DEFAULT"), "resetting a statement's session variable")
-                .await?;
+        for reset in set {
+            self.run_or_retry(&reset, "resetting a statement's session variable").await?;
         }
         match outcome {
             Ok(()) => {}
@@ -288,9 +287,9 @@ impl Applier {
             self.run(&format!("USE {}", plan::quote_ident(schema)), "selecting a statement's schema").await?;
         }
         for a in &s.session {
-            let (name, value) = plan::session_assignment(a).map_err(|message| TxnError::Server { code: 0, message })?;
-            self.run(&format!("SET SESSION {name} = {value}"), "setting a statement's session variable").await?;
-            set.push(name.to_string());
+            let (run, reset) = plan::session_statements(a).map_err(|message| TxnError::Server { code: 0, message })?;
+            self.run(&run, "setting a statement's session variable").await?;
+            set.push(reset);
         }
         self.run(&s.sql, "running a statement entry").await
     }

@@ -211,6 +211,31 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// A statement entry's session assignment as the applier runs it and then undoes it.
+///
+/// | recorded (the client's `SET` clause) | runs | reset |
+/// |---|---|---|
+/// | `name = value` (plain system variable) | `SET SESSION name = value` | `SET SESSION name = DEFAULT` |
+/// | `NAMES cs [COLLATE c]` | `SET NAMES cs [COLLATE c]` | `SET NAMES DEFAULT` |
+/// | `CHARACTER SET cs` / `CHARSET cs` | `SET CHARACTER SET cs` | `SET NAMES DEFAULT` |
+/// | anything else | refused (the statement is not run) | — |
+pub fn session_statements(s: &str) -> Result<(String, String), String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let charset = ["names ", "character set ", "charset "].iter().find(|p| lower.starts_with(*p));
+    if let Some(p) = charset {
+        let rest = &t[p.len()..];
+        let safe = rest.chars().all(|c| c.is_ascii_alphanumeric() || "_ '`\"".contains(c));
+        if !safe || rest.trim().is_empty() {
+            return Err(format!("session assignment {s:?}: not a character set clause"));
+        }
+        let verb = if p.starts_with('n') { "NAMES" } else { "CHARACTER SET" };
+        return Ok((format!("SET {verb} {rest}"), "SET NAMES DEFAULT".into()));
+    }
+    let (name, value) = session_assignment(t)?;
+    Ok((format!("SET SESSION {name} = {value}"), format!("SET SESSION {name} = DEFAULT")))
+}
+
 /// A session assignment of a statement entry (`name = value`), split and checked: the
 /// name must be a plain system variable name, so that `SET SESSION name = value` and the
 /// reset `SET SESSION name = DEFAULT` cannot mean anything else.
@@ -232,6 +257,20 @@ pub fn session_assignment(s: &str) -> Result<(&str, &str), String> {
 mod tests {
     use super::*;
     use crate::capture::StatementEntry;
+
+    #[test]
+    fn session_statement_rows() {
+        let run = |s: &str| session_statements(s).map(|(a, b)| format!("{a} | {b}"));
+        assert_eq!(run("sql_mode = 'ANSI'").unwrap(), "SET SESSION sql_mode = 'ANSI' | SET SESSION sql_mode = DEFAULT");
+        assert_eq!(run("NAMES utf8mb4").unwrap(), "SET NAMES utf8mb4 | SET NAMES DEFAULT");
+        assert_eq!(
+            run("names 'latin1' COLLATE latin1_bin").unwrap(),
+            "SET NAMES 'latin1' COLLATE latin1_bin | SET NAMES DEFAULT"
+        );
+        assert_eq!(run("CHARACTER SET latin1").unwrap(), "SET CHARACTER SET latin1 | SET NAMES DEFAULT");
+        assert!(run("NAMES x; DROP TABLE t").is_err());
+        assert!(run("@x := 1").is_err());
+    }
 
     fn rows(lsn: Lsn, format: &[u8], bytes: usize, xid: Option<&str>) -> Committed {
         let origin = match xid {

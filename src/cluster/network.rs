@@ -27,9 +27,10 @@
 //! request deep); a request without an answer within openraft's hard TTL fails with
 //! `Timeout` and its connection is dropped.
 //!
-//! Messages are JSON (serde_json is already a dependency); the entries of an
-//! AppendEntries therefore cost about 3.5× their size on the wire. A binary codec is a
-//! later step, with the throughput benchmark.
+//! Messages are MessagePack (`rmp-serde`, structs as maps so openraft's optional fields
+//! survive), commands as raw bytes (`serde_bytes`): an entry costs its own size on the
+//! wire plus a few bytes. JSON, the first codec, cost about 3.5× the size and enough CPU
+//! that an AppendEntries of a few MiB outlived its heartbeat-long timeout in debug builds.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -66,6 +67,8 @@ pub const INBOUND_CONNECTIONS_MAX: usize = 64;
 /// Time allowed for a snapshot transfer and install (snapshots are small until they are
 /// MariaDB dumps with their own transport).
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shortest deadline of an AppendEntries that carries entries (heartbeats keep openraft's).
+pub const APPEND_ENTRIES_TTL_MIN: Duration = Duration::from_secs(1);
 /// Time allowed for an admin request ([`AdminRequest`]).
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before the next.
@@ -324,7 +327,7 @@ async fn send_frame(conn: &mut Conn, frame: Bytes, doing: &str) -> Result<(), Pe
 }
 
 fn encode<T: Serialize>(msg: &T) -> Result<Bytes, PeerError> {
-    serde_json::to_vec(msg).map(Bytes::from).map_err(|e| io_error(e, "encoding a peer message"))
+    rmp_serde::to_vec_named(msg).map(Bytes::from).map_err(|e| io_error(e, "encoding a peer message"))
 }
 
 /// Dials `addr` and runs the client side of the handshake.
@@ -488,7 +491,7 @@ async fn serve_one(
                 return;
             }
         };
-        let req: Request = match serde_json::from_slice(&frame) {
+        let req: Request = match rmp_serde::from_slice(&frame) {
             Ok(r) => r,
             Err(e) => {
                 stats.count(FailureCause::Io);
@@ -559,7 +562,7 @@ impl PeerLink {
         };
         send_frame(conn, bytes, "sending a request").await?;
         let frame = recv_frame(conn, "reading a response").await?;
-        serde_json::from_slice(&frame).map_err(|e| io_error(e, "decoding a response"))
+        rmp_serde::from_slice(&frame).map_err(|e| io_error(e, "decoding a response"))
     }
 }
 
@@ -640,7 +643,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        let ttl = option.hard_ttl();
+        // openraft's deadline is one heartbeat interval; entries get at least
+        // APPEND_ENTRIES_TTL_MIN (a few MiB take longer than a heartbeat on a busy machine,
+        // and a timeout drops the connection and sends them again).
+        let ttl =
+            if rpc.entries.is_empty() { option.hard_ttl() } else { option.hard_ttl().max(APPEND_ENTRIES_TTL_MIN) };
         match self.link.call(&Request::Append(rpc), ttl).await {
             Ok(Response::Append(Ok(r))) => Ok(r),
             Ok(Response::Append(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),

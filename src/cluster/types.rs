@@ -32,7 +32,7 @@ pub const NODE_NAME_BYTES_MAX: usize = 64;
 /// One replicated command: opaque bytes to the consensus layer (a captured transaction or
 /// a DDL statement, encoded by `capture/` in a later issue).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Command(pub Vec<u8>);
+pub struct Command(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
