@@ -45,6 +45,8 @@ struct Member {
     db: MariaDb,
     /// Its proxy port.
     proxy: u16,
+    /// The API's bearer token, when `[api] token_file` is set.
+    token: Option<String>,
 }
 
 impl Member {
@@ -52,7 +54,8 @@ impl Member {
         Member::with(root, id, secret, peers, cluster, db, "")
     }
 
-    /// A member whose TOML ends with `extra` (its own `[routing]`, say).
+    /// A member whose TOML ends with `extra` (its own `[routing]`, say; lines before the
+    /// first header belong to `[api]`).
     fn with(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb, extra: &str) -> Member {
         let db_port = db.port;
         let dir = root.join(format!("node-{id}"));
@@ -65,7 +68,7 @@ impl Member {
              [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\nheartbeat_interval_ms = {HEARTBEAT_MS}\n\
              election_timeout_min_ms = {ELECTION_MIN_MS}\nelection_timeout_max_ms = {ELECTION_MAX_MS}\n\
              write_timeout_ms = {WRITE_TIMEOUT_MS}\n\
-             [api]\nbind_address = \"127.0.0.1:{api_port}\"\n[proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n{extra}",
+             [proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n[api]\nbind_address = \"127.0.0.1:{api_port}\"\n{extra}",
             data = dir.join("data").display(),
             secret = secret.display(),
         );
@@ -81,6 +84,7 @@ impl Member {
             starts: 0,
             db,
             proxy: proxy_port,
+            token: None,
         }
     }
 
@@ -116,7 +120,7 @@ impl Member {
                 panic!("node {} exited ({status}):\n{}", self.id, self.logs());
             }
         }
-        let r = client::get(&self.api, "/cluster", None, Duration::from_millis(500)).ok()?;
+        let r = client::get(&self.api, "/cluster", self.token.as_deref(), Duration::from_millis(500)).ok()?;
         (r.status == 200).then(|| serde_json::from_str(&r.body).ok()).flatten()
     }
 
@@ -158,8 +162,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Three nodes bootstrapped together (`extra(id)`: TOML appended to node `id`'s file);
-    /// returns once node 1 (the preferred leader) leads and every node agrees.
+    /// Three nodes bootstrapped together (`extra(id)`: TOML appended to node `id`'s file),
+    /// each API with the bearer token `token-N`; returns once node 1 (the preferred leader)
+    /// leads and every node agrees.
     fn start(extra: impl Fn(u64) -> String) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         eprintln!("cluster files in {}", root.path().display());
@@ -170,7 +175,11 @@ impl Cluster {
         let mut members = BTreeMap::new();
         for (i, addr) in addrs.iter().enumerate().rev() {
             let id = i as u64 + 1;
-            let m = Member::with(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra(id));
+            let token = root.path().join(format!("token-{id}"));
+            std::fs::write(&token, format!("token-{id}\n")).unwrap();
+            let extra = format!("token_file = \"{}\"\n{}", token.display(), extra(id));
+            let mut m = Member::with(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra);
+            m.token = Some(format!("token-{id}"));
             members.insert(id, m);
         }
         let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
@@ -499,9 +508,9 @@ fn hold_apply(db: &MariaDb) -> Child {
     l
 }
 
-/// A counter of `/metrics` on `api` (sum over the series whose labels contain `labels`).
-fn counter(api: &str, name: &str, labels: &str) -> f64 {
-    let body = client::get(api, "/metrics", None, Duration::from_secs(5)).unwrap().body;
+/// A counter of `/metrics` on member `m` (sum over the series whose labels contain `labels`).
+fn counter(m: &Member, name: &str, labels: &str) -> f64 {
+    let body = client::get(&m.api, "/metrics", m.token.as_deref(), Duration::from_secs(5)).unwrap().body;
     body.lines()
         .filter(|l| l.starts_with(name) && l.contains(labels))
         .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
@@ -607,7 +616,9 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
             let lsn = lsn.expect("an LSN after a write");
             assert!(lsn > last, "LSNs grow: {lsn} after {last}");
             last = lsn;
-            let nodes = client::get(&c.members[&1].api, "/cluster/nodes", None, Duration::from_secs(5)).unwrap().body;
+            let m1 = &c.members[&1];
+            let nodes =
+                client::get(&m1.api, "/cluster/nodes", m1.token.as_deref(), Duration::from_secs(5)).unwrap().body;
             let nodes: serde_json::Value = serde_json::from_str(&nodes).unwrap();
             let index = lsn - 1;
             let holding = nodes["nodes"]
@@ -622,7 +633,7 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
     });
 
     // Read-your-writes on follower 3 (session) with its apply held, then running.
-    let held_before = counter(&c.members[&3].api, "shoal_causal_waits_total", "timeout");
+    let held_before = counter(&c.members[&3], "shoal_causal_waits_total", "timeout");
     for hold in [true, false] {
         let lock = hold.then(|| hold_apply(&c.members[&3].db));
         let base = if hold { 0 } else { 1000 };
@@ -641,8 +652,8 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
             let _ = l.wait();
         }
     }
-    let waited = counter(&c.members[&3].api, "shoal_causal_waits_total", "timeout") - held_before;
-    let applied = counter(&c.members[&3].api, "shoal_causal_waits_total", "applied");
+    let waited = counter(&c.members[&3], "shoal_causal_waits_total", "timeout") - held_before;
+    let applied = counter(&c.members[&3], "shoal_causal_waits_total", "applied");
     println!("follower 3: 200/200 own writes read; {waited} reads went to the leader after waiting, {applied} waited and ran on the follower");
     assert!(waited >= 100.0, "with apply held, reads must have waited and gone to the leader: {waited}");
     // Global consistency on follower 2: a write through the leader, read on node 2.
@@ -666,9 +677,53 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
             let _ = l.wait();
         }
     }
-    let waited = counter(&c.members[&2].api, "shoal_causal_waits_total", "timeout");
+    let waited = counter(&c.members[&2], "shoal_causal_waits_total", "timeout");
     println!("follower 2 (global): 200/200 reads saw the other connection's write; {waited} went to the leader");
     assert!(waited >= 100.0, "with apply held, global reads must have gone to the leader: {waited}");
+
+    // WolfScale's write endpoints on follower 3: the token, the statement kind, the LSN.
+    let m3 = &c.members[&3];
+    let post = |path: &str, token: Option<&str>, json: &str| {
+        client::post_json(&m3.api, path, token, json, Duration::from_secs(10)).unwrap()
+    };
+    let insert = r#"{"sql": "INSERT INTO ryw VALUES (7000), (7001)", "database": "w"}"#;
+    assert_eq!(post("/write/insert", None, insert).status, 401);
+    assert_eq!(post("/write/insert", Some("wrong"), insert).status, 401);
+    let r = post("/write/delete", m3.token.as_deref(), insert);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post("/write/insert", m3.token.as_deref(), insert);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["affected_rows"], 2, "{v}");
+    let lsn = v["lsn"].as_u64().unwrap_or_else(|| panic!("no LSN: {v}"));
+    let r = post(
+        "/write/update",
+        m3.token.as_deref(),
+        r#"{"sql": "UPDATE ryw SET id = 7002 WHERE id = 7001", "database": "w"}"#,
+    );
+    assert_eq!(
+        (r.status, serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["affected_rows"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        r.body
+    );
+    let r = post("/write/ddl", m3.token.as_deref(), r#"{"sql": "CREATE TABLE w.api (a INT PRIMARY KEY)"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post("/write/insert", m3.token.as_deref(), r#"{"sql": "INSERT INTO ryw VALUES (7000)", "database": "w"}"#);
+    assert_eq!(r.status, 409, "a duplicate key: {}", r.body);
+    assert!(r.body.contains("1062"), "{}", r.body);
+    // The LSN it returned, named on another connection, makes that read wait for it.
+    rt.block_on(async {
+        let mut conn = mysql_async::Conn::new(opts(p3, Some("w"))).await.unwrap();
+        let n: i64 = conn
+            .query_first(format!("/*shoal:lsn={lsn}*/ SELECT COUNT(*) FROM ryw WHERE id = 7000"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1);
+        conn.disconnect().await.unwrap();
+    });
+    c.converged("SELECT COUNT(*) FROM w.ryw WHERE id IN (7000, 7002)", "2");
 
     // Clients against follower 3's port as against the leader's.
     let (ok, out, err) = mariadb_cli(

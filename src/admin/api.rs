@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/cluster", get(cluster))
         .route("/cluster/nodes", get(nodes))
         .route("/cluster/leave", post(leave))
+        .route("/write/{endpoint}", post(super::write::write))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(shared)
@@ -46,13 +47,13 @@ pub struct ErrorBody {
 
 async fn not_found() -> Response {
     let body = ErrorBody {
-        error: "no such endpoint; try /health /status /cluster /cluster/nodes /metrics (POST /cluster/leave)".into(),
+        error: "no such endpoint; try /health /status /cluster /cluster/nodes /metrics (POST /cluster/leave, POST /write/insert|update|delete|ddl)".into(),
     };
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// `Some(401 response)` when a token is configured and the request lacks it.
-fn unauthorized(s: &Shared, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn unauthorized(s: &Shared, headers: &HeaderMap) -> Option<Response> {
     let token = s.token.load_full()?;
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));

@@ -28,15 +28,33 @@ pub fn connect_address(bind: &str) -> String {
 
 /// `GET path` from `addr` (host:port) with an optional bearer token.
 pub fn get(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
-    request("GET", addr, path, token, timeout)
+    request("GET", addr, path, token, None, timeout)
 }
 
 /// `POST path` (empty body) to `addr` with an optional bearer token.
 pub fn post(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
-    request("POST", addr, path, token, timeout)
+    request("POST", addr, path, token, None, timeout)
 }
 
-fn request(method: &str, addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
+/// `POST path` with a JSON body.
+pub fn post_json(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    json: &str,
+    timeout: Duration,
+) -> std::io::Result<Response> {
+    request("POST", addr, path, token, Some(json), timeout)
+}
+
+fn request(
+    method: &str,
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<Response> {
     let sock = addr
         .to_socket_addrs()?
         .next()
@@ -44,13 +62,18 @@ fn request(method: &str, addr: &str, path: &str, token: Option<&str>, timeout: D
     let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let length = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
+    let length = match (method, json) {
+        (_, Some(j)) => format!("Content-Type: application/json\r\nContent-Length: {}\r\n", j.len()),
+        ("POST", None) => "Content-Length: 0\r\n".to_string(),
+        _ => String::new(),
+    };
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n{length}");
     if let Some(t) = token {
         request.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(json.unwrap_or_default());
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -168,7 +168,7 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-fn service_password(config: &Config) -> String {
+pub(super) fn service_password(config: &Config) -> String {
     match &config.backends.password_file {
         Some(f) => read_secret(f).unwrap_or_default(),
         None => config.backends.password.clone(),

@@ -1,8 +1,10 @@
 //! The operations face: the HTTP API ([`api`]), the server table behind `/health` and
 //! `shoal servers` ([`health`]), what the API and the process wiring share ([`state`]),
-//! and the small HTTP client the CLI uses ([`client`]).
+//! the WolfScale write endpoints ([`write`]), and the small HTTP client the CLI uses
+//! ([`client`]).
 
 pub mod api;
 pub mod client;
 pub mod health;
 pub mod state;
+pub mod write;
