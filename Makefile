@@ -1,7 +1,7 @@
 # shoal — the gates. `make test` is what the README and CI run.
 CARGO ?= cargo
 
-.PHONY: test verify lint fmt-check clippy doc fix bench demo build release
+.PHONY: test verify lint fmt-check clippy doc fix bench demo demo-native build release
 
 build:
 	$(CARGO) build
@@ -33,7 +33,8 @@ fix:
 	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
 
 # Classifier cost, WAL throughput (vs dd oflag=dsync), Raft commit, apply rate, then sysbench/scale/large-result through shoal vs
-# direct, then write_only with capture on vs direct (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
+# direct, then write_only with capture on vs direct, then write_only/read_write through a 3-node cluster vs direct
+# (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
 bench: release
 	$(CARGO) bench --bench classify
 	$(CARGO) bench --bench wal
@@ -41,7 +42,14 @@ bench: release
 	$(CARGO) bench --bench apply
 	bash proxy-tests/bench/run.sh
 	bash proxy-tests/bench/capture.sh
+	bash proxy-tests/bench/cluster.sh
 
+# A three-node shoal cluster, each node with its own MariaDB (config/demo.sh).
 demo: release
 	bash proxy-tests/setup.sh
 	bash config/demo.sh
+
+# shoal proxy in front of a MariaDB primary and two native GTID replicas (config/demo-native.sh).
+demo-native: release
+	bash proxy-tests/setup.sh
+	bash config/demo-native.sh

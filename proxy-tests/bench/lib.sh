@@ -7,13 +7,19 @@
 #   start_mariadb DIR [OPTS...]     throwaway mariadbd in DIR (binlog off unless OPTS turn it
 #                                   on); sets DB_PORT, DB_PID
 #   sql [args...]                   mariadb client as root on DB_PORT (stdin or -e)
-#   prepare_sysbench                the sysbench account, database and tables on DB_PORT
+#   prepare_sysbench [cluster]      the sysbench account, database and tables on DB_PORT (as
+#                                   root); with "cluster": database and tables through the
+#                                   cluster leader's proxy (LEADER_PORT) as the sysbench account
 #   start_shoal DIR [POOL_MAX]      release shoal in front of DB_PORT (or DB_SOCKET with
 #                                   BENCH_BACKEND=unix); sets SHOAL_PORT, SHOAL_PID;
 #                                   SHOAL_EXTRA_TOML is appended to its config
 #   stop_pid PID                    TERM, wait, KILL
+#   start_cluster DIR               three shoal nodes, each with its own mariadbd (BENCH_DB_OPTS
+#                                   and the binlog flags; config/cluster-lib.sh, as `make demo`),
+#                                   the sysbench account on each; waits for a leader; sets
+#                                   CLUSTER_LEADER, LEADER_PORT (its proxy) and CLUSTER_* arrays
 #   run_sysbench TEST THREADS PS PORT SECONDS [extra...]
-#                                   prints "qps p95_ms queries errors"
+#                                   prints "qps p95_ms queries errors events tps"
 #   cpu_ticks PID                   utime+stime of PID in clock ticks
 #   rss_kib PID / hwm_kib PID       VmRSS / VmHWM of PID in KiB
 #   reset_hwm PID                   reset VmHWM to the current RSS (clear_refs 5)
@@ -23,6 +29,11 @@ BENCH_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SB_USER=sb
 SB_PASS=sbpass
 SB_DB=sbtest
+# mariadbd tuning of every bench server (start_mariadb, and the cluster nodes of start_cluster).
+BENCH_DB_OPTS=(--innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=4000
+  --character-set-server=utf8mb4 --max-prepared-stmt-count=1048576)
+# shellcheck source=config/cluster-lib.sh
+source "$BENCH_HERE/../../config/cluster-lib.sh"
 
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -82,8 +93,7 @@ start_mariadb() {
   export DB_SOCKET
   "$(mariadbd_bin)" --no-defaults --user=root --datadir="$dir/data" --socket="$dir/sock" \
     --pid-file="$dir/pid" --log-error="$dir/err.log" --port="$DB_PORT" --bind-address=127.0.0.1 \
-    --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --max-connections=4000 \
-    --character-set-server=utf8mb4 --skip-log-bin --max-prepared-stmt-count=1048576 "$@" &
+    "${BENCH_DB_OPTS[@]}" --skip-log-bin "$@" &
   DB_PID=$!
   BENCH_PIDS+=("$DB_PID")
   for i in $(seq 1 300); do
@@ -97,16 +107,41 @@ start_mariadb() {
   die "mariadbd did not start: $(tail -5 "$dir/err.log")"
 }
 
+sysbench_account_sql() {
+  echo "CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS'; GRANT ALL ON *.* TO $SB_USER@'%';"
+}
+
 prepare_sysbench() {
-  sql <<SQL
-CREATE USER $SB_USER@'%' IDENTIFIED BY '$SB_PASS';
-GRANT ALL ON *.* TO $SB_USER@'%';
-CREATE DATABASE $SB_DB;
-SQL
-  log "sysbench prepare: ${BENCH_TABLES:-1} table x ${BENCH_TABLE_SIZE:-100000} rows"
+  local port=$DB_PORT
+  if [ "${1:-}" != cluster ]; then
+    sql -e "$(sysbench_account_sql) CREATE DATABASE $SB_DB;"
+  else
+    port=$LEADER_PORT
+    cluster_write "$CLUSTER_LEADER" "$SB_USER" "$SB_PASS" "CREATE DATABASE $SB_DB" || die "CREATE DATABASE through port $port failed"
+  fi
+  log "sysbench prepare on port $port: ${BENCH_TABLES:-1} table x ${BENCH_TABLE_SIZE:-100000} rows"
   # shellcheck disable=SC2046
-  sysbench oltp_common $(sysbench_common "$DB_PORT") prepare >"$BENCH_TMP/prepare.log" 2>&1 \
-    || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare.log")"
+  sysbench oltp_common $(sysbench_common "$port") prepare >"$BENCH_TMP/prepare-$port.log" 2>&1 \
+    || die "sysbench prepare failed: $(tail -5 "$BENCH_TMP/prepare-$port.log")"
+}
+
+start_cluster() {
+  CLUSTER_BIN=$SHOAL_BIN
+  CLUSTER_DIR=$1
+  CLUSTER_DB_OPTS=("${BENCH_DB_OPTS[@]}")
+  CLUSTER_ACCOUNTS_SQL="$(sysbench_account_sql)"
+  CLUSTER_LOG_LEVEL=warn
+  CLUSTER_EXTRA_TOML="[limits]
+pool_connections_max = ${BENCH_POOL_MAX:-64}
+client_connections_max = 30000
+${SHOAL_EXTRA_TOML:-}"
+  mkdir -p "$CLUSTER_DIR"
+  cluster_start || { cluster_stop; die "the cluster did not start (logs in $CLUSTER_DIR)"; }
+  # bench_cleanup stops BENCH_PIDS last first: the nodes before their mariadbd.
+  BENCH_PIDS+=("${CLUSTER_DB_PIDS[@]}" "${CLUSTER_NODE_PIDS[@]}")
+  cluster_wait_preferred 15 || die "the cluster elected no leader"
+  LEADER_PORT=${CLUSTER_PROXY_PORTS[$((CLUSTER_LEADER - 1))]}
+  log "cluster: node-$CLUSTER_LEADER leads (term $CLUSTER_TERM), proxy port $LEADER_PORT"
 }
 
 start_shoal() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads `sysbench ... --histogram=on run` output on stdin and prints one line:
-`qps p95_ms queries errors events`.
+`qps p95_ms queries errors events tps`.
 
 p95 comes from the latency histogram (per event: a query for oltp_point_select, a
 transaction for the other tests) with 3 decimals; sysbench's own "95th percentile"
@@ -16,6 +16,7 @@ for m in re.finditer(r"^\s*([0-9.]+) \|[\s*]*?(\d+)\s*$", text, re.M):
 q = re.search(r"^\s*queries:\s+(\d+)\s+\(([0-9.]+) per sec", text, re.M)
 e = re.search(r"^\s*ignored errors:\s+(\d+)", text, re.M)
 ev = re.search(r"total number of events:\s+(\d+)", text)
+t = re.search(r"^\s*transactions:\s+\d+\s+\(([0-9.]+) per sec", text, re.M)
 p95_line = re.search(r"95th percentile:\s+([0-9.]+)", text)
 if not q:
     sys.exit("parse_sysbench: no 'queries:' line in sysbench output")
@@ -28,4 +29,4 @@ if total:
         if seen >= need:
             p95 = value
             break
-print(f"{float(q.group(2)):.2f} {p95:.3f} {q.group(1)} {e.group(1) if e else 0} {ev.group(1) if ev else 0}")
+print(f"{float(q.group(2)):.2f} {p95:.3f} {q.group(1)} {e.group(1) if e else 0} {ev.group(1) if ev else 0} {float(t.group(1)) if t else 0:.2f}")
