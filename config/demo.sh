@@ -113,9 +113,9 @@ node-$leader leads (term $CLUSTER_TERM). Try:
   mariadb -h127.0.0.1 -P${P[$li]} -udemo -pdemo -e "INSERT INTO demo.hello (msg) VALUES ('hi')"
   mariadb -h127.0.0.1 -P${CLUSTER_DB_PORTS[2]} -uroot -e 'SELECT * FROM demo.hello'    # node-3's MariaDB itself
 
-  # a write on a follower (node-$follower): forwarded to the leader once forwarding (issue 13)
-  # lands; until then refused with error 1290 naming the leader
-  mariadb -h127.0.0.1 -P${P[$fi_]} -udemo -pdemo -e "INSERT INTO demo.hello (msg) VALUES ('via a follower')"
+  # a write on a follower (node-$follower) is forwarded to the leader; the same session reads
+  # it back on the follower (read-your-writes), and the LSN tells other sessions what to wait for
+  mariadb -h127.0.0.1 -P${P[$fi_]} -udemo -pdemo -e "INSERT INTO demo.hello (msg) VALUES ('via a follower'); SELECT @@shoal_last_lsn; SELECT * FROM demo.hello"
 
   # the cluster as the nodes see it
   $bin servers --api 127.0.0.1:${A[$li]}

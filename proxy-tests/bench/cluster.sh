@@ -4,9 +4,10 @@
 # shoal cluster (`shoal start --bootstrap` x3, each with its own mariadbd on this machine;
 # config/cluster-lib.sh, the start-up of `make demo`), sysbench pointed at the leader's
 # proxy: every write transaction runs as XA on the leader's MariaDB, commits once a quorum
-# has its Raft entry, and is applied on the two followers' MariaDB. Direct and cluster runs
-# alternate per pair, in one run; prints TPS, the ratio cluster / direct per point and the
-# errors sysbench ignored.
+# has its Raft entry, and is applied on the two followers' MariaDB; and (c) the same through
+# a follower's proxy, which forwards writes to the leader's (the cost of the extra hop).
+# Direct, leader and follower runs alternate per pair, in one run; prints TPS, the ratios to
+# direct per point and the errors sysbench ignored.
 #
 # Environment: CLUSTER_BENCH_TESTS="oltp_write_only oltp_read_write",
 # CLUSTER_BENCH_THREADS="8 32", CLUSTER_BENCH_SECONDS=20, CLUSTER_BENCH_PAIRS=3
@@ -63,8 +64,9 @@ for test in $CLUSTER_BENCH_TESTS; do
     for pair in $(seq 1 "$CLUSTER_BENCH_PAIRS"); do
       read -r _ dp95 _ derr _ dtps <<<"$(run_sysbench "$test" "$threads" auto "$DB_PORT" "$CLUSTER_BENCH_SECONDS")"
       read -r _ cp95 _ cerr _ ctps <<<"$(run_sysbench "$test" "$threads" auto "$LEADER_PORT" "$CLUSTER_BENCH_SECONDS")"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$pair" "$dtps" "$dp95" "$derr" "$ctps" "$cp95" "$cerr" >>"$RESULTS"
-      log "$test threads=$threads pair $pair: direct $dtps tps p95 $dp95 ms errors $derr | cluster $ctps tps p95 $cp95 ms errors $cerr"
+      read -r _ fp95 _ ferr _ ftps <<<"$(run_sysbench "$test" "$threads" auto "$FOLLOWER_PORT" "$CLUSTER_BENCH_SECONDS")"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$pair" "$dtps" "$dp95" "$derr" "$ctps" "$cp95" "$cerr" "$ftps" "$fp95" "$ferr" >>"$RESULTS"
+      log "$test threads=$threads pair $pair: direct $dtps tps p95 $dp95 ms errors $derr | leader $ctps tps p95 $cp95 ms errors $cerr | follower $ftps tps p95 $fp95 ms errors $ferr"
     done
   done
 done
@@ -85,17 +87,18 @@ python3 - "$RESULTS" "$STARTED" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 started, commit, secs, pairs, size, wall, sums = sys.argv[2:9]
-print(f"\n### Cluster: direct mariadbd vs a 3-node shoal cluster (leader's proxy), {started}, commit {commit}\n")
-print("| test | threads | direct tps | cluster tps | ratio cluster/direct | direct p95 ms | cluster p95 ms | errors direct | errors cluster |")
-print("|---|---|---|---|---|---|---|---|---|")
+print(f"\n### Cluster: direct mariadbd vs a 3-node shoal cluster (leader's and a follower's proxy), {started}, commit {commit}\n")
+print("| test | threads | direct tps | via leader tps | ratio leader/direct | via follower tps | ratio follower/direct | direct p95 ms | leader p95 ms | follower p95 ms | errors direct / leader / follower |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for test in dict.fromkeys(r[0] for r in rows):
     for t in sorted({r[1] for r in rows if r[0] == test}, key=int):
         rs = [r for r in rows if r[0] == test and r[1] == t]
-        d = [float(r[3]) for r in rs]; c = [float(r[6]) for r in rs]
-        ratio = statistics.median(b / a for a, b in zip(d, c) if a > 0)
+        d = [float(r[3]) for r in rs]; c = [float(r[6]) for r in rs]; f = [float(r[9]) for r in rs]
+        ratio = lambda xs: statistics.median(b / a for a, b in zip(d, xs) if a > 0)
         med = lambda i: statistics.median(float(r[i]) for r in rs)
-        print(f"| {test} | {t} | {statistics.median(d):.0f} | {statistics.median(c):.0f} | {ratio:.2f} | "
-              f"{med(4):.2f} | {med(7):.2f} | {sum(int(r[5]) for r in rs)} | {sum(int(r[8]) for r in rs)} |")
+        errs = " / ".join(str(sum(int(r[i]) for r in rs)) for i in (5, 8, 11))
+        print(f"| {test} | {t} | {statistics.median(d):.0f} | {statistics.median(c):.0f} | {ratio(c):.2f} | "
+              f"{statistics.median(f):.0f} | {ratio(f):.2f} | {med(4):.2f} | {med(7):.2f} | {med(10):.2f} | {errs} |")
 print(f"\n{secs} s runs, {pairs} pair(s) per point (direct then cluster), {size} rows, prepared statements; "
       f"ratio = median of pair ratios; errors = sysbench's ignored errors summed over the pairs; "
       f"followers' CHECKSUM TABLE after the run: {sums.strip()}; wall time {int(wall) // 60} min {int(wall) % 60} s.")

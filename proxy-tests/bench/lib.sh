@@ -17,7 +17,8 @@
 #   start_cluster DIR               three shoal nodes, each with its own mariadbd (BENCH_DB_OPTS
 #                                   and the binlog flags; config/cluster-lib.sh, as `make demo`),
 #                                   the sysbench account on each; waits for a leader; sets
-#                                   CLUSTER_LEADER, LEADER_PORT (its proxy) and CLUSTER_* arrays
+#                                   CLUSTER_LEADER, LEADER_PORT (its proxy), FOLLOWER_PORT (a
+#                                   follower's proxy) and CLUSTER_* arrays
 #   run_sysbench TEST THREADS PS PORT SECONDS [extra...]
 #                                   prints "qps p95_ms queries errors events tps"
 #   cpu_ticks PID                   utime+stime of PID in clock ticks
@@ -141,6 +142,8 @@ ${SHOAL_EXTRA_TOML:-}"
   BENCH_PIDS+=("${CLUSTER_DB_PIDS[@]}" "${CLUSTER_NODE_PIDS[@]}")
   cluster_wait_preferred 15 || die "the cluster elected no leader"
   LEADER_PORT=${CLUSTER_PROXY_PORTS[$((CLUSTER_LEADER - 1))]}
+  # A follower's proxy: writes there are forwarded to the leader's.
+  FOLLOWER_PORT=${CLUSTER_PROXY_PORTS[$((CLUSTER_LEADER % 3))]}
   log "cluster: node-$CLUSTER_LEADER leads (term $CLUSTER_TERM), proxy port $LEADER_PORT"
 }
 
