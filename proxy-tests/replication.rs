@@ -601,6 +601,32 @@ async fn captured_writes_committed_by_three_raft_nodes_are_identical_on_each_mar
         done += t.await.unwrap();
     }
     assert!(done > 100, "only {done} of 160 operations succeeded");
+    // Group commit: 32 connections inserting at once share log entries (one LSN for
+    // several transactions), and every transaction is still applied on every node.
+    c.query_drop("CREATE TABLE gc (id INT PRIMARY KEY)").await.unwrap();
+    let inserts: Vec<_> = (0..32)
+        .map(|t| {
+            let opts = opts.clone();
+            tokio::spawn(async move {
+                let mut c = Conn::new(opts).await.unwrap();
+                let mut lsns = Vec::new();
+                for i in 0..10 {
+                    c.query_drop(format!("INSERT INTO gc VALUES ({})", t * 100 + i)).await.unwrap();
+                    let lsn: Option<u64> = c.query_first("SELECT @@shoal_last_lsn").await.unwrap().flatten();
+                    lsns.push(lsn.expect("an LSN after a write"));
+                }
+                c.disconnect().await.unwrap();
+                lsns
+            })
+        })
+        .collect();
+    let mut lsns = Vec::new();
+    for t in inserts {
+        lsns.extend(t.await.unwrap());
+    }
+    let distinct: std::collections::BTreeSet<u64> = lsns.iter().copied().collect();
+    println!("group commit: 320 transactions in {} log entries", distinct.len());
+    assert!(distinct.len() < lsns.len(), "no two transactions shared a log entry");
     c.query_drop("INSERT INTO t_ai (k, v) VALUES (-1, 'last')").await.unwrap();
     // Everything the last write waited for is committed; wait until each node applied it.
     let last = metrics.borrow().last_applied.map(|id| id.index + 1).unwrap();

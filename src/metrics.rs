@@ -115,6 +115,11 @@ pub const APPLY_BATCH_DURATION: &str = "shoal_apply_batch_duration_seconds";
 pub const APPLY_APPLIED_LSN: &str = "shoal_apply_applied_lsn";
 /// Counter: statement entries (DDL) that failed on the local MariaDB; applying goes on.
 pub const APPLY_STATEMENT_ERRORS: &str = "shoal_apply_statement_errors_total";
+/// Histogram: transactions per proposal of the leader's capture to the Raft log (group
+/// commit: one log entry, one fsync, for all of them; `src/capture/raft.rs`).
+pub const CAPTURE_BATCH_ENTRIES: &str = "shoal_capture_batch_transactions";
+/// Buckets of [`CAPTURE_BATCH_ENTRIES`] (transactions).
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 /// Counter: reads on a cluster follower that waited for an LSN before running, label
 /// `outcome`: `applied` (ran on the follower) or `timeout` (went to the leader after
 /// `causal_wait_ms`). Reads that found the LSN applied already are not counted.
@@ -123,7 +128,7 @@ pub const CAUSAL_WAITS: &str = "shoal_causal_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 46] = [
+pub const ALL: [&str; 47] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -170,6 +175,7 @@ pub const ALL: [&str; 46] = [
     APPLY_STATEMENT_ERRORS,
     CAUSAL_WAITS,
     FORWARDED,
+    CAPTURE_BATCH_ENTRIES,
 ];
 
 /// Where a statement ran.
@@ -221,6 +227,8 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
         };
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), buckets)
+            .expect("buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full(CAPTURE_BATCH_ENTRIES.into()), &BATCH_BUCKETS)
             .expect("buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();

@@ -174,9 +174,9 @@ impl Applier {
     /// Rolled back (or the connection dropped) on any error.
     async fn rows_txn(&mut self, entries: &[Committed]) -> Result<(), TxnError> {
         let Some(last) = entries.last() else { return Ok(()) };
-        let format = match &entries[0].entry {
-            Entry::Rows(r) => r.format.clone(),
-            Entry::Statement(_) => unreachable!("plan puts statement entries in their own step"),
+        let format = match entries[0].entry.rows().first() {
+            Some(r) => r.format.clone(),
+            None => unreachable!("plan puts statement entries in their own step"),
         };
         self.send_format(&format).await?;
         let result = self.rows_txn_inner(entries).await;
@@ -213,19 +213,16 @@ impl Applier {
     async fn rows_txn_inner(&mut self, entries: &[Committed]) -> Result<usize, TxnError> {
         let last = entries.last().expect("not empty");
         self.run("START TRANSACTION", "starting an apply transaction").await?;
-        let xids: Vec<&str> = entries.iter().filter_map(plan::xid).collect();
+        // Every transaction of the step (a batch entry holds several), each skipped when its
+        // marker is here already.
+        let all: Vec<&RowsEntry> = entries.iter().flat_map(|c| c.entry.rows()).collect();
+        let xids: Vec<&str> = all.iter().filter_map(|r| plan::xid(r)).collect();
         let present: HashSet<String> = match plan::marker_query(&xids) {
             Some(q) => self.query_strings(&q, "checking shoal_meta.txn markers").await?.into_iter().collect(),
             None => HashSet::new(),
         };
-        let todo: Vec<&RowsEntry> = entries
-            .iter()
-            .filter(|c| plan::xid(c).is_none_or(|x| !present.contains(x)))
-            .filter_map(|c| match &c.entry {
-                Entry::Rows(r) => Some(r),
-                Entry::Statement(_) => None,
-            })
-            .collect();
+        let todo: Vec<&RowsEntry> =
+            all.iter().copied().filter(|r| plan::xid(r).is_none_or(|x| !present.contains(x))).collect();
         let payloads = plan::binlog_payloads(todo.iter().copied(), self.limits.binlog_raw_bytes_max);
         for raw in &payloads {
             match plan::binlog_sql(raw, self.query_bytes_max) {
@@ -254,7 +251,7 @@ impl Applier {
             // BINLOG pins the session timestamp to the events' time.
             self.run("SET TIMESTAMP = DEFAULT", "resetting the session timestamp").await?;
         }
-        Ok(entries.len() - todo.len())
+        Ok(all.len() - todo.len())
     }
 
     /// A statement entry: its schema and session context, the statement, the context
@@ -433,5 +430,11 @@ pub(crate) fn describe(e: &Entry) -> String {
             let head: String = s.sql.chars().take(80).collect();
             format!("statement {}: {head}", s.id)
         }
+        Entry::Batch(b) => format!(
+            "a batch of {} transactions ({} … {})",
+            b.len(),
+            b.first().and_then(plan::xid).unwrap_or("?"),
+            b.last().and_then(plan::xid).unwrap_or("?")
+        ),
     }
 }

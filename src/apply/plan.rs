@@ -76,17 +76,23 @@ pub fn plan<'a>(batch: &'a [Committed], applied: Lsn, limits: &Limits) -> Result
     let mut steps = Vec::new();
     let mut i = start;
     while i < batch.len() {
-        let Entry::Rows(first) = &batch[i].entry else {
+        // A batch is one entry: never split, and joins neighbours like any rows entry.
+        let Some(first) = batch[i].entry.rows().first() else {
             steps.push(Step::Statement(&batch[i]));
             i += 1;
             continue;
         };
+        let entry_bytes = |e: &Entry| e.rows().iter().map(rows_bytes).sum::<usize>();
+        let same_format = |e: &Entry| e.rows().iter().all(|r| r.format == first.format);
         let mut end = i + 1;
-        let mut bytes = rows_bytes(first);
+        let mut bytes = entry_bytes(&batch[i].entry);
         while end < batch.len() && end - i < limits.txn_entries_max.max(1) {
-            let Entry::Rows(r) = &batch[end].entry else { break };
-            let b = rows_bytes(r);
-            if r.format != first.format || bytes + b > limits.txn_bytes_max {
+            let e = &batch[end].entry;
+            if e.rows().is_empty() || !same_format(e) || !same_format(&batch[i].entry) {
+                break;
+            }
+            let b = entry_bytes(e);
+            if bytes + b > limits.txn_bytes_max {
                 break;
             }
             bytes += b;
@@ -98,11 +104,11 @@ pub fn plan<'a>(batch: &'a [Committed], applied: Lsn, limits: &Limits) -> Result
     Ok(steps)
 }
 
-/// The xid of a captured entry (the key of its `shoal_meta.txn` marker row).
-pub fn xid(c: &Committed) -> Option<&str> {
-    match &c.entry {
-        Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => Some(xid),
-        _ => None,
+/// The xid of a captured rows entry (the key of its `shoal_meta.txn` marker row).
+pub fn xid(r: &RowsEntry) -> Option<&str> {
+    match &r.origin {
+        Origin::Captured { xid } => Some(xid),
+        Origin::Unmanaged { .. } => None,
     }
 }
 
@@ -339,8 +345,8 @@ mod tests {
             q,
             "SELECT xid FROM shoal_meta.txn WHERE xid IN (_utf8mb4 X'73686f616c2d31',_utf8mb4 X'6127625c') LOCK IN SHARE MODE"
         );
-        assert_eq!(xid(&rows(1, b"f", 1, Some("x"))), Some("x"));
-        assert_eq!(xid(&rows(1, b"f", 1, None)), None);
+        assert_eq!(xid(&rows(1, b"f", 1, Some("x")).entry.rows()[0]), Some("x"));
+        assert_eq!(xid(&rows(1, b"f", 1, None).entry.rows()[0]), None);
     }
 
     #[test]

@@ -63,6 +63,11 @@ impl RaftApplier {
                     session: Vec::new(),
                     sql: "DO 0".into(),
                 }),
+                Entry::Batch(b) => Entry::Rows(crate::capture::RowsEntry {
+                    origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
+                    statements: Vec::new(),
+                    format: b.first().map(|r| r.format.clone()).unwrap_or_default(),
+                }),
             },
             (_, entry) => entry,
         }

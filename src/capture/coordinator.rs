@@ -139,6 +139,8 @@ fn proposed_with(prefix: &str, entry: &Entry) -> bool {
             gtid.rsplit_once('@').is_some_and(|(_, by)| by == prefix)
         }
         Entry::Statement(s) => s.id.starts_with(prefix),
+        // One capture proposed the whole batch.
+        Entry::Batch(b) => b.first().is_some_and(|r| proposed_with(prefix, &Entry::Rows(r.clone()))),
     }
 }
 

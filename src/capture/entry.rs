@@ -5,16 +5,21 @@
 //! |---|---|---|
 //! | [`Entry::Rows`] | a transaction's Table_map + row events from the leader's binlog | `BINLOG '<base64>'` statements in one transaction |
 //! | [`Entry::Statement`] | a DDL statement, proposed before the leader runs it | the statement itself, in its schema and session context |
+//! | [`Entry::Batch`] | captured transactions proposed together (group commit: one Raft entry, one fsync, for many) | all in one transaction, each skipped if its marker is there |
 //!
 //! Layout (version 1), all integers little-endian, strings and byte strings as a `u32`
 //! length then the bytes:
 //!
 //! ```text
-//! u8 version (1) | u8 kind (1 rows, 2 statement) | fields of the kind
+//! u8 version (1) | u8 kind (1 rows, 2 statement, 3 batch) | fields of the kind
 //! rows:      u8 origin (1 captured, 2 unmanaged) | str xid-or-gtid | bytes format
 //!            | u32 n | n × bytes statement
 //! statement: str id | u8 has_schema | [str schema] | u32 n | n × str session | str sql
+//! batch:     u32 n | n × bytes (an encoded captured rows entry, version byte included)
 //! ```
+//!
+//! A batch is made by concatenating encoded entries ([`encode_batch`]), so the leader never
+//! decodes what it proposes.
 //!
 //! The WAL record that carries an entry checksums and compresses it; nothing here does.
 
@@ -23,6 +28,7 @@ pub const ENTRY_VERSION: u8 = 1;
 
 const KIND_ROWS: u8 = 1;
 const KIND_STATEMENT: u8 = 2;
+const KIND_BATCH: u8 = 3;
 const ORIGIN_CAPTURED: u8 = 1;
 const ORIGIN_UNMANAGED: u8 = 2;
 
@@ -33,6 +39,45 @@ pub enum Entry {
     Rows(RowsEntry),
     /// A statement every node runs itself (DDL).
     Statement(StatementEntry),
+    /// Captured transactions ([`Origin::Captured`] rows entries with one Format_description)
+    /// proposed as one log entry, in commit order.
+    Batch(Vec<RowsEntry>),
+}
+
+/// Whether `encoded` is a captured rows entry, which may go into a batch. Pure.
+pub fn batchable(encoded: &[u8]) -> bool {
+    encoded.len() > 3 && encoded[0] == ENTRY_VERSION && encoded[1] == KIND_ROWS && encoded[2] == ORIGIN_CAPTURED
+}
+
+/// The Format_description bytes of an encoded rows entry (entries of one batch share one).
+/// Pure.
+pub fn format_of(encoded: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader { bytes: encoded, at: 3 };
+    r.bytes().ok()?;
+    r.bytes().ok()
+}
+
+/// One [`Entry::Batch`] of encoded captured rows entries (each [`batchable`]). Pure.
+pub fn encode_batch(entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + entries.iter().map(|e| 4 + e.len()).sum::<usize>());
+    out.push(ENTRY_VERSION);
+    out.push(KIND_BATCH);
+    put_u32(&mut out, entries.len());
+    for e in entries {
+        put_bytes(&mut out, e);
+    }
+    out
+}
+
+impl Entry {
+    /// The rows entries of a rows entry or a batch (none for a statement).
+    pub fn rows(&self) -> &[RowsEntry] {
+        match self {
+            Entry::Rows(r) => std::slice::from_ref(r),
+            Entry::Batch(b) => b,
+            Entry::Statement(_) => &[],
+        }
+    }
 }
 
 /// Which transaction a [`RowsEntry`] came from.
@@ -100,6 +145,7 @@ impl Entry {
                     + s.session.iter().map(|v| str_len(v.as_bytes())).sum::<usize>()
                     + str_len(s.sql.as_bytes())
             }
+            Entry::Batch(b) => 4 + b.iter().map(|r| 4 + Entry::Rows(r.clone()).encoded_len()).sum::<usize>(),
         }
     }
 
@@ -137,6 +183,13 @@ impl Entry {
                     put_bytes(&mut out, v.as_bytes());
                 }
                 put_bytes(&mut out, s.sql.as_bytes());
+            }
+            Entry::Batch(b) => {
+                out.push(KIND_BATCH);
+                put_u32(&mut out, b.len());
+                for r in b {
+                    put_bytes(&mut out, &Entry::Rows(r.clone()).encode());
+                }
             }
         }
         out
@@ -180,6 +233,26 @@ impl Entry {
                 }
                 let sql = r.string()?;
                 Entry::Statement(StatementEntry { id, schema, session, sql })
+            }
+            KIND_BATCH => {
+                let n = r.count()?;
+                let mut rows = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    match Entry::decode(r.bytes()?)? {
+                        Entry::Rows(row @ RowsEntry { origin: Origin::Captured { .. }, .. }) => rows.push(row),
+                        other => {
+                            return Err(EntryError::Malformed(format!(
+                                "a batch holds only captured rows entries, not {}",
+                                match other {
+                                    Entry::Statement(_) => "a statement",
+                                    Entry::Batch(_) => "a batch",
+                                    Entry::Rows(_) => "unmanaged rows",
+                                }
+                            )))
+                        }
+                    }
+                }
+                Entry::Batch(rows)
             }
             other => return Err(EntryError::Malformed(format!("unknown entry kind {other}"))),
         };
@@ -263,7 +336,19 @@ mod tests {
         let statement =
             (".{0,20}", proptest::option::of(".{0,10}"), proptest::collection::vec(".{0,20}", 0..4), ".{0,40}")
                 .prop_map(|(id, schema, session, sql)| Entry::Statement(StatementEntry { id, schema, session, sql }));
-        prop_oneof![rows, statement]
+        let batch = proptest::collection::vec((".{0,20}", bytes(), proptest::collection::vec(bytes(), 0..3)), 1..4)
+            .prop_map(|v| {
+                Entry::Batch(
+                    v.into_iter()
+                        .map(|(xid, format, statements)| RowsEntry {
+                            origin: Origin::Captured { xid },
+                            format,
+                            statements,
+                        })
+                        .collect(),
+                )
+            });
+        prop_oneof![rows, statement, batch]
     }
 
     proptest! {
@@ -283,6 +368,26 @@ mod tests {
             longer.push(0);
             prop_assert!(Entry::decode(&longer).is_err());
         }
+    }
+
+    #[test]
+    fn a_batch_is_its_entries_concatenated() {
+        let rows = |x: &str| RowsEntry {
+            origin: Origin::Captured { xid: x.into() },
+            format: vec![1],
+            statements: vec![vec![2]],
+        };
+        let (a, b) = (Entry::Rows(rows("a")).encode(), Entry::Rows(rows("b")).encode());
+        assert!(batchable(&a));
+        assert_eq!(format_of(&a), Some(&[1u8][..]));
+        assert!(!batchable(
+            &Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid: "g".into() }, ..rows("c") }).encode()
+        ));
+        let batch = encode_batch(&[a, b]);
+        assert_eq!(Entry::decode(&batch), Ok(Entry::Batch(vec![rows("a"), rows("b")])));
+        assert_eq!(Entry::Batch(vec![rows("a"), rows("b")]).encode(), batch);
+        let unmanaged = Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid: "g".into() }, ..rows("c") }).encode();
+        assert!(Entry::decode(&encode_batch(&[unmanaged])).is_err());
     }
 
     #[test]

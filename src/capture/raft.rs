@@ -1,29 +1,78 @@
 //! [`RaftDurable`]: durability = committed by the cluster's Raft log (a quorum has the
 //! entry fsynced). Proposals are submitted from one task, in call order, so the log
 //! holds them in binlog order; their commits are awaited concurrently.
+//!
+//! # Group commit
+//!
+//! openraft 0.9 appends and fsyncs each log entry on its own (the core awaits every
+//! flush), so one entry per transaction caps the leader at one fsync per transaction.
+//! Captured transactions are therefore proposed together: while
+//! [`BATCHES_IN_FLIGHT_MAX`] proposals are still uncommitted, the transactions that arrive
+//! queue up, and the next proposal takes all of them (up to [`BATCH_ENTRIES_MAX`] /
+//! [`BATCH_BYTES_MAX`]) as one [`crate::capture::Entry::Batch`]; every one of them gets
+//! that entry's LSN. Statements (DDL) and unmanaged rows are always proposed alone.
+//!
+//! | queued when a proposal is sent | proposed as |
+//! |---|---|
+//! | one entry, or a statement / unmanaged rows first | that entry alone |
+//! | captured rows entries with one Format_description | one batch of them (the next one that is not batchable waits for the next proposal) |
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::coordinator::{Durable, Proposal};
+use super::entry::{batchable, encode_batch, format_of};
 use crate::cluster::log_store::lsn_of;
-use crate::cluster::node::{Node, Submitted};
+use crate::cluster::node::Node;
 use crate::cluster::ClusterError;
-
-/// Pause between submissions while the leader holds no quorum's lease.
-pub const NO_QUORUM_RETRY: Duration = Duration::from_millis(50);
 
 /// Proposals queued for submission, at most (the coordinator proposes in binlog order;
 /// sessions wait behind it).
 pub const SUBMIT_QUEUE_MAX: usize = 4096;
+/// Pause between submissions while the leader holds no quorum's lease.
+pub const NO_QUORUM_RETRY: Duration = Duration::from_millis(50);
+/// Uncommitted proposals at once; more transactions wait and go into the next batch.
+pub const BATCHES_IN_FLIGHT_MAX: usize = 2;
+/// Transactions per batch entry, at most (below the applier's 512 per transaction).
+pub const BATCH_ENTRIES_MAX: usize = 256;
+/// Bytes of a batch entry, at most (a replication read carries about 4 MiB).
+pub const BATCH_BYTES_MAX: usize = 4 << 20;
 
-type Submission = (Vec<u8>, oneshot::Sender<Result<Submitted, String>>);
+type Submission = (Vec<u8>, oneshot::Sender<Result<u64, String>>);
 
 /// [`Durable`] over a Raft node (the leader's).
 pub struct RaftDurable {
     submit: mpsc::Sender<Submission>,
+}
+
+/// Takes the next proposal from `rx`: `first` and whatever batchable entries are queued
+/// behind it (module table).
+fn take_batch(
+    first: Submission,
+    rx: &mut mpsc::Receiver<Submission>,
+    held: &mut Option<Submission>,
+) -> Vec<Submission> {
+    let mut batch = vec![first];
+    if !batchable(&batch[0].0) {
+        return batch;
+    }
+    let format = format_of(&batch[0].0).map(<[u8]>::to_vec);
+    let mut bytes = batch[0].0.len();
+    while batch.len() < BATCH_ENTRIES_MAX {
+        let Ok(next) = rx.try_recv() else { break };
+        if !batchable(&next.0)
+            || format_of(&next.0).map(<[u8]>::to_vec) != format
+            || bytes + next.0.len() > BATCH_BYTES_MAX
+        {
+            *held = Some(next);
+            break;
+        }
+        bytes += next.0.len();
+        batch.push(next);
+    }
+    batch
 }
 
 impl RaftDurable {
@@ -36,11 +85,27 @@ impl RaftDurable {
         let (tx, mut rx) = mpsc::channel::<Submission>(SUBMIT_QUEUE_MAX);
         let node = Arc::downgrade(node);
         tokio::spawn(async move {
-            while let Some((entry, reply)) = rx.recv().await {
+            let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+            let mut held: Option<Submission> = None;
+            loop {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+                let first = match held.take() {
+                    Some(s) => s,
+                    None => match rx.recv().await {
+                        Some(s) => s,
+                        None => return,
+                    },
+                };
+                let batch = take_batch(first, &mut rx, &mut held);
+                let command = match batch.as_slice() {
+                    [(one, _)] => one.clone(),
+                    many => encode_batch(&many.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>()),
+                };
+                metrics::histogram!(crate::metrics::CAPTURE_BATCH_ENTRIES).record(batch.len() as f64);
                 let deadline = Instant::now() + write_timeout;
-                let r = loop {
+                let submitted = loop {
                     let Some(n) = node.upgrade() else { break Err("the Raft node stopped".to_string()) };
-                    match n.submit(entry.clone()).await {
+                    match n.submit(command.clone()).await {
                         Err(ClusterError::NoQuorum { .. }) if Instant::now() + NO_QUORUM_RETRY < deadline => {
                             drop(n);
                             tokio::time::sleep(NO_QUORUM_RETRY).await;
@@ -54,7 +119,17 @@ impl RaftDurable {
                         r => break r.map_err(|e| e.to_string()),
                     }
                 };
-                let _ = reply.send(r);
+                let replies: Vec<_> = batch.into_iter().map(|(_, reply)| reply).collect();
+                tokio::spawn(async move {
+                    let r = match submitted {
+                        Ok(done) => done.await.map(|(id, _)| lsn_of(id.index)).map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    drop(permit);
+                    for reply in replies {
+                        let _ = reply.send(r.clone());
+                    }
+                });
             }
         });
         RaftDurable { submit: tx }
@@ -68,8 +143,7 @@ impl Durable for RaftDurable {
         let queued = self.submit.try_send((entry, tx));
         Box::pin(async move {
             queued.map_err(|e| format!("the Raft submission queue refused the entry: {e}"))?;
-            let submitted = rx.await.map_err(|_| "the Raft submitter stopped".to_string())??;
-            submitted.await.map(|(id, _)| lsn_of(id.index)).map_err(|e| e.to_string())
+            rx.await.map_err(|_| "the Raft submitter stopped".to_string())?
         })
     }
 }
