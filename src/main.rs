@@ -285,8 +285,8 @@ fn servers(args: ApiArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The rows of a cluster node's `/cluster/nodes` (`Node::status()`): LAG in entries, `-`
-/// when this node does not know it (only the leader does).
+/// The rows of a cluster node's `/cluster/nodes` (`Node::status()`): LAG in entries (and
+/// ms), `-` when this node does not know it (only the leader does).
 fn raft_rows(raw: &serde_json::Value) -> Vec<[String; 5]> {
     let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     let empty = Vec::new();
@@ -295,7 +295,7 @@ fn raft_rows(raw: &serde_json::Value) -> Vec<[String; 5]> {
         .unwrap_or(&empty)
         .iter()
         .map(|n| {
-            let lag = n["lag_entries"].as_u64().map_or("-".to_string(), |l| l.to_string());
+            let lag = shoal::cluster::status::lag_text(n["lag_entries"].as_u64(), n["lag_ms"].as_u64());
             [text(&n["id"]), text(&n["status"]), text(&n["role"]), text(&n["address"]), lag]
         })
         .collect()

@@ -298,6 +298,8 @@ struct Shared {
     elect_generation: AtomicU64,
     /// Where this node serves clients ([`Node::set_endpoints`]), for peers that ask.
     endpoints: std::sync::Mutex<Option<Endpoints>>,
+    /// When the log reached each length (members' lag in ms).
+    clock: Arc<std::sync::Mutex<super::status::LogClock>>,
 }
 
 impl Shared {
@@ -385,12 +387,14 @@ impl Node {
             last_switch: Default::default(),
             elect_generation: AtomicU64::new(0),
             endpoints: Default::default(),
+            clock: Default::default(),
         });
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
         let supervisor =
             (cfg.switchback && !cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
-        let observer = tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max));
+        let observer =
+            tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max, shared.clock.clone()));
         let node = Node { shared, wal, server, supervisor, observer };
         match start {
             Start::Restart => {}
@@ -445,7 +449,8 @@ impl Node {
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
         };
-        super::status::statuses(&me, &members, matched.as_ref())
+        let clock = self.shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+        super::status::statuses(&me, &members, matched.as_ref(), &clock, Instant::now())
     }
 
     /// The leader this node knows of, and (on a leader) milliseconds since a quorum last

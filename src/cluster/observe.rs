@@ -51,7 +51,11 @@ pub fn events(prev: Option<Seen>, now: Seen) -> Events {
 /// Records every metrics update of `raft` until it shuts down. `lease` is
 /// `election_timeout_max`: a leader without quorum acks for longer is not counted as
 /// leader (see `node::serving_leader`).
-pub async fn record(raft: Raft, lease: std::time::Duration) {
+pub async fn record(
+    raft: Raft,
+    lease: std::time::Duration,
+    clock: std::sync::Arc<std::sync::Mutex<super::status::LogClock>>,
+) {
     let mut rx = raft.metrics();
     let mut prev = None;
     loop {
@@ -63,6 +67,9 @@ pub async fn record(raft: Raft, lease: std::time::Duration) {
         let serving = super::node::serving_leader(x.state, x.millis_since_quorum_ack, lease);
         metrics::gauge!(m::CLUSTER_IS_LEADER).set(if serving { 1.0 } else { 0.0 });
         metrics::gauge!(m::CLUSTER_LAST_LOG_INDEX).set(x.last_log_index.unwrap_or(0) as f64);
+        if let Some(last) = x.last_log_index {
+            clock.lock().unwrap_or_else(|e| e.into_inner()).record(last, std::time::Instant::now());
+        }
         metrics::gauge!(m::CLUSTER_APPLIED_INDEX).set(x.last_applied.map_or(0, |l| l.index) as f64);
         if e.leader_changed {
             metrics::counter!(m::CLUSTER_LEADER_CHANGES).increment(1);
