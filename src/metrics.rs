@@ -625,6 +625,8 @@ mod tests {
             CAPTURE_TAIL_RECONNECTS,
             APPLY_ENTRIES,
             APPLY_STATEMENT_ERRORS,
+            CAUSAL_WAITS,
+            FORWARDED,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");
