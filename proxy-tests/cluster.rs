@@ -166,6 +166,12 @@ impl Cluster {
     /// each API with the bearer token `token-N`; returns once node 1 (the preferred leader)
     /// leads and every node agrees.
     fn start(extra: impl Fn(u64) -> String) -> Cluster {
+        Cluster::start_with(extra, |id| format!("token-{id}"))
+    }
+
+    /// [`Cluster::start`] with node `id`'s API token `token(id)` (one token for all: a
+    /// client that holds a single token, like `shoal proxy --cluster`).
+    fn start_with(extra: impl Fn(u64) -> String, token: impl Fn(u64) -> String) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         eprintln!("cluster files in {}", root.path().display());
         let secret = root.path().join("cluster.secret");
@@ -175,11 +181,11 @@ impl Cluster {
         let mut members = BTreeMap::new();
         for (i, addr) in addrs.iter().enumerate().rev() {
             let id = i as u64 + 1;
-            let token = root.path().join(format!("token-{id}"));
-            std::fs::write(&token, format!("token-{id}\n")).unwrap();
-            let extra = format!("token_file = \"{}\"\n{}", token.display(), extra(id));
+            let token_file = root.path().join(format!("token-{id}"));
+            std::fs::write(&token_file, format!("{}\n", token(id))).unwrap();
+            let extra = format!("token_file = \"{}\"\n{}", token_file.display(), extra(id));
             let mut m = Member::with(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra);
-            m.token = Some(format!("token-{id}"));
+            m.token = Some(token(id));
             members.insert(id, m);
         }
         let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
@@ -776,4 +782,170 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
         assert!(prepared.is_empty(), "the refused write was left prepared");
         direct.disconnect().await.unwrap();
     });
+}
+
+/// `shoal proxy --cluster` over the nodes' APIs: no database of its own, logging to
+/// `standalone.log` in `dir`; killed on drop.
+struct Standalone {
+    child: Child,
+    log: PathBuf,
+    /// Its MySQL port.
+    port: u16,
+    /// Its HTTP API (no token).
+    api: String,
+}
+
+impl Standalone {
+    fn spawn(dir: &Path, apis: &[String], token: &str) -> Standalone {
+        let (port, api_port) = (free_port(), free_port());
+        let token_file = dir.join("standalone-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        let apis = apis.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+        let text = format!(
+            "[backends]\nuser = \"root\"\ncluster = [{apis}]\ncluster_token_file = \"{}\"\n\
+             [proxy]\nbind_address = \"127.0.0.1:{port}\"\n[api]\nbind_address = \"127.0.0.1:{api_port}\"\n\
+             [routing]\nhealth_interval_ms = 100\nhealth_timeout_ms = 500\n",
+            token_file.display()
+        );
+        let file = dir.join("standalone.toml");
+        std::fs::write(&file, text).unwrap();
+        let log = dir.join("standalone.log");
+        let child = Command::new(BIN)
+            .args(["--log-level", "info", "proxy", "-c"])
+            .arg(&file)
+            .env_remove("SHOAL_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Standalone { child, log, port, api: format!("127.0.0.1:{api_port}") }
+    }
+
+    /// Its table as `/cluster/nodes` shows it: (address, role, status) per server.
+    fn servers(&mut self) -> Vec<(String, String, String)> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("shoal proxy --cluster exited ({status}):\n{}", self.logs());
+        }
+        let Ok(r) = client::get(&self.api, "/cluster/nodes", None, Duration::from_millis(500)) else { return vec![] };
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let field = |n: &serde_json::Value, k: &str| n[k].as_str().unwrap_or_default().to_string();
+        v["nodes"]
+            .as_array()
+            .map(|a| a.iter().map(|n| (field(n, "address"), field(n, "role"), field(n, "status"))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Polls until its table names `primary` as the primary, with `up` servers up.
+    fn wait_for_primary(&mut self, primary: &str, up: usize, what: &str) -> Vec<(String, String, String)> {
+        let deadline = Instant::now() + SETTLE_MAX;
+        loop {
+            let servers = self.servers();
+            let leads = servers.iter().any(|(a, r, s)| a == primary && r == "primary" && s == "up");
+            if leads && servers.iter().filter(|(_, _, s)| s == "up").count() == up {
+                return servers;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the proxy's table {servers:?}, not {primary} leading\n{}",
+                self.logs()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let _ = std::fs::create_dir_all("/tmp/shoal-failed-cluster");
+            let _ = std::fs::write("/tmp/shoal-failed-cluster/standalone.log", self.logs());
+        }
+    }
+}
+
+/// `shoal proxy --cluster` (docs/cluster.md, "A standalone proxy over a cluster"): a proxy
+/// with no database learns the members and the leader from the nodes' APIs and routes
+/// like a node does.
+///
+/// * its table lists the three nodes' proxies, node 1's as the primary;
+/// * writes through it land on every node's MariaDB;
+/// * a session reads its own writes 100/100 on the follower its reads go to, with that
+///   follower's apply held (the read names the LSN, the node waits, then reads on the
+///   leader);
+/// * the leader's shoal SIGKILLed: the proxy's table names the new leader and writes
+///   through the same proxy work again (times printed, not asserted).
+#[test]
+fn a_standalone_proxy_over_the_cluster_follows_the_leader_and_reads_its_own_writes() {
+    use mysql_async::prelude::Queryable;
+    const TOKEN: &str = "cluster-token";
+    let mut c = Cluster::start_with(|_| format!("[routing]\ncausal_wait_ms = {CAUSAL_WAIT_MS}\n"), |_| TOKEN.into());
+    let apis: Vec<String> = c.members.values().map(|m| m.api.clone()).collect();
+    let proxy_of = |c: &Cluster, id: u64| format!("127.0.0.1:{}", c.members[&id].proxy);
+    let mut sp = Standalone::spawn(c._root.path(), &apis, TOKEN);
+    let servers = sp.wait_for_primary(&proxy_of(&c, 1), 3, "start");
+    println!("shoal proxy --cluster: {servers:?}");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let port = sp.port;
+
+    // Writes through the standalone proxy reach every node.
+    let (ok, _, err) = mariadb_cli(
+        port,
+        "root",
+        "",
+        &["-e", "CREATE DATABASE sp; CREATE TABLE sp.t (id INT PRIMARY KEY); INSERT INTO sp.t VALUES (1), (2)"],
+        None,
+    );
+    assert!(ok, "writes through shoal proxy --cluster: {err}\n{}", sp.logs());
+    c.converged("SELECT COUNT(*) FROM sp.t", "2");
+
+    // Reads go to the first follower of the table (least loaded, first on ties): hold
+    // its apply; every read must still see the session's write.
+    let reader = servers.iter().find(|(_, r, _)| r == "replica").map(|(a, _, _)| a.clone()).unwrap();
+    let held = *c.members.iter().find(|(id, _)| proxy_of(&c, **id) == reader).map(|(id, _)| id).unwrap();
+    let before = counter(&c.members[&held], "shoal_causal_waits_total", "timeout");
+    let mut lock = hold_apply(&c.members[&held].db);
+    rt.block_on(async {
+        let mut conn = mysql_async::Conn::new(opts(port, Some("sp"))).await.unwrap();
+        for i in 100..200 {
+            conn.query_drop(format!("INSERT INTO t VALUES ({i})")).await.unwrap();
+            let n: i64 = conn.query_first(format!("SELECT COUNT(*) FROM t WHERE id = {i}")).await.unwrap().unwrap();
+            assert_eq!(n, 1, "node {held}'s apply held: the session did not read its own write {i}");
+        }
+        // A prepared read with a write pending goes to the leader.
+        conn.query_drop("INSERT INTO t VALUES (300)").await.unwrap();
+        let n: Option<i64> = conn.exec_first("SELECT COUNT(*) FROM t WHERE id = ?", (300,)).await.unwrap();
+        assert_eq!(n, Some(1), "a prepared read of the session's own write");
+        conn.disconnect().await.unwrap();
+    });
+    let _ = lock.kill();
+    let _ = lock.wait();
+    let waited = counter(&c.members[&held], "shoal_causal_waits_total", "timeout") - before;
+    println!("through shoal proxy --cluster: 100/100 own writes read; node {held} (apply held) waited {waited} times");
+    assert!(waited >= 100.0, "the reads must have gone to node {held} naming their LSN: {waited} waits timed out");
+    c.converged("SELECT COUNT(*) FROM sp.t", "103");
+
+    // The leader's shoal dies: the proxy follows the new leader.
+    c.members.get_mut(&1).unwrap().kill();
+    let killed = Instant::now();
+    let (leader, term) = c.agreed_leader(killed + SETTLE_MAX, "failover");
+    println!("node {leader} leads term {term} {:?} after the kill", killed.elapsed());
+    let servers = sp.wait_for_primary(&proxy_of(&c, leader), 2, "failover");
+    println!("the proxy's table names node {leader} {:?} after the kill: {servers:?}", killed.elapsed());
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        let (ok, _, err) = mariadb_cli(port, "root", "", &["-e", "INSERT INTO sp.t VALUES (400)"], None);
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no write through the proxy after the failover: {err}\n{}", sp.logs());
+        std::thread::sleep(POLL);
+    }
+    println!("a write through shoal proxy --cluster succeeded {:?} after the kill", killed.elapsed());
+    c.converged("SELECT COUNT(*) FROM sp.t WHERE id = 400", "1");
 }

@@ -12,6 +12,7 @@ Examples:
   shoal init --backend 127.0.0.1:3306 --backend-user shoal   write ./shoal.toml, no questions
   shoal validate -c /etc/shoal/shoal.toml                    check a file, list ignored fields
   shoal proxy --listen 127.0.0.1:8007 --backend 127.0.0.1:3306
+  shoal proxy --cluster 10.0.0.1:8080,10.0.0.2:8080,10.0.0.3:8080   a proxy in front of a shoal cluster
   shoal start -c /etc/shoal/shoal.toml --bootstrap           form a new cluster (first node, or every initial peer)
   shoal start -c /etc/shoal/shoal.toml                       run (or restart) a cluster node
   shoal join 10.0.0.1:7654 -c /etc/shoal/shoal.toml          add a new node to a running cluster
@@ -198,6 +199,13 @@ pub struct ProxyArgs {
     /// The service account's password (prefer the file).
     #[arg(long, env = "SHOAL_BACKEND_PASSWORD", hide_env_values = true)]
     pub backend_password: Option<String>,
+    /// Sets backends.cluster: a shoal cluster's HTTP APIs, comma-separated; the proxy
+    /// learns the members and the leader from them and relays to the nodes' proxies
+    /// (no --backend). Their bearer token: backends.cluster_token_file.
+    ///
+    /// Example: shoal proxy --cluster 10.0.0.1:8080,10.0.0.2:8080,10.0.0.3:8080 --listen 0.0.0.0:8007
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<String>,
 }
 
 /// `shoal start` options.

@@ -342,6 +342,13 @@ pub struct BackendsSection {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// A shoal cluster's HTTP APIs, `host:port` each (`shoal proxy --cluster`): the proxy
+    /// learns the members and the leader from them and relays to the nodes' proxies
+    /// instead of `primary`/`replicas` (`crate::server::over_cluster`).
+    pub cluster: Vec<String>,
+    /// File holding the nodes' API bearer token (first line), when their `[api] token_file`
+    /// is set.
+    pub cluster_token_file: Option<PathBuf>,
 }
 
 /// `[backends] tls`: whether and how shoal's connections to the backends use TLS, named
@@ -649,6 +656,8 @@ pub const FIELDS: &[FieldDoc] = &[
     opt("backends", "tls_ca_file", "PEM CA certificates the backends' certificates must chain to; required by verify_ca and verify_identity.", "\"/etc/shoal/backend-ca.pem\""),
     opt("backends", "tls_cert_file", "PEM client certificate chain shown to the backends (for accounts with REQUIRE X509); set with tls_key_file.", "\"/etc/shoal/client-cert.pem\""),
     opt("backends", "tls_key_file", "PEM private key of tls_cert_file.", "\"/etc/shoal/client-key.pem\""),
+    f("backends", "cluster", "A shoal cluster's HTTP APIs, host:port each (shoal proxy --cluster): the proxy learns the members and the leader from their /cluster and relays to the nodes' proxies; set instead of primary and replicas. See docs/cluster.md, A standalone proxy over a cluster."),
+    opt("backends", "cluster_token_file", "File whose first line is the cluster nodes' API bearer token (their api.token_file).", "\"/etc/shoal/cluster-api-token\""),
     f(
         "routing",
         "read_consistency",
@@ -902,6 +911,18 @@ impl Config {
         for r in &self.backends.replicas {
             address("backends.replicas", r, false)?;
         }
+        for a in &self.backends.cluster {
+            address("backends.cluster", a, false)?;
+        }
+        if !self.backends.cluster.is_empty()
+            && (!self.backends.primary.is_empty() || !self.backends.replicas.is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "backends.cluster",
+                self.backends.cluster.join(","),
+                "the cluster's nodes are the backends: unset backends.primary, backends.replicas and [database] host (or drop --cluster)",
+            ));
+        }
         let level = self.logging.level.to_ascii_lowercase();
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
             return Err(ConfigError::invalid(
@@ -956,6 +977,7 @@ impl Config {
         }
         let mut files: Vec<(String, &Option<PathBuf>)> = vec![
             ("backends.password_file".into(), &self.backends.password_file),
+            ("backends.cluster_token_file".into(), &self.backends.cluster_token_file),
             ("database.password_file".into(), &self.database.password_file),
             ("api.token_file".into(), &self.api.token_file),
             ("tls.cert_file".into(), &self.tls.cert_file),
@@ -977,14 +999,16 @@ fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigErr
     if v.is_empty() && empty_ok {
         return Ok(());
     }
-    let unix_ok = field.starts_with("backends.") && unix_path(v).is_some_and(|p| p.len() > 1);
+    // MariaDB addresses may be sockets; the cluster's APIs are HTTP over TCP.
+    let database = field.starts_with("backends.") && field != "backends.cluster";
+    let unix_ok = database && unix_path(v).is_some_and(|p| p.len() > 1);
     let ok = match v.rsplit_once(':') {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
         None => false,
     };
     if ok || unix_ok {
         Ok(())
-    } else if field.starts_with("backends.") {
+    } else if database {
         Err(ConfigError::invalid(
             field,
             format!("{v:?}"),
@@ -1332,6 +1356,7 @@ mod tests {
         c.backends.tls_ca_file = Some("x".into());
         c.backends.tls_cert_file = Some("x".into());
         c.backends.tls_key_file = Some("x".into());
+        c.backends.cluster_token_file = Some("x".into());
         c.cluster.secret_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());

@@ -36,6 +36,9 @@ fn proxy_config(args: &ProxyArgs) -> anyhow::Result<Config> {
         None => Config::from_env(std::env::vars())?,
     };
     args.server.apply(&mut config);
+    if !args.cluster.is_empty() {
+        config.backends.cluster = args.cluster.clone();
+    }
     if let Some(f) = &args.server.backend_password_file {
         config.backends.password =
             read_secret(f).with_context(|| format!("--backend-password-file {}", f.display()))?;

@@ -235,6 +235,9 @@ pub struct RaftClusterBody {
     pub applied_index: Option<u64>,
     /// On the leader: milliseconds since a quorum last acknowledged it; null elsewhere.
     pub last_contact_ms: Option<u64>,
+    /// Where this node's proxy serves MySQL clients (a wildcard host replaced by the host
+    /// of its cluster address): what `shoal proxy --cluster` relays to.
+    pub proxy_address: String,
     /// Every member, this node first (id, address, role, status, lag in entries).
     pub nodes: Vec<RaftNodeStatus>,
 }
@@ -262,6 +265,7 @@ fn raft_cluster(s: &Shared, node: &crate::cluster::Node) -> RaftClusterBody {
         last_log_index: me.and_then(|r| r.last_log_index),
         applied_index: me.and_then(|r| r.applied_index),
         last_contact_ms: if leader_id == Some(node.id()) { contact } else { None },
+        proxy_address: crate::cluster::network::endpoints(s.proxy_addr, s.api_addr, node.advertise()).proxy,
         nodes,
     }
 }

@@ -250,6 +250,20 @@ pub struct Endpoints {
     pub api: Option<String>,
 }
 
+/// Where this node serves clients, for peers: the proxy's and API's bound addresses, a
+/// wildcard host replaced by the host of `advertise` (the cluster address peers dial).
+pub fn endpoints(proxy: std::net::SocketAddr, api: Option<std::net::SocketAddr>, advertise: &str) -> Endpoints {
+    let host = advertise.rsplit_once(':').map_or(advertise, |(h, _)| h).to_string();
+    let show = |a: std::net::SocketAddr| {
+        if a.ip().is_unspecified() {
+            format!("{host}:{}", a.port())
+        } else {
+            a.to_string()
+        }
+    };
+    Endpoints { proxy: show(proxy), api: api.map(show) }
+}
+
 /// The answer to an [`AdminRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminReply {

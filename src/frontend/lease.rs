@@ -11,7 +11,7 @@ use super::Proxy;
 use crate::backend::conn::Ready;
 use crate::backend::pool::Held;
 use crate::backend::pools::BackendPool;
-use crate::classify::{Classification, Kind};
+use crate::classify::{Classification, Flags, Kind};
 use crate::error::ProxyError;
 use crate::protocol::com;
 use crate::protocol::framer::Expect;
@@ -24,6 +24,18 @@ use crate::session::Pin;
 /// What a session asks shoal for the LSN of its last write; shoal answers it itself
 /// (`frontend::answers`), a MariaDB refuses it (unknown variable).
 pub const LAST_LSN_SQL: &str = "SELECT @@shoal_last_lsn";
+
+/// A COM_QUERY `payload` (command byte first) with `/*shoal:lsn=N*/ ` in front of its SQL,
+/// so the shoal node that runs it waits until it applied `lsn` (the hint must lead: it is
+/// read from the first comment only).
+pub fn with_lsn_hint(payload: &[u8], lsn: u64) -> bytes::BytesMut {
+    let hint = format!("/*shoal:lsn={lsn}*/ ");
+    let mut out = bytes::BytesMut::with_capacity(payload.len() + hint.len());
+    out.extend_from_slice(&payload[..1]);
+    out.extend_from_slice(hint.as_bytes());
+    out.extend_from_slice(&payload[1..]);
+    out
+}
 
 /// Whether a committed statement changed data, so its GTID matters to later reads.
 pub fn writes(c: &Classification) -> bool {
@@ -240,6 +252,35 @@ impl Leases {
         (target, to_follower)
     }
 
+    /// The LSN a read of class `class` must name (`/*shoal:lsn=N*/`, `route` row 6b): the
+    /// session wrote, and the read runs on a shoal node's proxy that does not lead (over a
+    /// cluster, `shoal proxy --cluster`), which waits until it applied N.
+    pub fn lsn_to_name(&self, proxy: &Proxy, class: &Classification) -> Option<u64> {
+        let lsn = self.last_lsn?;
+        if !is_read(class) {
+            return None;
+        }
+        let table = proxy.routing.load();
+        let server = match &self.held {
+            Some(h) => h.server,
+            None => match self.target(proxy, class).0 {
+                Target::Server(id) | Target::WaitThenServer(id) => id,
+                Target::Unavailable(_) => return None,
+            },
+        };
+        table.servers.get(server).filter(|s| s.shoal && s.role.serves_reads()).map(|_| lsn)
+    }
+
+    /// The class an execution of a prepared statement routes by: a read that would need
+    /// an LSN named ([`Self::lsn_to_name`]) goes to the leader instead, as a binary
+    /// protocol execution has no statement text to carry the comment.
+    pub fn prepared_class(&self, proxy: &Proxy, class: &Classification) -> Classification {
+        match self.lsn_to_name(proxy, class) {
+            Some(_) => Classification { flags: Flags(class.flags.0 | Flags::HINT_LEADER.0), ..*class },
+            None => *class,
+        }
+    }
+
     /// Makes sure a connection is held on the server `class` belongs on.
     pub async fn lease_for(
         &mut self,
@@ -370,5 +411,20 @@ impl Leases {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lsn_hint_leads_the_statement() {
+        let out = with_lsn_hint(b"\x03SELECT 1", 42);
+        assert_eq!(&out[..], b"\x03/*shoal:lsn=42*/ SELECT 1");
+        assert_eq!(crate::classify::answered::lsn_hint(&out[1..]), Some(42));
+        // A client's own leading comment stays, after ours.
+        let out = with_lsn_hint(b"\x03/*shoal:lsn=7*/ SELECT 1", 9);
+        assert_eq!(crate::classify::answered::lsn_hint(&out[1..]), Some(9));
     }
 }

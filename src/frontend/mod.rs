@@ -166,11 +166,12 @@ impl Proxy {
                 if self.tls.is_some() {
                     caps |= CapabilityFlags::CLIENT_SSL;
                 }
-                let info = Arc::new(ServerInfo {
-                    version: format!("{}-shoal", hello.version),
-                    capabilities: caps,
-                    collation: hello.collation,
-                });
+                // A shoal node's proxy (`[backends] cluster`) says `-shoal` already.
+                let version = match hello.version.ends_with("-shoal") {
+                    true => hello.version,
+                    false => format!("{}-shoal", hello.version),
+                };
+                let info = Arc::new(ServerInfo { version, capabilities: caps, collation: hello.collation });
                 self.server.store(Some(info.clone()));
                 info
             }

@@ -565,7 +565,11 @@ impl Session {
                 self.rerun_for_diagnostics(&read).await?;
             }
         }
-        let payload = self.answer_session_functions(&class, payload);
+        let mut payload = self.answer_session_functions(&class, payload);
+        if let Some(lsn) = self.backend.lsn_to_name(&self.proxy, &class) {
+            // A follower node's proxy waits for the session's write itself (route row 6b).
+            payload = super::lease::with_lsn_hint(&payload, lsn);
+        }
         let sql = &payload[1..];
         if self.can_pipeline(&class) {
             let mut frame = BytesMut::with_capacity(payload.len() + HEADER_BYTES);

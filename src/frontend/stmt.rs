@@ -114,6 +114,8 @@ impl Session {
         let reads_diagnostics = meta.class.flags.contains(Flags::DIAGNOSTICS);
         self.backend.before(reads_diagnostics);
         let mut timer = crate::metrics::statement(meta.class.kind, self.proxy.running.start());
+        // Over a cluster, a read with the session's write pending runs on the leader.
+        let route_class = self.backend.prepared_class(&self.proxy, &meta.class);
         let Some(layout) = execute_layout(&payload, meta.params) else {
             return self.reply_err(1, ER_WRONG_ARGUMENTS, "HY000", "Incorrect arguments to mysqld_stmt_execute").await;
         };
@@ -131,7 +133,7 @@ impl Session {
             if frame.len() - HEADER_BYTES < PAYLOAD_MAX {
                 finish_packet(&mut frame, at);
                 let offer = Offer { frame, meta: Some(meta.clone()), timer, payload: &payload };
-                match self.run_pipelined(&meta.class, offer).await? {
+                match self.run_pipelined(&route_class, offer).await? {
                     PipeRun::Ran(_) | PipeRun::Deferred => return Ok(()),
                     PipeRun::NotRun(t) => timer = t.unwrap_or_else(|| self.timer(meta.class.kind)),
                 }
@@ -142,7 +144,7 @@ impl Session {
         let Some(plan) = self.xa_prelude_execute(&meta.class).await? else {
             return Ok(());
         };
-        self.lease_for(&meta.class).await?;
+        self.lease_for(&route_class).await?;
         let conn = self.backend.conn();
         let ready = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await;
         let prepared = match ready {

@@ -14,6 +14,7 @@
 //! | 5 | `Read`, `Show`, `START TRANSACTION READ ONLY` | `read_consistency = "strong"` | primary |
 //! | 6 | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote GTID g (`"session"`) | least-loaded healthy replica known to have applied g; else one within `max_lag_ms` after waiting up to `causal_wait_ms` for g; else primary |
 //! | 6a | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), or any session (`"global"`) | least-loaded healthy server that applies the cluster log (`follows_log`), after waiting up to `causal_wait_ms` for n (`"global"`: the leader's committed LSN now); none: primary |
+//! | 6b | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), no server of 6a | least-loaded fresh follower that is a shoal node's proxy (`shoal`: `shoal proxy --cluster`): the session sends the read as `/*shoal:lsn=n*/ …` and that node waits for n itself; none: primary (`"global"` reads go to the primary) |
 //! | 7 | `Read`, `Show`, `START TRANSACTION READ ONLY` | otherwise | least-loaded healthy replica within `max_lag_ms`; none: primary |
 //! | 8 | `SET`, `USE`, `COMMIT`/`ROLLBACK` outside a transaction | any | primary; if it is down, any reachable replica (state replays everywhere) |
 //! | 9 | `LockingRead`, `Write`, `Ddl`, `Call`, `LoadData`, multi-statement with a write, `Unknown`, everything else | any | primary |
@@ -297,6 +298,11 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
     if by_lsn {
         if let Some(id) = least_loaded(&|sv: &&Server| fresh(sv) && sv.follows_log) {
             return Target::WaitThenServer(id);
+        }
+        if policy.consistency == Consistency::Session {
+            if let Some(id) = least_loaded(&|sv: &&Server| fresh(sv) && sv.shoal) {
+                return Target::Server(id);
+            }
         }
         if let Some(p) = primary_up {
             return Target::Server(p.id);

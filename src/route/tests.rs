@@ -216,3 +216,25 @@ fn row_6a_global_reads_wait_for_the_leaders_commit_point() {
     down.servers[0].health = Health::Down;
     assert_eq!(route(&read(), &SessionView::default(), &down, &global), Target::Server(1));
 }
+
+/// `shoal proxy --cluster`: every server is a node's proxy.
+fn over_cluster_table() -> RoutingTable {
+    let node = |id, role| Server { shoal: true, ..server(id, role, Health::Up, Some(0), "") };
+    RoutingTable { servers: vec![node(0, Role::Leader), node(1, Role::Follower), node(2, Role::Follower)], version: 1 }
+}
+
+#[test]
+fn row_6b_a_session_write_lsn_reads_on_a_follower_node_that_waits_itself() {
+    let t = over_cluster_table();
+    let wrote = SessionView { last_lsn: Some(42), ..SessionView::default() };
+    assert!(matches!(route(&read(), &wrote, &t, &POLICY), Target::Server(1 | 2)));
+    // Global reads go to the leader in this mode.
+    let global = Policy { consistency: Consistency::Global, ..POLICY };
+    assert_eq!(route(&read(), &wrote, &t, &global), Target::Server(0));
+    assert_eq!(route(&read(), &SessionView::default(), &t, &global), Target::Server(0));
+    // No fresh follower node: the leader.
+    let mut t = t;
+    t.servers[1].health = Health::Down;
+    t.servers[2].lag_ms = None;
+    assert_eq!(route(&read(), &wrote, &t, &POLICY), Target::Server(0));
+}

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{node_name, service_opts, start_capture, Shared};
-use crate::cluster::network::Endpoints;
 use crate::cluster::settings::{self, Plan};
 use crate::cluster::{Node, Start};
 use crate::config::Config;
@@ -142,19 +141,7 @@ fn link_generations(shared: &Shared, node: &Arc<Node>, applied: &tokio::sync::wa
     }
 }
 
-/// Where this node serves clients, for peers: the proxy's and API's bound addresses, a
-/// wildcard host replaced by the host of `advertise` (the cluster address peers dial).
-pub fn endpoints(proxy: std::net::SocketAddr, api: Option<std::net::SocketAddr>, advertise: &str) -> Endpoints {
-    let host = advertise.rsplit_once(':').map_or(advertise, |(h, _)| h).to_string();
-    let show = |a: std::net::SocketAddr| {
-        if a.ip().is_unspecified() {
-            format!("{host}:{}", a.port())
-        } else {
-            a.to_string()
-        }
-    };
-    Endpoints { proxy: show(proxy), api: api.map(show) }
-}
+pub use crate::cluster::network::endpoints;
 
 /// Capture on a cluster node while it leads: what keeps it running.
 struct Leading {

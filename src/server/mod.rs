@@ -36,6 +36,7 @@ use crate::protocol::auth::{parse_stored_hash, Credential};
 pub use cluster::{has_cluster_state, start_cluster};
 
 pub mod cluster;
+pub mod over_cluster;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +109,11 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         _ => None,
     };
     let proxy = Proxy::new(config, acceptor, users, backend_tls);
-    // First health round before serving, then keep checking in the background.
-    crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
+    // First health round before serving, then keep checking in the background. Over a
+    // cluster (`[backends] cluster`) the nodes' APIs say who is up (`over_cluster`).
+    if b.cluster.is_empty() {
+        crate::backend::health::start(proxy.routing.clone(), service, config.routing.clone()).await;
+    }
     // Warm the greeting facts so the first client does not pay for the probe.
     proxy.server_info().await;
     Ok(proxy)
@@ -246,7 +250,7 @@ impl Server {
     /// Starts everything; `config` must have `[backends]` resolved. `node` is the Raft
     /// node of cluster mode ([`start_cluster`]); the server stops it on shutdown.
     pub async fn start(
-        config: Config,
+        mut config: Config,
         mode: Mode,
         config_file: Option<PathBuf>,
         source: Option<ConfigSource>,
@@ -255,6 +259,14 @@ impl Server {
         crate::metrics::install(&config.metrics.latency_buckets_seconds);
         crate::metrics::register_all();
         let token = token_of(&config)?;
+        // Over a cluster, the leader's proxy stands for the primary (greeting, accounts).
+        let discovered = if config.backends.cluster.is_empty() {
+            None
+        } else {
+            let d = over_cluster::discover(&config).await?;
+            config.backends.primary = d.primary.clone();
+            Some(d)
+        };
         let proxy = build(&config).await?;
         let capture = match config.capture.mode.as_str() {
             "local" => Some(start_local_capture(&config).await?),
@@ -293,6 +305,9 @@ impl Server {
             cluster: Mutex::new(node.map(Arc::new)),
             stop_requested: tokio::sync::Notify::new(),
         });
+        if let Some(d) = &discovered {
+            over_cluster::publish(&shared, &d.polled);
+        }
         shared.health.refresh(&shared.config.load(), &shared.proxy.load()).await;
         if let Some(node) = shared.node() {
             // No writes until the role is known (`cluster::lead_while_leader`).
@@ -329,6 +344,9 @@ impl Server {
                 crate::metrics::handle().run_upkeep();
             }
         }));
+        if let Some(d) = discovered {
+            tasks.push(tokio::spawn(over_cluster::follow(shared.clone(), d.known)));
+        }
         if let Some(node) = shared.node() {
             tasks.push(tokio::spawn(cluster::lead_while_leader(
                 shared.clone(),
@@ -363,8 +381,12 @@ impl Server {
         let Some(source) = &s.source else {
             anyhow::bail!("nothing to reload from (no configuration file)");
         };
-        let config = source()?;
+        let mut config = source()?;
         let old = s.config.load_full();
+        if !config.backends.cluster.is_empty() {
+            // The leader now stands for the primary; the next poll completes the table.
+            config.backends.primary = s.proxy.load().leader_addr().to_string();
+        }
         if config.proxy.bind_address != old.proxy.bind_address || config.api.bind_address != old.api.bind_address {
             tracing::warn!("proxy.bind_address and api.bind_address changes take effect after a restart");
         }
