@@ -23,6 +23,9 @@ const HEARTBEAT_MS: u64 = 100;
 const ELECTION_MIN_MS: u64 = 250;
 /// `[cluster] election_timeout_max_ms`; a new leader must appear within twice this.
 const ELECTION_MAX_MS: u64 = 1000;
+/// The cluster tests run one at a time: each starts three nodes and three MariaDBs, and
+/// together they would starve each other's heartbeats on a 2-core machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// `[cluster] write_timeout_ms` of the test nodes.
 const WRITE_TIMEOUT_MS: u64 = 3000;
 /// `[routing] causal_wait_ms` of the nodes of the end-to-end test.
@@ -286,6 +289,7 @@ impl Cluster {
 
 #[test]
 fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let root = tempfile::tempdir().unwrap();
     let secret = root.path().join("cluster.secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
@@ -538,6 +542,7 @@ fn counter(m: &Member, name: &str, labels: &str) -> f64 {
 ///   with a clear error after `write_timeout_ms`, never to appear.
 #[test]
 fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     use mysql_async::prelude::Queryable;
     let seed: u64 = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     eprintln!("cluster workload seed {seed} (SHOAL_SEED={seed} replays it)");
@@ -882,6 +887,7 @@ impl Drop for Standalone {
 ///   through the same proxy work again (times printed, not asserted).
 #[test]
 fn a_standalone_proxy_over_the_cluster_follows_the_leader_and_reads_its_own_writes() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     use mysql_async::prelude::Queryable;
     const TOKEN: &str = "cluster-token";
     let mut c = Cluster::start_with(|_| format!("[routing]\ncausal_wait_ms = {CAUSAL_WAIT_MS}\n"), |_| TOKEN.into());

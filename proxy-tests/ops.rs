@@ -319,10 +319,17 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     assert_eq!(sample(&after, &format!("shoal_backend_up{{server=\"{down}\",role=\"replica\"}}")), 0.0, "{after}");
     assert_eq!(sample(&after, &format!("shoal_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), 1.0);
     // Every documented name that has a value by now is in the scrape (the
-    // `shoal_cluster_*`, `shoal_capture_*` and `shoal_apply_*` series exist on cluster and
-    // capture nodes only; `proxy-tests/cluster.rs`, `capture_tail.rs`, `apply.rs`, `replication.rs`).
+    // `shoal_cluster_*`, `shoal_capture_*`, `shoal_apply_*`, causal-wait and forwarding
+    // series exist on cluster and capture nodes only; `proxy-tests/cluster.rs`, `capture_tail.rs`, `apply.rs`, `replication.rs`).
     for name in shoal::metrics::ALL {
-        let elsewhere = ["shoal_cluster_", "shoal_capture_", "shoal_apply_", "shoal_unmanaged_"];
+        let elsewhere = [
+            "shoal_cluster_",
+            "shoal_capture_",
+            "shoal_apply_",
+            "shoal_unmanaged_",
+            "shoal_causal_",
+            "shoal_forwarded_",
+        ];
         if name != shoal::metrics::REPLICA_LAG && !elsewhere.iter().any(|p| name.starts_with(p)) {
             assert!(after.contains(name), "{name} missing from /metrics");
         }
