@@ -26,6 +26,9 @@ const ELECTION_MAX_MS: u64 = 1000;
 /// The cluster tests run one at a time: each starts three nodes and three MariaDBs, and
 /// together they would starve each other's heartbeats on a 2-core machine.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// `[routing] failover_buffer_ms` of the nodes of the failover test: long enough for a
+/// split vote or two.
+const FAILOVER_BUFFER_MS: u64 = 15_000;
 /// `[cluster] write_timeout_ms` of the test nodes.
 const WRITE_TIMEOUT_MS: u64 = 3000;
 /// `[routing] causal_wait_ms` of the nodes of the end-to-end test.
@@ -54,7 +57,15 @@ struct Member {
 
 impl Member {
     fn new(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb) -> Member {
-        Member::with(root, id, secret, peers, cluster, db, "")
+        Member::with(
+            root,
+            id,
+            secret,
+            peers,
+            cluster,
+            db,
+            &format!("[routing]\nfailover_buffer_ms = {FAILOVER_BUFFER_MS}\n"),
+        )
     }
 
     /// A member whose TOML ends with `extra` (its own `[routing]`, say; lines before the
@@ -351,6 +362,18 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     // vote); the deadline here only catches a cluster that never recovers.
     c.members.get_mut(&leader).unwrap().kill();
     let killed = Instant::now();
+    // A client of a surviving node writes at once: the statement waits for the new leader
+    // (failover_buffer_ms) instead of failing, and runs there.
+    let survivor = if leader == 2 { 3 } else { 2 };
+    let (ok, _, err) = mariadb_cli(
+        c.members[&survivor].proxy,
+        "root",
+        "",
+        &["-e", "INSERT INTO app.t (id, u) VALUES (50, UUID())"],
+        None,
+    );
+    assert!(ok, "a write through node {survivor} during the failover: {err}\n{}", c.all_logs());
+    println!("a write through node {survivor} right after the kill succeeded {:?} after it", killed.elapsed());
     let bound = SETTLE_MAX;
     let (new_leader, new_term) = loop {
         let seen = c.poll();
@@ -371,7 +394,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     );
     assert_ne!(new_leader, leader);
     c.write(new_leader, "INSERT INTO app.t (id, u) VALUES (3, UUID())");
-    c.converged("SELECT COUNT(*) FROM app.t", "3");
+    c.converged("SELECT COUNT(*) FROM app.t", "4");
 
     // The old leader restarts (no --bootstrap): it rejoins as follower of the new leader,
     // then, being the preferred node, leads again.
@@ -411,7 +434,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     assert!(back_term > new_term);
     // It caught up on what was written while it was down, and takes writes again.
     c.write(back, "UPDATE app.t SET u = UUID() WHERE id = 3; INSERT INTO app.t (id, u) VALUES (4, UUID())");
-    c.converged("SELECT COUNT(*) FROM app.t", "4");
+    c.converged("SELECT COUNT(*) FROM app.t", "5");
     c.converged("CHECKSUM TABLE app.t", c.members[&back].db.sql("CHECKSUM TABLE app.t").trim());
 
     // A node with another secret cannot join: refused, and the membership is unchanged.

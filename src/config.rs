@@ -413,6 +413,9 @@ pub struct RoutingSection {
     /// How long a read waits for a replica to apply the session's last write before it
     /// goes to the primary instead.
     pub causal_wait_ms: u64,
+    /// In front of a shoal cluster: how long a statement that needs the leader waits while
+    /// there is none (an election) or it cannot be reached, before it fails.
+    pub failover_buffer_ms: u64,
     /// Time between two health checks of a server.
     pub health_interval_ms: u64,
     /// Limit on one health check (connect + queries).
@@ -429,6 +432,7 @@ impl Default for RoutingSection {
             read_consistency: crate::route::Consistency::Session,
             max_lag_ms: 10_000,
             causal_wait_ms: 1_000,
+            failover_buffer_ms: 5_000,
             health_interval_ms: 1_000,
             health_timeout_ms: 1_000,
             failures_before_down: 2,
@@ -665,6 +669,7 @@ pub const FIELDS: &[FieldDoc] = &[
     ),
     f("routing", "max_lag_ms", "Replicas further behind get no reads, milliseconds (0-86400000)."),
     f("routing", "causal_wait_ms", "How long a read waits for a replica to apply the session's last write before it goes to the primary, milliseconds (0-60000)."),
+    f("routing", "failover_buffer_ms", "In front of a shoal cluster (a node, or shoal proxy --cluster): how long a statement that needs the leader waits while there is none or it cannot be reached, then runs on the new leader or fails, milliseconds (0-60000)."),
     f("routing", "health_interval_ms", "Time between two health checks of a server, milliseconds (10-3600000)."),
     f("routing", "health_timeout_ms", "Limit on one health check (connect + queries), milliseconds (10-600000)."),
     f("routing", "failures_before_down", "Consecutive failed checks before a server leaves the rotation (1-1000)."),
@@ -899,6 +904,7 @@ impl Config {
         let r = &self.routing;
         range("routing.max_lag_ms", r.max_lag_ms, 0, 86_400_000)?;
         range("routing.causal_wait_ms", r.causal_wait_ms, 0, 60_000)?;
+        range("routing.failover_buffer_ms", r.failover_buffer_ms, 0, 60_000)?;
         range("routing.health_interval_ms", r.health_interval_ms, 10, 3_600_000)?;
         range("routing.health_timeout_ms", r.health_timeout_ms, 10, 600_000)?;
         range("routing.failures_before_down", r.failures_before_down.into(), 1, 1000)?;

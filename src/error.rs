@@ -8,6 +8,7 @@
 //! | `PacketTooLarge` | client | no | no (MariaDB closes too) |
 //! | `BackendConnect` | backend | yes | yes: ERR to the client |
 //! | `BackendIo` | backend | only if nothing was sent | yes: ERR, pinned state is lost |
+//! | `OutcomeUnknown` | a write sent to a cluster leader's proxy that then went away | no (it may have committed) | yes: ERR 1180 "outcome unknown" |
 //! | `BackendProtocol` | backend | no | yes: ERR, the connection is discarded |
 //! | `PoolTimeout` | internal | yes | yes: ERR to the client |
 //! | `Unavailable` | routing | yes, later | yes: ERR to the client |
@@ -72,6 +73,10 @@ pub enum ProxyError {
     /// A transaction's COMMIT did not happen (not made durable; rolled back).
     #[error("{0}")]
     CommitFailed(String),
+    /// A write forwarded to the cluster leader's proxy lost its connection after it was
+    /// sent: the leader may or may not have committed it. Never retried by shoal.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// A write on a node that does not take writes (a cluster follower).
     #[error("{0}")]
     ReadOnlyNode(String),
@@ -141,7 +146,7 @@ impl ProxyError {
             ProxyError::BackendConnect { code, .. } if *code == ER_ACCESS_DENIED => (*code, "28000"),
             ProxyError::BackendConnect { .. } => (2003, "HY000"),
             ProxyError::BackendIo { .. } => (2013, "HY000"),
-            ProxyError::CommitFailed(_) => (ER_ERROR_DURING_COMMIT, "HY000"),
+            ProxyError::CommitFailed(_) | ProxyError::OutcomeUnknown(_) => (ER_ERROR_DURING_COMMIT, "HY000"),
             ProxyError::NotSupported(_) => (ER_NOT_SUPPORTED_YET, "42000"),
             ProxyError::ReadOnlyNode(_) => (ER_OPTION_PREVENTS_STATEMENT, "HY000"),
             ProxyError::Limit { code, .. } => (*code, if *code == ER_CON_COUNT { "08004" } else { "HY000" }),

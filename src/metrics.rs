@@ -124,11 +124,15 @@ const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 25
 /// `outcome`: `applied` (ran on the follower) or `timeout` (went to the leader after
 /// `causal_wait_ms`). Reads that found the LSN applied already are not counted.
 pub const CAUSAL_WAITS: &str = "shoal_causal_waits_total";
+/// Counter: statements that found no reachable leader and waited for one
+/// (`[routing] failover_buffer_ms`), label `outcome`: `ran` (a leader appeared in time) or
+/// `timeout` (they failed).
+pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 /// Counter: statements a cluster follower forwarded to the leader's proxy.
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 47] = [
+pub const ALL: [&str; 48] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -176,6 +180,7 @@ pub const ALL: [&str; 47] = [
     CAUSAL_WAITS,
     FORWARDED,
     CAPTURE_BATCH_ENTRIES,
+    FAILOVER_WAITS,
 ];
 
 /// Where a statement ran.
@@ -262,6 +267,11 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
 /// A follower read waited for an LSN; `applied`: it arrived in time.
 pub fn causal_wait(applied: bool) {
     metrics::counter!(CAUSAL_WAITS, "outcome" => if applied { "applied" } else { "timeout" }).increment(1);
+}
+
+/// A statement waited for a leader; `ran`: one appeared in time.
+pub fn failover_wait(ran: bool) {
+    metrics::counter!(FAILOVER_WAITS, "outcome" => if ran { "ran" } else { "timeout" }).increment(1);
 }
 
 /// A statement went to the leader's proxy from a cluster follower.
@@ -627,6 +637,7 @@ mod tests {
             APPLY_STATEMENT_ERRORS,
             CAUSAL_WAITS,
             FORWARDED,
+            FAILOVER_WAITS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

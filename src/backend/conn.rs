@@ -506,14 +506,14 @@ impl BackendConn {
 
     /// Cheap liveness check for a connection coming out of the pool: a server that closed
     /// it (restart, `wait_timeout`) has left an EOF or an error packet to read. Checked
-    /// only after `IDLE_PROBE_AFTER` of idleness: a connection used a moment ago is alive
+    /// only after `IDLE_PROBE_AFTER` of idleness (unless `probe_always`): a connection used a moment ago is alive
     /// or fails its next command anyway, and the probe costs a syscall.
-    pub fn is_alive(&mut self) -> bool {
+    pub fn is_alive(&mut self, probe_always: bool) -> bool {
         if self.broken || !self.rbuf.is_empty() {
             // Unread bytes on an idle connection mean it is out of step.
             return false;
         }
-        if self.last_used.elapsed() < IDLE_PROBE_AFTER {
+        if !probe_always && self.last_used.elapsed() < IDLE_PROBE_AFTER {
             return true;
         }
         let mut probe = [0u8; 1];

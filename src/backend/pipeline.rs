@@ -668,7 +668,7 @@ fn write_now(client: &OwnedWriteHalf, bytes: &[u8]) -> usize {
 
 /// A live pooled connection with the set's schema and no session variables.
 async fn open(set: &PipeSet, pool: &ConnPool) -> Result<Lease, ProxyError> {
-    let mut conn = pool.checkout_alive().await?;
+    let mut conn = pool.checkout_alive(false).await?;
     match conn.sync(&set.state, false, &set.charset).await? {
         super::conn::Ready::Yes => Ok(conn),
         super::conn::Ready::Refused(_) => Err(ProxyError::Unavailable("schema refused on a pipe connection".into())),

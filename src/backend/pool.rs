@@ -117,14 +117,16 @@ impl ConnPool {
     }
 
     /// Takes a pooled connection, skipping connections the server closed while they were
-    /// idle.
-    pub async fn checkout_alive(&self) -> Result<Lease, ProxyError> {
+    /// idle (`probe_always`: check even a connection used a moment ago — a cluster leader's
+    /// proxy can die between two statements, and a write sent to a dead one has an unknown
+    /// outcome).
+    pub async fn checkout_alive(&self, probe_always: bool) -> Result<Lease, ProxyError> {
         // A dead idle connection costs one extra checkout; bound the retries.
         const DEAD_IDLE_RETRIES_MAX: usize = 8;
         let mut tries = 0;
         loop {
             let mut l = self.checkout().await?;
-            if l.is_alive() || tries >= DEAD_IDLE_RETRIES_MAX {
+            if l.is_alive(probe_always) || tries >= DEAD_IDLE_RETRIES_MAX {
                 return Ok(l);
             }
             l.mark_broken();

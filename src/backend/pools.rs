@@ -44,8 +44,8 @@ pub struct BackendPool {
 
 impl BackendPool {
     /// Takes a pooled connection the server has not closed (see [`ConnPool::checkout_alive`]).
-    pub async fn checkout_alive(&self) -> Result<Lease, ProxyError> {
-        self.conns.checkout_alive().await
+    pub async fn checkout_alive(&self, probe_always: bool) -> Result<Lease, ProxyError> {
+        self.conns.checkout_alive(probe_always).await
     }
 
     /// Takes a connection, waiting up to `checkout_timeout_ms`.

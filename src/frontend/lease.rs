@@ -21,6 +21,9 @@ use crate::route::{is_read, route, Consistency, GtidPos, SessionView, Target};
 use crate::session::state::SessionState;
 use crate::session::Pin;
 
+/// How often a statement waiting for a leader (`failover_buffer_ms`) looks again.
+pub const FAILOVER_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// What a session asks shoal for the LSN of its last write; shoal answers it itself
 /// (`frontend::answers`), a MariaDB refuses it (unknown variable).
 pub const LAST_LSN_SQL: &str = "SELECT @@shoal_last_lsn";
@@ -211,7 +214,8 @@ impl Leases {
 
     async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
         let pool = self.pool(proxy, account, server);
-        let lease = pool.checkout_alive().await?;
+        let shoal = proxy.routing.load().servers[server].shoal;
+        let lease = pool.checkout_alive(shoal).await?;
         let table = proxy.routing.load();
         if table.servers[server].shoal {
             crate::metrics::forwarded();
@@ -281,7 +285,11 @@ impl Leases {
         }
     }
 
-    /// Makes sure a connection is held on the server `class` belongs on.
+    /// Makes sure a connection is held on the server `class` belongs on. In front of a
+    /// cluster, a statement whose server is unavailable (no leader: an election) or cannot
+    /// be connected to (a leader that just died) waits up to `failover_buffer_ms` for the
+    /// routing table to name a reachable one, then runs there; nothing was sent before,
+    /// so waiting and retrying cannot run anything twice.
     pub async fn lease_for(
         &mut self,
         proxy: &Proxy,
@@ -292,6 +300,38 @@ impl Leases {
         if self.held.is_some() {
             return Ok(());
         }
+        let deadline = tokio::time::Instant::now() + proxy.failover_buffer();
+        let mut waited = false;
+        loop {
+            let r = self.lease_once(proxy, account, state, class).await;
+            // Nothing of the statement was sent yet (at most a pooled connection's state
+            // replay), so any of these can be retried.
+            let retry = matches!(
+                r,
+                Err(ProxyError::Unavailable(_) | ProxyError::BackendConnect { .. } | ProxyError::BackendIo { .. })
+            );
+            if retry {
+                self.held = None;
+            }
+            if retry && tokio::time::Instant::now() + FAILOVER_POLL < deadline {
+                waited = true;
+                tokio::time::sleep(FAILOVER_POLL).await;
+                continue;
+            }
+            if waited {
+                crate::metrics::failover_wait(r.is_ok());
+            }
+            return r;
+        }
+    }
+
+    async fn lease_once(
+        &mut self,
+        proxy: &Proxy,
+        account: &Account,
+        state: &SessionState,
+        class: &Classification,
+    ) -> Result<(), ProxyError> {
         let (target, to_follower) = self.target(proxy, class);
         match target {
             Target::Server(id) => match self.take(proxy, account, id).await {

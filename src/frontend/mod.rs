@@ -192,6 +192,22 @@ impl Proxy {
         self.routing.load().leader().map_or_else(|| self.primary.clone(), |l| l.addr.clone())
     }
 
+    /// Whether this proxy fronts a shoal cluster (a node's own table, or `shoal proxy
+    /// --cluster`): leaders change by election there, so statements that need one wait
+    /// for it (`[routing] failover_buffer_ms`).
+    pub fn fronts_cluster(&self) -> bool {
+        self.routing.load().servers.iter().any(|s| s.shoal || s.follows_log)
+    }
+
+    /// How long a statement that needs the leader waits for one (0 outside a cluster).
+    pub fn failover_buffer(&self) -> Duration {
+        if self.fronts_cluster() {
+            Duration::from_millis(self.routing_settings.failover_buffer_ms)
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// The routing policy knobs.
     pub fn policy(&self) -> Policy {
         Policy { consistency: self.routing_settings.read_consistency, max_lag_ms: self.routing_settings.max_lag_ms }

@@ -486,6 +486,8 @@ impl Session {
                 conn.clear_diagnostics().await?;
             }
             let mut first_failed = None;
+            let to_shoal = self.proxy.routing.load().servers.get(conn.server).is_some_and(|s| s.shoal);
+            let mut sent = false;
             let result = async {
                 if let Ready::Refused(bytes) =
                     conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await?
@@ -497,6 +499,7 @@ impl Session {
                     conn.send(com::QUERY, sql.as_bytes()).await?;
                 }
                 conn.send_command(payload).await?;
+                sent = true;
                 if first.is_some() {
                     let (f, bytes) = conn.read_response(Expect::Results).await?;
                     first_failed = f.error.map(|code| (code, bytes));
@@ -523,6 +526,12 @@ impl Session {
                 Err(ProxyError::BackendIo { .. }) if retry && !was_pinned && !self.io.wrote => {
                     retry = false;
                     self.backend.held = None;
+                }
+                Err(ProxyError::BackendIo { addr, source }) if sent && !retry && to_shoal && !self.io.wrote => {
+                    return Err(ProxyError::OutcomeUnknown(format!(
+                        "outcome unknown: the cluster leader's proxy {addr} went away ({source}) after the statement was sent; \
+                         it may or may not have committed: check before retrying (a new leader takes writes within the failover time)"
+                    )));
                 }
                 Err(e) => return Err(e),
             }

@@ -90,11 +90,30 @@ impl Session {
         self.proxy.capture.load_full()
     }
 
-    /// Refuses a write on a node that does not take writes (a cluster follower).
-    fn refuse_write_here(&self, class: &Classification) -> Result<(), ProxyError> {
-        match self.proxy.writes_refused.load_full() {
-            Some(why) if writes(class) => Err(ProxyError::ReadOnlyNode((*why).clone())),
-            _ => Ok(()),
+    /// Refuses a write on a node that takes none now (a cluster node with no leader to
+    /// forward to, or a leader still applying the log), after waiting up to
+    /// `failover_buffer_ms` for that to change (an election).
+    async fn refuse_write_here(&self, class: &Classification) -> Result<(), ProxyError> {
+        if !writes(class) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
+        let mut waited = false;
+        loop {
+            let Some(why) = self.proxy.writes_refused.load_full() else {
+                if waited {
+                    crate::metrics::failover_wait(true);
+                }
+                return Ok(());
+            };
+            if tokio::time::Instant::now() + super::lease::FAILOVER_POLL >= deadline {
+                if waited {
+                    crate::metrics::failover_wait(false);
+                }
+                return Err(ProxyError::ReadOnlyNode((*why).clone()));
+            }
+            waited = true;
+            tokio::time::sleep(super::lease::FAILOVER_POLL).await;
         }
     }
 
@@ -284,7 +303,7 @@ impl Session {
         class: &Classification,
         payload: BytesMut,
     ) -> Result<Prelude, ProxyError> {
-        self.refuse_write_here(class)?;
+        self.refuse_write_here(class).await?;
         loop {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
@@ -337,7 +356,7 @@ impl Session {
     /// The prelude of a prepared statement's execute; `None` when shoal answered it
     /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
     pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
-        self.refuse_write_here(class)?;
+        self.refuse_write_here(class).await?;
         loop {
             return match self.xa_step_for(class, b"") {
                 XaStep::CommitFirst => {
