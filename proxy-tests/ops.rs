@@ -329,6 +329,7 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
             "shoal_unmanaged_",
             "shoal_causal_",
             "shoal_forwarded_",
+            "shoal_failover_",
         ];
         if name != shoal::metrics::REPLICA_LAG && !elsewhere.iter().any(|p| name.starts_with(p)) {
             assert!(after.contains(name), "{name} missing from /metrics");
