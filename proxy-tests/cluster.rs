@@ -107,16 +107,7 @@ impl Member {
         assert!(self.child.is_none(), "node {} already runs", self.id);
         self.starts += 1;
         let log = self.dir.join(format!("node.{}.log", self.starts));
-        let child = Command::new(BIN)
-            .args(["--log-level", "info"])
-            .args(args)
-            .arg("-c")
-            .arg(&self.file)
-            .env_remove("SHOAL_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = crate::harness::spawn_shoal(args, &self.file, &log);
         self.child = Some(child);
     }
 
@@ -541,6 +532,19 @@ fn hold_apply(db: &MariaDb) -> Child {
     l
 }
 
+/// Runs `round(hold, base)` twice: with `db`'s apply held ([`hold_apply`], ids from 0),
+/// then with it running (ids from 1000).
+fn with_apply_held_then_running(db: &MariaDb, mut round: impl FnMut(bool, i32)) {
+    for (hold, base) in [(true, 0), (false, 1000)] {
+        let lock = hold.then(|| hold_apply(db));
+        round(hold, base);
+        if let Some(mut l) = lock {
+            let _ = l.kill();
+            let _ = l.wait();
+        }
+    }
+}
+
 /// A counter of `/metrics` on member `m` (sum over the series whose labels contain `labels`).
 fn counter(m: &Member, name: &str, labels: &str) -> f64 {
     let body = client::get(&m.api, "/metrics", m.token.as_deref(), Duration::from_secs(5)).unwrap().body;
@@ -668,9 +672,7 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
 
     // Read-your-writes on follower 3 (session) with its apply held, then running.
     let held_before = counter(&c.members[&3], "shoal_causal_waits_total", "timeout");
-    for hold in [true, false] {
-        let lock = hold.then(|| hold_apply(&c.members[&3].db));
-        let base = if hold { 0 } else { 1000 };
+    with_apply_held_then_running(&c.members[&3].db, |hold, base| {
         rt.block_on(async {
             let mut conn = mysql_async::Conn::new(opts(p3, Some("w"))).await.unwrap();
             for i in base..base + 100 {
@@ -680,20 +682,14 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
                 assert_eq!(n, 1, "follower 3 (apply held: {hold}) did not read its own write {i}");
             }
             conn.disconnect().await.unwrap();
-        });
-        if let Some(mut l) = lock {
-            let _ = l.kill();
-            let _ = l.wait();
-        }
-    }
+        })
+    });
     let waited = counter(&c.members[&3], "shoal_causal_waits_total", "timeout") - held_before;
     let applied = counter(&c.members[&3], "shoal_causal_waits_total", "applied");
     println!("follower 3: 200/200 own writes read; {waited} reads went to the leader after waiting, {applied} waited and ran on the follower");
     assert!(waited >= 100.0, "with apply held, reads must have waited and gone to the leader: {waited}");
     // Global consistency on follower 2: a write through the leader, read on node 2.
-    for hold in [true, false] {
-        let lock = hold.then(|| hold_apply(&c.members[&2].db));
-        let base = if hold { 0 } else { 1000 };
+    with_apply_held_then_running(&c.members[&2].db, |hold, base| {
         rt.block_on(async {
             let mut writer = mysql_async::Conn::new(opts(p1, Some("w"))).await.unwrap();
             let mut reader = mysql_async::Conn::new(opts(p2, Some("w"))).await.unwrap();
@@ -705,12 +701,8 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
             }
             writer.disconnect().await.unwrap();
             reader.disconnect().await.unwrap();
-        });
-        if let Some(mut l) = lock {
-            let _ = l.kill();
-            let _ = l.wait();
-        }
-    }
+        })
+    });
     let waited = counter(&c.members[&2], "shoal_causal_waits_total", "timeout");
     println!("follower 2 (global): 200/200 reads saw the other connection's write; {waited} went to the leader");
     assert!(waited >= 100.0, "with apply held, global reads must have gone to the leader: {waited}");
@@ -838,14 +830,7 @@ impl Standalone {
         let file = dir.join("standalone.toml");
         std::fs::write(&file, text).unwrap();
         let log = dir.join("standalone.log");
-        let child = Command::new(BIN)
-            .args(["--log-level", "info", "proxy", "-c"])
-            .arg(&file)
-            .env_remove("SHOAL_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = crate::harness::spawn_shoal(&["proxy"], &file, &log);
         Standalone { child, log, port, api: format!("127.0.0.1:{api_port}") }
     }
 

@@ -411,3 +411,18 @@ pub fn test_node_config(
         switchback: false,
     }
 }
+
+/// Runs the `shoal` binary of this build with `args`, then `-c config`, logging at info to
+/// `log` (stdout discarded, `SHOAL_CONFIG` not inherited).
+pub fn spawn_shoal(args: &[&str], config: &Path, log: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["--log-level", "info"])
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .env_remove("SHOAL_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}

@@ -49,14 +49,7 @@ impl Proc {
         );
         std::fs::write(&file, text).unwrap();
         let log = dir.path().join("shoal.log");
-        let child = Command::new(BIN)
-            .args(["--log-level", "info", "proxy", "-c"])
-            .arg(&file)
-            .env_remove("SHOAL_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = crate::harness::spawn_shoal(&["proxy"], &file, &log);
         let mut p = Proc { child, log, api: format!("127.0.0.1:{api_port}"), port, _dir: dir };
         p.wait_api();
         p

@@ -1,6 +1,6 @@
 //! The operations face: the HTTP API ([`api`]), the server table behind `/health` and
 //! `shoal servers` ([`health`]), what the API and the process wiring share ([`state`]),
-//! the WolfScale write endpoints ([`write`]), and the small HTTP client the CLI uses
+//! the WolfScale write endpoints ([`mod@write`]), and the small HTTP client the CLI uses
 //! ([`client`]).
 
 pub mod api;
