@@ -15,17 +15,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 source "$HERE/lib.sh"
 : "${CAPTURE_THREADS:=8 32}" "${CAPTURE_SECONDS:=20}" "${CAPTURE_PAIRS:=3}" "${BENCH_TABLE_SIZE:=100000}"
 export BENCH_TABLE_SIZE
-SHOAL_BIN="${SHOAL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal}"
-[ -x "$SHOAL_BIN" ] || die "no shoal binary at $SHOAL_BIN (run cargo build --release, or make bench)"
-for tool in sysbench mariadb mariadb-install-db python3; do
-  command -v "$tool" >/dev/null || die "$tool not installed"
-done
-
-BENCH_TMP="$(mktemp -d /tmp/shoal-capture-bench.XXXXXX)"
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$BENCH_TMP/bin" && cp "$SHOAL_BIN" "$BENCH_TMP/bin/shoal"
-SHOAL_BIN="$BENCH_TMP/bin/shoal"
+bench_start capture
 
 start_mariadb "$BENCH_TMP/db" --server-id=1 --log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL
 [ "$(sql -e 'SELECT @@log_bin')" = 1 ] || die "the leader's binlog is off"

@@ -25,17 +25,7 @@ fi
 : "${CLUSTER_BENCH_TESTS:=oltp_write_only oltp_read_write}" "${CLUSTER_BENCH_THREADS:=8 32}"
 : "${CLUSTER_BENCH_SECONDS:=20}" "${CLUSTER_BENCH_PAIRS:=3}" "${BENCH_TABLE_SIZE:=100000}"
 export BENCH_TABLE_SIZE
-SHOAL_BIN="${SHOAL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal}"
-[ -x "$SHOAL_BIN" ] || die "no shoal binary at $SHOAL_BIN (run cargo build --release, or make bench)"
-for tool in sysbench mariadb mariadb-install-db python3; do
-  command -v "$tool" >/dev/null || die "$tool not installed"
-done
-
-BENCH_TMP="$(mktemp -d /tmp/shoal-cluster-bench.XXXXXX)"
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$BENCH_TMP/bin" && cp "$SHOAL_BIN" "$BENCH_TMP/bin/shoal"
-SHOAL_BIN="$BENCH_TMP/bin/shoal"
+bench_start cluster
 STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 T_START=$(date +%s)
 

@@ -211,3 +211,19 @@ reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || log "cannot reset VmH
 ctx_switches() {
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ {s += $2} END {print s + 0}'
 }
+
+# bench_start NAME: the release binary (SHOAL_BIN, copied into the temp dir so a rebuild
+# during the run changes nothing), the tools every sysbench script needs, BENCH_TMP
+# (/tmp/shoal-NAME-bench.*, removed on exit unless BENCH_KEEP=1) and the exit traps.
+bench_start() {
+  SHOAL_BIN="${SHOAL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/shoal}"
+  [ -x "$SHOAL_BIN" ] || die "no shoal binary at $SHOAL_BIN (run cargo build --release, or make bench)"
+  for tool in sysbench mariadb mariadb-install-db python3; do
+    command -v "$tool" >/dev/null || die "$tool not installed"
+  done
+  BENCH_TMP="$(mktemp -d "/tmp/shoal-$1-bench.XXXXXX")"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$BENCH_TMP/bin" && cp "$SHOAL_BIN" "$BENCH_TMP/bin/shoal"
+  SHOAL_BIN="$BENCH_TMP/bin/shoal"
+}
