@@ -136,7 +136,8 @@ pub async fn write(
         Ok(()) => {
             let affected_rows = conn.affected_rows();
             let last_insert_id = conn.last_insert_id();
-            let lsn = conn.query_first::<Option<u64>, _>("SELECT @@shoal_last_lsn").await.ok().flatten().flatten();
+            let lsn =
+                conn.query_first::<Option<u64>, _>(crate::frontend::lease::LAST_LSN_SQL).await.ok().flatten().flatten();
             Ok(WriteBody { affected_rows, last_insert_id, lsn })
         }
         Err(e) => Err(e),

@@ -134,13 +134,17 @@ pub fn proposed_here(node: &str, entry: &Entry) -> bool {
 
 fn proposed_with(prefix: &str, entry: &Entry) -> bool {
     match entry {
-        Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. }) => xid.starts_with(prefix),
-        Entry::Rows(RowsEntry { origin: Origin::Unmanaged { gtid }, .. }) => {
-            gtid.rsplit_once('@').is_some_and(|(_, by)| by == prefix)
-        }
+        Entry::Rows(r) => rows_proposed_with(prefix, r),
         Entry::Statement(s) => s.id.starts_with(prefix),
         // One capture proposed the whole batch.
-        Entry::Batch(b) => b.first().is_some_and(|r| proposed_with(prefix, &Entry::Rows(r.clone()))),
+        Entry::Batch(b) => b.first().is_some_and(|r| rows_proposed_with(prefix, r)),
+    }
+}
+
+fn rows_proposed_with(prefix: &str, r: &RowsEntry) -> bool {
+    match &r.origin {
+        Origin::Captured { xid } => xid.starts_with(prefix),
+        Origin::Unmanaged { gtid } => gtid.rsplit_once('@').is_some_and(|(_, by)| by == prefix),
     }
 }
 

@@ -127,16 +127,7 @@ impl Entry {
     pub fn encoded_len(&self) -> usize {
         let str_len = |s: &[u8]| 4 + s.len();
         2 + match self {
-            Entry::Rows(r) => {
-                let origin = match &r.origin {
-                    Origin::Captured { xid } => xid,
-                    Origin::Unmanaged { gtid } => gtid,
-                };
-                1 + str_len(origin.as_bytes())
-                    + str_len(&r.format)
-                    + 4
-                    + r.statements.iter().map(|s| str_len(s)).sum::<usize>()
-            }
+            Entry::Rows(r) => rows_fields_len(r),
             Entry::Statement(s) => {
                 str_len(s.id.as_bytes())
                     + 1
@@ -145,7 +136,8 @@ impl Entry {
                     + s.session.iter().map(|v| str_len(v.as_bytes())).sum::<usize>()
                     + str_len(s.sql.as_bytes())
             }
-            Entry::Batch(b) => 4 + b.iter().map(|r| 4 + Entry::Rows(r.clone()).encoded_len()).sum::<usize>(),
+            // Each: its length, then a whole rows entry (version and kind bytes included).
+            Entry::Batch(b) => 4 + b.iter().map(|r| 4 + 2 + rows_fields_len(r)).sum::<usize>(),
         }
     }
 
@@ -156,17 +148,7 @@ impl Entry {
         match self {
             Entry::Rows(r) => {
                 out.push(KIND_ROWS);
-                let (origin, name) = match &r.origin {
-                    Origin::Captured { xid } => (ORIGIN_CAPTURED, xid),
-                    Origin::Unmanaged { gtid } => (ORIGIN_UNMANAGED, gtid),
-                };
-                out.push(origin);
-                put_bytes(&mut out, name.as_bytes());
-                put_bytes(&mut out, &r.format);
-                put_u32(&mut out, r.statements.len());
-                for s in &r.statements {
-                    put_bytes(&mut out, s);
-                }
+                put_rows_fields(&mut out, r);
             }
             Entry::Statement(s) => {
                 out.push(KIND_STATEMENT);
@@ -188,7 +170,9 @@ impl Entry {
                 out.push(KIND_BATCH);
                 put_u32(&mut out, b.len());
                 for r in b {
-                    put_bytes(&mut out, &Entry::Rows(r.clone()).encode());
+                    put_u32(&mut out, 2 + rows_fields_len(r));
+                    out.extend_from_slice(&[ENTRY_VERSION, KIND_ROWS]);
+                    put_rows_fields(&mut out, r);
                 }
             }
         }
@@ -274,6 +258,31 @@ pub enum EntryError {
     /// Cut or corrupt.
     #[error("malformed log entry: {0}")]
     Malformed(String),
+}
+
+/// Encoded size of a rows entry's fields (after the version and kind bytes).
+fn rows_fields_len(r: &RowsEntry) -> usize {
+    let str_len = |s: &[u8]| 4 + s.len();
+    let name = match &r.origin {
+        Origin::Captured { xid } => xid,
+        Origin::Unmanaged { gtid } => gtid,
+    };
+    1 + str_len(name.as_bytes()) + str_len(&r.format) + 4 + r.statements.iter().map(|s| str_len(s)).sum::<usize>()
+}
+
+/// Writes a rows entry's fields (after the version and kind bytes).
+fn put_rows_fields(out: &mut Vec<u8>, r: &RowsEntry) {
+    let (origin, name) = match &r.origin {
+        Origin::Captured { xid } => (ORIGIN_CAPTURED, xid),
+        Origin::Unmanaged { gtid } => (ORIGIN_UNMANAGED, gtid),
+    };
+    out.push(origin);
+    put_bytes(out, name.as_bytes());
+    put_bytes(out, &r.format);
+    put_u32(out, r.statements.len());
+    for s in &r.statements {
+        put_bytes(out, s);
+    }
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {

@@ -65,10 +65,7 @@ fn take_batch(
     let mut bytes = batch[0].0.len();
     while batch.len() < BATCH_ENTRIES_MAX {
         let Ok(next) = rx.try_recv() else { break };
-        if !batchable(&next.0)
-            || format_of(&next.0).map(<[u8]>::to_vec) != format
-            || bytes + next.0.len() > BATCH_BYTES_MAX
-        {
+        if !batchable(&next.0) || format_of(&next.0) != format.as_deref() || bytes + next.0.len() > BATCH_BYTES_MAX {
             *held = Some(next);
             break;
         }
@@ -99,12 +96,13 @@ impl RaftDurable {
                         None => return,
                     },
                 };
-                let batch = take_batch(first, &mut rx, &mut held);
-                let command = match batch.as_slice() {
-                    [(one, _)] => one.clone(),
-                    many => encode_batch(&many.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>()),
+                let (mut entries, replies): (Vec<_>, Vec<_>) =
+                    take_batch(first, &mut rx, &mut held).into_iter().unzip();
+                metrics::histogram!(crate::metrics::CAPTURE_BATCH_ENTRIES).record(entries.len() as f64);
+                let command = match entries.len() {
+                    1 => entries.pop().expect("one entry"),
+                    _ => encode_batch(&entries),
                 };
-                metrics::histogram!(crate::metrics::CAPTURE_BATCH_ENTRIES).record(batch.len() as f64);
                 let deadline = Instant::now() + write_timeout;
                 let submitted = loop {
                     let Some(n) = node.upgrade() else { break Err("the Raft node stopped".to_string()) };
@@ -122,7 +120,6 @@ impl RaftDurable {
                         r => break r.map_err(|e| e.to_string()),
                     }
                 };
-                let replies: Vec<_> = batch.into_iter().map(|(_, reply)| reply).collect();
                 tokio::spawn(async move {
                     let r = match submitted {
                         Ok(done) => done.await.map(|(id, _)| lsn_of(id.index)).map_err(|e| e.to_string()),

@@ -34,8 +34,15 @@ pub fn is_show_processlist(sql: &[u8]) -> bool {
     w.is_some_and(|w| w.eq_ignore_ascii_case("processlist")) && words.next().is_none()
 }
 
+/// Longest text [`is_last_lsn_query`] looks at: every read asks, so longer ones are
+/// refused before any work.
+pub const LAST_LSN_QUERY_BYTES_MAX: usize = 64;
+
 /// Whether `sql` is `SELECT @@shoal_last_lsn` (any case, optional `;`).
 pub fn is_last_lsn_query(sql: &[u8]) -> bool {
+    if sql.len() > LAST_LSN_QUERY_BYTES_MAX {
+        return false;
+    }
     let text = String::from_utf8_lossy(sql);
     let mut words = text.trim().trim_end_matches(';').split_ascii_whitespace();
     words.next().is_some_and(|w| w.eq_ignore_ascii_case("select"))

@@ -214,13 +214,14 @@ impl Leases {
 
     async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
         let pool = self.pool(proxy, account, server);
-        let shoal = proxy.routing.load().servers[server].shoal;
+        let (shoal, in_flight) = {
+            let s = &proxy.routing.load().servers[server];
+            (s.shoal, s.in_flight.clone())
+        };
         let lease = pool.checkout_alive(shoal).await?;
-        let table = proxy.routing.load();
-        if table.servers[server].shoal {
+        if shoal {
             crate::metrics::forwarded();
         }
-        let in_flight = table.servers[server].in_flight.clone();
         self.held = Some(Held::new(server, lease, in_flight));
         Ok(())
     }
