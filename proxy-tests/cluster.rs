@@ -25,7 +25,7 @@ const ELECTION_MIN_MS: u64 = 250;
 const ELECTION_MAX_MS: u64 = 1000;
 /// The cluster tests run one at a time: each starts three nodes and three MariaDBs, and
 /// together they would starve each other's heartbeats on a 2-core machine.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// `[routing] failover_buffer_ms` of the nodes of the failover test: long enough for a
 /// split vote or two.
 const FAILOVER_BUFFER_MS: u64 = 15_000;
@@ -34,25 +34,35 @@ const WRITE_TIMEOUT_MS: u64 = 3000;
 /// `[routing] causal_wait_ms` of the nodes of the end-to-end test.
 const CAUSAL_WAIT_MS: u64 = 50;
 /// How long a node may take to start (proxy, API, Raft) and the first election.
-const SETTLE_MAX: Duration = Duration::from_secs(30);
+pub(crate) const SETTLE_MAX: Duration = Duration::from_secs(30);
 /// Poll interval of `/cluster`.
-const POLL: Duration = Duration::from_millis(25);
+pub(crate) const POLL: Duration = Duration::from_millis(25);
+
+/// The heartbeat and election settings of a test cluster.
+#[derive(Clone, Copy)]
+pub(crate) enum Timing {
+    /// Fast (`HEARTBEAT_MS`, `ELECTION_MIN_MS`..`ELECTION_MAX_MS`): tests that wait for
+    /// many elections.
+    Test,
+    /// shoal's defaults: what operators run, for measured outages.
+    Defaults,
+}
 
 /// One `shoal` cluster node: its files outlive restarts of its process.
-struct Member {
-    id: u64,
-    dir: PathBuf,
-    file: PathBuf,
-    api: String,
+pub(crate) struct Member {
+    pub(crate) id: u64,
+    pub(crate) dir: PathBuf,
+    pub(crate) file: PathBuf,
+    pub(crate) api: String,
     cluster: String,
-    child: Option<Child>,
+    pub(crate) child: Option<Child>,
     starts: u32,
     /// Its own MariaDB.
-    db: MariaDb,
+    pub(crate) db: MariaDb,
     /// Its proxy port.
-    proxy: u16,
+    pub(crate) proxy: u16,
     /// The API's bearer token, when `[api] token_file` is set.
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 impl Member {
@@ -71,7 +81,29 @@ impl Member {
     /// A member whose TOML ends with `extra` (its own `[routing]`, say; lines before the
     /// first header belong to `[api]`).
     fn with(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb, extra: &str) -> Member {
+        Member::timed(root, id, secret, peers, cluster, db, extra, Timing::Test)
+    }
+
+    /// [`Member::with`] with the cluster's heartbeat and election timing `timing`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn timed(
+        root: &Path,
+        id: u64,
+        secret: &Path,
+        peers: &[String],
+        cluster: &str,
+        db: MariaDb,
+        extra: &str,
+        timing: Timing,
+    ) -> Member {
         let db_port = db.port;
+        let timing = match timing {
+            Timing::Test => format!(
+                "heartbeat_interval_ms = {HEARTBEAT_MS}\nelection_timeout_min_ms = {ELECTION_MIN_MS}\n\
+                 election_timeout_max_ms = {ELECTION_MAX_MS}\n"
+            ),
+            Timing::Defaults => String::new(),
+        };
         let dir = root.join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let (api_port, proxy_port) = (free_port(), free_port());
@@ -79,8 +111,7 @@ impl Member {
         let text = format!(
             "[node]\nid = \"node-{id}\"\nbind_address = \"{cluster}\"\ndata_dir = \"{data}\"\n\
              [database]\nhost = \"127.0.0.1\"\nport = {db_port}\nuser = \"root\"\npassword = \"\"\n\
-             [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\nheartbeat_interval_ms = {HEARTBEAT_MS}\n\
-             election_timeout_min_ms = {ELECTION_MIN_MS}\nelection_timeout_max_ms = {ELECTION_MAX_MS}\n\
+             [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\n{timing}\
              write_timeout_ms = {WRITE_TIMEOUT_MS}\n\
              [proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n[api]\nbind_address = \"127.0.0.1:{api_port}\"\n{extra}",
             data = dir.join("data").display(),
@@ -103,7 +134,7 @@ impl Member {
     }
 
     /// Runs `shoal <args> -c FILE`, logging to `node.N.log` in its directory.
-    fn spawn(&mut self, args: &[&str]) {
+    pub(crate) fn spawn(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "node {} already runs", self.id);
         self.starts += 1;
         let log = self.dir.join(format!("node.{}.log", self.starts));
@@ -111,7 +142,7 @@ impl Member {
         self.child = Some(child);
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL
             let _ = c.wait();
@@ -119,7 +150,7 @@ impl Member {
     }
 
     /// This node's `/cluster`, if it answers.
-    fn cluster(&mut self) -> Option<serde_json::Value> {
+    pub(crate) fn cluster(&mut self) -> Option<serde_json::Value> {
         if let Some(c) = self.child.as_mut() {
             if let Ok(Some(status)) = c.try_wait() {
                 panic!("node {} exited ({status}):\n{}", self.id, self.logs());
@@ -160,8 +191,8 @@ fn node_db(id: u64) -> MariaDb {
 
 /// What every running node reports, and the leader each term had (checked across every
 /// poll of the whole test: at most one leader per term).
-struct Cluster {
-    members: BTreeMap<u64, Member>,
+pub(crate) struct Cluster {
+    pub(crate) members: BTreeMap<u64, Member>,
     leaders_by_term: BTreeMap<u64, u64>,
     _root: tempfile::TempDir,
 }
@@ -170,13 +201,18 @@ impl Cluster {
     /// Three nodes bootstrapped together (`extra(id)`: TOML appended to node `id`'s file),
     /// each API with the bearer token `token-N`; returns once node 1 (the preferred leader)
     /// leads and every node agrees.
-    fn start(extra: impl Fn(u64) -> String) -> Cluster {
+    pub(crate) fn start(extra: impl Fn(u64) -> String) -> Cluster {
         Cluster::start_with(extra, |id| format!("token-{id}"))
     }
 
     /// [`Cluster::start`] with node `id`'s API token `token(id)` (one token for all: a
     /// client that holds a single token, like `shoal proxy --cluster`).
     fn start_with(extra: impl Fn(u64) -> String, token: impl Fn(u64) -> String) -> Cluster {
+        Cluster::start_timed(extra, token, Timing::Test)
+    }
+
+    /// [`Cluster::start_with`] with the heartbeat and election timing `timing`.
+    pub(crate) fn start_timed(extra: impl Fn(u64) -> String, token: impl Fn(u64) -> String, timing: Timing) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         eprintln!("cluster files in {}", root.path().display());
         let secret = root.path().join("cluster.secret");
@@ -189,7 +225,7 @@ impl Cluster {
             let token_file = root.path().join(format!("token-{id}"));
             std::fs::write(&token_file, format!("{}\n", token(id))).unwrap();
             let extra = format!("token_file = \"{}\"\n{}", token_file.display(), extra(id));
-            let mut m = Member::with(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra);
+            let mut m = Member::timed(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra, timing);
             m.token = Some(token(id));
             members.insert(id, m);
         }
@@ -208,7 +244,7 @@ impl Cluster {
     }
 
     /// One round of `/cluster` from every running node: id → (role, term, leader id).
-    fn poll(&mut self) -> BTreeMap<u64, (String, u64, Option<u64>)> {
+    pub(crate) fn poll(&mut self) -> BTreeMap<u64, (String, u64, Option<u64>)> {
         let mut out = BTreeMap::new();
         for (id, m) in self.members.iter_mut().filter(|(_, m)| m.child.is_some()) {
             let Some(c) = m.cluster() else { continue };
@@ -227,7 +263,7 @@ impl Cluster {
 
     /// Polls until every running node answers and agrees on one leader that calls itself
     /// leader; returns (leader, term).
-    fn agreed_leader(&mut self, deadline: Instant, what: &str) -> (u64, u64) {
+    pub(crate) fn agreed_leader(&mut self, deadline: Instant, what: &str) -> (u64, u64) {
         let running = self.members.values().filter(|m| m.child.is_some()).count();
         loop {
             let seen = self.poll();
@@ -246,7 +282,7 @@ impl Cluster {
     /// Runs `sql` through member `via`'s proxy with the mariadb CLI (as root), retrying
     /// while the node refuses writes because it is still becoming the writer (1290, nothing
     /// ran).
-    fn write(&self, via: u64, sql: &str) {
+    pub(crate) fn write(&self, via: u64, sql: &str) {
         let deadline = Instant::now() + SETTLE_MAX;
         loop {
             let (ok, _, err) = mariadb_cli(self.members[&via].proxy, "root", "", &["-e", sql], None);
@@ -260,7 +296,7 @@ impl Cluster {
     }
 
     /// Waits until `sql` answers `want` on the MariaDB of every running member.
-    fn converged(&self, sql: &str, want: &str) {
+    pub(crate) fn converged(&self, sql: &str, want: &str) {
         let deadline = Instant::now() + SETTLE_MAX;
         for m in self.members.values().filter(|m| m.child.is_some()) {
             loop {
@@ -284,7 +320,7 @@ impl Cluster {
         }
     }
 
-    fn all_logs(&self) -> String {
+    pub(crate) fn all_logs(&self) -> String {
         self.members.values().map(|m| format!("=== node {} ===\n{}", m.id, m.logs())).collect()
     }
 }
@@ -500,7 +536,7 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
 }
 
 /// mysql_async options for root on `port` (a node's proxy or its MariaDB), schema `db`.
-fn opts(port: u16, db: Option<&str>) -> mysql_async::Opts {
+pub(crate) fn opts(port: u16, db: Option<&str>) -> mysql_async::Opts {
     mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
@@ -546,7 +582,7 @@ fn with_apply_held_then_running(db: &MariaDb, mut round: impl FnMut(bool, i32)) 
 }
 
 /// A counter of `/metrics` on member `m` (sum over the series whose labels contain `labels`).
-fn counter(m: &Member, name: &str, labels: &str) -> f64 {
+pub(crate) fn counter(m: &Member, name: &str, labels: &str) -> f64 {
     let body = client::get(&m.api, "/metrics", m.token.as_deref(), Duration::from_secs(5)).unwrap().body;
     body.lines()
         .filter(|l| l.starts_with(name) && l.contains(labels))

@@ -11,6 +11,7 @@ mod capture_tail;
 mod cli;
 mod clients;
 mod cluster;
+mod failover;
 mod isolation;
 mod native;
 mod ops;

@@ -73,7 +73,7 @@ impl Gate {
 impl Durable for Gate {
     fn propose(&self, entry: Vec<u8>) -> Proposal {
         if self.fail.load(Ordering::SeqCst) {
-            return Box::pin(async { Err("the test's durability step refused the entry".to_string()) });
+            return Box::pin(async { Err("the test's durability step refused the entry".to_string().into()) });
         }
         if let Some(queue) = self.held.lock().unwrap().as_mut() {
             let (tx, rx) = tokio::sync::oneshot::channel();

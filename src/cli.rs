@@ -87,6 +87,13 @@ pub enum Command {
     ///
     /// Example: shoal leave -c /etc/shoal/shoal.toml
     Leave(ApiArgs),
+    /// Move the lead to another node, planned: new writes wait while the leader hands
+    /// over (about one election timeout), none fails. Without --to, the lowest node that
+    /// is up and caught up takes over; a node chosen with --to keeps the lead until it
+    /// stops leading (no automatic switchback to the preferred leader meanwhile).
+    ///
+    /// Example: shoal switchover --to node-2 -c /etc/shoal/shoal.toml
+    Switchover(SwitchoverArgs),
     /// Show a running node's status (from its HTTP API).
     ///
     /// Example: shoal status --api 127.0.0.1:8080
@@ -248,6 +255,17 @@ impl JoinArgs {
     pub fn start(&self) -> StartArgs {
         StartArgs { config: self.config.clone(), bootstrap: false, listen: self.listen.clone(), api: self.api.clone() }
     }
+}
+
+/// `shoal switchover`.
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// The node to hand the lead to (node-2, or its id 2).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Which node to ask (any member: a follower asks the leader).
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// Options of commands that talk to a running node's HTTP API.

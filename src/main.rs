@@ -356,6 +356,37 @@ fn leave(args: &ApiArgs) -> anyhow::Result<()> {
     }
 }
 
+fn switchover(args: &shoal::cli::SwitchoverArgs) -> anyhow::Result<()> {
+    let (addr, token) = api_target(&args.api)?;
+    let path = match &args.to {
+        Some(to) => format!("/cluster/switchover?to={to}"),
+        None => "/cluster/switchover".to_string(),
+    };
+    let r = client::post(&addr, &path, token.as_deref(), SWITCHOVER_TIMEOUT)
+        .with_context(|| format!("cannot reach the shoal API at {addr} (is shoal running? see --api)"))?;
+    match r.status {
+        200 => {
+            let body: shoal::admin::api::SwitchoverBody =
+                serde_json::from_str(&r.body).with_context(|| format!("{addr}: unexpected answer {}", r.body))?;
+            if !body.handed_over {
+                bail!(
+                    "node {} did not take over within the deadline; a normal election ran (see `shoal servers`)",
+                    body.target
+                );
+            }
+            println!("node {} leads now; new writes waited {} ms", body.target, body.paused_ms);
+            Ok(())
+        }
+        401 => {
+            bail!("{addr}/cluster/switchover: 401 unauthorized: pass --token-file (or [api] token_file via --config)")
+        }
+        s => bail!("{addr}/cluster/switchover: HTTP {s}: {}", r.body.trim()),
+    }
+}
+
+/// Longest `shoal switchover` waits (drain, catch-up, election: a few seconds).
+const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Longest `shoal leave` waits for the membership change (two Raft commits).
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -388,6 +419,7 @@ fn main() -> ExitCode {
         Command::Start(args) => start_node(&cli, args, settings::Command::Start { bootstrap: args.bootstrap }),
         Command::Join(args) => start_node(&cli, &args.start(), settings::Command::Join { via: args.via.clone() }),
         Command::Leave(args) => leave(args),
+        Command::Switchover(args) => switchover(args),
         Command::Init(_) | Command::Validate { .. } | Command::Info { .. } => Ok(()),
         Command::Status(_) | Command::Servers(_) | Command::Version | Command::Wal(_) => Ok(()),
     };
@@ -402,7 +434,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Wal(cmd) => shoal::wal::inspect::run(&cmd, &mut std::io::stdout().lock()).map_err(Into::into),
-        Command::Proxy(_) | Command::Start(_) | Command::Join(_) | Command::Leave(_) => Ok(()),
+        Command::Proxy(_) | Command::Start(_) | Command::Join(_) | Command::Leave(_) | Command::Switchover(_) => Ok(()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/cluster", get(cluster))
         .route("/cluster/nodes", get(nodes))
         .route("/cluster/leave", post(leave))
+        .route("/cluster/switchover", post(switchover))
         .route("/write/{endpoint}", post(super::write::write))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -301,6 +302,63 @@ async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
+}
+
+/// `POST /cluster/switchover[?to=ID]` query.
+#[derive(Debug, Deserialize)]
+pub struct SwitchoverQuery {
+    /// The node to hand the lead to (`node-2` or `2`); none: the lowest ready, caught-up voter.
+    pub to: Option<String>,
+}
+
+/// `POST /cluster/switchover`: a planned leader change (needs `[api] token_file`). On a
+/// follower it asks the leader. 200 with the report (`handed_over` false: the target did
+/// not win in time and a normal election ran), 409 when it cannot run (the reason says
+/// why: target not ready, behind, not a voter…).
+async fn switchover(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<SwitchoverQuery>,
+) -> Response {
+    if s.token.load().is_none() {
+        let body = ErrorBody { error: "a switchover through the API needs a token: set [api] token_file".into() };
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let Some(node) = s.node() else {
+        let body =
+            ErrorBody { error: "not a cluster node ([cluster] secret_file is not set): no leader to move".into() };
+        return (StatusCode::CONFLICT, Json(body)).into_response();
+    };
+    let to = match q.to.as_deref().map(crate::cluster::node_id_from_name).transpose() {
+        Ok(to) => to,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(ErrorBody { error: format!("to: {e}") })).into_response(),
+    };
+    match node.switchover(to).await {
+        Ok(r) => Json(SwitchoverBody {
+            target: r.target,
+            handed_over: r.handed_over,
+            paused_ms: r.paused.as_millis() as u64,
+        })
+        .into_response(),
+        Err(e) => {
+            let body = ErrorBody { error: format!("switchover did not run, the leader stays: {e}") };
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+    }
+}
+
+/// The answer of `POST /cluster/switchover`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SwitchoverBody {
+    /// The node asked to take over.
+    pub target: u64,
+    /// Whether it leads now.
+    pub handed_over: bool,
+    /// How long new writes were held, milliseconds.
+    pub paused_ms: u64,
 }
 
 async fn cluster(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {

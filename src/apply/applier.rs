@@ -184,7 +184,9 @@ impl Applier {
             Ok(skipped) => {
                 self.applied = Some((last.lsn, last.term));
                 metrics::gauge!(crate::metrics::APPLY_APPLIED_LSN).set(last.lsn as f64);
-                let applied = (entries.len() - skipped) as u64;
+                // `skipped` counts transactions (a batch entry holds many).
+                let transactions: usize = entries.iter().map(|c| c.entry.rows().len()).sum();
+                let applied = transactions.saturating_sub(skipped) as u64;
                 metrics::counter!(crate::metrics::APPLY_ENTRIES, "outcome" => "applied").increment(applied);
                 if skipped > 0 {
                     metrics::counter!(crate::metrics::APPLY_ENTRIES, "outcome" => "skipped").increment(skipped as u64);
@@ -370,6 +372,10 @@ impl Applier {
     ///   assigns its own GTIDs anyway, and would log each `BINLOG` text in an
     ///   Annotate_rows event, doubling the size). Without BINLOG ADMIN it stays on, said once.
     /// * `max_statement_time = 0`: a large entry must not be cut by a global limit.
+    /// * `READ COMMITTED`: applying rows takes no gap locks, so a prepared transaction whose
+    ///   fate the log has not told yet (`capture::setup::orphan`) holds up only entries
+    ///   that touch its very rows (none can: MariaDB serialized them on this node while
+    ///   it led), not the neighbours that decide it.
     /// * `foreign_key_checks` and `unique_checks` are left alone: every rows event carries
     ///   the leader session's values as flags and MariaDB applies them per event (as its
     ///   replica SQL thread does), restoring the session's after each `BINLOG`. Checks
@@ -395,8 +401,10 @@ impl Applier {
             }
             Err(e) => return Err(setup_or_broken(&self.addr, "SET SESSION sql_log_bin = 0", e)),
         }
-        if let Err(e) = conn.query_drop("SET SESSION max_statement_time = 0").await {
-            return Err(setup_or_broken(&self.addr, "SET SESSION max_statement_time = 0", e));
+        for set in ["SET SESSION max_statement_time = 0", "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"] {
+            if let Err(e) = conn.query_drop(set).await {
+                return Err(setup_or_broken(&self.addr, set, e));
+            }
         }
         let packet: Option<u64> =
             conn.query_first("SELECT @@max_allowed_packet").await.map_err(|e| broken(&self.addr, e))?;

@@ -21,7 +21,7 @@
 //!        │                       upsert applied LSN (autocommit)
 //!   [BINLOG '<FD>' once per session]
 //!   START TRANSACTION
-//!   SELECT xid FROM shoal_meta.txn WHERE xid IN (…) LOCK IN SHARE MODE
+//!   SELECT xid FROM shoal_meta.txn WHERE xid IN (…)
 //!   BINLOG '<rows of the entries whose marker is absent>' …
 //!   upsert shoal_meta.applied (1, last LSN, term); COMMIT; SET TIMESTAMP = DEFAULT
 //!        │ any error: ROLLBACK, then the same entries one transaction each:

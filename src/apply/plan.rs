@@ -124,15 +124,20 @@ pub fn string_literal(s: &str) -> String {
     out
 }
 
-/// The marker check for `xids`: a locking read, so a marker written by a still-prepared
-/// XA transaction on this node (the leader, before its `XA COMMIT`) is waited for rather
-/// than missed. `None` when there is nothing to check.
+/// The marker check for `xids`: a plain (consistent) read. It never waits on a prepared
+/// XA transaction on this node: the leader does not apply what it captured itself
+/// (`RaftApplier::skipping_own`), and a prepared transaction whose entry arrives committed
+/// (an orphan: its session lost the leadership, or the node restarted) is committed
+/// before its entry is looked at (`RaftApplier::committing_orphans`). A locking read here
+/// would wait on the marker rows of orphans the log has not decided yet — and an index
+/// scan locks rows it does not return — holding up the very entries that decide them.
+/// `None` when there is nothing to check.
 pub fn marker_query(xids: &[&str]) -> Option<String> {
     if xids.is_empty() {
         return None;
     }
     let list: Vec<String> = xids.iter().map(|x| string_literal(x)).collect();
-    Some(format!("SELECT xid FROM shoal_meta.txn WHERE xid IN ({}) LOCK IN SHARE MODE", list.join(",")))
+    Some(format!("SELECT xid FROM shoal_meta.txn WHERE xid IN ({})", list.join(",")))
 }
 
 /// The upsert that records the applied position, in the same transaction as the rows.
@@ -341,10 +346,7 @@ mod tests {
     fn marker_query_uses_hex_literals() {
         assert_eq!(marker_query(&[]), None);
         let q = marker_query(&["shoal-1", "a'b\\"]).unwrap();
-        assert_eq!(
-            q,
-            "SELECT xid FROM shoal_meta.txn WHERE xid IN (_utf8mb4 X'73686f616c2d31',_utf8mb4 X'6127625c') LOCK IN SHARE MODE"
-        );
+        assert_eq!(q, "SELECT xid FROM shoal_meta.txn WHERE xid IN (_utf8mb4 X'73686f616c2d31',_utf8mb4 X'6127625c')");
         assert_eq!(xid(&rows(1, b"f", 1, Some("x")).entry.rows()[0]), Some("x"));
         assert_eq!(xid(&rows(1, b"f", 1, None).entry.rows()[0]), None);
     }

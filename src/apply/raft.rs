@@ -20,6 +20,9 @@ use super::{Applier, ApplyError, Committed};
 pub struct RaftApplier {
     /// The session on the local MariaDB.
     applier: Applier,
+    /// How to reach the local MariaDB for `XA COMMIT` of orphaned prepared transactions
+    /// ([`crate::capture::setup::orphan`]); `None`: none are looked for.
+    service: Option<mysql_async::Opts>,
     /// Entries this node's own MariaDB already holds (it proposed them as the leader):
     /// only their LSN advances here.
     own: Option<OwnEntries>,
@@ -32,7 +35,54 @@ pub type OwnEntries = std::sync::Arc<dyn Fn(&Entry) -> bool + Send + Sync>;
 impl RaftApplier {
     /// Wraps a connected, prepared applier.
     pub fn new(applier: Applier) -> Self {
-        RaftApplier { applier, own: None }
+        RaftApplier { applier, own: None, service: None }
+    }
+
+    /// Commits orphaned prepared transactions (a session lost the leadership before its
+    /// entry committed, or the node restarted with them prepared) when their entry shows
+    /// up committed: through a plain session of `service` (binlogging as the one that
+    /// prepared them), before the entry is applied or skipped.
+    pub fn committing_orphans(mut self, service: mysql_async::Opts) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// `XA COMMIT` of the orphans among the captured xids of `entries` (see
+    /// [`RaftApplier::committing_orphans`]), retried while the MariaDB is unreachable.
+    async fn commit_orphans<'a>(&self, entries: impl Iterator<Item = &'a Entry>) -> Result<(), String> {
+        use crate::capture::setup;
+        let Some(opts) = self.service.as_ref().filter(|_| setup::has_orphans()) else { return Ok(()) };
+        let xids = entries.flat_map(|e| e.rows().iter()).filter_map(|r| match &r.origin {
+            crate::capture::Origin::Captured { xid } => Some(xid.as_str()),
+            crate::capture::Origin::Unmanaged { .. } => None,
+        });
+        let claimed = setup::claim_orphans(xids);
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        loop {
+            let r = async {
+                let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+                for (xid, _) in &claimed {
+                    setup::settle(&mut conn, xid, true).await?;
+                }
+                let _ = conn.disconnect().await;
+                Ok::<(), mysql_async::Error>(())
+            }
+            .await;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if started.elapsed() < super::CONNECTION_RETRY_FOR => {
+                    tracing::warn!(error = %e, "committing orphaned prepared transactions waits for the local MariaDB");
+                    tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
+                }
+                Err(e) => {
+                    setup::unclaim_orphans(&claimed);
+                    return Err(format!("XA COMMIT of orphaned prepared transactions {claimed:?}: {e}"));
+                }
+            }
+        }
     }
 
     /// Entries for which `own` is true are not applied (their LSN still advances): on the
@@ -104,6 +154,7 @@ impl crate::cluster::Applier for RaftApplier {
     async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, RaftApplyError> {
         let index = log_id.index;
         let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
+        self.commit_orphans(std::iter::once(&entry)).await.map_err(|reason| RaftApplyError { index, reason })?;
         if let Some(entry) = self.unless_own(entry) {
             let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
             apply_retrying(&mut self.applier, std::slice::from_ref(&c))
@@ -114,15 +165,22 @@ impl crate::cluster::Applier for RaftApplier {
     }
 
     async fn apply_many(&mut self, commands: &[(LogId, &[u8])]) -> Result<Vec<Applied>, RaftApplyError> {
-        let mut batch = Vec::with_capacity(commands.len());
+        let mut decoded = Vec::with_capacity(commands.len());
         for (id, command) in commands {
             let entry =
                 Entry::decode(command).map_err(|e| RaftApplyError { index: id.index, reason: e.to_string() })?;
+            decoded.push((id, entry));
+        }
+        let first = commands.first().map_or(0, |(id, _)| id.index);
+        self.commit_orphans(decoded.iter().map(|(_, e)| e))
+            .await
+            .map_err(|reason| RaftApplyError { index: first, reason })?;
+        let mut batch = Vec::with_capacity(commands.len());
+        for (id, entry) in decoded {
             if let Some(entry) = self.unless_own(entry) {
                 batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
             }
         }
-        let first = commands.first().map_or(0, |(id, _)| id.index);
         if batch.is_empty() {
             return Ok(commands.iter().map(|(id, _)| Applied(id.index.to_le_bytes().to_vec())).collect());
         }

@@ -39,7 +39,38 @@ pub const PENDING_STATEMENTS_MAX: usize = 1024;
 pub const ENTRY_RECORD_KIND: u8 = 1;
 
 /// A proposal's outcome: the entry's LSN once durable, or why not.
-pub type Proposal = Pin<Box<dyn Future<Output = Result<Lsn, String>> + Send>>;
+pub type Proposal = Pin<Box<dyn Future<Output = Result<Lsn, NotDurable>> + Send>>;
+
+/// Why a proposal did not become durable, and whether it still may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDurable {
+    /// Never appended to the log: it can never commit. The transaction rolls back.
+    Refused(String),
+    /// Appended, then the leadership (or the node) was lost before it committed: a later
+    /// leader may still commit it, and only the log can tell. The transaction stays
+    /// prepared until the log decides ([`super::setup::orphan`]).
+    Unknown {
+        /// What happened.
+        why: String,
+        /// The Raft term it was proposed in: an entry of a later term applied means it
+        /// was not committed.
+        term: u64,
+    },
+}
+
+impl From<String> for NotDurable {
+    fn from(why: String) -> Self {
+        NotDurable::Refused(why)
+    }
+}
+
+impl std::fmt::Display for NotDurable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDurable::Refused(why) | NotDurable::Unknown { why, .. } => f.write_str(why),
+        }
+    }
+}
 
 /// Where entries become durable. Calls come in log order, one at a time; the returned
 /// futures may resolve in any order and are awaited concurrently.
@@ -65,43 +96,62 @@ impl LocalWal {
     /// Xids of every captured entry the WAL holds (recovery: these prepared
     /// transactions are durable and commit; others roll back).
     pub fn durable_xids(&self) -> crate::wal::Result<std::collections::HashSet<String>> {
-        let mut out = std::collections::HashSet::new();
-        let (first, last) = (self.wal.first_lsn(), self.wal.last_lsn());
-        if last < first {
-            return Ok(out);
-        }
-        let mut from = first;
-        while from <= last {
-            let to = (from + 1024).min(last + 1);
-            for rec in self.wal.read_range(from..to)? {
-                if rec.kind != ENTRY_RECORD_KIND {
-                    continue;
-                }
-                if let Ok(Entry::Rows(RowsEntry { origin: Origin::Captured { xid }, .. })) = Entry::decode(&rec.payload)
-                {
-                    out.insert(xid);
+        Ok(captured_xids(&self.wal)?.into_keys().collect())
+    }
+}
+
+/// Xids of every captured transaction in `wal` (rows and batch entries), with the term
+/// of the record that holds it.
+pub fn captured_xids(wal: &Wal) -> crate::wal::Result<HashMap<String, u64>> {
+    let mut out = HashMap::new();
+    let (first, last) = (wal.first_lsn(), wal.last_lsn());
+    if last < first {
+        return Ok(out);
+    }
+    let mut from = first;
+    while from <= last {
+        let to = (from + 1024).min(last + 1);
+        for rec in wal.read_range(from..to)? {
+            if rec.kind != ENTRY_RECORD_KIND {
+                continue;
+            }
+            let Ok(entry) = Entry::decode(&rec.payload) else { continue };
+            for r in entry.rows() {
+                if let Origin::Captured { xid } = &r.origin {
+                    out.insert(xid.clone(), rec.term);
                 }
             }
-            from = to;
         }
-        Ok(out)
+        from = to;
     }
+    Ok(out)
 }
 
 impl Durable for LocalWal {
     fn propose(&self, entry: Vec<u8>) -> Proposal {
         let term = self.wal.last_term().max(1);
         let done = self.wal.append(vec![NewRecord { term, kind: ENTRY_RECORD_KIND, payload: entry.into() }]);
-        Box::pin(async move { done.await.map(|r| r.start).map_err(|e| e.to_string()) })
+        Box::pin(async move { done.await.map(|r| r.start).map_err(|e| NotDurable::Refused(e.to_string())) })
     }
 }
 
 /// Why a captured transaction did not become durable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaptureError {
-    /// The log refused or lost the proposal.
+    /// The log refused the proposal: it never commits.
     #[error("the transaction was not made durable: {0}")]
     NotDurable(String),
+    /// The log took the proposal, then the leadership was lost before it committed: it
+    /// may still commit under the next leader.
+    #[error(
+        "the leadership was lost before the transaction committed, and the next leader may still commit it: {why}"
+    )]
+    Unknown {
+        /// What happened.
+        why: String,
+        /// The Raft term it was proposed in.
+        term: u64,
+    },
     /// The binlog tail did not deliver the prepared transaction in time.
     #[error("the prepared transaction did not reach the replication log within {DURABLE_WAIT_MS} ms (is the binlog tail connected? see shoal_capture_tail_reconnects_total)")]
     TimedOut,
@@ -189,6 +239,9 @@ pub struct Capture {
     /// the binlog is that statement (MariaDB may log a rewritten text without the mark).
     own_statements: Mutex<HashMap<u32, usize>>,
     commands: mpsc::Sender<Cmd>,
+    /// Cloned into every open XA transaction of a session ([`Capture::open_token`]): its
+    /// count is how many are open (a handover waits for none).
+    open: Arc<()>,
 }
 
 impl Capture {
@@ -208,12 +261,23 @@ impl Capture {
             waiters: Mutex::new(HashMap::new()),
             own_statements: Mutex::new(HashMap::new()),
             commands: tx,
+            open: Arc::new(()),
         });
         tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable, GtidPos::parse(binlog_pos)));
         capture
     }
 
     /// A fresh xid for a transaction about to start.
+    /// A token a session holds while its XA transaction is open.
+    pub fn open_token(&self) -> Arc<()> {
+        self.open.clone()
+    }
+
+    /// How many sessions hold an open XA transaction of this capture.
+    pub fn open_transactions(&self) -> usize {
+        Arc::strong_count(&self.open) - 1
+    }
+
     pub fn next_xid(&self) -> String {
         format!("{}{}", self.prefix, SEQ.fetch_add(1, Ordering::Relaxed) + 1)
     }
@@ -306,7 +370,10 @@ impl Capture {
 fn propose(durable: &Arc<dyn Durable>, entry: Entry, reply: Option<Reply>) {
     let proposal = durable.propose(entry.encode());
     tokio::spawn(async move {
-        let r = proposal.await.map_err(CaptureError::NotDurable);
+        let r = proposal.await.map_err(|e| match e {
+            NotDurable::Refused(why) => CaptureError::NotDurable(why),
+            NotDurable::Unknown { why, term } => CaptureError::Unknown { why, term },
+        });
         if let Err(e) = &r {
             tracing::error!(error = %e, "a captured entry was not made durable");
         }

@@ -21,7 +21,7 @@ pub mod raft;
 pub mod setup;
 pub mod tail;
 
-pub use coordinator::{Capture, CaptureError, Durable, LocalWal, Proposal, Waiter};
+pub use coordinator::{Capture, CaptureError, Durable, LocalWal, NotDurable, Proposal, Waiter};
 
 pub use entry::{Entry, EntryError, Origin, RowsEntry, StatementEntry};
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::coordinator::{Durable, Proposal};
+use super::coordinator::{Durable, NotDurable, Proposal};
 use super::entry::{batchable, encode_batch, format_of};
 use crate::cluster::log_store::lsn_of;
 use crate::cluster::node::Node;
@@ -43,7 +43,7 @@ pub const BATCH_ENTRIES_MAX: usize = 256;
 /// Bytes of a batch entry, at most (a replication read carries about 4 MiB).
 pub const BATCH_BYTES_MAX: usize = 4 << 20;
 
-type Submission = (Vec<u8>, oneshot::Sender<Result<u64, String>>);
+type Submission = (Vec<u8>, oneshot::Sender<Result<u64, NotDurable>>);
 
 /// [`Durable`] over a Raft node (the leader's).
 pub struct RaftDurable {
@@ -104,8 +104,11 @@ impl RaftDurable {
                     _ => encode_batch(&entries),
                 };
                 let deadline = Instant::now() + write_timeout;
+                let mut term = 0;
                 let submitted = loop {
                     let Some(n) = node.upgrade() else { break Err("the Raft node stopped".to_string()) };
+                    // The entry's term is at most this (the leader's term when it appends).
+                    term = n.raft().metrics().borrow().current_term;
                     match n.submit(command.clone()).await {
                         Err(ClusterError::NoQuorum { .. }) if Instant::now() + NO_QUORUM_RETRY < deadline => {
                             drop(n);
@@ -121,9 +124,13 @@ impl RaftDurable {
                     }
                 };
                 tokio::spawn(async move {
+                    // Taken by the log, then lost: only the log can tell (`NotDurable::Unknown`).
                     let r = match submitted {
-                        Ok(done) => done.await.map(|(id, _)| lsn_of(id.index)).map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
+                        Ok(done) => done
+                            .await
+                            .map(|(id, _)| lsn_of(id.index))
+                            .map_err(|e| NotDurable::Unknown { why: e.to_string(), term }),
+                        Err(e) => Err(NotDurable::Refused(e)),
                     };
                     drop(permit);
                     for reply in replies {
@@ -143,7 +150,8 @@ impl Durable for RaftDurable {
         let queued = self.submit.try_send((entry, tx));
         Box::pin(async move {
             queued.map_err(|e| format!("the Raft submission queue refused the entry: {e}"))?;
-            rx.await.map_err(|_| "the Raft submitter stopped".to_string())?
+            rx.await
+                .map_err(|_| NotDurable::Unknown { why: "the Raft submitter stopped".to_string(), term: u64::MAX })?
         })
     }
 }

@@ -1,7 +1,8 @@
 //! What capture needs from the leader's MariaDB before the first client transaction:
 //! the requirements checked ([`check_requirements`]), the marker table created
 //! ([`prepare_leader`]), and prepared transactions left by a crash decided against the
-//! log ([`recover`]).
+//! log ([`recover`]); decisions a session could not deliver kept for later
+//! ([`settle_later`], [`settle_pending`]).
 
 use mysql_async::prelude::Queryable;
 
@@ -123,4 +124,171 @@ pub async fn recover(conn: &mut mysql_async::Conn, durable: impl Fn(&str) -> boo
         }
     }
     Ok(out)
+}
+
+/// The xids of shoal's prepared XA transactions on the server (`XA RECOVER`).
+pub async fn prepared_xids(conn: &mut mysql_async::Conn) -> Result<Vec<String>, SetupError> {
+    let rows: Vec<(i64, i64, i64, Vec<u8>)> = conn.query("XA RECOVER").await?;
+    Ok(rows
+        .into_iter()
+        .map(|(_, gtrid_len, _, data)| {
+            String::from_utf8_lossy(&data[..(gtrid_len as usize).min(data.len())]).into_owned()
+        })
+        .filter(|x| x.starts_with(XID_PREFIX))
+        .collect())
+}
+
+/// MariaDB's answer to `XA COMMIT`/`XA ROLLBACK` of an xid it does not know
+/// (`XAER_NOTA`): decided already.
+const ER_XAER_NOTA: u16 = 1397;
+
+/// `XA COMMIT` (`commit`) or `XA ROLLBACK` of a prepared xid no session holds. `Ok(true)`:
+/// done now; `Ok(false)`: MariaDB does not know it (decided already).
+pub async fn settle(conn: &mut mysql_async::Conn, xid: &str, commit: bool) -> Result<bool, mysql_async::Error> {
+    let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+    match conn.query_drop(format!("XA {verb} '{xid}'")).await {
+        Ok(()) => {
+            tracing::info!(xid, decision = verb, "prepared transaction decided");
+            Ok(true)
+        }
+        Err(mysql_async::Error::Server(e)) if e.code == ER_XAER_NOTA => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// How long a decision waits in [`settle_later`]'s list before [`settle_pending`] delivers
+/// it: a live session delivers its own within milliseconds.
+pub const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Decisions known to this process and not yet delivered to the local MariaDB: xid →
+/// (commit?, since). A session registers its xid once durable (commit) or refused
+/// (rollback) and clears it once its own `XA COMMIT`/`XA ROLLBACK` ran; when the
+/// connection broke in between (the MariaDB died), the decision stays here until
+/// [`settle_pending`] delivers it — process-wide because sessions, captures and the
+/// node's probe of its MariaDB live and die separately.
+static PENDING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Remembers that `xid` must be committed (`commit`) or rolled back.
+pub fn settle_later(xid: &str, commit: bool) {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).insert(xid.to_string(), (commit, std::time::Instant::now()));
+}
+
+/// The session delivered the decision on `xid` itself.
+pub fn settled(xid: &str) {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(xid);
+}
+
+/// Delivers the decisions older than [`SETTLE_AFTER`] on `conn`; returns how many are
+/// still waiting. Stops at the first connection error (retry later).
+pub async fn settle_pending(conn: &mut mysql_async::Conn) -> usize {
+    let due: Vec<(String, bool)> = {
+        let p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        p.iter().filter(|(_, (_, at))| at.elapsed() >= SETTLE_AFTER).map(|(x, (c, _))| (x.clone(), *c)).collect()
+    };
+    for (xid, commit) in due {
+        match settle(conn, &xid, commit).await {
+            Ok(_) => settled(&xid),
+            Err(e) => {
+                tracing::warn!(xid, error = %e, "could not decide a prepared transaction yet; retrying");
+                break;
+            }
+        }
+    }
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+/// Prepared transactions whose outcome only the log can tell: xid → the Raft term it was
+/// proposed in. Two ways in: a session whose proposal the log took before the leadership
+/// was lost ([`super::NotDurable::Unknown`]), and a shoal xid left prepared on the local
+/// MariaDB when a cluster node starts whose entry is in the node's log (one that is not
+/// is rolled back at once). Two ways out: the applier meets the xid in a committed entry
+/// (`XA COMMIT`, `apply::RaftApplier`), or the node applies an entry of a later term —
+/// a later leader's log holds every entry of that term or before that will ever commit
+/// ahead of its own, so the xid is in none: `XA ROLLBACK` ([`orphans_decided_by`]).
+static ORPHANS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// How many xids [`ORPHANS`] holds (the applier's fast path when there are none).
+static ORPHAN_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn orphans() -> std::sync::MutexGuard<'static, std::collections::HashMap<String, u64>> {
+    ORPHANS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn count_orphans(o: &std::collections::HashMap<String, u64>) {
+    ORPHAN_COUNT.store(o.len(), std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `xid`, proposed in Raft term `term`, stays prepared until the log decides it (see
+/// [`ORPHANS`]).
+pub fn orphan(xid: &str, term: u64) {
+    let mut o = orphans();
+    o.insert(xid.to_string(), term);
+    count_orphans(&o);
+}
+
+/// Whether any xid waits for the log.
+pub fn has_orphans() -> bool {
+    ORPHAN_COUNT.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// Takes the xids among `xids` that wait for the log, with their terms (the caller
+/// commits them).
+pub fn claim_orphans<'a>(xids: impl Iterator<Item = &'a str>) -> Vec<(String, u64)> {
+    let mut o = orphans();
+    let out: Vec<(String, u64)> = xids.filter_map(|x| o.remove(x).map(|t| (x.to_string(), t))).collect();
+    count_orphans(&o);
+    out
+}
+
+/// Puts back xids [`claim_orphans`] or [`orphans_decided_by`] took whose decision did not
+/// reach MariaDB.
+pub fn unclaim_orphans(xids: &[(String, u64)]) {
+    let mut o = orphans();
+    for (x, t) in xids {
+        o.insert(x.clone(), *t);
+    }
+    count_orphans(&o);
+}
+
+/// Takes the orphans the log has ruled out, given the term of the node's last applied
+/// entry (the caller rolls them back):
+///
+/// | orphan's term | vs. the last applied entry's term | → |
+/// |---|---|---|
+/// | `t` | `t` ≥ applied term | kept: an entry of term `t` may still commit |
+/// | `t` | `t` < applied term | taken: no committed entry holds it, roll back |
+pub fn orphans_decided_by(applied_term: u64) -> Vec<(String, u64)> {
+    let mut o = orphans();
+    let mut out = Vec::new();
+    o.retain(|xid, t| {
+        let ruled_out = *t < applied_term;
+        if ruled_out {
+            out.push((xid.clone(), *t));
+        }
+        !ruled_out
+    });
+    count_orphans(&o);
+    out
+}
+
+#[cfg(test)]
+mod orphan_tests {
+    use super::*;
+
+    /// Every row of `orphans_decided_by`'s table, and a claim. One test: the registry is
+    /// process-wide.
+    #[test]
+    fn orphans_wait_for_the_log() {
+        orphan("shoal-t-1-1", 3);
+        orphan("shoal-t-1-2", 4);
+        orphan("shoal-t-1-3", 4);
+        assert!(has_orphans());
+        assert_eq!(claim_orphans(["shoal-t-1-3", "other"].into_iter()), vec![("shoal-t-1-3".to_string(), 4)]);
+        assert!(orphans_decided_by(3).is_empty(), "term 3 applied: an entry of term 3 may still commit");
+        assert_eq!(orphans_decided_by(4), vec![("shoal-t-1-1".to_string(), 3)]);
+        assert_eq!(orphans_decided_by(9), vec![("shoal-t-1-2".to_string(), 4)]);
+        assert!(!has_orphans());
+    }
 }

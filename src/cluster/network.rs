@@ -71,6 +71,9 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const APPEND_ENTRIES_TTL_MIN: Duration = Duration::from_secs(1);
 /// Time allowed for an admin request ([`AdminRequest`]).
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a forwarded [`AdminRequest::Switchover`] may take (drain, catch-up, the
+/// election and its deadline, with room).
+pub const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before the next.
 pub const ACCEPT_RETRY_AFTER: Duration = Duration::from_millis(50);
 /// Shortest accepted cluster secret, bytes.
@@ -218,8 +221,20 @@ pub enum AdminRequest {
     },
     /// Turn this node's election timer back on (unless `disable_auto_election`).
     ResumeElect,
-    /// Start an election now (`trigger().elect()`).
-    Elect,
+    /// Start an election now (`trigger().elect()`); `hold`: once leading, keep the lead
+    /// (an operator's switchover chose this node: no automatic switchback).
+    Elect {
+        /// Keep the lead once won.
+        hold: bool,
+    },
+    /// Whether this node may lead (its local MariaDB is up).
+    Ready,
+    /// A planned leader change to `to`, or to the lowest ready, caught-up voter
+    /// (answered by the leader only).
+    Switchover {
+        /// The node to hand the lead to.
+        to: Option<NodeId>,
+    },
     /// Add the node as a learner, wait until it caught up, then make it a voter
     /// (answered by the leader only).
     Join {
@@ -281,6 +296,15 @@ pub enum AdminReply {
         /// The leader's committed LSN (0: nothing committed yet).
         lsn: u64,
     },
+    /// To [`AdminRequest::Ready`].
+    Ready {
+        /// The node may lead.
+        ok: bool,
+    },
+    /// To [`AdminRequest::Switchover`]: what the handover did.
+    Switched(super::node::SwitchReport),
+    /// To [`AdminRequest::Switchover`]: why it did not run.
+    Refused(String),
 }
 
 /// One request frame.
@@ -589,7 +613,11 @@ pub async fn admin_call(
     req: AdminRequest,
 ) -> Result<AdminReply, String> {
     let mut link = PeerLink::new(me, addr.to_string(), secret.clone(), stats);
-    match link.call(&Request::Admin(req), ADMIN_TIMEOUT).await {
+    let timeout = match req {
+        AdminRequest::Switchover { .. } => SWITCHOVER_TIMEOUT,
+        _ => ADMIN_TIMEOUT,
+    };
+    match link.call(&Request::Admin(req), timeout).await {
         Ok(Response::Admin(r)) => r,
         Ok(other) => Err(format!("peer {addr} answered an admin request with {other:?}")),
         Err(e) => Err(e.to_string()),

@@ -32,10 +32,25 @@
 //!    dies mid-switchback cannot leave the cluster unable to elect.
 //!
 //! The pause costs about one `election_timeout_max` plus the margin.
+//!
+//! Before step 1 and after step 5 the node's [`Handover`] hook runs (set by the server
+//! layer, [`Node::set_handover`]): it holds new write transactions and waits, up to
+//! [`HANDOVER_DRAIN_MAX`], for the open ones to finish, so a handover pauses writes
+//! instead of failing them; afterwards it points the held ones at the new leader.
+//!
+//! # Switchover and step-down
+//!
+//! The same handover serves an operator's [`Node::switchover`] (`shoal switchover [--to
+//! ID]`, `POST /cluster/switchover`; the target is chosen by [`switchover_target`]) and
+//! the leader's step-down when its local MariaDB is down ([`Node::set_ready`]: the
+//! server layer probes it). A node that is not ready stands for no election and is never
+//! a handover target. A leader that got the lead by a switchover to a node that is not
+//! the preferred one *holds* it: the automatic switchback leaves it alone until it
+//! stops leading.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +67,10 @@ use super::network::{
 use super::state_machine::{Applier, StateMachine};
 use super::types::{Applied, Command, LogId, NodeId, Raft};
 use crate::wal::{Wal, WalError, WalOptions};
+
+/// Longest a handover waits for the open write transactions to finish (new ones are
+/// held meanwhile); those still open then end with an error when they commit.
+pub const HANDOVER_DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// Longest a proposal waits while a switchback has proposals paused.
 pub const PROPOSAL_PAUSE_WAIT_MAX: Duration = Duration::from_secs(5);
@@ -217,6 +236,95 @@ pub fn should_switch_back(
     }
 }
 
+/// Which voter a switchover (or a step-down) hands the lead to. Pure.
+///
+/// `ready` holds the voters whose local MariaDB is up (asked just before); a candidate
+/// must also be caught up as in [`should_switch_back`].
+///
+/// | `to` | candidates | → |
+/// |---|---|---|
+/// | `Some(me)` | – | error: already leads |
+/// | `Some(t)`, not a voter | – | error: not a voter |
+/// | `Some(t)`, not ready or not caught up | – | error naming why |
+/// | `Some(t)` | – | `t` |
+/// | `None` | other voters, ready and caught up | the lowest of them (the preferred order) |
+/// | `None` | none | error: no voter can take over |
+pub fn switchover_target(
+    me: NodeId,
+    to: Option<NodeId>,
+    voters: &BTreeSet<NodeId>,
+    matched: &BTreeMap<NodeId, Option<u64>>,
+    last_index: Option<u64>,
+    ready: &BTreeSet<NodeId>,
+) -> Result<NodeId, String> {
+    let caught_up = |v: NodeId| {
+        let m = matched.get(&v).copied().flatten();
+        m.zip(last_index).is_some_and(|(m, last)| last.saturating_sub(m) <= SWITCHBACK_LAG_MAX_ENTRIES)
+    };
+    match to {
+        Some(t) if t == me => Err(format!("node {t} leads already")),
+        Some(t) if !voters.contains(&t) => Err(format!("node {t} is not a voter")),
+        Some(t) if !ready.contains(&t) => {
+            Err(format!("node {t} cannot lead: its MariaDB is down or it did not answer"))
+        }
+        Some(t) if !caught_up(t) => {
+            Err(format!("node {t} is more than {SWITCHBACK_LAG_MAX_ENTRIES} entries behind; retry once it caught up"))
+        }
+        Some(t) => Ok(t),
+        None => voters
+            .iter()
+            .copied()
+            .find(|&v| v != me && ready.contains(&v) && caught_up(v))
+            .ok_or_else(|| "no other voter is up, ready and caught up: nobody can take over".to_string()),
+    }
+}
+
+/// Whether this node's election timer runs. Pure.
+///
+/// | `disable_auto_election` | ready (local MariaDB up) | paused by a switchback | elections |
+/// |---|---|---|---|
+/// | yes | – | – | off (manual promotion only) |
+/// | no | no | – | off (it could not take writes) |
+/// | no | yes | yes | off |
+/// | no | yes | no | on |
+pub fn elect_on(disable_auto_election: bool, ready: bool, paused: bool) -> bool {
+    !disable_auto_election && ready && !paused
+}
+
+/// Where a handover is, for the server layer's [`Handover`] hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverStep {
+    /// About to hand the lead to this node: hold new write transactions, let the open ones
+    /// finish (bounded by [`HANDOVER_DRAIN_MAX`]).
+    Begin(NodeId),
+    /// Over: `handed_over` says whether the target leads now. Release the held writes.
+    End {
+        /// The node asked to take over.
+        target: NodeId,
+        /// Whether it leads now.
+        handed_over: bool,
+    },
+}
+
+/// The server layer's part of a handover (see the module doc).
+pub type Handover =
+    Arc<dyn Fn(HandoverStep) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Whether a node has applied (nearly) all of its log: it could take writes at once as
+/// leader (a new leader waits to have applied everything first). Pure.
+///
+/// | applied | last log index | up to date |
+/// |---|---|---|
+/// | – | none (empty log) | yes |
+/// | none | `l` | `l` ≤ [`SWITCHBACK_LAG_MAX_ENTRIES`] |
+/// | `a` | `l` | `l − a` ≤ [`SWITCHBACK_LAG_MAX_ENTRIES`] |
+pub fn applied_up_to_date(applied: Option<u64>, last_index: Option<u64>) -> bool {
+    match last_index {
+        None => true,
+        Some(l) => l.saturating_sub(applied.unwrap_or(0)) <= SWITCHBACK_LAG_MAX_ENTRIES,
+    }
+}
+
 /// Whether `target` holds everything the leader has (the last check before handing over).
 /// Pure.
 pub fn is_level(matched: Option<u64>, last_index: Option<u64>) -> bool {
@@ -271,7 +379,7 @@ pub fn role_of(state: ServerState, millis_since_ack: Option<u64>, lease: Duratio
 }
 
 /// What a switchback did, for logs and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SwitchReport {
     /// The node that was asked to take over.
     pub target: NodeId,
@@ -300,13 +408,23 @@ struct Shared {
     endpoints: std::sync::Mutex<Option<Endpoints>>,
     /// When the log reached each length (members' lag in ms).
     clock: Arc<std::sync::Mutex<super::status::LogClock>>,
+    /// The local MariaDB is up ([`Node::set_ready`]): this node may lead.
+    ready: AtomicBool,
+    /// Elections are paused for a switchback ([`Shared::pause_elect`]).
+    elect_paused: AtomicBool,
+    /// This node got the lead by an operator's switchover: no automatic switchback while
+    /// it leads.
+    hold: AtomicBool,
+    /// The server layer's part of a handover.
+    handover: std::sync::Mutex<Option<Handover>>,
 }
 
 impl Shared {
     /// Turns elections off here for at most `for_` (capped at [`ELECT_PAUSE_MAX`]).
     fn pause_elect(self: &Arc<Self>, for_: Duration) {
         let generation = self.elect_generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.raft.runtime_config().elect(false);
+        self.elect_paused.store(true, Ordering::SeqCst);
+        self.apply_elect();
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(for_.min(ELECT_PAUSE_MAX)).await;
@@ -317,10 +435,26 @@ impl Shared {
         });
     }
 
-    /// Turns elections back on here (unless `disable_auto_election`).
+    /// Turns elections back on here (as [`elect_on`] says).
     fn resume_elect(&self) {
         self.elect_generation.fetch_add(1, Ordering::SeqCst);
-        self.raft.runtime_config().elect(!self.cfg.disable_auto_election);
+        self.elect_paused.store(false, Ordering::SeqCst);
+        self.apply_elect();
+    }
+
+    /// Sets the election timer as [`elect_on`] says.
+    fn apply_elect(&self) {
+        let on = elect_on(
+            self.cfg.disable_auto_election,
+            self.ready.load(Ordering::SeqCst),
+            self.elect_paused.load(Ordering::SeqCst),
+        );
+        self.raft.runtime_config().elect(on);
+    }
+
+    /// The handover hook, if set.
+    fn handover(&self) -> Option<Handover> {
+        self.handover.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -388,11 +522,14 @@ impl Node {
             elect_generation: AtomicU64::new(0),
             endpoints: Default::default(),
             clock: Default::default(),
+            ready: AtomicBool::new(true),
+            elect_paused: AtomicBool::new(false),
+            hold: AtomicBool::new(false),
+            handover: Default::default(),
         });
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
-        let supervisor =
-            (cfg.switchback && !cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
+        let supervisor = (!cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
         let observer =
             tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max, shared.clock.clone()));
         let node = Node { shared, wal, server, supervisor, observer };
@@ -651,7 +788,50 @@ impl Node {
 
     /// Hands leadership to `target` (module doc, steps 1–5). Call on the leader.
     pub async fn switch_back(&self, target: NodeId) -> Result<SwitchReport, ClusterError> {
-        switch_back(&self.shared, target).await
+        switch_back(&self.shared, target, false).await
+    }
+
+    /// Says whether the local MariaDB is up. A node that is not ready stands for no
+    /// election, is never a handover target, and, leading, hands the lead over
+    /// (the supervisor's step-down).
+    pub fn set_ready(&self, ready: bool) {
+        if self.shared.ready.swap(ready, Ordering::SeqCst) != ready {
+            tracing::warn!(
+                ready,
+                "local MariaDB readiness changed: this node {} lead",
+                if ready { "may" } else { "may not" }
+            );
+            self.shared.apply_elect();
+        }
+    }
+
+    /// Whether this node may lead ([`Node::set_ready`]).
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::SeqCst)
+    }
+
+    /// Sets the server layer's part of every handover (module doc).
+    pub fn set_handover(&self, hook: Handover) {
+        *self.shared.handover.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// A planned leader change to `to` (or to the lowest ready, caught-up voter): on the
+    /// leader it runs the handover; elsewhere it asks the leader to.
+    pub async fn switchover(&self, to: Option<NodeId>) -> Result<SwitchReport, ClusterError> {
+        let m = self.shared.raft.metrics().borrow().clone();
+        if m.state == ServerState::Leader {
+            return switchover(&self.shared, to, true).await;
+        }
+        let Some((leader, addr)) = known_leader(&self.shared.raft) else {
+            return Err(ClusterError::NotLeader { me: self.id(), leader: None });
+        };
+        let s = &self.shared;
+        match admin_call(s.cfg.id, &addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Switchover { to }).await {
+            Ok(AdminReply::Switched(r)) => Ok(r),
+            Ok(AdminReply::Refused(why)) => Err(ClusterError::Membership(why)),
+            Ok(other) => Err(ClusterError::Membership(format!("leader {leader} answered {other:?}"))),
+            Err(e) => Err(ClusterError::Membership(format!("asking leader {leader}: {e}"))),
+        }
     }
 }
 
@@ -701,10 +881,24 @@ fn admin_handler(shared: &Arc<Shared>) -> AdminHandler {
                     shared.resume_elect();
                     Ok(AdminReply::Done)
                 }
-                AdminRequest::Elect => {
+                AdminRequest::Elect { hold } => {
+                    shared.hold.store(hold, Ordering::SeqCst);
                     raft.trigger().elect().await.map_err(|e| e.to_string())?;
                     Ok(AdminReply::Done)
                 }
+                AdminRequest::Ready => {
+                    let m = raft.metrics().borrow().clone();
+                    let applied = m.last_applied.map(|l| l.index);
+                    let ok = shared.ready.load(Ordering::SeqCst) && applied_up_to_date(applied, m.last_log_index);
+                    Ok(AdminReply::Ready { ok })
+                }
+                AdminRequest::Switchover { .. } if !is_leader => {
+                    Ok(AdminReply::NotLeader { leader: known_leader(raft) })
+                }
+                AdminRequest::Switchover { to } => match switchover(&shared, to, true).await {
+                    Ok(r) => Ok(AdminReply::Switched(r)),
+                    Err(e) => Ok(AdminReply::Refused(e.to_string())),
+                },
                 AdminRequest::Join { .. } | AdminRequest::Leave { .. } if !is_leader => {
                     Ok(AdminReply::NotLeader { leader: known_leader(raft) })
                 }
@@ -750,22 +944,69 @@ async fn set_elect(shared: &Arc<Shared>, id: NodeId, addr: &str, pause: Option<D
     admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), req).await.map(|_| ())
 }
 
-async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchReport, ClusterError> {
+/// The voters (with their addresses) and the replication progress the leader sees.
+fn voters_and_progress(
+    m: &openraft::RaftMetrics<NodeId, BasicNode>,
+) -> (Vec<(NodeId, String)>, BTreeMap<NodeId, Option<u64>>) {
+    let membership = m.membership_config.membership();
+    let voters = membership.voter_ids().filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone()))).collect();
+    let matched =
+        m.replication.as_ref().map(|r| r.iter().map(|(&id, l)| (id, l.map(|l| l.index))).collect()).unwrap_or_default();
+    (voters, matched)
+}
+
+/// Whether node `id` says it may lead (this node: its own flag).
+async fn is_ready(shared: &Arc<Shared>, id: NodeId, addr: &str) -> bool {
+    if id == shared.cfg.id {
+        return shared.ready.load(Ordering::SeqCst);
+    }
+    let s = shared;
+    matches!(
+        admin_call(s.cfg.id, addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Ready).await,
+        Ok(AdminReply::Ready { ok: true })
+    )
+}
+
+/// A switchover on the leader: the target from [`switchover_target`], then the handover.
+/// Asked by an operator (`operator`), a target that is not the lowest voter holds the
+/// lead (no automatic switchback away from it); a step-down's target does not.
+async fn switchover(shared: &Arc<Shared>, to: Option<NodeId>, operator: bool) -> Result<SwitchReport, ClusterError> {
+    let m = shared.raft.metrics().borrow().clone();
+    let (voters, matched) = voters_and_progress(&m);
+    let mut ready = BTreeSet::new();
+    for (v, addr) in voters.iter().filter(|(v, _)| *v != shared.cfg.id && to.is_none_or(|t| t == *v)) {
+        if is_ready(shared, *v, addr).await {
+            ready.insert(*v);
+        }
+    }
+    let ids: BTreeSet<NodeId> = voters.iter().map(|(v, _)| *v).collect();
+    let target = switchover_target(shared.cfg.id, to, &ids, &matched, m.last_log_index, &ready)
+        .map_err(ClusterError::Membership)?;
+    let hold = operator && shared.cfg.switchback && ids.first() != Some(&target);
+    tracing::info!(target, hold, "switchover requested");
+    switch_back(shared, target, hold).await
+}
+
+async fn switch_back(shared: &Arc<Shared>, target: NodeId, hold: bool) -> Result<SwitchReport, ClusterError> {
     let raft = &shared.raft;
     let m = raft.metrics().borrow().clone();
     if m.state != ServerState::Leader {
         return Err(ClusterError::NotLeader { me: shared.cfg.id, leader: m.current_leader });
     }
-    let members: Vec<(NodeId, String)> = m
-        .membership_config
-        .membership()
-        .voter_ids()
-        .filter_map(|v| m.membership_config.membership().get_node(&v).map(|n| (v, n.addr.clone())))
-        .collect();
+    let (members, _) = voters_and_progress(&m);
     let Some(target_addr) = members.iter().find(|(v, _)| *v == target).map(|(_, a)| a.clone()) else {
         return Err(ClusterError::Membership(format!("node {target} is not a voter")));
     };
+    if !is_ready(shared, target, &target_addr).await {
+        return Err(ClusterError::Membership(format!(
+            "node {target} cannot lead now (its MariaDB is down, or it did not answer); staying leader"
+        )));
+    }
     let started = Instant::now();
+    let hook = shared.handover();
+    if let Some(h) = &hook {
+        h(HandoverStep::Begin(target)).await;
+    }
     shared.paused.send_replace(true);
     let term_before = m.current_term;
     // Long enough for the whole switchback; the voters resume by themselves after it.
@@ -793,7 +1034,8 @@ async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchRepor
         }
         raft.runtime_config().heartbeat(false);
         tokio::time::sleep(shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN).await;
-        admin_call(shared.cfg.id, &target_addr, &shared.cfg.secret, shared.stats.clone(), AdminRequest::Elect)
+        let elect = AdminRequest::Elect { hold };
+        admin_call(shared.cfg.id, &target_addr, &shared.cfg.secret, shared.stats.clone(), elect)
             .await
             .map_err(ClusterError::Membership)?;
         let won = rx.wait_for(|x| x.current_term > term_before && x.current_leader == Some(target));
@@ -805,45 +1047,93 @@ async fn switch_back(shared: &Arc<Shared>, target: NodeId) -> Result<SwitchRepor
     raft.runtime_config().heartbeat(true);
     let paused = started.elapsed();
     shared.paused.send_replace(false);
+    if let Some(h) = &hook {
+        h(HandoverStep::End { target, handed_over: matches!(result, Ok(true)) }).await;
+    }
     for (v, addr) in &members {
         if let Err(e) = set_elect(shared, *v, addr, None).await {
             tracing::warn!(node = v, error = %e, "switchback: could not turn elections back on there; they resume by themselves within {elect_pause:?}");
         }
     }
     let handed_over = result?;
-    tracing::info!(target, handed_over, paused_ms = paused.as_millis() as u64, "leader switchback");
+    tracing::info!(target, handed_over, paused_ms = paused.as_millis() as u64, "leader handover");
     let report = SwitchReport { target, handed_over, paused };
     *shared.last_switch.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
     Ok(report)
 }
 
-/// Every [`SWITCHBACK_CHECK_INTERVAL`]: if this node leads and [`should_switch_back`]
-/// names a target, switch back to it.
+/// What the supervisor does on one check. Pure.
+///
+/// | leads | ready (local MariaDB up) | holds (switchover) | switchback on | → |
+/// |---|---|---|---|---|
+/// | no | – | – | – | nothing (and the hold ends) |
+/// | yes | no | – | – | step down: hand over to the lowest ready, caught-up voter |
+/// | yes | yes | yes | – | nothing: the operator chose this leader |
+/// | yes | yes | no | yes | [`should_switch_back`] |
+/// | yes | yes | no | no | nothing |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supervise {
+    /// Nothing to do.
+    Idle,
+    /// Hand the lead over: the local MariaDB is down.
+    StepDown,
+    /// Ask [`should_switch_back`].
+    Prefer,
+}
+
+/// The supervisor's decision (see [`Supervise`]). Pure.
+pub fn supervise_step(leads: bool, ready: bool, holds: bool, switchback: bool) -> Supervise {
+    match (leads, ready, holds, switchback) {
+        (false, ..) => Supervise::Idle,
+        (true, false, ..) => Supervise::StepDown,
+        (true, true, true, _) => Supervise::Idle,
+        (true, true, false, true) => Supervise::Prefer,
+        (true, true, false, false) => Supervise::Idle,
+    }
+}
+
+/// Every [`SWITCHBACK_CHECK_INTERVAL`]: [`supervise_step`], then the step-down or the
+/// switchback it asks for.
 async fn supervise(shared: Arc<Shared>) {
     let mut retry_at = Instant::now();
     loop {
         tokio::time::sleep(SWITCHBACK_CHECK_INTERVAL).await;
+        let m = shared.raft.metrics().borrow().clone();
+        let leads = m.state == ServerState::Leader;
+        if !leads {
+            shared.hold.store(false, Ordering::SeqCst);
+        }
         if Instant::now() < retry_at {
             continue;
         }
-        let m = shared.raft.metrics().borrow().clone();
-        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
-        let matched: BTreeMap<NodeId, Option<u64>> = m
-            .replication
-            .as_ref()
-            .map(|r| r.iter().map(|(&id, l)| (id, l.map(|l| l.index))).collect())
-            .unwrap_or_default();
-        let decision =
-            should_switch_back(shared.cfg.id, m.state == ServerState::Leader, &voters, &matched, m.last_log_index);
-        if let SwitchDecision::SwitchTo(target) = decision {
-            match switch_back(&shared, target).await {
-                Ok(r) if r.handed_over => {}
-                Ok(_) => retry_at = Instant::now() + SWITCHBACK_RETRY_AFTER,
-                Err(e) => {
-                    tracing::warn!(target, error = %e, "leader switchback failed");
-                    retry_at = Instant::now() + SWITCHBACK_RETRY_AFTER;
+        let ready = shared.ready.load(Ordering::SeqCst);
+        let step = supervise_step(leads, ready, shared.hold.load(Ordering::SeqCst), shared.cfg.switchback);
+        let outcome: Result<(), String> = match step {
+            Supervise::Idle => continue,
+            Supervise::StepDown => match switchover(&shared, None, false).await {
+                Ok(r) if r.handed_over => {
+                    tracing::warn!(to = r.target, "stepped down: the local MariaDB is down");
+                    continue;
+                }
+                Ok(r) => Err(format!("node {} did not take over", r.target)),
+                Err(e) => Err(e.to_string()),
+            },
+            Supervise::Prefer => {
+                let (voters, matched) = voters_and_progress(&m);
+                let ids: BTreeSet<NodeId> = voters.iter().map(|(v, _)| *v).collect();
+                match should_switch_back(shared.cfg.id, true, &ids, &matched, m.last_log_index) {
+                    SwitchDecision::Stay => continue,
+                    SwitchDecision::SwitchTo(t) => match switch_back(&shared, t, false).await {
+                        Ok(r) if r.handed_over => continue,
+                        Ok(_) => Err(format!("node {t} did not take over")),
+                        Err(e) => Err(e.to_string()),
+                    },
                 }
             }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(step = ?step, error = %e, "leader handover failed; retrying in {SWITCHBACK_RETRY_AFTER:?}");
+            retry_at = Instant::now() + SWITCHBACK_RETRY_AFTER;
         }
     }
 }
@@ -882,6 +1172,49 @@ mod tests {
         assert_eq!(role_of(ServerState::Candidate, None, lease), Role::Candidate);
         assert_eq!(role_of(ServerState::Learner, None, lease), Role::Learner);
         assert_eq!(role_of(ServerState::Shutdown, None, lease), Role::Stopped);
+    }
+
+    /// Every row of `switchover_target`'s table.
+    #[test]
+    fn switchover_target_rows() {
+        let voters = BTreeSet::from([1, 2, 3]);
+        let all = BTreeMap::from([(1, Some(900)), (2, Some(900)), (3, Some(900))]);
+        let ready = BTreeSet::from([2, 3]);
+        let pick = |to, matched: &BTreeMap<_, _>, ready: &BTreeSet<_>| {
+            switchover_target(1, to, &voters, matched, Some(900), ready)
+        };
+        assert!(pick(Some(1), &all, &ready).unwrap_err().contains("leads already"));
+        assert!(pick(Some(7), &all, &ready).unwrap_err().contains("not a voter"));
+        assert!(pick(Some(2), &all, &BTreeSet::from([3])).unwrap_err().contains("MariaDB is down"));
+        let lagging = BTreeMap::from([(1, Some(900)), (2, Some(10)), (3, Some(900))]);
+        assert!(pick(Some(2), &lagging, &ready).unwrap_err().contains("behind"));
+        assert_eq!(pick(Some(3), &all, &ready), Ok(3));
+        assert_eq!(pick(None, &all, &ready), Ok(2), "lowest ready");
+        assert_eq!(pick(None, &lagging, &ready), Ok(3), "lowest caught up");
+        assert!(pick(None, &all, &BTreeSet::new()).unwrap_err().contains("nobody"));
+    }
+
+    /// Every row of `elect_on`'s and `supervise_step`'s tables.
+    #[test]
+    fn elect_and_supervise_rows() {
+        assert!(!elect_on(true, true, false));
+        assert!(!elect_on(false, false, false));
+        assert!(!elect_on(false, true, true));
+        assert!(elect_on(false, true, false));
+        assert_eq!(supervise_step(false, false, true, true), Supervise::Idle);
+        assert_eq!(supervise_step(true, false, true, true), Supervise::StepDown);
+        assert_eq!(supervise_step(true, true, true, true), Supervise::Idle);
+        assert_eq!(supervise_step(true, true, false, true), Supervise::Prefer);
+        assert_eq!(supervise_step(true, true, false, false), Supervise::Idle);
+    }
+
+    #[test]
+    fn applied_up_to_date_rows() {
+        assert!(applied_up_to_date(None, None));
+        assert!(applied_up_to_date(None, Some(SWITCHBACK_LAG_MAX_ENTRIES)));
+        assert!(!applied_up_to_date(None, Some(SWITCHBACK_LAG_MAX_ENTRIES + 1)));
+        assert!(applied_up_to_date(Some(100), Some(100 + SWITCHBACK_LAG_MAX_ENTRIES)));
+        assert!(!applied_up_to_date(Some(100), Some(101 + SWITCHBACK_LAG_MAX_ENTRIES)));
     }
 
     #[test]

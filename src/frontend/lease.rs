@@ -67,6 +67,8 @@ pub struct OpenXa {
     /// A statement that may write ran in it: COMMIT prepares and waits for durability
     /// (else it commits one-phase, which binlogs nothing).
     pub wrote: bool,
+    /// Counts it among the capture's open transactions ([`crate::capture::Capture::open_token`]).
+    pub open: Arc<()>,
 }
 
 /// The session's backend side.

@@ -110,6 +110,9 @@ pub struct Proxy {
     /// Set on a cluster node that does not lead: why writes are refused here (they would
     /// change only this node's MariaDB). Empty: writes run.
     pub writes_refused: ArcSwapOption<String>,
+    /// Set on a cluster leader while it hands the lead over: statements that would start
+    /// a write transaction wait (up to `failover_buffer_ms`), the open ones go on.
+    pub writes_held: std::sync::atomic::AtomicBool,
     /// Set on a cluster node: the applied LSN and the leader's commit point, for
     /// read-your-writes by LSN.
     pub cluster: ArcSwapOption<ClusterLink>,
@@ -149,6 +152,7 @@ impl Proxy {
             running: Arc::default(),
             capture: ArcSwapOption::empty(),
             writes_refused: ArcSwapOption::empty(),
+            writes_held: Default::default(),
             cluster: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),

@@ -27,7 +27,7 @@ use bytes::BytesMut;
 
 use super::lease::{writes, OpenXa};
 use super::session::Session;
-use crate::capture::{Capture, StatementEntry, STATEMENT_MARK};
+use crate::capture::{Capture, CaptureError, StatementEntry, STATEMENT_MARK};
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::ProxyError;
 use crate::protocol::framer::{Expect, Framer};
@@ -73,6 +73,10 @@ pub(super) struct Prelude {
     pub plan: XaPlan,
 }
 
+/// Why a write is refused when the leader's handover held it past `failover_buffer_ms`.
+const HANDOVER_UNFINISHED: &str =
+    "this node is handing the lead to another node and the handover did not finish in time (retry, or see `shoal servers`)";
+
 fn query_payload(sql: &str) -> BytesMut {
     let mut p = BytesMut::with_capacity(sql.len() + 1);
     p.extend_from_slice(&[com::QUERY]);
@@ -92,25 +96,36 @@ impl Session {
 
     /// Refuses a write on a node that takes none now (a cluster node with no leader to
     /// forward to, or a leader still applying the log), after waiting up to
-    /// `failover_buffer_ms` for that to change (an election).
+    /// `failover_buffer_ms` for that to change (an election). While a leader hands the
+    /// lead over (`writes_held`), a statement that would start a write transaction waits
+    /// too; one inside an open transaction goes on, so the transaction can finish.
     async fn refuse_write_here(&self, class: &Classification) -> Result<(), ProxyError> {
-        if !writes(class) {
+        let starts_transaction = class.kind == Kind::TxnBegin;
+        if !writes(class) && !starts_transaction {
             return Ok(());
         }
+        let held = || self.proxy.writes_held.load(std::sync::atomic::Ordering::SeqCst) && self.backend.xa.is_none();
         let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         let mut waited = false;
         loop {
-            let Some(why) = self.proxy.writes_refused.load_full() else {
-                if waited {
-                    crate::metrics::failover_wait(true);
+            let why = match self.proxy.writes_refused.load_full() {
+                None if !held() => {
+                    if waited {
+                        crate::metrics::failover_wait(true);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                // A transaction's start is refused where it would write.
+                None => None,
+                Some(_) if starts_transaction => return Ok(()),
+                Some(why) => Some(why),
             };
             if tokio::time::Instant::now() + super::lease::FAILOVER_POLL >= deadline {
                 if waited {
                     crate::metrics::failover_wait(false);
                 }
-                return Err(ProxyError::ReadOnlyNode((*why).clone()));
+                let why = why.map_or_else(|| HANDOVER_UNFINISHED.to_string(), |w| (*w).clone());
+                return Err(ProxyError::ReadOnlyNode(why));
             }
             waited = true;
             tokio::time::sleep(super::lease::FAILOVER_POLL).await;
@@ -163,7 +178,7 @@ impl Session {
         let xid = capture.next_xid();
         match self.xa_ask(&format!("XA START '{xid}'")).await? {
             Ok(_) => {
-                self.backend.xa = Some(OpenXa { xid, wrote: false });
+                self.backend.xa = Some(OpenXa { xid, wrote: false, open: capture.open_token() });
                 // The XA lives on this connection until it ends.
                 self.backend.pin.add(Pin::TRANSACTION);
                 Ok(true)
@@ -251,13 +266,34 @@ impl Session {
         metrics::histogram!(crate::metrics::CAPTURE_DURABLE_WAIT).record(started.elapsed().as_secs_f64());
         if let Ok(lsn) = &durable {
             self.backend.last_lsn = Some(*lsn);
+            // Durable: it commits, here too if this connection breaks before XA COMMIT.
+            crate::capture::setup::settle_later(&xa.xid, true);
+        }
+        if let Err(e @ CaptureError::Unknown { term, .. }) = durable {
+            // The log may still commit it: it stays prepared (detached when this
+            // connection closes) until the log decides.
+            crate::capture::setup::orphan(&xa.xid, term);
+            if let Some(conn) = self.backend.held.as_mut() {
+                conn.mark_broken();
+            }
+            self.backend.xa = None;
+            self.backend.pin.remove(Pin::TRANSACTION);
+            metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "unknown").increment(1);
+            return Err(ProxyError::OutcomeUnknown(format!(
+                "outcome unknown: {e}; the cluster log decides it (committed everywhere or nowhere), check before retrying"
+            )));
         }
         if let Err(e) = durable {
             let rolled = self.xa_ask(&format!("XA ROLLBACK '{}'", xa.xid)).await;
             self.backend.xa = None;
             self.backend.pin.remove(Pin::TRANSACTION);
             metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "failed").increment(1);
-            let rolled = if matches!(rolled, Ok(Ok(_))) { "rolled back" } else { "left prepared for recovery" };
+            let rolled = if matches!(rolled, Ok(Ok(_))) {
+                "rolled back"
+            } else {
+                crate::capture::setup::settle_later(&xa.xid, false);
+                "rolled back once this node's MariaDB answers again"
+            };
             return Err(ProxyError::CommitFailed(format!("{e}; the transaction was {rolled}")));
         }
         Ok(())
@@ -283,9 +319,26 @@ impl Session {
     async fn xa_commit_silently(&mut self) -> Result<u16, ProxyError> {
         let Some(xa) = self.backend.xa.clone() else { return Ok(self.backend.status) };
         let commit = self.xa_ready_to_commit(&xa).await?;
-        let r = self.xa_ask(&commit).await?;
+        let r = match self.xa_ask(&commit).await {
+            Ok(r) => r,
+            // Durable on a quorum: committed in the cluster. This MariaDB gets its
+            // XA COMMIT once it answers again (`settle_later` above).
+            Err(e) if xa.wrote => {
+                tracing::warn!(xid = %xa.xid, error = %e, "the connection broke before XA COMMIT of a durable transaction; it commits once the local MariaDB answers");
+                if let Some(conn) = self.backend.held.as_mut() {
+                    conn.mark_broken();
+                }
+                self.backend.xa = None;
+                self.backend.pin.remove(Pin::TRANSACTION);
+                return Ok(self.backend.status);
+            }
+            Err(e) => return Err(e),
+        };
         self.backend.xa = None;
         self.backend.pin.remove(Pin::TRANSACTION);
+        if r.is_ok() {
+            crate::capture::setup::settled(&xa.xid);
+        }
         match r {
             Ok(status) => {
                 let outcome = if xa.wrote { "committed" } else { "read_only" };
@@ -339,7 +392,7 @@ impl Session {
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
                     let xid = capture.next_xid();
                     self.backend.send_first = Some(format!("XA START '{xid}'"));
-                    self.backend.xa = Some(OpenXa { xid, wrote: true });
+                    self.backend.xa = Some(OpenXa { xid, wrote: true, open: capture.open_token() });
                     self.backend.pin.add(Pin::TRANSACTION);
                     self.io.hold();
                     return Ok(Prelude { payload, plan: XaPlan::Wrap });
@@ -369,7 +422,7 @@ impl Session {
                     let Some(capture) = self.capture() else { return Ok(Some(XaPlan::Plain)) };
                     let xid = capture.next_xid();
                     self.backend.send_first = Some(format!("XA START '{xid}'"));
-                    self.backend.xa = Some(OpenXa { xid, wrote: true });
+                    self.backend.xa = Some(OpenXa { xid, wrote: true, open: capture.open_token() });
                     self.backend.pin.add(Pin::TRANSACTION);
                     self.io.hold();
                     Ok(Some(XaPlan::Wrap))
@@ -457,12 +510,14 @@ impl Session {
                 }
             }
             XaPlan::Begin(xid) => {
-                if framer.error.is_none() {
-                    self.backend.xa = Some(OpenXa { xid, wrote: false });
+                if let (None, Some(capture)) = (&framer.error, self.capture()) {
+                    self.backend.xa = Some(OpenXa { xid, wrote: false, open: capture.open_token() });
                 }
             }
             XaPlan::End(outcome) => {
-                self.backend.xa = None;
+                if let (Some(xa), None) = (self.backend.xa.take(), framer.error) {
+                    crate::capture::setup::settled(&xa.xid);
+                }
                 if framer.error.is_none() {
                     metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => outcome).increment(1);
                 }

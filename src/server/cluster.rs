@@ -23,6 +23,20 @@
 //!
 //! A follower in contact with its leader counts as fresh for reads (`lag_ms = 0`);
 //! read-your-writes does not rest on lag but on LSN waits (`route` row 6a).
+//!
+//! # The local MariaDB's health, handovers
+//!
+//! [`watch_local`] asks the local MariaDB `SELECT 1` every [`LOCAL_PROBE_INTERVAL`]; after
+//! `[routing] failures_before_down` failures in a row the node is not ready
+//! ([`crate::cluster::Node::set_ready`]): it stands for no election, and a leader hands
+//! the lead over (the supervisor's step-down); after `successes_before_up` it is ready
+//! again. The routing table's health checker takes the same MariaDB out of the read
+//! rotation on its own schedule.
+//!
+//! During a handover ([`handover_hook`]) the leader holds statements that would start a
+//! write transaction (`writes_held`), waits for the open ones, then, handed over, refuses
+//! writes until it learns the new leader's proxy — the held statements wait through all
+//! of it (`failover_buffer_ms`) and are forwarded there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +157,110 @@ fn link_generations(shared: &Shared, node: &Arc<Node>, applied: &tokio::sync::wa
 
 pub use crate::cluster::network::endpoints;
 
+/// How often a cluster node asks its local MariaDB whether it answers.
+pub const LOCAL_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest one such probe (connect and `SELECT 1`) may take before it counts as failed.
+pub const LOCAL_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Keeps the node's readiness at the local MariaDB's health (module doc).
+async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
+    use mysql_async::prelude::Queryable;
+    let Ok((opts, _)) = service_opts(&config) else { return };
+    let mut conn: Option<mysql_async::Conn> = None;
+    let mut streak = crate::backend::health::Streak::default();
+    let mut health = crate::route::Health::Up;
+    loop {
+        tokio::time::sleep(LOCAL_PROBE_INTERVAL).await;
+        let probe = async {
+            let c = match conn.take() {
+                Some(c) => c,
+                None => mysql_async::Conn::new(opts.clone()).await?,
+            };
+            let mut c = c;
+            c.query_drop("SELECT 1").await?;
+            Ok::<_, mysql_async::Error>(c)
+        };
+        let ok = match tokio::time::timeout(LOCAL_PROBE_TIMEOUT, probe).await {
+            Ok(Ok(c)) => {
+                conn = Some(c);
+                true
+            }
+            _ => false,
+        };
+        health = crate::backend::health::next_health(health, &mut streak, ok, &config.routing);
+        let Some(n) = node.upgrade() else { return };
+        n.set_ready(health == crate::route::Health::Up);
+        if let Some(c) = conn.as_mut() {
+            settle_decided(&n, c).await;
+        }
+    }
+}
+
+/// Delivers what is decided about prepared transactions no session holds any more: the
+/// decisions sessions could not deliver, and the orphans the log has ruled out
+/// ([`crate::capture::setup::orphans_decided_by`]: rolled back).
+async fn settle_decided(node: &Node, conn: &mut mysql_async::Conn) {
+    use crate::capture::setup;
+    setup::settle_pending(conn).await;
+    if !setup::has_orphans() {
+        return;
+    }
+    let applied = node.raft().metrics().borrow().last_applied.map_or(0, |l| l.leader_id.term);
+    let ruled_out = setup::orphans_decided_by(applied);
+    for (i, (xid, _)) in ruled_out.iter().enumerate() {
+        if let Err(e) = setup::settle(conn, xid, false).await {
+            tracing::warn!(xid, error = %e, "could not roll back an orphaned prepared transaction yet; retrying");
+            setup::unclaim_orphans(&ruled_out[i..]);
+            return;
+        }
+    }
+}
+
+/// This node's part of a leader handover (module doc).
+fn handover_hook(shared: Arc<Shared>, me: u64) -> crate::cluster::node::Handover {
+    use crate::cluster::node::{HandoverStep, HANDOVER_DRAIN_MAX};
+    use std::sync::atomic::Ordering;
+    Arc::new(move |step| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            match step {
+                HandoverStep::Begin(target) => {
+                    for p in shared.generations() {
+                        p.writes_held.store(true, Ordering::SeqCst);
+                    }
+                    let started = tokio::time::Instant::now();
+                    let open = || {
+                        shared
+                            .generations()
+                            .iter()
+                            .filter_map(|p| p.capture.load_full())
+                            .map(|c| c.open_transactions())
+                            .max()
+                            .unwrap_or(0)
+                    };
+                    while open() > 0 && started.elapsed() < HANDOVER_DRAIN_MAX {
+                        tokio::time::sleep(crate::frontend::lease::FAILOVER_POLL).await;
+                    }
+                    tracing::info!(
+                        target,
+                        still_open = open(),
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "handover: new write transactions held, open ones drained"
+                    );
+                }
+                HandoverStep::End { target, handed_over } => {
+                    if handed_over {
+                        publish(&shared, None, &Write::Refused(refusal(Some(target), me)), false, true);
+                    }
+                    for p in shared.generations() {
+                        p.writes_held.store(false, Ordering::SeqCst);
+                    }
+                }
+            }
+        })
+    })
+}
+
 /// Capture on a cluster node while it leads: what keeps it running.
 struct Leading {
     _tail: crate::capture::tail::BinlogTail,
@@ -159,6 +277,10 @@ pub const LEADER_CATCH_UP_MAX: Duration = Duration::from_secs(30);
 /// it. A new leader first applies everything in its log (earlier terms included).
 pub(super) async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak<Node>, config: Arc<Config>) {
     let Some((mut metrics, me)) = node.upgrade().map(|n| (n.raft().metrics(), n.id())) else { return };
+    if let Some(n) = node.upgrade() {
+        n.set_handover(handover_hook(shared.clone(), me));
+    }
+    tokio::spawn(watch_local(node.clone(), config.clone()));
     let (applied_tx, applied) = tokio::sync::watch::channel(0u64);
     tokio::spawn(follow_applied(metrics.clone(), applied_tx));
     let mut leading: Option<Leading> = None;
@@ -285,6 +407,50 @@ async fn start_leading(
     Ok((Leading { _tail: tail, capture: capture.clone() }, capture))
 }
 
+/// Prepared transactions a cluster node's last run left on its MariaDB: one whose entry
+/// is not in this node's log was never proposed (the leader appends to its own log
+/// before anyone else's): rolled back now. One whose entry is there waits for the log
+/// ([`crate::capture::setup::orphan`], with the entry's term).
+async fn decide_left_prepared(
+    left: &[String],
+    cfg: &crate::cluster::NodeConfig,
+    opts: &mysql_async::Opts,
+) -> anyhow::Result<()> {
+    use crate::capture::setup;
+    let (dir, wal_opts) = (cfg.wal_dir.clone(), cfg.wal.clone());
+    let in_log = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        if !dir.exists() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let (wal, _) = crate::wal::Wal::open(&dir, wal_opts)?;
+        let xids = crate::capture::coordinator::captured_xids(&wal)?;
+        wal.close()?;
+        Ok(xids)
+    })
+    .await??;
+    let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+    let (mut waiting, mut rolled_back) = (0, 0);
+    for xid in left {
+        match in_log.get(xid) {
+            Some(&term) => {
+                setup::orphan(xid, term);
+                waiting += 1;
+            }
+            None => {
+                setup::settle(&mut conn, xid, false).await?;
+                rolled_back += 1;
+            }
+        }
+    }
+    let _ = conn.disconnect().await;
+    tracing::warn!(
+        waiting,
+        rolled_back,
+        "prepared transactions left by the last run: those in the log wait for it, the others were rolled back"
+    );
+    Ok(())
+}
+
 /// Whether this node's WAL directory holds anything (the `has_state` of
 /// [`settings::plan`]).
 pub fn has_cluster_state(config: &Config) -> bool {
@@ -311,13 +477,27 @@ pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Optio
     // The state machine is the local MariaDB; what this node's capture proposed as the
     // leader is there already.
     let (opts, _) = service_opts(config)?;
-    let mut applier = crate::apply::Applier::connect(opts)
+    // Prepared transactions the last run left: the log decides them (commit when their
+    // entry shows up committed, else roll back: `capture::setup::orphan`).
+    let left = {
+        let mut conn = mysql_async::Conn::new(opts.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("the local MariaDB {} ([database]): {e}", config.backends.primary))?;
+        let left = crate::capture::setup::prepared_xids(&mut conn).await?;
+        let _ = conn.disconnect().await;
+        left
+    };
+    if !left.is_empty() {
+        decide_left_prepared(&left, &cfg, &opts).await?;
+    }
+    let mut applier = crate::apply::Applier::connect(opts.clone())
         .await
         .map_err(|e| anyhow::anyhow!("the local MariaDB {} ([database]): {e}", config.backends.primary))?;
     applier.prepare().await?;
     let name = node_name(config);
     let own = Arc::new(move |e: &crate::capture::Entry| crate::capture::coordinator::proposed_here(&name, e));
-    let node = Node::start(cfg.clone(), crate::apply::RaftApplier::new(applier).skipping_own(own), start).await?;
+    let applier = crate::apply::RaftApplier::new(applier).skipping_own(own).committing_orphans(opts);
+    let node = Node::start(cfg.clone(), applier, start).await?;
     if *plan == Plan::Bootstrap {
         // The peer listener is up before we ask the others, so nodes bootstrapping at
         // the same moment find each other.
