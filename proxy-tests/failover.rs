@@ -122,12 +122,17 @@ async fn writer(
 /// out clients that were writing to `skip` (a node that was killed or frozen: its
 /// clients wait for their connection to break, which is not the cluster's outage).
 fn outage(ops: &[Op], from: Instant, to: Instant, skip: Option<u64>) -> Duration {
+    worst_outage(ops, from, to, skip).0
+}
+
+/// [`outage`], with the client that saw it.
+fn worst_outage(ops: &[Op], from: Instant, to: Instant, skip: Option<u64>) -> (Duration, Option<usize>) {
     let mut by_client: BTreeMap<usize, Vec<&Op>> = BTreeMap::new();
     for op in ops.iter().filter(|o| o.end > from && o.start < to) {
         by_client.entry(op.client).or_default().push(op);
     }
-    let mut worst = Duration::ZERO;
-    for ops in by_client.values_mut() {
+    let mut worst = (Duration::ZERO, None);
+    for (client, ops) in by_client.iter_mut() {
         ops.sort_by_key(|o| o.start);
         if skip.is_some() && ops.first().is_some_and(|o| Some(o.node) == skip) {
             continue;
@@ -140,7 +145,9 @@ fn outage(ops: &[Op], from: Instant, to: Instant, skip: Option<u64>) -> Duration
             }
             if op.outcome == Outcome::Acked {
                 if let Some(s) = open.take() {
-                    worst = worst.max(op.end - s);
+                    if op.end - s > worst.0 {
+                        worst = (op.end - s, Some(*client));
+                    }
                 }
             }
         }
@@ -339,8 +346,31 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     );
 
     // Every node holds the same rows: the acked ones, none of the failed ones.
-    let leader_rows = c.members[&1].db.sql("SELECT COUNT(*) FROM fo.s");
-    c.converged("SELECT COUNT(*) FROM fo.s", leader_rows.trim());
+    let rows_of = |m: &crate::cluster::Member| -> BTreeSet<u64> {
+        m.db.sql("SELECT n FROM fo.s").lines().map(|l| l.trim().parse().unwrap()).collect()
+    };
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        let all: Vec<BTreeSet<u64>> = c.members.values().map(rows_of).collect();
+        if all.windows(2).all(|w| w[0] == w[1]) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let union: BTreeSet<u64> = all.iter().flatten().copied().collect();
+            let odd: Vec<String> = union
+                .iter()
+                .filter(|n| all.iter().any(|s| !s.contains(n)))
+                .take(10)
+                .map(|n| {
+                    let on: Vec<u64> = c.members.values().filter(|m| rows_of(m).contains(n)).map(|m| m.id).collect();
+                    let op = ops.iter().find(|o| o.serial == *n);
+                    format!("serial {n} on nodes {on:?}: {op:?}")
+                })
+                .collect();
+            panic!("the nodes' rows differ:\n{}\n{}", odd.join("\n"), c.all_logs());
+        }
+        std::thread::sleep(POLL);
+    }
     let acked: BTreeSet<u64> = ops.iter().filter(|o| o.outcome == Outcome::Acked).map(|o| o.serial).collect();
     let failed: BTreeSet<u64> = ops.iter().filter(|o| o.outcome == Outcome::Failed).map(|o| o.serial).collect();
     let mut checksums = BTreeSet::new();
@@ -366,9 +396,27 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     );
     let mut outages = Vec::new();
     for (name, t0, t1, t2, t3, skip) in &faults {
-        let failover = outage(&ops, *t0, *t1 + Duration::from_millis(1), *skip);
+        let (failover, who) = worst_outage(&ops, *t0, *t1 + Duration::from_millis(1), *skip);
         let back = outage(&ops, *t2, *t3, None);
         outages.push(failover);
+        if let Some(w) = who {
+            let story: Vec<String> = ops
+                .iter()
+                .filter(|o| o.client == w && o.end > *t0 && o.start < *t1)
+                .map(|o| {
+                    format!(
+                        "  +{} ms node {} {:?} {} ms {}",
+                        (o.start - *t0).as_millis(),
+                        o.node,
+                        o.outcome,
+                        (o.end - o.start).as_millis(),
+                        o.error.as_deref().unwrap_or("")
+                    )
+                })
+                .take(12)
+                .collect();
+            eprintln!("fault {name}: the longest outage was client {w}'s:\n{}", story.join("\n"));
+        }
         eprintln!(
             "fault {name}: write outage {} ms (clients of other nodes); rejoin and switchback {} ms",
             failover.as_millis(),

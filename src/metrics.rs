@@ -77,6 +77,11 @@ pub const CLUSTER_PEER_FAILURES: &str = "shoal_cluster_peer_failures_total";
 pub const CLUSTER_TERM: &str = "shoal_cluster_term";
 /// Gauge: 1 while this node is the leader, else 0.
 pub const CLUSTER_IS_LEADER: &str = "shoal_cluster_is_leader";
+/// Gauge: 1 while this node may lead (its local MariaDB answers), else 0.
+pub const CLUSTER_READY: &str = "shoal_cluster_ready";
+/// Counter: leader handovers this node ran as leader, label `reason` (`switchover`,
+/// `step_down`, `switchback`) and `outcome` (`handed_over`, `failed`).
+pub const CLUSTER_HANDOVERS: &str = "shoal_cluster_handovers_total";
 /// Counter: changes of the leader this node knows of (a new leader, or none).
 pub const CLUSTER_LEADER_CHANGES: &str = "shoal_cluster_leader_changes_total";
 /// Counter: elections this node started (it became a candidate).
@@ -132,7 +137,7 @@ pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 48] = [
+pub const ALL: [&str; 50] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -161,6 +166,8 @@ pub const ALL: [&str; 48] = [
     CLUSTER_PEER_FAILURES,
     CLUSTER_TERM,
     CLUSTER_IS_LEADER,
+    CLUSTER_READY,
+    CLUSTER_HANDOVERS,
     CLUSTER_LEADER_CHANGES,
     CLUSTER_ELECTIONS_STARTED,
     CLUSTER_ELECTIONS_WON,

@@ -239,6 +239,9 @@ pub struct RaftClusterBody {
     /// Where this node's proxy serves MySQL clients (a wildcard host replaced by the host
     /// of its cluster address): what `shoal proxy --cluster` relays to.
     pub proxy_address: String,
+    /// Whether this node may lead: its local MariaDB answers (a node that is not ready
+    /// stands for no election; a leader that is not ready hands over).
+    pub ready: bool,
     /// Every member, this node first (id, address, role, status, lag in entries).
     pub nodes: Vec<RaftNodeStatus>,
 }
@@ -267,6 +270,7 @@ fn raft_cluster(s: &Shared, node: &crate::cluster::Node) -> RaftClusterBody {
         applied_index: me.and_then(|r| r.applied_index),
         last_contact_ms: if leader_id == Some(node.id()) { contact } else { None },
         proxy_address: crate::cluster::network::endpoints(s.proxy_addr, s.api_addr, node.advertise()).proxy,
+        ready: node.is_ready(),
         nodes,
     }
 }

@@ -788,13 +788,14 @@ impl Node {
 
     /// Hands leadership to `target` (module doc, steps 1–5). Call on the leader.
     pub async fn switch_back(&self, target: NodeId) -> Result<SwitchReport, ClusterError> {
-        switch_back(&self.shared, target, false).await
+        switch_back(&self.shared, target, false, "switchback").await
     }
 
     /// Says whether the local MariaDB is up. A node that is not ready stands for no
     /// election, is never a handover target, and, leading, hands the lead over
     /// (the supervisor's step-down).
     pub fn set_ready(&self, ready: bool) {
+        metrics::gauge!(crate::metrics::CLUSTER_READY).set(if ready { 1.0 } else { 0.0 });
         if self.shared.ready.swap(ready, Ordering::SeqCst) != ready {
             tracing::warn!(
                 ready,
@@ -984,10 +985,22 @@ async fn switchover(shared: &Arc<Shared>, to: Option<NodeId>, operator: bool) ->
         .map_err(ClusterError::Membership)?;
     let hold = operator && shared.cfg.switchback && ids.first() != Some(&target);
     tracing::info!(target, hold, "switchover requested");
-    switch_back(shared, target, hold).await
+    switch_back(shared, target, hold, if operator { "switchover" } else { "step_down" }).await
 }
 
-async fn switch_back(shared: &Arc<Shared>, target: NodeId, hold: bool) -> Result<SwitchReport, ClusterError> {
+async fn switch_back(
+    shared: &Arc<Shared>,
+    target: NodeId,
+    hold: bool,
+    reason: &'static str,
+) -> Result<SwitchReport, ClusterError> {
+    let r = hand_over(shared, target, hold).await;
+    let outcome = if matches!(&r, Ok(r) if r.handed_over) { "handed_over" } else { "failed" };
+    metrics::counter!(crate::metrics::CLUSTER_HANDOVERS, "reason" => reason, "outcome" => outcome).increment(1);
+    r
+}
+
+async fn hand_over(shared: &Arc<Shared>, target: NodeId, hold: bool) -> Result<SwitchReport, ClusterError> {
     let raft = &shared.raft;
     let m = raft.metrics().borrow().clone();
     if m.state != ServerState::Leader {
@@ -1123,7 +1136,7 @@ async fn supervise(shared: Arc<Shared>) {
                 let ids: BTreeSet<NodeId> = voters.iter().map(|(v, _)| *v).collect();
                 match should_switch_back(shared.cfg.id, true, &ids, &matched, m.last_log_index) {
                     SwitchDecision::Stay => continue,
-                    SwitchDecision::SwitchTo(t) => match switch_back(&shared, t, false).await {
+                    SwitchDecision::SwitchTo(t) => match switch_back(&shared, t, false, "switchback").await {
                         Ok(r) if r.handed_over => continue,
                         Ok(_) => Err(format!("node {t} did not take over")),
                         Err(e) => Err(e.to_string()),

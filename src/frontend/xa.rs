@@ -132,6 +132,34 @@ impl Session {
         }
     }
 
+    /// Whether `class` would write to a cluster node's own MariaDB with capture off: the
+    /// moment a node changes role, between its capture going and its routing table
+    /// pointing writes elsewhere (or the other way round). Such a write would change only
+    /// this node, so it waits ([`Session::wait_for_write_path`]).
+    fn escapes_capture(&self, class: &Classification) -> bool {
+        writes(class)
+            && self.backend.xa.is_none()
+            && self.proxy.capture.load().is_none()
+            && self.proxy.routing.load().leader().is_some_and(|l| l.follows_log)
+    }
+
+    /// Waits one poll for the node's write path to settle (see
+    /// [`Session::escapes_capture`]), refusing once `deadline` passed.
+    async fn wait_for_write_path(
+        &self,
+        class: &Classification,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ProxyError> {
+        if tokio::time::Instant::now() + super::lease::FAILOVER_POLL >= deadline {
+            return Err(ProxyError::ReadOnlyNode(
+                "this node is changing role (a leader change) and takes no writes right now (retry, or see `shoal servers`)"
+                    .into(),
+            ));
+        }
+        tokio::time::sleep(super::lease::FAILOVER_POLL).await;
+        self.refuse_write_here(class).await
+    }
+
     /// The step for a statement (`Pass` when capture is off).
     pub(super) fn xa_step_for(&self, class: &Classification, sql: &[u8]) -> XaStep {
         if self.proxy.capture.load().is_none() {
@@ -357,9 +385,14 @@ impl Session {
         payload: BytesMut,
     ) -> Result<Prelude, ProxyError> {
         self.refuse_write_here(class).await?;
+        let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
             let step = self.xa_step_for(class, &payload[1..]);
             match step {
+                XaStep::Pass if self.escapes_capture(class) => {
+                    self.wait_for_write_path(class, deadline).await?;
+                    continue;
+                }
                 XaStep::Pass => return self.ddl_prelude(class, payload).await,
                 XaStep::Refuse(msg) => return Err(ProxyError::NotSupported(msg.to_string())),
                 XaStep::CommitFirst => {
@@ -410,8 +443,13 @@ impl Session {
     /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
     pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
         self.refuse_write_here(class).await?;
+        let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
             return match self.xa_step_for(class, b"") {
+                XaStep::Pass if self.escapes_capture(class) => {
+                    self.wait_for_write_path(class, deadline).await?;
+                    continue;
+                }
                 XaStep::CommitFirst => {
                     self.xa_commit_silently().await?;
                     continue;

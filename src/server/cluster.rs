@@ -118,14 +118,22 @@ fn publish(
         Write::Refused(why) => Some(Arc::new(why.clone())),
         _ => None,
     };
-    for p in std::iter::once(shared.proxy.load_full()).chain(shared.generations()) {
-        p.capture.store(capture.clone());
-        p.writes_refused.store(refused.clone());
+    // In this order, so a statement never finds writes neither refused nor captured while
+    // the table still says this node leads: a refusal first, the table, the capture, and
+    // a refusal lifted last.
+    for p in shared.generations() {
+        if refused.is_some() {
+            p.writes_refused.store(refused.clone());
+        }
         let old = p.routing.load_full();
         let new = cluster_table(&old, write, leading, leader_known);
         if new.version != old.version {
             p.routing.store(Arc::new(new));
             crate::metrics::routing_changed();
+        }
+        p.capture.store(capture.clone());
+        if refused.is_none() {
+            p.writes_refused.store(None);
         }
     }
 }
