@@ -160,7 +160,7 @@ impl Member {
         (r.status == 200).then(|| serde_json::from_str(&r.body).ok()).flatten()
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         (1..=self.starts)
             .map(|n| std::fs::read_to_string(self.dir.join(format!("node.{n}.log"))).unwrap_or_default())
             .collect::<Vec<_>>()

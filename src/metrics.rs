@@ -645,6 +645,7 @@ mod tests {
             CAUSAL_WAITS,
             FORWARDED,
             FAILOVER_WAITS,
+            CLUSTER_HANDOVERS,
         ];
         for name in ALL {
             assert!(!name.contains("_ms") && !name.contains("_millis") && !name.contains("_kb"), "{name}");

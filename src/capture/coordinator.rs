@@ -383,6 +383,21 @@ fn propose(durable: &Arc<dyn Durable>, entry: Entry, reply: Option<Reply>) {
     });
 }
 
+/// The reply for a prepared transaction whose session is gone: the proposal's outcome
+/// decides it on the local MariaDB once it answers (durable: commit; refused: roll back;
+/// lost with the leadership: the log decides, `setup::orphan`).
+fn decide_unattended(xid: String) -> Reply {
+    let (tx, rx) = oneshot::channel::<Result<Lsn, CaptureError>>();
+    tokio::spawn(async move {
+        match rx.await {
+            Ok(Ok(_)) => super::setup::settle_later(&xid, true),
+            Ok(Err(CaptureError::Unknown { term, .. })) => super::setup::orphan(&xid, term),
+            Ok(Err(_)) | Err(_) => super::setup::settle_later(&xid, false),
+        }
+    });
+    tx
+}
+
 /// The coordinator task: ends when the tail's channel closes or the [`Capture`] is dropped.
 async fn coordinate(
     capture: std::sync::Weak<Capture>,
@@ -400,11 +415,11 @@ async fn coordinate(
                 advance(&mut seen, found.gtid());
                 match found {
                     Captured::Prepared { xid, rows, .. } => {
-                        let reply = capture.take(&xid);
-                        if reply.is_none() {
-                            tracing::warn!(%xid, "a prepared transaction nobody waits for: proposed anyway; recovery decides it");
-                        }
-                        propose(&durable, Entry::Rows(rows), reply);
+                        let reply = capture.take(&xid).unwrap_or_else(|| {
+                            tracing::warn!(%xid, "a prepared transaction nobody waits for: proposed anyway; its proposal's outcome decides it");
+                            decide_unattended(xid.clone())
+                        });
+                        propose(&durable, Entry::Rows(rows), Some(reply));
                         metrics::counter!(crate::metrics::CAPTURE_ENTRIES, "kind" => "rows").increment(1);
                     }
                     Captured::Unmanaged { rows, gtid } => {

@@ -150,8 +150,9 @@ impl Durable for RaftDurable {
         let queued = self.submit.try_send((entry, tx));
         Box::pin(async move {
             queued.map_err(|e| format!("the Raft submission queue refused the entry: {e}"))?;
-            rx.await
-                .map_err(|_| NotDurable::Unknown { why: "the Raft submitter stopped".to_string(), term: u64::MAX })?
+            // The submitter drops a reply unsent only when it stops (the capture ended)
+            // with the entry still queued: never submitted.
+            rx.await.map_err(|_| "the Raft submitter stopped before submitting the entry".to_string())?
         })
     }
 }

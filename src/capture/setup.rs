@@ -221,7 +221,7 @@ fn count_orphans(o: &std::collections::HashMap<String, u64>) {
 }
 
 /// `xid`, proposed in Raft term `term`, stays prepared until the log decides it (see
-/// [`ORPHANS`]).
+/// `ORPHANS`).
 pub fn orphan(xid: &str, term: u64) {
     let mut o = orphans();
     o.insert(xid.to_string(), term);

@@ -945,10 +945,13 @@ async fn set_elect(shared: &Arc<Shared>, id: NodeId, addr: &str, pause: Option<D
     admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), req).await.map(|_| ())
 }
 
+/// Voters with their cluster addresses.
+type Voters = Vec<(NodeId, String)>;
+/// The last log index each follower holds, as the leader sees it.
+type Matched = BTreeMap<NodeId, Option<u64>>;
+
 /// The voters (with their addresses) and the replication progress the leader sees.
-fn voters_and_progress(
-    m: &openraft::RaftMetrics<NodeId, BasicNode>,
-) -> (Vec<(NodeId, String)>, BTreeMap<NodeId, Option<u64>>) {
+fn voters_and_progress(m: &openraft::RaftMetrics<NodeId, BasicNode>) -> (Voters, Matched) {
     let membership = m.membership_config.membership();
     let voters = membership.voter_ids().filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone()))).collect();
     let matched =

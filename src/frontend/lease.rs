@@ -336,6 +336,16 @@ impl Leases {
         class: &Classification,
     ) -> Result<(), ProxyError> {
         let (target, to_follower) = self.target(proxy, class);
+        // A write on a cluster node's own MariaDB runs only with capture on: while the
+        // node changes role (just elected, capture not started yet) it waits like a write
+        // with no leader, so it never changes this node alone.
+        if let Target::Server(id) | Target::WaitThenServer(id) = target {
+            if writes(class) && proxy.capture.load().is_none() && proxy.routing.load().servers[id].follows_log {
+                return Err(ProxyError::Unavailable(
+                    "this node is becoming the writer and does not capture writes yet (retry shortly)".into(),
+                ));
+            }
+        }
         match target {
             Target::Server(id) => match self.take(proxy, account, id).await {
                 // A follower that just went away: reads fall back to the leader at once

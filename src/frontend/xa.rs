@@ -255,17 +255,24 @@ impl Session {
             format!("XA PREPARE '{}'", xa.xid),
         ];
         let conn = self.backend.conn();
-        for s in &steps {
-            conn.send(com::QUERY, s.as_bytes()).await?;
-        }
         let mut failed: Option<(usize, String)> = None;
         let mut status = None;
-        for i in 0..steps.len() {
-            let (framer, bytes) = conn.read_response(Expect::Results).await?;
-            status = framer.status().or(status);
-            if framer.error.is_some() && failed.is_none() {
-                failed = Some((i, server_error(&bytes)));
+        let round_trip = async {
+            for s in &steps {
+                conn.send(com::QUERY, s.as_bytes()).await?;
             }
+            for i in 0..steps.len() {
+                let (framer, bytes) = conn.read_response(Expect::Results).await?;
+                status = framer.status().or(status);
+                if framer.error.is_some() && failed.is_none() {
+                    failed = Some((i, server_error(&bytes)));
+                }
+            }
+            Ok::<(), ProxyError>(())
+        }
+        .await;
+        if let Err(e) = round_trip {
+            return Err(self.prepare_broke(waiter, &xa.xid, e).await);
         }
         if let Some(s) = status {
             self.backend.status = s;
@@ -325,6 +332,53 @@ impl Session {
             return Err(ProxyError::CommitFailed(format!("{e}; the transaction was {rolled}")));
         }
         Ok(())
+    }
+
+    /// The connection broke during `XA END`/`XA PREPARE` (the MariaDB died): the
+    /// transaction may be prepared there, and its entry may be on its way to the log. The
+    /// session waits for the log's answer and leaves the decision for when the MariaDB
+    /// answers again ([`crate::capture::setup::settle_later`], or an orphan the log
+    /// decides), then tells the client what it knows.
+    ///
+    /// | the log says | decision left | the client gets |
+    /// |---|---|---|
+    /// | durable | commit | 1180 `outcome unknown:` naming it durable (the session's MariaDB is gone) |
+    /// | refused (never appended) | roll back | the error: not committed |
+    /// | taken, then the leadership lost | the log's (orphan) | 1180 `outcome unknown:` |
+    /// | nothing within the wait (never proposed, or the tail is gone) | roll back | 1180 `outcome unknown:` |
+    async fn prepare_broke(&mut self, waiter: crate::capture::Waiter, xid: &str, broke: ProxyError) -> ProxyError {
+        use crate::capture::setup;
+        self.backend.xa = None;
+        self.backend.pin.remove(Pin::TRANSACTION);
+        if let Some(conn) = self.backend.held.as_mut() {
+            conn.mark_broken();
+        }
+        let unknown = |what: &str| {
+            ProxyError::OutcomeUnknown(format!(
+                "outcome unknown: the connection to this node's MariaDB broke while the transaction was being prepared ({broke}); {what}"
+            ))
+        };
+        match waiter.durable().await {
+            Ok(lsn) => {
+                setup::settle_later(xid, true);
+                self.backend.last_lsn = Some(lsn);
+                unknown("it is durable in the cluster log and commits everywhere")
+            }
+            Err(CaptureError::NotDurable(why)) => {
+                setup::settle_later(xid, false);
+                ProxyError::CommitFailed(format!(
+                    "the transaction was not made durable ({why}) and is rolled back; the connection to this node's MariaDB broke ({broke})"
+                ))
+            }
+            Err(CaptureError::Unknown { term, .. }) => {
+                setup::orphan(xid, term);
+                unknown("the cluster log decides it (committed everywhere or nowhere)")
+            }
+            Err(e) => {
+                setup::settle_later(xid, false);
+                unknown(&format!("{e}; it is rolled back here"))
+            }
+        }
     }
 
     /// Brings the open XA `xa` to where one statement commits it, and returns that

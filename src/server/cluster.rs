@@ -26,14 +26,14 @@
 //!
 //! # The local MariaDB's health, handovers
 //!
-//! [`watch_local`] asks the local MariaDB `SELECT 1` every [`LOCAL_PROBE_INTERVAL`]; after
+//! `watch_local` asks the local MariaDB `SELECT 1` every [`LOCAL_PROBE_INTERVAL`]; after
 //! `[routing] failures_before_down` failures in a row the node is not ready
 //! ([`crate::cluster::Node::set_ready`]): it stands for no election, and a leader hands
 //! the lead over (the supervisor's step-down); after `successes_before_up` it is ready
 //! again. The routing table's health checker takes the same MariaDB out of the read
 //! rotation on its own schedule.
 //!
-//! During a handover ([`handover_hook`]) the leader holds statements that would start a
+//! During a handover (`handover_hook`) the leader holds statements that would start a
 //! write transaction (`writes_held`), waits for the open ones, then, handed over, refuses
 //! writes until it learns the new leader's proxy — the held statements wait through all
 //! of it (`failover_buffer_ms`) and are forwarded there.
