@@ -294,9 +294,15 @@ pub fn elect_on(disable_auto_election: bool, ready: bool, paused: bool) -> bool 
 /// Where a handover is, for the server layer's [`Handover`] hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandoverStep {
-    /// About to hand the lead to this node: hold new write transactions, let the open ones
-    /// finish (bounded by [`HANDOVER_DRAIN_MAX`]).
-    Begin(NodeId),
+    /// About to hand the lead to `target`: hold new write transactions and, with `drain`,
+    /// let the open ones finish (bounded by [`HANDOVER_DRAIN_MAX`]). A step-down does not
+    /// drain: with the local MariaDB down, none can finish.
+    Begin {
+        /// The node asked to take over.
+        target: NodeId,
+        /// Wait for the open write transactions.
+        drain: bool,
+    },
     /// Over: `handed_over` says whether the target leads now. Release the held writes.
     End {
         /// The node asked to take over.
@@ -752,6 +758,15 @@ impl Node {
         }
     }
 
+    /// Whether member `id` answers on the cluster port within `within` (a deposed leader
+    /// that is frozen, cut off or dead does not).
+    pub async fn answers(&self, id: NodeId, within: Duration) -> bool {
+        let Ok(addr) = self.member_addr(id) else { return false };
+        let s = &self.shared;
+        let call = admin_call(s.cfg.id, &addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Ready);
+        matches!(tokio::time::timeout(within, call).await, Ok(Ok(_)))
+    }
+
     /// The LSN (not Raft index) a linearizable read must see: the leader's committed (and applied) LSN,
     /// after it confirmed its leadership with a quorum (`get_read_log_id`). Asked of the
     /// leader when this node follows.
@@ -997,13 +1012,18 @@ async fn switch_back(
     hold: bool,
     reason: &'static str,
 ) -> Result<SwitchReport, ClusterError> {
-    let r = hand_over(shared, target, hold).await;
+    let r = hand_over(shared, target, hold, reason != "step_down").await;
     let outcome = if matches!(&r, Ok(r) if r.handed_over) { "handed_over" } else { "failed" };
     metrics::counter!(crate::metrics::CLUSTER_HANDOVERS, "reason" => reason, "outcome" => outcome).increment(1);
     r
 }
 
-async fn hand_over(shared: &Arc<Shared>, target: NodeId, hold: bool) -> Result<SwitchReport, ClusterError> {
+async fn hand_over(
+    shared: &Arc<Shared>,
+    target: NodeId,
+    hold: bool,
+    drain: bool,
+) -> Result<SwitchReport, ClusterError> {
     let raft = &shared.raft;
     let m = raft.metrics().borrow().clone();
     if m.state != ServerState::Leader {
@@ -1021,7 +1041,7 @@ async fn hand_over(shared: &Arc<Shared>, target: NodeId, hold: bool) -> Result<S
     let started = Instant::now();
     let hook = shared.handover();
     if let Some(h) = &hook {
-        h(HandoverStep::Begin(target)).await;
+        h(HandoverStep::Begin { target, drain }).await;
     }
     shared.paused.send_replace(true);
     let term_before = m.current_term;

@@ -113,6 +113,10 @@ pub struct Proxy {
     /// Set on a cluster leader while it hands the lead over: statements that would start
     /// a write transaction wait (up to `failover_buffer_ms`), the open ones go on.
     pub writes_held: std::sync::atomic::AtomicBool,
+    /// Set on a cluster follower to the proxy address of a deposed leader that does not
+    /// answer (frozen, cut off, dead): statements forwarded there and still waiting end
+    /// with "outcome unknown" instead of waiting for it.
+    pub unreachable_leader: tokio::sync::watch::Sender<Option<Arc<str>>>,
     /// Set on a cluster node: the applied LSN and the leader's commit point, for
     /// read-your-writes by LSN.
     pub cluster: ArcSwapOption<ClusterLink>,
@@ -153,6 +157,7 @@ impl Proxy {
             capture: ArcSwapOption::empty(),
             writes_refused: ArcSwapOption::empty(),
             writes_held: Default::default(),
+            unreachable_leader: tokio::sync::watch::Sender::new(None),
             cluster: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),

@@ -504,7 +504,33 @@ impl Session {
                     let (f, bytes) = conn.read_response(Expect::Results).await?;
                     first_failed = f.error.map(|code| (code, bytes));
                 }
-                let framer = conn.relay(expect, &mut self.io).await;
+                let framer = match to_shoal {
+                    false => conn.relay(expect, &mut self.io).await,
+                    true => {
+                        // Forwarded to the leader's proxy: given up once that leader is
+                        // known replaced and unreachable (it would answer only when it
+                        // comes back, if ever).
+                        let addr = conn.addr.clone();
+                        let mut cut = self.proxy.unreachable_leader.subscribe();
+                        let relayed = tokio::select! {
+                            f = conn.relay(expect, &mut self.io) => Some(f),
+                            _ = cut.wait_for(|a| a.as_deref() == Some(&*addr)) => None,
+                        };
+                        match relayed {
+                            Some(f) => f,
+                            None => {
+                                conn.mark_broken();
+                                Err(ProxyError::BackendIo {
+                                    addr: addr.to_string(),
+                                    source: std::io::Error::new(
+                                        std::io::ErrorKind::TimedOut,
+                                        "it was replaced by a new leader and does not answer",
+                                    ),
+                                })
+                            }
+                        }
+                    }
+                };
                 self.handle.set_running(None);
                 framer.map(Ok)
             }

@@ -135,6 +135,9 @@ fn publish(
         if refused.is_none() {
             p.writes_refused.store(None);
         }
+        if let Write::Forward(addr) = write {
+            p.unreachable_leader.send_if_modified(|u| u.as_deref() == Some(addr.as_str()) && u.take().is_some());
+        }
     }
 }
 
@@ -232,7 +235,7 @@ fn handover_hook(shared: Arc<Shared>, me: u64) -> crate::cluster::node::Handover
         let shared = shared.clone();
         Box::pin(async move {
             match step {
-                HandoverStep::Begin(target) => {
+                HandoverStep::Begin { target, drain } => {
                     for p in shared.generations() {
                         p.writes_held.store(true, Ordering::SeqCst);
                     }
@@ -246,7 +249,7 @@ fn handover_hook(shared: Arc<Shared>, me: u64) -> crate::cluster::node::Handover
                             .max()
                             .unwrap_or(0)
                     };
-                    while open() > 0 && started.elapsed() < HANDOVER_DRAIN_MAX {
+                    while drain && open() > 0 && started.elapsed() < HANDOVER_DRAIN_MAX {
                         tokio::time::sleep(crate::frontend::lease::FAILOVER_POLL).await;
                     }
                     tracing::info!(
@@ -328,7 +331,9 @@ pub(super) async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak
                 }
             }
             if leader_proxy.as_ref().map(|(id, _)| *id) != leader {
-                leader_proxy = None;
+                if let (Some((old, addr)), Some(n)) = (leader_proxy.take(), node.upgrade()) {
+                    tokio::spawn(cut_if_unreachable(shared.clone(), n, old, addr));
+                }
             }
             if let (None, Some(id), Some(n)) = (&leader_proxy, leader, node.upgrade()) {
                 match n.endpoints_of(id).await {
@@ -358,6 +363,25 @@ pub(super) async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak
         }
     }
     publish(&shared, None, &Write::Refused(refusal(None, me)), false, false);
+}
+
+/// How long a replaced leader has to answer on the cluster port before the statements
+/// forwarded to it are given up ("outcome unknown").
+pub const REPLACED_LEADER_PROBE: Duration = Duration::from_secs(1);
+
+/// After the leader changed from `old` (whose proxy is `proxy`): if `old` does not answer
+/// within [`REPLACED_LEADER_PROBE`] (frozen, cut off, dead), statements forwarded to it
+/// end with "outcome unknown" instead of waiting for it. One that answers (a planned
+/// handover: it forwards the writes it held to the new leader) keeps its statements.
+async fn cut_if_unreachable(shared: Arc<Shared>, node: Arc<Node>, old: u64, proxy: String) {
+    if node.answers(old, REPLACED_LEADER_PROBE).await {
+        return;
+    }
+    tracing::warn!(node = old, %proxy, "the replaced leader does not answer: statements forwarded to it end as outcome unknown");
+    let addr: Arc<str> = proxy.into();
+    for p in shared.generations() {
+        p.unreachable_leader.send_replace(Some(addr.clone()));
+    }
 }
 
 /// Keeps `tx` at the node's applied LSN (0: nothing applied).
