@@ -12,7 +12,8 @@
 //!
 //! Asserted: every acked serial is on all three MariaDBs, no failed serial on any, the
 //! three tables identical (CHECKSUM TABLE), no prepared xid left, never two leaders in one
-//! term (every poll), the two switchovers fail nothing, connections that were idle
+//! term (every poll), the two switchovers fail nothing (a transaction left open on the
+//! old leader is rolled back with 1213 "retry the transaction"), connections that were idle
 //! throughout still work without reconnecting (on every node: node 1's opened after its
 //! restart). Printed, not asserted (no timed
 //! assertions): the client-visible write outage per fault — the longest stretch, per
@@ -308,9 +309,27 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     every_client_acked_after(&log, Instant::now(), &mut c, "after node 1 took the lead back");
     faults.push(("leader mariadbd SIGKILL", t0, t1, t2, Instant::now(), None));
 
+    // A transaction open on the leader through the switchover: the handover waits for it
+    // (at most HANDOVER_DRAIN_MAX), then its next statement says it was rolled back
+    // (1213, retry it) and the session goes on.
+    let mut open = connect(nodes[0].1);
+    rt.block_on(async {
+        open.query_drop("BEGIN").await.unwrap();
+        open.query_drop("INSERT INTO fo.s (n, client, node) VALUES (2000000000, -2, 1)").await.unwrap();
+    });
     let s0 = Instant::now();
     switchover(&c, 3, Some("node-2"));
     leads(&mut c, 2, "after switchover --to node-2");
+    rt.block_on(async {
+        match open.query_drop("INSERT INTO fo.s (n, client, node) VALUES (2000000001, -2, 1)").await {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!((e.code, e.state.as_str()), (1213, "40001"), "{}", e.message);
+                assert!(e.message.contains("stopped leading"), "{}", e.message);
+            }
+            other => panic!("a statement of a transaction open on the old leader: {other:?}"),
+        }
+        open.query_drop("INSERT INTO fo.s (n, client, node) VALUES (2000000002, -2, 1)").await.unwrap();
+    });
     // Node 2 holds the lead it was given: no switchback to node 1.
     std::thread::sleep(Duration::from_secs(2));
     leads(&mut c, 2, "node 2 keeps the lead it was handed");
@@ -384,6 +403,8 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
         }
         std::thread::sleep(POLL);
     }
+    let lost_transaction = c.members[&2].db.sql("SELECT n FROM fo.s WHERE client = -2");
+    assert_eq!(lost_transaction.trim(), "2000000002", "the transaction open at the switchover left rows");
     let acked: BTreeSet<u64> = ops.iter().filter(|o| o.outcome == Outcome::Acked).map(|o| o.serial).collect();
     let failed: BTreeSet<u64> = ops.iter().filter(|o| o.outcome == Outcome::Failed).map(|o| o.serial).collect();
     let mut checksums = BTreeSet::new();

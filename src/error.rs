@@ -12,6 +12,7 @@
 //! | `BackendProtocol` | backend | no | yes: ERR, the connection is discarded |
 //! | `PoolTimeout` | internal | yes | yes: ERR to the client |
 //! | `Unavailable` | routing | yes, later | yes: ERR to the client |
+//! | `TransactionLost` | a transaction open when its node stopped leading | yes: the whole transaction (rolled back) | yes: ERR 1213 / 40001 |
 //! | `Limit` | internal | yes | yes: ERR to the client |
 
 use std::io;
@@ -73,6 +74,12 @@ pub enum ProxyError {
     /// A transaction's COMMIT did not happen (not made durable; rolled back).
     #[error("{0}")]
     CommitFailed(String),
+    /// The session's transaction was open on a node that stopped leading (or whose
+    /// capture restarted): it was rolled back, nothing of it committed. Answered as a
+    /// deadlock (1213, SQLSTATE 40001) — what Galera answers for its certification
+    /// failures — so clients' transaction-retry logic applies.
+    #[error("{0}")]
+    TransactionLost(String),
     /// A write forwarded to the cluster leader's proxy lost its connection after it was
     /// sent: the leader may or may not have committed it. Never retried by shoal.
     #[error("{0}")]
@@ -114,6 +121,8 @@ pub const ER_UNKNOWN_ERROR: u16 = 1105;
 pub const ER_ERROR_DURING_COMMIT: u16 = 1180;
 /// `ER_OPTION_PREVENTS_STATEMENT` (what MariaDB answers a write under `read_only`).
 pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
+/// `ER_LOCK_DEADLOCK`: "try restarting the transaction" (SQLSTATE 40001).
+pub const ER_LOCK_DEADLOCK: u16 = 1213;
 /// `ER_NOT_SUPPORTED_YET`.
 pub const ER_NOT_SUPPORTED_YET: u16 = 1235;
 /// `ER_NET_PACKET_TOO_LARGE`.
@@ -148,6 +157,7 @@ impl ProxyError {
             ProxyError::BackendIo { .. } => (2013, "HY000"),
             ProxyError::CommitFailed(_) | ProxyError::OutcomeUnknown(_) => (ER_ERROR_DURING_COMMIT, "HY000"),
             ProxyError::NotSupported(_) => (ER_NOT_SUPPORTED_YET, "42000"),
+            ProxyError::TransactionLost(_) => (ER_LOCK_DEADLOCK, "40001"),
             ProxyError::ReadOnlyNode(_) => (ER_OPTION_PREVENTS_STATEMENT, "HY000"),
             ProxyError::Limit { code, .. } => (*code, if *code == ER_CON_COUNT { "08004" } else { "HY000" }),
             _ => (ER_UNKNOWN_ERROR, "HY000"),

@@ -273,6 +273,11 @@ impl Capture {
         self.open.clone()
     }
 
+    /// Whether `token` (an open transaction's, [`Capture::open_token`]) is this capture's.
+    pub fn owns(&self, token: &Arc<()>) -> bool {
+        Arc::ptr_eq(&self.open, token)
+    }
+
     /// How many sessions hold an open XA transaction of this capture.
     pub fn open_transactions(&self) -> usize {
         Arc::strong_count(&self.open) - 1

@@ -132,6 +132,22 @@ impl Session {
         }
     }
 
+    /// A transaction this session opened under a capture that is gone (this node stopped
+    /// leading, or capture restarted) can never commit: it is rolled back (it was never
+    /// proposed) and the statement is answered [`ProxyError::TransactionLost`].
+    async fn end_lost_transaction(&mut self) -> Result<(), ProxyError> {
+        let Some(xa) = &self.backend.xa else { return Ok(()) };
+        if self.capture().is_some_and(|c| c.owns(&xa.open)) {
+            return Ok(());
+        }
+        self.xa_rollback_silently(false).await;
+        Err(ProxyError::TransactionLost(
+            "this node stopped leading while the transaction was open: it was rolled back and nothing of it \
+             committed; retry the whole transaction (it runs on the new leader)"
+                .into(),
+        ))
+    }
+
     /// Whether `class` would write to a cluster node's own MariaDB with capture off: the
     /// moment a node changes role, between its capture going and its routing table
     /// pointing writes elsewhere (or the other way round). Such a write would change only
@@ -438,6 +454,7 @@ impl Session {
         class: &Classification,
         payload: BytesMut,
     ) -> Result<Prelude, ProxyError> {
+        self.end_lost_transaction().await?;
         self.refuse_write_here(class).await?;
         let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
@@ -496,6 +513,7 @@ impl Session {
     /// The prelude of a prepared statement's execute; `None` when shoal answered it
     /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
     pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
+        self.end_lost_transaction().await?;
         self.refuse_write_here(class).await?;
         let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
