@@ -26,8 +26,30 @@ use shoal::frontend::Proxy;
 /// How long a fresh `mariadbd` may take to accept connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a server a test starts. It is chosen below the
+/// kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`): a port the kernel
+/// can hand to any outgoing connection (a client, a pool, a peer link) could be taken
+/// between this pick and the server's bind — seen once as "Address already in use" when
+/// a cluster node started during a parallel run. Picks walk up from a random start, so
+/// one run never hands out the same port twice.
 pub fn free_port() -> u16 {
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    const LOW: u32 = 10_000;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .filter(|&h| h > LOW + 1000)
+        .unwrap_or(32_768);
+    let next = NEXT.get_or_init(|| {
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(seed ^ std::process::id())
+    });
+    for _ in 0..(high - LOW) {
+        let port = (LOW + next.fetch_add(1, Ordering::Relaxed) % (high - LOW)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
