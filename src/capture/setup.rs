@@ -149,6 +149,7 @@ pub async fn settle(conn: &mut mysql_async::Conn, xid: &str, commit: bool) -> Re
     match conn.query_drop(format!("XA {verb} '{xid}'")).await {
         Ok(()) => {
             tracing::info!(xid, decision = verb, "prepared transaction decided");
+            remember_decision(xid, commit);
             Ok(true)
         }
         Err(mysql_async::Error::Server(e)) if e.code == ER_XAER_NOTA => Ok(false),
@@ -271,6 +272,45 @@ pub fn orphans_decided_by(applied_term: u64) -> Vec<(String, u64)> {
     });
     count_orphans(&o);
     out
+}
+
+/// Decisions [`settle`] delivered, kept at most this many (the oldest go first).
+pub const DECISIONS_KEPT: usize = 65_536;
+
+/// What [`settle`] delivered lately, in order: a MariaDB that crashes right after an `XA
+/// ROLLBACK` or `XA COMMIT` of a transaction no session holds can bring it back prepared
+/// (the failover test saw it), and then no one else would decide it again.
+static DECIDED: std::sync::LazyLock<std::sync::Mutex<Decisions>> = std::sync::LazyLock::new(Default::default);
+
+/// xid → commit?, and the xids in the order they were decided.
+type Decisions = (std::collections::HashMap<String, bool>, std::collections::VecDeque<String>);
+
+fn remember_decision(xid: &str, commit: bool) {
+    let mut d = DECIDED.lock().unwrap_or_else(|e| e.into_inner());
+    let (map, order) = &mut *d;
+    if map.insert(xid.to_string(), commit).is_none() {
+        order.push_back(xid.to_string());
+    }
+    while order.len() > DECISIONS_KEPT {
+        if let Some(old) = order.pop_front() {
+            map.remove(&old);
+        }
+    }
+}
+
+/// After the local MariaDB came back: delivers again every decision [`settle`] made on a
+/// transaction that is prepared there once more. Returns how many.
+pub async fn redo_decisions(conn: &mut mysql_async::Conn) -> Result<usize, SetupError> {
+    let prepared = prepared_xids(conn).await?;
+    let again: Vec<(String, bool)> = {
+        let d = DECIDED.lock().unwrap_or_else(|e| e.into_inner());
+        prepared.into_iter().filter_map(|x| d.0.get(&x).map(|&c| (x, c))).collect()
+    };
+    for (xid, commit) in &again {
+        tracing::warn!(%xid, commit, "a decided transaction is prepared again after the MariaDB restarted: deciding it again");
+        settle(conn, xid, *commit).await?;
+    }
+    Ok(again.len())
 }
 
 #[cfg(test)]

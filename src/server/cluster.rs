@@ -180,6 +180,7 @@ async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
     let mut conn: Option<mysql_async::Conn> = None;
     let mut streak = crate::backend::health::Streak::default();
     let mut health = crate::route::Health::Up;
+    let mut last_ok = true;
     loop {
         tokio::time::sleep(LOCAL_PROBE_INTERVAL).await;
         let probe = async {
@@ -201,7 +202,15 @@ async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
         health = crate::backend::health::next_health(health, &mut streak, ok, &config.routing);
         let Some(n) = node.upgrade() else { return };
         n.set_ready(health == crate::route::Health::Up);
+        // The first answer after a failed probe: the MariaDB may have restarted.
+        let recovered = ok && !last_ok;
+        last_ok = ok;
         if let Some(c) = conn.as_mut() {
+            if recovered {
+                if let Err(e) = crate::capture::setup::redo_decisions(c).await {
+                    tracing::warn!(error = %e, "could not check the prepared transactions after the MariaDB came back");
+                }
+            }
             settle_decided(&n, c).await;
         }
     }
