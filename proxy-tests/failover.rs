@@ -39,6 +39,10 @@ const WRITE_GIVE_UP: Duration = Duration::from_secs(5);
 /// Longest the cluster may take to take writes from every client again after a fault,
 /// or to bring the preferred leader back after a heal.
 const RECOVERY_MAX: Duration = Duration::from_secs(45);
+/// How long a client tries to connect to a node before it moves to the next one.
+const CONNECT_GIVE_UP: Duration = Duration::from_secs(2);
+/// How long node 2 must keep a lead it was handed before the test believes it holds it.
+const HOLD_CHECK: Duration = Duration::from_secs(2);
 /// How long a fault lasts before it is healed, at least.
 const FAULT_HOLD: Duration = Duration::from_secs(3);
 
@@ -88,7 +92,7 @@ async fn writer(
     while !stop.load(Ordering::SeqCst) {
         let (node, port) = nodes[at];
         let Some(c) = conn.as_mut() else {
-            match tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts(port, Some("fo")))).await {
+            match tokio::time::timeout(CONNECT_GIVE_UP, mysql_async::Conn::new(opts(port, Some("fo")))).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => {
                     at = (at + 1) % nodes.len();
@@ -118,7 +122,7 @@ async fn writer(
         }
     }
     if let Some(c) = conn {
-        let _ = tokio::time::timeout(Duration::from_secs(2), c.disconnect()).await;
+        let _ = tokio::time::timeout(CONNECT_GIVE_UP, c.disconnect()).await;
     }
 }
 
@@ -331,7 +335,7 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
         open.query_drop("INSERT INTO fo.s (n, client, node) VALUES (2000000002, -2, 1)").await.unwrap();
     });
     // Node 2 holds the lead it was given: no switchback to node 1.
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(HOLD_CHECK);
     leads(&mut c, 2, "node 2 keeps the lead it was handed");
     every_client_acked_after(&log, Instant::now(), &mut c, "after the switchover");
     switchover(&c, 1, None);

@@ -71,6 +71,13 @@ pub struct OpenXa {
     pub open: Arc<()>,
 }
 
+/// Whether `class` run on `server` would write to a cluster node's own MariaDB with
+/// capture off (while the node changes role): it would change only this node, so such a
+/// write waits instead (`Leases::lease_for`, and the XA step in `xa.rs`).
+pub fn escapes_capture(proxy: &Proxy, class: &Classification, server: &crate::route::Server) -> bool {
+    server.follows_log && writes(class) && proxy.capture.load().is_none()
+}
+
 /// The session's backend side.
 #[derive(Default)]
 pub struct Leases {
@@ -340,7 +347,7 @@ impl Leases {
         // node changes role (just elected, capture not started yet) it waits like a write
         // with no leader, so it never changes this node alone.
         if let Target::Server(id) | Target::WaitThenServer(id) = target {
-            if writes(class) && proxy.capture.load().is_none() && proxy.routing.load().servers[id].follows_log {
+            if escapes_capture(proxy, class, &proxy.routing.load().servers[id]) {
                 return Err(ProxyError::Unavailable(
                     "this node is becoming the writer and does not capture writes yet (retry shortly)".into(),
                 ));

@@ -153,10 +153,8 @@ impl Session {
     /// pointing writes elsewhere (or the other way round). Such a write would change only
     /// this node, so it waits ([`Session::wait_for_write_path`]).
     fn escapes_capture(&self, class: &Classification) -> bool {
-        writes(class)
-            && self.backend.xa.is_none()
-            && self.proxy.capture.load().is_none()
-            && self.proxy.routing.load().leader().is_some_and(|l| l.follows_log)
+        self.backend.xa.is_none()
+            && self.proxy.routing.load().leader().is_some_and(|l| super::lease::escapes_capture(&self.proxy, class, l))
     }
 
     /// Waits one poll for the node's write path to settle (see

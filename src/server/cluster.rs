@@ -184,11 +184,10 @@ async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
     loop {
         tokio::time::sleep(LOCAL_PROBE_INTERVAL).await;
         let probe = async {
-            let c = match conn.take() {
+            let mut c = match conn.take() {
                 Some(c) => c,
                 None => mysql_async::Conn::new(opts.clone()).await?,
             };
-            let mut c = c;
             c.query_drop("SELECT 1").await?;
             Ok::<_, mysql_async::Error>(c)
         };
