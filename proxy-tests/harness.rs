@@ -431,6 +431,7 @@ pub fn test_node_config(
         election_timeout_max: Duration::from_millis(900),
         disable_auto_election: false,
         switchback: false,
+        retention: Default::default(),
     }
 }
 

@@ -94,6 +94,13 @@ pub enum Command {
     ///
     /// Example: shoal switchover --to node-2 -c /etc/shoal/shoal.toml
     Switchover(SwitchoverArgs),
+    /// Re-seed this stopped node from a member: a consistent dump of that member's MariaDB
+    /// (`mariadb-dump --single-transaction`, streamed from its API) replaces this node's
+    /// data, and this node's log restarts at the dump's LSN. For a node that shows
+    /// NEEDS_MIGRATION (the entries it needed were purged). Then `shoal start` catches up.
+    ///
+    /// Example: shoal migrate --from 10.0.0.2:8080 --token-file /etc/shoal/api.token -c /etc/shoal/shoal.toml
+    Migrate(MigrateArgs),
     /// Show a running node's status (from its HTTP API).
     ///
     /// Example: shoal status --api 127.0.0.1:8080
@@ -266,6 +273,20 @@ pub struct SwitchoverArgs {
     /// Which node to ask (any member: a follower asks the leader).
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// Options of `shoal migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The source member's API address, host:port (an up-to-date member; a follower spares the leader).
+    #[arg(long)]
+    pub from: String,
+    /// This node's configuration ([database] and [node] data_dir are used).
+    #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
+    pub config: PathBuf,
+    /// File with the source API's bearer token (default: api.token_file of --config).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Options of commands that talk to a running node's HTTP API.

@@ -133,6 +133,8 @@ pub struct WalSection {
     pub segment_size_mb: u64,
     /// Keep segments this long (0 = forever).
     pub retention_hours: u64,
+    /// Largest log kept, in MiB (0 = unbounded; cluster mode).
+    pub retention_mb: u64,
     /// fsync on flush.
     pub fsync: bool,
 }
@@ -145,6 +147,7 @@ impl Default for WalSection {
             compression: true,
             segment_size_mb: 64,
             retention_hours: 0,
+            retention_mb: 0,
             fsync: true,
         }
     }
@@ -607,7 +610,8 @@ pub const FIELDS: &[FieldDoc] = &[
     later("wal", "flush_interval_ms", "WAL flush interval, milliseconds."),
     later("wal", "compression", "LZ4-compress WAL entries."),
     f("wal", "segment_size_mb", "WAL segment size, megabytes; cluster mode (the Raft log)."),
-    later("wal", "retention_hours", "Keep WAL segments this many hours (0 = forever)."),
+    f("wal", "retention_hours", "Cluster mode: purge log entries older than this even if a member still needs them (it then needs `shoal migrate`); 0 = no age limit."),
+    f("wal", "retention_mb", "Cluster mode: largest log, in MiB; past it entries are purged even if a member still needs them (it then needs `shoal migrate`); 0 = no size limit."),
     f("wal", "fsync", "fsync the WAL on every flush; cluster mode (the Raft log)."),
     f("cluster", "bootstrap", "Same as `shoal start --bootstrap`: form a new cluster with `peers` when this node holds no log yet."),
     f("cluster", "peers", "The initial nodes, host:port each (this node may be listed); used by a bootstrap."),

@@ -384,6 +384,29 @@ fn switchover(args: &shoal::cli::SwitchoverArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `shoal migrate`: re-seed this stopped node from a member's dump.
+fn migrate(args: &shoal::cli::MigrateArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(&args.config)?;
+    config.resolve_backends();
+    let token_file = args.token_file.clone().or_else(|| config.api.token_file.clone());
+    let token = match token_file {
+        Some(f) => Some(read_secret(&f).with_context(|| format!("token file {}", f.display()))?),
+        None => None,
+    };
+    let m = shoal::server::migrate::migrate(&config, &args.from, token.as_deref(), true)?;
+    println!(
+        "migrated from {}: {:.1} MiB, {} rows in {:.1} s; the log resumes after LSN {} (term {}). Start the node: shoal start -c {}",
+        args.from,
+        m.bytes as f64 / (1024.0 * 1024.0),
+        m.rows,
+        m.took.as_secs_f64(),
+        m.lsn,
+        m.term,
+        args.config.display()
+    );
+    Ok(())
+}
+
 /// Longest `shoal switchover` waits (drain, catch-up, election: a few seconds).
 const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -420,6 +443,7 @@ fn main() -> ExitCode {
         Command::Join(args) => start_node(&cli, &args.start(), settings::Command::Join { via: args.via.clone() }),
         Command::Leave(args) => leave(args),
         Command::Switchover(args) => switchover(args),
+        Command::Migrate(args) => migrate(args),
         Command::Init(_) | Command::Validate { .. } | Command::Info { .. } => Ok(()),
         Command::Status(_) | Command::Servers(_) | Command::Version | Command::Wal(_) => Ok(()),
     };
@@ -434,7 +458,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Wal(cmd) => shoal::wal::inspect::run(&cmd, &mut std::io::stdout().lock()).map_err(Into::into),
-        Command::Proxy(_) | Command::Start(_) | Command::Join(_) | Command::Leave(_) | Command::Switchover(_) => Ok(()),
+        Command::Proxy(_)
+        | Command::Start(_)
+        | Command::Join(_)
+        | Command::Leave(_)
+        | Command::Switchover(_)
+        | Command::Migrate(_) => Ok(()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! The HTTP API (axum): `/health`, `/status`, `/cluster`, `/cluster/nodes`, `/metrics`,
-//! and `POST /cluster/leave` on a cluster node. JSON field names are documented in
+//! and `POST /cluster/leave`, `POST /cluster/switchover`, `GET /cluster/dump` on a cluster node. JSON field names are documented in
 //! `docs/api.md`.
 //!
 //! | process | `/cluster` | `/cluster/nodes` |
@@ -33,6 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/cluster/nodes", get(nodes))
         .route("/cluster/leave", post(leave))
         .route("/cluster/switchover", post(switchover))
+        .route("/cluster/dump", get(super::dump::dump))
         .route("/write/{endpoint}", post(super::write::write))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -87,8 +88,11 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
     // A cluster node that does not lead keeps its MariaDB read_only on purpose.
     let read_only_expected = s.node().is_some_and(|n| n.role() != crate::cluster::node::Role::Leader);
     let primary = table.iter().find(|n| n.role == "primary").cloned();
+    let migration = s.node().and_then(|_| crate::cluster::retention::needs_migration(&s.config.load().node.data_dir));
     let reason = if s.draining.load(Ordering::Relaxed) {
         Some("shutting down: draining running statements".to_string())
+    } else if let Some(why) = migration {
+        Some(format!("needs migration: {why}"))
     } else {
         match &primary {
             None => Some("no primary configured".into()),
@@ -242,6 +246,12 @@ pub struct RaftClusterBody {
     /// Whether this node may lead: its local MariaDB answers (a node that is not ready
     /// stands for no election; a leader that is not ready hands over).
     pub ready: bool,
+    /// Why this node needs `shoal migrate` (the log it needs was purged), if it does.
+    pub needs_migration: Option<String>,
+    /// Raft index of this node's last snapshot (`None`: none yet).
+    pub snapshot_index: Option<u64>,
+    /// Raft index its log is purged through (`None`: nothing purged).
+    pub purged_index: Option<u64>,
     /// Every member, this node first (id, address, role, status, lag in entries).
     pub nodes: Vec<RaftNodeStatus>,
 }
@@ -258,6 +268,7 @@ pub struct RaftNodesBody {
 fn raft_cluster(s: &Shared, node: &crate::cluster::Node) -> RaftClusterBody {
     let nodes = node.status();
     let (leader_id, contact) = node.leader_and_contact();
+    let metrics = node.raft().metrics().borrow().clone();
     let me = nodes.first();
     RaftClusterBody {
         cluster_mode: "raft",
@@ -271,6 +282,9 @@ fn raft_cluster(s: &Shared, node: &crate::cluster::Node) -> RaftClusterBody {
         last_contact_ms: if leader_id == Some(node.id()) { contact } else { None },
         proxy_address: crate::cluster::network::endpoints(s.proxy_addr, s.api_addr, node.advertise()).proxy,
         ready: node.is_ready(),
+        needs_migration: crate::cluster::retention::needs_migration(&s.config.load().node.data_dir),
+        snapshot_index: metrics.snapshot.map(|l| l.index),
+        purged_index: metrics.purged.map(|l| l.index),
         nodes,
     }
 }

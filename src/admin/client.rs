@@ -1,6 +1,7 @@
 //! A minimal blocking HTTP/1.1 GET/POST for `shoal status`, `shoal servers` and
-//! `shoal leave` (the API
-//! answers with `Content-Length` and closes, so no chunking or keep-alive is needed).
+//! `shoal leave` (the API answers with `Content-Length` and closes, so no chunking or
+//! keep-alive is needed), and an HTTP/1.0 streaming GET for `shoal migrate` ([`get_stream`]:
+//! a 1.0 request gets a body that ends when the connection closes, never chunked).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -82,6 +83,72 @@ fn request(
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     Ok(Response { status, body: body.to_string() })
+}
+
+/// A response whose body is still on the wire.
+pub struct Streaming {
+    /// HTTP status.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, until the server closes.
+    pub body: std::io::BufReader<TcpStream>,
+}
+
+impl Streaming {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Longest header block [`get_stream`] reads.
+pub const HEADERS_BYTES_MAX: usize = 64 * 1024;
+
+/// `GET path` as HTTP/1.0, returning once the headers are in; reads time out after
+/// `timeout` of silence.
+pub fn get_stream(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Streaming> {
+    use std::io::BufRead;
+    let sock = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n");
+    if let Some(t) = token {
+        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut body = std::io::BufReader::with_capacity(256 * 1024, stream);
+    let bad =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an HTTP response: {what}"));
+    let (mut status, mut headers, mut read) = (None, Vec::new(), 0);
+    loop {
+        let mut line = String::new();
+        let n = body.read_line(&mut line)?;
+        read += n;
+        if n == 0 || read > HEADERS_BYTES_MAX {
+            return Err(bad("the header block does not end"));
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        match status {
+            None => {
+                status = Some(line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad(line))?)
+            }
+            Some(_) => {
+                if let Some((n, v)) = line.split_once(':') {
+                    headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+        }
+    }
+    Ok(Streaming { status: status.ok_or_else(|| bad("no status line"))?, headers, body })
 }
 
 #[cfg(test)]

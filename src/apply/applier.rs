@@ -117,6 +117,16 @@ impl Applier {
         }
     }
 
+    /// Moves the applied position up to (`lsn`, `term`) without applying anything (never
+    /// down): a snapshot vouches that everything up to there is in this MariaDB already
+    /// (the leader's own transactions, committed by their sessions).
+    pub async fn record_applied(&mut self, lsn: Lsn, term: Term) -> Result<(), ApplyError> {
+        let sql = plan::applied_raise(lsn, term);
+        self.applied = None;
+        self.run_or_retry(&sql, "recording the applied LSN").await?;
+        self.applied().await.map(|_| ())
+    }
+
     /// Applies `batch` (strictly increasing LSNs) and returns the applied LSN after it.
     /// Entries at or below the applied LSN, and captured entries whose marker this
     /// MariaDB already holds, are skipped (counted, and the applied LSN still advances).

@@ -48,7 +48,7 @@ pub use applier::Applier;
 pub use error::{ApplyError, TRANSIENT_CODES};
 pub use follow::{catch_up, follow, CONNECTION_RETRY_DELAY, CONNECTION_RETRY_FOR, READ_BYTES_MAX, READ_ENTRIES_MAX};
 pub use plan::{Limits, BINLOG_RAW_BYTES_MAX, TXN_BYTES_MAX, TXN_ENTRIES_MAX};
-pub use raft::RaftApplier;
+pub use raft::{RaftApplier, Ticket};
 
 use crate::capture::Entry;
 use crate::wal::{Lsn, Record, Term};

@@ -148,6 +148,15 @@ pub fn applied_upsert(lsn: Lsn, term: u64) -> String {
     )
 }
 
+/// The upsert that raises the applied position to (`lsn`, `term`), never lowering it
+/// (`term` is set first: MariaDB assigns left to right).
+pub fn applied_raise(lsn: Lsn, term: u64) -> String {
+    format!(
+        "INSERT INTO shoal_meta.applied (id, lsn, term) VALUES (1, {lsn}, {term}) \
+         ON DUPLICATE KEY UPDATE term = IF(VALUES(lsn) > lsn, VALUES(term), term), lsn = GREATEST(lsn, VALUES(lsn))"
+    )
+}
+
 /// Standard base64 with padding, appended to `out` (what `BINLOG` decodes).
 pub fn base64_into(bytes: &[u8], out: &mut String) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

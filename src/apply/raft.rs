@@ -3,10 +3,18 @@
 //! [`Entry`], applied at LSN = Raft index + 1; a run of them (what openraft hands the
 //! state machine at once) in one [`Applier::apply`] call, so many per MariaDB transaction.
 //!
-//! Not yet: snapshots (a MariaDB dump, `shoal migrate`), and [`crate::cluster::Applier::recovered`]
-//! stays `None`, so after a restart openraft re-applies the committed log from its start
-//! and the applier skips what `shoal_meta.applied` already covers (exactly-once makes
-//! that correct; it costs a read of the log).
+//! After a restart openraft applies the log above the saved snapshot again and the
+//! applier skips what `shoal_meta.applied` already covers (exactly-once makes that
+//! correct; it costs a read of the log).
+//!
+//! # Snapshots
+//!
+//! A snapshot's data is only its point ([`Ticket`]): the rows are in this node's MariaDB.
+//!
+//! | call | what it does |
+//! |---|---|
+//! | `dump(upto)` | the point: `upto`, or on the leader the last own entry before one whose transaction `XA RECOVER` still lists as prepared (its session has not committed it yet); `shoal_meta.applied` is raised to it, so a dump of this MariaDB (`shoal migrate`) starts from there |
+//! | `restore(point)` | nothing to do when `shoal_meta.applied` is at or past the point; else the node needs migration: the flag file is written and the install refused (fatal to Raft on this node) |
 
 use crate::capture::Entry;
 use crate::cluster::log_store::{index_of, lsn_of};
@@ -26,6 +34,35 @@ pub struct RaftApplier {
     /// Entries this node's own MariaDB already holds (it proposed them as the leader):
     /// only their LSN advances here.
     own: Option<OwnEntries>,
+    /// The own captured entries applied since the last snapshot and their xids: a
+    /// snapshot stops before the first whose transaction is still prepared.
+    own_since: Vec<(LogId, Vec<String>)>,
+    /// Written when a snapshot install finds this MariaDB behind it (`cluster::retention::NEEDS_MIGRATION_FILE`).
+    migration_flag: Option<std::path::PathBuf>,
+}
+
+/// What a snapshot of the MariaDB applier holds: its point, as `shoal_meta.applied` has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ticket {
+    /// LSN (Raft index + 1).
+    pub lsn: u64,
+    /// Term of that entry.
+    pub term: u64,
+}
+
+/// The snapshot point `dump` may vouch for (table in the module doc): `upto`, or the own
+/// entry before the first of `own_since` (oldest first) holding a still-`prepared` xid;
+/// `None` when that is the very first.
+pub fn settled_point(
+    upto: LogId,
+    own_since: &[(LogId, Vec<String>)],
+    prepared: &std::collections::HashSet<String>,
+) -> Option<LogId> {
+    match own_since.iter().position(|(_, xids)| xids.iter().any(|x| prepared.contains(x))) {
+        None => Some(upto),
+        Some(0) => None,
+        Some(i) => Some(own_since[i - 1].0),
+    }
 }
 
 /// Tells entries the local MariaDB already holds (the leader's capture proposed them:
@@ -35,7 +72,7 @@ pub type OwnEntries = std::sync::Arc<dyn Fn(&Entry) -> bool + Send + Sync>;
 impl RaftApplier {
     /// Wraps a connected, prepared applier.
     pub fn new(applier: Applier) -> Self {
-        RaftApplier { applier, own: None, service: None }
+        RaftApplier { applier, own: None, service: None, own_since: Vec::new(), migration_flag: None }
     }
 
     /// Commits orphaned prepared transactions (a session lost the leadership before its
@@ -85,6 +122,37 @@ impl RaftApplier {
         }
     }
 
+    /// Writes `path` (the reason inside) when a snapshot install finds the local MariaDB
+    /// behind it: the node needs `shoal migrate`.
+    pub fn flagging_migration(mut self, path: std::path::PathBuf) -> Self {
+        self.migration_flag = Some(path);
+        self
+    }
+
+    /// Remembers an own captured entry's xids for the next snapshot ([`settled_point`]).
+    fn note_own(&mut self, id: LogId, entry: &Entry) {
+        let xids: Vec<String> = entry
+            .rows()
+            .iter()
+            .filter_map(|r| match &r.origin {
+                crate::capture::Origin::Captured { xid } => Some(xid.clone()),
+                crate::capture::Origin::Unmanaged { .. } => None,
+            })
+            .collect();
+        if !xids.is_empty() {
+            self.own_since.push((id, xids));
+        }
+    }
+
+    /// Shoal's prepared xids on the local MariaDB; `None` when it cannot be asked.
+    async fn prepared(&self) -> Option<std::collections::HashSet<String>> {
+        let Some(opts) = &self.service else { return Some(Default::default()) };
+        let mut conn = mysql_async::Conn::new(opts.clone()).await.ok()?;
+        let xids = crate::capture::setup::prepared_xids(&mut conn).await.ok();
+        let _ = conn.disconnect().await;
+        xids.map(|x| x.into_iter().collect())
+    }
+
     /// Entries for which `own` is true are not applied (their LSN still advances): on the
     /// leader, what its capture proposed is in its MariaDB already, committed or
     /// prepared and committing once durable. Applying it again would duplicate unmanaged
@@ -109,7 +177,7 @@ impl RaftApplier {
     /// for the common case: a round trip and a commit per entry, in series, was the
     /// largest part of the leader's commit latency.
     fn unless_own(&self, entry: Entry) -> Option<Entry> {
-        let own = self.own.as_ref().is_some_and(|own| own(&entry));
+        let own = self.is_own(&entry);
         let captured = match &entry {
             Entry::Rows(r) => matches!(r.origin, crate::capture::Origin::Captured { .. }),
             Entry::Batch(_) => true,
@@ -119,6 +187,10 @@ impl RaftApplier {
             return None;
         }
         Some(self.no_op_if_own(entry))
+    }
+
+    fn is_own(&self, entry: &Entry) -> bool {
+        self.own.as_ref().is_some_and(|own| own(entry))
     }
 
     /// `entry`, or a no-op in its place (nothing applied, the LSN still recorded) when the
@@ -155,6 +227,9 @@ impl crate::cluster::Applier for RaftApplier {
         let index = log_id.index;
         let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
         self.commit_orphans(std::iter::once(&entry)).await.map_err(|reason| RaftApplyError { index, reason })?;
+        if self.is_own(&entry) {
+            self.note_own(log_id, &entry);
+        }
         if let Some(entry) = self.unless_own(entry) {
             let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
             apply_retrying(&mut self.applier, std::slice::from_ref(&c))
@@ -177,6 +252,9 @@ impl crate::cluster::Applier for RaftApplier {
             .map_err(|reason| RaftApplyError { index: first, reason })?;
         let mut batch = Vec::with_capacity(commands.len());
         for (id, entry) in decoded {
+            if self.is_own(&entry) {
+                self.note_own(*id, &entry);
+            }
             if let Some(entry) = self.unless_own(entry) {
                 batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
             }
@@ -194,17 +272,46 @@ impl crate::cluster::Applier for RaftApplier {
         Ok(commands.iter().map(|(id, _)| Applied(id.index.to_le_bytes().to_vec())).collect())
     }
 
-    fn dump(&self) -> Result<crate::cluster::types::SnapshotData, RaftApplyError> {
-        Err(RaftApplyError {
-            index: 0,
-            reason: "snapshots of the local MariaDB are not implemented yet; seed a node with `shoal migrate`".into(),
-        })
+    async fn dump(&mut self, upto: Option<LogId>) -> Result<crate::cluster::Dump, RaftApplyError> {
+        let nothing = crate::cluster::Dump::default();
+        let Some(upto) = upto else { return Ok(nothing) };
+        // The MariaDB unreachable: no new snapshot this time (an error would be fatal).
+        let Some(prepared) = self.prepared().await else { return Ok(nothing) };
+        let Some(point) = settled_point(upto, &self.own_since, &prepared) else { return Ok(nothing) };
+        let ticket = Ticket { lsn: lsn_of(point.index), term: point.leader_id.term };
+        if let Err(e) = self.applier.record_applied(ticket.lsn, ticket.term).await {
+            tracing::warn!(error = %e, "no snapshot this time: the applied LSN could not be recorded");
+            return Ok(nothing);
+        }
+        self.own_since.retain(|(id, _)| id.index > point.index);
+        let data = serde_json::to_vec(&ticket).unwrap_or_default();
+        Ok(crate::cluster::Dump { last: Some(point), data })
     }
 
-    fn restore(&mut self, _dump: &crate::cluster::types::SnapshotData) -> Result<(), RaftApplyError> {
-        Err(RaftApplyError {
-            index: 0,
-            reason: "installing a snapshot into the local MariaDB is not implemented yet; seed the node with `shoal migrate`".into(),
-        })
+    async fn restore(
+        &mut self,
+        last: Option<LogId>,
+        _data: &crate::cluster::types::SnapshotData,
+    ) -> Result<(), RaftApplyError> {
+        let Some(last) = last else { return Ok(()) };
+        let index = last.index;
+        let (lsn, _) = self.applier.applied().await.map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
+        self.own_since.clear();
+        if lsn >= lsn_of(index) {
+            return Ok(());
+        }
+        let reason = format!(
+            "the entries this node needs were purged from the leader's log (it starts after LSN {}) and this \
+             node's MariaDB holds only up to LSN {lsn}: the node needs migration. Stop it, run \
+             `shoal migrate --from <the API address of an up-to-date member> -c <this node's config>`, then start it",
+            lsn_of(index)
+        );
+        if let Some(path) = &self.migration_flag {
+            if let Err(e) = std::fs::write(path, format!("{reason}\n")) {
+                tracing::error!(path = %path.display(), error = %e, "cannot write the needs-migration flag");
+            }
+        }
+        tracing::error!("{reason}");
+        Err(RaftApplyError { index, reason })
     }
 }

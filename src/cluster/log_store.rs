@@ -72,7 +72,7 @@ pub const fn index_of(lsn: Lsn) -> u64 {
 }
 
 /// A log id from a WAL (lsn, term) pair.
-fn log_id(lsn: Lsn, term: u64) -> LogId {
+pub fn log_id(lsn: Lsn, term: u64) -> LogId {
     RaftLogId::new(CommittedLeaderId::new(term, NodeId::default()), index_of(lsn))
 }
 

@@ -124,6 +124,8 @@ pub struct NodeConfig {
     pub disable_auto_election: bool,
     /// Run the preferred-leader supervisor on this node.
     pub switchback: bool,
+    /// How much log to keep (`[wal] retention_mb`, `retention_hours`).
+    pub retention: super::retention::Retention,
 }
 
 /// How a node starts (table in the module doc).
@@ -476,6 +478,8 @@ pub struct Node {
     supervisor: Option<JoinHandle<()>>,
     /// Records Raft metrics for Prometheus.
     observer: JoinHandle<()>,
+    /// Snapshots and purges the log (`retention::run`).
+    retention: JoinHandle<()>,
 }
 
 /// A submitted command's outcome: its log id and reply once committed and applied here.
@@ -496,6 +500,8 @@ impl Node {
             election_timeout_min: cfg.election_timeout_min.as_millis() as u64,
             election_timeout_max: cfg.election_timeout_max.as_millis() as u64,
             snapshot_policy: SnapshotPolicy::Never,
+            // Purges are asked for by `retention::run`; none follows a snapshot by itself.
+            max_in_snapshot_log_to_keep: u64::MAX,
             max_payload_entries: PAYLOAD_ENTRIES_MAX,
             enable_elect: !cfg.disable_auto_election,
             ..Default::default()
@@ -514,10 +520,14 @@ impl Node {
             .map_err(|source| ClusterError::Bind { addr: cfg.addr.clone(), source })?;
         let stats = Arc::new(PeerStats::default());
         let network = Network::new(cfg.id, cfg.secret.clone(), stats.clone());
-        let raft =
-            Raft::new(cfg.id, Arc::new(raft_cfg), network, WalLogStore::new(wal.clone()), StateMachine::new(applier))
-                .await
-                .map_err(raft_err)?;
+        let saved = super::SavedSnapshot::decode(wal.meta().snapshot.as_deref().unwrap_or_default())
+            .map_err(|reason| ClusterError::Config(format!("{}: {reason}", cfg.wal_dir.display())))?;
+        let keeper = wal.clone();
+        let save: super::SaveSnapshot = Arc::new(move |s| keeper.set_snapshot(&s.encode()).map_err(|e| e.to_string()));
+        let machine = StateMachine::resuming(applier, saved, Some(save));
+        let raft = Raft::new(cfg.id, Arc::new(raft_cfg), network, WalLogStore::new(wal.clone()), machine)
+            .await
+            .map_err(raft_err)?;
         let (paused, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
@@ -538,7 +548,8 @@ impl Node {
         let supervisor = (!cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
         let observer =
             tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max, shared.clock.clone()));
-        let node = Node { shared, wal, server, supervisor, observer };
+        let retention = tokio::spawn(super::retention::run(raft.clone(), wal.clone(), cfg.retention));
+        let node = Node { shared, wal, server, supervisor, observer, retention };
         match start {
             Start::Restart => {}
             Start::Bootstrap { members } => {
@@ -725,7 +736,9 @@ impl Node {
 
     /// Stops Raft, the listener and the supervisor, and closes the WAL.
     pub async fn shutdown(self) -> Result<(), ClusterError> {
-        for task in [Some(self.server), self.supervisor, Some(self.observer)].into_iter().flatten() {
+        for task in
+            [Some(self.server), self.supervisor, Some(self.observer), Some(self.retention)].into_iter().flatten()
+        {
             task.abort();
             let _ = task.await;
         }

@@ -7,7 +7,8 @@
 //! | `[node] bind_address` | `addr` (listened on) | `host:port` |
 //! | `[node] advertise_address` | `advertise` (given to peers) | `host:port`; required when `bind_address` is a wildcard (`0.0.0.0`, `[::]`) |
 //! | `[node] data_dir` | `wal_dir` = `data_dir/wal` | |
-//! | `[wal] segment_size_mb`, `fsync` | `wal` | `retention_hours` is ignored in cluster mode (only Raft purges): a warning |
+//! | `[wal] segment_size_mb`, `fsync` | `wal` | the WAL's own retention stays off (only Raft purges) |
+//! | `[wal] retention_mb`, `retention_hours` | `retention` | the log's limits ([`super::retention::purge_upto`]) |
 //! | `[cluster] heartbeat_interval_ms` | `heartbeat` | ≥ 1 |
 //! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds | heartbeat < min < max |
 //! | `[cluster] disable_auto_election` | same | also turns the switchback off |
@@ -51,7 +52,7 @@ fn is_wildcard(addr: &str) -> bool {
 
 /// The node settings of `config` (table in the module doc), and warnings. Pure.
 pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<String>), SettingsError> {
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let n = &config.node;
     let c = &config.cluster;
     if n.id.is_empty() {
@@ -87,12 +88,6 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
             format!("need heartbeat_interval_ms ({hb}) < election_timeout_min_ms ({min}) < election_timeout_max_ms ({max}), all ≥ 1"),
         ));
     }
-    if config.wal.retention_hours > 0 {
-        warnings.push(format!(
-            "wal.retention_hours = {} is ignored in cluster mode: only Raft purges the log",
-            config.wal.retention_hours
-        ));
-    }
     let wal = WalOptions::from_config(config.wal.segment_size_mb, config.wal.fsync, None);
     wal.validate().map_err(|e| bad("wal.segment_size_mb", e.to_string()))?;
     let cfg = NodeConfig {
@@ -107,8 +102,17 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
         election_timeout_max: Duration::from_millis(max),
         disable_auto_election: c.disable_auto_election,
         switchback: !c.disable_auto_election,
+        retention: retention(&config.wal),
     };
     Ok((cfg, warnings))
+}
+
+/// `[wal] retention_mb` / `retention_hours` as the cluster's log limits (0: none).
+pub fn retention(wal: &crate::config::WalSection) -> super::retention::Retention {
+    super::retention::Retention {
+        bytes_max: (wal.retention_mb > 0).then(|| wal.retention_mb.saturating_mul(1024 * 1024)),
+        age_max: (wal.retention_hours > 0).then(|| Duration::from_secs(wal.retention_hours.saturating_mul(3600))),
+    }
 }
 
 /// Longest `shoal start --bootstrap` waits for every `[cluster] peers` address to answer
@@ -283,7 +287,9 @@ mod tests {
         c.cluster.disable_auto_election = true;
         let (n, w) = node_config(&c, secret()).unwrap();
         assert_eq!((n.addr.as_str(), n.advertise.as_str()), ("0.0.0.0:7654", "10.0.0.2:7654"));
-        assert!(w[0].contains("retention_hours"), "{w:?}");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(n.retention.age_max, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(n.retention.bytes_max, None);
         assert!(n.disable_auto_election && !n.switchback);
     }
 

@@ -5,14 +5,27 @@
 //! calls the state machine one request at a time anyway.
 //!
 //! Blank and membership entries are handled here; only normal entries reach the applier.
-//! Automatic snapshots are off (`SnapshotPolicy::Never` in `node.rs`): a snapshot
-//! will be a MariaDB dump, built only when shoal asks for one.
+//!
+//! # Snapshots
+//!
+//! Automatic snapshots are off (`SnapshotPolicy::Never` in `node.rs`): the node's
+//! retention task asks for one before it purges the log. A snapshot is what the applier
+//! vouches for ([`Applier::dump`]): a point at or below the last applied entry whose
+//! effects are durable in the applier's own store, and its data. For the MariaDB applier
+//! the data is only that point (the rows are in MariaDB; a node that lacks them is
+//! migrated with `shoal migrate`), for the [`Recorder`] it is the whole record.
+//!
+//! | step | what happens |
+//! |---|---|
+//! | build | `dump(last applied)` → point P ≤ last applied; membership = the last one at or below P; not newer than the current snapshot: the current one is returned (openraft keeps it) |
+//! | keep | the snapshot (meta and data) is saved in the WAL's metadata ([`SavedSnapshot`]), so a restart resumes from it after the log below it is purged |
+//! | install | `restore(P, data)`; a refusal is fatal to this Raft node (the MariaDB applier refuses when its MariaDB is behind P: the node needs migration) |
+//! | restart | the saved snapshot is the applied state; openraft applies the log above it |
 //!
 //! Durability: this wrapper keeps the last applied log id and membership in memory and
-//! starts from [`Applier::recovered`]. The [`Recorder`] recovers nothing, so after a
-//! restart openraft re-applies the committed log from the start; a durable applier
-//! returns what it holds (MariaDB: `shoal_meta.applied`, written in the same transaction
-//! as the data, so apply is exactly-once).
+//! starts from the saved snapshot. Entries above it are applied again after a restart; a
+//! durable applier skips what it holds (MariaDB: `shoal_meta.applied`, written in the
+//! same transaction as the data, so apply is exactly-once).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,7 +54,7 @@ pub struct ApplyError {
 /// What the state machine applies committed commands to.
 pub trait Applier: Send + Sync + 'static {
     /// Applies one committed command, in log order. Called once per entry per run;
-    /// after a restart entries above [`Applier::recovered`] are applied again. Async:
+    /// after a restart entries above the saved snapshot are applied again. Async:
     /// the MariaDB applier (`crate::apply::RaftApplier`) waits for its server.
     fn apply(&mut self, log_id: LogId, command: &[u8]) -> impl Future<Output = Result<Applied, ApplyError>> + Send;
 
@@ -60,18 +73,57 @@ pub trait Applier: Send + Sync + 'static {
         }
     }
 
-    /// The state to resume from: last applied log id and membership as durable in the
-    /// applier's own store. `None`: nothing (openraft re-applies the committed log).
-    fn recovered(&self) -> Option<(LogId, StoredMembership<NodeId, BasicNode>)> {
-        None
+    /// A snapshot of what is applied up to `upto` (the last applied entry): the point it
+    /// vouches for (at most `upto`: the MariaDB applier stops before a transaction that
+    /// is still prepared) and its data. Runs with applies held.
+    fn dump(&mut self, upto: Option<LogId>) -> impl Future<Output = Result<Dump, ApplyError>> + Send;
+
+    /// Makes the applier hold what a snapshot up to `last` holds (a snapshot install),
+    /// or refuses with what to do.
+    fn restore(
+        &mut self,
+        last: Option<LogId>,
+        data: &SnapshotData,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+/// What [`Applier::dump`] vouches for.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    /// Everything up to here is in the applier's store (`None`: nothing yet).
+    pub last: Option<LogId>,
+    /// The snapshot's data.
+    pub data: SnapshotData,
+}
+
+/// A snapshot as kept in the WAL's metadata (`Wal::set_snapshot`), JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedSnapshot {
+    /// What it covers.
+    pub meta: SnapshotMeta<NodeId, BasicNode>,
+    /// Its data.
+    pub data: SnapshotData,
+}
+
+impl SavedSnapshot {
+    /// Encodes for `Wal::set_snapshot`.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// A dump of everything applied so far (a snapshot's data).
-    fn dump(&self) -> Result<SnapshotData, ApplyError>;
-
-    /// Replaces everything with `dump` (a snapshot install).
-    fn restore(&mut self, dump: &SnapshotData) -> Result<(), ApplyError>;
+    /// Decodes what `Wal::meta().snapshot` holds; an empty blob is none.
+    pub fn decode(blob: &[u8]) -> Result<Option<SavedSnapshot>, String> {
+        if blob.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(blob).map(Some).map_err(|e| {
+            format!("the snapshot kept in meta.redb does not decode ({e}); restore the WAL directory or re-seed the node with `shoal migrate`")
+        })
+    }
 }
+
+/// Saves a snapshot durably (the WAL's metadata) before openraft may purge below it.
+pub type SaveSnapshot = Arc<dyn Fn(&SavedSnapshot) -> Result<(), String> + Send + Sync>;
 
 /// One applied command, as a [`Recorder`] keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,11 +166,13 @@ impl Applier for Recorder {
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
 
-    fn dump(&self) -> Result<SnapshotData, ApplyError> {
-        serde_json::to_vec(&*self.lock()).map_err(|e| ApplyError { index: 0, reason: format!("encoding dump: {e}") })
+    async fn dump(&mut self, upto: Option<LogId>) -> Result<Dump, ApplyError> {
+        let data = serde_json::to_vec(&*self.lock())
+            .map_err(|e| ApplyError { index: 0, reason: format!("encoding dump: {e}") })?;
+        Ok(Dump { last: upto, data })
     }
 
-    fn restore(&mut self, dump: &SnapshotData) -> Result<(), ApplyError> {
+    async fn restore(&mut self, _last: Option<LogId>, dump: &SnapshotData) -> Result<(), ApplyError> {
         let log: Vec<Recorded> = serde_json::from_slice(dump).map_err(|e| ApplyError {
             index: 0,
             reason: format!("the snapshot does not decode as a Recorder dump: {e}"),
@@ -139,11 +193,11 @@ impl Applier for Discard {
         Ok(Applied(log_id.index.to_le_bytes().to_vec()))
     }
 
-    fn dump(&self) -> Result<SnapshotData, ApplyError> {
-        Ok(Vec::new())
+    async fn dump(&mut self, upto: Option<LogId>) -> Result<Dump, ApplyError> {
+        Ok(Dump { last: upto, data: Vec::new() })
     }
 
-    fn restore(&mut self, _dump: &SnapshotData) -> Result<(), ApplyError> {
+    async fn restore(&mut self, _last: Option<LogId>, _dump: &SnapshotData) -> Result<(), ApplyError> {
         Ok(())
     }
 }
@@ -156,8 +210,13 @@ struct Inner<A> {
     last_applied: Option<LogId>,
     /// Last applied membership.
     membership: StoredMembership<NodeId, BasicNode>,
+    /// Memberships applied since the snapshot's (a snapshot below the last applied entry
+    /// takes the last one at or below its point), oldest first.
+    memberships: Vec<StoredMembership<NodeId, BasicNode>>,
     /// The last snapshot built or installed, kept so a lagging follower can be sent it.
     snapshot: Option<(SnapshotMeta<NodeId, BasicNode>, SnapshotData)>,
+    /// Where snapshots are kept across restarts (`None`: in memory only).
+    save: Option<SaveSnapshot>,
     /// Counts snapshots built, for unique snapshot ids.
     snapshots_built: u64,
 }
@@ -180,13 +239,20 @@ fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 }
 
 impl<A: Applier> StateMachine<A> {
-    /// A state machine resuming from `applier.recovered()`.
+    /// A state machine starting from nothing, keeping snapshots in memory only.
     pub fn new(applier: A) -> Self {
-        let (last_applied, membership) = match applier.recovered() {
-            Some((id, m)) => (Some(id), m),
-            None => (None, StoredMembership::default()),
+        StateMachine::resuming(applier, None, None)
+    }
+
+    /// A state machine resuming from `saved` (the snapshot kept by `save`, see the module
+    /// doc), saving new ones with `save`.
+    pub fn resuming(applier: A, saved: Option<SavedSnapshot>, save: Option<SaveSnapshot>) -> Self {
+        let (last_applied, membership, snapshot) = match saved {
+            Some(s) => (s.meta.last_log_id, s.meta.last_membership.clone(), Some((s.meta, s.data))),
+            None => (None, StoredMembership::default(), None),
         };
-        let inner = Inner { applier, last_applied, membership, snapshot: None, snapshots_built: 0 };
+        let memberships = vec![membership.clone()];
+        let inner = Inner { applier, last_applied, membership, memberships, snapshot, save, snapshots_built: 0 };
         StateMachine { inner: Arc::new(tokio::sync::Mutex::new(inner)) }
     }
 
@@ -195,18 +261,51 @@ impl<A: Applier> StateMachine<A> {
     }
 }
 
+/// The last of `memberships` (oldest first) whose log id is at or below `point`.
+fn membership_at(
+    memberships: &[StoredMembership<NodeId, BasicNode>],
+    point: Option<LogId>,
+) -> Option<StoredMembership<NodeId, BasicNode>> {
+    memberships.iter().rev().find(|m| m.log_id() <= &point).cloned()
+}
+
+impl<A> Inner<A> {
+    /// Makes `meta`/`data` the current snapshot, saved first where snapshots are kept,
+    /// and forgets the memberships it makes useless.
+    fn keep(&mut self, meta: SnapshotMeta<NodeId, BasicNode>, data: SnapshotData) -> Result<(), StorageError> {
+        if let Some(save) = &self.save {
+            save(&SavedSnapshot { meta: meta.clone(), data: data.clone() }).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        }
+        let keep_from = self.memberships.iter().rposition(|m| m.log_id() <= &meta.last_log_id).unwrap_or(0);
+        self.memberships.drain(..keep_from);
+        self.snapshot = Some((meta, data));
+        Ok(())
+    }
+}
+
 impl<A: Applier> RaftSnapshotBuilder<TypeConfig> for StateMachine<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let mut g = self.lock().await;
-        let data = g.applier.dump().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let upto = g.last_applied;
+        let dump = g.applier.dump(upto).await.map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let current = g.snapshot.as_ref().and_then(|(m, _)| m.last_log_id);
+        if dump.last.is_none() || dump.last <= current || dump.last > upto {
+            // Nothing newer to vouch for: the current snapshot again (openraft keeps it).
+            let (meta, data) = g.snapshot.clone().unwrap_or_default();
+            return Ok(Snapshot { meta, snapshot: Box::new(data) });
+        }
+        let Some(membership) = membership_at(&g.memberships, dump.last) else {
+            let (meta, data) = g.snapshot.clone().unwrap_or_default();
+            return Ok(Snapshot { meta, snapshot: Box::new(data) });
+        };
         g.snapshots_built += 1;
-        let snapshot_id = match g.last_applied {
+        let snapshot_id = match dump.last {
             Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, g.snapshots_built),
             None => format!("none-{}", g.snapshots_built),
         };
-        let meta = SnapshotMeta { last_log_id: g.last_applied, last_membership: g.membership.clone(), snapshot_id };
-        g.snapshot = Some((meta.clone(), data.clone()));
-        Ok(Snapshot { meta, snapshot: Box::new(data) })
+        let meta = SnapshotMeta { last_log_id: dump.last, last_membership: membership, snapshot_id };
+        g.keep(meta.clone(), dump.data.clone())?;
+        Ok(Snapshot { meta, snapshot: Box::new(dump.data) })
     }
 }
 
@@ -252,6 +351,8 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
                 EntryPayload::Blank => out.push(Applied::default()),
                 EntryPayload::Membership(m) => {
                     g.membership = StoredMembership::new(Some(e.log_id), m.clone());
+                    let m = g.membership.clone();
+                    g.memberships.push(m);
                     out.push(Applied::default());
                 }
             }
@@ -275,10 +376,11 @@ impl<A: Applier> RaftStateMachine<TypeConfig> for StateMachine<A> {
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
         let mut g = self.lock().await;
-        g.applier.restore(&snapshot).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        g.applier.restore(meta.last_log_id, &snapshot).await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
         g.last_applied = meta.last_log_id;
         g.membership = meta.last_membership.clone();
-        g.snapshot = Some((meta.clone(), *snapshot));
+        g.memberships = vec![g.membership.clone()];
+        g.keep(meta.clone(), *snapshot)?;
         Ok(())
     }
 

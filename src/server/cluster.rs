@@ -536,7 +536,10 @@ pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Optio
     applier.prepare().await?;
     let name = node_name(config);
     let own = Arc::new(move |e: &crate::capture::Entry| crate::capture::coordinator::proposed_here(&name, e));
-    let applier = crate::apply::RaftApplier::new(applier).skipping_own(own).committing_orphans(opts);
+    let applier = crate::apply::RaftApplier::new(applier)
+        .skipping_own(own)
+        .committing_orphans(opts)
+        .flagging_migration(config.node.data_dir.join(crate::cluster::retention::NEEDS_MIGRATION_FILE));
     let node = Node::start(cfg.clone(), applier, start).await?;
     if *plan == Plan::Bootstrap {
         // The peer listener is up before we ask the others, so nodes bootstrapping at

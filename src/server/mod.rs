@@ -36,6 +36,7 @@ use crate::protocol::auth::{parse_stored_hash, Credential};
 pub use cluster::{has_cluster_state, start_cluster};
 
 pub mod cluster;
+pub mod migrate;
 pub mod over_cluster;
 
 /// Why the proxy could not start.

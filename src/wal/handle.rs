@@ -461,9 +461,9 @@ impl Wal {
         self.meta_store().update(|x| x.purge_floor = lsn)
     }
 
-    /// Saves the membership blob.
-    pub fn set_membership(&self, blob: &[u8]) -> Result<()> {
-        self.meta_store().update(|x| x.membership = Some(blob.to_vec()))
+    /// Saves the cluster layer's snapshot blob (one durable metadata commit; blocking).
+    pub fn set_snapshot(&self, blob: &[u8]) -> Result<()> {
+        self.meta_store().update(|x| x.snapshot = Some(blob.to_vec()))
     }
 
     /// Stops the writer after it finished everything queued, and waits for it.

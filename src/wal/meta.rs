@@ -1,5 +1,5 @@
 //! Metadata kept in `meta.redb` next to the segments: vote/term, commit point, purge
-//! floor, last purged log id, membership blob and format version. Every update rewrites
+//! floor, last purged log id, the last snapshot (an opaque blob) and format version. Every update rewrites
 //! all fields in one redb write transaction with immediate durability, so a crash leaves
 //! either the old or the new metadata, never a mix.
 
@@ -28,8 +28,9 @@ pub struct Meta {
     pub commit: Lsn,
     /// Retention never purges records at or above this LSN (slowest follower/snapshot).
     pub purge_floor: Lsn,
-    /// Opaque serialized membership config.
-    pub membership: Option<Vec<u8>>,
+    /// The cluster layer's last snapshot (its meta and data), opaque here. Stored under
+    /// the key `membership`, its first use, so older directories load unchanged.
+    pub snapshot: Option<Vec<u8>>,
     /// Log id (LSN, term) of the last purged record; reads at or below it fail.
     pub last_purged: Option<(Lsn, Term)>,
 }
@@ -42,7 +43,7 @@ impl Default for Meta {
             vote: None,
             commit: 0,
             purge_floor: 0,
-            membership: None,
+            snapshot: None,
             last_purged: None,
         }
     }
@@ -110,7 +111,7 @@ impl MetaStore {
             put("commit", &m.commit.to_le_bytes())?;
             put("purge_floor", &m.purge_floor.to_le_bytes())?;
             put("vote", &opt_blob(&m.vote))?;
-            put("membership", &opt_blob(&m.membership))?;
+            put("membership", &opt_blob(&m.snapshot))?;
             let lp = match m.last_purged {
                 Some((l, t)) => [&[1u8][..], &l.to_le_bytes(), &t.to_le_bytes()].concat(),
                 None => vec![0u8],
@@ -154,7 +155,7 @@ impl MetaStore {
             vote: parse_opt_blob(&get("vote")?).ok_or_else(|| bad("vote"))?,
             commit: u64_of("commit")?,
             purge_floor: u64_of("purge_floor")?,
-            membership: parse_opt_blob(&get("membership")?).ok_or_else(|| bad("membership"))?,
+            snapshot: parse_opt_blob(&get("membership")?).ok_or_else(|| bad("membership"))?,
             last_purged,
         })
     }
@@ -190,7 +191,7 @@ mod tests {
             vote: Some(b"v".to_vec()),
             commit: 77,
             purge_floor: 5,
-            membership: Some(vec![]),
+            snapshot: Some(vec![]),
             last_purged: Some((4, 2)),
         };
         let w = want.clone();

@@ -23,7 +23,7 @@
 //! * `reader.rs` — [`WalReader`]: streaming reads that never block appends.
 //! * `state.rs` — the in-memory segment list and sparse index shared by writer and readers.
 //! * `recovery.rs` — the recovery decision table ([`recovery::decide`], pure) and its I/O.
-//! * `meta.rs` — vote/term, commit point, purge floor, membership in `meta.redb`.
+//! * `meta.rs` — vote/term, commit point, purge floor, the last snapshot in `meta.redb`.
 //! * `retention.rs` — which segments age/size retention purges (pure).
 //! * `options.rs` — [`WalOptions`], every limit with its unit.
 //! * `error.rs` — [`WalError`].
@@ -35,7 +35,7 @@
 //! ```text
 //! <dir>/
 //!   meta.redb                      redb: format_version, term, vote, commit,
-//!                                  purge_floor, membership, last_purged
+//!                                  purge_floor, snapshot, last_purged
 //!   00000000000000000001.wal       segment: named by its first LSN (20 digits)
 //!   00000000000000004711.wal       the last segment is the tail being appended
 //!   00000000000000009000.wal.tmp   (only while a segment is being created)

@@ -78,6 +78,7 @@ impl Cluster {
             election_timeout_max: ELECTION_MAX,
             disable_auto_election: false,
             switchback: self.switchback,
+            retention: Default::default(),
         }
     }
 

@@ -232,13 +232,13 @@ fn meta_persists_and_is_atomic() {
     wal.save_vote(3, b"vote-for-n2").unwrap();
     assert!(matches!(wal.save_vote(2, b"old"), Err(WalError::TermRegression { .. })));
     wal.save_commit(4).unwrap();
-    wal.set_membership(b"{n1,n2,n3}").unwrap();
+    wal.set_snapshot(b"{n1,n2,n3}").unwrap();
     wal.set_purge_floor(2).unwrap();
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), small_opts()).unwrap();
     let m = wal.meta();
     assert_eq!((m.term, m.vote.as_deref(), m.commit, m.purge_floor), (3, Some(&b"vote-for-n2"[..]), 4, 2));
-    assert_eq!(m.membership.as_deref(), Some(&b"{n1,n2,n3}"[..]));
+    assert_eq!(m.snapshot.as_deref(), Some(&b"{n1,n2,n3}"[..]));
     assert_eq!(report.uncommitted_records, 1);
 }
 
