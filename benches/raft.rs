@@ -100,6 +100,7 @@ async fn cluster(base: &Path) -> (tempfile::TempDir, Vec<Node>) {
             election_timeout_max: Duration::from_millis(900),
             disable_auto_election: false,
             switchback: false,
+            retention: Default::default(),
         };
         let start = if id == 1 { Start::Bootstrap { members: addrs.clone() } } else { Start::Restart };
         nodes.push(Node::start(cfg, Recorder::new(), start).await.expect("start"));

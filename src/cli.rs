@@ -71,8 +71,8 @@ pub enum Command {
     /// and, when cluster.secret_file is set, the Raft node on node.bind_address (7654).
     /// Without secret_file it runs the proxy only, as before cluster mode.
     ///
-    /// The Raft node agrees on a leader and a log with its peers, but committed entries are
-    /// not applied to MariaDB yet (capture/apply is issue 12): the applier discards them.
+    /// The Raft node agrees on a leader and a log with its peers; the leader captures the
+    /// writes of its MariaDB into the log and every node applies committed entries to its own.
     ///
     /// Example: shoal start -c /etc/shoal/shoal.toml --bootstrap
     Start(StartArgs),

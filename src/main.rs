@@ -244,7 +244,13 @@ fn status(args: ApiArgs) -> anyhow::Result<()> {
             raw["node_id"],
             raw["term"]
         );
-        println!("log:         last {} applied {}; {members} members", raw["last_log_index"], raw["applied_index"]);
+        println!(
+            "log:         last {} applied {} purged {}; {members} members",
+            raw["last_log_index"], raw["applied_index"], raw["purged_index"]
+        );
+        if let Some(why) = raw["needs_migration"].as_str() {
+            println!("NEEDS MIGRATION: {why}");
+        }
     } else {
         let c: ClusterBody = serde_json::from_value(raw).context("unexpected /cluster body")?;
         println!("servers up:  {} of {} (leader {})", c.nodes_up, c.nodes_total, c.leader_id);

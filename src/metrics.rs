@@ -92,6 +92,10 @@ pub const CLUSTER_ELECTIONS_WON: &str = "shoal_cluster_elections_won_total";
 pub const CLUSTER_LAST_LOG_INDEX: &str = "shoal_cluster_last_log_index";
 /// Gauge: Raft index of the last entry applied here.
 pub const CLUSTER_APPLIED_INDEX: &str = "shoal_cluster_applied_index";
+/// Gauge: Raft index of this node's last snapshot (0: none).
+pub const CLUSTER_SNAPSHOT_INDEX: &str = "shoal_cluster_snapshot_index";
+/// Gauge: Raft index this node's log is purged through (0: nothing purged).
+pub const CLUSTER_PURGED_INDEX: &str = "shoal_cluster_purged_index";
 /// Histogram: log append latency (encode, write, fdatasync), per `append` call.
 pub const CLUSTER_APPEND_DURATION: &str = "shoal_cluster_append_duration_seconds";
 /// Histogram: proposal latency on the leader (propose to committed and applied here).
@@ -137,7 +141,7 @@ pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 50] = [
+pub const ALL: [&str; 52] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -173,6 +177,8 @@ pub const ALL: [&str; 50] = [
     CLUSTER_ELECTIONS_WON,
     CLUSTER_LAST_LOG_INDEX,
     CLUSTER_APPLIED_INDEX,
+    CLUSTER_SNAPSHOT_INDEX,
+    CLUSTER_PURGED_INDEX,
     CLUSTER_APPEND_DURATION,
     CLUSTER_COMMIT_DURATION,
     CAPTURE_ENTRIES,

@@ -315,3 +315,27 @@ impl crate::cluster::Applier for RaftApplier {
         Err(RaftApplyError { index, reason })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(term: u64, index: u64) -> LogId {
+        crate::cluster::log_store::log_id(lsn_of(index), term)
+    }
+
+    /// The rows of `settled_point`: the snapshot stops before the first own entry whose
+    /// transaction is still prepared.
+    #[test]
+    fn settled_point_rows() {
+        let own =
+            vec![(id(2, 5), vec!["a".into()]), (id(2, 7), vec!["b".into(), "c".into()]), (id(3, 9), vec!["d".into()])];
+        let prepared = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<_>>();
+        assert_eq!(settled_point(id(3, 12), &own, &prepared(&[])), Some(id(3, 12)), "nothing prepared");
+        assert_eq!(settled_point(id(3, 12), &own, &prepared(&["x"])), Some(id(3, 12)), "not ours");
+        assert_eq!(settled_point(id(3, 12), &own, &prepared(&["c"])), Some(id(2, 5)), "before entry 7");
+        assert_eq!(settled_point(id(3, 12), &own, &prepared(&["d", "c"])), Some(id(2, 5)), "the first one counts");
+        assert_eq!(settled_point(id(3, 12), &own, &prepared(&["a"])), None, "the very first");
+        assert_eq!(settled_point(id(3, 12), &[], &prepared(&["a"])), Some(id(3, 12)), "a follower");
+    }
+}

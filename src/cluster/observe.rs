@@ -71,6 +71,8 @@ pub async fn record(
             clock.lock().unwrap_or_else(|e| e.into_inner()).record(last, std::time::Instant::now());
         }
         metrics::gauge!(m::CLUSTER_APPLIED_INDEX).set(x.last_applied.map_or(0, |l| l.index) as f64);
+        metrics::gauge!(m::CLUSTER_SNAPSHOT_INDEX).set(x.snapshot.map_or(0, |l| l.index) as f64);
+        metrics::gauge!(m::CLUSTER_PURGED_INDEX).set(x.purged.map_or(0, |l| l.index) as f64);
         if e.leader_changed {
             metrics::counter!(m::CLUSTER_LEADER_CHANGES).increment(1);
         }

@@ -133,7 +133,8 @@ mod tests {
         assert_eq!(purge_upto(true, false, Some(5 * n), Some(2 * n), None), Some(2 * n));
         assert_eq!(purge_upto(true, false, Some(5 * n), Some(10), None), None, "too few");
         assert_eq!(purge_upto(true, false, Some(5 * n), None, None), None, "a member never matched");
-        assert_eq!(purge_upto(true, false, Some(n), Some(5 * n), None), None, "never past applied, and < batch");
+        assert_eq!(purge_upto(true, false, Some(n - 2), Some(5 * n), None), None, "never past applied, and < batch");
+        assert_eq!(purge_upto(true, false, Some(3 * n), Some(5 * n), None), Some(3 * n), "never past applied");
         assert_eq!(purge_upto(true, false, Some(3 * n), Some(5 * n), Some(n)), Some(3 * n));
         // over the limits: what is applied, whoever needs it
         assert_eq!(purge_upto(true, true, Some(100), Some(3), Some(50)), Some(100));

@@ -182,8 +182,8 @@ impl Applier for Recorder {
     }
 }
 
-/// An [`Applier`] that applies nothing: what `shoal start` runs until capture/apply
-/// (issue 12) writes committed entries to MariaDB. Unlike [`Recorder`] it keeps nothing,
+/// An [`Applier`] that applies nothing, for nodes and tests without a MariaDB (`shoal
+/// start` applies to MariaDB: `crate::apply::RaftApplier`). Unlike [`Recorder`] it keeps nothing,
 /// so a long-running node does not grow; its dump is empty.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Discard;
