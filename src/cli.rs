@@ -281,7 +281,7 @@ pub struct MigrateArgs {
     /// The source member's API address, host:port (an up-to-date member; a follower spares the leader).
     #[arg(long)]
     pub from: String,
-    /// This node's configuration ([database] and [node] data_dir are used).
+    /// This node's configuration (its database section and node.data_dir are used).
     #[arg(long, short, env = "SHOAL_CONFIG", default_value = "shoal.toml")]
     pub config: PathBuf,
     /// File with the source API's bearer token (default: api.token_file of --config).
