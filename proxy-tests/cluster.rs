@@ -16,6 +16,13 @@ use shoal::admin::client;
 
 use crate::harness::{free_port, mariadb_cli, MariaDb};
 
+/// The in-process cluster tests' userspace link forwarders (`src/cluster/tests/links.rs`),
+/// shared: one per node, every peer dials it, and cut links carry nothing.
+#[path = "../src/cluster/tests/links.rs"]
+pub(crate) mod links;
+/// What `links.rs` names a node.
+pub(crate) type NodeId = u64;
+
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 /// `[cluster] heartbeat_interval_ms` of the test nodes.
 const HEARTBEAT_MS: u64 = 100;
@@ -81,17 +88,19 @@ impl Member {
     /// A member whose TOML ends with `extra` (its own `[routing]`, say; lines before the
     /// first header belong to `[api]`).
     fn with(root: &Path, id: u64, secret: &Path, peers: &[String], cluster: &str, db: MariaDb, extra: &str) -> Member {
-        Member::timed(root, id, secret, peers, cluster, db, extra, Timing::Test)
+        Member::timed(root, id, secret, peers, (cluster, None), db, extra, Timing::Test)
     }
 
-    /// [`Member::with`] with the cluster's heartbeat and election timing `timing`.
+    /// [`Member::with`] with the cluster's heartbeat and election timing `timing`;
+    /// `(cluster, advertise)`: the cluster address it listens on and, when peers reach it
+    /// through a forwarder, the forwarder's.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn timed(
         root: &Path,
         id: u64,
         secret: &Path,
         peers: &[String],
-        cluster: &str,
+        (cluster, advertise): (&str, Option<&str>),
         db: MariaDb,
         extra: &str,
         timing: Timing,
@@ -109,13 +118,14 @@ impl Member {
         let (api_port, proxy_port) = (free_port(), free_port());
         let peers = peers.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ");
         let text = format!(
-            "[node]\nid = \"node-{id}\"\nbind_address = \"{cluster}\"\ndata_dir = \"{data}\"\n\
+            "[node]\nid = \"node-{id}\"\nbind_address = \"{cluster}\"\n{advertise}data_dir = \"{data}\"\n\
              [database]\nhost = \"127.0.0.1\"\nport = {db_port}\nuser = \"root\"\npassword = \"\"\n\
              [cluster]\npeers = [{peers}]\nsecret_file = \"{secret}\"\n{timing}\
              write_timeout_ms = {WRITE_TIMEOUT_MS}\n\
              [proxy]\nbind_address = \"127.0.0.1:{proxy_port}\"\n[api]\nbind_address = \"127.0.0.1:{api_port}\"\n{extra}",
             data = dir.join("data").display(),
             secret = secret.display(),
+            advertise = advertise.map(|a| format!("advertise_address = \"{a}\"\n")).unwrap_or_default(),
         );
         let file = dir.join("shoal.toml");
         std::fs::write(&file, text).unwrap();
@@ -213,19 +223,37 @@ impl Cluster {
 
     /// [`Cluster::start_with`] with the heartbeat and election timing `timing`.
     pub(crate) fn start_timed(extra: impl Fn(u64) -> String, token: impl Fn(u64) -> String, timing: Timing) -> Cluster {
+        Cluster::start_linked(extra, token, timing, None)
+    }
+
+    /// [`Cluster::start_timed`]; with `links`, every node is reached through a forwarder
+    /// of `links` (spawned on the runtime), so tests can cut links.
+    pub(crate) fn start_linked(
+        extra: impl Fn(u64) -> String,
+        token: impl Fn(u64) -> String,
+        timing: Timing,
+        links: Option<(&links::Links, &tokio::runtime::Runtime)>,
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         eprintln!("cluster files in {}", root.path().display());
         let secret = root.path().join("cluster.secret");
         std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
         let mut dbs: Vec<MariaDb> = (1..=3).map(node_db).collect();
-        let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let binds: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let addrs: Vec<String> = match links {
+            Some((l, rt)) => {
+                binds.iter().enumerate().map(|(i, b)| rt.block_on(l.forwarder(i as u64 + 1, b.clone()))).collect()
+            }
+            None => binds.clone(),
+        };
         let mut members = BTreeMap::new();
-        for (i, addr) in addrs.iter().enumerate().rev() {
+        for (i, bind) in binds.iter().enumerate().rev() {
             let id = i as u64 + 1;
             let token_file = root.path().join(format!("token-{id}"));
             std::fs::write(&token_file, format!("{}\n", token(id))).unwrap();
             let extra = format!("token_file = \"{}\"\n{}", token_file.display(), extra(id));
-            let mut m = Member::timed(root.path(), id, &secret, &addrs, addr, dbs.pop().unwrap(), &extra, timing);
+            let at = (bind.as_str(), links.map(|_| addrs[i].as_str()));
+            let mut m = Member::timed(root.path(), id, &secret, &addrs, at, dbs.pop().unwrap(), &extra, timing);
             m.token = Some(token(id));
             members.insert(id, m);
         }

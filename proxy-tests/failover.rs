@@ -6,7 +6,8 @@
 //!
 //! The faults, one after another, each healed before the next: the leader's shoal killed
 //! (SIGKILL) and restarted, the leader paused (SIGSTOP) and resumed, the leader's MariaDB
-//! killed and restarted (the leader steps down), then `shoal switchover --to node-2` and
+//! killed and restarted (the leader steps down), the leader's cluster links cut both ways
+//! (userspace forwarders) and restored, then `shoal switchover --to node-2` and
 //! `shoal switchover` back. After each, the cluster takes writes again by itself and the
 //! preferred leader (node 1) leads again once it is back.
 //!
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
+use crate::cluster::links::Links;
 use crate::cluster::{opts, Cluster, Timing, POLL, SERIAL, SETTLE_MAX};
 
 /// Writing connections.
@@ -166,6 +168,12 @@ fn worst_outage(ops: &[Op], from: Instant, to: Instant, skip: Option<u64>) -> (D
 
 /// Waits until every client has an acked write that started after `after`.
 fn every_client_acked_after(log: &Mutex<Vec<Op>>, after: Instant, c: &mut Cluster, what: &str) {
+    clients_acked_after(log, after, c, what, &BTreeSet::new());
+}
+
+/// Waits until every client but those in `except` has an acked write that started after
+/// `after`.
+fn clients_acked_after(log: &Mutex<Vec<Op>>, after: Instant, c: &mut Cluster, what: &str, except: &BTreeSet<usize>) {
     let deadline = Instant::now() + RECOVERY_MAX;
     loop {
         let acked: BTreeSet<usize> = log
@@ -174,6 +182,7 @@ fn every_client_acked_after(log: &Mutex<Vec<Op>>, after: Instant, c: &mut Cluste
             .iter()
             .filter(|o| o.start > after && o.outcome == Outcome::Acked)
             .map(|o| o.client)
+            .chain(except.iter().copied())
             .collect();
         if acked.len() == CLIENTS {
             return;
@@ -254,12 +263,18 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = Cluster::start_timed(|_| "[routing]\n".into(), |id| format!("token-{id}"), Timing::Defaults);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let links = Links::new();
+    let mut c = Cluster::start_linked(
+        |_| "[routing]\n".into(),
+        |id| format!("token-{id}"),
+        Timing::Defaults,
+        Some((&links, &rt)),
+    );
     c.write(1, "CREATE DATABASE fo; CREATE TABLE fo.s (n BIGINT PRIMARY KEY, client INT, node INT)");
     c.converged("SELECT COUNT(*) FROM fo.s", "0");
     let nodes: Vec<(u64, u16)> = c.members.values().map(|m| (m.id, m.proxy)).collect();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // Idle connections, one per node, used again only at the end: to nodes 2 and 3 from
     // the start, to node 1 once it restarted after its SIGKILL (its clients' connections
     // die with it).
@@ -312,6 +327,33 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     leads(&mut c, 1, "node 1's MariaDB is back and node 1 leads again");
     every_client_acked_after(&log, Instant::now(), &mut c, "after node 1 took the lead back");
     faults.push(("leader mariadbd SIGKILL", t0, t1, t2, Instant::now(), None));
+
+    // The leader's links to both followers cut, both directions (its MySQL port and API
+    // stay reachable). Nodes 2 and 3 elect a leader and their clients write again; the
+    // clients of node 1 cannot until the heal (node 1 cannot learn of the new leader).
+    let t0 = Instant::now();
+    let on_node_1: BTreeSet<usize> = {
+        let mut last: BTreeMap<usize, u64> = BTreeMap::new();
+        for o in log.lock().unwrap().iter() {
+            last.insert(o.client, o.node);
+        }
+        last.into_iter().filter(|(_, n)| *n == 1).map(|(client, _)| client).collect()
+    };
+    links.isolate(&[1], &[1, 2, 3]);
+    clients_acked_after(&log, t0, &mut c, "after the leader's links were cut", &on_node_1);
+    let t1 = Instant::now();
+    let seen = c.poll();
+    assert!(
+        seen[&2].2 == seen[&3].2 && seen[&2].2.is_some_and(|l| l != 1),
+        "nodes 2 and 3 must agree on a new leader: {seen:?}\n{}",
+        c.all_logs()
+    );
+    std::thread::sleep(FAULT_HOLD.saturating_sub(t1 - t0));
+    let t2 = Instant::now();
+    links.heal();
+    leads(&mut c, 1, "node 1's links are back and node 1 leads again");
+    every_client_acked_after(&log, Instant::now(), &mut c, "after node 1's links came back");
+    faults.push(("leader links cut", t0, t1, t2, Instant::now(), Some(1)));
 
     // A transaction open on the leader through the switchover: the handover waits for it
     // (at most HANDOVER_DRAIN_MAX), then its next statement says it was rolled back
