@@ -181,7 +181,8 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        // SHOAL_KEEP_LOGS=1 keeps them after a pass too (timelines of a measured run).
+        if std::thread::panicking() || std::env::var_os("SHOAL_KEEP_LOGS").is_some() {
             let _ = std::fs::create_dir_all("/tmp/shoal-failed-cluster");
             let _ = std::fs::write(format!("/tmp/shoal-failed-cluster/node-{}.log", self.id), self.logs());
         }
@@ -939,7 +940,8 @@ impl Drop for Standalone {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
+        // SHOAL_KEEP_LOGS=1 keeps them after a pass too (timelines of a measured run).
+        if std::thread::panicking() || std::env::var_os("SHOAL_KEEP_LOGS").is_some() {
             let _ = std::fs::create_dir_all("/tmp/shoal-failed-cluster");
             let _ = std::fs::write("/tmp/shoal-failed-cluster/standalone.log", self.logs());
         }

@@ -458,7 +458,30 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
         let rows: BTreeSet<u64> =
             m.db.sql("SELECT n FROM fo.s WHERE client >= 0").lines().map(|l| l.trim().parse().unwrap()).collect();
         let lost: Vec<_> = acked.difference(&rows).take(10).collect();
-        assert!(lost.is_empty(), "node {}: acked serials missing: {lost:?}", m.id);
+        let t0 = ops.iter().map(|o| o.start).min().unwrap_or_else(Instant::now);
+        let how: Vec<String> = ops
+            .iter()
+            .filter(|o| lost.contains(&&o.serial))
+            .map(|o| {
+                format!(
+                    "{} via node {} at +{} ms, {} ms",
+                    o.serial,
+                    o.node,
+                    (o.start - t0).as_millis(),
+                    (o.end - o.start).as_millis()
+                )
+            })
+            .collect();
+        let faults_at: Vec<String> = faults
+            .iter()
+            .map(|f| format!("{} at +{} ms", f.0, f.1.saturating_duration_since(t0).as_millis()))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "node {}: acked serials missing: {how:?}; faults {faults_at:?}\n{}",
+            m.id,
+            c.all_logs()
+        );
         let phantom: Vec<_> = failed.intersection(&rows).take(10).collect();
         let why: Vec<_> = ops.iter().filter(|o| phantom.contains(&&o.serial)).map(|o| o.error.clone()).collect();
         assert!(phantom.is_empty(), "node {}: failed serials present: {phantom:?} ({why:?})", m.id);

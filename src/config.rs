@@ -165,10 +165,10 @@ pub struct ClusterSection {
     pub heartbeat_interval_ms: u64,
     /// Election timeout (legacy single value).
     pub election_timeout_ms: u64,
-    /// Lower bound of the randomised election timeout.
-    pub election_timeout_min_ms: u64,
-    /// Upper bound of the randomised election timeout.
-    pub election_timeout_max_ms: u64,
+    /// Lower bound of the randomised election timeout (unset: 4 heartbeats).
+    pub election_timeout_min_ms: Option<u64>,
+    /// Upper bound of the randomised election timeout (unset: 6 heartbeats).
+    pub election_timeout_max_ms: Option<u64>,
     /// This node never becomes leader.
     pub never_leader: bool,
     /// Nodes needed for quorum (0 = majority).
@@ -189,10 +189,10 @@ impl Default for ClusterSection {
         ClusterSection {
             bootstrap: false,
             peers: Vec::new(),
-            heartbeat_interval_ms: 200,
+            heartbeat_interval_ms: 100,
             election_timeout_ms: 2000,
-            election_timeout_min_ms: 1000,
-            election_timeout_max_ms: 1500,
+            election_timeout_min_ms: None,
+            election_timeout_max_ms: None,
             never_leader: false,
             min_quorum: 0,
             max_batch_entries: 5000,
@@ -617,8 +617,8 @@ pub const FIELDS: &[FieldDoc] = &[
     f("cluster", "peers", "The initial nodes, host:port each (this node may be listed); used by a bootstrap."),
     f("cluster", "heartbeat_interval_ms", "Heartbeat interval, milliseconds; below election_timeout_min_ms."),
     later("cluster", "election_timeout_ms", "Election timeout, milliseconds (legacy single value)."),
-    f("cluster", "election_timeout_min_ms", "Lower bound of the randomised election timeout, milliseconds."),
-    f("cluster", "election_timeout_max_ms", "Upper bound of the randomised election timeout, milliseconds; also the leader lease."),
+    opt("cluster", "election_timeout_min_ms", "Lower bound of the randomised election timeout, milliseconds; unset: 4 heartbeats (400 with the default heartbeat).", "400"),
+    opt("cluster", "election_timeout_max_ms", "Upper bound of the randomised election timeout, milliseconds; also the leader lease; unset: 6 heartbeats (600).", "600"),
     later("cluster", "never_leader", "This node never becomes leader."),
     later("cluster", "min_quorum", "Nodes needed for quorum (0 = majority)."),
     later("cluster", "max_batch_entries", "Entries per replication batch."),
@@ -1356,6 +1356,8 @@ mod tests {
     fn fields_table_matches_the_structs() {
         let mut c = Config::default();
         c.node.advertise_address = Some("x:1".into());
+        c.cluster.election_timeout_min_ms = Some(400);
+        c.cluster.election_timeout_max_ms = Some(600);
         c.database.password_file = Some("x".into());
         c.database.database = Some("x".into());
         c.api.token_file = Some("x".into());

@@ -425,6 +425,8 @@ struct Shared {
     hold: AtomicBool,
     /// The server layer's part of a handover.
     handover: std::sync::Mutex<Option<Handover>>,
+    /// Woken when readiness changes, so a leader whose MariaDB died steps down at once.
+    ready_changed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -542,6 +544,7 @@ impl Node {
             elect_paused: AtomicBool::new(false),
             hold: AtomicBool::new(false),
             handover: Default::default(),
+            ready_changed: tokio::sync::Notify::new(),
         });
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
@@ -736,9 +739,8 @@ impl Node {
 
     /// Stops Raft, the listener and the supervisor, and closes the WAL.
     pub async fn shutdown(self) -> Result<(), ClusterError> {
-        for task in
-            [Some(self.server), self.supervisor, Some(self.observer), Some(self.retention)].into_iter().flatten()
-        {
+        let tasks = [Some(self.server), self.supervisor, Some(self.observer), Some(self.retention)];
+        for task in tasks.into_iter().flatten() {
             task.abort();
             let _ = task.await;
         }
@@ -831,6 +833,7 @@ impl Node {
                 if ready { "may" } else { "may not" }
             );
             self.shared.apply_elect();
+            self.shared.ready_changed.notify_one();
         }
     }
 
@@ -1146,7 +1149,10 @@ pub fn supervise_step(leads: bool, ready: bool, holds: bool, switchback: bool) -
 async fn supervise(shared: Arc<Shared>) {
     let mut retry_at = Instant::now();
     loop {
-        tokio::time::sleep(SWITCHBACK_CHECK_INTERVAL).await;
+        tokio::select! {
+            _ = tokio::time::sleep(SWITCHBACK_CHECK_INTERVAL) => {}
+            _ = shared.ready_changed.notified() => {}
+        }
         let m = shared.raft.metrics().borrow().clone();
         let leads = m.state == ServerState::Leader;
         if !leads {

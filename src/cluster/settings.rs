@@ -10,7 +10,7 @@
 //! | `[wal] segment_size_mb`, `fsync` | `wal` | the WAL's own retention stays off (only Raft purges) |
 //! | `[wal] retention_mb`, `retention_hours` | `retention` | the log's limits ([`super::retention::purge_upto`]) |
 //! | `[cluster] heartbeat_interval_ms` | `heartbeat` | ≥ 1 |
-//! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds | heartbeat < min < max |
+//! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds (unset: 4 and 6 heartbeats, [`election_timeouts`]) | heartbeat < min < max |
 //! | `[cluster] disable_auto_election` | same | also turns the switchback off |
 //! | `[cluster] never_leader` | — | not supported yet: an error, rather than a silent leader |
 //! | `[cluster] secret_file` | `secret` ([`load_secret`]) | required; first line, ≥ 16 bytes; unset = proxy only ([`plan`]) |
@@ -81,7 +81,8 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
     if c.never_leader {
         return Err(bad("cluster.never_leader", "not supported by the cluster layer yet; remove it"));
     }
-    let (hb, min, max) = (c.heartbeat_interval_ms, c.election_timeout_min_ms, c.election_timeout_max_ms);
+    let hb = c.heartbeat_interval_ms;
+    let (min, max) = election_timeouts(hb, c.election_timeout_min_ms, c.election_timeout_max_ms);
     if hb == 0 || hb >= min || min >= max {
         return Err(bad(
             "cluster.election_timeout_min_ms",
@@ -105,6 +106,20 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
         retention: retention(&config.wal),
     };
     Ok((cfg, warnings))
+}
+
+/// Heartbeats in the election timeout's lower bound when it is not set.
+pub const ELECTION_MIN_HEARTBEATS: u64 = 4;
+/// Heartbeats in its upper bound (the leader lease) when it is not set.
+pub const ELECTION_MAX_HEARTBEATS: u64 = 6;
+
+/// The election timeout bounds: as set, else [`ELECTION_MIN_HEARTBEATS`] /
+/// [`ELECTION_MAX_HEARTBEATS`] heartbeats (the defaults 100 ms → 400–600 ms; a WolfScale
+/// file's 500 ms → 2000–3000 ms). An upper bound set alone keeps the lower one below it.
+pub fn election_timeouts(heartbeat_ms: u64, min: Option<u64>, max: Option<u64>) -> (u64, u64) {
+    let max = max.unwrap_or(heartbeat_ms.saturating_mul(ELECTION_MAX_HEARTBEATS));
+    let min = min.unwrap_or_else(|| heartbeat_ms.saturating_mul(ELECTION_MIN_HEARTBEATS).min(max.saturating_sub(1)));
+    (min, max)
 }
 
 /// `[wal] retention_mb` / `retention_hours` as the cluster's log limits (0: none).
@@ -251,8 +266,8 @@ mod tests {
         c.node.id = "node-2".into();
         c.node.bind_address = "10.0.0.2:7654".into();
         c.cluster.heartbeat_interval_ms = 100;
-        c.cluster.election_timeout_min_ms = 300;
-        c.cluster.election_timeout_max_ms = 900;
+        c.cluster.election_timeout_min_ms = Some(300);
+        c.cluster.election_timeout_max_ms = Some(900);
         c
     }
 
@@ -277,8 +292,12 @@ mod tests {
         assert_eq!(err(|c| c.node.bind_address = "0.0.0.0:7654".into()), "node.advertise_address");
         assert_eq!(err(|c| c.node.advertise_address = Some("0.0.0.0:1".into())), "node.advertise_address");
         assert_eq!(err(|c| c.cluster.never_leader = true), "cluster.never_leader");
-        assert_eq!(err(|c| c.cluster.election_timeout_min_ms = 900), "cluster.election_timeout_min_ms");
+        assert_eq!(err(|c| c.cluster.election_timeout_min_ms = Some(900)), "cluster.election_timeout_min_ms");
         assert_eq!(err(|c| c.cluster.heartbeat_interval_ms = 300), "cluster.election_timeout_min_ms");
+        assert_eq!(election_timeouts(100, None, None), (400, 600));
+        assert_eq!(election_timeouts(500, None, None), (2000, 3000), "a WolfScale file's heartbeat");
+        assert_eq!(election_timeouts(100, None, Some(300)), (299, 300));
+        assert_eq!(election_timeouts(100, Some(250), Some(1000)), (250, 1000));
 
         let mut c = base();
         c.node.bind_address = "0.0.0.0:7654".into();

@@ -169,7 +169,7 @@ fn link_generations(shared: &Shared, node: &Arc<Node>, applied: &tokio::sync::wa
 pub use crate::cluster::network::endpoints;
 
 /// How often a cluster node asks its local MariaDB whether it answers.
-pub const LOCAL_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub const LOCAL_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest one such probe (connect and `SELECT 1`) may take before it counts as failed.
 pub const LOCAL_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -315,6 +315,11 @@ pub(super) async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak
             link_generations(&shared, &n, &applied);
         }
         if is_leader && leading.is_none() {
+            // Statements this node forwarded to the leader it replaces: cut like a
+            // follower's when that one does not answer.
+            if let (Some((old, addr)), Some(n)) = (leader_proxy.take(), node.upgrade()) {
+                tokio::spawn(cut_if_unreachable(shared.clone(), n, old, addr));
+            }
             publish(&shared, None, &Write::Refused(refusal(Some(me), me)), true, true);
             match start_leading(&node, &config, &mut metrics).await {
                 Ok((run, capture)) => {
@@ -375,7 +380,7 @@ pub(super) async fn lead_while_leader(shared: Arc<Shared>, node: std::sync::Weak
 
 /// How long a replaced leader has to answer on the cluster port before the statements
 /// forwarded to it are given up ("outcome unknown").
-pub const REPLACED_LEADER_PROBE: Duration = Duration::from_secs(1);
+pub const REPLACED_LEADER_PROBE: Duration = Duration::from_millis(400);
 
 /// After the leader changed from `old` (whose proxy is `proxy`): if `old` does not answer
 /// within [`REPLACED_LEADER_PROBE`] (frozen, cut off, dead), statements forwarded to it
