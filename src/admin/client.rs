@@ -48,6 +48,18 @@ pub fn post_json(
     request("POST", addr, path, token, Some(json), timeout)
 }
 
+/// A TCP connection to `addr` whose connect, reads and writes time out after `timeout`.
+fn connect(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    let sock = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address")))?;
+    let stream = TcpStream::connect_timeout(&sock, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
 fn request(
     method: &str,
     addr: &str,
@@ -56,13 +68,7 @@ fn request(
     json: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<Response> {
-    let sock = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address")))?;
-    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let mut stream = connect(addr, timeout)?;
     let length = match (method, json) {
         (_, Some(j)) => format!("Content-Type: application/json\r\nContent-Length: {}\r\n", j.len()),
         ("POST", None) => "Content-Length: 0\r\n".to_string(),
@@ -109,13 +115,7 @@ pub const HEADERS_BYTES_MAX: usize = 64 * 1024;
 /// `timeout` of silence.
 pub fn get_stream(addr: &str, path: &str, token: Option<&str>, timeout: Duration) -> std::io::Result<Streaming> {
     use std::io::BufRead;
-    let sock = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address")))?;
-    let mut stream = TcpStream::connect_timeout(&sock, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let mut stream = connect(addr, timeout)?;
     let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n");
     if let Some(t) = token {
         request.push_str(&format!("Authorization: Bearer {t}\r\n"));
