@@ -255,6 +255,24 @@ impl Drop for Frozen {
     }
 }
 
+/// Before a failure about rows: each node's applied position, and its binlogs copied to
+/// `/tmp/shoal-failed-cluster/db-N` (`mariadb-binlog -v` shows which xid wrote a row).
+fn keep_evidence(c: &Cluster) -> String {
+    let mut out = String::new();
+    for m in c.members.values() {
+        let to = format!("/tmp/shoal-failed-cluster/db-{}", m.id);
+        let _ = std::fs::create_dir_all(&to);
+        let data = m.db.dir.path().join("data");
+        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("mariadb-bin") {
+                let _ = std::fs::copy(e.path(), std::path::Path::new(&to).join(e.file_name()));
+            }
+        }
+        out += &format!("node {} applied {}\n", m.id, m.db.sql("SELECT lsn, term FROM shoal_meta.applied").trim());
+    }
+    out
+}
+
 fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill {sig} {pid}");
@@ -445,7 +463,7 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
                     format!("serial {n} on nodes {on:?}: {op:?}")
                 })
                 .collect();
-            panic!("the nodes' rows differ:\n{}\n{}", odd.join("\n"), c.all_logs());
+            panic!("the nodes' rows differ:\n{}\n{}\n{}", odd.join("\n"), keep_evidence(&c), c.all_logs());
         }
         std::thread::sleep(POLL);
     }
