@@ -648,3 +648,47 @@ fn catch_up_applies_the_wal_and_refuses_a_purged_gap() {
     });
     assert_eq!(checksums(&f, "app.t, shoal_meta.txn"), checksums(&l.db, "app.t, shoal_meta.txn"));
 }
+
+/// A transaction the log holds that this node's MariaDB lost before its prepare was
+/// durable (it died mid-prepare): deciding it finds neither the prepared xid nor its
+/// marker, marks it lost, and `reapply` puts its rows back once, out of log order, with
+/// the applied position unchanged.
+#[test]
+fn a_lost_transaction_is_found_by_its_decision_and_applied_again() {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB");
+    let xids = l.run(&(1..=3).map(|i| format!("INSERT INTO app.t VALUES ({i})")).collect::<Vec<_>>());
+    let log = l.log();
+    // This node applied everything but the second transaction (its MariaDB lost it).
+    let lost_at = log
+        .iter()
+        .position(|c| matches!(&c.entry, Entry::Rows(r) if r.origin == Origin::Captured { xid: xids[1].clone() }))
+        .unwrap();
+    let kept: Vec<Committed> = log.iter().enumerate().filter(|(i, _)| *i != lost_at).map(|(_, c)| c.clone()).collect();
+    let f = follower();
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = applier(&f).await;
+        a.apply(&kept).await.unwrap();
+        let mut conn = mysql_async::Conn::new(opts(&f)).await.unwrap();
+        let _ = shoal::capture::setup::take_lost();
+        assert!(
+            !shoal::capture::setup::settle(&mut conn, &xids[0], true).await.unwrap(),
+            "committed here: no prepared xid"
+        );
+        assert!(!shoal::capture::setup::settle(&mut conn, &xids[1], true).await.unwrap());
+        let lost = shoal::capture::setup::take_lost();
+        assert_eq!(
+            lost.into_iter().collect::<Vec<_>>(),
+            vec![xids[1].clone()],
+            "only the one without a marker is lost"
+        );
+        let Entry::Rows(rows) = log[lost_at].entry.clone() else { unreachable!() };
+        a.reapply(rows.clone()).await.unwrap();
+        a.reapply(rows).await.unwrap();
+        assert_eq!(a.applied_lsn().await.unwrap(), log.len() as u64, "the applied position stays");
+    });
+    assert_eq!(f.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t").trim(), "1,2,3");
+    assert_eq!(f.sql("SELECT COUNT(*) FROM shoal_meta.txn").trim(), "3", "applied once");
+}

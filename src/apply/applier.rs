@@ -127,6 +127,15 @@ impl Applier {
         self.applied().await.map(|_| ())
     }
 
+    /// Applies one captured transaction's rows again, out of log order, unless its marker
+    /// is here: for a transaction the log holds that this MariaDB lost before it was
+    /// prepared (`capture::setup::take_lost`). The applied position stays where it is.
+    pub async fn reapply(&mut self, rows: crate::capture::RowsEntry) -> Result<(), ApplyError> {
+        let (lsn, term) = self.applied().await?;
+        let again = Committed { lsn, term, entry: crate::capture::Entry::Rows(rows) };
+        self.rows(std::slice::from_ref(&again)).await
+    }
+
     /// Applies `batch` (strictly increasing LSNs) and returns the applied LSN after it.
     /// Entries at or below the applied LSN, and captured entries whose marker this
     /// MariaDB already holds, are skipped (counted, and the applied LSN still advances).

@@ -144,13 +144,16 @@ impl RaftApplier {
         }
     }
 
-    /// Shoal's prepared xids on the local MariaDB; `None` when it cannot be asked.
+    /// Shoal's prepared xids on the local MariaDB, and those whose decision it does not
+    /// reflect yet (`setup::undelivered`); `None` when it cannot be asked.
     async fn prepared(&self) -> Option<std::collections::HashSet<String>> {
         let Some(opts) = &self.service else { return Some(Default::default()) };
         let mut conn = mysql_async::Conn::new(opts.clone()).await.ok()?;
         let xids = crate::capture::setup::prepared_xids(&mut conn).await.ok();
         let _ = conn.disconnect().await;
-        xids.map(|x| x.into_iter().collect())
+        let mut all: std::collections::HashSet<String> = xids?.into_iter().collect();
+        all.extend(crate::capture::setup::undelivered());
+        Some(all)
     }
 
     /// Entries for which `own` is true are not applied (their LSN still advances): on the

@@ -152,9 +152,50 @@ pub async fn settle(conn: &mut mysql_async::Conn, xid: &str, commit: bool) -> Re
             remember_decision(xid, commit);
             Ok(true)
         }
-        Err(mysql_async::Error::Server(e)) if e.code == ER_XAER_NOTA => Ok(false),
+        Err(mysql_async::Error::Server(e)) if e.code == ER_XAER_NOTA => {
+            if commit && !has_marker(conn, xid).await? {
+                // Neither prepared nor committed here: MariaDB died before its `XA PREPARE`
+                // was durable. The log holds the transaction; this node must apply it.
+                tracing::warn!(xid, "a transaction the log holds was lost from this node's MariaDB (it died before the prepare was durable); it is applied again from the log");
+                LOST.lock().unwrap_or_else(|e| e.into_inner()).insert(xid.to_string());
+            }
+            Ok(false)
+        }
         Err(e) => Err(e),
     }
+}
+
+/// Whether the local MariaDB holds `xid`'s `shoal_meta.txn` marker (it committed here).
+async fn has_marker(conn: &mut mysql_async::Conn, xid: &str) -> Result<bool, mysql_async::Error> {
+    let n: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM shoal_meta.txn WHERE xid = '{}'", xid.replace('\'', "''")))
+        .await?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
+/// Transactions the log holds (decided: commit) that the local MariaDB lost before they
+/// were prepared durably ([`settle`] finds neither the prepared xid nor its marker). The
+/// node applies their rows again from its log (`server::cluster`, `reapply_lost`).
+static LOST: std::sync::LazyLock<std::sync::Mutex<std::collections::BTreeSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Xids whose decision this MariaDB does not reflect yet: undelivered ([`settle_later`])
+/// or lost ([`LOST`]). A snapshot must not vouch for them.
+pub fn undelivered() -> std::collections::HashSet<String> {
+    let mut out: std::collections::HashSet<String> =
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+    out.extend(LOST.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+    out
+}
+
+/// Takes the lost xids ([`LOST`]) to apply them again.
+pub fn take_lost() -> std::collections::BTreeSet<String> {
+    std::mem::take(&mut *LOST.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Puts back lost xids that could not be applied yet.
+pub fn lost_again(xids: impl IntoIterator<Item = String>) {
+    LOST.lock().unwrap_or_else(|e| e.into_inner()).extend(xids);
 }
 
 /// How long a decision waits in [`settle_later`]'s list before [`settle_pending`] delivers

@@ -567,6 +567,11 @@ impl Node {
         Ok(node)
     }
 
+    /// The log's WAL (read-only uses: finding an entry again).
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
     /// The Raft handle (metrics, membership, and tests).
     pub fn raft(&self) -> &Raft {
         &self.shared.raft

@@ -89,6 +89,16 @@ fn server_error(bytes: &[u8]) -> String {
     bytes.get(4..).and_then(parse_err).map_or_else(|| "unknown error".to_string(), |(c, m)| format!("{m} ({c})"))
 }
 
+/// What a transaction that can never commit (its node stopped leading while it was open)
+/// is answered.
+fn lost_transaction() -> ProxyError {
+    ProxyError::TransactionLost(
+        "this node stopped leading while the transaction was open: it was rolled back and nothing of it \
+         committed; retry the whole transaction (it runs on the new leader)"
+            .into(),
+    )
+}
+
 impl Session {
     fn capture(&self) -> Option<std::sync::Arc<Capture>> {
         self.proxy.capture.load_full()
@@ -141,11 +151,7 @@ impl Session {
             return Ok(());
         }
         self.xa_rollback_silently(false).await;
-        Err(ProxyError::TransactionLost(
-            "this node stopped leading while the transaction was open: it was rolled back and nothing of it \
-             committed; retry the whole transaction (it runs on the new leader)"
-                .into(),
-        ))
+        Err(lost_transaction())
     }
 
     /// Whether `class` would write to a cluster node's own MariaDB with capture off: the
@@ -260,8 +266,19 @@ impl Session {
 
     /// Writes the marker row, ends and prepares the open XA in one round trip, and waits
     /// until the tail's entry for it is durable. On failure the XA is rolled back.
+    ///
+    /// The capture that opened the XA must still be the published one. If it is gone or
+    /// was replaced (this node stopped leading while the statement ran: the check at the
+    /// statement's start passed), the transaction was never proposed: it is rolled back
+    /// and answered [`ProxyError::TransactionLost`]. Committing it would change this
+    /// node's MariaDB only and acknowledge a write the cluster never had (the failover
+    /// test caught that once, 11 ms after a leader lost its term).
     async fn xa_prepare_durable(&mut self) -> Result<(), ProxyError> {
-        let (Some(capture), Some(xa)) = (self.capture(), self.backend.xa.clone()) else { return Ok(()) };
+        let Some(xa) = self.backend.xa.clone() else { return Ok(()) };
+        let Some(capture) = self.capture().filter(|c| c.owns(&xa.open)) else {
+            self.xa_rollback_silently(false).await;
+            return Err(lost_transaction());
+        };
         let waiter = capture.expect(&xa.xid);
         let steps = [
             format!("INSERT INTO shoal_meta.txn (xid) VALUES ('{}')", xa.xid),

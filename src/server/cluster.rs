@@ -212,7 +212,84 @@ async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
             }
             settle_decided(&n, c).await;
         }
+        if ok {
+            reapply_lost(&n, &opts, &config.node.data_dir).await;
+        }
     }
+}
+
+/// Applies again, from the log, the transactions this node's MariaDB lost before they
+/// were prepared (`capture::setup::take_lost`); those not applied yet stay for the next
+/// probe. One the log no longer holds (purged) makes the node need migration.
+async fn reapply_lost(node: &Node, opts: &mysql_async::Opts, data_dir: &std::path::Path) {
+    use crate::capture::{setup, Entry, Origin};
+    let lost = setup::take_lost();
+    if lost.is_empty() {
+        return;
+    }
+    let wal = node.wal().clone();
+    let wanted = lost.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut found = Vec::new();
+        let (first, last) = (wal.first_lsn(), wal.last_lsn());
+        let mut from = first;
+        while from <= last && found.len() < wanted.len() {
+            let to = (from + 1024).min(last + 1);
+            for rec in wal.read_range(from..to).unwrap_or_default() {
+                let Ok(entry) = Entry::decode(&rec.payload) else { continue };
+                let rows: Vec<_> = match entry {
+                    Entry::Rows(r) => vec![r],
+                    Entry::Batch(b) => b,
+                    Entry::Statement(_) => continue,
+                };
+                for r in rows {
+                    if matches!(&r.origin, Origin::Captured { xid } if wanted.contains(xid)) {
+                        found.push(r);
+                    }
+                }
+            }
+            from = to;
+        }
+        found
+    })
+    .await
+    .unwrap_or_default();
+    let in_log: std::collections::BTreeSet<String> = found
+        .iter()
+        .filter_map(|r| match &r.origin {
+            Origin::Captured { xid } => Some(xid.clone()),
+            Origin::Unmanaged { .. } => None,
+        })
+        .collect();
+    let gone: Vec<&String> = lost.iter().filter(|x| !in_log.contains(*x)).collect();
+    if !gone.is_empty() {
+        let why = format!(
+            "transactions {gone:?} are committed in the cluster but were lost from this node's MariaDB, and its log no longer holds them"
+        );
+        tracing::error!("{why}: this node needs `shoal migrate`");
+        let _ = std::fs::write(data_dir.join(crate::cluster::retention::NEEDS_MIGRATION_FILE), format!("{why}\n"));
+    }
+    let mut left = in_log;
+    let mut applier = match crate::apply::Applier::connect(opts.clone()).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "lost transactions wait for the local MariaDB");
+            setup::lost_again(left);
+            return;
+        }
+    };
+    for rows in found {
+        let Origin::Captured { xid } = rows.origin.clone() else { continue };
+        match applier.reapply(rows).await {
+            Ok(()) => {
+                tracing::warn!(%xid, "applied again a transaction this node's MariaDB had lost");
+                left.remove(&xid);
+            }
+            Err(e) => tracing::error!(%xid, error = %e, "could not apply a lost transaction again; retrying"),
+        }
+    }
+    applier.disconnect().await;
+    setup::lost_again(left);
 }
 
 /// Delivers what is decided about prepared transactions no session holds any more: the
