@@ -180,7 +180,7 @@ static LOST: std::sync::LazyLock<std::sync::Mutex<std::collections::BTreeSet<Str
     std::sync::LazyLock::new(Default::default);
 
 /// Xids whose decision this MariaDB does not reflect yet: undelivered ([`settle_later`])
-/// or lost ([`LOST`]). A snapshot must not vouch for them.
+/// or lost (`LOST`). A snapshot must not vouch for them.
 pub fn undelivered() -> std::collections::HashSet<String> {
     let mut out: std::collections::HashSet<String> =
         PENDING.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
@@ -188,7 +188,7 @@ pub fn undelivered() -> std::collections::HashSet<String> {
     out
 }
 
-/// Takes the lost xids ([`LOST`]) to apply them again.
+/// Takes the lost xids (`LOST`) to apply them again.
 pub fn take_lost() -> std::collections::BTreeSet<String> {
     std::mem::take(&mut *LOST.lock().unwrap_or_else(|e| e.into_inner()))
 }
