@@ -488,7 +488,12 @@ impl Session {
             let mut first_failed = None;
             let to_shoal = self.proxy.routing.load().servers.get(conn.server).is_some_and(|s| s.shoal);
             let mut sent = false;
-            let result = async {
+            // Forwarded to the leader's proxy: given up once that leader is known replaced
+            // and unreachable (it would answer only when it comes back, if ever), in any
+            // step: syncing the session, sending, or relaying the answer.
+            let leader_addr = conn.addr.clone();
+            let mut cut = self.proxy.unreachable_leader.subscribe();
+            let work = async {
                 if let Ready::Refused(bytes) =
                     conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await?
                 {
@@ -504,37 +509,30 @@ impl Session {
                     let (f, bytes) = conn.read_response(Expect::Results).await?;
                     first_failed = f.error.map(|code| (code, bytes));
                 }
-                let framer = match to_shoal {
-                    false => conn.relay(expect, &mut self.io).await,
-                    true => {
-                        // Forwarded to the leader's proxy: given up once that leader is
-                        // known replaced and unreachable (it would answer only when it
-                        // comes back, if ever).
-                        let addr = conn.addr.clone();
-                        let mut cut = self.proxy.unreachable_leader.subscribe();
-                        let relayed = tokio::select! {
-                            f = conn.relay(expect, &mut self.io) => Some(f),
-                            _ = cut.wait_for(|a| a.as_deref() == Some(&*addr)) => None,
-                        };
-                        match relayed {
-                            Some(f) => f,
-                            None => {
-                                conn.mark_broken();
-                                Err(ProxyError::BackendIo {
-                                    addr: addr.to_string(),
-                                    source: std::io::Error::new(
-                                        std::io::ErrorKind::TimedOut,
-                                        "it was replaced by a new leader and does not answer",
-                                    ),
-                                })
-                            }
-                        }
-                    }
-                };
+                let framer = conn.relay(expect, &mut self.io).await;
                 self.handle.set_running(None);
                 framer.map(Ok)
-            }
-            .await;
+            };
+            let result = match to_shoal {
+                false => work.await,
+                true => {
+                    let cut_off = cut.wait_for(|a| a.as_deref() == Some(&*leader_addr));
+                    tokio::select! {
+                        r = work => r,
+                        _ = cut_off => {
+                            self.handle.set_running(None);
+                            self.backend.conn().mark_broken();
+                            Err(ProxyError::BackendIo {
+                                addr: leader_addr.to_string(),
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    "it was replaced by a new leader and does not answer",
+                                ),
+                            })
+                        }
+                    }
+                }
+            };
             if let Some((code, bytes)) = first_failed {
                 self.xa_start_failed(code, &bytes);
             }
