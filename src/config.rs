@@ -1030,6 +1030,17 @@ fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigErr
 }
 
 /// Reads the first line of a secret file.
+impl BackendsSection {
+    /// The service account's password: `password_file` (read now, so a rotated file is
+    /// picked up), else `password`.
+    pub fn service_password(&self) -> Result<String, String> {
+        match &self.password_file {
+            Some(f) => read_secret(f).map_err(|e| format!("backends.password_file {}: {e}", f.display())),
+            None => Ok(self.password.clone()),
+        }
+    }
+}
+
 pub fn read_secret(path: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;
     Ok(text.lines().next().unwrap_or_default().trim_end().to_string())

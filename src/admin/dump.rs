@@ -119,12 +119,9 @@ pub async fn dump(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response 
         return refuse(StatusCode::CONFLICT, "this node's MariaDB does not answer; dump another member".into());
     }
     let b = &config.backends;
-    let password = match &b.password_file {
-        Some(f) => match crate::config::read_secret(f) {
-            Ok(p) => p,
-            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("backends.password_file: {e}")),
-        },
-        None => b.password.clone(),
+    let password = match b.service_password() {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
     let tls = match crate::backend::tls::BackendTls::from_config(b) {
         Ok(t) => t,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::conn::probe;
 use crate::backend::tls::BackendTls;
-use crate::config::{read_secret, Config};
+use crate::config::Config;
 use crate::frontend::Proxy;
 use crate::route::{Health as RouterHealth, Role, RoutingTable};
 
@@ -169,10 +169,7 @@ fn now_ms() -> u64 {
 }
 
 pub(super) fn service_password(config: &Config) -> String {
-    match &config.backends.password_file {
-        Some(f) => read_secret(f).unwrap_or_default(),
-        None => config.backends.password.clone(),
-    }
+    config.backends.service_password().unwrap_or_default()
 }
 
 /// Checks one server: greeting, and `read_only` on the primary with a service account.

@@ -89,10 +89,7 @@ impl RaftApplier {
     async fn commit_orphans<'a>(&self, entries: impl Iterator<Item = &'a Entry>) -> Result<(), String> {
         use crate::capture::setup;
         let Some(opts) = self.service.as_ref().filter(|_| setup::has_orphans()) else { return Ok(()) };
-        let xids = entries.flat_map(|e| e.rows().iter()).filter_map(|r| match &r.origin {
-            crate::capture::Origin::Captured { xid } => Some(xid.as_str()),
-            crate::capture::Origin::Unmanaged { .. } => None,
-        });
+        let xids = entries.flat_map(|e| e.rows().iter()).filter_map(super::plan::xid);
         let claimed = setup::claim_orphans(xids);
         if claimed.is_empty() {
             return Ok(());
@@ -131,14 +128,7 @@ impl RaftApplier {
 
     /// Remembers an own captured entry's xids for the next snapshot ([`settled_point`]).
     fn note_own(&mut self, id: LogId, entry: &Entry) {
-        let xids: Vec<String> = entry
-            .rows()
-            .iter()
-            .filter_map(|r| match &r.origin {
-                crate::capture::Origin::Captured { xid } => Some(xid.clone()),
-                crate::capture::Origin::Unmanaged { .. } => None,
-            })
-            .collect();
+        let xids: Vec<String> = entry.rows().iter().filter_map(|r| super::plan::xid(r)).map(str::to_string).collect();
         if !xids.is_empty() {
             self.own_since.push((id, xids));
         }

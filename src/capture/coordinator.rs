@@ -104,10 +104,16 @@ impl LocalWal {
 /// of the record that holds it.
 pub fn captured_xids(wal: &Wal) -> crate::wal::Result<HashMap<String, u64>> {
     let mut out = HashMap::new();
+    scan_captured(wal, |term, xid, _| {
+        out.insert(xid.to_string(), term);
+    })?;
+    Ok(out)
+}
+
+/// Calls `f(term, xid, rows)` for every captured transaction in `wal` (rows and batch
+/// entries), oldest first.
+pub fn scan_captured(wal: &Wal, mut f: impl FnMut(u64, &str, &RowsEntry)) -> crate::wal::Result<()> {
     let (first, last) = (wal.first_lsn(), wal.last_lsn());
-    if last < first {
-        return Ok(out);
-    }
     let mut from = first;
     while from <= last {
         let to = (from + 1024).min(last + 1);
@@ -118,13 +124,13 @@ pub fn captured_xids(wal: &Wal) -> crate::wal::Result<HashMap<String, u64>> {
             let Ok(entry) = Entry::decode(&rec.payload) else { continue };
             for r in entry.rows() {
                 if let Origin::Captured { xid } = &r.origin {
-                    out.insert(xid.clone(), rec.term);
+                    f(rec.term, xid, r);
                 }
             }
         }
         from = to;
     }
-    Ok(out)
+    Ok(())
 }
 
 impl Durable for LocalWal {

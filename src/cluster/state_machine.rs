@@ -289,21 +289,15 @@ impl<A: Applier> RaftSnapshotBuilder<TypeConfig> for StateMachine<A> {
         let upto = g.last_applied;
         let dump = g.applier.dump(upto).await.map_err(|e| sm_err(ErrorVerb::Read, e))?;
         let current = g.snapshot.as_ref().and_then(|(m, _)| m.last_log_id);
-        if dump.last.is_none() || dump.last <= current || dump.last > upto {
+        let newer = dump.last.filter(|l| Some(*l) > current && Some(*l) <= upto);
+        let Some((last, membership)) = newer.and_then(|l| Some((l, membership_at(&g.memberships, Some(l))?))) else {
             // Nothing newer to vouch for: the current snapshot again (openraft keeps it).
-            let (meta, data) = g.snapshot.clone().unwrap_or_default();
-            return Ok(Snapshot { meta, snapshot: Box::new(data) });
-        }
-        let Some(membership) = membership_at(&g.memberships, dump.last) else {
             let (meta, data) = g.snapshot.clone().unwrap_or_default();
             return Ok(Snapshot { meta, snapshot: Box::new(data) });
         };
         g.snapshots_built += 1;
-        let snapshot_id = match dump.last {
-            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.index, g.snapshots_built),
-            None => format!("none-{}", g.snapshots_built),
-        };
-        let meta = SnapshotMeta { last_log_id: dump.last, last_membership: membership, snapshot_id };
+        let snapshot_id = format!("{}-{}-{}", last.leader_id.term, last.index, g.snapshots_built);
+        let meta = SnapshotMeta { last_log_id: Some(last), last_membership: membership, snapshot_id };
         g.keep(meta.clone(), dump.data.clone())?;
         Ok(Snapshot { meta, snapshot: Box::new(dump.data) })
     }

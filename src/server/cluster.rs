@@ -222,45 +222,31 @@ async fn watch_local(node: std::sync::Weak<Node>, config: Arc<Config>) {
 /// were prepared (`capture::setup::take_lost`); those not applied yet stay for the next
 /// probe. One the log no longer holds (purged) makes the node need migration.
 async fn reapply_lost(node: &Node, opts: &mysql_async::Opts, data_dir: &std::path::Path) {
-    use crate::capture::{setup, Entry, Origin};
+    use crate::capture::{coordinator, setup};
     let lost = setup::take_lost();
     if lost.is_empty() {
         return;
     }
-    let wal = node.wal().clone();
-    let wanted = lost.clone();
-    let found = tokio::task::spawn_blocking(move || {
+    let (wal, wanted) = (node.wal().clone(), lost.clone());
+    let scanned = tokio::task::spawn_blocking(move || {
         let mut found = Vec::new();
-        let (first, last) = (wal.first_lsn(), wal.last_lsn());
-        let mut from = first;
-        while from <= last && found.len() < wanted.len() {
-            let to = (from + 1024).min(last + 1);
-            for rec in wal.read_range(from..to).unwrap_or_default() {
-                let Ok(entry) = Entry::decode(&rec.payload) else { continue };
-                let rows: Vec<_> = match entry {
-                    Entry::Rows(r) => vec![r],
-                    Entry::Batch(b) => b,
-                    Entry::Statement(_) => continue,
-                };
-                for r in rows {
-                    if matches!(&r.origin, Origin::Captured { xid } if wanted.contains(xid)) {
-                        found.push(r);
-                    }
-                }
+        coordinator::scan_captured(&wal, |_, xid, rows| {
+            if wanted.contains(xid) {
+                found.push((xid.to_string(), rows.clone()));
             }
-            from = to;
-        }
-        found
-    })
-    .await
-    .unwrap_or_default();
-    let in_log: std::collections::BTreeSet<String> = found
-        .iter()
-        .filter_map(|r| match &r.origin {
-            Origin::Captured { xid } => Some(xid.clone()),
-            Origin::Unmanaged { .. } => None,
         })
-        .collect();
+        .map(|()| found)
+    })
+    .await;
+    let found = match scanned.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "lost transactions wait: this node's log could not be read");
+            setup::lost_again(lost);
+            return;
+        }
+    };
+    let in_log: std::collections::BTreeSet<String> = found.iter().map(|(xid, _)| xid.clone()).collect();
     let gone: Vec<&String> = lost.iter().filter(|x| !in_log.contains(*x)).collect();
     if !gone.is_empty() {
         let why = format!(
@@ -278,8 +264,7 @@ async fn reapply_lost(node: &Node, opts: &mysql_async::Opts, data_dir: &std::pat
             return;
         }
     };
-    for rows in found {
-        let Origin::Captured { xid } = rows.origin.clone() else { continue };
+    for (xid, rows) in found {
         match applier.reapply(rows).await {
             Ok(()) => {
                 tracing::warn!(%xid, "applied again a transaction this node's MariaDB had lost");

@@ -16,7 +16,6 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use mysql_async::prelude::Queryable;
 
 use crate::admin::client;
 use crate::admin::dump::{host_port, COMPLETED_MARK, DUMP_PACKET_MAX, MEMBERSHIP_HEADER, ROWS_HEADER};
@@ -28,6 +27,11 @@ use crate::config::Config;
 /// Longest silence from the source before the migration gives up (mariadb-dump may
 /// think over a large table's first rows).
 pub const DUMP_SILENCE_MAX: Duration = Duration::from_secs(300);
+/// Bytes read from the source and written to `mariadb` at a time.
+pub const DUMP_CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes of the dump's end kept to find mariadb-dump's closing line.
+pub const DUMP_TAIL_BYTES: usize = 4096;
+
 /// How often the progress line is redrawn.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -165,7 +169,7 @@ pub fn migrate(config: &Config, from: &str, token: Option<&str>, show_progress: 
     let mut stdin = restore.stdin.take().context("mariadb has no stdin")?;
     let (mut bytes, mut counter, mut last_shown) = (0u64, RowCounter::default(), Instant::now());
     let mut tail: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; DUMP_CHUNK_BYTES];
     let mut err = std::io::stderr();
     loop {
         let n = r.body.read(&mut buf).with_context(|| format!("reading the dump from {addr}"))?;
@@ -180,8 +184,8 @@ pub fn migrate(config: &Config, from: &str, token: Option<&str>, show_progress: 
         bytes += n as u64;
         counter.feed(chunk);
         tail.extend_from_slice(chunk);
-        if tail.len() > 4096 {
-            tail.drain(..tail.len() - 4096);
+        if tail.len() > DUMP_TAIL_BYTES {
+            tail.drain(..tail.len() - DUMP_TAIL_BYTES);
         }
         if show_progress && last_shown.elapsed() >= PROGRESS_EVERY {
             let line = progress_line(bytes, estimate, counter.rows, rows_estimate, started.elapsed());
@@ -249,7 +253,7 @@ async fn roll_back_prepared(opts: mysql_async::Opts) -> anyhow::Result<usize> {
     let mut conn = mysql_async::Conn::new(opts).await.context("the local MariaDB ([database])")?;
     let xids = crate::capture::setup::prepared_xids(&mut conn).await?;
     for xid in &xids {
-        conn.query_drop(format!("XA ROLLBACK '{}'", xid.replace('\'', "''"))).await?;
+        crate::capture::setup::settle(&mut conn, xid, false).await?;
     }
     let _ = conn.disconnect().await;
     Ok(xids.len())
@@ -257,13 +261,10 @@ async fn roll_back_prepared(opts: mysql_async::Opts) -> anyhow::Result<usize> {
 
 /// `shoal_meta.applied` on the local MariaDB: (LSN, term), (0, 0) when empty.
 async fn applied(opts: mysql_async::Opts) -> anyhow::Result<(u64, u64)> {
-    let mut conn = mysql_async::Conn::new(opts).await.context("the local MariaDB ([database])")?;
-    let row: Option<(u64, u64)> = conn
-        .query_first("SELECT lsn, term FROM shoal_meta.applied WHERE id = 1")
-        .await
-        .context("reading shoal_meta.applied after the restore")?;
-    let _ = conn.disconnect().await;
-    Ok(row.unwrap_or((0, 0)))
+    let mut applier = crate::apply::Applier::connect(opts).await.context("the local MariaDB ([database])")?;
+    let applied = applier.applied().await.context("reading shoal_meta.applied after the restore")?;
+    applier.disconnect().await;
+    Ok(applied)
 }
 
 #[cfg(test)]

@@ -93,11 +93,7 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
     let service = if b.user.is_empty() {
         None
     } else {
-        let password = match &b.password_file {
-            Some(f) => read_secret(f)
-                .map_err(|e| StartError::Config(format!("backends.password_file {}: {e}", f.display())))?,
-            None => b.password.clone(),
-        };
+        let password = b.service_password().map_err(StartError::Config)?;
         Some(ServiceAccount { addr: b.primary.clone(), user: b.user.clone(), password, tls: backend_tls.clone() })
     };
     let users = Users::new(fixed_users(config)?, service.clone());
@@ -147,10 +143,7 @@ fn service_opts(config: &Config) -> anyhow::Result<(mysql_async::Opts, String)> 
         !b.user.is_empty(),
         "replication needs the service account ([backends] user, or [database] user on a cluster node)"
     );
-    let password = match &b.password_file {
-        Some(f) => read_secret(f).map_err(|e| anyhow::anyhow!("backends.password_file {}: {e}", f.display()))?,
-        None => b.password.clone(),
-    };
+    let password = b.service_password().map_err(anyhow::Error::msg)?;
     let backend_tls = BackendTls::from_config(b)?;
     let opts = crate::backend::users::client_opts(&b.primary, &b.user, &password, &backend_tls);
     Ok((opts.into(), password))
