@@ -5,6 +5,7 @@ mod harness;
 
 mod apply;
 mod auth;
+mod auth_matrix;
 mod backend_tls;
 mod bad_input;
 mod capture_tail;

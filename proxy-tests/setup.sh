@@ -27,11 +27,12 @@ fi
 
 # mysql-connector-python 8.4 is pinned: its C extension loads with Debian 12's OpenSSL
 # 3.0 (9.x wheels need OpenSSL 3.2), so both the pure and the C implementation are tested.
-# PyNaCl gives PyMySQL MariaDB's client_ed25519 plugin.
-py_ok='import pymysql, nacl, MySQLdb, pytest, mysql.connector; from mysql.connector import HAVE_CEXT; assert mysql.connector.__version__.startswith("8.4"); assert MySQLdb.version_info[:3] == (2, 2, 7)'
+# PyNaCl gives PyMySQL MariaDB's client_ed25519 plugin; cryptography its caching_sha2_password
+# RSA exchange.
+py_ok='import pymysql, nacl, cryptography, MySQLdb, pytest, mysql.connector; from mysql.connector import HAVE_CEXT; assert mysql.connector.__version__.startswith("8.4"); assert MySQLdb.version_info[:3] == (2, 2, 7)'
 if ! python3 -c "$py_ok" >/dev/null 2>&1; then
-  echo "setup: installing PyMySQL, PyNaCl, mysqlclient 2.2.7, pytest and mysql-connector-python 8.4"
-  pkgs=(pymysql pynacl "mysqlclient==2.2.7" pytest "mysql-connector-python==8.4.0")
+  echo "setup: installing PyMySQL, PyNaCl, cryptography, mysqlclient 2.2.7, pytest and mysql-connector-python 8.4"
+  pkgs=(pymysql pynacl cryptography "mysqlclient==2.2.7" pytest "mysql-connector-python==8.4.0")
   python3 -m pip install -q "${pkgs[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${pkgs[@]}"
 fi

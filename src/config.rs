@@ -235,6 +235,31 @@ pub struct ProxySection {
     pub proxy_protocol: bool,
     /// Networks (`addr/prefix` or an address) whose connections may carry a PROXY header.
     pub proxy_protocol_networks: Vec<String>,
+    /// The auth plugin the greeting names (clients that follow the server start with it).
+    pub default_auth_plugin: GreetingPlugin,
+}
+
+/// `[proxy] default_auth_plugin`: the plugin shoal's greeting names. Either way shoal
+/// accepts both from clients (`frontend::handshake`, `frontend::sha2`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GreetingPlugin {
+    /// As MariaDB greets.
+    #[default]
+    MysqlNativePassword,
+    /// As MySQL 8 greets: clients that follow the server (PyMySQL, node mysql2) log in with
+    /// `caching_sha2_password`.
+    CachingSha2Password,
+}
+
+impl GreetingPlugin {
+    /// The plugin's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GreetingPlugin::MysqlNativePassword => "mysql_native_password",
+            GreetingPlugin::CachingSha2Password => "caching_sha2_password",
+        }
+    }
 }
 
 impl Default for ProxySection {
@@ -244,6 +269,7 @@ impl Default for ProxySection {
             bind_address: "127.0.0.1:8007".into(),
             proxy_protocol: false,
             proxy_protocol_networks: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            default_auth_plugin: GreetingPlugin::default(),
         }
     }
 }
@@ -519,6 +545,9 @@ pub struct TlsSection {
     pub key_file: Option<PathBuf>,
     /// Refuse clients that do not use TLS.
     pub require_secure_transport: bool,
+    /// PEM RSA private key for `caching_sha2_password`'s key exchange with clients that do
+    /// not use TLS; unset, shoal makes one per process (`frontend::sha2`).
+    pub rsa_private_key_file: Option<PathBuf>,
 }
 
 /// `[metrics]`.
@@ -643,6 +672,7 @@ pub const FIELDS: &[FieldDoc] = &[
     f("proxy", "bind_address", "MySQL protocol listener, host:port."),
     f("proxy", "proxy_protocol", "Accept PROXY protocol v1/v2 headers from load balancers (the real client address is used)."),
     f("proxy", "proxy_protocol_networks", "Networks (addr/prefix) whose connections may send a PROXY header; others sending one are refused."),
+    f("proxy", "default_auth_plugin", "The auth plugin the greeting names: \"mysql_native_password\" (as MariaDB) or \"caching_sha2_password\" (as MySQL 8; clients that follow the server, e.g. PyMySQL and node mysql2, then log in with it). Both are accepted either way. See docs/proxy.md, Authentication."),
     f("logging", "level", "error, warn, info, debug, trace, or a tracing filter such as \"shoal=debug\"."),
     f("logging", "format", "text (alias pretty) or json."),
     opt_later("logging", "file", "Log file; logs go to stderr for now.", "\"/var/log/shoal/shoal.log\""),
@@ -681,6 +711,7 @@ pub const FIELDS: &[FieldDoc] = &[
     opt("tls", "cert_file", "PEM certificate chain; TLS is offered to clients when set with key_file.", "\"/etc/shoal/cert.pem\""),
     opt("tls", "key_file", "PEM private key.", "\"/etc/shoal/key.pem\""),
     f("tls", "require_secure_transport", "Refuse clients that do not use TLS."),
+    opt("tls", "rsa_private_key_file", "PEM RSA private key (PKCS#8 or PKCS#1) for caching_sha2_password logins without TLS: clients encrypt the password to its public key. Unset: shoal makes a 3072-bit key at the first such login, new at every start (clients that pin the server's public key need this set). See docs/proxy.md, Authentication.", "\"/etc/shoal/rsa-key.pem\""),
     f("limits", "client_connections_max", "Client connections at once (1-1000000); the next gets error 1040."),
     f("limits", "pool_connections_max", "Backend connections per pool (1-10000); a pool is backend x user x wire format."),
     f("limits", "pool_connections_min", "Idle backend connections kept per pool (0-pool_connections_max)."),

@@ -24,6 +24,11 @@ pub const CLIENT_CONNECTIONS: &str = "shoal_client_connections";
 pub const CLIENT_CONNECTIONS_ACCEPTED: &str = "shoal_client_connections_accepted_total";
 /// Counter: client connections refused because `client_connections_max` was reached.
 pub const CLIENT_CONNECTIONS_REJECTED: &str = "shoal_client_connections_rejected_total";
+/// Counter: client logins, labels `method` (`native`, `sha2_fast`, `sha2_full_tls`,
+/// `sha2_full_rsa`, `relayed`) and `result` (`ok`, `denied`).
+pub const CLIENT_LOGINS: &str = "shoal_client_logins_total";
+/// Counter: HTTP API requests refused for a missing or wrong token.
+pub const API_UNAUTHORIZED: &str = "shoal_api_unauthorized_total";
 /// Counter: bytes received from clients (packet headers included).
 pub const CLIENT_RECEIVED_BYTES: &str = "shoal_client_received_bytes_total";
 /// Counter: bytes sent to clients.
@@ -141,10 +146,12 @@ pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 52] = [
+pub const ALL: [&str; 54] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
+    CLIENT_LOGINS,
+    API_UNAUTHORIZED,
     CLIENT_RECEIVED_BYTES,
     CLIENT_SENT_BYTES,
     STATEMENTS,
@@ -308,6 +315,8 @@ fn describe() {
     describe_gauge!(CLIENT_CONNECTIONS, "Client connections open now.");
     describe_counter!(CLIENT_CONNECTIONS_ACCEPTED, "Client connections accepted.");
     describe_counter!(CLIENT_CONNECTIONS_REJECTED, "Client connections refused by client_connections_max.");
+    describe_counter!(CLIENT_LOGINS, "Client logins by method and result.");
+    describe_counter!(API_UNAUTHORIZED, "HTTP API requests refused for a missing or wrong token.");
     describe_counter!(CLIENT_RECEIVED_BYTES, Unit::Bytes, "Bytes received from clients.");
     describe_counter!(CLIENT_SENT_BYTES, Unit::Bytes, "Bytes sent to clients.");
     describe_counter!(STATEMENTS, "Statements by kind and route.");
@@ -431,6 +440,45 @@ pub fn client_accepted() {
 /// A client connection was refused by `client_connections_max`.
 pub fn client_rejected() {
     h().rejected.increment(1);
+}
+
+/// How a client proved who it is (`shoal_client_logins_total`'s `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// `mysql_native_password`, checked by shoal.
+    Native,
+    /// `caching_sha2_password` against the cached digest.
+    Sha2Fast,
+    /// `caching_sha2_password` with the password sent over TLS.
+    Sha2FullTls,
+    /// `caching_sha2_password` with the password RSA-encrypted.
+    Sha2FullRsa,
+    /// Another plugin, checked by the server (`BackendConn::relay_login`).
+    Relayed,
+}
+
+impl LoginMethod {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoginMethod::Native => "native",
+            LoginMethod::Sha2Fast => "sha2_fast",
+            LoginMethod::Sha2FullTls => "sha2_full_tls",
+            LoginMethod::Sha2FullRsa => "sha2_full_rsa",
+            LoginMethod::Relayed => "relayed",
+        }
+    }
+}
+
+/// A client login ended: accepted (`ok`) or denied.
+pub fn client_login(method: LoginMethod, ok: bool) {
+    let result = if ok { "ok" } else { "denied" };
+    metrics::counter!(CLIENT_LOGINS, "method" => method.name(), "result" => result).increment(1);
+}
+
+/// An API request was refused for its token.
+pub fn api_unauthorized() {
+    metrics::counter!(API_UNAUTHORIZED).increment(1);
 }
 
 /// Bytes read from a client.
@@ -628,6 +676,8 @@ mod tests {
         let counters = [
             CLIENT_CONNECTIONS_ACCEPTED,
             CLIENT_CONNECTIONS_REJECTED,
+            CLIENT_LOGINS,
+            API_UNAUTHORIZED,
             CLIENT_RECEIVED_BYTES,
             CLIENT_SENT_BYTES,
             STATEMENTS,

@@ -66,6 +66,7 @@ pub(super) fn unauthorized(s: &Shared, headers: &HeaderMap) -> Option<Response> 
     if ok {
         None
     } else {
+        crate::metrics::api_unauthorized();
         let body =
             ErrorBody { error: "missing or wrong bearer token (Authorization: Bearer …, see api.token_file)".into() };
         Some((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(body)).into_response())

@@ -14,11 +14,15 @@ use arc_swap::ArcSwap;
 use mysql_async::prelude::Queryable;
 
 use super::tls::BackendTls;
-use crate::protocol::auth::{parse_stored_hash, verify, Credential};
+use crate::protocol::auth::{parse_stored_hash, sha2_digest, sha2_verify, verify, verify_password, Credential, Sha2Digest};
 
 /// Shortest time between two reloads from the backend (a storm of bad logins must not
 /// become a storm of queries).
 pub const RELOAD_INTERVAL_MIN: Duration = Duration::from_secs(1);
+
+/// Accounts whose `caching_sha2_password` digest is kept for the fast path; past this the
+/// cache starts over (every account then does one full authentication again).
+pub const SHA2_CACHE_ENTRIES_MAX: usize = 65_536;
 
 /// A stored password: `None` is the empty password.
 pub type Stage2 = Option<[u8; 20]>;
@@ -46,6 +50,9 @@ pub struct Users {
     relayed: ArcSwap<HashMap<String, String>>,
     service: Option<ServiceAccount>,
     last_reload: Mutex<Option<Instant>>,
+    /// `caching_sha2_password` fast path: the digest of each account's password, learnt
+    /// at its last full authentication, with the credential that password gave.
+    sha2_cache: Mutex<HashMap<String, (Sha2Digest, Credential)>>,
 }
 
 impl Users {
@@ -57,6 +64,7 @@ impl Users {
             relayed: ArcSwap::from_pointee(HashMap::new()),
             service,
             last_reload: Mutex::new(None),
+            sha2_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,22 +96,54 @@ impl Users {
 
     /// Checks a native-password token; reloads from the backend once if nothing matched.
     pub async fn authenticate(&self, user: &str, scramble: &[u8], token: &[u8]) -> Option<Credential> {
-        if let Some(c) = self.try_verify(user, scramble, token) {
+        self.check(user, |stored| stored.iter().find_map(|s| verify(scramble, s.as_ref(), token))).await
+    }
+
+    /// `caching_sha2_password` full authentication: checks the password itself against
+    /// the account's native hashes (reloading once if nothing matched) and, when it matches,
+    /// keeps its digest for the fast path ([`Users::sha2_fast`]).
+    pub async fn authenticate_password(&self, user: &str, password: &[u8]) -> Option<Credential> {
+        let credential = self.check(user, |stored| verify_password(stored, password)).await?;
+        let mut cache = self.sha2_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= SHA2_CACHE_ENTRIES_MAX && !cache.contains_key(user) {
+            cache.clear();
+        }
+        cache.insert(user.to_string(), (sha2_digest(password), credential.clone()));
+        Some(credential)
+    }
+
+    /// `caching_sha2_password` fast path: the token checked against the digest cached at
+    /// the account's last full authentication. An entry whose credential the account no
+    /// longer has (its password changed) does not count.
+    pub fn sha2_fast(&self, user: &str, scramble: &[u8], token: &[u8]) -> Option<Credential> {
+        let (digest, credential) = self.sha2_cache.lock().unwrap_or_else(|p| p.into_inner()).get(user).cloned()?;
+        if !sha2_verify(scramble, &digest, token) {
+            return None;
+        }
+        let stage2 = credential.stage2();
+        self.with_stored(user, |stored| stored.contains(&stage2)).unwrap_or(false).then_some(credential)
+    }
+
+    /// `proof` over the account's stored passwords; when nothing matches, reloads from
+    /// the backend once (at most every [`RELOAD_INTERVAL_MIN`]) and tries again.
+    async fn check(&self, user: &str, proof: impl Fn(&[Stage2]) -> Option<Credential>) -> Option<Credential> {
+        if let Some(c) = self.with_stored(user, &proof).flatten() {
             return Some(c);
         }
         if self.reload_allowed() {
             if let Err(e) = self.reload().await {
                 tracing::warn!(error = %e, "could not reload accounts from the backend");
             }
-            return self.try_verify(user, scramble, token);
+            return self.with_stored(user, &proof).flatten();
         }
         None
     }
 
-    fn try_verify(&self, user: &str, scramble: &[u8], token: &[u8]) -> Option<Credential> {
+    /// `f` over the account's stored passwords (`[users]` first, then the backend's);
+    /// `None` for an unknown account.
+    fn with_stored<T>(&self, user: &str, f: impl FnOnce(&[Stage2]) -> T) -> Option<T> {
         let loaded = self.loaded.load();
-        let candidates = self.fixed.get(user).or_else(|| loaded.get(user))?;
-        candidates.iter().find_map(|s| verify(scramble, s.as_ref(), token))
+        self.fixed.get(user).or_else(|| loaded.get(user)).map(|stored| f(stored))
     }
 
     fn reload_allowed(&self) -> bool {

@@ -11,13 +11,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::io::{ClientIo, ClientStream};
+use super::sha2::CACHING_SHA2_PASSWORD;
 use super::{Proxy, ServerInfo};
 use crate::backend::conn::{BackendConn, Relayed};
+use crate::metrics::{client_login, LoginMethod};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_HANDSHAKE, ER_SECURE_TRANSPORT_REQUIRED};
 use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
 use crate::protocol::handshake::{
-    auth_switch_native, greeting, is_ssl_request, parse_client_hello, ClientHello, NATIVE_PASSWORD,
+    auth_switch, auth_switch_native, greeting, is_ssl_request, parse_client_hello, ClientHello, NATIVE_PASSWORD,
 };
+use crate::config::GreetingPlugin;
 use crate::protocol::proxy_header::{Network, Peeked};
 use crate::protocol::reply::put_err;
 use crate::protocol::CapabilityFlags;
@@ -101,7 +104,7 @@ pub async fn authenticate(
 ) -> Result<(Authenticated, SocketAddr), ProxyError> {
     let info = proxy.server_info().await;
     let scramble = new_scramble();
-    let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation);
+    let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation, proxy.greeting_plugin.as_str());
     io.queue(0, &g);
     io.flush().await?;
     let peer = match &proxy.proxy_protocol {
@@ -140,17 +143,34 @@ pub async fn authenticate(
         let relayed = relay(proxy, io, hello, seq.wrapping_add(1), plugin, &info, scramble).await;
         return relayed.map(|a| (a, peer));
     }
-    let mut token = hello.auth_response.clone();
-    if hello.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) {
-        // caching_sha2_password (MySQL 8 clients) and others: ask for native password
-        // on the same nonce.
-        io.queue(seq.wrapping_add(1), &auth_switch_native(&scramble));
-        io.flush().await?;
-        let (s, p) = io.read_packet().await?;
-        seq = s;
-        token = p.to_vec();
-    }
-    match proxy.users.authenticate(&hello.user, &scramble, &token).await {
+    let (credential, next_seq, using) = if hello.auth_plugin.as_deref() == Some(CACHING_SHA2_PASSWORD) {
+        let mut token = hello.auth_response.clone();
+        if token.is_empty() && proxy.greeting_plugin != GreetingPlugin::CachingSha2Password {
+            // libmysqlclient and libmariadb answer a greeting that names another plugin
+            // with an empty caching_sha2_password response and wait for a switch to it.
+            io.queue(seq.wrapping_add(1), &auth_switch(CACHING_SHA2_PASSWORD, &scramble));
+            io.flush().await?;
+            let (s, p) = io.read_packet().await?;
+            seq = s;
+            token = p.to_vec();
+        }
+        let (c, next) = super::sha2::login(proxy, io, &hello.user, &scramble, &token, seq).await?;
+        (c, next, !token.is_empty())
+    } else {
+        let mut token = hello.auth_response.clone();
+        if hello.auth_plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) {
+            // Other plugins (sha256_password, …): ask for native password on the same nonce.
+            io.queue(seq.wrapping_add(1), &auth_switch_native(&scramble));
+            io.flush().await?;
+            let (s, p) = io.read_packet().await?;
+            seq = s;
+            token = p.to_vec();
+        }
+        let credential = proxy.users.authenticate(&hello.user, &scramble, &token).await;
+        client_login(LoginMethod::Native, credential.is_some());
+        (credential, seq.wrapping_add(1), !token.is_empty())
+    };
+    match credential {
         Some(credential) => Ok((
             Authenticated {
                 user: hello.user,
@@ -158,20 +178,24 @@ pub async fn authenticate(
                 capabilities: hello.capabilities & info.capabilities,
                 collation: hello.collation,
                 database: hello.database,
-                next_seq: seq.wrapping_add(1),
+                next_seq,
                 scramble,
                 relayed: None,
             },
             peer,
         )),
         None => {
-            let using = if token.is_empty() { "NO" } else { "YES" };
-            // MariaDB resolves loopback clients to 'localhost'; say it the same way.
-            let host = if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
-            let msg = format!("Access denied for user '{}'@'{host}' (using password: {using})", hello.user);
-            Err(fail(io, seq.wrapping_add(1), ER_ACCESS_DENIED, "28000", msg).await)
+            let msg = access_denied(&hello.user, peer, using);
+            Err(fail(io, next_seq, ER_ACCESS_DENIED, "28000", msg).await)
         }
     }
+}
+
+/// MariaDB's 1045 text. Loopback clients show as 'localhost', as MariaDB resolves them.
+pub fn access_denied(user: &str, peer: SocketAddr, using_password: bool) -> String {
+    let using = if using_password { "YES" } else { "NO" };
+    let host = if peer.ip().is_loopback() { "localhost".to_string() } else { peer.ip().to_string() };
+    format!("Access denied for user '{user}'@'{host}' (using password: {using})")
 }
 
 /// The connection phase of an account whose plugin shoal cannot check (`ed25519`, …):
@@ -191,6 +215,7 @@ async fn relay(
     target.relayed = Some(plugin.clone());
     match BackendConn::relay_login(&target, io, seq).await {
         Ok(Relayed::In(conn, next_seq)) => {
+            client_login(LoginMethod::Relayed, true);
             tracing::debug!(user = %hello.user, %plugin, "login relayed to the server");
             Ok(Authenticated {
                 user: hello.user,
@@ -204,6 +229,7 @@ async fn relay(
             })
         }
         Ok(Relayed::Refused(msg)) => {
+            client_login(LoginMethod::Relayed, false);
             crate::metrics::error(ER_ACCESS_DENIED);
             Err(ProxyError::ClientProtocol(msg))
         }

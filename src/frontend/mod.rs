@@ -20,6 +20,7 @@ pub mod io;
 pub mod lease;
 pub mod pipelined;
 pub mod session;
+pub mod sha2;
 pub mod stmt;
 pub mod tls;
 pub mod xa;
@@ -86,6 +87,10 @@ pub struct Proxy {
     pub tls_settings: TlsSection,
     /// Set when `[tls]` has a certificate.
     pub tls: Option<TlsAcceptor>,
+    /// The auth plugin the greeting names (`[proxy] default_auth_plugin`).
+    pub greeting_plugin: crate::config::GreetingPlugin,
+    /// `[tls] rsa_private_key_file`, once read (`sha2`: unset, the process makes its own).
+    pub rsa_key: std::sync::OnceLock<Arc<tls::RsaKey>>,
     /// Accounts.
     pub users: Users,
     /// Backend pools.
@@ -150,6 +155,8 @@ impl Proxy {
             limits,
             tls_settings,
             tls,
+            rsa_key: std::sync::OnceLock::new(),
+            greeting_plugin: config.proxy.default_auth_plugin,
             users,
             primary: primary.into(),
             registry: Registry::default(),

@@ -14,6 +14,7 @@ use crate::classify::rewrite::SessionValues;
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
+use super::sha2::{self, CACHING_SHA2_PASSWORD};
 use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
 use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD_MAX};
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
@@ -336,15 +337,25 @@ impl Session {
             return Ok(Flow::Quit);
         }
         let mut token = req.auth;
-        if req.plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) || token.len() != 20 && !token.is_empty() {
-            self.account.scramble = new_scramble();
-            self.io.queue(seq, &auth_switch_native(&self.account.scramble));
-            self.io.flush().await?;
-            let (s, p) = self.io.read_packet().await?;
-            seq = s.wrapping_add(1);
-            token = p.to_vec();
-        }
-        let Some(credential) = self.proxy.users.authenticate(&req.user, &self.account.scramble, &token).await else {
+        let credential = if req.plugin.as_deref() == Some(CACHING_SHA2_PASSWORD) {
+            // The client's packet was sequence 0; the token answers the connection's nonce.
+            let (c, next) = sha2::login(&self.proxy, &mut self.io, &req.user, &self.account.scramble, &token, 0).await?;
+            seq = next;
+            c
+        } else {
+            if req.plugin.as_deref().is_some_and(|p| p != NATIVE_PASSWORD) || token.len() != 20 && !token.is_empty() {
+                self.account.scramble = new_scramble();
+                self.io.queue(seq, &auth_switch_native(&self.account.scramble));
+                self.io.flush().await?;
+                let (s, p) = self.io.read_packet().await?;
+                seq = s.wrapping_add(1);
+                token = p.to_vec();
+            }
+            let credential = self.proxy.users.authenticate(&req.user, &self.account.scramble, &token).await;
+            crate::metrics::client_login(crate::metrics::LoginMethod::Native, credential.is_some());
+            credential
+        };
+        let Some(credential) = credential else {
             let using = if token.is_empty() { "NO" } else { "YES" };
             let msg = format!("Access denied for user '{}'@'localhost' (using password: {using})", req.user);
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;

@@ -76,6 +76,7 @@ pub fn greeting(
     server_version: &str,
     capabilities: C,
     collation: u8,
+    plugin: &str,
 ) -> Vec<u8> {
     // Part 2 of the scramble is sent NUL-terminated (13 bytes), as MariaDB does.
     let mut part2 = scramble[8..].to_vec();
@@ -89,7 +90,7 @@ pub fn greeting(
         capabilities,
         collation,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        Some(NATIVE_PASSWORD.as_bytes()),
+        Some(plugin.as_bytes()),
     );
     let mut out = Vec::with_capacity(128);
     packet.serialize(&mut out);
@@ -190,9 +191,14 @@ pub fn parse_client_hello(payload: &[u8]) -> Option<ClientHello> {
 
 /// An AuthSwitchRequest asking the client to redo auth with `mysql_native_password`.
 pub fn auth_switch_native(scramble: &[u8; SCRAMBLE_BYTES]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + NATIVE_PASSWORD.len() + SCRAMBLE_BYTES + 1);
+    auth_switch(NATIVE_PASSWORD, scramble)
+}
+
+/// An AuthSwitchRequest to `plugin` on `scramble`.
+pub fn auth_switch(plugin: &str, scramble: &[u8; SCRAMBLE_BYTES]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + plugin.len() + SCRAMBLE_BYTES + 1);
     out.push(0xFE);
-    out.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
     out.extend_from_slice(scramble);
     out.push(0);
@@ -269,7 +275,7 @@ mod tests {
     fn greeting_parses_back() {
         let scramble = *b"0123456789abcdefghij";
         let caps = PROXY_CAPABILITIES | C::CLIENT_SSL;
-        let g = greeting(42, &scramble, "10.11.6-MariaDB-shoal", caps, 45);
+        let g = greeting(42, &scramble, "10.11.6-MariaDB-shoal", caps, 45, NATIVE_PASSWORD);
         let s = parse_server_hello(&g).unwrap();
         assert_eq!(s.connection_id, 42);
         assert_eq!(s.scramble, scramble.to_vec());
@@ -300,7 +306,7 @@ mod tests {
         assert!(parse_client_hello(&out[..20]).is_none());
         assert!(parse_server_hello(&[10, 1, 2]).is_none());
         // An auth-data length of 0x80+ made mysql_common overflow (found by the fuzz test).
-        let mut g = greeting(1, &[1; 20], "x", PROXY_CAPABILITIES, 8);
+        let mut g = greeting(1, &[1; 20], "x", PROXY_CAPABILITIES, 8, NATIVE_PASSWORD);
         g[2 + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2] = 0x80;
         assert!(parse_server_hello(&g).is_none());
     }

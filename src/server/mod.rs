@@ -105,7 +105,11 @@ pub async fn build(config: &Config) -> Result<Arc<Proxy>, StartError> {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         _ => None,
     };
+    let rsa_key = config.tls.rsa_private_key_file.as_deref().map(tls::RsaKey::from_file).transpose()?;
     let proxy = Proxy::new(config, acceptor, users, backend_tls);
+    if let Some(k) = rsa_key {
+        let _ = proxy.rsa_key.set(Arc::new(k));
+    }
     // First health round before serving, then keep checking in the background. Over a
     // cluster (`[backends] cluster`) the nodes' APIs say who is up (`over_cluster`).
     if b.cluster.is_empty() {
