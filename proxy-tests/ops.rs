@@ -311,6 +311,10 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
     assert_eq!(sample(&after, &format!("shoal_backend_up{{server=\"{}\",role=\"primary\"}}", db.addr())), 1.0);
     assert_eq!(sample(&after, &format!("shoal_backend_up{{server=\"{down}\",role=\"replica\"}}")), 0.0, "{after}");
     assert_eq!(sample(&after, &format!("shoal_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"))), 1.0);
+    assert!(moved("shoal_client_logins_total{method=\"native\",result=\"ok\"}") >= 2.0, "{after}");
+    assert!(moved("shoal_client_logins_total{method=\"native\",result=\"denied\"}") >= 1.0, "{after}");
+    // The eight refused requests above.
+    assert!(sample(&after, "shoal_api_unauthorized_total") >= 8.0, "{after}");
     // Every documented name that has a value by now is in the scrape (the
     // `shoal_cluster_*`, `shoal_capture_*`, `shoal_apply_*`, causal-wait and forwarding
     // series exist on cluster and capture nodes only; `proxy-tests/cluster.rs`, `capture_tail.rs`, `apply.rs`, `replication.rs`).
@@ -328,6 +332,18 @@ fn http_api_endpoints_and_metrics_move_with_traffic() {
             assert!(after.contains(name), "{name} missing from /metrics");
         }
     }
+
+    // The token rotates with SIGHUP: the new one works, the old one is refused and counted.
+    std::fs::write(&token_file, "n3w-t0ken\n").unwrap();
+    p.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while p.get("/status", token).status != 401 {
+        assert!(Instant::now() < deadline, "the old token still works after SIGHUP: {}", p.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(p.get("/status", Some("n3w-t0ken")).status, 200);
+    let refused = sample(&p.get("/metrics", Some("n3w-t0ken")).body, "shoal_api_unauthorized_total");
+    assert!(refused >= 9.0, "the old token's refusal is counted: {refused}");
 }
 
 #[test]
