@@ -235,12 +235,23 @@ impl Cluster {
         timing: Timing,
         links: Option<(&links::Links, &tokio::runtime::Runtime)>,
     ) -> Cluster {
+        Cluster::start_n(3, extra, token, timing, links)
+    }
+
+    /// [`Cluster::start_linked`] with `n` nodes.
+    pub(crate) fn start_n(
+        n: u64,
+        extra: impl Fn(u64) -> String,
+        token: impl Fn(u64) -> String,
+        timing: Timing,
+        links: Option<(&links::Links, &tokio::runtime::Runtime)>,
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         eprintln!("cluster files in {}", root.path().display());
         let secret = root.path().join("cluster.secret");
         std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
-        let mut dbs: Vec<MariaDb> = (1..=3).map(node_db).collect();
-        let binds: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let mut dbs: Vec<MariaDb> = (1..=n).map(node_db).collect();
+        let binds: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let addrs: Vec<String> = match links {
             Some((l, rt)) => {
                 binds.iter().enumerate().map(|(i, b)| rt.block_on(l.forwarder(i as u64 + 1, b.clone()))).collect()
@@ -577,7 +588,7 @@ pub(crate) fn opts(port: u16, db: Option<&str>) -> mysql_async::Opts {
 
 /// Holds a node's apply: `FLUSH TABLES WITH READ LOCK` on its MariaDB `db` from a
 /// mariadb CLI that keeps the lock until it is killed. Reads there still run.
-fn hold_apply(db: &MariaDb) -> Child {
+pub(crate) fn hold_apply(db: &MariaDb) -> Child {
     use std::io::Write;
     let mut l = Command::new("mariadb")
         .args(["-h127.0.0.1", "-uroot", &format!("-P{}", db.port)])

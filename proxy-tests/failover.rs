@@ -30,103 +30,23 @@ use mysql_async::prelude::Queryable;
 
 use crate::cluster::links::Links;
 use crate::cluster::{opts, Cluster, Timing, POLL, SERIAL, SETTLE_MAX};
+use crate::workload::{serial_writer, Op, Outcome};
 
 /// Writing connections.
 const CLIENTS: usize = 8;
 /// A write slower than this counts as delayed (part of an outage).
 const DELAYED: Duration = Duration::from_millis(250);
-/// Longest one write may take before the client gives up on it (outcome unknown) and
-/// moves on: a paused node holds its clients' statements.
-const WRITE_GIVE_UP: Duration = Duration::from_secs(5);
 /// Longest the cluster may take to take writes from every client again after a fault,
 /// or to bring the preferred leader back after a heal.
 const RECOVERY_MAX: Duration = Duration::from_secs(45);
-/// How long a client tries to connect to a node before it moves to the next one.
-const CONNECT_GIVE_UP: Duration = Duration::from_secs(2);
 /// How long node 2 must keep a lead it was handed before the test believes it holds it.
 const HOLD_CHECK: Duration = Duration::from_secs(2);
 /// How long a fault lasts before it is healed, at least.
 const FAULT_HOLD: Duration = Duration::from_secs(3);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Acked,
-    Failed,
-    Unknown,
-}
-
-/// One write as a client saw it.
-#[derive(Debug, Clone)]
-struct Op {
-    client: usize,
-    serial: u64,
-    /// The node whose proxy it went to.
-    node: u64,
-    start: Instant,
-    end: Instant,
-    outcome: Outcome,
-    error: Option<String>,
-}
-
 /// One fault: name, injected, recovered (every client wrote again), healed, node 1 back
 /// as leader, the node whose clients are left out of its outage.
 type Fault = (&'static str, Instant, Instant, Instant, Instant, Option<u64>);
-
-/// What an error tells about the write (module doc).
-fn classify(e: &mysql_async::Error) -> Outcome {
-    match e {
-        mysql_async::Error::Server(s) if s.message.contains("outcome unknown") => Outcome::Unknown,
-        mysql_async::Error::Server(_) => Outcome::Failed,
-        _ => Outcome::Unknown,
-    }
-}
-
-/// One writing connection: inserts the next serial until `stop`.
-async fn writer(
-    client: usize,
-    nodes: Vec<(u64, u16)>,
-    next: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<Op>>>,
-) {
-    let mut at = client % nodes.len();
-    let mut conn: Option<mysql_async::Conn> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let (node, port) = nodes[at];
-        let Some(c) = conn.as_mut() else {
-            match tokio::time::timeout(CONNECT_GIVE_UP, mysql_async::Conn::new(opts(port, Some("fo")))).await {
-                Ok(Ok(c)) => conn = Some(c),
-                _ => {
-                    at = (at + 1) % nodes.len();
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-            continue;
-        };
-        let serial = next.fetch_add(1, Ordering::SeqCst);
-        let start = Instant::now();
-        let sql = format!("INSERT INTO fo.s (n, client, node) VALUES ({serial}, {client}, {node})");
-        let r = tokio::time::timeout(WRITE_GIVE_UP, c.query_drop(sql)).await;
-        let end = Instant::now();
-        let broken = !matches!(r, Ok(Ok(())) | Ok(Err(mysql_async::Error::Server(_))));
-        let (outcome, error) = match r {
-            Ok(Ok(())) => (Outcome::Acked, None),
-            Ok(Err(e)) => (classify(&e), Some(e.to_string())),
-            Err(_) => (Outcome::Unknown, Some(format!("no answer within {WRITE_GIVE_UP:?}"))),
-        };
-        if broken {
-            conn = None;
-            at = (at + 1) % nodes.len();
-        }
-        log.lock().unwrap().push(Op { client, serial, node, start, end, outcome, error });
-        if outcome == Outcome::Failed {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    if let Some(c) = conn {
-        let _ = tokio::time::timeout(CONNECT_GIVE_UP, c.disconnect()).await;
-    }
-}
 
 /// The longest outage any client saw among `ops` that ended after `from` and started
 /// before `to` (a write in flight when the fault hit counts from its start), leaving
@@ -237,10 +157,10 @@ fn switchover(c: &Cluster, via: u64, to: Option<&str>) {
 }
 
 /// A SIGSTOPped node: resumed and killed if the test fails before it is thawed.
-struct Frozen(Option<std::process::Child>);
+pub(crate) struct Frozen(pub(crate) Option<std::process::Child>);
 
 impl Frozen {
-    fn thaw(mut self) -> Option<std::process::Child> {
+    pub(crate) fn thaw(mut self) -> Option<std::process::Child> {
         self.0.take()
     }
 }
@@ -257,7 +177,7 @@ impl Drop for Frozen {
 
 /// Before a failure about rows: each node's applied position, and its binlogs copied to
 /// `/tmp/shoal-failed-cluster/db-N` (`mariadb-binlog -v` shows which xid wrote a row).
-fn keep_evidence(c: &Cluster) -> String {
+pub(crate) fn keep_evidence(c: &Cluster) -> String {
     let mut out = String::new();
     for m in c.members.values() {
         let to = format!("/tmp/shoal-failed-cluster/db-{}", m.id);
@@ -273,7 +193,7 @@ fn keep_evidence(c: &Cluster) -> String {
     out
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill {sig} {pid}");
 }
@@ -300,8 +220,9 @@ fn a_workload_rides_through_kills_pauses_a_dead_mariadb_and_switchovers() {
     let mut idle: Vec<mysql_async::Conn> = nodes[1..].iter().map(|(_, port)| connect(*port)).collect();
     let (next, stop, log) =
         (Arc::new(AtomicU64::new(1)), Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
-    let writers: Vec<_> =
-        (0..CLIENTS).map(|i| rt.spawn(writer(i, nodes.clone(), next.clone(), stop.clone(), log.clone()))).collect();
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|i| rt.spawn(serial_writer(i, nodes.clone(), ("fo", "s"), next.clone(), stop.clone(), log.clone())))
+        .collect();
     every_client_acked_after(&log, Instant::now(), &mut c, "workload start");
 
     let mut faults: Vec<Fault> = Vec::new();

@@ -14,7 +14,9 @@ use arc_swap::ArcSwap;
 use mysql_async::prelude::Queryable;
 
 use super::tls::BackendTls;
-use crate::protocol::auth::{parse_stored_hash, sha2_digest, sha2_verify, verify, verify_password, Credential, Sha2Digest};
+use crate::protocol::auth::{
+    parse_stored_hash, sha2_digest, sha2_verify, verify, verify_password, Credential, Sha2Digest,
+};
 
 /// Shortest time between two reloads from the backend (a storm of bad logins must not
 /// become a storm of queries).

@@ -14,13 +14,13 @@ use super::io::{ClientIo, ClientStream};
 use super::sha2::CACHING_SHA2_PASSWORD;
 use super::{Proxy, ServerInfo};
 use crate::backend::conn::{BackendConn, Relayed};
-use crate::metrics::{client_login, LoginMethod};
+use crate::config::GreetingPlugin;
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_HANDSHAKE, ER_SECURE_TRANSPORT_REQUIRED};
+use crate::metrics::{client_login, LoginMethod};
 use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
 use crate::protocol::handshake::{
     auth_switch, auth_switch_native, greeting, is_ssl_request, parse_client_hello, ClientHello, NATIVE_PASSWORD,
 };
-use crate::config::GreetingPlugin;
 use crate::protocol::proxy_header::{Network, Peeked};
 use crate::protocol::reply::put_err;
 use crate::protocol::CapabilityFlags;
@@ -104,7 +104,8 @@ pub async fn authenticate(
 ) -> Result<(Authenticated, SocketAddr), ProxyError> {
     let info = proxy.server_info().await;
     let scramble = new_scramble();
-    let g = greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation, proxy.greeting_plugin.as_str());
+    let g =
+        greeting(conn_id, &scramble, &info.version, info.capabilities, info.collation, proxy.greeting_plugin.as_str());
     io.queue(0, &g);
     io.flush().await?;
     let peer = match &proxy.proxy_protocol {

@@ -59,7 +59,9 @@ async fn rsa_key(configured: &OnceLock<Arc<RsaKey>>) -> Result<Arc<RsaKey>, Prox
             made.map_err(|e| e.to_string()).and_then(|k| k).map(Arc::new)
         })
         .await
-        .map_err(|e| ProxyError::ClientProtocol(format!("caching_sha2_password: {e}; set [tls] rsa_private_key_file")))?;
+        .map_err(|e| {
+            ProxyError::ClientProtocol(format!("caching_sha2_password: {e}; set [tls] rsa_private_key_file"))
+        })?;
     tracing::info!(bits = super::tls::RSA_KEY_BITS, "made an RSA key for caching_sha2_password's key exchange");
     Ok(key.clone())
 }

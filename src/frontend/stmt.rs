@@ -9,12 +9,12 @@ use bytes::{Bytes, BytesMut};
 use super::handshake::{fail, new_scramble};
 use super::pipelined::{Offer, PipeRun};
 use super::session::{classify_cached, com, with_session_values, Flow, Session};
+use super::sha2::{self, CACHING_SHA2_PASSWORD};
 use crate::backend::conn::Ready;
 use crate::classify::rewrite::SessionValues;
 use crate::classify::{Classification, Flags, Kind};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_MAX_PREPARED_STMT_COUNT, ER_UNKNOWN_STMT_HANDLER};
 use crate::protocol::framer::Expect;
-use super::sha2::{self, CACHING_SHA2_PASSWORD};
 use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
 use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD_MAX};
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
@@ -339,7 +339,8 @@ impl Session {
         let mut token = req.auth;
         let credential = if req.plugin.as_deref() == Some(CACHING_SHA2_PASSWORD) {
             // The client's packet was sequence 0; the token answers the connection's nonce.
-            let (c, next) = sha2::login(&self.proxy, &mut self.io, &req.user, &self.account.scramble, &token, 0).await?;
+            let (c, next) =
+                sha2::login(&self.proxy, &mut self.io, &req.user, &self.account.scramble, &token, 0).await?;
             seq = next;
             c
         } else {

@@ -48,6 +48,14 @@ impl Links {
         self.changed.send_modify(|g| *g += 1);
     }
 
+    /// Cuts the one directed link `from` → `to` (connections `from` dials to `to`; the
+    /// other direction still carries). Used by the chaos harness (`proxy-tests/chaos`).
+    #[allow(dead_code)]
+    pub fn cut(&self, from: NodeId, to: NodeId) {
+        self.cut.lock().unwrap().insert((from, to));
+        self.changed.send_modify(|g| *g += 1);
+    }
+
     /// Restores every link.
     pub fn heal(&self) {
         self.cut.lock().unwrap().clear();
