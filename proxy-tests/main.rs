@@ -11,6 +11,7 @@ mod capture_tail;
 mod cli;
 mod clients;
 mod cluster;
+mod cluster_tls;
 mod failover;
 mod isolation;
 mod migrate;

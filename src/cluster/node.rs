@@ -546,6 +546,8 @@ impl Node {
             handover: Default::default(),
             ready_changed: tokio::sync::Notify::new(),
         });
+        let transport = if cfg.auth.tls.is_some() { "mutual TLS" } else { "plain TCP" };
+        tracing::info!(addr = %cfg.addr, transport, "cluster port listening");
         let server =
             tokio::spawn(serve(listener, cfg.id, cfg.auth.clone(), raft.clone(), admin_handler(&shared), stats));
         let supervisor = (!cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
