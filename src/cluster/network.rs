@@ -5,8 +5,8 @@
 //! # Connection
 //!
 //! ```text
-//!   [TLS 1.3 handshake, both certificates checked: super::tls]   (only with [cluster] tls_*)
 //! client (dialer)                                server (listener)
+//!   [TLS 1.3 handshake, both certificates checked: super::tls]   ◀──▶  (only with [cluster] tls_*)
 //!   Hello     magic "SHOALP1\0" | client id u64 | nonce_c [32]      ──▶
 //!   ◀──  Challenge  server id u64 | nonce_s [32] | mac_s [32]
 //!          client checks mac_s = HMAC(secret, "shoal-peer server" | nonce_c | nonce_s | ids)
