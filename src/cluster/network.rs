@@ -74,7 +74,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LengthDelimitedCodec, LengthDelimitedCodecError};
 
-use super::tls::{server_name, PeerTls};
+use super::tls::{explain_accept, explain_dial, rustls_error, server_name, PeerTls};
 use super::types::{NodeId, Raft, SnapshotData, TypeConfig};
 
 /// Largest frame either side sends or accepts, bytes (an AppendEntries of
@@ -408,11 +408,6 @@ fn io_error(e: impl std::fmt::Display, doing: &str) -> PeerError {
     PeerError::new(FailureCause::Io, format!("{doing}: {e}"))
 }
 
-/// The rustls error inside an I/O error of a TLS stream, if that is what it is.
-fn rustls_error(e: &std::io::Error) -> Option<&tokio_rustls::rustls::Error> {
-    e.get_ref().and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>())
-}
-
 /// An error of the stream under the frames, classified: TLS when rustls made it, else I/O.
 fn stream_error(e: std::io::Error, doing: &str) -> PeerError {
     match rustls_error(&e) {
@@ -457,58 +452,13 @@ async fn send_frame(conn: &mut Conn, frame: Bytes, doing: &str) -> Result<(), Pe
     conn.send(frame).await.map_err(|e| stream_error(e, doing))
 }
 
-/// Why a dialer's TLS handshake with `addr` failed, and what to do. Pure.
-fn explain_dial_tls(addr: &str, e: &std::io::Error) -> String {
-    use tokio_rustls::rustls::{CertificateError, Error};
-    let hint = match rustls_error(e) {
-        Some(Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
-            "its certificate does not name the host of its member address (a name must be a DNS SAN, an IP address an \
-             IP SAN): reissue the peer's certificate with that name, or dial it by a name the certificate holds"
-                .to_string()
-        }
-        Some(Error::InvalidCertificate(c)) => format!(
-            "its certificate was refused ({c:?}): is it signed by the CA in this node's [cluster] tls_ca_file?"
-        ),
-        Some(Error::AlertReceived(a)) => format!(
-            "it refused this node's certificate ({a:?}): is this node's tls_cert_file signed by the CA in the peer's tls_ca_file?"
-        ),
-        Some(other) => format!("{other}"),
-        None => "the peer ended the handshake: does it run with [cluster] tls_cert_file, tls_key_file and tls_ca_file set?"
-            .to_string(),
-    };
-    format!("TLS with peer {addr} failed: {e}; {hint}")
-}
-
-/// Why a listener's TLS handshake with a dialer failed, and what to do. Pure.
-fn explain_accept_tls(e: &std::io::Error) -> String {
-    use tokio_rustls::rustls::Error;
-    let hint = match rustls_error(e) {
-        Some(Error::NoCertificatesPresented) => {
-            "the peer showed no client certificate: set [cluster] tls_cert_file and tls_key_file on it".to_string()
-        }
-        Some(Error::InvalidCertificate(c)) => {
-            format!("its client certificate was refused ({c:?}): is it signed by the CA in this node's [cluster] tls_ca_file?")
-        }
-        Some(Error::AlertReceived(a)) => {
-            format!("it refused this node's certificate ({a:?}): is this node's tls_cert_file signed by the CA in its tls_ca_file?")
-        }
-        Some(Error::InvalidMessage(_)) => {
-            "the peer did not begin TLS: set [cluster] tls_cert_file, tls_key_file and tls_ca_file on every node, or on none"
-                .to_string()
-        }
-        Some(other) => format!("{other}"),
-        None => "the peer ended the handshake".to_string(),
-    };
-    format!("TLS handshake failed: {e}; {hint}")
-}
-
 /// The dialer's stream to `addr`: `tcp` itself, or TLS over it.
 async fn dial_stream(tcp: TcpStream, addr: &str, tls: Option<&PeerTls>) -> Result<Conn, PeerError> {
     let Some(tls) = tls else { return Ok(framed(tcp)) };
     let name = server_name(addr).map_err(|e| PeerError::new(FailureCause::Tls, e))?;
     match tls.connector().connect(name, tcp).await {
         Ok(s) => Ok(framed(s)),
-        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_dial_tls(addr, &e))),
+        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_dial(addr, &e))),
     }
 }
 
@@ -517,7 +467,7 @@ async fn accept_stream(tcp: TcpStream, tls: Option<&PeerTls>) -> Result<Conn, Pe
     let Some(tls) = tls else { return Ok(framed(tcp)) };
     match tls.acceptor().accept(tcp).await {
         Ok(s) => Ok(framed(s)),
-        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_accept_tls(&e))),
+        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_accept(&e))),
     }
 }
 

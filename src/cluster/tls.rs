@@ -1,6 +1,7 @@
 //! Mutual TLS on the cluster port (`[cluster] tls_cert_file`, `tls_key_file`,
-//! `tls_ca_file`): the rustls configurations of both ends ([`PeerTls`]) and the name a
-//! dialer checks in the certificate of the peer it dials ([`server_name`]).
+//! `tls_ca_file`): the rustls configurations of both ends ([`PeerTls`]), the name a
+//! dialer checks in the certificate of the peer it dials ([`server_name`]), and what a
+//! failed handshake tells the operator (`explain_dial`, `explain_accept`).
 //!
 //! With all three files set, every peer connection, both directions, is TLS 1.3 before
 //! the first frame; the HMAC handshake of [`super::network`] then runs inside it (the
@@ -160,6 +161,56 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_string()).map_err(|_| {
         format!("peer address {addr:?}: {host:?} is not a host name or IP address the peer's certificate can name")
     })
+}
+
+/// The rustls error inside an I/O error of a TLS stream, if that is what it is.
+pub(super) fn rustls_error(e: &std::io::Error) -> Option<&tokio_rustls::rustls::Error> {
+    e.get_ref().and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>())
+}
+
+/// Why a dialer's TLS handshake with `addr` failed, and what to do. Pure.
+pub(super) fn explain_dial(addr: &str, e: &std::io::Error) -> String {
+    use tokio_rustls::rustls::{CertificateError, Error};
+    let hint = match rustls_error(e) {
+        Some(Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
+            "its certificate does not name the host of its member address (a name must be a DNS SAN, an IP address an \
+             IP SAN): reissue the peer's certificate with that name, or dial it by a name the certificate holds"
+                .to_string()
+        }
+        Some(Error::InvalidCertificate(c)) => format!(
+            "its certificate was refused ({c:?}): is it signed by the CA in this node's [cluster] tls_ca_file?"
+        ),
+        Some(Error::AlertReceived(a)) => format!(
+            "it refused this node's certificate ({a:?}): is this node's tls_cert_file signed by the CA in the peer's tls_ca_file?"
+        ),
+        Some(other) => format!("{other}"),
+        None => "the peer ended the handshake: does it run with [cluster] tls_cert_file, tls_key_file and tls_ca_file set?"
+            .to_string(),
+    };
+    format!("TLS with peer {addr} failed: {e}; {hint}")
+}
+
+/// Why a listener's TLS handshake with a dialer failed, and what to do. Pure.
+pub(super) fn explain_accept(e: &std::io::Error) -> String {
+    use tokio_rustls::rustls::Error;
+    let hint = match rustls_error(e) {
+        Some(Error::NoCertificatesPresented) => {
+            "the peer showed no client certificate: set [cluster] tls_cert_file and tls_key_file on it".to_string()
+        }
+        Some(Error::InvalidCertificate(c)) => {
+            format!("its client certificate was refused ({c:?}): is it signed by the CA in this node's [cluster] tls_ca_file?")
+        }
+        Some(Error::AlertReceived(a)) => {
+            format!("it refused this node's certificate ({a:?}): is this node's tls_cert_file signed by the CA in its tls_ca_file?")
+        }
+        Some(Error::InvalidMessage(_)) => {
+            "the peer did not begin TLS: set [cluster] tls_cert_file, tls_key_file and tls_ca_file on every node, or on none"
+                .to_string()
+        }
+        Some(other) => format!("{other}"),
+        None => "the peer ended the handshake".to_string(),
+    };
+    format!("TLS handshake failed: {e}; {hint}")
 }
 
 #[cfg(test)]
