@@ -94,7 +94,7 @@ async fn cluster(base: &Path) -> (tempfile::TempDir, Vec<Node>) {
             advertise: addr.clone(),
             wal_dir: dir.path().join(format!("node-{id}")),
             wal: WalOptions::default(),
-            secret: secret.clone(),
+            auth: shoal::cluster::network::PeerAuth::plain(secret.clone()),
             heartbeat: Duration::from_millis(50),
             election_timeout_min: Duration::from_millis(300),
             election_timeout_max: Duration::from_millis(900),

@@ -170,6 +170,14 @@ impl Member {
         (r.status == 200).then(|| serde_json::from_str(&r.body).ok()).flatten()
     }
 
+    /// Adds `lines` (TOML, each ending in a newline) to section `[section]` of its file.
+    pub(crate) fn add_to_section(&self, section: &str, lines: &str) {
+        let header = format!("[{section}]\n");
+        let text = std::fs::read_to_string(&self.file).unwrap();
+        assert!(text.contains(&header), "node {}'s file has no {header}", self.id);
+        std::fs::write(&self.file, text.replacen(&header, &format!("{header}{lines}"), 1)).unwrap();
+    }
+
     pub(crate) fn logs(&self) -> String {
         (1..=self.starts)
             .map(|n| std::fs::read_to_string(self.dir.join(format!("node.{n}.log"))).unwrap_or_default())
@@ -235,11 +243,12 @@ impl Cluster {
         timing: Timing,
         links: Option<(&links::Links, &tokio::runtime::Runtime)>,
     ) -> Cluster {
-        Cluster::start_n(3, extra, token, timing, links)
+        Cluster::prepare(3, extra, token, timing, links).launch()
     }
 
-    /// [`Cluster::start_linked`] with `n` nodes.
-    pub(crate) fn start_n(
+    /// The `n` members of [`Cluster::start_linked`], their files written, none running
+    /// yet (a test may add to their files, then [`Cluster::launch`]).
+    pub(crate) fn prepare(
         n: u64,
         extra: impl Fn(u64) -> String,
         token: impl Fn(u64) -> String,
@@ -269,15 +278,20 @@ impl Cluster {
             m.token = Some(token(id));
             members.insert(id, m);
         }
-        let mut c = Cluster { members, leaders_by_term: BTreeMap::new(), _root: root };
-        for m in c.members.values_mut() {
+        Cluster { members, leaders_by_term: BTreeMap::new(), _root: root }
+    }
+
+    /// Runs `shoal start --bootstrap` on every member; returns once node 1 (the preferred
+    /// leader) leads and every node agrees.
+    pub(crate) fn launch(mut self) -> Cluster {
+        for m in self.members.values_mut() {
             m.spawn(&["start", "--bootstrap"]);
         }
         let started = Instant::now();
         loop {
-            let (l, _) = c.agreed_leader(started + SETTLE_MAX, "node 1 leads");
+            let (l, _) = self.agreed_leader(started + SETTLE_MAX, "node 1 leads");
             if l == 1 {
-                return c;
+                return self;
             }
             std::thread::sleep(POLL);
         }

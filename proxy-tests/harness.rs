@@ -425,7 +425,7 @@ pub fn test_node_config(
         advertise: addr.to_string(),
         wal_dir: dir.join(format!("node-{id}")),
         wal: shoal::wal::WalOptions::default(),
-        secret: secret.clone(),
+        auth: shoal::cluster::network::PeerAuth::plain(secret.clone()),
         heartbeat: Duration::from_millis(50),
         election_timeout_min: Duration::from_millis(300),
         election_timeout_max: Duration::from_millis(900),

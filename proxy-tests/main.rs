@@ -13,6 +13,7 @@ mod chaos;
 mod cli;
 mod clients;
 mod cluster;
+mod cluster_tls;
 mod failover;
 mod isolation;
 mod migrate;

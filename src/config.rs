@@ -179,6 +179,13 @@ pub struct ClusterSection {
     pub disable_auto_election: bool,
     /// File holding the cluster secret every node shares (peer authentication).
     pub secret_file: Option<PathBuf>,
+    /// This node's PEM certificate chain for mutual TLS on the cluster port (with
+    /// `tls_key_file` and `tls_ca_file`: all three or none).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates every peer's certificate must chain to.
+    pub tls_ca_file: Option<PathBuf>,
     /// How long a write waits for the cluster to take it (a quorum to hold the leader's
     /// lease) before it fails and is rolled back.
     pub write_timeout_ms: u64,
@@ -198,6 +205,9 @@ impl Default for ClusterSection {
             max_batch_entries: 5000,
             disable_auto_election: false,
             secret_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
             write_timeout_ms: 10_000,
         }
     }
@@ -659,6 +669,19 @@ pub const FIELDS: &[FieldDoc] = &[
         "File whose first line is the cluster secret (at least 16 bytes, the same on every node); peers that cannot prove it are refused. Setting it turns cluster mode on: `shoal start` runs the Raft node.",
         "\"/etc/shoal/cluster.secret\"",
     ),
+    opt(
+        "cluster",
+        "tls_cert_file",
+        "PEM certificate chain of this node for mutual TLS on the cluster port, shown to peers both ways; set with tls_key_file and tls_ca_file (all three or none). It must name the host of this node's address as peers dial it (DNS or IP SAN). See docs/cluster.md, Mutual TLS.",
+        "\"/etc/shoal/node-1.pem\"",
+    ),
+    opt("cluster", "tls_key_file", "PEM private key of tls_cert_file.", "\"/etc/shoal/node-1-key.pem\""),
+    opt(
+        "cluster",
+        "tls_ca_file",
+        "PEM CA certificates every peer's certificate must chain to (both ways: the listener requires a client certificate).",
+        "\"/etc/shoal/cluster-ca.pem\"",
+    ),
     f("api", "enabled", "Run the HTTP API."),
     f("api", "bind_address", "HTTP API address, host:port. Loopback by default; 0.0.0.0 exposes it."),
     later("api", "cors_enabled", "WolfScale's CORS switch."),
@@ -917,6 +940,7 @@ impl Config {
                 "a client certificate needs its key: set both backends.tls_cert_file and backends.tls_key_file, or neither",
             ));
         }
+        cluster_tls_complete(&self.cluster)?;
         range("limits.client_connections_max", l.client_connections_max.into(), 1, 1_000_000)?;
         range("limits.pool_connections_max", l.pool_connections_max.into(), 1, 10_000)?;
         range("limits.pool_connections_min", l.pool_connections_min.into(), 0, l.pool_connections_max.into())?;
@@ -1034,6 +1058,43 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `[cluster] tls_cert_file`, `tls_key_file`, `tls_ca_file`: all three or none, and only
+/// with `secret_file` (the secret handshake runs inside TLS). Pure.
+///
+/// | files set | `secret_file` | result |
+/// |---|---|---|
+/// | none | any | ok: plain TCP |
+/// | all three | set | ok: mutual TLS |
+/// | all three | unset | error naming `cluster.secret_file` |
+/// | one or two | any | error naming the first set field and the missing ones |
+fn cluster_tls_complete(c: &ClusterSection) -> Result<(), ConfigError> {
+    let fields = [
+        ("cluster.tls_cert_file", &c.tls_cert_file),
+        ("cluster.tls_key_file", &c.tls_key_file),
+        ("cluster.tls_ca_file", &c.tls_ca_file),
+    ];
+    let Some((first, path)) = fields.iter().find_map(|(f, p)| p.as_ref().map(|p| (*f, p))) else { return Ok(()) };
+    let missing: Vec<&str> = fields.iter().filter(|(_, p)| p.is_none()).map(|(f, _)| *f).collect();
+    if !missing.is_empty() {
+        return Err(ConfigError::invalid(
+            first,
+            path.display(),
+            format!(
+                "mutual TLS on the cluster port needs cluster.tls_cert_file, cluster.tls_key_file and cluster.tls_ca_file: set {} too, or none of them",
+                missing.join(" and ")
+            ),
+        ));
+    }
+    if c.secret_file.is_none() {
+        return Err(ConfigError::invalid(
+            "cluster.secret_file",
+            "",
+            "cluster.tls_* are set but cluster.secret_file is not: the secret handshake runs inside TLS and cluster mode needs it; set secret_file",
+        ));
+    }
+    Ok(())
 }
 
 fn address(field: &'static str, v: &str, empty_ok: bool) -> Result<(), ConfigError> {
@@ -1324,6 +1385,24 @@ mod tests {
         assert!(e.contains("tls"), "{e}");
     }
 
+    /// The rows of [`cluster_tls_complete`]'s table.
+    #[test]
+    fn cluster_tls_fields() {
+        let files = "tls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\ntls_ca_file = \"/ca.pem\"\n";
+        assert!(parse("[cluster]\n").is_ok());
+        let c = parse(&format!("[cluster]\nsecret_file = \"/s\"\n{files}")).unwrap().config;
+        assert_eq!(c.cluster.tls_ca_file.as_deref(), Some(Path::new("/ca.pem")));
+        let e = parse(&format!("[cluster]\n{files}")).unwrap_err().to_string();
+        assert!(e.contains("cluster.secret_file") && e.contains("set secret_file"), "{e}");
+        let e = parse("[cluster]\nsecret_file = \"/s\"\ntls_key_file = \"/k.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("cluster.tls_key_file = /k.pem"), "{e}");
+        assert!(e.contains("set cluster.tls_cert_file and cluster.tls_ca_file too"), "{e}");
+        let e = parse("[cluster]\nsecret_file = \"/s\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set cluster.tls_ca_file too"), "{e}");
+    }
+
     #[test]
     fn wrong_type_names_the_field() {
         let e = parse("[limits]\npool_connections_max = \"many\"\n").unwrap_err().to_string();
@@ -1412,6 +1491,9 @@ mod tests {
         c.backends.tls_key_file = Some("x".into());
         c.backends.cluster_token_file = Some("x".into());
         c.cluster.secret_file = Some("x".into());
+        c.cluster.tls_cert_file = Some("x".into());
+        c.cluster.tls_key_file = Some("x".into());
+        c.cluster.tls_ca_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());
         c.users.insert(

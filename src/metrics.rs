@@ -76,7 +76,7 @@ pub const PIPE_STATEMENTS: &str = "shoal_pipe_statements_total";
 pub const PIPE_BATCHES: &str = "shoal_pipe_batches_total";
 
 /// Counter: failed cluster peer connections and requests, label `cause` (`auth_refused`,
-/// `auth_failed`, `connect`, `timeout`, `io`; see `src/cluster/network.rs`).
+/// `auth_failed`, `connect`, `timeout`, `io`, `tls`; see `src/cluster/network.rs`).
 pub const CLUSTER_PEER_FAILURES: &str = "shoal_cluster_peer_failures_total";
 /// Gauge: this node's current Raft term.
 pub const CLUSTER_TERM: &str = "shoal_cluster_term";

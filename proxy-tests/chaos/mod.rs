@@ -359,13 +359,14 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     let steps = plan(p.seed, p.rounds, p.nodes as usize);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let links = Links::new();
-    let mut c = Cluster::start_n(
+    let mut c = Cluster::prepare(
         p.nodes,
         |_| "[routing]\n".into(),
         |id| format!("token-{id}"),
         Timing::Test,
         Some((&links, &rt)),
-    );
+    )
+    .launch();
     let accounts: Vec<String> = (1..=ACCOUNTS).map(|i| format!("({i}, {OPENING_BALANCE})")).collect();
     c.write(
         1,

@@ -6,7 +6,8 @@
 //! * `log_store.rs` — [`WalLogStore`]: openraft's log storage over [`crate::wal::Wal`].
 //! * `state_machine.rs` — [`StateMachine`] over the [`Applier`] trait, snapshots kept in the WAL's
 //!   metadata; [`Recorder`] for tests, [`Discard`] for a node without a MariaDB applier.
-//! * `network.rs` — peer RPCs: authenticated TCP, length-prefixed JSON frames.
+//! * `network.rs` — peer RPCs: authenticated TCP (TLS or plain), length-prefixed MessagePack frames.
+//! * `tls.rs` — mutual TLS on the cluster port: both ends' rustls settings, the name a dialer checks.
 //! * `node.rs` — [`Node`]: bootstrap, restart, join, leave, the preferred-leader switchback.
 //! * `observe.rs` — Raft metrics to Prometheus (`shoal_cluster_*`).
 //! * `retention.rs` — snapshots and log purges within the `[wal]` limits ([`retention::purge_upto`]).
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod settings;
 pub mod state_machine;
 pub mod status;
+pub mod tls;
 pub mod types;
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! Peer RPCs on the cluster port (WolfScale's 7654): authenticated TCP connections,
-//! length-prefixed frames, JSON messages.
+//! Peer RPCs on the cluster port (WolfScale's 7654): authenticated TCP connections
+//! (mutual TLS under them when `[cluster] tls_*` is set), length-prefixed frames,
+//! MessagePack messages.
 //!
 //! # Connection
 //!
 //! ```text
 //! client (dialer)                                server (listener)
+//!   [TLS 1.3 handshake, both certificates checked: super::tls]   ◀──▶  (only with [cluster] tls_*)
 //!   Hello     magic "SHOALP1\0" | client id u64 | nonce_c [32]      ──▶
 //!   ◀──  Challenge  server id u64 | nonce_s [32] | mac_s [32]
 //!          client checks mac_s = HMAC(secret, "shoal-peer server" | nonce_c | nonce_s | ids)
@@ -18,6 +20,24 @@
 //! of both sides go into both MACs, so a recorded exchange cannot be replayed. A peer that
 //! fails is refused, logged and counted ([`PeerStats`], metric
 //! [`crate::metrics::CLUSTER_PEER_FAILURES`]). There is no unauthenticated mode.
+//!
+//! # TLS
+//!
+//! With [`PeerAuth::tls`] set, the TCP stream is wrapped in TLS before the first frame,
+//! both directions ([`super::tls`] says what each end checks), and the secret handshake
+//! above runs inside it unchanged: the framing and everything after it see one
+//! [`PeerStream`], TLS or plain. A failed TLS handshake, a plain peer talking to a TLS
+//! node and a TLS peer talking to a plain node are all refused and counted with cause
+//! `tls` ([`FailureCause::Tls`]) on the side that sees it:
+//!
+//! | dialer | listener | dialer sees | listener sees |
+//! |---|---|---|---|
+//! | TLS | TLS, certificate from a CA the dialer does not trust | `tls`: certificate refused (`UnknownIssuer`) | `tls`: the dialer's alert |
+//! | TLS | TLS, certificate that does not name the address dialed | `tls`: certificate refused (`NotValidForName`) | `tls`: the dialer's alert |
+//! | TLS, client certificate from a CA the listener does not trust | TLS | the listener's alert at the first read | `tls`: client certificate refused |
+//! | TLS, no client certificate (not a shoal node) | TLS | the connection closes at the first read | `tls`: no client certificate |
+//! | plain | TLS | `tls`: a TLS record where a frame was due | `tls`: not a TLS handshake |
+//! | TLS | plain | `tls`: the handshake ends | `tls`: a TLS record where a frame was due |
 //!
 //! # Limits
 //!
@@ -49,16 +69,18 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::{BasicNode, OptionalSend, Snapshot, SnapshotMeta, Vote};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Framed, LengthDelimitedCodec, LengthDelimitedCodecError};
 
+use super::tls::{explain_accept, explain_dial, rustls_error, server_name, PeerTls};
 use super::types::{NodeId, Raft, SnapshotData, TypeConfig};
 
 /// Largest frame either side sends or accepts, bytes (an AppendEntries of
 /// `READ_BYTES_MAX` payload as JSON fits).
 pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// Time allowed for the whole handshake, either side.
+/// Time allowed for the whole handshake (TLS and secret), either side.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time allowed to open a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -122,6 +144,23 @@ impl Secret {
     }
 }
 
+/// What a node proves and checks on every peer connection: the cluster secret always,
+/// and mutual TLS under it when `[cluster] tls_*` is set.
+#[derive(Debug, Clone)]
+pub struct PeerAuth {
+    /// The key of the HMAC handshake (`[cluster] secret_file`).
+    pub secret: Secret,
+    /// Both ends of mutual TLS; `None`: plain TCP.
+    pub tls: Option<PeerTls>,
+}
+
+impl PeerAuth {
+    /// The secret alone, over plain TCP.
+    pub fn plain(secret: Secret) -> PeerAuth {
+        PeerAuth { secret, tls: None }
+    }
+}
+
 /// The MAC the server sends: proves it holds the secret. Pure.
 fn server_mac(s: &Secret, nonce_c: &[u8], nonce_s: &[u8], client: NodeId, server: NodeId) -> HmacSha256 {
     s.mac(b"shoal-peer server", &[nonce_c, nonce_s, &client.to_le_bytes(), &server.to_le_bytes()])
@@ -145,6 +184,9 @@ pub enum FailureCause {
     Timeout,
     /// A broken frame, a message that does not decode, or a closed connection.
     Io,
+    /// The TLS handshake failed either way (a certificate refused, no client
+    /// certificate), or one side speaks TLS and the other does not.
+    Tls,
 }
 
 impl FailureCause {
@@ -156,6 +198,7 @@ impl FailureCause {
             FailureCause::Connect => "connect",
             FailureCause::Timeout => "timeout",
             FailureCause::Io => "io",
+            FailureCause::Tls => "tls",
         }
     }
 }
@@ -174,6 +217,8 @@ pub struct PeerStats {
     pub timeout: AtomicU64,
     /// Broken frames or connections.
     pub io: AtomicU64,
+    /// Connections, inbound or outbound, refused over TLS.
+    pub tls: AtomicU64,
     /// Inbound connections that passed the handshake.
     pub accepted: AtomicU64,
 }
@@ -186,6 +231,7 @@ impl PeerStats {
             FailureCause::Connect => &self.connect,
             FailureCause::Timeout => &self.timeout,
             FailureCause::Io => &self.io,
+            FailureCause::Tls => &self.tls,
         };
         c.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::CLUSTER_PEER_FAILURES, "cause" => cause.label()).increment(1);
@@ -342,34 +388,95 @@ pub enum Response {
     Admin(Result<AdminReply, String>),
 }
 
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+/// The byte stream under the frames: a TCP stream, or TLS over one.
+pub trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> PeerStream for T {}
+
+/// One peer connection: frames over a TLS or plain stream (one code path for both).
+pub type Conn = Framed<Box<dyn PeerStream>, LengthDelimitedCodec>;
 
 fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(FRAME_BYTES_MAX).new_codec()
+}
+
+fn framed(stream: impl PeerStream + 'static) -> Conn {
+    Framed::new(Box::new(stream) as Box<dyn PeerStream>, codec())
 }
 
 fn io_error(e: impl std::fmt::Display, doing: &str) -> PeerError {
     PeerError::new(FailureCause::Io, format!("{doing}: {e}"))
 }
 
+/// An error of the stream under the frames, classified: TLS when rustls made it, else I/O.
+fn stream_error(e: std::io::Error, doing: &str) -> PeerError {
+    match rustls_error(&e) {
+        Some(t) => PeerError::new(FailureCause::Tls, format!("{doing}: TLS: {t}")),
+        None => io_error(e, doing),
+    }
+}
+
+/// Whether the error is a frame length above [`FRAME_BYTES_MAX`]: where the first frame
+/// of a plain peer was due, that is a TLS record (its type and version bytes, `16 03` or
+/// `15 03`, read as a length are over 300 MiB).
+fn is_oversized_frame(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<LengthDelimitedCodecError>())
+}
+
 async fn recv_frame(conn: &mut Conn, doing: &str) -> Result<BytesMut, PeerError> {
     match conn.next().await {
         Some(Ok(f)) => Ok(f),
-        Some(Err(e)) => Err(io_error(e, doing)),
+        Some(Err(e)) => Err(stream_error(e, doing)),
+        None => Err(io_error("the peer closed the connection", doing)),
+    }
+}
+
+/// The first frame of a handshake: as [`recv_frame`], and a TLS record instead of a
+/// frame is a [`FailureCause::Tls`] (this end is plain, the other speaks TLS).
+async fn recv_first_frame(conn: &mut Conn, peer: &str, doing: &str) -> Result<BytesMut, PeerError> {
+    match conn.next().await {
+        Some(Err(e)) if is_oversized_frame(&e) => Err(PeerError::new(
+            FailureCause::Tls,
+            format!(
+                "{doing}: peer {peer} speaks TLS and this node does not: set [cluster] tls_cert_file, tls_key_file \
+                 and tls_ca_file on every node, or on none"
+            ),
+        )),
+        Some(Ok(f)) => Ok(f),
+        Some(Err(e)) => Err(stream_error(e, doing)),
         None => Err(io_error("the peer closed the connection", doing)),
     }
 }
 
 async fn send_frame(conn: &mut Conn, frame: Bytes, doing: &str) -> Result<(), PeerError> {
-    conn.send(frame).await.map_err(|e| io_error(e, doing))
+    conn.send(frame).await.map_err(|e| stream_error(e, doing))
+}
+
+/// The dialer's stream to `addr`: `tcp` itself, or TLS over it.
+async fn dial_stream(tcp: TcpStream, addr: &str, tls: Option<&PeerTls>) -> Result<Conn, PeerError> {
+    let Some(tls) = tls else { return Ok(framed(tcp)) };
+    let name = server_name(addr).map_err(|e| PeerError::new(FailureCause::Tls, e))?;
+    match tls.connector().connect(name, tcp).await {
+        Ok(s) => Ok(framed(s)),
+        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_dial(addr, &e))),
+    }
+}
+
+/// The listener's stream from an accepted `tcp`: itself, or TLS over it.
+async fn accept_stream(tcp: TcpStream, tls: Option<&PeerTls>) -> Result<Conn, PeerError> {
+    let Some(tls) = tls else { return Ok(framed(tcp)) };
+    match tls.acceptor().accept(tcp).await {
+        Ok(s) => Ok(framed(s)),
+        Err(e) => Err(PeerError::new(FailureCause::Tls, explain_accept(&e))),
+    }
 }
 
 fn encode<T: Serialize>(msg: &T) -> Result<Bytes, PeerError> {
     rmp_serde::to_vec_named(msg).map(Bytes::from).map_err(|e| io_error(e, "encoding a peer message"))
 }
 
-/// Dials `addr` and runs the client side of the handshake.
-pub async fn connect(addr: &str, me: NodeId, secret: &Secret) -> Result<(NodeId, Conn), PeerError> {
+/// Dials `addr` and runs the client side of the handshake (TLS first, if configured).
+pub async fn connect(addr: &str, me: NodeId, auth: &PeerAuth) -> Result<(NodeId, Conn), PeerError> {
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(PeerError::new(FailureCause::Connect, format!("connecting to peer {addr}: {e}"))),
@@ -381,10 +488,13 @@ pub async fn connect(addr: &str, me: NodeId, secret: &Secret) -> Result<(NodeId,
         }
     };
     let _ = tcp.set_nodelay(true);
-    let mut conn = Framed::new(tcp, codec());
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, client_handshake(&mut conn, addr, me, secret)).await {
-        Ok(Ok(server)) => Ok((server, conn)),
-        Ok(Err(e)) => Err(e),
+    let handshake = async {
+        let mut conn = dial_stream(tcp, addr, auth.tls.as_ref()).await?;
+        let server = client_handshake(&mut conn, addr, me, &auth.secret).await?;
+        Ok((server, conn))
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(r) => r,
         Err(_) => Err(PeerError::new(
             FailureCause::AuthFailed,
             format!("peer {addr} did not finish the handshake within {HANDSHAKE_TIMEOUT:?}"),
@@ -399,7 +509,7 @@ async fn client_handshake(conn: &mut Conn, addr: &str, me: NodeId, secret: &Secr
     hello.put_u64_le(me);
     hello.put_slice(&nonce_c);
     send_frame(conn, hello.freeze(), "sending the handshake").await?;
-    let ch = recv_frame(conn, "reading the handshake challenge").await?;
+    let ch = recv_first_frame(conn, addr, "reading the handshake challenge").await?;
     if ch.len() != 8 + NONCE_BYTES + MAC_BYTES {
         return Err(PeerError::new(
             FailureCause::AuthFailed,
@@ -428,9 +538,9 @@ async fn client_handshake(conn: &mut Conn, addr: &str, me: NodeId, secret: &Secr
 }
 
 /// Runs the server side of the handshake; returns the client's node id.
-async fn server_handshake(conn: &mut Conn, me: NodeId, secret: &Secret) -> Result<NodeId, PeerError> {
+async fn server_handshake(conn: &mut Conn, from: &str, me: NodeId, secret: &Secret) -> Result<NodeId, PeerError> {
     let refused = |what: String| PeerError::new(FailureCause::AuthRefused, what);
-    let hello = recv_frame(conn, "reading the handshake").await?;
+    let hello = recv_first_frame(conn, from, "reading the handshake").await?;
     if hello.len() != MAGIC.len() + 8 + NONCE_BYTES || &hello[..MAGIC.len()] != MAGIC {
         return Err(refused(format!("a {}-byte first frame that is not a shoal peer hello", hello.len())));
     }
@@ -461,12 +571,12 @@ pub type AdminHandler =
     Arc<dyn Fn(AdminRequest) -> Pin<Box<dyn Future<Output = Result<AdminReply, String>> + Send>> + Send + Sync>;
 
 /// Serves peers on `listener` until the task is aborted (which also ends every
-/// connection it accepted): each connection is authenticated, then its requests are
-/// answered one at a time by `raft` (and `admin`).
+/// connection it accepted): each connection is authenticated (TLS first, if configured),
+/// then its requests are answered one at a time by `raft` (and `admin`).
 pub async fn serve(
     listener: TcpListener,
     me: NodeId,
-    secret: Secret,
+    auth: PeerAuth,
     raft: Raft,
     admin: AdminHandler,
     stats: Arc<PeerStats>,
@@ -486,10 +596,10 @@ pub async fn serve(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (secret, raft, admin, stats) = (secret.clone(), raft.clone(), admin.clone(), stats.clone());
+        let (auth, raft, admin, stats) = (auth.clone(), raft.clone(), admin.clone(), stats.clone());
         conns.spawn(async move {
             let _permit = permit;
-            serve_one(tcp, from, me, secret, raft, admin, stats).await;
+            serve_one(tcp, from, me, auth, raft, admin, stats).await;
         });
     }
 }
@@ -499,16 +609,23 @@ async fn serve_one(
     tcp: TcpStream,
     from: std::net::SocketAddr,
     me: NodeId,
-    secret: Secret,
+    auth: PeerAuth,
     raft: Raft,
     admin: AdminHandler,
     stats: Arc<PeerStats>,
 ) {
-    let mut conn = Framed::new(tcp, codec());
-    let client = match tokio::time::timeout(HANDSHAKE_TIMEOUT, server_handshake(&mut conn, me, &secret)).await {
+    let handshake = async {
+        let mut conn = accept_stream(tcp, auth.tls.as_ref()).await?;
+        let client = server_handshake(&mut conn, &from.to_string(), me, &auth.secret).await?;
+        Ok::<_, PeerError>((client, conn))
+    };
+    let (client, mut conn) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            stats.count(FailureCause::AuthRefused);
+            // A broken connection mid-handshake is a refusal too (the peer did not prove
+            // the secret); TLS failures keep their own cause.
+            let cause = if e.cause == FailureCause::Tls { FailureCause::Tls } else { FailureCause::AuthRefused };
+            stats.count(cause);
             tracing::warn!(peer = %from, error = %e, "peer refused");
             return;
         }
@@ -562,8 +679,8 @@ pub struct PeerLink {
     me: NodeId,
     /// The peer's address.
     addr: String,
-    /// The secret both hold.
-    secret: Secret,
+    /// The secret both hold, and TLS if configured.
+    auth: PeerAuth,
     /// The connection, opened on first use and after any failure.
     conn: Option<Conn>,
     /// Where failures are counted.
@@ -572,8 +689,8 @@ pub struct PeerLink {
 
 impl PeerLink {
     /// A link to `addr` (not connected until the first request).
-    pub fn new(me: NodeId, addr: String, secret: Secret, stats: Arc<PeerStats>) -> Self {
-        PeerLink { me, addr, secret, conn: None, stats }
+    pub fn new(me: NodeId, addr: String, auth: PeerAuth, stats: Arc<PeerStats>) -> Self {
+        PeerLink { me, addr, auth, conn: None, stats }
     }
 
     /// Sends `req` and waits up to `ttl` for its answer. Any failure drops the connection.
@@ -596,7 +713,7 @@ impl PeerLink {
         let bytes = encode(req)?;
         let conn = match &mut self.conn {
             Some(c) => c,
-            None => self.conn.insert(connect(&self.addr, self.me, &self.secret).await?.1),
+            None => self.conn.insert(connect(&self.addr, self.me, &self.auth).await?.1),
         };
         send_frame(conn, bytes, "sending a request").await?;
         let frame = recv_frame(conn, "reading a response").await?;
@@ -608,11 +725,11 @@ impl PeerLink {
 pub async fn admin_call(
     me: NodeId,
     addr: &str,
-    secret: &Secret,
+    auth: &PeerAuth,
     stats: Arc<PeerStats>,
     req: AdminRequest,
 ) -> Result<AdminReply, String> {
-    let mut link = PeerLink::new(me, addr.to_string(), secret.clone(), stats);
+    let mut link = PeerLink::new(me, addr.to_string(), auth.clone(), stats);
     let timeout = match req {
         AdminRequest::Switchover { .. } => SWITCHOVER_TIMEOUT,
         _ => ADMIN_TIMEOUT,
@@ -629,16 +746,16 @@ pub async fn admin_call(
 pub struct Network {
     /// Our node id (sent in the handshake).
     me: NodeId,
-    /// The cluster secret.
-    secret: Secret,
+    /// The cluster secret, and TLS if configured.
+    auth: PeerAuth,
     /// Failure counters shared with the listener.
     stats: Arc<PeerStats>,
 }
 
 impl Network {
     /// A factory for node `me`.
-    pub fn new(me: NodeId, secret: Secret, stats: Arc<PeerStats>) -> Self {
-        Network { me, secret, stats }
+    pub fn new(me: NodeId, auth: PeerAuth, stats: Arc<PeerStats>) -> Self {
+        Network { me, auth, stats }
     }
 }
 
@@ -646,7 +763,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, link: PeerLink::new(self.me, node.addr.clone(), self.secret.clone(), self.stats.clone()) }
+        PeerClient { target, link: PeerLink::new(self.me, node.addr.clone(), self.auth.clone(), self.stats.clone()) }
     }
 }
 
@@ -667,8 +784,11 @@ impl PeerClient {
                 RPCError::Timeout(Timeout { action, id: self.link.me, target: self.target, timeout: ttl })
             }
             // Unreachable makes openraft back off before retrying: a peer that cannot be
-            // dialed or does not hold the secret will not start working in the next ms.
-            FailureCause::Connect | FailureCause::AuthFailed => RPCError::Unreachable(Unreachable::new(&e)),
+            // dialed, does not hold the secret or fails TLS will not start working in the
+            // next ms.
+            FailureCause::Connect | FailureCause::AuthFailed | FailureCause::Tls => {
+                RPCError::Unreachable(Unreachable::new(&e))
+            }
             _ => RPCError::Network(NetworkError::new(&e)),
         }
     }
@@ -732,7 +852,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                     target: self.target,
                     timeout: SNAPSHOT_TIMEOUT,
                 })),
-                Err(e) if matches!(e.cause, FailureCause::Connect | FailureCause::AuthFailed) => {
+                Err(e) if matches!(e.cause, FailureCause::Connect | FailureCause::AuthFailed | FailureCause::Tls) => {
                     Err(StreamingError::Unreachable(Unreachable::new(&e)))
                 }
                 Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
@@ -754,9 +874,9 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let h = tokio::spawn(async move {
-            let (tcp, _) = l.accept().await.unwrap();
-            let mut conn = Framed::new(tcp, codec());
-            server_handshake(&mut conn, 1, &s).await
+            let (tcp, from) = l.accept().await.unwrap();
+            let mut conn = framed(tcp);
+            server_handshake(&mut conn, &from.to_string(), 1, &s).await
         });
         (addr, h)
     }
@@ -764,7 +884,7 @@ mod tests {
     #[tokio::test]
     async fn same_secret_connects_both_ways() {
         let (addr, server) = one_server(secret("0123456789abcdef-same")).await;
-        let (server_id, _conn) = connect(&addr, 2, &secret("0123456789abcdef-same")).await.unwrap();
+        let (server_id, _conn) = connect(&addr, 2, &PeerAuth::plain(secret("0123456789abcdef-same"))).await.unwrap();
         assert_eq!(server_id, 1);
         assert_eq!(server.await.unwrap().unwrap(), 2);
     }
@@ -772,7 +892,9 @@ mod tests {
     #[tokio::test]
     async fn wrong_secret_is_refused() {
         let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
-        let e = connect(&addr, 2, &secret("0123456789abcdef-wrong")).await.unwrap_err();
+        let Err(e) = connect(&addr, 2, &PeerAuth::plain(secret("0123456789abcdef-wrong"))).await else {
+            panic!("a wrong secret connected")
+        };
         assert_eq!(e.cause, FailureCause::AuthFailed, "{e}");
         assert!(e.what.contains("does not hold this cluster's secret"), "{e}");
         // The dialer stopped at the server's MAC; the server saw the connection close.
@@ -784,7 +906,7 @@ mod tests {
     #[tokio::test]
     async fn forged_proof_is_refused_by_the_server() {
         let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
-        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        let mut conn = framed(TcpStream::connect(&addr).await.unwrap());
         let mut hello = BytesMut::new();
         hello.put_slice(MAGIC);
         hello.put_u64_le(9);
@@ -802,7 +924,7 @@ mod tests {
     #[tokio::test]
     async fn a_stranger_protocol_is_refused() {
         let (addr, server) = one_server(secret("0123456789abcdef-right")).await;
-        let mut conn = Framed::new(TcpStream::connect(&addr).await.unwrap(), codec());
+        let mut conn = framed(TcpStream::connect(&addr).await.unwrap());
         conn.send(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n")).await.unwrap();
         let e = server.await.unwrap().unwrap_err();
         assert_eq!(e.cause, FailureCause::AuthRefused, "{e}");

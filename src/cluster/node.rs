@@ -62,7 +62,7 @@ use tokio::task::JoinHandle;
 
 use super::log_store::WalLogStore;
 use super::network::{
-    admin_call, serve, AdminHandler, AdminReply, AdminRequest, Endpoints, Network, PeerStats, Secret,
+    admin_call, serve, AdminHandler, AdminReply, AdminRequest, Endpoints, Network, PeerAuth, PeerStats,
 };
 use super::state_machine::{Applier, StateMachine};
 use super::types::{Applied, Command, LogId, NodeId, Raft};
@@ -111,8 +111,8 @@ pub struct NodeConfig {
     pub wal_dir: PathBuf,
     /// WAL options; age/size retention must be off (only Raft purges).
     pub wal: WalOptions,
-    /// The cluster secret every node shares.
-    pub secret: Secret,
+    /// The cluster secret every node shares, and mutual TLS if configured.
+    pub auth: PeerAuth,
     /// Leader heartbeat interval (`[cluster] heartbeat_interval_ms`).
     pub heartbeat: Duration,
     /// Randomised election timeout bounds (`[cluster] election_timeout_{min,max}_ms`).
@@ -521,7 +521,7 @@ impl Node {
             .await
             .map_err(|source| ClusterError::Bind { addr: cfg.addr.clone(), source })?;
         let stats = Arc::new(PeerStats::default());
-        let network = Network::new(cfg.id, cfg.secret.clone(), stats.clone());
+        let network = Network::new(cfg.id, cfg.auth.clone(), stats.clone());
         let saved = super::SavedSnapshot::decode(wal.meta().snapshot.as_deref().unwrap_or_default())
             .map_err(|reason| ClusterError::Config(format!("{}: {reason}", cfg.wal_dir.display())))?;
         let keeper = wal.clone();
@@ -546,8 +546,10 @@ impl Node {
             handover: Default::default(),
             ready_changed: tokio::sync::Notify::new(),
         });
+        let transport = if cfg.auth.tls.is_some() { "mutual TLS" } else { "plain TCP" };
+        tracing::info!(addr = %cfg.addr, transport, "cluster port listening");
         let server =
-            tokio::spawn(serve(listener, cfg.id, cfg.secret.clone(), raft.clone(), admin_handler(&shared), stats));
+            tokio::spawn(serve(listener, cfg.id, cfg.auth.clone(), raft.clone(), admin_handler(&shared), stats));
         let supervisor = (!cfg.disable_auto_election).then(|| tokio::spawn(supervise(shared.clone())));
         let observer =
             tokio::spawn(super::observe::record(raft.clone(), cfg.election_timeout_max, shared.clock.clone()));
@@ -683,7 +685,7 @@ impl Node {
         for _ in 0..2 {
             let r = tokio::time::timeout(
                 JOIN_TIMEOUT,
-                admin_call(self.id(), &target, &self.shared.cfg.secret, self.shared.stats.clone(), req.clone()),
+                admin_call(self.id(), &target, &self.shared.cfg.auth, self.shared.stats.clone(), req.clone()),
             )
             .await
             .map_err(|_| ClusterError::Membership(format!("{target} did not add us within {JOIN_TIMEOUT:?}")))?;
@@ -725,7 +727,7 @@ impl Node {
             match admin_call(
                 self.id(),
                 &addr,
-                &self.shared.cfg.secret,
+                &self.shared.cfg.auth,
                 self.shared.stats.clone(),
                 AdminRequest::Leave { id: self.id() },
             )
@@ -770,7 +772,7 @@ impl Node {
             return Ok(self.shared.endpoints.lock().unwrap_or_else(|e| e.into_inner()).clone());
         }
         let addr = self.member_addr(id)?;
-        match admin_call(self.id(), &addr, &self.shared.cfg.secret, self.shared.stats.clone(), AdminRequest::Endpoints)
+        match admin_call(self.id(), &addr, &self.shared.cfg.auth, self.shared.stats.clone(), AdminRequest::Endpoints)
             .await?
         {
             AdminReply::Endpoints(e) => Ok(e),
@@ -783,7 +785,7 @@ impl Node {
     pub async fn answers(&self, id: NodeId, within: Duration) -> bool {
         let Ok(addr) = self.member_addr(id) else { return false };
         let s = &self.shared;
-        let call = admin_call(s.cfg.id, &addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Ready);
+        let call = admin_call(s.cfg.id, &addr, &s.cfg.auth, s.stats.clone(), AdminRequest::Ready);
         matches!(tokio::time::timeout(within, call).await, Ok(Ok(_)))
     }
 
@@ -797,7 +799,7 @@ impl Node {
             return leader_read_lsn(&self.shared.raft).await;
         }
         let addr = self.member_addr(leader)?;
-        match admin_call(self.id(), &addr, &self.shared.cfg.secret, self.shared.stats.clone(), AdminRequest::Committed)
+        match admin_call(self.id(), &addr, &self.shared.cfg.auth, self.shared.stats.clone(), AdminRequest::Committed)
             .await?
         {
             AdminReply::Committed { lsn } => Ok(lsn),
@@ -863,7 +865,7 @@ impl Node {
             return Err(ClusterError::NotLeader { me: self.id(), leader: None });
         };
         let s = &self.shared;
-        match admin_call(s.cfg.id, &addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Switchover { to }).await {
+        match admin_call(s.cfg.id, &addr, &s.cfg.auth, s.stats.clone(), AdminRequest::Switchover { to }).await {
             Ok(AdminReply::Switched(r)) => Ok(r),
             Ok(AdminReply::Refused(why)) => Err(ClusterError::Membership(why)),
             Ok(other) => Err(ClusterError::Membership(format!("leader {leader} answered {other:?}"))),
@@ -978,7 +980,7 @@ async fn set_elect(shared: &Arc<Shared>, id: NodeId, addr: &str, pause: Option<D
         Some(d) => AdminRequest::PauseElect { ms: d.as_millis() as u64 },
         None => AdminRequest::ResumeElect,
     };
-    admin_call(shared.cfg.id, addr, &shared.cfg.secret, shared.stats.clone(), req).await.map(|_| ())
+    admin_call(shared.cfg.id, addr, &shared.cfg.auth, shared.stats.clone(), req).await.map(|_| ())
 }
 
 /// Voters with their cluster addresses.
@@ -1002,7 +1004,7 @@ async fn is_ready(shared: &Arc<Shared>, id: NodeId, addr: &str) -> bool {
     }
     let s = shared;
     matches!(
-        admin_call(s.cfg.id, addr, &s.cfg.secret, s.stats.clone(), AdminRequest::Ready).await,
+        admin_call(s.cfg.id, addr, &s.cfg.auth, s.stats.clone(), AdminRequest::Ready).await,
         Ok(AdminReply::Ready { ok: true })
     )
 }
@@ -1092,7 +1094,7 @@ async fn hand_over(
         raft.runtime_config().heartbeat(false);
         tokio::time::sleep(shared.cfg.election_timeout_max + SWITCHBACK_LEASE_MARGIN).await;
         let elect = AdminRequest::Elect { hold };
-        admin_call(shared.cfg.id, &target_addr, &shared.cfg.secret, shared.stats.clone(), elect)
+        admin_call(shared.cfg.id, &target_addr, &shared.cfg.auth, shared.stats.clone(), elect)
             .await
             .map_err(ClusterError::Membership)?;
         let won = rx.wait_for(|x| x.current_term > term_before && x.current_leader == Some(target));

@@ -13,14 +13,16 @@
 //! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds (unset: 4 and 6 heartbeats, [`election_timeouts`]) | heartbeat < min < max |
 //! | `[cluster] disable_auto_election` | same | also turns the switchback off |
 //! | `[cluster] never_leader` | — | not supported yet: an error, rather than a silent leader |
-//! | `[cluster] secret_file` | `secret` ([`load_secret`]) | required; first line, ≥ 16 bytes; unset = proxy only ([`plan`]) |
+//! | `[cluster] secret_file` | `auth.secret` ([`load_secret`]) | required; first line, ≥ 16 bytes; unset = proxy only ([`plan`]) |
+//! | `[cluster] tls_cert_file`, `tls_key_file`, `tls_ca_file` | `auth.tls` ([`load_tls`]) | all three or none (`Config::validate`); PEM, read at start |
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::network::{connect, Secret};
+use super::network::{connect, PeerAuth, Secret};
 use super::node::NodeConfig;
+use super::tls::{PeerTls, TlsFiles};
 use super::types::{node_id_from_name, NodeId};
 use crate::config::{read_secret, Config};
 use crate::wal::WalOptions;
@@ -51,7 +53,7 @@ fn is_wildcard(addr: &str) -> bool {
 }
 
 /// The node settings of `config` (table in the module doc), and warnings. Pure.
-pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<String>), SettingsError> {
+pub fn node_config(config: &Config, auth: PeerAuth) -> Result<(NodeConfig, Vec<String>), SettingsError> {
     let warnings = Vec::new();
     let n = &config.node;
     let c = &config.cluster;
@@ -97,7 +99,7 @@ pub fn node_config(config: &Config, secret: Secret) -> Result<(NodeConfig, Vec<S
         advertise,
         wal_dir: n.data_dir.join("wal"),
         wal,
-        secret,
+        auth,
         heartbeat: Duration::from_millis(hb),
         election_timeout_min: Duration::from_millis(min),
         election_timeout_max: Duration::from_millis(max),
@@ -229,6 +231,21 @@ pub fn load_secret(config: &Config) -> Result<Secret, SettingsError> {
     read_secret_file(path)
 }
 
+/// Mutual TLS from `[cluster] tls_cert_file`, `tls_key_file`, `tls_ca_file` (`None` when
+/// unset); a file that cannot be read or is not PEM is an error naming its field and path.
+pub fn load_tls(config: &Config) -> Result<Option<PeerTls>, SettingsError> {
+    let c = &config.cluster;
+    let (Some(cert), Some(key), Some(ca)) = (&c.tls_cert_file, &c.tls_key_file, &c.tls_ca_file) else {
+        return Ok(None);
+    };
+    PeerTls::load(TlsFiles { cert, key, ca }).map(Some).map_err(|e| bad(e.field, format!("{}: {}", e.path, e.what)))
+}
+
+/// What this node proves and checks on peer connections: [`load_secret`] and [`load_tls`].
+pub fn load_auth(config: &Config) -> Result<PeerAuth, SettingsError> {
+    Ok(PeerAuth { secret: load_secret(config)?, tls: load_tls(config)? })
+}
+
 fn read_secret_file(path: &Path) -> Result<Secret, SettingsError> {
     let text = read_secret(path).map_err(|e| bad("cluster.secret_file", format!("reading {}: {e}", path.display())))?;
     Secret::new(text.as_bytes()).map_err(|e| bad("cluster.secret_file", format!("{}: {e}", path.display())))
@@ -241,7 +258,7 @@ fn read_secret_file(path: &Path) -> Result<Secret, SettingsError> {
 pub async fn discover_members(me: &NodeConfig, peers: &[String]) -> Result<BTreeMap<NodeId, String>, String> {
     let mut members = BTreeMap::from([(me.id, me.advertise.clone())]);
     for addr in peers.iter().filter(|a| **a != me.advertise) {
-        let (id, _) = connect(addr, me.id, &me.secret)
+        let (id, _) = connect(addr, me.id, &me.auth)
             .await
             .map_err(|e| format!("[cluster] peers: {e}; every initial peer must be running to bootstrap"))?;
         if let Some(other) = members.insert(id, addr.clone()) {
@@ -257,8 +274,8 @@ pub async fn discover_members(me: &NodeConfig, peers: &[String]) -> Result<BTree
 mod tests {
     use super::*;
 
-    fn secret() -> Secret {
-        Secret::new(b"0123456789abcdef").unwrap()
+    fn secret() -> PeerAuth {
+        PeerAuth::plain(Secret::new(b"0123456789abcdef").unwrap())
     }
 
     fn base() -> Config {

@@ -572,8 +572,8 @@ pub async fn start_cluster(config: &Config, plan: &Plan) -> anyhow::Result<Optio
     if *plan == Plan::ProxyOnly {
         return Ok(None);
     }
-    let secret = settings::load_secret(config)?;
-    let (cfg, warnings) = settings::node_config(config, secret)?;
+    let auth = settings::load_auth(config)?;
+    let (cfg, warnings) = settings::node_config(config, auth)?;
     for w in &warnings {
         tracing::warn!("{w}");
     }

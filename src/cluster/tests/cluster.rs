@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use tempfile::TempDir;
 
-use crate::cluster::network::Secret;
+use crate::cluster::network::{PeerAuth, Secret};
 use crate::cluster::node::{ClusterError, Node, NodeConfig, Role, Start};
 use crate::cluster::settings::discover_members;
 use crate::cluster::{NodeId, Recorder};
@@ -21,13 +21,13 @@ const HEARTBEAT: Duration = Duration::from_millis(50);
 /// timeout + a tick + one vote round (docs/cluster.md). A low `MIN` keeps that under
 /// 2 × `MAX` and costs no spurious elections (the lease comes first).
 const ELECTION_MIN: Duration = Duration::from_millis(100);
-const ELECTION_MAX: Duration = Duration::from_millis(900);
+pub(super) const ELECTION_MAX: Duration = Duration::from_millis(900);
 /// Generous bound for things that have no protocol bound (catch-up, apply).
-const SETTLE: Duration = Duration::from_secs(20);
+pub(super) const SETTLE: Duration = Duration::from_secs(20);
 
 /// One cluster test at a time: their timing bounds (2 × the election timeout) are about
 /// the protocol, not about six clusters sharing two cores.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -37,11 +37,12 @@ fn free_addr() -> String {
 /// (term, leader) pairs every node reported, over the whole test.
 type History = Arc<Mutex<Vec<(NodeId, u64, NodeId)>>>;
 
-struct Cluster {
+pub(super) struct Cluster {
     dir: TempDir,
-    secret: Secret,
-    addrs: BTreeMap<NodeId, String>,
-    nodes: BTreeMap<NodeId, Node>,
+    /// What every node started by [`Cluster::start`] proves (the secret; TLS in `tls.rs`).
+    pub(super) auth: PeerAuth,
+    pub(super) addrs: BTreeMap<NodeId, String>,
+    pub(super) nodes: BTreeMap<NodeId, Node>,
     recorders: BTreeMap<NodeId, Recorder>,
     history: History,
     /// Run the preferred-leader supervisor on the nodes.
@@ -52,10 +53,10 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(ids: &[NodeId]) -> Cluster {
+    pub(super) fn new(ids: &[NodeId]) -> Cluster {
         Cluster {
             dir: tempfile::tempdir().unwrap(),
-            secret: Secret::new(b"test-cluster-secret-0123456789").unwrap(),
+            auth: PeerAuth::plain(Secret::new(b"test-cluster-secret-0123456789").unwrap()),
             addrs: ids.iter().map(|&id| (id, free_addr())).collect(),
             nodes: BTreeMap::new(),
             recorders: BTreeMap::new(),
@@ -65,14 +66,14 @@ impl Cluster {
         }
     }
 
-    fn config(&self, id: NodeId, secret: &Secret) -> NodeConfig {
+    pub(super) fn config(&self, id: NodeId, auth: &PeerAuth) -> NodeConfig {
         NodeConfig {
             id,
             addr: self.listen.get(&id).unwrap_or(&self.addrs[&id]).clone(),
             advertise: self.addrs[&id].clone(),
             wal_dir: self.dir.path().join(format!("node-{id}")),
             wal: WalOptions::default(),
-            secret: secret.clone(),
+            auth: auth.clone(),
             heartbeat: HEARTBEAT,
             election_timeout_min: ELECTION_MIN,
             election_timeout_max: ELECTION_MAX,
@@ -82,9 +83,15 @@ impl Cluster {
         }
     }
 
-    async fn start(&mut self, id: NodeId, start: Start) {
+    pub(super) async fn start(&mut self, id: NodeId, start: Start) {
+        let auth = self.auth.clone();
+        self.start_as(id, &auth, start).await;
+    }
+
+    /// [`Cluster::start`] with this node's own `auth` (its own TLS certificate).
+    pub(super) async fn start_as(&mut self, id: NodeId, auth: &PeerAuth, start: Start) {
         let rec = Recorder::new();
-        let node = Node::start(self.config(id, &self.secret), rec.clone(), start).await.unwrap();
+        let node = Node::start(self.config(id, auth), rec.clone(), start).await.unwrap();
         // Record every (term, leader) this node reports, for the one-leader-per-term check.
         let mut rx = node.raft().metrics();
         let history = self.history.clone();
@@ -103,12 +110,12 @@ impl Cluster {
         self.nodes.insert(id, node);
     }
 
-    async fn stop(&mut self, id: NodeId) {
+    pub(super) async fn stop(&mut self, id: NodeId) {
         self.nodes.remove(&id).unwrap().shutdown().await.unwrap();
     }
 
     /// The node every running node agrees leads, waiting up to `within`.
-    async fn leader(&self, within: Duration) -> Option<NodeId> {
+    pub(super) async fn leader(&self, within: Duration) -> Option<NodeId> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let views: BTreeSet<Option<NodeId>> =
@@ -123,14 +130,14 @@ impl Cluster {
         None
     }
 
-    async fn propose(&self, leader: NodeId, from: usize, n: usize) {
+    pub(super) async fn propose(&self, leader: NodeId, from: usize, n: usize) {
         for i in from..from + n {
             self.nodes[&leader].propose(format!("cmd-{i}").into_bytes()).await.unwrap();
         }
     }
 
     /// Waits until every running node's recorder holds exactly `cmd-0..cmd-{n-1}`, in order.
-    async fn all_applied(&self, n: usize) {
+    pub(super) async fn all_applied(&self, n: usize) {
         let want: Vec<Vec<u8>> = (0..n).map(|i| format!("cmd-{i}").into_bytes()).collect();
         let deadline = Instant::now() + SETTLE;
         loop {
@@ -153,7 +160,7 @@ impl Cluster {
     }
 
     /// At most one leader per term, over everything every node reported.
-    fn check_one_leader_per_term(&self) -> usize {
+    pub(super) fn check_one_leader_per_term(&self) -> usize {
         let h = self.history.lock().unwrap();
         let mut by_term: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
         for &(_, term, leader) in h.iter() {
@@ -256,7 +263,7 @@ async fn wrong_secret_peer_is_refused() {
     let mut c = Cluster::new(&[1, 2, 3]);
     c.start(1, Start::Bootstrap { members: c.addrs.clone() }).await;
     c.start(2, Start::Restart).await;
-    let wrong = Secret::new(b"another-secret-0123456789").unwrap();
+    let wrong = PeerAuth::plain(Secret::new(b"another-secret-0123456789").unwrap());
     let stranger = Node::start(c.config(3, &wrong), Recorder::new(), Start::Restart).await.unwrap();
     let leader = c.leader(SETTLE).await.expect("nodes 1 and 2 elect a leader");
     c.propose(leader, 0, 3).await;
@@ -288,7 +295,7 @@ async fn join_as_learner_then_voter_and_leave() {
     c.start(2, Start::Restart).await;
     c.start(3, Start::Restart).await;
     let peers = vec![c.addrs[&2].clone(), c.addrs[&3].clone(), c.addrs[&1].clone()];
-    let members = discover_members(&c.config(1, &c.secret), &peers).await.unwrap();
+    let members = discover_members(&c.config(1, &c.auth), &peers).await.unwrap();
     let initial: BTreeMap<NodeId, String> =
         c.addrs.iter().filter(|(id, _)| **id <= 3).map(|(k, v)| (*k, v.clone())).collect();
     assert_eq!(members, initial);
@@ -402,7 +409,7 @@ async fn paused_elections_resume_by_themselves() {
     let pause = Duration::from_millis(2500);
     for id in [2, 3] {
         let stats = Arc::new(PeerStats::default());
-        admin_call(1, &c.addrs[&id], &c.secret, stats, AdminRequest::PauseElect { ms: pause.as_millis() as u64 })
+        admin_call(1, &c.addrs[&id], &c.auth, stats, AdminRequest::PauseElect { ms: pause.as_millis() as u64 })
             .await
             .unwrap();
     }

@@ -3,6 +3,10 @@
 //! reads the dialer's node id from the handshake's first frame (length, magic, id) and
 //! passes or drops the connection by the directed link (from → to); cutting a link also
 //! closes its open connections.
+//!
+//! Bytes pass through unchanged, so TLS does too; but under mutual TLS the first bytes are
+//! a TLS record, not a Hello, so the `from` read here is meaningless and cutting links
+//! does not apply to TLS connections (the partition tests run plain).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -5,3 +5,4 @@ mod crash;
 mod links;
 mod sim;
 mod suite;
+mod tls;
