@@ -5,6 +5,7 @@
 //! |---|---|
 //! | (1) every acknowledged write is on every node after heal | [`Violation::LostAck`] |
 //! | (2) identical `CHECKSUM TABLE` on every node | [`Violation::Diverged`] |
+//! | (2) a write of unknown outcome is on every node or on none | [`Violation::Partial`] |
 //! | (3) no failed write is visible anywhere | [`Violation::Phantom`] |
 //! | (3) no prepared xid left unresolved | [`Violation::PreparedLeft`] |
 //! | (4) a session reads its own last acknowledged write (read-your-writes probes) | [`Violation::StaleRead`] |
@@ -36,6 +37,8 @@ pub(crate) struct Probe {
     pub(crate) id: u64,
     pub(crate) seen: bool,
     pub(crate) at: Instant,
+    /// What `SELECT @@shoal_last_lsn` said on the session right after a stale read.
+    pub(crate) session_lsn: Option<u64>,
 }
 
 /// Everything the clients and the pollers saw.
@@ -63,14 +66,53 @@ pub(crate) struct NodeState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Violation {
-    LostAck { serial: u64, node: u64, via: u64, at_ms: u128 },
-    Phantom { serial: u64, node: u64, error: String },
-    Diverged { table: String, sums: Vec<(u64, String)> },
-    PreparedLeft { node: u64, xids: String },
-    StaleRead { node: u64, id: u64, at_ms: u128 },
-    BankTotal { node: u64, total: i64, expected: i64, at_ms: u128 },
-    TwoLeaders { term: u64, a: u64, b: u64 },
-    LsnBackwards { node: u64, from: u64, to: u64 },
+    LostAck {
+        serial: u64,
+        node: u64,
+        via: u64,
+        at_ms: u128,
+    },
+    Phantom {
+        serial: u64,
+        node: u64,
+        error: String,
+    },
+    Diverged {
+        table: String,
+        sums: Vec<(u64, String)>,
+    },
+    PreparedLeft {
+        node: u64,
+        xids: String,
+    },
+    StaleRead {
+        node: u64,
+        id: u64,
+        at_ms: u128,
+        session_lsn: Option<u64>,
+    },
+    /// A write whose outcome the client could not know is on some nodes only.
+    Partial {
+        serial: u64,
+        on: Vec<u64>,
+        outcome: Outcome,
+    },
+    BankTotal {
+        node: u64,
+        total: i64,
+        expected: i64,
+        at_ms: u128,
+    },
+    TwoLeaders {
+        term: u64,
+        a: u64,
+        b: u64,
+    },
+    LsnBackwards {
+        node: u64,
+        from: u64,
+        to: u64,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -85,10 +127,14 @@ impl fmt::Display for Violation {
             }
             Violation::Diverged { table, sums } => write!(f, "(2) {table} differs between nodes: {sums:?}"),
             Violation::PreparedLeft { node, xids } => write!(f, "(3) node {node} still has prepared xids: {xids}"),
-            Violation::StaleRead { node, id, at_ms } => write!(
+            Violation::StaleRead { node, id, at_ms, session_lsn } => write!(
                 f,
-                "(4) stale read: a session on node {node} did not see its own acknowledged write {id} at +{at_ms} ms"
+                "(4) stale read: a session on node {node} did not see its own acknowledged write {id} at +{at_ms} ms \
+                 (the session's LSN then: {session_lsn:?})"
             ),
+            Violation::Partial { serial, on, outcome } => {
+                write!(f, "(2) serial {serial} ({outcome:?} to its client) is on nodes {on:?} only")
+            }
             Violation::BankTotal { node, total, expected, at_ms } => {
                 write!(f, "bank: a read through node {node} at +{at_ms} ms saw a total of {total}, not {expected}")
             }
@@ -125,8 +171,14 @@ pub(crate) fn check(h: &History, nodes: &[NodeState], bank_total: i64, t0: Insta
             out.push(Violation::Diverged { table: table.clone(), sums });
         }
     }
+    for op in h.serials.iter().filter(|o| o.outcome != Outcome::Acked) {
+        let on: Vec<u64> = nodes.iter().filter(|n| n.serials.contains(&op.serial)).map(|n| n.id).collect();
+        if !on.is_empty() && on.len() != nodes.len() {
+            out.push(Violation::Partial { serial: op.serial, on, outcome: op.outcome });
+        }
+    }
     for p in h.probes.iter().filter(|p| !p.seen) {
-        out.push(Violation::StaleRead { node: p.node, id: p.id, at_ms: ms(p.at) });
+        out.push(Violation::StaleRead { node: p.node, id: p.id, at_ms: ms(p.at), session_lsn: p.session_lsn });
     }
     for r in h.bank_reads.iter().filter(|r| r.total != bank_total) {
         out.push(Violation::BankTotal { node: r.node, total: r.total, expected: bank_total, at_ms: ms(r.at) });
@@ -158,7 +210,9 @@ pub(crate) fn report(violations: &[Violation], h: &History, t0: Instant) -> Stri
     for v in violations.iter().take(20) {
         out += &format!("* {v}\n");
         let serial = match v {
-            Violation::LostAck { serial, .. } | Violation::Phantom { serial, .. } => *serial,
+            Violation::LostAck { serial, .. }
+            | Violation::Phantom { serial, .. }
+            | Violation::Partial { serial, .. } => *serial,
             _ => continue,
         };
         let Some(op) = h.serials.iter().find(|o| o.serial == serial) else { continue };
@@ -207,7 +261,7 @@ mod tests {
         let h = History {
             serials: vec![op(1, Outcome::Acked, t0), op(2, Outcome::Failed, t0), op(3, Outcome::Unknown, t0)],
             bank_reads: vec![BankRead { node: 2, total: 100, at: t0 }],
-            probes: vec![Probe { node: 3, id: 9, seen: true, at: t0 }],
+            probes: vec![Probe { node: 3, id: 9, seen: true, at: t0, session_lsn: None }],
             leaders: vec![(1, 1), (1, 1), (2, 2)],
             applied: vec![(1, 5), (1, 5), (1, 7)],
         };
@@ -232,6 +286,15 @@ mod tests {
         assert!(text.contains("client 0 serial 2 via node 1"), "the excerpt: {text}");
     }
 
+    #[test]
+    fn an_unknown_write_on_some_nodes_only_is_partial() {
+        let t0 = Instant::now();
+        let h = History { serials: vec![op(5, Outcome::Unknown, t0)], ..History::default() };
+        let nodes = [node(1, &[5], "a"), node(2, &[], "b"), node(3, &[], "b")];
+        let v = check(&h, &nodes, 0, t0);
+        assert!(v.contains(&Violation::Partial { serial: 5, on: vec![1], outcome: Outcome::Unknown }), "{v:?}");
+    }
+
     /// A follower skipped applying an entry.
     #[test]
     fn a_skipped_apply_is_reported_for_that_node() {
@@ -252,7 +315,7 @@ mod tests {
         let h = History {
             serials: vec![failed],
             bank_reads: vec![BankRead { node: 3, total: 90, at: t0 }, BankRead { node: 1, total: 100, at: t0 }],
-            probes: vec![Probe { node: 2, id: 7, seen: false, at: t0 }],
+            probes: vec![Probe { node: 2, id: 7, seen: false, at: t0, session_lsn: Some(12) }],
             leaders: vec![(3, 1), (3, 2), (3, 2)],
             applied: vec![(2, 10), (2, 9)],
         };
@@ -262,7 +325,7 @@ mod tests {
         let want = [
             Violation::Phantom { serial: 4, node: 1, error: "1180 not durable".into() },
             Violation::PreparedLeft { node: 1, xids: "1\t10\t0\tshoal-1".into() },
-            Violation::StaleRead { node: 2, id: 7, at_ms: 0 },
+            Violation::StaleRead { node: 2, id: 7, at_ms: 0, session_lsn: Some(12) },
             Violation::BankTotal { node: 3, total: 90, expected: 100, at_ms: 0 },
             Violation::TwoLeaders { term: 3, a: 1, b: 2 },
             Violation::LsnBackwards { node: 2, from: 10, to: 9 },

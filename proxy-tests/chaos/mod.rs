@@ -140,11 +140,18 @@ async fn prober(node: (u64, u16), stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<Prob
             continue;
         }
         let (r, usable) = run(c.query_first::<i64, _>(format!("SELECT COUNT(*) FROM probe WHERE id = {id}"))).await;
+        if let Ok(Some(n)) = r {
+            let at = Instant::now();
+            // For the report: the LSN the session knows for its write (shoal answers it).
+            let session_lsn = if n == 1 || !usable {
+                None
+            } else {
+                run(c.query_first::<Option<u64>, _>("SELECT @@shoal_last_lsn")).await.0.ok().flatten().flatten()
+            };
+            log.lock().unwrap().push(Probe { node: node.0, id, seen: n == 1, at, session_lsn });
+        }
         if !usable {
             roaming.broken();
-        }
-        if let Ok(Some(n)) = r {
-            log.lock().unwrap().push(Probe { node: node.0, id, seen: n == 1, at: Instant::now() });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -495,7 +502,7 @@ fn self_test(c: &mut Cluster, rt: &tokio::runtime::Runtime, clean: &[NodeState],
     let seen = c.members[&b].db.sql(&format!("SELECT COUNT(*) FROM chaos.probe WHERE id = {probe}")).trim() == "1";
     let _ = lock.kill();
     let _ = lock.wait();
-    h.probes.push(Probe { node: b, id: probe, seen, at: Instant::now() });
+    h.probes.push(Probe { node: b, id: probe, seen, at: Instant::now(), session_lsn: None });
 
     let v = check(&h, &states(c, false), bank_total, t0);
     let text = report(&v, &h, t0);

@@ -145,15 +145,18 @@ impl ConnPool {
 pub struct Held {
     /// Routing-table index of the server.
     pub server: usize,
+    /// The server was a shoal node's proxy when the lease was taken (a cluster leader's,
+    /// for writes): it knows the LSN of a write sent through it.
+    pub shoal: bool,
     lease: Lease,
     in_flight: Arc<AtomicU32>,
 }
 
 impl Held {
-    /// Wraps a lease taken from `server`'s pool.
-    pub fn new(server: usize, lease: Lease, in_flight: Arc<AtomicU32>) -> Self {
+    /// Wraps a lease taken from `server`'s pool (`shoal`: see [`Held::shoal`]).
+    pub fn new(server: usize, shoal: bool, lease: Lease, in_flight: Arc<AtomicU32>) -> Self {
         in_flight.fetch_add(1, Ordering::Relaxed);
-        Held { server, lease, in_flight }
+        Held { server, shoal, lease, in_flight }
     }
 }
 

@@ -231,7 +231,7 @@ impl Leases {
         if shoal {
             crate::metrics::forwarded();
         }
-        self.held = Some(Held::new(server, lease, in_flight));
+        self.held = Some(Held::new(server, shoal, lease, in_flight));
         Ok(())
     }
 
@@ -441,7 +441,10 @@ impl Leases {
             return Ok(());
         }
         let Some(conn) = self.held.as_mut() else { return Ok(()) };
-        if !proxy.routing.load().is_leader(conn.server) {
+        // Forwarded to a shoal proxy (the leader's): that proxy knows the LSN, whatever
+        // this node's routing table says now (it may name no leader for a moment, and the
+        // write was acknowledged all the same).
+        if !conn.shoal && !proxy.routing.load().is_leader(conn.server) {
             return Ok(());
         }
         let wrote = writes(class);
@@ -453,7 +456,7 @@ impl Leases {
             return Ok(());
         }
         self.txn_wrote = false;
-        if proxy.routing.load().servers[conn.server].shoal {
+        if conn.shoal {
             // Forwarded to the leader's proxy: it knows the write's LSN.
             let (_, bytes) = conn.ask(com::QUERY, LAST_LSN_SQL.as_bytes(), Expect::Results).await?;
             let lsn = first_value(&bytes, conn.deprecate_eof()).flatten();

@@ -21,7 +21,9 @@
 //!
 //! When the primary is down, rows that would choose it fail fast with an error that
 //! names the primary and the cause, except reads, which fall back to any reachable
-//! replica regardless of lag.
+//! replica regardless of lag. A read of rows 6 and 6a falls back only after waiting for
+//! its write there (it never reads around its own write): if the write does not arrive
+//! within `causal_wait_ms`, the read needs the primary, and waits for one.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -328,8 +330,14 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
     if let Some(p) = primary_up {
         return Target::Server(p.id);
     }
-    // Primary down: any reachable replica beats an error for reads.
-    match least_loaded(&|sv: &&Server| sv.role.serves_reads() && sv.health == Health::Up) {
+    // Primary down: any reachable replica beats an error for reads — but a session that
+    // wrote (or a global read) still reads only where the write is: it waits there, and
+    // with no primary to fall back to, the read waits for one (`failover_buffer_ms`).
+    let reachable = |sv: &&Server| sv.role.serves_reads() && sv.health == Health::Up;
+    let must_see =
+        by_lsn || (policy.consistency == Consistency::Session && s.last_write.is_some_and(|g| !g.is_empty()));
+    match least_loaded(&reachable) {
+        Some(id) if must_see => Target::WaitThenServer(id),
         Some(id) => Target::Server(id),
         None => Target::Unavailable("no server is reachable for reads: primary and every replica are down".into()),
     }
