@@ -1,7 +1,7 @@
 # shoal — the gates. `make test` is what the README and CI run.
 CARGO ?= cargo
 
-.PHONY: test verify lint fmt-check clippy doc fix bench demo demo-native build release
+.PHONY: test verify lint fmt-check clippy doc fix bench demo demo-native build release chaos
 
 build:
 	$(CARGO) build
@@ -43,6 +43,15 @@ bench: release
 	bash proxy-tests/bench/run.sh
 	bash proxy-tests/bench/capture.sh
 	bash proxy-tests/bench/cluster.sh
+
+# The chaos harness (proxy-tests/chaos, docs/reliability.md): seeded fault rounds on three
+# and five nodes, then the safety checker. SHOAL_SEED=N replays a plan; `make test` runs a
+# short profile (6 rounds, 3 nodes).
+CHAOS_ROUNDS ?= 50
+chaos:
+	bash proxy-tests/setup.sh
+	SHOAL_CHAOS_NODES=3 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
+	SHOAL_CHAOS_NODES=5 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
 
 # A three-node shoal cluster, each node with its own MariaDB (config/demo.sh).
 demo: release

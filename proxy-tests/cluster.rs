@@ -143,6 +143,11 @@ impl Member {
         }
     }
 
+    /// How many times its process was started (its incarnation).
+    pub(crate) fn starts(&self) -> u32 {
+        self.starts
+    }
+
     /// Runs `shoal <args> -c FILE`, logging to `node.N.log` in its directory.
     pub(crate) fn spawn(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "node {} already runs", self.id);

@@ -180,7 +180,7 @@ fn observe(c: &mut Cluster, h: &mut History) {
             h.leaders.push((s["term"].as_u64().unwrap_or_default(), *id));
         }
         if let Some(a) = s["applied_index"].as_u64() {
-            h.applied.push((*id, a));
+            h.applied.push((*id, m.starts(), a));
         }
     }
 }
@@ -201,7 +201,27 @@ fn recovered(c: &mut Cluster, rec: &Recorder, after: Instant, h: &mut History, w
             return;
         }
         observe(c, h);
-        assert!(Instant::now() < deadline, "chaos: {what}: only clients {acked:?} wrote again\n{}", c.all_logs());
+        if Instant::now() >= deadline {
+            let ops = rec.serials.lock().unwrap();
+            let stuck: Vec<String> = (0..SERIAL_CLIENTS)
+                .filter(|i| !acked.contains(i))
+                .flat_map(|i| ops.iter().rev().filter(move |o| o.client == i).take(2))
+                .map(|o| {
+                    format!(
+                        "client {} via node {}: {:?} {}",
+                        o.client,
+                        o.node,
+                        o.outcome,
+                        o.error.as_deref().unwrap_or("")
+                    )
+                })
+                .collect();
+            panic!(
+                "chaos: {what}: only clients {acked:?} wrote again; the others' last writes:\n{}\n{}",
+                stuck.join("\n"),
+                c.all_logs()
+            );
+        }
         std::thread::sleep(POLL);
     }
 }

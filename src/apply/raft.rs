@@ -84,36 +84,52 @@ impl RaftApplier {
         self
     }
 
-    /// `XA COMMIT` of the orphans among the captured xids of `entries` (see
-    /// [`RaftApplier::committing_orphans`]), retried while the MariaDB is unreachable.
-    async fn commit_orphans<'a>(&self, entries: impl Iterator<Item = &'a Entry>) -> Result<(), String> {
+    /// Decides orphans before `entries` (committed, the latest of Raft term `term`) are
+    /// applied: `XA COMMIT` of those among their captured xids (see
+    /// [`RaftApplier::committing_orphans`]), and `XA ROLLBACK` of those of an earlier term
+    /// than `term` that none of them holds — a committed entry of a later term means no
+    /// entry of theirs will ever commit ([`crate::capture::setup::orphans_decided_by`]).
+    /// Before, not after: a ruled-out orphan holds its row locks, and the entries may need
+    /// them (the chaos harness saw an applier wait `innodb_lock_wait_timeout` on one).
+    /// Retried while the MariaDB is unreachable.
+    async fn decide_orphans<'a>(&self, entries: impl Iterator<Item = &'a Entry>, term: u64) -> Result<(), String> {
         use crate::capture::setup;
         let Some(opts) = self.service.as_ref().filter(|_| setup::has_orphans()) else { return Ok(()) };
         let xids = entries.flat_map(|e| e.rows().iter()).filter_map(super::plan::xid);
-        let claimed = setup::claim_orphans(xids);
-        if claimed.is_empty() {
+        let commit = setup::claim_orphans(xids);
+        let rollback = setup::orphans_decided_by(term);
+        if commit.is_empty() && rollback.is_empty() {
             return Ok(());
         }
+        let decisions = || commit.iter().map(|x| (x, true)).chain(rollback.iter().map(|x| (x, false)));
         let started = std::time::Instant::now();
         loop {
             let r = async {
                 let mut conn = mysql_async::Conn::new(opts.clone()).await?;
-                for (xid, _) in &claimed {
-                    setup::settle(&mut conn, xid, true).await?;
+                for ((xid, _), commit) in decisions() {
+                    setup::settle(&mut conn, xid, commit).await?;
                 }
                 let _ = conn.disconnect().await;
                 Ok::<(), mysql_async::Error>(())
             }
             .await;
             match r {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if !rollback.is_empty() {
+                        tracing::info!(xids = ?rollback, "rolled back orphaned prepared transactions the log ruled out");
+                    }
+                    return Ok(());
+                }
                 Err(e) if started.elapsed() < super::CONNECTION_RETRY_FOR => {
-                    tracing::warn!(error = %e, "committing orphaned prepared transactions waits for the local MariaDB");
+                    tracing::warn!(error = %e, "deciding orphaned prepared transactions waits for the local MariaDB");
                     tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
                 }
                 Err(e) => {
-                    setup::unclaim_orphans(&claimed);
-                    return Err(format!("XA COMMIT of orphaned prepared transactions {claimed:?}: {e}"));
+                    setup::unclaim_orphans(&commit);
+                    setup::unclaim_orphans(&rollback);
+                    return Err(format!(
+                        "deciding orphaned prepared transactions (commit {commit:?}, roll back {rollback:?}): {e}"
+                    ));
                 }
             }
         }
@@ -219,7 +235,9 @@ impl crate::cluster::Applier for RaftApplier {
     async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, RaftApplyError> {
         let index = log_id.index;
         let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
-        self.commit_orphans(std::iter::once(&entry)).await.map_err(|reason| RaftApplyError { index, reason })?;
+        self.decide_orphans(std::iter::once(&entry), log_id.leader_id.term)
+            .await
+            .map_err(|reason| RaftApplyError { index, reason })?;
         if self.is_own(&entry) {
             self.note_own(log_id, &entry);
         }
@@ -240,7 +258,8 @@ impl crate::cluster::Applier for RaftApplier {
             decoded.push((id, entry));
         }
         let first = commands.first().map_or(0, |(id, _)| id.index);
-        self.commit_orphans(decoded.iter().map(|(_, e)| e))
+        let term = commands.iter().map(|(id, _)| id.leader_id.term).max().unwrap_or(0);
+        self.decide_orphans(decoded.iter().map(|(_, e)| e), term)
             .await
             .map_err(|reason| RaftApplyError { index: first, reason })?;
         let mut batch = Vec::with_capacity(commands.len());

@@ -266,9 +266,9 @@ impl Leases {
         (target, to_follower)
     }
 
-    /// The LSN a read of class `class` must name (`/*shoal:lsn=N*/`, `route` row 6b): the
-    /// session wrote, and the read runs on a shoal node's proxy that does not lead (over a
-    /// cluster, `shoal proxy --cluster`), which waits until it applied N.
+    /// The LSN a read of class `class` must name (`/*shoal:lsn=N*/`, `route` rows 6a/6b):
+    /// the session wrote, and the read runs on a shoal node's proxy (a follower's over a
+    /// cluster, `shoal proxy --cluster`, or the leader's), which waits until it applied N.
     pub fn lsn_to_name(&self, proxy: &Proxy, class: &Classification) -> Option<u64> {
         let lsn = self.last_lsn?;
         if !is_read(class) {
@@ -282,7 +282,8 @@ impl Leases {
                 Target::Unavailable(_) => return None,
             },
         };
-        table.servers.get(server).filter(|s| s.shoal && s.role.serves_reads()).map(|_| lsn)
+        // The leader's proxy too: a leader just elected may not have applied it yet.
+        table.servers.get(server).filter(|s| s.shoal).map(|_| lsn)
     }
 
     /// The class an execution of a prepared statement routes by: a read that would need
@@ -367,6 +368,13 @@ impl Leases {
                     return Ok(());
                 }
                 self.held = None;
+                if proxy.routing.load().leader().is_some_and(|l| l.id == id) {
+                    // The leader itself has not applied the write yet (it was just elected):
+                    // reading there anyway would read around it; wait for it (retried).
+                    return Err(ProxyError::Unavailable(
+                        "the leader has not applied this session's last write yet (retry shortly)".into(),
+                    ));
+                }
                 self.take_leader(proxy, account).await
             }
             Target::Unavailable(msg) => Err(ProxyError::Unavailable(msg)),

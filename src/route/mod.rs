@@ -13,7 +13,7 @@
 //! | 4 | anything | `autocommit = 0` (implicit transactions) | primary |
 //! | 5 | `Read`, `Show`, `START TRANSACTION READ ONLY` | `read_consistency = "strong"` | primary |
 //! | 6 | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote GTID g (`"session"`) | least-loaded healthy replica known to have applied g; else one within `max_lag_ms` after waiting up to `causal_wait_ms` for g; else primary |
-//! | 6a | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), or any session (`"global"`) | least-loaded healthy server that applies the cluster log (`follows_log`), after waiting up to `causal_wait_ms` for n (`"global"`: the leader's committed LSN now); none: primary |
+//! | 6a | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), or any session (`"global"`) | least-loaded healthy server that applies the cluster log (`follows_log`), after waiting up to `causal_wait_ms` for n (`"global"`: the leader's committed LSN now); none: primary (a leader that applies the log itself waits the same way: just elected, it may not have applied n) |
 //! | 6b | `Read`, `Show`, `START TRANSACTION READ ONLY` | wrote LSN n (`"session"`), no server of 6a | least-loaded fresh follower that is a shoal node's proxy (`shoal`: `shoal proxy --cluster`): the session sends the read as `/*shoal:lsn=n*/ …` and that node waits for n itself; none: primary (`"global"` reads go to the primary) |
 //! | 7 | `Read`, `Show`, `START TRANSACTION READ ONLY` | otherwise | least-loaded healthy replica within `max_lag_ms`; none: primary |
 //! | 8 | `SET`, `USE`, `COMMIT`/`ROLLBACK` outside a transaction | any | primary; if it is down, any reachable replica (state replays everywhere) |
@@ -306,8 +306,10 @@ pub fn route(c: &Classification, s: &SessionView<'_>, table: &RoutingTable, poli
                 return Target::Server(id);
             }
         }
+        // A cluster node's own MariaDB that leads still waits: just elected, it may not
+        // have applied the write yet ("global": its commit point confirmed by a quorum).
         if let Some(p) = primary_up {
-            return Target::Server(p.id);
+            return if p.follows_log { Target::WaitThenServer(p.id) } else { Target::Server(p.id) };
         }
     }
     match (policy.consistency, s.last_write) {

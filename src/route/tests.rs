@@ -223,6 +223,19 @@ fn row_6a_without_a_leader_a_session_write_still_waits_on_the_local_node() {
     assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(0));
 }
 
+/// Found by the chaos harness: a leader just elected had not applied a write the old
+/// leader acknowledged, and served the writer's next read.
+#[test]
+fn row_6a_a_leader_that_applies_the_log_waits_too() {
+    let local = Server { follows_log: true, ..server(0, Role::Leader, Health::Up, Some(0), "") };
+    let t = RoutingTable { servers: vec![local], version: 1 };
+    let wrote = SessionView { last_lsn: Some(42), ..SessionView::default() };
+    assert_eq!(route(&read(), &wrote, &t, &POLICY), Target::WaitThenServer(0));
+    let global = Policy { consistency: Consistency::Global, ..POLICY };
+    assert_eq!(route(&read(), &SessionView::default(), &t, &global), Target::WaitThenServer(0));
+    assert_eq!(route(&read(), &SessionView::default(), &t, &POLICY), Target::Server(0));
+}
+
 #[test]
 fn row_6a_global_reads_wait_for_the_leaders_commit_point() {
     let t = cluster_table();
