@@ -145,6 +145,7 @@ impl RaftApplier {
     /// Remembers an own captured entry's xids for the next snapshot ([`settled_point`]).
     fn note_own(&mut self, id: LogId, entry: &Entry) {
         let xids: Vec<String> = entry.rows().iter().filter_map(|r| super::plan::xid(r)).map(str::to_string).collect();
+        crate::capture::setup::applied_own(xids.iter().map(String::as_str));
         if !xids.is_empty() {
             self.own_since.push((id, xids));
         }
@@ -235,12 +236,14 @@ impl crate::cluster::Applier for RaftApplier {
     async fn apply(&mut self, log_id: LogId, command: &[u8]) -> Result<Applied, RaftApplyError> {
         let index = log_id.index;
         let entry = Entry::decode(command).map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
-        self.decide_orphans(std::iter::once(&entry), log_id.leader_id.term)
-            .await
-            .map_err(|reason| RaftApplyError { index, reason })?;
+        // Own xids first, orphans second: a session that registers its xid as an orphan
+        // in between is then claimed, one after is told the entry passed (`setup::orphan`).
         if self.is_own(&entry) {
             self.note_own(log_id, &entry);
         }
+        self.decide_orphans(std::iter::once(&entry), log_id.leader_id.term)
+            .await
+            .map_err(|reason| RaftApplyError { index, reason })?;
         if let Some(entry) = self.unless_own(entry) {
             let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
             apply_retrying(&mut self.applier, std::slice::from_ref(&c))
@@ -258,15 +261,18 @@ impl crate::cluster::Applier for RaftApplier {
             decoded.push((id, entry));
         }
         let first = commands.first().map_or(0, |(id, _)| id.index);
+        // Own xids first, orphans second (see `apply`).
+        for (id, entry) in &decoded {
+            if self.is_own(entry) {
+                self.note_own(**id, entry);
+            }
+        }
         let term = commands.iter().map(|(id, _)| id.leader_id.term).max().unwrap_or(0);
         self.decide_orphans(decoded.iter().map(|(_, e)| e), term)
             .await
             .map_err(|reason| RaftApplyError { index: first, reason })?;
         let mut batch = Vec::with_capacity(commands.len());
         for (id, entry) in decoded {
-            if self.is_own(&entry) {
-                self.note_own(*id, &entry);
-            }
             if let Some(entry) = self.unless_own(entry) {
                 batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
             }
