@@ -13,6 +13,7 @@ mod clients;
 mod cluster;
 mod failover;
 mod isolation;
+mod limits;
 mod migrate;
 mod native;
 mod ops;

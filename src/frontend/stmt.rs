@@ -41,6 +41,12 @@ impl Session {
             return self.reply_err(1, ER_MAX_PREPARED_STMT_COUNT, "42000", &msg).await;
         }
         let payload = self.prepare_text(payload);
+        if self.limits.statement_time_max_ms > 0 {
+            let class = super::session::classify_cached(&payload[1..]);
+            if self.refused_by_statement_limit(&payload[1..], &class).await? {
+                return Ok(());
+            }
+        }
         let sql = &payload[1..];
         let meta = match self.proxy.stmt_cache.get(&self.state.schema, sql) {
             Some(meta) => meta,
@@ -350,6 +356,19 @@ impl Session {
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
             return Ok(Flow::Quit);
         };
+        // The session moves to the new account's count (checked after authentication, as
+        // at login); refused, it closes as a failed COM_CHANGE_USER does.
+        let limits = self.proxy.limits.for_user(&req.user);
+        if req.user != self.slot.user() {
+            match self.proxy.user_connections.load_full().take(&req.user, limits.connections_max) {
+                Some(slot) => self.slot = slot,
+                None => {
+                    super::session::refuse_user_connection(&mut self.io, seq, &req.user).await;
+                    return Ok(Flow::Quit);
+                }
+            }
+        }
+        self.limits = limits;
         self.discard_session_state().await;
         self.handle.set_schema(req.database.clone());
         self.state.set_schema(req.database);
