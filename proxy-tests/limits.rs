@@ -187,6 +187,15 @@ async fn statement_time_max_ms_interrupts_with_1969() {
     a.query_drop("SET max_statement_time = 0.25").await.unwrap();
     let t: f64 = a.query_first("SELECT @@max_statement_time").await.unwrap().unwrap();
     assert_eq!(t, 0.25);
+    // A procedure that lifts it (created by root: the limited account may not send the
+    // text) lifts it for no later statement: the limit is set again after a CALL, text or
+    // prepared.
+    db.sql(&format!("CREATE PROCEDURE {}.lift() SET max_statement_time = 0", limited.db));
+    a.query_drop("CALL lift()").await.unwrap();
+    let t: f64 = a.query_first("SELECT @@max_statement_time").await.unwrap().unwrap();
+    assert_eq!(t, 0.25, "the session's own (lowered) value is back after CALL");
+    a.exec_drop("CALL lift()", ()).await.unwrap();
+    assert_eq!(server_error(a.query_drop("SELECT SLEEP(5)").await.unwrap_err()), timeout);
     // COM_RESET_CONNECTION goes back to the configured limit.
     a.reset().await.unwrap();
     let t: f64 = a.query_first("SELECT @@max_statement_time").await.unwrap().unwrap();

@@ -18,6 +18,7 @@ use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
 use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD_MAX};
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
 use crate::protocol::{CapabilityFlags, StatusFlags};
+use crate::session::limits::{may_hide_set, STATEMENT_TIME_VAR};
 use crate::session::prepared::PreparedMeta;
 use crate::session::{effective_status, pins_after_query, Pin, QueryOutcome};
 
@@ -210,6 +211,12 @@ impl Session {
         if framer.insert_id != 0 {
             self.state.last_insert_id = framer.insert_id;
             conn.state.last_insert_id = framer.insert_id;
+        }
+        if self.limits.statement_time_max_ms > 0 && may_hide_set(meta.class.kind) {
+            // A prepared CALL may have changed max_statement_time unseen: set it again
+            // before the next statement on this connection.
+            conn.state.vars.remove(STATEMENT_TIME_VAR);
+            conn.state.synced = None;
         }
         if let Some(s) = framer.status() {
             self.backend.status = s;
