@@ -39,6 +39,14 @@ fn server_error(e: mysql_async::Error) -> (u16, String, String) {
     }
 }
 
+/// A counter's value in shoal's metrics (installed on first use; process-wide).
+fn counter(name: &str) -> f64 {
+    shoal::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 /// Polls `f` until it is true, failing after [`DEADLINE`].
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
@@ -58,6 +66,7 @@ async fn user_connections_max_refuses_the_next_login_with_1203() {
         c.limits.user.insert(name, shoal::config::UserLimits { connections_max: Some(2), ..Default::default() });
     });
     let open = |user: &str| shoal.proxy.user_connections.load().open(user);
+    let refused = counter("shoal_user_connections_rejected_total");
     let mut a1 = connect(&shoal, &limited).await.unwrap();
     let a2 = connect(&shoal, &limited).await.unwrap();
     // The third login is refused after authentication, with MariaDB's error.
@@ -68,6 +77,7 @@ async fn user_connections_max_refuses_the_next_login_with_1203() {
         format!("User {} already has more than 'max_user_connections' active connections", limited.user)
     );
     assert_eq!(open(&limited.user), 2);
+    assert!(counter("shoal_user_connections_rejected_total") >= refused + 1.0);
     // A wrong password is still "access denied", not 1203 (the limit is checked after
     // authentication).
     let bad = Conn::new(shoal.opts(&limited.user, "wrong", None)).await.unwrap_err();
@@ -228,7 +238,9 @@ async fn transaction_idle_timeout_s_ends_an_idle_transaction() {
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("UPDATE ti SET v = 99 WHERE id = 1").await.unwrap();
     let id = c.id();
+    let ended = counter("shoal_idle_transactions_ended_total");
     wait_for("the idle transaction's session to close", || shoal.proxy.registry.get(id).is_none()).await;
+    assert!(counter("shoal_idle_transactions_ended_total") >= ended + 1.0, "counted");
     // The client sees the close, as MariaDB's idle_transaction_timeout closes it.
     let e = c.query_drop("SELECT 1").await.unwrap_err();
     assert!(matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)), "{e}");
