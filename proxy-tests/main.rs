@@ -16,6 +16,7 @@ mod cluster;
 mod cluster_tls;
 mod failover;
 mod isolation;
+mod limits;
 mod migrate;
 mod native;
 mod ops;

@@ -396,7 +396,9 @@ async fn sighup_reloads_users_and_backends_without_dropping_clients() {
     let replica = format!("127.0.0.1:{}", free_port());
     let head = std::fs::read_to_string(p.file()).unwrap();
     let head = &head[..head.find("[backends]").unwrap()];
-    std::fs::write(p.file(), format!("{head}{}", config("n3w-pw", &format!("\"{replica}\"")))).unwrap();
+    // And a session limit for the account: the held client of the old generation counts.
+    let limit = format!("[limits.user.{}]\nconnections_max = 2\n", s.user);
+    std::fs::write(p.file(), format!("{head}{}{limit}", config("n3w-pw", &format!("\"{replica}\"")))).unwrap();
     p.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -419,6 +421,9 @@ async fn sighup_reloads_users_and_backends_without_dropping_clients() {
     let id_new: Option<u64> = fresh.query_first("SELECT CONNECTION_ID()").await.unwrap();
     let id_old: Option<u64> = held.query_first("SELECT CONNECTION_ID()").await.unwrap();
     assert_ne!(id_new, id_old, "connection ids stay unique across generations");
+    // The old generation's session and the new one's fill the account's two slots.
+    let Err(e) = mysql_async::Conn::new(opts("n3w-pw")).await else { panic!("a third session of a limited account") };
+    assert!(e.to_string().contains("1203") && e.to_string().contains("max_user_connections"), "{e}");
     let Err(e) = mysql_async::Conn::new(opts(Scratch::PASSWORD)).await else { panic!("old password accepted") };
     assert!(e.to_string().contains("1045") || e.to_string().contains("Access denied"), "{e}");
     let nodes: serde_json::Value =

@@ -381,3 +381,32 @@ async fn a_server_without_autocommit_gets_no_pipelined_reads() {
     reader.disconnect().await.unwrap();
     writer.disconnect().await.unwrap();
 }
+
+/// A session whose last read a pipe answered on its socket is idle: `KILL` closes it at
+/// once (it used to stay "busy" until its next command, so KILL and `wait_timeout` did
+/// not end it, and its `user_connections_max` slot stayed taken).
+#[tokio::test]
+async fn kill_closes_a_session_whose_last_read_was_pipelined() {
+    let (_s, shoal, opts) = piped(shared(), "pipekillidle", 8, 1, NEVER_STALLED);
+    let mut victim = Conn::new(opts.clone()).await.unwrap();
+    let mut killer = Conn::new(opts).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !shoal.proxy.pools.all().iter().any(|p| p.pipes_ready() > 0) {
+        assert!(std::time::Instant::now() < deadline, "the pipe did not open");
+        let _: Option<i64> = victim.query_first("SELECT 1").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Reads on the open pipe (small answers: the pipe writes them to the socket itself).
+    for i in 0..20 {
+        let n: i64 = victim.query_first(format!("SELECT {i}")).await.unwrap().unwrap();
+        assert_eq!(n, i);
+    }
+    let id = victim.id();
+    killer.query_drop(format!("KILL {id}")).await.unwrap();
+    while shoal.proxy.registry.get(id).is_some() {
+        assert!(std::time::Instant::now() < deadline, "KILL left the idle session open");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(victim.query_drop("SELECT 1").await.is_err(), "the killed session still answers");
+    killer.disconnect().await.unwrap();
+}

@@ -520,6 +520,57 @@ pub struct LimitsSection {
     pub client_interactive_timeout_s: u64,
     /// On SIGTERM/SIGINT, how long running statements may take to finish.
     pub shutdown_drain_timeout_ms: u64,
+    /// Client sessions one account may hold at once (MariaDB's `max_user_connections`,
+    /// ProxySQL's `mysql_users.max_connections`); the next login gets error 1203. 0 = no limit.
+    pub user_connections_max: u32,
+    /// A statement running longer is interrupted with error 1969 (MariaDB's
+    /// `max_statement_time`, set on the session's backend connections); milliseconds, 0 = off.
+    pub statement_time_max_ms: u64,
+    /// A session idle this long inside a transaction is disconnected and the transaction
+    /// rolled back (MariaDB's `idle_transaction_timeout`); seconds, 0 = off.
+    pub transaction_idle_timeout_s: u64,
+    /// Per-account overrides of the three limits above (`[limits.user.NAME]`), by account name.
+    pub user: BTreeMap<String, UserLimits>,
+}
+
+/// `[limits.user.NAME]`: one account's limits; an unset field takes the `[limits]` value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserLimits {
+    /// `user_connections_max` for this account (0 = no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections_max: Option<u32>,
+    /// `statement_time_max_ms` for this account (0 = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_time_max_ms: Option<u64>,
+    /// `transaction_idle_timeout_s` for this account (0 = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_idle_timeout_s: Option<u64>,
+}
+
+/// The limits in effect for one account: its `[limits.user.NAME]` fields, else `[limits]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Sessions at once (0 = no limit).
+    pub connections_max: u32,
+    /// Statement time limit, milliseconds (0 = off).
+    pub statement_time_max_ms: u64,
+    /// Idle time allowed inside a transaction, seconds (0 = off).
+    pub transaction_idle_timeout_s: u64,
+}
+
+impl LimitsSection {
+    /// The limits of account `user`.
+    pub fn for_user(&self, user: &str) -> AccountLimits {
+        let own = self.user.get(user);
+        AccountLimits {
+            connections_max: own.and_then(|u| u.connections_max).unwrap_or(self.user_connections_max),
+            statement_time_max_ms: own.and_then(|u| u.statement_time_max_ms).unwrap_or(self.statement_time_max_ms),
+            transaction_idle_timeout_s: own
+                .and_then(|u| u.transaction_idle_timeout_s)
+                .unwrap_or(self.transaction_idle_timeout_s),
+        }
+    }
 }
 
 impl Default for LimitsSection {
@@ -541,9 +592,20 @@ impl Default for LimitsSection {
             client_wait_timeout_s: 28_800,
             client_interactive_timeout_s: 28_800,
             shutdown_drain_timeout_ms: 30_000,
+            user_connections_max: 0,
+            statement_time_max_ms: 0,
+            transaction_idle_timeout_s: 0,
+            user: BTreeMap::new(),
         }
     }
 }
+
+/// Largest `user_connections_max` (the `client_connections_max` ceiling).
+const USER_CONNECTIONS_MAX: u64 = 1_000_000;
+/// Largest `statement_time_max_ms`: one day.
+const STATEMENT_TIME_MAX_MS: u64 = 86_400_000;
+/// Largest `transaction_idle_timeout_s`: one year, MariaDB's bound for `idle_transaction_timeout`.
+const TRANSACTION_IDLE_TIMEOUT_MAX_S: u64 = 31_536_000;
 
 /// `[tls]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -609,7 +671,7 @@ const fn opt_later(section: &'static str, name: &'static str, doc: &'static str,
 }
 
 /// Sections in file order, with a one-line description.
-pub const SECTIONS: [(&str, &str); 16] = [
+pub const SECTIONS: [(&str, &str); 17] = [
     ("node", "This node's identity. WolfScale layout."),
     ("database", "The local MariaDB a cluster node (`shoal start`) fronts. WolfScale layout."),
     ("wal", "Write-ahead log for replication. WolfScale layout; replication has not landed yet."),
@@ -628,6 +690,10 @@ pub const SECTIONS: [(&str, &str); 16] = [
     ("routing", "Read/write split, read-your-writes and health checks (needs the service account)."),
     ("tls", "TLS for client connections."),
     ("limits", "Every bound, named with its unit."),
+    (
+        "limits.user",
+        "One account's limits, one [limits.user.NAME] table each; an unset field takes the [limits] value. Not an account: passwords stay in [users.NAME] or mysql.user.",
+    ),
     ("metrics", "The Prometheus endpoint /metrics on the HTTP API."),
 ];
 
@@ -751,6 +817,12 @@ pub const FIELDS: &[FieldDoc] = &[
     f("limits", "client_wait_timeout_s", "A client idle this long is disconnected (MariaDB's wait_timeout; a session's own SET wait_timeout wins), seconds."),
     f("limits", "client_interactive_timeout_s", "The same for interactive clients such as the mariadb CLI (MariaDB's interactive_timeout), seconds."),
     f("limits", "shutdown_drain_timeout_ms", "On SIGTERM/SIGINT, how long running statements may take to finish."),
+    f("limits", "user_connections_max", "Client sessions one account may hold at once (MariaDB's max_user_connections; 0-1000000, 0 = no limit); the next login gets error 1203."),
+    f("limits", "statement_time_max_ms", "A statement running longer is interrupted with error 1969 (MariaDB's max_statement_time on the session's backend connections; 0-86400000, 0 = off), milliseconds."),
+    f("limits", "transaction_idle_timeout_s", "A session idle this long inside a transaction is disconnected and the transaction rolled back (MariaDB's idle_transaction_timeout; 0-31536000, 0 = off), seconds."),
+    opt("limits.user.NAME", "connections_max", "limits.user_connections_max for account NAME.", "10"),
+    opt("limits.user.NAME", "statement_time_max_ms", "limits.statement_time_max_ms for account NAME.", "30000"),
+    opt("limits.user.NAME", "transaction_idle_timeout_s", "limits.transaction_idle_timeout_s for account NAME.", "60"),
     f("metrics", "enabled", "Serve /metrics on the HTTP API."),
     f("metrics", "latency_buckets_seconds", "Latency histogram bucket bounds, seconds, ascending (read at start)."),
 ];
@@ -969,6 +1041,22 @@ impl Config {
         range("routing.failures_before_down", r.failures_before_down.into(), 1, 1000)?;
         range("routing.successes_before_up", r.successes_before_up.into(), 1, 1000)?;
         range("limits.shutdown_drain_timeout_ms", l.shutdown_drain_timeout_ms, 0, 3_600_000)?;
+        range("limits.user_connections_max", l.user_connections_max.into(), 0, USER_CONNECTIONS_MAX)?;
+        range("limits.statement_time_max_ms", l.statement_time_max_ms, 0, STATEMENT_TIME_MAX_MS)?;
+        range("limits.transaction_idle_timeout_s", l.transaction_idle_timeout_s, 0, TRANSACTION_IDLE_TIMEOUT_MAX_S)?;
+        for (name, u) in &l.user {
+            let user_range = |field: &str, v: Option<u64>, hi: u64| match v {
+                Some(v) if v > hi => Err(ConfigError::invalid(
+                    format!("limits.user.{name}.{field}"),
+                    v,
+                    format!("must be between 0 and {hi}"),
+                )),
+                _ => Ok(()),
+            };
+            user_range("connections_max", u.connections_max.map(u64::from), USER_CONNECTIONS_MAX)?;
+            user_range("statement_time_max_ms", u.statement_time_max_ms, STATEMENT_TIME_MAX_MS)?;
+            user_range("transaction_idle_timeout_s", u.transaction_idle_timeout_s, TRANSACTION_IDLE_TIMEOUT_MAX_S)?;
+        }
         range("database.port", self.database.port.into(), 1, 65_535)?;
         address("proxy.bind_address", &self.proxy.bind_address, false)?;
         address("api.bind_address", &self.api.bind_address, false)?;
@@ -1139,7 +1227,13 @@ pub fn read_secret(path: &Path) -> std::io::Result<String> {
 }
 
 fn doc_of(section: &str, name: &str) -> Option<&'static FieldDoc> {
-    let section = if section.starts_with("users.") { "users.NAME" } else { section };
+    let section = if section.starts_with("users.") {
+        "users.NAME"
+    } else if section.starts_with("limits.user.") {
+        "limits.user.NAME"
+    } else {
+        section
+    };
     FIELDS.iter().find(|d| d.section == section && d.name == name)
 }
 
@@ -1171,6 +1265,20 @@ fn file_warnings(value: &toml::Value) -> Vec<Warning> {
             continue;
         }
         for key in table.keys() {
+            if section == "limits" && key == "user" {
+                let users = table[key].as_table().into_iter().flatten();
+                for (user, entry) in users {
+                    for key in entry.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+                        if doc_of("limits.user.NAME", key).is_none() {
+                            out.push(Warning {
+                                field: format!("limits.user.{user}.{key}"),
+                                message: "unknown field, ignored".into(),
+                            });
+                        }
+                    }
+                }
+                continue;
+            }
             match doc_of(section, key) {
                 None => {
                     out.push(Warning { field: format!("{section}.{key}"), message: "unknown field, ignored".into() })
@@ -1199,7 +1307,12 @@ pub fn apply_env(value: &mut toml::Value, env: impl IntoIterator<Item = (String,
         let (section, field) = match path.as_slice() {
             [s, field] if s != "users" => (s.clone(), field.clone()),
             [s, user, field] if s == "users" => (format!("users.{user}"), field.clone()),
-            _ => return Err(err("expected SHOAL_SECTION__FIELD or SHOAL_USERS__NAME__FIELD".into())),
+            [s, u, user, field] if s == "limits" && u == "user" => (format!("limits.user.{user}"), field.clone()),
+            _ => {
+                return Err(err(
+                    "expected SHOAL_SECTION__FIELD, SHOAL_USERS__NAME__FIELD or SHOAL_LIMITS__USER__NAME__FIELD".into(),
+                ))
+            }
         };
         if doc_of(&section, &field).is_none() {
             return Err(err(format!("no field {field} in [{section}]")));
@@ -1277,6 +1390,23 @@ pub fn render_commented(config: &Config) -> String {
             }
             continue;
         }
+        if section == "limits.user" {
+            if config.limits.user.is_empty() {
+                out.push_str("# [limits.user.app]\n");
+                for d in FIELDS.iter().filter(|d| d.section == "limits.user.NAME") {
+                    comment(&mut out, d.doc);
+                    let _ = writeln!(out, "# {} = {}", d.name, d.example);
+                }
+            }
+            for name in config.limits.user.keys() {
+                let _ = writeln!(out, "[limits.user.{name}]");
+                let entry = value.get("limits").and_then(|l| l.get("user")).and_then(|u| u.get(name));
+                for (k, v) in entry.and_then(|e| e.as_table()).into_iter().flatten() {
+                    let _ = writeln!(out, "{k} = {v}");
+                }
+            }
+            continue;
+        }
         let _ = writeln!(out, "[{section}]");
         let table = value.get(section);
         for d in FIELDS.iter().filter(|d| d.section == section) {
@@ -1303,11 +1433,15 @@ pub fn reference_markdown() -> String {
     let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
     let mut out = String::new();
     for (section, about) in SECTIONS {
-        let header = if section == "users" { "[users.NAME]".to_string() } else { format!("[{section}]") };
+        let key = match section {
+            "users" => "users.NAME",
+            "limits.user" => "limits.user.NAME",
+            other => other,
+        };
+        let header = format!("[{key}]");
         let _ = writeln!(out, "### `{header}`\n\n{about}\n");
         let _ = writeln!(out, "| field | default | in effect | meaning | environment |");
         let _ = writeln!(out, "|---|---|---|---|---|");
-        let key = if section == "users" { "users.NAME" } else { section };
         for d in FIELDS.iter().filter(|d| d.section == key) {
             let default = defaults
                 .get(section)
@@ -1500,6 +1634,14 @@ mod tests {
             "NAME".into(),
             UserEntry { password: Some("x".into()), password_file: Some("x".into()), password_hash: Some("x".into()) },
         );
+        c.limits.user.insert(
+            "NAME".into(),
+            UserLimits {
+                connections_max: Some(1),
+                statement_time_max_ms: Some(1),
+                transaction_idle_timeout_s: Some(1),
+            },
+        );
         let v = toml::Value::try_from(&c).unwrap();
         let mut found = Vec::new();
         for (section, t) in v.as_table().unwrap() {
@@ -1509,8 +1651,14 @@ mod tests {
                     found.push(format!("users.NAME.{k}"));
                 }
             } else {
-                for (k, _) in t.as_table().unwrap() {
-                    found.push(format!("{section}.{k}"));
+                for (k, v) in t.as_table().unwrap() {
+                    if section == "limits" && k == "user" {
+                        for (k, _) in v["NAME"].as_table().unwrap() {
+                            found.push(format!("limits.user.NAME.{k}"));
+                        }
+                    } else {
+                        found.push(format!("{section}.{k}"));
+                    }
                 }
             }
         }
@@ -1530,6 +1678,41 @@ mod tests {
         c.users.insert("app".into(), UserEntry { password: Some("pw".into()), ..Default::default() });
         let loaded = parse(&render_commented(&c)).unwrap();
         assert_eq!(loaded.config.users["app"].password.as_deref(), Some("pw"));
+    }
+
+    #[test]
+    fn account_limits_take_the_user_table_else_limits() {
+        let text = "[limits]\nuser_connections_max = 5\nstatement_time_max_ms = 1000\n\
+                    [limits.user.app]\nconnections_max = 2\ntransaction_idle_timeout_s = 30\n\
+                    [limits.user.batch]\nstatement_time_max_ms = 0\n";
+        let loaded = parse(text).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let l = &loaded.config.limits;
+        // | account | connections_max | statement_time_max_ms | transaction_idle_timeout_s |
+        // | app     | own 2           | [limits] 1000         | own 30                     |
+        // | batch   | [limits] 5      | own 0 (off)           | [limits] 0                 |
+        // | other   | [limits] 5      | [limits] 1000         | [limits] 0                 |
+        let want =
+            |c, s, t| AccountLimits { connections_max: c, statement_time_max_ms: s, transaction_idle_timeout_s: t };
+        assert_eq!(l.for_user("app"), want(2, 1000, 30));
+        assert_eq!(l.for_user("batch"), want(5, 0, 0));
+        assert_eq!(l.for_user("other"), want(5, 1000, 0));
+        // An account's limits are not an account: [users] stays empty.
+        assert!(loaded.config.users.is_empty());
+        let e = parse("[limits.user.app]\nstatement_time_max_ms = 100000000\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "test.toml: config field limits.user.app.statement_time_max_ms = 100000000: must be between 0 and 86400000"
+        );
+        let w = parse("[limits.user.app]\nmax_connections = 2\n").unwrap().warnings;
+        assert_eq!(w[0].field, "limits.user.app.max_connections");
+        let env = [("SHOAL_LIMITS__USER__APP__CONNECTIONS_MAX".to_string(), "3".to_string())];
+        let c = Config::parse("", Path::new("t.toml"), env).unwrap().config;
+        assert_eq!(c.limits.for_user("app").connections_max, 3);
+        let mut c = Config::default();
+        c.limits.user.insert("app".into(), UserLimits { connections_max: Some(4), ..Default::default() });
+        let loaded = parse(&render_commented(&c)).unwrap();
+        assert_eq!(loaded.config.limits.user["app"].connections_max, Some(4));
     }
 
     /// `docs/configuration.md` carries the generated reference; `SHOAL_BLESS=1` rewrites it.

@@ -145,6 +145,11 @@ pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 pub const ER_NO_SUCH_THREAD: u16 = 1094;
 /// `ER_QUERY_INTERRUPTED`: a statement stopped by `KILL QUERY`.
 pub const ER_QUERY_INTERRUPTED: u16 = 1317;
+/// `ER_TOO_MANY_USER_CONNECTIONS`: a login past `user_connections_max` (SQLSTATE 42000).
+pub const ER_TOO_MANY_USER_CONNECTIONS: u16 = 1203;
+/// `ER_SPECIFIC_ACCESS_DENIED_ERROR`: a statement that would lift the account's
+/// `statement_time_max_ms` (SQLSTATE 42000).
+pub const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 
 impl ProxyError {
     /// The error packet the client gets.

@@ -29,6 +29,12 @@ pub const CLIENT_CONNECTIONS_REJECTED: &str = "shoal_client_connections_rejected
 pub const CLIENT_LOGINS: &str = "shoal_client_logins_total";
 /// Counter: HTTP API requests refused for a missing or wrong token.
 pub const API_UNAUTHORIZED: &str = "shoal_api_unauthorized_total";
+/// Counter: logins refused because the account held `user_connections_max` sessions
+/// (`[limits]` or `[limits.user.NAME]`; the client got error 1203).
+pub const USER_CONNECTIONS_REJECTED: &str = "shoal_user_connections_rejected_total";
+/// Counter: sessions closed because they sat idle inside a transaction past
+/// `transaction_idle_timeout_s` (the transaction was rolled back).
+pub const IDLE_TRANSACTIONS_ENDED: &str = "shoal_idle_transactions_ended_total";
 /// Counter: bytes received from clients (packet headers included).
 pub const CLIENT_RECEIVED_BYTES: &str = "shoal_client_received_bytes_total";
 /// Counter: bytes sent to clients.
@@ -146,12 +152,14 @@ pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 54] = [
+pub const ALL: [&str; 56] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
     CLIENT_LOGINS,
     API_UNAUTHORIZED,
+    USER_CONNECTIONS_REJECTED,
+    IDLE_TRANSACTIONS_ENDED,
     CLIENT_RECEIVED_BYTES,
     CLIENT_SENT_BYTES,
     STATEMENTS,
@@ -273,6 +281,8 @@ pub fn install(latency_buckets_seconds: &[f64]) -> &'static PrometheusHandle {
         describe();
         // Series that should read 0 rather than be absent before their first event.
         metrics::counter!(ROUTING_CHANGES).absolute(0);
+        metrics::counter!(USER_CONNECTIONS_REJECTED).absolute(0);
+        metrics::counter!(IDLE_TRANSACTIONS_ENDED).absolute(0);
         for result in ["ok", "failed"] {
             metrics::counter!(CONFIG_RELOADS, "result" => result).absolute(0);
             metrics::counter!(HEALTH_CHECKS, "result" => result).absolute(0);
@@ -317,6 +327,11 @@ fn describe() {
     describe_counter!(CLIENT_CONNECTIONS_REJECTED, "Client connections refused by client_connections_max.");
     describe_counter!(CLIENT_LOGINS, "Client logins by method and result.");
     describe_counter!(API_UNAUTHORIZED, "HTTP API requests refused for a missing or wrong token.");
+    describe_counter!(USER_CONNECTIONS_REJECTED, "Logins refused by user_connections_max (error 1203).");
+    describe_counter!(
+        IDLE_TRANSACTIONS_ENDED,
+        "Sessions closed idle in a transaction past transaction_idle_timeout_s."
+    );
     describe_counter!(CLIENT_RECEIVED_BYTES, Unit::Bytes, "Bytes received from clients.");
     describe_counter!(CLIENT_SENT_BYTES, Unit::Bytes, "Bytes sent to clients.");
     describe_counter!(STATEMENTS, "Statements by kind and route.");
@@ -479,6 +494,16 @@ pub fn client_login(method: LoginMethod, ok: bool) {
 /// An API request was refused for its token.
 pub fn api_unauthorized() {
     metrics::counter!(API_UNAUTHORIZED).increment(1);
+}
+
+/// A login was refused by the account's `user_connections_max`.
+pub fn user_connection_rejected() {
+    metrics::counter!(USER_CONNECTIONS_REJECTED).increment(1);
+}
+
+/// The idle sweep closed `n` sessions idle inside a transaction.
+pub fn idle_transactions_ended(n: usize) {
+    metrics::counter!(IDLE_TRANSACTIONS_ENDED).increment(n as u64);
 }
 
 /// Bytes read from a client.
@@ -678,6 +703,8 @@ mod tests {
             CLIENT_CONNECTIONS_REJECTED,
             CLIENT_LOGINS,
             API_UNAUTHORIZED,
+            USER_CONNECTIONS_REJECTED,
+            IDLE_TRANSACTIONS_ENDED,
             CLIENT_RECEIVED_BYTES,
             CLIENT_SENT_BYTES,
             STATEMENTS,

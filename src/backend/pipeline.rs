@@ -165,6 +165,12 @@ impl Request {
         let Some(reply) = self.reply.take() else { return };
         // (A `Back` from `drop` of an answered request is dropped here with its timer.)
         let wake = self.client.is_some() && !matches!(answer, Answer::Sent(_));
+        if matches!(answer, Answer::Sent(_)) {
+            // The response is out and the session, not woken, waits for its client: it is
+            // idle from now for KILL and the idle sweep (marked before the session can
+            // take the answer and start its next command).
+            self.handle.command_ended();
+        }
         let _ = reply.send(answer);
         if wake {
             self.handle.pipe_wake.notify_one();

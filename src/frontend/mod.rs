@@ -44,6 +44,7 @@ use crate::protocol::handshake::PROXY_CAPABILITIES;
 use crate::protocol::proxy_header::Network;
 use crate::protocol::CapabilityFlags;
 use crate::route::{Policy, Role, RoutingTable, Server};
+use crate::session::limits::UserConnections;
 use crate::session::prepared::StmtCache;
 use crate::session::registry::Registry;
 use crate::session::running::Statements;
@@ -131,6 +132,9 @@ pub struct Proxy {
     next_id: AtomicU32,
     /// One permit per client connection (`client_connections_max`).
     slots: Arc<Semaphore>,
+    /// Sessions per account (`user_connections_max`), shared with the generations before
+    /// and after this one (their sessions count against the same limit).
+    pub user_connections: ArcSwap<UserConnections>,
 }
 
 impl Proxy {
@@ -168,6 +172,7 @@ impl Proxy {
             cluster: ArcSwapOption::empty(),
             server: ArcSwapOption::empty(),
             next_id: AtomicU32::new(1),
+            user_connections: ArcSwap::from_pointee(UserConnections::default()),
         })
     }
 
@@ -260,7 +265,10 @@ impl Proxy {
             loop {
                 tick.tick().await;
                 let Some(proxy) = weak.upgrade() else { return };
-                proxy.registry.sweep();
+                let transactions = proxy.registry.sweep();
+                if transactions > 0 {
+                    crate::metrics::idle_transactions_ended(transactions);
+                }
             }
         });
         loop {
@@ -300,8 +308,10 @@ impl Proxy {
         }
     }
 
-    /// Continues `previous`'s connection ids, so ids stay unique across a reload.
+    /// Continues `previous`'s connection ids, so ids stay unique across a reload, and its
+    /// per-account session counts, so `user_connections_max` counts the sessions still on it.
     pub fn continue_ids_from(&self, previous: &Proxy) {
         self.next_id.store(previous.next_id.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.user_connections.store(previous.user_connections.load_full());
     }
 }

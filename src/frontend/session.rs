@@ -23,12 +23,17 @@ use crate::classify::answered::{is_last_lsn_query, is_show_processlist, lsn_hint
 use crate::classify::rewrite::{rewrite_session_functions, SessionValues};
 use crate::classify::set::set_keeps_history;
 use crate::classify::{parse_set, sets_last_insert_id, use_schema, Classification, Flags, Kind, SetEffect};
-use crate::error::{ProxyError, ER_UNKNOWN_COM};
+use crate::config::AccountLimits;
+use crate::error::{ProxyError, ER_SPECIFIC_ACCESS_DENIED, ER_TOO_MANY_USER_CONNECTIONS, ER_UNKNOWN_COM};
 use crate::metrics::StatementTimer;
 use crate::protocol::framer::{Expect, Framer};
 use crate::protocol::packet::{put_packet, HEADER_BYTES};
 use crate::protocol::reply::{put_err, put_ok, OkInfo};
 use crate::route::Target;
+use crate::session::limits::{
+    idle_limit_s, may_hide_set, mentions_statement_time, statement_time_assignment, statement_time_guard,
+    too_many_user_connections, Guard, UserSlot, STATEMENT_TIME_VAR,
+};
 use crate::session::prepared::ClientStmts;
 use crate::session::registry::{Closer, SessionHandle};
 use crate::session::state::{mark_synced, SessionState};
@@ -83,6 +88,11 @@ pub struct Session {
     pub(super) stmts: ClientStmts,
     /// This session as other sessions see it (KILL).
     pub(super) handle: Arc<SessionHandle>,
+    /// The account's place in `user_connections_max`, given back when the session ends.
+    pub(super) slot: UserSlot,
+    /// The account's limits (`[limits]`, `[limits.user.NAME]`), looked up at login and
+    /// COM_CHANGE_USER.
+    pub(super) limits: AccountLimits,
 }
 
 /// Serves one accepted client to the end.
@@ -103,7 +113,14 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let ok_seq = auth.next_seq;
-    let mut session = Session::new(proxy.clone(), io, id, auth, peer);
+    // After authentication, as MariaDB checks max_user_connections.
+    let limits = proxy.limits.for_user(&auth.user);
+    let Some(slot) = proxy.user_connections.load_full().take(&auth.user, limits.connections_max) else {
+        refuse_user_connection(&mut io, ok_seq, &auth.user).await;
+        io.shutdown().await;
+        return;
+    };
+    let mut session = Session::new(proxy.clone(), io, id, auth, peer, slot, limits);
     // Removed from the registry however the session ends, a panic included.
     let _registered = proxy.registry.register(id, session.handle.clone());
     if session.start(ok_seq).await.is_ok() {
@@ -111,6 +128,13 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr) {
     }
     session.io.shutdown().await;
     session.close().await;
+}
+
+/// Answers a login past the account's `user_connections_max` with MariaDB's 1203.
+pub(super) async fn refuse_user_connection(io: &mut ClientIo, seq: u8, user: &str) {
+    crate::metrics::user_connection_rejected();
+    tracing::debug!(%user, "login refused: the account holds user_connections_max sessions");
+    fail(io, seq, ER_TOO_MANY_USER_CONNECTIONS, "42000", too_many_user_connections(user)).await;
 }
 
 /// The session value of system variable `name` as an assignment to replay
@@ -130,7 +154,15 @@ async fn read_back_variable(conn: &mut BackendConn, name: &str) -> Result<Option
 }
 
 impl Session {
-    fn new(proxy: Arc<Proxy>, io: ClientIo, id: u32, mut auth: Authenticated, peer: SocketAddr) -> Self {
+    fn new(
+        proxy: Arc<Proxy>,
+        io: ClientIo,
+        id: u32,
+        mut auth: Authenticated,
+        peer: SocketAddr,
+        slot: UserSlot,
+        limits: AccountLimits,
+    ) -> Self {
         // MariaDB shows loopback clients as `localhost`.
         let host = if peer.ip().is_loopback() { format!("localhost:{}", peer.port()) } else { peer.to_string() };
         let handle = Arc::new(SessionHandle::new(auth.user.clone(), host, auth.database.clone()));
@@ -146,7 +178,7 @@ impl Session {
         if let Some(conn) = auth.relayed.take() {
             backend.use_own_pool(proxy.pools.relayed(*conn));
         }
-        Session {
+        let mut session = Session {
             proxy,
             io,
             id,
@@ -156,6 +188,52 @@ impl Session {
             state,
             stmts: ClientStmts::default(),
             handle,
+            slot,
+            limits,
+        };
+        session.apply_account_limits();
+        session
+    }
+
+    /// Puts the account's statement time limit into the replayable state (so every
+    /// backend connection the session uses runs with MariaDB's `max_statement_time`; a
+    /// session with variables stays off the shared pipes) and sets the idle limit.
+    pub(super) fn apply_account_limits(&mut self) {
+        match statement_time_assignment(self.limits.statement_time_max_ms) {
+            Some(text) => self.state.set_var(STATEMENT_TIME_VAR, &text),
+            None => self.state.unset_var(STATEMENT_TIME_VAR),
+        }
+        self.refresh_idle_limit();
+    }
+
+    /// Tells the idle sweep how long the session may now stay idle: `wait_timeout`, or
+    /// `transaction_idle_timeout_s` while a transaction is open (`session::limits::idle_limit_s`).
+    pub(super) fn refresh_idle_limit(&self) {
+        let in_transaction = self.backend.pin.has(Pin::TRANSACTION);
+        let (secs, cause) =
+            idle_limit_s(self.idle_limit().as_secs(), self.limits.transaction_idle_timeout_s, in_transaction);
+        self.handle.set_idle_limit(secs, cause);
+    }
+
+    /// Refuses a statement that could lift the account's statement time limit
+    /// (`session::limits::statement_time_guard`); true when it was refused.
+    pub(super) async fn refused_by_statement_limit(
+        &mut self,
+        sql: &[u8],
+        class: &Classification,
+    ) -> Result<bool, ProxyError> {
+        let limit = self.limits.statement_time_max_ms;
+        if limit == 0 || !mentions_statement_time(sql) {
+            return Ok(false);
+        }
+        let set = (class.kind == Kind::SessionSet).then(|| parse_set(sql));
+        match statement_time_guard(limit, sql, class, set.as_ref()) {
+            Guard::Run => Ok(false),
+            Guard::Refuse(msg) => {
+                crate::metrics::error(ER_SPECIFIC_ACCESS_DENIED);
+                self.reply_err(1, ER_SPECIFIC_ACCESS_DENIED, "42000", &msg).await?;
+                Ok(true)
+            }
         }
     }
 
@@ -261,7 +339,7 @@ impl Session {
     }
 
     async fn serve(&mut self) {
-        self.handle.set_idle_limit(self.idle_limit().as_secs());
+        self.refresh_idle_limit();
         loop {
             if self.handle.is_killed() && !self.pipes.has_pending() {
                 // Killed while its last command ran: that command's answer is out, and
@@ -319,6 +397,11 @@ impl Session {
             self.io.wrote = false;
             self.handle.command_started();
             let result = self.dispatch(payload).await;
+            if self.limits.transaction_idle_timeout_s > 0 {
+                // Before the session counts as idle: the sweep must see the limit for
+                // the state the command left (a transaction open or not).
+                self.refresh_idle_limit();
+            }
             if !self.pipes.has_pending() {
                 // A read left on a pipe keeps the session busy until its answer is out.
                 self.handle.command_ended();
@@ -585,6 +668,9 @@ impl Session {
         if class.kind == Kind::Read && is_last_lsn_query(&payload[1..]) {
             return self.reply_last_lsn().await;
         }
+        if self.refused_by_statement_limit(&payload[1..], &class).await? {
+            return Ok(());
+        }
         if payload[1..].trim_ascii_start().starts_with(b"/*") {
             if let Some(lsn) = lsn_hint(&payload[1..]) {
                 self.backend.last_lsn = Some(self.backend.last_lsn.unwrap_or(0).max(lsn));
@@ -643,6 +729,12 @@ impl Session {
             if framer.insert_id != 0 {
                 conn.state.last_insert_id = framer.insert_id;
             }
+            if self.limits.statement_time_max_ms > 0 && may_hide_set(class.kind) {
+                // A routine or dynamic SQL may have changed max_statement_time unseen:
+                // the next statement on this connection sets it again.
+                conn.state.vars.remove(STATEMENT_TIME_VAR);
+                conn.state.synced = None;
+            }
             if !failed {
                 // The statement changed the connection exactly as it changed the session:
                 // record it on both, so the connection's state never drifts from the server's.
@@ -686,7 +778,7 @@ impl Session {
             }
         }
         if wait_timeout_set {
-            self.handle.set_idle_limit(self.idle_limit().as_secs());
+            self.refresh_idle_limit();
         }
         if !failed && framer.insert_id == 0 && class.flags.contains(Flags::LAST_INSERT_ID) && sets_last_insert_id(sql) {
             self.read_back_last_insert_id().await?;
@@ -790,7 +882,7 @@ impl Session {
         self.backend.held = held;
         self.stmts.clear();
         self.state.reset_vars();
-        self.handle.set_idle_limit(self.idle_limit().as_secs());
+        self.apply_account_limits();
     }
 
     async fn reset_connection(&mut self) -> Result<(), ProxyError> {

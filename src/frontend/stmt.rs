@@ -19,6 +19,7 @@ use crate::protocol::handshake::{auth_switch_native, NATIVE_PASSWORD};
 use crate::protocol::packet::{begin_packet, finish_packet, HEADER_BYTES, PAYLOAD_MAX};
 use crate::protocol::stmt::{execute_flags, execute_for_backend, execute_layout, param_types, set_stmt_id, stmt_id};
 use crate::protocol::{CapabilityFlags, StatusFlags};
+use crate::session::limits::{may_hide_set, STATEMENT_TIME_VAR};
 use crate::session::prepared::PreparedMeta;
 use crate::session::{effective_status, pins_after_query, Pin, QueryOutcome};
 
@@ -42,6 +43,12 @@ impl Session {
             return self.reply_err(1, ER_MAX_PREPARED_STMT_COUNT, "42000", &msg).await;
         }
         let payload = self.prepare_text(payload);
+        if self.limits.statement_time_max_ms > 0 {
+            let class = super::session::classify_cached(&payload[1..]);
+            if self.refused_by_statement_limit(&payload[1..], &class).await? {
+                return Ok(());
+            }
+        }
         let sql = &payload[1..];
         let meta = match self.proxy.stmt_cache.get(&self.state.schema, sql) {
             Some(meta) => meta,
@@ -206,6 +213,12 @@ impl Session {
             self.state.last_insert_id = framer.insert_id;
             conn.state.last_insert_id = framer.insert_id;
         }
+        if self.limits.statement_time_max_ms > 0 && may_hide_set(meta.class.kind) {
+            // A prepared CALL may have changed max_statement_time unseen: set it again
+            // before the next statement on this connection.
+            conn.state.vars.remove(STATEMENT_TIME_VAR);
+            conn.state.synced = None;
+        }
         if let Some(s) = framer.status() {
             self.backend.status = s;
         }
@@ -362,6 +375,19 @@ impl Session {
             fail(&mut self.io, seq, ER_ACCESS_DENIED, "28000", msg).await;
             return Ok(Flow::Quit);
         };
+        // The session moves to the new account's count (checked after authentication, as
+        // at login); refused, it closes as a failed COM_CHANGE_USER does.
+        let limits = self.proxy.limits.for_user(&req.user);
+        if req.user != self.slot.user() {
+            match self.proxy.user_connections.load_full().take(&req.user, limits.connections_max) {
+                Some(slot) => self.slot = slot,
+                None => {
+                    super::session::refuse_user_connection(&mut self.io, seq, &req.user).await;
+                    return Ok(Flow::Quit);
+                }
+            }
+        }
+        self.limits = limits;
         self.discard_session_state().await;
         self.handle.set_schema(req.database.clone());
         self.state.set_schema(req.database);

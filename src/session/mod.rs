@@ -44,6 +44,7 @@
 //!    └──── last reason cleared / RESET ◀──────┘
 //! ```
 
+pub mod limits;
 pub mod prepared;
 pub mod registry;
 pub mod running;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::limits::IdleCause;
+
 /// Marks a running statement on a pipe's shared connection (top bit of `running`).
 const SHARED: u64 = 1 << 63;
 
@@ -24,8 +26,12 @@ pub struct SessionHandle {
     /// the coarse clock ([`coarse_now_s`]), with [`BUSY`] set while a command runs;
     /// `SHOW PROCESSLIST`'s `Time`, and what the idle sweep reads.
     since: AtomicU64,
-    /// Seconds the client may stay idle (`wait_timeout`), for the idle sweep.
+    /// Seconds the client may stay idle (`wait_timeout`, or `transaction_idle_timeout_s`
+    /// inside a transaction), for the idle sweep.
     idle_limit_s: AtomicU64,
+    /// The limit in `idle_limit_s` is the transaction one: a session the sweep ends is
+    /// counted as an idle transaction ended.
+    idle_in_transaction: AtomicBool,
     /// Closes the client's socket (shut down both ways: a read waiting on it ends at
     /// once). Set by the frontend for plain-TCP clients; without it a session is woken
     /// through `pipe_wake`.
@@ -105,9 +111,11 @@ impl SessionHandle {
         coarse_now_s().saturating_sub(self.since.load(Ordering::Relaxed) & !BUSY)
     }
 
-    /// Sets how long the client may stay idle before the sweep disconnects it.
-    pub fn set_idle_limit(&self, secs: u64) {
+    /// Sets how long the client may stay idle before the sweep disconnects it, and why
+    /// ([`super::limits::idle_limit_s`]).
+    pub fn set_idle_limit(&self, secs: u64, cause: IdleCause) {
         self.idle_limit_s.store(secs, Ordering::Relaxed);
+        self.idle_in_transaction.store(cause == IdleCause::Transaction, Ordering::Relaxed);
     }
 
     /// Gives the frontend's way to close the client's socket.
@@ -208,17 +216,24 @@ impl Registry {
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
-    /// Advances the coarse clock and closes sessions idle past their limit (`wait_timeout`),
-    /// as MariaDB does; runs every [`SWEEP_INTERVAL`] for the life of the proxy.
-    pub fn sweep(&self) {
+    /// Advances the coarse clock and closes sessions idle past their limit (`wait_timeout`,
+    /// or `transaction_idle_timeout_s` with a transaction open), as MariaDB does; runs
+    /// every [`SWEEP_INTERVAL`] for the life of the proxy. Returns how many of the sessions
+    /// it closed held a transaction (their close rolls it back).
+    pub fn sweep(&self) -> usize {
         tick_coarse_clock();
+        let mut transactions = 0;
         for (_, h) in self.all() {
             if h.is_idle() && h.idle_secs() >= h.idle_limit_s.load(Ordering::Relaxed) {
-                tracing::debug!(user = %h.user, host = %h.host, idle_s = h.idle_secs(), "client idle past wait_timeout: disconnecting");
+                let in_transaction = h.idle_in_transaction.load(Ordering::Relaxed);
+                let why = if in_transaction { "transaction_idle_timeout_s" } else { "wait_timeout" };
+                tracing::debug!(user = %h.user, host = %h.host, idle_s = h.idle_secs(), "client idle past {why}: disconnecting");
                 h.killed.store(true, Ordering::Relaxed);
                 h.close_if_idle();
+                transactions += usize::from(in_transaction);
             }
         }
+        transactions
     }
 
     /// Every session, by id.

@@ -31,6 +31,11 @@ impl Vars {
         self.items.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
     }
 
+    /// Forgets `name` (the connection no longer has it, or the session no longer wants it).
+    pub fn remove(&mut self, name: &str) {
+        self.items.retain(|(n, _)| n != name);
+    }
+
     /// True when nothing was set.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
@@ -80,6 +85,14 @@ impl SessionState {
     pub fn set_var(&mut self, name: &str, text: &str) {
         if self.vars.get(name) != Some(text) {
             self.vars.set(name, text);
+            self.version += 1;
+        }
+    }
+
+    /// Forgets one replayable assignment (the next sync sets `name` back to its default).
+    pub fn unset_var(&mut self, name: &str) {
+        if self.vars.get(name).is_some() {
+            self.vars.remove(name);
             self.version += 1;
         }
     }
