@@ -78,7 +78,7 @@ const NATIVE_GREETING: &[Cell] = &[
     cell("cli ed25519, wrong password", Cli, Default, false, "ed", "wrong", Err(1045)),
     cell("cli sha2 over TLS, first login (full)", Cli, Sha2, true, "nat", NATIVE_PW, In),
     cell("cli sha2 without TLS (fast path)", Cli, Sha2, false, "nat", NATIVE_PW, In),
-    cell("cli sha2 without TLS, first login (RSA)", Cli, Sha2, false, "cold_cli", NATIVE_PW, In),
+    cell("cli sha2 without TLS, first login (switched to native)", Cli, Sha2, false, "cold_cli", NATIVE_PW, In),
     cell("cli sha2 without TLS, wrong password", Cli, Sha2, false, "cold_cli", "wrong", Err(1045)),
     cell("pymysql native", PyMySql, Default, false, "nat", NATIVE_PW, In),
     cell("pymysql native over TLS", PyMySql, Default, true, "nat", NATIVE_PW, In),
@@ -86,14 +86,19 @@ const NATIVE_GREETING: &[Cell] = &[
     cell("pymysql ed25519 (relayed)", PyMySql, Default, false, "ed", ED_PW, In),
     cell("connector pure native", ConnectorPure, Default, false, "nat", NATIVE_PW, In),
     cell("connector C native", ConnectorC, Default, false, "nat", NATIVE_PW, In),
-    // connector-python's pure sha2 plugin sends the password in the clear when asked for
-    // full authentication without TLS; shoal, like MySQL, takes only a ciphertext there.
-    cell("connector pure sha2 without TLS, first login", ConnectorPure, Sha2, false, "cold_pure", NATIVE_PW, Err(1045)),
+    cell(
+        "connector pure sha2 without TLS, first login (switched)",
+        ConnectorPure,
+        Sha2,
+        false,
+        "cold_pure",
+        NATIVE_PW,
+        In,
+    ),
     cell("connector pure sha2 over TLS (full)", ConnectorPure, Sha2, true, "cold_pure", NATIVE_PW, In),
     cell("connector pure sha2 without TLS (fast path)", ConnectorPure, Sha2, false, "cold_pure", NATIVE_PW, In),
     cell("connector pure sha2 over TLS, wrong password", ConnectorPure, Sha2, true, "cold_pure", "wrong", Err(1045)),
-    // libmysqlclient refuses to send the password without TLS unless given the key.
-    cell("connector C sha2 without TLS, first login", ConnectorC, Sha2, false, "cold_c", NATIVE_PW, Err(2061)),
+    cell("connector C sha2 without TLS, first login (switched)", ConnectorC, Sha2, false, "cold_c", NATIVE_PW, In),
     cell("connector C sha2 over TLS (full)", ConnectorC, Sha2, true, "cold_c", NATIVE_PW, In),
     cell("connector C sha2 without TLS (fast path)", ConnectorC, Sha2, false, "cold_c", NATIVE_PW, In),
     cell("connector pure ed25519", ConnectorPure, Default, false, "ed", ED_PW, ClientRefuses("client_ed25519")),
@@ -102,9 +107,27 @@ const NATIVE_GREETING: &[Cell] = &[
     cell("mysql2 ed25519", Mysql2, Default, false, "ed", ED_PW, ClientRefuses("client_ed25519")),
 ];
 
-/// Through a shoal whose greeting names caching_sha2_password (as MySQL 8): PyMySQL and
-/// mysql2 follow the server's plugin.
+/// Through a shoal whose greeting names caching_sha2_password (as MySQL 8), with
+/// `caching_sha2_without_tls = "rsa"` (MySQL's full authentication): PyMySQL and mysql2
+/// follow the server's plugin.
 const SHA2_GREETING: &[Cell] = &[
+    cell("cli sha2 without TLS, first login (RSA)", Cli, Sha2, false, "cold_cli2", NATIVE_PW, In),
+    cell("cli sha2 without TLS, wrong password (RSA)", Cli, Sha2, false, "cold_cli2", "wrong", Err(1045)),
+    // connector-python's pure sha2 plugin sends the password in the clear when asked for
+    // full authentication without TLS; shoal, like MySQL, takes only a ciphertext there.
+    cell(
+        "connector pure sha2 without TLS, first login (RSA)",
+        ConnectorPure,
+        Sha2,
+        false,
+        "cold_pure2",
+        NATIVE_PW,
+        Err(1045),
+    ),
+    // libmysqlclient refuses to send the password without TLS unless given the key.
+    cell("connector C sha2 without TLS, first login (RSA)", ConnectorC, Sha2, false, "cold_c2", NATIVE_PW, Err(2061)),
+    cell("connector C sha2 over TLS (full)", ConnectorC, Sha2, true, "cold_c2", NATIVE_PW, In),
+    cell("connector C sha2 without TLS (fast path)", ConnectorC, Sha2, false, "cold_c2", NATIVE_PW, In),
     cell("pymysql sha2 without TLS, first login (RSA)", PyMySql, Default, false, "cold_py", NATIVE_PW, In),
     cell("pymysql sha2 without TLS (fast path)", PyMySql, Default, false, "cold_py", NATIVE_PW, In),
     cell("pymysql sha2 without TLS, wrong password", PyMySql, Default, false, "cold_py", "wrong", Err(1045)),
@@ -213,7 +236,8 @@ fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) 
 fn every_client_logs_in_with_every_plugin_it_supports() {
     let db = MariaDb::start(&["--plugin-load-add=auth_ed25519"]);
     let mut sql = format!("CREATE USER 'ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PW}'); ");
-    for user in ["nat", "cold_cli", "cold_pure", "cold_c", "cold_py", "cold_node"] {
+    for user in ["nat", "cold_cli", "cold_pure", "cold_c", "cold_py", "cold_node", "cold_cli2", "cold_pure2", "cold_c2"]
+    {
         sql += &format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{NATIVE_PW}'; ");
     }
     db.sql(&sql);
@@ -232,6 +256,7 @@ fn every_client_logs_in_with_every_plugin_it_supports() {
         let shoal = Shoal::start_with(&db, |c| {
             with_tls(c);
             c.proxy.default_auth_plugin = shoal::config::GreetingPlugin::CachingSha2Password;
+            c.proxy.caching_sha2_without_tls = shoal::config::Sha2WithoutTls::Rsa;
         });
         wrong.extend(run_all(SHA2_GREETING, &shoal, "caching_sha2"));
     }
@@ -258,6 +283,7 @@ fn a_configured_rsa_key_is_used_and_a_bad_one_is_refused() {
     let shoal = Shoal::start_with(&db, |c| {
         c.tls.rsa_private_key_file = Some(key.clone());
         c.proxy.default_auth_plugin = shoal::config::GreetingPlugin::CachingSha2Password;
+        c.proxy.caching_sha2_without_tls = shoal::config::Sha2WithoutTls::Rsa;
     });
     // PyMySQL asks for the key, encrypts to it, and keeps what it was sent.
     let script = format!(

@@ -247,6 +247,22 @@ pub struct ProxySection {
     pub proxy_protocol_networks: Vec<String>,
     /// The auth plugin the greeting names (clients that follow the server start with it).
     pub default_auth_plugin: GreetingPlugin,
+    /// How a `caching_sha2_password` login without TLS proves its password the first time.
+    pub caching_sha2_without_tls: Sha2WithoutTls,
+}
+
+/// `[proxy] caching_sha2_without_tls`: what a `caching_sha2_password` client without TLS
+/// does when shoal has no digest cached for its account yet (`frontend::sha2`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sha2WithoutTls {
+    /// Switched to `mysql_native_password` (every client in the tested matrix has it;
+    /// connector-python and libmysqlclient refuse the RSA exchange without extra options).
+    #[default]
+    Native,
+    /// MySQL's full authentication: the password RSA-encrypted to shoal's key (clients
+    /// without the native plugin, e.g. MySQL 9's).
+    Rsa,
 }
 
 /// `[proxy] default_auth_plugin`: the plugin shoal's greeting names. Either way shoal
@@ -280,6 +296,7 @@ impl Default for ProxySection {
             proxy_protocol: false,
             proxy_protocol_networks: vec!["127.0.0.1/32".into(), "::1/128".into()],
             default_auth_plugin: GreetingPlugin::default(),
+            caching_sha2_without_tls: Sha2WithoutTls::default(),
         }
     }
 }
@@ -762,6 +779,7 @@ pub const FIELDS: &[FieldDoc] = &[
     f("proxy", "proxy_protocol", "Accept PROXY protocol v1/v2 headers from load balancers (the real client address is used)."),
     f("proxy", "proxy_protocol_networks", "Networks (addr/prefix) whose connections may send a PROXY header; others sending one are refused."),
     f("proxy", "default_auth_plugin", "The auth plugin the greeting names: \"mysql_native_password\" (as MariaDB) or \"caching_sha2_password\" (as MySQL 8; clients that follow the server, e.g. PyMySQL and node mysql2, then log in with it). Both are accepted either way. See docs/proxy.md, Authentication."),
+    f("proxy", "caching_sha2_without_tls", "A caching_sha2_password login without TLS whose account has no cached digest yet: \"native\" switches it to mysql_native_password (works with every tested client), \"rsa\" asks for the password RSA-encrypted as MySQL does (for clients without the native plugin, e.g. MySQL 9's; connector-python then needs TLS). Over TLS the password is sent inside it either way. See docs/proxy.md, Authentication."),
     f("logging", "level", "error, warn, info, debug, trace, or a tracing filter such as \"shoal=debug\"."),
     f("logging", "format", "text (alias pretty) or json."),
     opt_later("logging", "file", "Log file; logs go to stderr for now.", "\"/var/log/shoal/shoal.log\""),

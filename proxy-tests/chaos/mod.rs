@@ -469,7 +469,14 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
         if let Some(secs) = std::env::var("SHOAL_CHAOS_HOLD_S").ok().and_then(|v| v.parse().ok()) {
             // Debugging: the cluster stays up for inspection (ports below).
             for m in c.members.values() {
-                eprintln!("node {}: mariadb -P{} ; proxy {} ; api {} ; dir {}", m.id, m.db.port, m.proxy, m.api, m.dir.display());
+                eprintln!(
+                    "node {}: mariadb -P{} ; proxy {} ; api {} ; dir {}",
+                    m.id,
+                    m.db.port,
+                    m.proxy,
+                    m.api,
+                    m.dir.display()
+                );
             }
             eprintln!("{}", report(&violations, &h, t0));
             std::thread::sleep(Duration::from_secs(secs));

@@ -14,7 +14,7 @@ use super::io::{ClientIo, ClientStream};
 use super::sha2::CACHING_SHA2_PASSWORD;
 use super::{Proxy, ServerInfo};
 use crate::backend::conn::{BackendConn, Relayed};
-use crate::config::GreetingPlugin;
+use crate::config::{GreetingPlugin, Sha2WithoutTls};
 use crate::error::{ProxyError, ER_ACCESS_DENIED, ER_HANDSHAKE, ER_SECURE_TRANSPORT_REQUIRED};
 use crate::metrics::{client_login, LoginMethod};
 use crate::protocol::auth::{Credential, SCRAMBLE_BYTES};
@@ -144,11 +144,16 @@ pub async fn authenticate(
         let relayed = relay(proxy, io, hello, seq.wrapping_add(1), plugin, &info, scramble).await;
         return relayed.map(|a| (a, peer));
     }
-    let (credential, next_seq, using) = if hello.auth_plugin.as_deref() == Some(CACHING_SHA2_PASSWORD) {
+    // libmysqlclient and libmariadb answer a greeting that names another plugin with an
+    // empty caching_sha2_password response and wait for a switch: without TLS and with
+    // `caching_sha2_without_tls = "native"`, that switch goes to native password at once
+    // (libmysqlclient takes one switch only).
+    let empty_sha2 = hello.auth_response.is_empty() && proxy.greeting_plugin != GreetingPlugin::CachingSha2Password;
+    let sha2 = hello.auth_plugin.as_deref() == Some(CACHING_SHA2_PASSWORD)
+        && !(empty_sha2 && !io.is_tls() && proxy.sha2_without_tls == Sha2WithoutTls::Native);
+    let (credential, next_seq, using) = if sha2 {
         let mut token = hello.auth_response.clone();
-        if token.is_empty() && proxy.greeting_plugin != GreetingPlugin::CachingSha2Password {
-            // libmysqlclient and libmariadb answer a greeting that names another plugin
-            // with an empty caching_sha2_password response and wait for a switch to it.
+        if empty_sha2 {
             io.queue(seq.wrapping_add(1), &auth_switch(CACHING_SHA2_PASSWORD, &scramble));
             io.flush().await?;
             let (s, p) = io.read_packet().await?;

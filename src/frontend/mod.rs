@@ -90,6 +90,8 @@ pub struct Proxy {
     pub tls: Option<TlsAcceptor>,
     /// The auth plugin the greeting names (`[proxy] default_auth_plugin`).
     pub greeting_plugin: crate::config::GreetingPlugin,
+    /// `[proxy] caching_sha2_without_tls`.
+    pub sha2_without_tls: crate::config::Sha2WithoutTls,
     /// `[tls] rsa_private_key_file`, once read (`sha2`: unset, the process makes its own).
     pub rsa_key: std::sync::OnceLock<Arc<tls::RsaKey>>,
     /// Accounts.
@@ -161,6 +163,7 @@ impl Proxy {
             tls,
             rsa_key: std::sync::OnceLock::new(),
             greeting_plugin: config.proxy.default_auth_plugin,
+            sha2_without_tls: config.proxy.caching_sha2_without_tls,
             users,
             primary: primary.into(),
             registry: Registry::default(),

@@ -8,6 +8,9 @@
 //!      the digest cached for the account matches the token (fast path):
 //!   ◀── AuthMoreData 0x03 "fast auth success", then OK
 //!      otherwise (first login of the account since start, or a wrong password):
+//!      without TLS and `[proxy] caching_sha2_without_tls = "native"` (the default):
+//!   ◀── AuthSwitchRequest mysql_native_password (same nonce); native token ──▶
+//!      otherwise:
 //!   ◀── AuthMoreData 0x04 "perform full authentication"
 //!   over TLS:    password ‖ NUL                                            ──▶
 //!   without TLS: 0x02 "request public key"                                 ──▶
@@ -29,9 +32,11 @@ use std::sync::{Arc, OnceLock};
 use super::io::ClientIo;
 use super::tls::RsaKey;
 use super::Proxy;
+use crate::config::Sha2WithoutTls;
 use crate::error::ProxyError;
 use crate::metrics::{client_login, LoginMethod};
 use crate::protocol::auth::{unmask_password, Credential, SCRAMBLE_BYTES};
+use crate::protocol::handshake::auth_switch_native;
 
 /// The plugin's name on the wire.
 pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
@@ -87,6 +92,15 @@ pub async fn login(
         client_login(LoginMethod::Sha2Fast, true);
         io.queue(seq.wrapping_add(1), &[AUTH_MORE_DATA, FAST_AUTH_SUCCESS]);
         return Ok((Some(credential), seq.wrapping_add(2)));
+    }
+    if !io.is_tls() && proxy.sha2_without_tls == Sha2WithoutTls::Native {
+        // `[proxy] caching_sha2_without_tls = "native"`: the native plugin on the same nonce.
+        io.queue(seq.wrapping_add(1), &auth_switch_native(scramble));
+        io.flush().await?;
+        let (seq, token) = io.read_packet().await?;
+        let credential = users.authenticate(user, scramble, &token).await;
+        client_login(LoginMethod::Native, credential.is_some());
+        return Ok((credential, seq.wrapping_add(1)));
     }
     io.queue(seq.wrapping_add(1), &[AUTH_MORE_DATA, PERFORM_FULL_AUTHENTICATION]);
     io.flush().await?;
