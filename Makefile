@@ -46,12 +46,12 @@ bench: release
 
 # The chaos harness (proxy-tests/chaos, docs/reliability.md): seeded fault rounds on three
 # and five nodes, then the safety checker. SHOAL_SEED=N replays a plan; `make test` runs a
-# short profile (6 rounds, 3 nodes).
+# short profile (6 rounds, 3 nodes, pauses and partitions only).
 CHAOS_ROUNDS ?= 50
 chaos:
 	bash proxy-tests/setup.sh
-	SHOAL_CHAOS_NODES=3 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
-	SHOAL_CHAOS_NODES=5 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
+	SHOAL_CHAOS_FAULTS=all SHOAL_CHAOS_NODES=3 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
+	SHOAL_CHAOS_FAULTS=all SHOAL_CHAOS_NODES=5 SHOAL_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(CARGO) test --test proxy chaos::a_seeded -- --nocapture
 
 # A three-node shoal cluster, each node with its own MariaDB (config/demo.sh).
 demo: release

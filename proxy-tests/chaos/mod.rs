@@ -28,7 +28,7 @@ use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 
 use self::checker::{check, report, BankRead, History, NodeState, Probe, Violation};
-use self::plan::{plan, Fault, Step, Target};
+use self::plan::{plan, Fault, Faults, Step, Target};
 use crate::cluster::links::Links;
 use crate::cluster::{hold_apply, opts, Cluster, Timing, POLL, SERIAL, SETTLE_MAX};
 use crate::failover::{keep_evidence, signal, Frozen};
@@ -56,6 +56,7 @@ struct Profile {
     nodes: u64,
     rounds: usize,
     seed: u64,
+    faults: Faults,
 }
 
 fn profile() -> Profile {
@@ -67,6 +68,12 @@ fn profile() -> Profile {
         nodes: env("SHOAL_CHAOS_NODES").unwrap_or(3),
         rounds: env("SHOAL_CHAOS_ROUNDS").map_or(SHORT_ROUNDS, |r| r as usize),
         seed,
+        // `make chaos` sets SHOAL_CHAOS_FAULTS=all; `make test` runs no kills.
+        faults: if std::env::var("SHOAL_CHAOS_FAULTS").is_ok_and(|v| v == "all") {
+            Faults::All
+        } else {
+            Faults::NoKills
+        },
     }
 }
 
@@ -380,10 +387,10 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let p = profile();
     eprintln!(
-        "chaos: seed {} (SHOAL_SEED={} replays the plan), {} nodes, {} rounds",
-        p.seed, p.seed, p.nodes, p.rounds
+        "chaos: seed {} (SHOAL_SEED={} replays the plan), {} nodes, {} rounds, faults {:?}",
+        p.seed, p.seed, p.nodes, p.rounds, p.faults
     );
-    let steps = plan(p.seed, p.rounds, p.nodes as usize);
+    let steps = plan(p.seed, p.rounds, p.nodes as usize, p.faults);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let links = Links::new();
     let mut c = Cluster::prepare(

@@ -69,8 +69,36 @@ pub(crate) struct Step {
 /// Shortest and longest hold, ms.
 const HOLD_MS: (u64, u64) = (1_000, 4_000);
 
-/// The plan for `seed` (same seed, same plan).
-pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize) -> Vec<Step> {
+/// Which faults a plan draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Faults {
+    /// Every kind in the table.
+    All,
+    /// Pauses and partitions only, no process killed: the short profile of `make test`
+    /// (docs/reliability.md lists what the killing kinds still find).
+    NoKills,
+}
+
+impl Faults {
+    fn allows(self, f: Fault) -> bool {
+        match self {
+            Faults::All => true,
+            Faults::NoKills => {
+                matches!(
+                    f,
+                    Fault::Pause(_)
+                        | Fault::Isolate(_)
+                        | Fault::CutOneWay(..)
+                        | Fault::SplitMinorityLeader
+                        | Fault::Bridge
+                )
+            }
+        }
+    }
+}
+
+/// The plan for `seed` (same seed, same plan), drawn from `faults`.
+pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize, faults: Faults) -> Vec<Step> {
     let mut rng = StdRng::seed_from_u64(seed);
     let target = |rng: &mut StdRng| {
         if rng.random_bool(0.5) {
@@ -80,8 +108,9 @@ pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize) -> Vec<Step> {
         }
     };
     let kinds = if nodes >= 5 { 9 } else { 7 };
-    (0..rounds)
-        .map(|_| {
+    let mut steps = Vec::with_capacity(rounds);
+    while steps.len() < rounds {
+        {
             let fault = match rng.random_range(0..kinds) {
                 0 => Fault::KillShoal(target(&mut rng)),
                 1 => Fault::Pause(target(&mut rng)),
@@ -101,9 +130,13 @@ pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize) -> Vec<Step> {
                 7 => Fault::SplitMinorityLeader,
                 _ => Fault::Bridge,
             };
-            Step { fault, hold_ms: rng.random_range(HOLD_MS.0..=HOLD_MS.1) }
-        })
-        .collect()
+            let hold_ms = rng.random_range(HOLD_MS.0..=HOLD_MS.1);
+            if faults.allows(fault) {
+                steps.push(Step { fault, hold_ms });
+            }
+        }
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -112,12 +145,15 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_plan_and_three_nodes_get_no_five_node_partitions() {
-        assert_eq!(plan(7, 50, 3), plan(7, 50, 3));
-        assert_ne!(plan(7, 50, 3), plan(8, 50, 3));
-        let three = plan(1, 500, 3);
+        assert_eq!(plan(7, 50, 3, Faults::All), plan(7, 50, 3, Faults::All));
+        assert_ne!(plan(7, 50, 3, Faults::All), plan(8, 50, 3, Faults::All));
+        let quiet = plan(7, 200, 3, Faults::NoKills);
+        assert_eq!(quiet.len(), 200);
+        assert!(quiet.iter().all(|s| matches!(s.fault, Fault::Pause(_) | Fault::Isolate(_) | Fault::CutOneWay(..))));
+        let three = plan(1, 500, 3, Faults::All);
         assert!(three.iter().all(|s| !matches!(s.fault, Fault::SplitMinorityLeader | Fault::Bridge)));
         assert!(three.iter().all(|s| (HOLD_MS.0..=HOLD_MS.1).contains(&s.hold_ms)));
-        let five = plan(1, 500, 5);
+        let five = plan(1, 500, 5, Faults::All);
         assert!(five.iter().any(|s| s.fault == Fault::Bridge));
         for s in &five {
             if let Fault::CutOneWay(a, b) = s.fault {

@@ -270,10 +270,10 @@ fn count_orphans(o: &std::collections::HashMap<String, u64>) {
 /// found here.
 static APPLIED_OWN: std::sync::LazyLock<std::sync::Mutex<Decisions>> = std::sync::LazyLock::new(Default::default);
 
-/// How many applied own xids [`APPLIED_OWN`] remembers.
+/// How many applied own xids `APPLIED_OWN` remembers.
 pub const APPLIED_OWN_KEPT: usize = 65_536;
 
-/// The applier met these own xids in committed entries (see [`APPLIED_OWN`]).
+/// The applier met these own xids in committed entries (see `APPLIED_OWN`).
 pub fn applied_own<'a>(xids: impl Iterator<Item = &'a str>) {
     let _o = orphans();
     let mut a = APPLIED_OWN.lock().unwrap_or_else(|e| e.into_inner());
@@ -290,7 +290,7 @@ pub fn applied_own<'a>(xids: impl Iterator<Item = &'a str>) {
 }
 
 /// `xid`, proposed in Raft term `term`, stays prepared until the log decides it (see
-/// `ORPHANS`) — unless the applier already met it committed ([`APPLIED_OWN`]): then it
+/// `ORPHANS`) — unless the applier already met it committed (`APPLIED_OWN`): then it
 /// commits as soon as the MariaDB answers ([`settle_later`]).
 pub fn orphan(xid: &str, term: u64) {
     let mut o = orphans();

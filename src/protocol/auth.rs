@@ -157,7 +157,7 @@ pub fn unmask_password(decrypted: &[u8], scramble: &[u8]) -> Option<Vec<u8>> {
 pub fn verify_password(stored: &[Option<[u8; SCRAMBLE_BYTES]>], password: &[u8]) -> Option<Credential> {
     let credential = Credential::from_password(password);
     let stage2 = credential.stage2();
-    stored.iter().any(|s| *s == stage2).then_some(credential)
+    stored.contains(&stage2).then_some(credential)
 }
 
 #[cfg(test)]
