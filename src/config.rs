@@ -1648,6 +1648,7 @@ mod tests {
         c.cluster.tls_ca_file = Some("x".into());
         c.tls.cert_file = Some("x".into());
         c.tls.key_file = Some("x".into());
+        c.tls.rsa_private_key_file = Some("x".into());
         c.users.insert(
             "NAME".into(),
             UserEntry { password: Some("x".into()), password_file: Some("x".into()), password_hash: Some("x".into()) },
