@@ -692,3 +692,45 @@ fn a_lost_transaction_is_found_by_its_decision_and_applied_again() {
     assert_eq!(f.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t").trim(), "1,2,3");
     assert_eq!(f.sql("SELECT COUNT(*) FROM shoal_meta.txn").trim(), "3", "applied once");
 }
+
+/// An orphaned prepared transaction (its session lost the leadership) that registers
+/// only after the applier decided orphans for a batch, and holds a row the batch needs:
+/// the applier's short lock wait ends, it decides again, rolls the orphan back (an
+/// earlier term than the batch's) and applies. Before, it waited on the lock for good.
+#[test]
+fn an_orphan_registered_during_a_blocked_apply_is_rolled_back_and_the_apply_goes_on() {
+    use shoal::cluster::log_store::log_id;
+    use shoal::cluster::Applier as _;
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE reg (k INT PRIMARY KEY, v INT) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.reg VALUES (1, 0)".to_string()]);
+    l.run(&["UPDATE app.reg SET v = 1 WHERE k = 1".to_string()]);
+    let log = l.log();
+    let f = follower();
+    let xid = "shoal-test-orphan-1";
+    let bytes: Vec<Vec<u8>> = log.iter().map(|c| c.entry.encode()).collect();
+    let ids: Vec<_> = log.iter().map(|c| log_id(c.lsn, if c.lsn == log.last().unwrap().lsn { 2 } else { 1 })).collect();
+    let (head, last) = (log.len() - 1, log.len() - 1); // all but the last in term 1, the last in term 2
+    runtime().block_on(async {
+        let mut ra = shoal::apply::RaftApplier::new(applier(&f).await).committing_orphans(opts(&f));
+        let first: Vec<(_, &[u8])> = (0..head).map(|i| (ids[i], bytes[i].as_slice())).collect();
+        ra.apply_many(&first).await.unwrap();
+        // The orphan, prepared on the follower: it holds row k = 1.
+        f.sql(&format!("XA START '{xid}'; UPDATE app.reg SET v = 99 WHERE k = 1; XA END '{xid}'; XA PREPARE '{xid}'"));
+        let started = Instant::now();
+        let last_entry = [(ids[last], bytes[last].as_slice())];
+        let apply = ra.apply_many(&last_entry);
+        let register = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            shoal::capture::setup::orphan(xid, 1);
+        };
+        let (applied, ()) = tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(apply, register) })
+            .await
+            .expect("the apply still waits on the orphan's row lock after 20 s");
+        applied.unwrap();
+        eprintln!("applied {:?} after the orphan registered", started.elapsed());
+    });
+    assert_eq!(f.sql("SELECT v FROM app.reg WHERE k = 1").trim(), "1", "the entry's row, not the orphan's");
+    assert_eq!(f.sql("XA RECOVER").trim(), "", "the orphan is rolled back");
+}

@@ -10,6 +10,7 @@
 //! | (3) no prepared xid left unresolved | [`Violation::PreparedLeft`] |
 //! | (4) a session reads its own last acknowledged write (read-your-writes probes) | [`Violation::StaleRead`] |
 //! | bank: the total balance is the same at every read, from any node | [`Violation::BankTotal`] |
+//! | (4) `read_consistency = "global"`: the registers' history is linearizable ([`super::linear`]) | [`Violation::NotLinearizable`], or [`Violation::Undecided`] when the search gave up |
 //! | at most one leader per term (every poll of every node) | [`Violation::TwoLeaders`] |
 //! | a node's applied LSN never goes back while its process runs (every poll) | [`Violation::LsnBackwards`] |
 //!
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Instant;
 
+use super::linear::{check_key, RegOp, Verdict};
 use crate::workload::{Op, Outcome};
 
 /// A read of the bank's total through one node.
@@ -47,6 +49,8 @@ pub(crate) struct History {
     pub(crate) serials: Vec<Op>,
     pub(crate) bank_reads: Vec<BankRead>,
     pub(crate) probes: Vec<Probe>,
+    /// Register operations (every key starts at 0).
+    pub(crate) registers: Vec<RegOp>,
     /// (term, leader) from every poll.
     pub(crate) leaders: Vec<(u64, u64)>,
     /// (node, its process's incarnation, applied LSN) from every poll, in poll order. A
@@ -115,6 +119,14 @@ pub(crate) enum Violation {
         from: u64,
         to: u64,
     },
+    NotLinearizable {
+        key: i64,
+        excerpt: String,
+    },
+    Undecided {
+        key: i64,
+        ops: usize,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -144,6 +156,13 @@ impl fmt::Display for Violation {
             Violation::LsnBackwards { node, from, to } => {
                 write!(f, "node {node}'s applied LSN went back from {from} to {to}")
             }
+            Violation::NotLinearizable { key, excerpt } => {
+                write!(f, "(4) register {key}: the reads and writes are not linearizable:\n    {excerpt}")
+            }
+            Violation::Undecided { key, ops } => write!(
+                f,
+                "register {key}: the linearizability search over its {ops} operations gave up (make the workload smaller)"
+            ),
         }
     }
 }
@@ -184,6 +203,17 @@ pub(crate) fn check(h: &History, nodes: &[NodeState], bank_total: i64, t0: Insta
     }
     for r in h.bank_reads.iter().filter(|r| r.total != bank_total) {
         out.push(Violation::BankTotal { node: r.node, total: r.total, expected: bank_total, at_ms: ms(r.at) });
+    }
+    let mut keys: BTreeMap<i64, Vec<&RegOp>> = BTreeMap::new();
+    for op in &h.registers {
+        keys.entry(op.key).or_default().push(op);
+    }
+    for (key, ops) in keys {
+        match check_key(0, &ops, t0) {
+            Verdict::Linearizable => {}
+            Verdict::Violated { excerpt } => out.push(Violation::NotLinearizable { key, excerpt }),
+            Verdict::Undecided => out.push(Violation::Undecided { key, ops: ops.len() }),
+        }
     }
     let mut by_term: BTreeMap<u64, u64> = BTreeMap::new();
     let mut reported = BTreeSet::new();
@@ -264,6 +294,7 @@ mod tests {
             serials: vec![op(1, Outcome::Acked, t0), op(2, Outcome::Failed, t0), op(3, Outcome::Unknown, t0)],
             bank_reads: vec![BankRead { node: 2, total: 100, at: t0 }],
             probes: vec![Probe { node: 3, id: 9, seen: true, at: t0, session_lsn: None }],
+            registers: vec![],
             leaders: vec![(1, 1), (1, 1), (2, 2)],
             applied: vec![(1, 1, 5), (1, 1, 5), (1, 1, 7), (1, 2, 3), (1, 2, 8)],
         };
@@ -318,6 +349,7 @@ mod tests {
             serials: vec![failed],
             bank_reads: vec![BankRead { node: 3, total: 90, at: t0 }, BankRead { node: 1, total: 100, at: t0 }],
             probes: vec![Probe { node: 2, id: 7, seen: false, at: t0, session_lsn: Some(12) }],
+            registers: vec![],
             leaders: vec![(3, 1), (3, 2), (3, 2)],
             applied: vec![(2, 1, 10), (2, 1, 9)],
         };
@@ -333,5 +365,22 @@ mod tests {
             Violation::LsnBackwards { node: 2, from: 10, to: 9 },
         ];
         assert_eq!(v, want);
+    }
+
+    /// A stale register read in global mode: the checker names the key and the read.
+    #[test]
+    fn a_stale_register_read_is_not_linearizable() {
+        use super::super::linear::RegKind;
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let reg = |client, kind, a, b| RegOp { client, node: 3, key: 4, kind, start: at(a), end: Some(at(b)) };
+        let h = History {
+            registers: vec![reg(0, RegKind::Write(5), 0, 2), reg(1, RegKind::Read(0), 3, 4)],
+            ..History::default()
+        };
+        let v = check(&h, &[], 0, t0);
+        assert!(matches!(&v[..], [Violation::NotLinearizable { key: 4, .. }]), "{v:?}");
+        let text = report(&v, &h, t0);
+        assert!(text.contains("register 4") && text.contains("Read(0) by client 1 via node 3"), "{text}");
     }
 }

@@ -8,6 +8,9 @@
 //! * a bank: transfers between 10 accounts in transactions, and on every node a reader of
 //!   the total balance, which must be the same at every read;
 //! * read-your-writes probes: on every node a session writes a row and reads it back;
+//! * registers: writers of unique values to a few keys, roaming between nodes, and readers
+//!   of them on the node whose proxy reads with `read_consistency = "global"` (the
+//!   highest id): that history must be linearizable (`linear`);
 //! * the faults that need them add a 20 000-row transaction and DDL on the leader.
 //!
 //! Every run prints its seed; `SHOAL_SEED=… ` replays the plan (timing is the machine's).
@@ -17,6 +20,7 @@
 //! is held) and the checker must report each: it is shown to catch what it looks for.
 
 mod checker;
+mod linear;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +32,7 @@ use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 
 use self::checker::{check, report, BankRead, History, NodeState, Probe, Violation};
+use self::linear::{RegKind, RegOp};
 use self::plan::{plan, Fault, Faults, Step, Target};
 use crate::cluster::links::Links;
 use crate::cluster::{hold_apply, opts, Cluster, Timing, POLL, SERIAL, SETTLE_MAX};
@@ -41,6 +46,12 @@ const TRANSFER_CLIENTS: usize = 2;
 /// Bank accounts, and what each holds at the start.
 const ACCOUNTS: i64 = 10;
 const OPENING_BALANCE: i64 = 1_000;
+/// Register keys, connections writing them, and readers on the global-consistency node.
+const REGISTERS: i64 = 4;
+const REGISTER_WRITERS: usize = 2;
+const REGISTER_READERS: usize = 2;
+/// Pause between one register client's operations (bounds the history the search walks).
+const REGISTER_PAUSE: Duration = Duration::from_millis(25);
 /// Rows of the big transaction a leader is killed in.
 const BIG_TRANSACTION_ROWS: u64 = 20_000;
 /// First serial of the operations that are not the writers' inserts (big transactions,
@@ -83,7 +94,75 @@ struct Recorder {
     serials: Arc<Mutex<Vec<Op>>>,
     bank: Arc<Mutex<Vec<BankRead>>>,
     probes: Arc<Mutex<Vec<Probe>>>,
+    registers: Arc<Mutex<Vec<RegOp>>>,
     next_special: AtomicU64,
+}
+
+/// Writes unique values (client in the high bits) to random registers until `stop`.
+async fn register_writer(
+    client: usize,
+    nodes: Vec<(u64, u16)>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<RegOp>>>,
+) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (0x5eed << 8) ^ client as u64);
+    let mut roaming = Roaming::new(nodes, client, "chaos");
+    let mut seq = 0i64;
+    while !stop.load(Ordering::SeqCst) {
+        let node = roaming.node();
+        let Some(c) = roaming.conn().await else { continue };
+        seq += 1;
+        let (key, value) = (rng.random_range(1..=REGISTERS), ((client as i64 + 1) << 32) | seq);
+        let start = Instant::now();
+        let (r, usable) = run(c.query_drop(format!("UPDATE reg SET v = {value} WHERE k = {key}"))).await;
+        let end = Instant::now();
+        if !usable {
+            roaming.broken();
+        }
+        let end = match r {
+            Ok(()) => Some(end),
+            Err((Outcome::Failed, _)) => continue,
+            Err(_) => None,
+        };
+        log.lock().unwrap().push(RegOp { client, node, key, kind: RegKind::Write(value), start, end });
+        tokio::time::sleep(REGISTER_PAUSE).await;
+    }
+    roaming.close().await;
+}
+
+/// Reads random registers through one node until `stop`; answered reads are recorded.
+async fn register_reader(
+    client: usize,
+    node: (u64, u16),
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<RegOp>>>,
+) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (0x7eed << 8) ^ client as u64);
+    let mut roaming = Roaming::new(vec![node], 0, "chaos");
+    while !stop.load(Ordering::SeqCst) {
+        let Some(c) = roaming.conn().await else { continue };
+        let key = rng.random_range(1..=REGISTERS);
+        let start = Instant::now();
+        let (r, usable) = run(c.query_first::<i64, _>(format!("SELECT v FROM reg WHERE k = {key}"))).await;
+        let end = Instant::now();
+        if !usable {
+            roaming.broken();
+        }
+        if let Ok(Some(v)) = r {
+            log.lock().unwrap().push(RegOp {
+                client,
+                node: node.0,
+                key,
+                kind: RegKind::Read(v),
+                start,
+                end: Some(end),
+            });
+        }
+        tokio::time::sleep(REGISTER_PAUSE).await;
+    }
+    roaming.close().await;
 }
 
 async fn transfers(client: usize, nodes: Vec<(u64, u16)>, seed: u64, stop: Arc<AtomicBool>) {
@@ -393,14 +472,23 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     let steps = plan(p.seed, p.rounds, p.nodes as usize, p.faults);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let links = Links::new();
+    // The highest id reads with global consistency: the registers' readers use it.
+    let global = p.nodes;
     let mut c = Cluster::prepare(
         p.nodes,
-        |_| "[routing]\n".into(),
+        move |id| {
+            if id == global {
+                "[routing]\nread_consistency = \"global\"\n".into()
+            } else {
+                "[routing]\n".into()
+            }
+        },
         |id| format!("token-{id}"),
         Timing::Test,
         Some((&links, &rt)),
     )
     .launch();
+    let registers: Vec<String> = (1..=REGISTERS).map(|k| format!("({k}, 0)")).collect();
     let accounts: Vec<String> = (1..=ACCOUNTS).map(|i| format!("({i}, {OPENING_BALANCE})")).collect();
     c.write(
         1,
@@ -411,7 +499,10 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
              CREATE TABLE chaos.probe (id BIGINT PRIMARY KEY, node INT); \
              CREATE TABLE chaos.big (txn BIGINT, n INT, pad VARCHAR(100), PRIMARY KEY (txn, n)); \
              CREATE TABLE chaos.ddl_t (id INT PRIMARY KEY); \
+             CREATE TABLE chaos.reg (k INT PRIMARY KEY, v BIGINT NOT NULL); \
+             INSERT INTO chaos.reg VALUES {}; \
              INSERT INTO chaos.bank VALUES {}",
+            registers.join(", "),
             accounts.join(", ")
         ),
     );
@@ -423,6 +514,7 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
         serials: Arc::new(Mutex::new(Vec::new())),
         bank: Arc::new(Mutex::new(Vec::new())),
         probes: Arc::new(Mutex::new(Vec::new())),
+        registers: Arc::new(Mutex::new(Vec::new())),
         next_special: AtomicU64::new(0),
     };
     let next = Arc::new(AtomicU64::new(1));
@@ -433,6 +525,14 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     }
     for i in 0..TRANSFER_CLIENTS {
         tasks.push(rt.spawn(transfers(i, nodes.clone(), p.seed, rec.stop.clone())));
+    }
+    for i in 0..REGISTER_WRITERS {
+        tasks.push(rt.spawn(register_writer(i, nodes.clone(), p.seed, rec.stop.clone(), rec.registers.clone())));
+    }
+    let global_node = *nodes.iter().find(|n| n.0 == global).expect("the global node");
+    for i in 0..REGISTER_READERS {
+        let (stop, log) = (rec.stop.clone(), rec.registers.clone());
+        tasks.push(rt.spawn(register_reader(REGISTER_WRITERS + i, global_node, p.seed, stop, log)));
     }
     for &n in &nodes {
         tasks.push(rt.spawn(bank_reader(n, rec.stop.clone(), rec.bank.clone())));
@@ -457,12 +557,13 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     h.serials = rec.serials.lock().unwrap().clone();
     h.bank_reads = rec.bank.lock().unwrap().clone();
     h.probes = rec.probes.lock().unwrap().clone();
+    h.registers = rec.registers.lock().unwrap().clone();
 
     let nodes_now = states(&c, true);
     let violations = check(&h, &nodes_now, bank_total, t0);
     let count = |o: Outcome| h.serials.iter().filter(|op| op.outcome == o).count();
     eprintln!(
-        "chaos: seed {}: {} rounds in {} s; writes {} acked / {} failed / {} unknown; {} bank reads; {} read-your-writes probes; faults: {injected:?}",
+        "chaos: seed {}: {} rounds in {} s; writes {} acked / {} failed / {} unknown; {} bank reads; {} read-your-writes probes; {} register operations; faults: {injected:?}",
         p.seed,
         steps.len(),
         t0.elapsed().as_secs(),
@@ -471,6 +572,7 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
         count(Outcome::Unknown),
         h.bank_reads.len(),
         h.probes.len(),
+        h.registers.len(),
     );
     if !violations.is_empty() {
         if let Some(secs) = std::env::var("SHOAL_CHAOS_HOLD_S").ok().and_then(|v| v.parse().ok()) {
@@ -497,7 +599,11 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
             c.all_logs()
         );
     }
-    assert!(count(Outcome::Acked) > 0 && !h.bank_reads.is_empty() && !h.probes.is_empty(), "the workloads ran");
+    let reads = h.registers.iter().filter(|o| matches!(o.kind, RegKind::Read(v) if v != 0)).count();
+    assert!(
+        count(Outcome::Acked) > 0 && !h.bank_reads.is_empty() && !h.probes.is_empty() && reads > 0,
+        "the workloads ran"
+    );
 
     self_test(&mut c, &rt, &nodes_now, bank_total, t0);
 }
@@ -537,11 +643,34 @@ fn self_test(c: &mut Cluster, rt: &tokio::runtime::Runtime, clean: &[NodeState],
     let mut lock = hold_apply(&c.members[&b].db);
     let probe = SPECIAL_SERIALS * 4;
     let port = c.members[&leader].proxy;
-    rt.block_on(async {
+    // And a stale register read there: a new key written through the leader (a key
+    // starts at 0), then read from node b's MariaDB.
+    let (key, value) = (REGISTERS * 1_000, 77);
+    let written = rt.block_on(async {
         let mut conn = mysql_async::Conn::new(opts(port, Some("chaos"))).await.unwrap();
         conn.query_drop(format!("INSERT INTO probe (id, node) VALUES ({probe}, 0)")).await.unwrap();
+        let start = Instant::now();
+        conn.query_drop(format!("INSERT INTO reg VALUES ({key}, {value})")).await.unwrap();
+        (start, Instant::now())
     });
     let seen = c.members[&b].db.sql(&format!("SELECT COUNT(*) FROM chaos.probe WHERE id = {probe}")).trim() == "1";
+    let read_at = Instant::now();
+    let read: i64 = c.members[&b]
+        .db
+        .sql(&format!("SELECT COALESCE(MAX(v), 0) FROM chaos.reg WHERE k = {key}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let write = RegKind::Write(value);
+    h.registers.push(RegOp { client: 0, node: leader, key, kind: write, start: written.0, end: Some(written.1) });
+    h.registers.push(RegOp {
+        client: 1,
+        node: b,
+        key,
+        kind: RegKind::Read(read),
+        start: read_at,
+        end: Some(Instant::now()),
+    });
     let _ = lock.kill();
     let _ = lock.wait();
     h.probes.push(Probe { node: b, id: probe, seen, at: Instant::now(), session_lsn: None });
@@ -560,6 +689,10 @@ fn self_test(c: &mut Cluster, rt: &tokio::runtime::Runtime, clean: &[NodeState],
         ),
         ("the divergence", v.iter().any(|v| matches!(v, Violation::Diverged { table, .. } if table == "chaos.s"))),
         ("the stale read", v.iter().any(|v| matches!(v, Violation::StaleRead { id, .. } if *id == probe))),
+        (
+            "the stale register read",
+            v.iter().any(|v| matches!(v, Violation::NotLinearizable { key: k, .. } if *k == key)),
+        ),
     ] {
         assert!(found, "the checker missed {what}:\n{text}");
     }

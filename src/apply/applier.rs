@@ -16,6 +16,11 @@ use super::{Committed, META_TABLES};
 /// Bytes kept free below the server's `max_allowed_packet` for the statement around a
 /// `BINLOG` payload and the packet header.
 const PACKET_SLACK_BYTES: usize = 1024;
+/// `innodb_lock_wait_timeout` of the applier's session, seconds. On a follower nothing
+/// but shoal's own prepared transactions holds row locks the applier needs, and those
+/// wait for a decision the applier delivers between attempts
+/// (`RaftApplier::apply_deciding`): a short wait gets back to deciding them.
+pub const APPLY_LOCK_WAIT_S: u32 = 2;
 
 /// Why one transaction of the applier did not commit.
 enum TxnError {
@@ -420,7 +425,10 @@ impl Applier {
             }
             Err(e) => return Err(setup_or_broken(&self.addr, "SET SESSION sql_log_bin = 0", e)),
         }
-        for set in ["SET SESSION max_statement_time = 0", "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"] {
+        let lock_wait = format!("SET SESSION innodb_lock_wait_timeout = {APPLY_LOCK_WAIT_S}");
+        for set in
+            ["SET SESSION max_statement_time = 0", "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", &lock_wait]
+        {
             if let Err(e) = conn.query_drop(set).await {
                 return Err(setup_or_broken(&self.addr, set, e));
             }

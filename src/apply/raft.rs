@@ -21,7 +21,6 @@ use crate::cluster::log_store::{index_of, lsn_of};
 use crate::cluster::types::Applied;
 use crate::cluster::{ApplyError as RaftApplyError, LogId};
 
-use super::follow::apply_retrying;
 use super::{Applier, ApplyError, Committed};
 
 /// The MariaDB applier as Raft's state machine applier.
@@ -69,6 +68,17 @@ pub fn settled_point(
 /// [`crate::capture::Capture::is_own`]).
 pub type OwnEntries = std::sync::Arc<dyn Fn(&Entry) -> bool + Send + Sync>;
 
+/// What [`RaftApplier::apply_deciding`] could not do.
+enum Deciding {
+    Orphans(String),
+    Apply(ApplyError),
+}
+
+/// The captured xids `entries` hold.
+fn captured_xids<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<String> {
+    entries.flat_map(|e| e.rows().iter()).filter_map(super::plan::xid).map(str::to_string).collect()
+}
+
 impl RaftApplier {
     /// Wraps a connected, prepared applier.
     pub fn new(applier: Applier) -> Self {
@@ -84,19 +94,18 @@ impl RaftApplier {
         self
     }
 
-    /// Decides orphans before `entries` (committed, the latest of Raft term `term`) are
-    /// applied: `XA COMMIT` of those among their captured xids (see
+    /// Decides orphans before entries (committed, the latest of Raft term `term`, holding
+    /// the captured `xids`) are applied: `XA COMMIT` of those among `xids` (see
     /// [`RaftApplier::committing_orphans`]), and `XA ROLLBACK` of those of an earlier term
     /// than `term` that none of them holds — a committed entry of a later term means no
     /// entry of theirs will ever commit ([`crate::capture::setup::orphans_decided_by`]).
     /// Before, not after: a ruled-out orphan holds its row locks, and the entries may need
     /// them (the chaos harness saw an applier wait `innodb_lock_wait_timeout` on one).
     /// Retried while the MariaDB is unreachable.
-    async fn decide_orphans<'a>(&self, entries: impl Iterator<Item = &'a Entry>, term: u64) -> Result<(), String> {
+    async fn decide_orphans(&self, xids: &[&str], term: u64) -> Result<(), String> {
         use crate::capture::setup;
         let Some(opts) = self.service.as_ref().filter(|_| setup::has_orphans()) else { return Ok(()) };
-        let xids = entries.flat_map(|e| e.rows().iter()).filter_map(super::plan::xid);
-        let commit = setup::claim_orphans(xids);
+        let commit = setup::claim_orphans(xids.iter().copied());
         let rollback = setup::orphans_decided_by(term);
         if commit.is_empty() && rollback.is_empty() {
             return Ok(());
@@ -131,6 +140,36 @@ impl RaftApplier {
                         "deciding orphaned prepared transactions (commit {commit:?}, roll back {rollback:?}): {e}"
                     ));
                 }
+            }
+        }
+    }
+
+    /// Decides orphans ([`RaftApplier::decide_orphans`]), then applies `batch` (may be
+    /// empty); while applying fails in a retry-safe way (the MariaDB unreachable, or a
+    /// lock wait that timed out) both again after [`super::CONNECTION_RETRY_DELAY`], for at
+    /// most [`super::CONNECTION_RETRY_FOR`]. Deciding again matters: a session of this node
+    /// may register its xid as an orphan just after the decision, and its prepared
+    /// transaction then holds row locks this batch waits for (the chaos harness saw a
+    /// follower's applier wait on one for minutes, [`super::applier::APPLY_LOCK_WAIT_S`] at a time).
+    async fn apply_deciding(&mut self, batch: &[Committed], xids: &[String], term: u64) -> Result<(), Deciding> {
+        let xids: Vec<&str> = xids.iter().map(String::as_str).collect();
+        let started = std::time::Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            self.decide_orphans(&xids, term).await.map_err(Deciding::Orphans)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            match self.applier.apply(batch).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.retry_safe() && started.elapsed() < super::CONNECTION_RETRY_FOR => {
+                    attempts += 1;
+                    if attempts == 1 || attempts % 50 == 0 {
+                        tracing::warn!(error = %e, attempts, "applying waits for the local MariaDB");
+                    }
+                    tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
+                }
+                Err(e) => return Err(Deciding::Apply(e)),
             }
         }
     }
@@ -241,15 +280,17 @@ impl crate::cluster::Applier for RaftApplier {
         if self.is_own(&entry) {
             self.note_own(log_id, &entry);
         }
-        self.decide_orphans(std::iter::once(&entry), log_id.leader_id.term)
-            .await
-            .map_err(|reason| RaftApplyError { index, reason })?;
-        if let Some(entry) = self.unless_own(entry) {
-            let c = Committed { lsn: lsn_of(index), term: log_id.leader_id.term, entry };
-            apply_retrying(&mut self.applier, std::slice::from_ref(&c))
-                .await
-                .map_err(|e| RaftApplyError { index, reason: e.to_string() })?;
-        }
+        let xids: Vec<String> = captured_xids(std::iter::once(&entry));
+        let term = log_id.leader_id.term;
+        let batch: Vec<Committed> =
+            self.unless_own(entry).map(|entry| Committed { lsn: lsn_of(index), term, entry }).into_iter().collect();
+        self.apply_deciding(&batch, &xids, term).await.map_err(|e| RaftApplyError {
+            index,
+            reason: match e {
+                Deciding::Orphans(reason) => reason,
+                Deciding::Apply(e) => e.to_string(),
+            },
+        })?;
         Ok(Applied(index.to_le_bytes().to_vec()))
     }
 
@@ -268,24 +309,22 @@ impl crate::cluster::Applier for RaftApplier {
             }
         }
         let term = commands.iter().map(|(id, _)| id.leader_id.term).max().unwrap_or(0);
-        self.decide_orphans(decoded.iter().map(|(_, e)| e), term)
-            .await
-            .map_err(|reason| RaftApplyError { index: first, reason })?;
+        let xids = captured_xids(decoded.iter().map(|(_, e)| e));
         let mut batch = Vec::with_capacity(commands.len());
         for (id, entry) in decoded {
             if let Some(entry) = self.unless_own(entry) {
                 batch.push(Committed { lsn: lsn_of(id.index), term: id.leader_id.term, entry });
             }
         }
-        if batch.is_empty() {
-            return Ok(commands.iter().map(|(id, _)| Applied(id.index.to_le_bytes().to_vec())).collect());
-        }
-        apply_retrying(&mut self.applier, &batch).await.map_err(|e| RaftApplyError {
-            index: match &e {
-                ApplyError::Entry { lsn, .. } => index_of(*lsn),
-                _ => first,
+        self.apply_deciding(&batch, &xids, term).await.map_err(|e| match e {
+            Deciding::Orphans(reason) => RaftApplyError { index: first, reason },
+            Deciding::Apply(e) => RaftApplyError {
+                index: match &e {
+                    ApplyError::Entry { lsn, .. } => index_of(*lsn),
+                    _ => first,
+                },
+                reason: e.to_string(),
             },
-            reason: e.to_string(),
         })?;
         Ok(commands.iter().map(|(id, _)| Applied(id.index.to_le_bytes().to_vec())).collect())
     }
