@@ -107,8 +107,20 @@ impl RaftDurable {
                 let mut term = 0;
                 let submitted = loop {
                     let Some(n) = node.upgrade() else { break Err("the Raft node stopped".to_string()) };
-                    // The entry's term is at most this (the leader's term when it appends).
-                    term = n.raft().metrics().borrow().current_term;
+                    // Submitted only while this node leads, and the term it leads in is
+                    // the entry's (if it is appended at all): an orphan of that term is
+                    // ruled out by any later term's entry. A term read while following
+                    // would be one this node never appended in, and an orphan of it would
+                    // wait for the term after.
+                    let (state, current) = {
+                        let m = n.raft().metrics();
+                        let m = m.borrow();
+                        (m.state, m.current_term)
+                    };
+                    if state != openraft::ServerState::Leader {
+                        break Err(format!("node {} is not the leader (it is {state:?}); send writes to the leader", n.id()));
+                    }
+                    term = current;
                     match n.submit(command.clone()).await {
                         Err(ClusterError::NoQuorum { .. }) if Instant::now() + NO_QUORUM_RETRY < deadline => {
                             drop(n);
