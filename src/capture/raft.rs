@@ -118,7 +118,10 @@ impl RaftDurable {
                         (m.state, m.current_term)
                     };
                     if state != openraft::ServerState::Leader {
-                        break Err(format!("node {} is not the leader (it is {state:?}); send writes to the leader", n.id()));
+                        break Err(format!(
+                            "node {} is not the leader (it is {state:?}); send writes to the leader",
+                            n.id()
+                        ));
                     }
                     term = current;
                     match n.submit(command.clone()).await {

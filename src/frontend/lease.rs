@@ -110,12 +110,23 @@ pub struct Leases {
     /// `held` is kept (no pin) only because the session's last statement left warnings or
     /// an error there, which its next statement may read (`SHOW WARNINGS`, …).
     pub diagnostics: bool,
+    /// The statement being leased is a write that goes without XA because this cluster
+    /// node did not capture when it was decided (it forwards writes to the leader's
+    /// proxy): it must not land on this node's own MariaDB, where it would change this
+    /// node alone ([`Leases::escapes_to_own_mariadb`]).
+    pub forwarded_only: bool,
 }
 
 impl Leases {
     /// Nothing held; autocommit on, as a fresh server connection reports.
     pub fn new() -> Leases {
         Leases { status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(), ..Default::default() }
+    }
+
+    /// After a lease: whether a [`Leases::forwarded_only`] write got this node's own
+    /// MariaDB (the node became the leader while the write waited). Clears the flag.
+    pub fn escapes_to_own_mariadb(&mut self) -> bool {
+        std::mem::take(&mut self.forwarded_only) && self.held.as_ref().is_some_and(|h| !h.shoal)
     }
 
     /// The connection held now (callers lease first).

@@ -561,6 +561,9 @@ impl Session {
             let was_pinned = !self.backend.pin.is_free();
             let own = self.backend.held.is_some();
             self.lease_for(class).await?;
+            if self.backend.escapes_to_own_mariadb() {
+                return Err(self.write_path_changed());
+            }
             // A statement shoal pipelines in front of this one (`XA START`), if any.
             let first = self.backend.send_first.take();
             let conn = self.backend.conn();
@@ -703,7 +706,10 @@ impl Session {
         let prelude = self.xa_prelude(&class, payload).await?;
         let (payload, plan) = (prelude.payload, prelude.plan);
         let sql = &payload[1..];
-        let mut framer = match self.run_on_backend(&payload, Expect::Results, &class).await {
+        self.backend.forwarded_only = self.forwarded_only(&plan, &class);
+        let ran = self.run_on_backend(&payload, Expect::Results, &class).await;
+        self.backend.forwarded_only = false;
+        let mut framer = match ran {
             Ok(Some(framer)) => framer,
             Ok(None) => {
                 self.xa_abandon(&plan, true).await?;

@@ -152,7 +152,13 @@ impl Session {
         let Some(plan) = self.xa_prelude_execute(&meta.class).await? else {
             return Ok(());
         };
-        self.lease_for(&route_class).await?;
+        self.backend.forwarded_only = self.forwarded_only(&plan, &meta.class);
+        let leased = self.lease_for(&route_class).await;
+        let escapes = self.backend.escapes_to_own_mariadb();
+        leased?;
+        if escapes {
+            return Err(self.write_path_changed());
+        }
         let conn = self.backend.conn();
         let ready = conn.sync(&self.state, needs_insert_id, &self.account.default_charset).await;
         let prepared = match ready {

@@ -163,6 +163,38 @@ impl Session {
             && self.proxy.routing.load().leader().is_some_and(|l| super::lease::escapes_capture(&self.proxy, class, l))
     }
 
+    /// Whether a write leased just now would run on this cluster node's own MariaDB with
+    /// capture off: the node stopped leading (and perhaps leads again, capture not started
+    /// yet) while the lease waited. Sent plain, it would change this node alone (the chaos
+    /// harness found such rows on one node only); it waits like [`Session::escapes_capture`].
+    /// A held connection to the leader's proxy needs no capture here: that proxy captures.
+    fn lost_capture_while_leasing(&self) -> bool {
+        self.capture().is_none()
+            && self.proxy.cluster.load().is_some()
+            && self.backend.held.as_ref().is_some_and(|h| !h.shoal)
+    }
+
+    /// Whether `plan` sends a write without XA because this cluster node does not capture
+    /// (it forwards to the leader's proxy): such a write must reach that proxy, never this
+    /// node's MariaDB ([`crate::frontend::lease::Leases::forwarded_only`]).
+    pub(super) fn forwarded_only(&self, plan: &XaPlan, class: &Classification) -> bool {
+        matches!(plan, XaPlan::Plain)
+            && writes(class)
+            && self.backend.xa.is_none()
+            && self.capture().is_none()
+            && self.proxy.cluster.load().is_some()
+    }
+
+    /// The error for a write that would have escaped capture
+    /// ([`crate::frontend::lease::Leases::escapes_to_own_mariadb`]): nothing ran.
+    pub(super) fn write_path_changed(&mut self) -> ProxyError {
+        self.backend.release_if_free();
+        ProxyError::Unavailable(
+            "this node became the writer while the write waited for a connection (a leader change): nothing ran; retry"
+                .into(),
+        )
+    }
+
     /// Waits one poll for the node's write path to settle (see
     /// [`Session::escapes_capture`]), refusing once `deadline` passed.
     async fn wait_for_write_path(
@@ -487,6 +519,10 @@ impl Session {
                 }
                 XaStep::Begin => {
                     self.xa_lease(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
                     let xid = capture.next_xid();
                     let sql = format!("XA START '{xid}'");
@@ -508,6 +544,10 @@ impl Session {
                 XaStep::Wrap => {
                     // `XA START` goes in the statement's round trip (`send_first`).
                     self.lease_for(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
                     let xid = capture.next_xid();
                     self.backend.send_first = Some(format!("XA START '{xid}'"));
@@ -518,6 +558,10 @@ impl Session {
                 }
                 XaStep::StartFirst => {
                     self.xa_lease(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     self.xa_start().await?;
                     return Ok(Prelude { payload, plan: XaPlan::Plain });
                 }
@@ -544,6 +588,10 @@ impl Session {
                 XaStep::Wrap => {
                     // `XA START` goes in the execute's round trip (`send_first`).
                     self.lease_for(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     let Some(capture) = self.capture() else { return Ok(Some(XaPlan::Plain)) };
                     let xid = capture.next_xid();
                     self.backend.send_first = Some(format!("XA START '{xid}'"));
@@ -554,11 +602,19 @@ impl Session {
                 }
                 XaStep::StartFirst => {
                     self.xa_lease(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     self.xa_start().await?;
                     Ok(Some(XaPlan::Plain))
                 }
                 XaStep::Begin => {
                     self.xa_lease(class).await?;
+                    if self.lost_capture_while_leasing() {
+                        self.wait_for_write_path(class, deadline).await?;
+                        continue;
+                    }
                     if !self.xa_start().await? {
                         return Ok(Some(XaPlan::Plain));
                     }
