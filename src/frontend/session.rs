@@ -564,6 +564,21 @@ impl Session {
             if self.backend.escapes_to_own_mariadb() {
                 return Err(self.write_path_changed());
             }
+            // A read that fell back to a shoal proxy it was not routed to (the causal wait
+            // here timed out, and the leader's proxy serves it) names the session's LSN
+            // there too: a leader just elected may not have applied it (chaos seed 303).
+            let hinted = match self.backend.last_lsn {
+                Some(lsn)
+                    if payload.first() == Some(&com::QUERY)
+                        && crate::route::is_read(class)
+                        && self.backend.held.as_ref().is_some_and(|h| h.shoal)
+                        && lsn_hint(&payload[1..]).is_none() =>
+                {
+                    Some(super::lease::with_lsn_hint(payload, lsn))
+                }
+                _ => None,
+            };
+            let payload: &[u8] = hinted.as_deref().unwrap_or(payload);
             // A statement shoal pipelines in front of this one (`XA START`), if any.
             let first = self.backend.send_first.take();
             let conn = self.backend.conn();
