@@ -41,6 +41,8 @@ pub(crate) struct Probe {
     pub(crate) at: Instant,
     /// What `SELECT @@shoal_last_lsn` said on the session right after a stale read.
     pub(crate) session_lsn: Option<u64>,
+    /// The port of the MariaDB that answered the read (`@@port`).
+    pub(crate) served_by: Option<u16>,
 }
 
 /// Everything the clients and the pollers saw.
@@ -96,6 +98,7 @@ pub(crate) enum Violation {
         id: u64,
         at_ms: u128,
         session_lsn: Option<u64>,
+        served_by: Option<u16>,
     },
     /// A write whose outcome the client could not know is on some nodes only.
     Partial {
@@ -141,10 +144,10 @@ impl fmt::Display for Violation {
             }
             Violation::Diverged { table, sums } => write!(f, "(2) {table} differs between nodes: {sums:?}"),
             Violation::PreparedLeft { node, xids } => write!(f, "(3) node {node} still has prepared xids: {xids}"),
-            Violation::StaleRead { node, id, at_ms, session_lsn } => write!(
+            Violation::StaleRead { node, id, at_ms, session_lsn, served_by } => write!(
                 f,
                 "(4) stale read: a session on node {node} did not see its own acknowledged write {id} at +{at_ms} ms \
-                 (the session's LSN then: {session_lsn:?})"
+                 (the session's LSN then: {session_lsn:?}; read on the MariaDB of port {served_by:?})"
             ),
             Violation::Partial { serial, on, outcome } => {
                 write!(f, "(2) serial {serial} ({outcome:?} to its client) is on nodes {on:?} only")
@@ -199,7 +202,8 @@ pub(crate) fn check(h: &History, nodes: &[NodeState], bank_total: i64, t0: Insta
         }
     }
     for p in h.probes.iter().filter(|p| !p.seen) {
-        out.push(Violation::StaleRead { node: p.node, id: p.id, at_ms: ms(p.at), session_lsn: p.session_lsn });
+        let (session_lsn, served_by) = (p.session_lsn, p.served_by);
+        out.push(Violation::StaleRead { node: p.node, id: p.id, at_ms: ms(p.at), session_lsn, served_by });
     }
     for r in h.bank_reads.iter().filter(|r| r.total != bank_total) {
         out.push(Violation::BankTotal { node: r.node, total: r.total, expected: bank_total, at_ms: ms(r.at) });
@@ -293,7 +297,7 @@ mod tests {
         let h = History {
             serials: vec![op(1, Outcome::Acked, t0), op(2, Outcome::Failed, t0), op(3, Outcome::Unknown, t0)],
             bank_reads: vec![BankRead { node: 2, total: 100, at: t0 }],
-            probes: vec![Probe { node: 3, id: 9, seen: true, at: t0, session_lsn: None }],
+            probes: vec![Probe { node: 3, id: 9, seen: true, at: t0, session_lsn: None, served_by: None }],
             registers: vec![],
             leaders: vec![(1, 1), (1, 1), (2, 2)],
             applied: vec![(1, 1, 5), (1, 1, 5), (1, 1, 7), (1, 2, 3), (1, 2, 8)],
@@ -348,7 +352,7 @@ mod tests {
         let h = History {
             serials: vec![failed],
             bank_reads: vec![BankRead { node: 3, total: 90, at: t0 }, BankRead { node: 1, total: 100, at: t0 }],
-            probes: vec![Probe { node: 2, id: 7, seen: false, at: t0, session_lsn: Some(12) }],
+            probes: vec![Probe { node: 2, id: 7, seen: false, at: t0, session_lsn: Some(12), served_by: Some(3306) }],
             registers: vec![],
             leaders: vec![(3, 1), (3, 2), (3, 2)],
             applied: vec![(2, 1, 10), (2, 1, 9)],
@@ -359,7 +363,7 @@ mod tests {
         let want = [
             Violation::Phantom { serial: 4, node: 1, error: "1180 not durable".into() },
             Violation::PreparedLeft { node: 1, xids: "1\t10\t0\tshoal-1".into() },
-            Violation::StaleRead { node: 2, id: 7, at_ms: 0, session_lsn: Some(12) },
+            Violation::StaleRead { node: 2, id: 7, at_ms: 0, session_lsn: Some(12), served_by: Some(3306) },
             Violation::BankTotal { node: 3, total: 90, expected: 100, at_ms: 0 },
             Violation::TwoLeaders { term: 3, a: 1, b: 2 },
             Violation::LsnBackwards { node: 2, from: 10, to: 9 },

@@ -13,6 +13,8 @@
 //!   highest id): that history must be linearizable (`linear`);
 //! * the faults that need them add a 20 000-row transaction and DDL on the leader.
 //!
+//! A round may also slow one node's cluster links for its hold (`plan::Step::slow`).
+//!
 //! Every run prints its seed; `SHOAL_SEED=… ` replays the plan (timing is the machine's).
 //! `SHOAL_CHAOS_NODES` (3 or 5) and `SHOAL_CHAOS_ROUNDS` size it. After the run, faults
 //! are injected on purpose into the healed cluster (a write acknowledged by one node's
@@ -225,8 +227,9 @@ async fn prober(node: (u64, u16), stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<Prob
         if w.is_err() {
             continue;
         }
-        let (r, usable) = run(c.query_first::<i64, _>(format!("SELECT COUNT(*) FROM probe WHERE id = {id}"))).await;
-        if let Ok(Some(n)) = r {
+        let read = format!("SELECT COUNT(*), @@port FROM probe WHERE id = {id}");
+        let (r, usable) = run(c.query_first::<(i64, u16), _>(read)).await;
+        if let Ok(Some((n, port))) = r {
             let at = Instant::now();
             // For the report: the LSN the session knows for its write (shoal answers it).
             let session_lsn = if n == 1 || !usable {
@@ -234,7 +237,7 @@ async fn prober(node: (u64, u16), stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<Prob
             } else {
                 run(c.query_first::<Option<u64>, _>("SELECT @@shoal_last_lsn")).await.0.ok().flatten().flatten()
             };
-            log.lock().unwrap().push(Probe { node: node.0, id, seen: n == 1, at, session_lsn });
+            log.lock().unwrap().push(Probe { node: node.0, id, seen: n == 1, at, session_lsn, served_by: Some(port) });
         }
         if !usable {
             roaming.broken();
@@ -346,7 +349,10 @@ fn inject(c: &mut Cluster, links: &Links, rt: &tokio::runtime::Runtime, rec: &Re
             std::thread::sleep(POLL);
         }
     };
-    eprintln!("chaos: {:?} (leader {leader}), held {} ms", step.fault, step.hold_ms);
+    eprintln!("chaos: {:?} (leader {leader}), held {} ms, slowed {:?}", step.fault, step.hold_ms, step.slow);
+    if let Some((t, ms)) = step.slow {
+        links.delay(&[resolve(t, leader, &followers)], &all, Duration::from_millis(ms));
+    }
     match step.fault {
         Fault::KillShoal(t) => {
             let n = resolve(t, leader, &followers);
@@ -418,6 +424,8 @@ fn inject(c: &mut Cluster, links: &Links, rt: &tokio::runtime::Runtime, rec: &Re
             let _ = rt.block_on(task);
         }
     }
+    // Slowed links end with the fault's hold, before the wait for recovery.
+    links.heal();
     recovered(c, rec, Instant::now(), h, &format!("after {:?}", step.fault));
 }
 
@@ -538,6 +546,9 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
         tasks.push(rt.spawn(bank_reader(n, rec.stop.clone(), rec.bank.clone())));
         tasks.push(rt.spawn(prober(n, rec.stop.clone(), rec.probes.clone())));
     }
+    for m in c.members.values() {
+        eprintln!("chaos: node {}: MariaDB port {}, proxy port {}", m.id, m.db.port, m.proxy);
+    }
     let t0 = Instant::now();
     let mut h = History::default();
     recovered(&mut c, &rec, t0, &mut h, "workload start");
@@ -546,6 +557,9 @@ fn a_seeded_fault_plan_keeps_every_invariant() {
     for step in &steps {
         inject(&mut c, &links, &rt, &rec, *step, &mut h);
         *injected.entry(step.fault.kind()).or_default() += 1;
+        if step.slow.is_some() {
+            *injected.entry("links slowed (with the fault)").or_default() += 1;
+        }
     }
     rec.stop.store(true, Ordering::SeqCst);
     rt.block_on(async {
@@ -673,7 +687,7 @@ fn self_test(c: &mut Cluster, rt: &tokio::runtime::Runtime, clean: &[NodeState],
     });
     let _ = lock.kill();
     let _ = lock.wait();
-    h.probes.push(Probe { node: b, id: probe, seen, at: Instant::now(), session_lsn: None });
+    h.probes.push(Probe { node: b, id: probe, seen, at: Instant::now(), session_lsn: None, served_by: None });
 
     let v = check(&h, &states(c, false), bank_total, t0);
     let text = report(&v, &h, t0);

@@ -16,6 +16,11 @@
 //! A target `t` is the leader, or the k-th follower (chosen when the fault is injected,
 //! from whoever leads then). The two partitions that need five nodes are drawn only for
 //! five. Hold times are 1–4 s.
+//!
+//! On top of its fault, a round may slow every cluster link of one node by 50–250 ms per
+//! chunk for the hold (`Step::slow`, about one round in three, any profile). It is drawn
+//! from a second stream of the seed, so the faults of a seed stay what they were before
+//! delays existed.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,7 +69,13 @@ impl Fault {
 pub(crate) struct Step {
     pub(crate) fault: Fault,
     pub(crate) hold_ms: u64,
+    /// Whose cluster links are slowed during the hold, and by how much per chunk, ms.
+    pub(crate) slow: Option<(Target, u64)>,
 }
+
+/// Share of rounds with slowed links, and the delay range, ms.
+const SLOW_SHARE: f64 = 0.33;
+const SLOW_MS: (u64, u64) = (50, 250);
 
 /// Shortest and longest hold, ms.
 const HOLD_MS: (u64, u64) = (1_000, 4_000);
@@ -100,6 +111,7 @@ impl Faults {
 /// The plan for `seed` (same seed, same plan), drawn from `faults`.
 pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize, faults: Faults) -> Vec<Step> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let mut delays = StdRng::seed_from_u64(seed ^ 0x5105_de1a);
     let target = |rng: &mut StdRng| {
         if rng.random_bool(0.5) {
             Target::Leader
@@ -132,7 +144,11 @@ pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize, faults: Faults) -> Ve
             };
             let hold_ms = rng.random_range(HOLD_MS.0..=HOLD_MS.1);
             if faults.allows(fault) {
-                steps.push(Step { fault, hold_ms });
+                let slow = delays.random_bool(SLOW_SHARE).then(|| {
+                    let who = target(&mut delays);
+                    (who, delays.random_range(SLOW_MS.0..=SLOW_MS.1))
+                });
+                steps.push(Step { fault, hold_ms, slow });
             }
         }
     }
@@ -153,6 +169,9 @@ mod tests {
         let three = plan(1, 500, 3, Faults::All);
         assert!(three.iter().all(|s| !matches!(s.fault, Fault::SplitMinorityLeader | Fault::Bridge)));
         assert!(three.iter().all(|s| (HOLD_MS.0..=HOLD_MS.1).contains(&s.hold_ms)));
+        let slowed = three.iter().filter(|s| s.slow.is_some()).count();
+        assert!((100..250).contains(&slowed), "about a third of the rounds slow links: {slowed}");
+        assert!(three.iter().filter_map(|s| s.slow).all(|(_, ms)| (SLOW_MS.0..=SLOW_MS.1).contains(&ms)));
         let five = plan(1, 500, 5, Faults::All);
         assert!(five.iter().any(|s| s.fault == Fault::Bridge));
         for s in &five {

@@ -565,9 +565,11 @@ impl Session {
                 return Err(self.write_path_changed());
             }
             // A read that fell back to a shoal proxy it was not routed to (the causal wait
-            // here timed out, and the leader's proxy serves it) names the session's LSN
-            // there too: a leader just elected may not have applied it (chaos seed 303).
-            let hinted = match self.backend.last_lsn {
+            // here timed out, and the leader's proxy serves it) names the LSN it must see
+            // there too, the session's last write or the global commit point: a leader just
+            // elected may not have applied it (chaos seed 303).
+            let floor = self.backend.read_floor.take();
+            let hinted = match self.backend.last_lsn.max(floor) {
                 Some(lsn)
                     if payload.first() == Some(&com::QUERY)
                         && crate::route::is_read(class)

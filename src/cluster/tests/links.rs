@@ -2,14 +2,17 @@
 //! one listener per node that every peer dials instead of the node itself. The forwarder
 //! reads the dialer's node id from the handshake's first frame (length, magic, id) and
 //! passes or drops the connection by the directed link (from → to); cutting a link also
-//! closes its open connections.
+//! closes its open connections. A link can also be slowed: each chunk read on it waits
+//! the link's delay before it is written on (latency, and a throughput cap of one read
+//! buffer per delay), for connections already open too.
 //!
 //! Bytes pass through unchanged, so TLS does too; but under mutual TLS the first bytes are
 //! a TLS record, not a Hello, so the `from` read here is meaningless and cutting links
 //! does not apply to TLS connections (the partition tests run plain).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,19 +23,23 @@ use crate::cluster::NodeId;
 /// Bytes of a Hello frame up to and including the node id: length prefix (4), magic (8),
 /// id (8).
 const HELLO_PREFIX_BYTES: usize = 20;
+/// Bytes a forwarder reads at once (one chunk waits one delay).
+const CHUNK_BYTES: usize = 64 << 10;
 
 /// The cut directed links, shared by every forwarder.
 #[derive(Clone)]
 pub struct Links {
     /// (from, to) pairs that carry nothing.
     cut: Arc<Mutex<BTreeSet<(NodeId, NodeId)>>>,
+    /// (from, to) pairs whose bytes wait, both ways on the connections `from` dials.
+    slow: Arc<Mutex<BTreeMap<(NodeId, NodeId), Duration>>>,
     /// Bumped on every change, so open connections re-check.
     changed: watch::Sender<u64>,
 }
 
 impl Links {
     pub fn new() -> Links {
-        Links { cut: Default::default(), changed: watch::channel(0).0 }
+        Links { cut: Default::default(), slow: Default::default(), changed: watch::channel(0).0 }
     }
 
     fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
@@ -60,8 +67,26 @@ impl Links {
         self.changed.send_modify(|g| *g += 1);
     }
 
-    /// Restores every link.
+    /// Slows every link between `side` and the rest of `all`, both directions, by
+    /// `delay` per chunk. Used by the chaos harness.
+    #[allow(dead_code)]
+    pub fn delay(&self, side: &[NodeId], all: &[NodeId], delay: Duration) {
+        let mut slow = self.slow.lock().unwrap();
+        for &a in side {
+            for &b in all.iter().filter(|b| !side.contains(b)) {
+                slow.insert((a, b), delay);
+                slow.insert((b, a), delay);
+            }
+        }
+    }
+
+    fn delay_of(&self, from: NodeId, to: NodeId) -> Duration {
+        self.slow.lock().unwrap().get(&(from, to)).copied().unwrap_or_default()
+    }
+
+    /// Restores every link (cut or slowed).
     pub fn heal(&self) {
+        self.slow.lock().unwrap().clear();
         self.cut.lock().unwrap().clear();
         self.changed.send_modify(|g| *g += 1);
     }
@@ -94,11 +119,43 @@ impl Links {
             return;
         }
         let mut changed = self.changed.subscribe();
-        // One copy for the connection's life (dropping it mid-way would lose its buffer);
-        // a cut ends both.
+        // One pump each way for the connection's life (dropping one mid-way would lose
+        // its buffer); a cut ends both.
+        let (mut in_r, mut in_w) = inbound.split();
+        let (mut out_r, mut out_w) = outbound.split();
+        let pumps = async {
+            tokio::join!(self.pump(&mut in_r, &mut out_w, from, to), self.pump(&mut out_r, &mut in_w, from, to))
+        };
         tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+            _ = pumps => {}
             _ = changed.wait_for(|_| self.is_cut(from, to)) => {}
+        }
+    }
+
+    /// Copies `r` to `w` until either ends, each chunk after the link's delay.
+    async fn pump(
+        &self,
+        r: &mut (impl tokio::io::AsyncRead + Unpin),
+        w: &mut (impl tokio::io::AsyncWrite + Unpin),
+        from: NodeId,
+        to: NodeId,
+    ) {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = w.shutdown().await;
+                    return;
+                }
+                Ok(n) => n,
+            };
+            let delay = self.delay_of(from, to);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if w.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
         }
     }
 }
