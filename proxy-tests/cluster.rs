@@ -689,6 +689,15 @@ fn every_node_takes_reads_and_writes_and_sessions_read_their_own() {
         }
         conn.query_drop("CREATE USER app@'%' IDENTIFIED BY 'app-pw'").await.unwrap();
         conn.query_drop("GRANT ALL ON *.* TO app@'%'").await.unwrap();
+        // A DDL the server refuses: the leader's applier ran it, and the client gets the
+        // server's code and message (SQLSTATE HY000: the applier keeps only those).
+        match conn.query_drop("CREATE TABLE ryw (id INT PRIMARY KEY)").await {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 1050, "{e:?}");
+                assert!(e.message.contains("'ryw' already exists"), "{e:?}");
+            }
+            other => panic!("a duplicate CREATE TABLE through the cluster: {other:?}"),
+        }
         conn.disconnect().await.unwrap();
     });
     c.converged(

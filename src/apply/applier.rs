@@ -290,6 +290,13 @@ impl Applier {
         for reset in set {
             self.run_or_retry(&reset, "resetting a statement's session variable").await?;
         }
+        match &outcome {
+            Ok(()) => crate::capture::setup::statement_ran(&s.id, Ok(())),
+            Err(TxnError::Server { code, message }) => {
+                crate::capture::setup::statement_ran(&s.id, Err((*code, message.clone())))
+            }
+            Err(TxnError::Retry(_)) => {}
+        }
         match outcome {
             Ok(()) => {}
             Err(TxnError::Retry(e)) => return Err(e),
@@ -314,7 +321,10 @@ impl Applier {
             self.run(&run, "setting a statement's session variable").await?;
             set.push(reset);
         }
-        self.run(&s.sql, "running a statement entry").await
+        // With shoal's mark, as the leader's session ran it before: a binlog that records
+        // the applier's statements (no BINLOG ADMIN) shows the tail it is proposed already.
+        let marked = format!("{}{}*/ {}", crate::capture::STATEMENT_MARK, s.id, s.sql);
+        self.run(&marked, "running a statement entry").await
     }
 
     /// Sends the Format_description if this session has not had this one yet.

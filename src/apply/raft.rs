@@ -220,7 +220,7 @@ impl RaftApplier {
     /// | any | no | itself |
     /// | captured rows, batch | yes | nothing (`None`): not even the applied LSN, which the next recorded entry moves past; after a restart their markers make the applier skip them |
     /// | unmanaged rows | yes | a rows entry without rows (no markers: the applied LSN must record them) |
-    /// | statement | yes | `DO 0` (the applied LSN must record it: DDL has no marker) |
+    /// | statement | yes | itself: the leader's session does not run a statement it proposed, this applier does, and the session relays the outcome (`Capture::runs_statements_here`) |
     ///
     /// Skipping captured entries outright keeps the leader's state machine off its MariaDB
     /// for the common case: a round trip and a commit per entry, in series, was the
@@ -243,7 +243,7 @@ impl RaftApplier {
     }
 
     /// `entry`, or a no-op in its place (nothing applied, the LSN still recorded) when the
-    /// local MariaDB already holds it: a rows entry without rows, a statement `DO 0`.
+    /// local MariaDB already holds it: a rows entry without rows. A statement is itself.
     fn no_op_if_own(&self, entry: Entry) -> Entry {
         match (&self.own, entry) {
             (Some(own), entry) if own(&entry) => match entry {
@@ -254,12 +254,8 @@ impl RaftApplier {
                     statements: Vec::new(),
                     format: r.format,
                 }),
-                Entry::Statement(s) => Entry::Statement(crate::capture::StatementEntry {
-                    id: s.id,
-                    schema: None,
-                    session: Vec::new(),
-                    sql: "DO 0".into(),
-                }),
+                // Run here like everywhere: the proposing session waits for its outcome.
+                Entry::Statement(s) => Entry::Statement(s),
                 Entry::Batch(b) => Entry::Rows(crate::capture::RowsEntry {
                     origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
                     statements: Vec::new(),

@@ -77,6 +77,14 @@ impl std::fmt::Display for NotDurable {
 pub trait Durable: Send + Sync + 'static {
     /// Appends `entry` (encoded) to the replicated log.
     fn propose(&self, entry: Vec<u8>) -> Proposal;
+
+    /// Whether this node's own state machine runs the statement entries it proposes
+    /// before the proposal returns (the Raft log: the leader's applier runs them like
+    /// every node's, [`Capture::runs_statements_here`]); else the proposing session runs
+    /// the statement itself afterwards.
+    fn runs_statements(&self) -> bool {
+        false
+    }
 }
 
 /// [`Durable`] as "appended and fsynced to a local WAL": capture without a cluster
@@ -248,6 +256,8 @@ pub struct Capture {
     /// Cloned into every open XA transaction of a session ([`Capture::open_token`]): its
     /// count is how many are open (a handover waits for none).
     open: Arc<()>,
+    /// [`Durable::runs_statements`] of its durability.
+    runs_statements: bool,
 }
 
 impl Capture {
@@ -268,6 +278,7 @@ impl Capture {
             own_statements: Mutex::new(HashMap::new()),
             commands: tx,
             open: Arc::new(()),
+            runs_statements: durable.runs_statements(),
         });
         tokio::spawn(coordinate(Arc::downgrade(&capture), tail, rx, durable, GtidPos::parse(binlog_pos)));
         capture
@@ -298,6 +309,16 @@ impl Capture {
     /// prepared, committing once durable), so the leader's applier must not apply it again.
     pub fn is_own(&self, entry: &Entry) -> bool {
         proposed_with(&self.prefix, entry)
+    }
+
+    /// Whether a proposed statement (DDL) has already run on this node when
+    /// [`Capture::propose_statement`] returns (the leader's applier ran it, its outcome
+    /// is in [`super::setup::take_statement_outcome`]), so the session must not run it
+    /// again. A leader that ran it itself after the proposal lost it when it was killed
+    /// in between: the entry was applied everywhere else, and here it was already
+    /// counted as applied (chaos seed 744698, a column missing on one node of five).
+    pub fn runs_statements_here(&self) -> bool {
+        self.runs_statements
     }
 
     /// A fresh id for a statement entry.

@@ -159,6 +159,10 @@ impl RaftDurable {
 }
 
 impl Durable for RaftDurable {
+    fn runs_statements(&self) -> bool {
+        true
+    }
+
     fn propose(&self, entry: Vec<u8>) -> Proposal {
         let (tx, rx) = oneshot::channel();
         // Queued now, in call order (`try_send`: the order is fixed at this call).

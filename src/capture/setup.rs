@@ -388,6 +388,33 @@ pub async fn redo_decisions(conn: &mut mysql_async::Conn) -> Result<usize, Setup
     Ok(again.len())
 }
 
+/// Outcomes of statement entries the leader's applier ran for a session waiting on
+/// them: xid-like statement id → `Ok` or the server's (code, message). Only ids a
+/// session registered ([`expect_statement_outcome`]) are kept.
+type Outcomes = std::collections::HashMap<String, Option<Result<(), (u16, String)>>>;
+static STATEMENT_OUTCOMES: std::sync::Mutex<Option<Outcomes>> = std::sync::Mutex::new(None);
+
+fn outcomes() -> std::sync::MutexGuard<'static, Option<Outcomes>> {
+    STATEMENT_OUTCOMES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A session is about to propose statement `id` and will ask for its outcome.
+pub fn expect_statement_outcome(id: &str) {
+    outcomes().get_or_insert_with(Default::default).insert(id.to_string(), None);
+}
+
+/// The applier ran statement `id` here: recorded if a session waits for it.
+pub fn statement_ran(id: &str, outcome: Result<(), (u16, String)>) {
+    if let Some(slot) = outcomes().as_mut().and_then(|o| o.get_mut(id)) {
+        *slot = Some(outcome);
+    }
+}
+
+/// What running statement `id` here gave (`None`: it was not run here), and forgets it.
+pub fn take_statement_outcome(id: &str) -> Option<Result<(), (u16, String)>> {
+    outcomes().as_mut().and_then(|o| o.remove(id)).flatten()
+}
+
 #[cfg(test)]
 mod orphan_tests {
     use super::*;

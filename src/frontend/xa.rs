@@ -89,6 +89,17 @@ fn server_error(bytes: &[u8]) -> String {
     bytes.get(4..).and_then(parse_err).map_or_else(|| "unknown error".to_string(), |(c, m)| format!("{m} ({c})"))
 }
 
+/// `SIGNAL` raising the error `code` with `message`: the server answers it with that
+/// error packet, as it answered the statement it stands in for.
+fn signal(code: u16, message: &str) -> String {
+    let text: String = message.chars().take(SIGNAL_MESSAGE_CHARS_MAX).collect();
+    let text = text.replace('\\', "\\\\").replace('\'', "''");
+    format!("SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{text}'")
+}
+
+/// `MESSAGE_TEXT` of a `SIGNAL`, at most (the server's limit is 512 characters).
+const SIGNAL_MESSAGE_CHARS_MAX: usize = 500;
+
 /// What a transaction that can never commit (its node stopped leading while it was open)
 /// is answered.
 fn lost_transaction() -> ProxyError {
@@ -654,10 +665,29 @@ impl Session {
         let id = capture.next_statement_id();
         let session = self.state.vars.iter().map(|(_, text)| text.to_string()).collect();
         let entry = StatementEntry { id: id.clone(), schema: self.state.schema.clone(), session, sql: sql.clone() };
-        let lsn = capture.propose_statement(entry, &pos).await.map_err(|e| {
+        let here = capture.runs_statements_here();
+        if here {
+            crate::capture::setup::expect_statement_outcome(&id);
+        }
+        let proposed = capture.propose_statement(entry, &pos).await;
+        let outcome = if here { crate::capture::setup::take_statement_outcome(&id) } else { None };
+        let lsn = proposed.map_err(|e| {
             ProxyError::Unavailable(format!("the statement was not run: it could not be replicated: {e}"))
         })?;
         self.backend.last_lsn = Some(lsn);
+        if here {
+            // The leader's applier ran it, in log order, as every node does: the client
+            // gets that outcome through a stand-in the server answers the same way.
+            let stand_in = match outcome {
+                Some(Ok(())) => "DO 0".to_string(),
+                Some(Err((code, message))) => signal(code, &message),
+                None => signal(
+                    1105,
+                    &format!("the statement is in the cluster log (LSN {lsn}) but this node did not report running it; compare the nodes' schema"),
+                ),
+            };
+            return Ok(Prelude { payload: query_payload(&stand_in), plan: XaPlan::Plain });
+        }
         let thread = self.backend.conn().thread_id;
         capture.expect_statement(thread);
         let marked = format!("{STATEMENT_MARK}{id}*/ {sql}");
