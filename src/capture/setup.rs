@@ -219,6 +219,27 @@ pub fn settle_later(xid: &str, commit: bool) {
 /// The session delivered the decision on `xid` itself.
 pub fn settled(xid: &str) {
     PENDING.lock().unwrap_or_else(|e| e.into_inner()).remove(xid);
+    BEHIND.lock().unwrap_or_else(|e| e.into_inner()).remove(xid);
+}
+
+/// Durable transactions whose `XA COMMIT` on the local MariaDB did not happen because the
+/// connection broke (the MariaDB died): the cluster committed them and this MariaDB shows
+/// them only once [`settle_pending`] delivers the commit. Until then the node's applied
+/// LSN overstates what its MariaDB shows, and reads that must see an LSN do not run here
+/// ([`local_commits_behind`]; the chaos harness saw a session miss its own write).
+static BEHIND: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// `xid` is durable and its local `XA COMMIT` is left to [`settle_pending`].
+pub fn commit_undelivered(xid: &str) {
+    BEHIND.lock().unwrap_or_else(|e| e.into_inner()).insert(xid.to_string());
+}
+
+/// Whether the local MariaDB lacks a commit the cluster made ([`commit_undelivered`]), or
+/// a transaction whose decision was found lost (`LOST`, applied again by the node's probe).
+pub fn local_commits_behind() -> bool {
+    !BEHIND.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        || !LOST.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
 }
 
 /// Delivers the decisions older than [`SETTLE_AFTER`] on `conn`; returns how many are

@@ -456,6 +456,11 @@ impl Leases {
                 None => return true,
             },
         };
+        // Applied, but a commit the cluster made may be missing from this MariaDB (its
+        // connection broke before `XA COMMIT`): not fresh until that is delivered.
+        if crate::capture::setup::local_commits_behind() {
+            return false;
+        }
         let mut applied = link.applied.clone();
         if *applied.borrow() >= wanted {
             return true;

@@ -435,6 +435,7 @@ impl Session {
         match waiter.durable().await {
             Ok(lsn) => {
                 setup::settle_later(xid, true);
+                setup::commit_undelivered(xid);
                 self.backend.last_lsn = Some(lsn);
                 unknown("it is durable in the cluster log and commits everywhere")
             }
@@ -481,6 +482,7 @@ impl Session {
             // XA COMMIT once it answers again (`settle_later` above).
             Err(e) if xa.wrote => {
                 tracing::warn!(xid = %xa.xid, error = %e, "the connection broke before XA COMMIT of a durable transaction; it commits once the local MariaDB answers");
+                crate::capture::setup::commit_undelivered(&xa.xid);
                 if let Some(conn) = self.backend.held.as_mut() {
                     conn.mark_broken();
                 }
