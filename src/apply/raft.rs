@@ -183,7 +183,7 @@ impl RaftApplier {
 
     /// Remembers an own captured entry's xids for the next snapshot ([`settled_point`]).
     fn note_own(&mut self, id: LogId, entry: &Entry) {
-        let xids: Vec<String> = entry.rows().iter().filter_map(|r| super::plan::xid(r)).map(str::to_string).collect();
+        let xids = captured_xids(std::iter::once(entry));
         crate::capture::setup::applied_own(xids.iter().map(String::as_str));
         if !xids.is_empty() {
             self.own_since.push((id, xids));
@@ -245,25 +245,22 @@ impl RaftApplier {
     /// `entry`, or a no-op in its place (nothing applied, the LSN still recorded) when the
     /// local MariaDB already holds it: a rows entry without rows. A statement is itself.
     fn no_op_if_own(&self, entry: Entry) -> Entry {
-        match (&self.own, entry) {
-            (Some(own), entry) if own(&entry) => match entry {
-                // Not `Captured` any more: the marker check would wait for the prepared
-                // transaction this very apply holds up.
-                Entry::Rows(r) => Entry::Rows(crate::capture::RowsEntry {
-                    origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
-                    statements: Vec::new(),
-                    format: r.format,
-                }),
-                // Run here like everywhere: the proposing session waits for its outcome.
-                Entry::Statement(s) => Entry::Statement(s),
-                Entry::Batch(b) => Entry::Rows(crate::capture::RowsEntry {
-                    origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
-                    statements: Vec::new(),
-                    format: b.first().map(|r| r.format.clone()).unwrap_or_default(),
-                }),
-            },
-            (_, entry) => entry,
+        if !self.is_own(&entry) {
+            return entry;
         }
+        let format = match &entry {
+            Entry::Rows(r) => r.format.clone(),
+            Entry::Batch(b) => b.first().map(|r| r.format.clone()).unwrap_or_default(),
+            // Run here like everywhere: the proposing session waits for its outcome.
+            Entry::Statement(_) => return entry,
+        };
+        // Not `Captured` any more: the marker check would wait for the prepared
+        // transaction this very apply holds up.
+        Entry::Rows(crate::capture::RowsEntry {
+            origin: crate::capture::Origin::Unmanaged { gtid: "own".into() },
+            statements: Vec::new(),
+            format,
+        })
     }
 }
 

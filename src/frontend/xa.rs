@@ -185,6 +185,29 @@ impl Session {
             && self.backend.held.as_ref().is_some_and(|h| !h.shoal)
     }
 
+    /// Leases for a write that will run under XA (`sync`: with the session's state
+    /// brought over, [`Session::xa_lease`]); `false` when capture went while the lease
+    /// waited and the connection is this node's own MariaDB
+    /// ([`Session::lost_capture_while_leasing`]): it waited one poll, and the caller
+    /// decides again.
+    async fn lease_capturing(
+        &mut self,
+        class: &Classification,
+        sync: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool, ProxyError> {
+        if sync {
+            self.xa_lease(class).await?;
+        } else {
+            self.lease_for(class).await?;
+        }
+        if self.lost_capture_while_leasing() {
+            self.wait_for_write_path(class, deadline).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Whether `plan` sends a write without XA because this cluster node does not capture
     /// (it forwards to the leader's proxy): such a write must reach that proxy, never this
     /// node's MariaDB ([`crate::frontend::lease::Leases::forwarded_only`]).
@@ -531,9 +554,7 @@ impl Session {
                     continue;
                 }
                 XaStep::Begin => {
-                    self.xa_lease(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, true, deadline).await? {
                         continue;
                     }
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
@@ -556,9 +577,7 @@ impl Session {
                 }
                 XaStep::Wrap => {
                     // `XA START` goes in the statement's round trip (`send_first`).
-                    self.lease_for(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, false, deadline).await? {
                         continue;
                     }
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
@@ -570,9 +589,7 @@ impl Session {
                     return Ok(Prelude { payload, plan: XaPlan::Wrap });
                 }
                 XaStep::StartFirst => {
-                    self.xa_lease(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, true, deadline).await? {
                         continue;
                     }
                     self.xa_start().await?;
@@ -600,9 +617,7 @@ impl Session {
                 }
                 XaStep::Wrap => {
                     // `XA START` goes in the execute's round trip (`send_first`).
-                    self.lease_for(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, false, deadline).await? {
                         continue;
                     }
                     let Some(capture) = self.capture() else { return Ok(Some(XaPlan::Plain)) };
@@ -614,18 +629,14 @@ impl Session {
                     Ok(Some(XaPlan::Wrap))
                 }
                 XaStep::StartFirst => {
-                    self.xa_lease(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, true, deadline).await? {
                         continue;
                     }
                     self.xa_start().await?;
                     Ok(Some(XaPlan::Plain))
                 }
                 XaStep::Begin => {
-                    self.xa_lease(class).await?;
-                    if self.lost_capture_while_leasing() {
-                        self.wait_for_write_path(class, deadline).await?;
+                    if !self.lease_capturing(class, true, deadline).await? {
                         continue;
                     }
                     if !self.xa_start().await? {
