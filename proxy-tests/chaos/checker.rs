@@ -39,7 +39,7 @@ pub(crate) struct Probe {
     pub(crate) id: u64,
     pub(crate) seen: bool,
     pub(crate) at: Instant,
-    /// What `SELECT @@shoal_last_lsn` said on the session right after a stale read.
+    /// What `SELECT @@shoal_last_lsn` said on the session right after the write's ack.
     pub(crate) session_lsn: Option<u64>,
     /// The port of the MariaDB that answered the read (`@@port`).
     pub(crate) served_by: Option<u16>,
@@ -147,7 +147,7 @@ impl fmt::Display for Violation {
             Violation::StaleRead { node, id, at_ms, session_lsn, served_by } => write!(
                 f,
                 "(4) stale read: a session on node {node} did not see its own acknowledged write {id} at +{at_ms} ms \
-                 (the session's LSN then: {session_lsn:?}; read on the MariaDB of port {served_by:?})"
+                 (the session's LSN at the ack: {session_lsn:?}; read on the MariaDB of port {served_by:?})"
             ),
             Violation::Partial { serial, on, outcome } => {
                 write!(f, "(2) serial {serial} ({outcome:?} to its client) is on nodes {on:?} only")

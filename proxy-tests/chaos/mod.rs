@@ -227,16 +227,18 @@ async fn prober(node: (u64, u16), stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<Prob
         if w.is_err() {
             continue;
         }
+        // For the report: the LSN the session knows for its write right after the ack
+        // (shoal answers it; `None` after an acked write means shoal did not learn it).
+        let (lsn, usable) = run(c.query_first::<Option<u64>, _>("SELECT @@shoal_last_lsn")).await;
+        if !usable {
+            roaming.broken();
+            continue;
+        }
+        let session_lsn = lsn.ok().flatten().flatten();
         let read = format!("SELECT COUNT(*), @@port FROM probe WHERE id = {id}");
         let (r, usable) = run(c.query_first::<(i64, u16), _>(read)).await;
         if let Ok(Some((n, port))) = r {
             let at = Instant::now();
-            // For the report: the LSN the session knows for its write (shoal answers it).
-            let session_lsn = if n == 1 || !usable {
-                None
-            } else {
-                run(c.query_first::<Option<u64>, _>("SELECT @@shoal_last_lsn")).await.0.ok().flatten().flatten()
-            };
             log.lock().unwrap().push(Probe { node: node.0, id, seen: n == 1, at, session_lsn, served_by: Some(port) });
         }
         if !usable {

@@ -89,8 +89,6 @@ pub const INBOUND_CONNECTIONS_MAX: usize = 64;
 /// Time allowed for a snapshot transfer and install (snapshots are small until they are
 /// MariaDB dumps with their own transport).
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Shortest deadline of an AppendEntries that carries entries (heartbeats keep openraft's).
-pub const APPEND_ENTRIES_TTL_MIN: Duration = Duration::from_secs(1);
 /// Time allowed for an admin request ([`AdminRequest`]).
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a forwarded [`AdminRequest::Switchover`] may take (drain, catch-up, the
@@ -709,14 +707,20 @@ impl PeerLink {
         r
     }
 
+    /// One exchange. The connection is out of `self.conn` while it runs and goes back
+    /// only after the whole answer was read: openraft drops a call that outlives its own
+    /// deadline (one heartbeat interval for AppendEntries), and a connection kept after
+    /// such a drop would hold that request's late answer, which the next call would read as
+    /// its own — a stale `Success` counted as the follower holding entries it never got.
     async fn call_inner(&mut self, req: &Request) -> Result<Response, PeerError> {
         let bytes = encode(req)?;
-        let conn = match &mut self.conn {
+        let mut conn = match self.conn.take() {
             Some(c) => c,
-            None => self.conn.insert(connect(&self.addr, self.me, &self.auth).await?.1),
+            None => connect(&self.addr, self.me, &self.auth).await?.1,
         };
-        send_frame(conn, bytes, "sending a request").await?;
-        let frame = recv_frame(conn, "reading a response").await?;
+        send_frame(&mut conn, bytes, "sending a request").await?;
+        let frame = recv_frame(&mut conn, "reading a response").await?;
+        self.conn = Some(conn);
         rmp_serde::from_slice(&frame).map_err(|e| io_error(e, "decoding a response"))
     }
 }
@@ -805,11 +809,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        // openraft's deadline is one heartbeat interval; entries get at least
-        // APPEND_ENTRIES_TTL_MIN (a few MiB take longer than a heartbeat on a busy machine,
-        // and a timeout drops the connection and sends them again).
-        let ttl =
-            if rpc.entries.is_empty() { option.hard_ttl() } else { option.hard_ttl().max(APPEND_ENTRIES_TTL_MIN) };
+        // openraft drops the call itself after one heartbeat interval (its replication
+        // loop wraps every AppendEntries in that timeout, entries or not), so a longer
+        // deadline here would never be reached; the link closes a dropped call's
+        // connection (`PeerLink::call_inner`).
+        let ttl = option.hard_ttl();
         match self.link.call(&Request::Append(rpc), ttl).await {
             Ok(Response::Append(Ok(r))) => Ok(r),
             Ok(Response::Append(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
@@ -879,6 +883,57 @@ mod tests {
             server_handshake(&mut conn, &from.to_string(), 1, &s).await
         });
         (addr, h)
+    }
+
+    /// A server that answers admin requests with `Committed { lsn: n }`, n counting the
+    /// requests it got (on any connection); the first answer comes after `first_delay`.
+    async fn counting_server(s: Secret, first_delay: Duration) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(async move {
+            while let Ok((tcp, from)) = l.accept().await {
+                let (s, seen) = (s.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let mut conn = framed(tcp);
+                    server_handshake(&mut conn, &from.to_string(), 1, &s).await.unwrap();
+                    while let Some(Ok(frame)) = conn.next().await {
+                        let _: Request = rmp_serde::from_slice(&frame).unwrap();
+                        let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n == 1 {
+                            tokio::time::sleep(first_delay).await;
+                        }
+                        let resp = Response::Admin(Ok(AdminReply::Committed { lsn: n }));
+                        if conn.send(encode(&resp).unwrap()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// openraft drops an AppendEntries call after one heartbeat interval, from outside.
+    /// The next call on the same link must get its own answer, never the dropped one's
+    /// (a late `Success` read as the answer to a longer request counts entries the
+    /// follower never got).
+    #[tokio::test]
+    async fn a_call_dropped_midway_leaves_no_answer_for_the_next() {
+        let s = secret("0123456789abcdef-drop");
+        let addr = counting_server(s.clone(), Duration::from_millis(300)).await;
+        let stats = Arc::new(PeerStats::default());
+        let mut link = PeerLink::new(2, addr, PeerAuth::plain(s), stats);
+        let ask = Request::Admin(AdminRequest::Committed);
+        let dropped = tokio::time::timeout(Duration::from_millis(50), link.call(&ask, Duration::from_secs(5))).await;
+        assert!(dropped.is_err(), "the first call should have been cut: {dropped:?}");
+        tokio::time::sleep(Duration::from_millis(400)).await; // the first answer is sent meanwhile
+        match link.call(&ask, Duration::from_secs(5)).await {
+            Ok(Response::Admin(Ok(AdminReply::Committed { lsn }))) => {
+                assert_eq!(lsn, 2, "the second call read the first call's answer")
+            }
+            other => panic!("unexpected answer: {other:?}"),
+        }
     }
 
     #[tokio::test]
