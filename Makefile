@@ -33,7 +33,8 @@ fix:
 	$(CARGO) clippy --all-targets --fix --allow-dirty --allow-staged
 
 # Classifier cost, WAL throughput (vs dd oflag=dsync), Raft commit, apply rate, then sysbench/scale/large-result through shoal vs
-# direct, then write_only with capture on vs direct, then write_only/read_write through a 3-node cluster vs direct
+# direct, then write_only with capture on vs direct, then write_only/read_write through a 3-node cluster vs direct,
+# then the four-way replicated-write comparison (shoal, async, semi-sync, Galera; each vs direct)
 # (see docs/benchmarks.md for the knobs, e.g. BENCH_QUICK=1).
 bench: release
 	$(CARGO) bench --bench classify
@@ -43,6 +44,7 @@ bench: release
 	bash proxy-tests/bench/run.sh
 	bash proxy-tests/bench/capture.sh
 	bash proxy-tests/bench/cluster.sh
+	bash proxy-tests/bench/replicated.sh
 
 # The chaos harness (proxy-tests/chaos, docs/reliability.md): seeded fault rounds on three
 # and five nodes, then the safety checker. SHOAL_SEED=N replays a plan; `make test` runs a
