@@ -734,3 +734,46 @@ fn an_orphan_registered_during_a_blocked_apply_is_rolled_back_and_the_apply_goes
     assert_eq!(f.sql("SELECT v FROM app.reg WHERE k = 1").trim(), "1", "the entry's row, not the orphan's");
     assert_eq!(f.sql("XA RECOVER").trim(), "", "the orphan is rolled back");
 }
+
+/// A client transaction left open on a follower's MariaDB (its node led when the client
+/// began it) holds a row a committed entry writes: after its short lock wait the applier
+/// ends that client's connection (the transaction rolls back) and applies. Before, it
+/// waited for as long as the client kept the transaction open (a new leader of the chaos
+/// harness took no writes for 44 s).
+#[test]
+fn a_client_transaction_holding_rows_the_log_needs_is_ended() {
+    use mysql_async::prelude::Queryable;
+    use shoal::cluster::log_store::log_id;
+    use shoal::cluster::Applier as _;
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE reg (k INT PRIMARY KEY, v INT) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.reg VALUES (1, 0)".to_string()]);
+    l.run(&["UPDATE app.reg SET v = 1 WHERE k = 1".to_string()]);
+    let log = l.log();
+    let f = follower();
+    f.sql("CREATE USER app@'%' IDENTIFIED BY 'app'; GRANT ALL ON app.* TO app@'%'");
+    let bytes: Vec<Vec<u8>> = log.iter().map(|c| c.entry.encode()).collect();
+    let ids: Vec<_> = log.iter().map(|c| log_id(c.lsn, 1)).collect();
+    let last = log.len() - 1;
+    runtime().block_on(async {
+        let mut ra = shoal::apply::RaftApplier::new(applier(&f).await).committing_orphans(opts(&f));
+        let first: Vec<(_, &[u8])> = (0..last).map(|i| (ids[i], bytes[i].as_slice())).collect();
+        ra.apply_many(&first).await.unwrap();
+        let client_opts: mysql_async::Opts =
+            mysql_async::OptsBuilder::from_opts(opts(&f)).user(Some("app")).pass(Some("app")).into();
+        let mut client = mysql_async::Conn::new(client_opts).await.unwrap();
+        client.query_drop("BEGIN").await.unwrap();
+        client.query_drop("UPDATE app.reg SET v = 50 WHERE k = 1").await.unwrap();
+        let started = Instant::now();
+        let last_entry = [(ids[last], bytes[last].as_slice())];
+        tokio::time::timeout(Duration::from_secs(20), ra.apply_many(&last_entry))
+            .await
+            .expect("the apply still waits on the client's row lock after 20 s")
+            .unwrap();
+        eprintln!("applied {:?} after the client took the row", started.elapsed());
+        let after = client.query_drop("COMMIT").await;
+        assert!(after.is_err(), "the blocking client's connection should have been ended: {after:?}");
+    });
+    assert_eq!(f.sql("SELECT v FROM app.reg WHERE k = 1").trim(), "1", "the entry's row, not the client's");
+}

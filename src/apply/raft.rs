@@ -22,6 +22,7 @@ use crate::cluster::types::Applied;
 use crate::cluster::{ApplyError as RaftApplyError, LogId};
 
 use super::{Applier, ApplyError, Committed};
+use mysql_async::prelude::Queryable;
 
 /// The MariaDB applier as Raft's state machine applier.
 pub struct RaftApplier {
@@ -167,11 +168,60 @@ impl RaftApplier {
                     if attempts == 1 || attempts % 50 == 0 {
                         tracing::warn!(error = %e, attempts, "applying waits for the local MariaDB");
                     }
+                    if e.is_lock_wait() {
+                        self.end_client_blockers().await;
+                    }
                     tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
                 }
                 Err(e) => return Err(Deciding::Apply(e)),
             }
         }
+    }
+
+    /// Ends the client transactions on the local MariaDB that hold row locks, after the
+    /// applier's wait for a row lock timed out: the log wins. A node applies entries of
+    /// other nodes only while it does not take writes itself (it follows, or leads and is
+    /// still applying the log before its capture starts), so no client transaction open on
+    /// its MariaDB then can commit: its writes would be refused ("this node stopped
+    /// leading"), and until its session notices it holds the rows the log needs (a
+    /// client idle inside a transaction keeps them for as long as it likes). Each one's
+    /// connection is killed and logged. Prepared XA transactions have no connection and
+    /// are left to [`RaftApplier::decide_orphans`]; connections of the service account
+    /// (this applier, capture) are never touched.
+    ///
+    /// | transaction holding locks | done |
+    /// |---|---|
+    /// | a client's, running or waiting | `KILL CONNECTION` (its client gets an error and the transaction is rolled back) |
+    /// | the service account's | nothing |
+    /// | prepared (no connection) | nothing: an orphan the log decides |
+    async fn end_client_blockers(&self) {
+        let Some(opts) = &self.service else { return };
+        let me = opts.user().unwrap_or_default().to_string();
+        let Ok(mut conn) = mysql_async::Conn::new(opts.clone()).await else { return };
+        let rows: Result<Vec<(u64, String, String, Option<String>)>, _> = conn
+            .exec(
+                "SELECT t.trx_mysql_thread_id, t.trx_state, p.USER, LEFT(p.INFO, 120) \
+                 FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p \
+                 ON p.ID = t.trx_mysql_thread_id \
+                 WHERE t.trx_lock_structs > 0 AND p.USER <> ? AND p.ID <> CONNECTION_ID()",
+                (me,),
+            )
+            .await;
+        match rows {
+            Ok(rows) => {
+                for (id, state, user, info) in rows {
+                    let killed = conn.query_drop(format!("KILL CONNECTION {id}")).await;
+                    tracing::warn!(
+                        connection = id, %state, %user, statement = info.as_deref().unwrap_or(""),
+                        killed = killed.is_ok(),
+                        "a client transaction on the local MariaDB held rows the log needs: its connection is ended"
+                    );
+                    metrics::counter!(crate::metrics::APPLY_BLOCKERS_ENDED).increment(1);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the transactions that block applying"),
+        }
+        let _ = conn.disconnect().await;
     }
 
     /// Writes `path` (the reason inside) when a snapshot install finds the local MariaDB
