@@ -25,4 +25,5 @@ mod raw;
 mod replication;
 mod routing;
 mod session_cmds;
+mod soak;
 mod workload;
