@@ -733,6 +733,7 @@ mod tests {
             CAPTURE_TAIL_RECONNECTS,
             APPLY_ENTRIES,
             APPLY_STATEMENT_ERRORS,
+            APPLY_BLOCKERS_ENDED,
             CAUSAL_WAITS,
             FORWARDED,
             FAILOVER_WAITS,

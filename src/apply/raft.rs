@@ -25,6 +25,11 @@ use super::{Applier, ApplyError, Committed};
 use mysql_async::prelude::Queryable;
 
 /// The MariaDB applier as Raft's state machine applier.
+/// A transaction must be at least this old, seconds, before a blocked applier ends it
+/// ([`RaftApplier::end_blockers`]; the applier waits [`super::applier::APPLY_LOCK_WAIT_S`]
+/// for a row lock first).
+pub const BLOCKER_AGE_MIN_S: u32 = 1;
+
 pub struct RaftApplier {
     /// The session on the local MariaDB.
     applier: Applier,
@@ -169,7 +174,7 @@ impl RaftApplier {
                         tracing::warn!(error = %e, attempts, "applying waits for the local MariaDB");
                     }
                     if e.is_lock_wait() {
-                        self.end_client_blockers().await;
+                        self.end_blockers().await;
                     }
                     tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
                 }
@@ -178,33 +183,36 @@ impl RaftApplier {
         }
     }
 
-    /// Ends the client transactions on the local MariaDB that hold row locks, after the
+    /// Ends the transactions on the local MariaDB that hold row locks, after the
     /// applier's wait for a row lock timed out: the log wins. A node applies entries of
     /// other nodes only while it does not take writes itself (it follows, or leads and is
     /// still applying the log before its capture starts), so no client transaction open on
     /// its MariaDB then can commit: its writes would be refused ("this node stopped
-    /// leading"), and until its session notices it holds the rows the log needs (a
-    /// client idle inside a transaction keeps them for as long as it likes). Each one's
-    /// connection is killed and logged. Prepared XA transactions have no connection and
-    /// are left to [`RaftApplier::decide_orphans`]; connections of the service account
-    /// (this applier, capture) are never touched.
+    /// leading"), and until its session notices it holds the rows the log needs (a client
+    /// idle inside a transaction keeps them for as long as it likes). shoal's own
+    /// connections hold no row locks outside the applier's session (the tail, probes and
+    /// settling hold none), so every other connection whose transaction locks rows and is
+    /// older than [`BLOCKER_AGE_MIN_S`] is killed, and logged. A prepared XA transaction
+    /// outlives its connection and is left to [`RaftApplier::decide_orphans`].
     ///
     /// | transaction holding locks | done |
     /// |---|---|
-    /// | a client's, running or waiting | `KILL CONNECTION` (its client gets an error and the transaction is rolled back) |
-    /// | the service account's | nothing |
-    /// | prepared (no connection) | nothing: an orphan the log decides |
-    async fn end_client_blockers(&self) {
+    /// | the applier's own session | nothing |
+    /// | younger than [`BLOCKER_AGE_MIN_S`] | nothing (the next lock wait sees it again) |
+    /// | any other, running or waiting | `KILL CONNECTION` (its client gets an error, the transaction rolls back) |
+    /// | prepared | its connection is killed; the transaction stays prepared, an orphan the log decides |
+    async fn end_blockers(&self) {
         let Some(opts) = &self.service else { return };
-        let me = opts.user().unwrap_or_default().to_string();
+        let own = self.applier.connection_id().unwrap_or(0);
         let Ok(mut conn) = mysql_async::Conn::new(opts.clone()).await else { return };
         let rows: Result<Vec<(u64, String, String, Option<String>)>, _> = conn
             .exec(
                 "SELECT t.trx_mysql_thread_id, t.trx_state, p.USER, LEFT(p.INFO, 120) \
                  FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p \
                  ON p.ID = t.trx_mysql_thread_id \
-                 WHERE t.trx_lock_structs > 0 AND p.USER <> ? AND p.ID <> CONNECTION_ID()",
-                (me,),
+                 WHERE t.trx_lock_structs > 0 AND p.ID NOT IN (?, CONNECTION_ID()) \
+                 AND t.trx_started < NOW() - INTERVAL ? SECOND",
+                (own, BLOCKER_AGE_MIN_S),
             )
             .await;
         match rows {
@@ -214,7 +222,7 @@ impl RaftApplier {
                     tracing::warn!(
                         connection = id, %state, %user, statement = info.as_deref().unwrap_or(""),
                         killed = killed.is_ok(),
-                        "a client transaction on the local MariaDB held rows the log needs: its connection is ended"
+                        "a transaction on the local MariaDB held rows the log needs: its connection is ended"
                     );
                     metrics::counter!(crate::metrics::APPLY_BLOCKERS_ENDED).increment(1);
                 }

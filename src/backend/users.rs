@@ -52,6 +52,9 @@ pub struct Users {
     relayed: ArcSwap<HashMap<String, String>>,
     service: Option<ServiceAccount>,
     last_reload: Mutex<Option<Instant>>,
+    /// Held while a reload runs: a login that finds no match waits for a reload in flight
+    /// (which may bring its account, just created) before it is refused.
+    reloading: tokio::sync::Mutex<()>,
     /// `caching_sha2_password` fast path: the digest of each account's password, learnt
     /// at its last full authentication, with the credential that password gave.
     sha2_cache: Mutex<HashMap<String, (Sha2Digest, Credential)>>,
@@ -66,6 +69,7 @@ impl Users {
             relayed: ArcSwap::from_pointee(HashMap::new()),
             service,
             last_reload: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             sha2_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -85,15 +89,24 @@ impl Users {
         if let Some(p) = self.relayed.load().get(user) {
             return Some(p.clone());
         }
+        self.reload_if_allowed().await;
+        if known(self) {
+            return None;
+        }
+        self.relayed.load().get(user).cloned()
+    }
+
+    /// Waits for a reload in flight, then reloads unless one ran within
+    /// [`RELOAD_INTERVAL_MIN`] (the one waited for counts). Before, a login that raced a
+    /// reload another login had started was refused (1045) for an account that reload was
+    /// bringing: an application opening a pool right after `CREATE USER` saw dozens.
+    async fn reload_if_allowed(&self) {
+        let _one_at_a_time = self.reloading.lock().await;
         if self.reload_allowed() {
             if let Err(e) = self.reload().await {
                 tracing::warn!(error = %e, "could not reload accounts from the backend");
             }
         }
-        if known(self) {
-            return None;
-        }
-        self.relayed.load().get(user).cloned()
     }
 
     /// Checks a native-password token; reloads from the backend once if nothing matched.
@@ -132,13 +145,8 @@ impl Users {
         if let Some(c) = self.with_stored(user, &proof).flatten() {
             return Some(c);
         }
-        if self.reload_allowed() {
-            if let Err(e) = self.reload().await {
-                tracing::warn!(error = %e, "could not reload accounts from the backend");
-            }
-            return self.with_stored(user, &proof).flatten();
-        }
-        None
+        self.reload_if_allowed().await;
+        self.with_stored(user, &proof).flatten()
     }
 
     /// `f` over the account's stored passwords (`[users]` first, then the backend's);

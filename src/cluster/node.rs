@@ -496,11 +496,17 @@ impl Node {
     /// Starts a node: opens the WAL, starts Raft and the peer listener, then bootstraps,
     /// restarts or joins as `start` says.
     pub async fn start<A: Applier>(cfg: NodeConfig, applier: A, start: Start) -> Result<Node, ClusterError> {
+        // This node's slice of the cluster's election window (lower ids time out first).
+        let (election_min, election_max) = super::settings::election_window(
+            cfg.election_timeout_min.as_millis() as u64,
+            cfg.election_timeout_max.as_millis() as u64,
+            cfg.id,
+        );
         let raft_cfg = Config {
             cluster_name: "shoal".into(),
             heartbeat_interval: cfg.heartbeat.as_millis() as u64,
-            election_timeout_min: cfg.election_timeout_min.as_millis() as u64,
-            election_timeout_max: cfg.election_timeout_max.as_millis() as u64,
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             snapshot_policy: SnapshotPolicy::Never,
             // Purges are asked for by `retention::run`; none follows a snapshot by itself.
             max_in_snapshot_log_to_keep: u64::MAX,

@@ -10,7 +10,7 @@
 //! | `[wal] segment_size_mb`, `fsync` | `wal` | the WAL's own retention stays off (only Raft purges) |
 //! | `[wal] retention_mb`, `retention_hours` | `retention` | the log's limits ([`super::retention::purge_upto`]) |
 //! | `[cluster] heartbeat_interval_ms` | `heartbeat` | ≥ 1 |
-//! | `[cluster] election_timeout_min_ms`, `_max_ms` | election timeout bounds (unset: 4 and 6 heartbeats, [`election_timeouts`]) | heartbeat < min < max |
+//! | `[cluster] election_timeout_min_ms`, `_max_ms` | the cluster's election window (unset: 2.5 and 4 heartbeats, [`election_timeouts`]); each node draws from its own slice of it ([`election_window`]) | heartbeat < min < max |
 //! | `[cluster] disable_auto_election` | same | also turns the switchback off |
 //! | `[cluster] never_leader` | — | not supported yet: an error, rather than a silent leader |
 //! | `[cluster] secret_file` | `auth.secret` ([`load_secret`]) | required; first line, ≥ 16 bytes; unset = proxy only ([`plan`]) |
@@ -110,18 +110,49 @@ pub fn node_config(config: &Config, auth: PeerAuth) -> Result<(NodeConfig, Vec<S
     Ok((cfg, warnings))
 }
 
-/// Heartbeats in the election timeout's lower bound when it is not set.
-pub const ELECTION_MIN_HEARTBEATS: u64 = 4;
-/// Heartbeats in its upper bound (the leader lease) when it is not set.
-pub const ELECTION_MAX_HEARTBEATS: u64 = 6;
+/// The election timeout's lower bound when it is not set, in tenths of a heartbeat.
+pub const ELECTION_MIN_TENTHS: u64 = 25;
+/// Its upper bound (the widest leader lease) when it is not set, in tenths of a heartbeat.
+pub const ELECTION_MAX_TENTHS: u64 = 40;
+/// Slices of the election window handed out by node id ([`election_window`]).
+pub const ELECTION_SLOTS: u64 = 5;
 
-/// The election timeout bounds: as set, else [`ELECTION_MIN_HEARTBEATS`] /
-/// [`ELECTION_MAX_HEARTBEATS`] heartbeats (the defaults 100 ms → 400–600 ms; a WolfScale
-/// file's 500 ms → 2000–3000 ms). An upper bound set alone keeps the lower one below it.
+/// The election timeout bounds: as set, else [`ELECTION_MIN_TENTHS`] /
+/// [`ELECTION_MAX_TENTHS`] of a heartbeat (the defaults 100 ms → 250–400 ms; a WolfScale
+/// file's 500 ms → 1250–2000 ms). An upper bound set alone keeps the lower one below it.
 pub fn election_timeouts(heartbeat_ms: u64, min: Option<u64>, max: Option<u64>) -> (u64, u64) {
-    let max = max.unwrap_or(heartbeat_ms.saturating_mul(ELECTION_MAX_HEARTBEATS));
-    let min = min.unwrap_or_else(|| heartbeat_ms.saturating_mul(ELECTION_MIN_HEARTBEATS).min(max.saturating_sub(1)));
+    let max = max.unwrap_or(heartbeat_ms.saturating_mul(ELECTION_MAX_TENTHS) / 10);
+    let min = min.unwrap_or_else(|| (heartbeat_ms.saturating_mul(ELECTION_MIN_TENTHS) / 10).min(max.saturating_sub(1)));
     (min, max)
+}
+
+/// The part of the cluster's election window `[min, max)` (ms) that node `id` draws its
+/// election timeout from, and whose end is its leader lease. Pure.
+///
+/// openraft 0.9 draws a node's timeout once, at start, uniformly from the window it is
+/// given; a follower calls an election after its lease plus that timeout without a
+/// heartbeat. Two followers that drew close timeouts split their votes at every election
+/// of that run (a 5 s failover seen on three nodes), and which node wins is luck. Here
+/// the window is cut into [`ELECTION_SLOTS`] slices and node `id` gets slice
+/// `(id - 1) % ELECTION_SLOTS`: lower ids time out first, so the lowest id that is up to
+/// date wins (the voters refuse a candidate with a shorter log), and no two of the first
+/// five ids ever draw the same timeout.
+///
+/// | window | id | slice |
+/// |---|---|---|
+/// | 250–400 (the defaults) | 1 | 250–280 |
+/// | 250–400 | 2 | 280–310 |
+/// | 250–400 | 5 | 370–400 |
+/// | 250–400 | 6 | 250–280 (the slices repeat) |
+/// | 100–103 (narrower than one ms per slice) | any | 100–103 (the whole window) |
+pub fn election_window(min: u64, max: u64, id: NodeId) -> (u64, u64) {
+    let width = max.saturating_sub(min) / ELECTION_SLOTS;
+    if width == 0 {
+        return (min, max);
+    }
+    let slot = id.saturating_sub(1) % ELECTION_SLOTS;
+    let lo = min + slot * width;
+    (lo, if slot + 1 == ELECTION_SLOTS { max } else { lo + width })
 }
 
 /// `[wal] retention_mb` / `retention_hours` as the cluster's log limits (0: none).
@@ -311,10 +342,24 @@ mod tests {
         assert_eq!(err(|c| c.cluster.never_leader = true), "cluster.never_leader");
         assert_eq!(err(|c| c.cluster.election_timeout_min_ms = Some(900)), "cluster.election_timeout_min_ms");
         assert_eq!(err(|c| c.cluster.heartbeat_interval_ms = 300), "cluster.election_timeout_min_ms");
-        assert_eq!(election_timeouts(100, None, None), (400, 600));
-        assert_eq!(election_timeouts(500, None, None), (2000, 3000), "a WolfScale file's heartbeat");
-        assert_eq!(election_timeouts(100, None, Some(300)), (299, 300));
+        assert_eq!(election_timeouts(100, None, None), (250, 400));
+        assert_eq!(election_timeouts(500, None, None), (1250, 2000), "a WolfScale file's heartbeat");
+        assert_eq!(election_timeouts(100, None, Some(200)), (199, 200));
         assert_eq!(election_timeouts(100, Some(250), Some(1000)), (250, 1000));
+    }
+
+    #[test]
+    fn election_windows_are_sliced_by_id() {
+        assert_eq!(election_window(250, 400, 1), (250, 280));
+        assert_eq!(election_window(250, 400, 2), (280, 310));
+        assert_eq!(election_window(250, 400, 5), (370, 400));
+        assert_eq!(election_window(250, 400, 6), (250, 280), "the slices repeat");
+        assert_eq!(election_window(100, 103, 2), (100, 103), "too narrow to slice");
+        assert_eq!(election_window(250, 402, 5), (370, 402), "the last slice takes the remainder");
+        // The first five ids never share a slice, and every slice lies in the window.
+        let slices: Vec<_> = (1..=5).map(|id| election_window(250, 400, id)).collect();
+        assert!(slices.windows(2).all(|w| w[0].1 <= w[1].0));
+        assert!(slices.iter().all(|&(lo, hi)| 250 <= lo && lo < hi && hi <= 400));
 
         let mut c = base();
         c.node.bind_address = "0.0.0.0:7654".into();

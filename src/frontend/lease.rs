@@ -72,10 +72,14 @@ pub struct OpenXa {
 }
 
 /// Whether `class` run on `server` would write to a cluster node's own MariaDB with
-/// capture off (while the node changes role): it would change only this node, so such a
-/// write waits instead (`Leases::lease_for`, and the XA step in `xa.rs`).
+/// capture off (while the node changes role), or open a read-write transaction there
+/// (`BEGIN`): it would change only this node, so such a statement waits instead
+/// (`Leases::lease_for`, and the XA step in `xa.rs`). A `BEGIN` sent there plainly would
+/// hold the transaction's writes outside XA once capture starts, and they would commit
+/// on this node before any quorum had them (chaos seed 744698: transfers committed on a
+/// node about to lead, replicated after the fact with its stale row images).
 pub fn escapes_capture(proxy: &Proxy, class: &Classification, server: &crate::route::Server) -> bool {
-    server.follows_log && writes(class) && proxy.capture.load().is_none()
+    server.follows_log && (writes(class) || class.kind == Kind::TxnBegin) && proxy.capture.load().is_none()
 }
 
 /// The session's backend side.

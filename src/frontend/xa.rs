@@ -165,6 +165,36 @@ impl Session {
         Err(lost_transaction())
     }
 
+    /// In a cluster, a write inside a transaction on this node's own MariaDB that is not
+    /// shoal's XA (one opened while the node changed role, `START TRANSACTION READ ONLY`,
+    /// `LOCK TABLES` under `autocommit=0`) would commit there before any quorum had it,
+    /// and reach the others only after the fact, as row images of this node's state. That
+    /// transaction is rolled back and the statement answered
+    /// [`ProxyError::TransactionLost`] (1213 / 40001: retry the whole transaction).
+    ///
+    /// | cluster | shoal's XA open | in a transaction | connection | statement | done |
+    /// |---|---|---|---|---|---|
+    /// | no | — | — | — | — | nothing |
+    /// | yes | yes | — | — | — | nothing |
+    /// | yes | no | yes | this node's MariaDB | a write | `ROLLBACK`, 1213 |
+    /// | yes | no | no, or at the leader's proxy | — | — | nothing |
+    async fn end_transaction_outside_xa(&mut self, class: &Classification) -> Result<(), ProxyError> {
+        let in_trans = self.backend.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        let local = self.backend.held.as_ref().is_some_and(|h| !h.shoal);
+        if self.proxy.cluster.load().is_none() || self.backend.xa.is_some() || !in_trans || !local || !writes(class) {
+            return Ok(());
+        }
+        let _ = self.xa_ask("ROLLBACK").await;
+        self.backend.pin.remove(Pin::TRANSACTION);
+        metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "rolled_back").increment(1);
+        Err(ProxyError::TransactionLost(
+            "a write inside a transaction that shoal does not run as XA (opened while this node changed role, \
+             START TRANSACTION READ ONLY, or LOCK TABLES) cannot be replicated safely: the transaction was rolled \
+             back and nothing of it committed; retry the whole transaction"
+                .into(),
+        ))
+    }
+
     /// Whether `class` would write to a cluster node's own MariaDB with capture off: the
     /// moment a node changes role, between its capture going and its routing table
     /// pointing writes elsewhere (or the other way round). Such a write would change only
@@ -538,6 +568,7 @@ impl Session {
         payload: BytesMut,
     ) -> Result<Prelude, ProxyError> {
         self.end_lost_transaction().await?;
+        self.end_transaction_outside_xa(class).await?;
         self.refuse_write_here(class).await?;
         let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
@@ -603,6 +634,7 @@ impl Session {
     /// (a prepared `BEGIN`, `COMMIT` or `ROLLBACK`, as sysbench sends them).
     pub(super) async fn xa_prelude_execute(&mut self, class: &Classification) -> Result<Option<XaPlan>, ProxyError> {
         self.end_lost_transaction().await?;
+        self.end_transaction_outside_xa(class).await?;
         self.refuse_write_here(class).await?;
         let deadline = tokio::time::Instant::now() + self.proxy.failover_buffer();
         loop {
