@@ -242,11 +242,27 @@ impl Leases {
 
     async fn take(&mut self, proxy: &Proxy, account: &Account, server: usize) -> Result<(), ProxyError> {
         let pool = self.pool(proxy, account, server);
-        let (shoal, in_flight) = {
+        let (shoal, in_flight, addr) = {
             let s = &proxy.routing.load().servers[server];
-            (s.shoal, s.in_flight.clone())
+            (s.shoal, s.in_flight.clone(), s.addr.clone())
         };
-        let lease = pool.checkout_alive(shoal).await?;
+        let lease = if shoal {
+            // A leader's proxy that stopped answering (a frozen process accepts TCP but
+            // never greets) would hold the checkout until the connect timeout: given up,
+            // like a statement forwarded to it, once that leader is known replaced and
+            // unreachable. Nothing was sent, so the caller leases again (the new leader).
+            let mut cut = proxy.unreachable_leader.subscribe();
+            tokio::select! {
+                lease = pool.checkout_alive(shoal) => lease?,
+                _ = cut.wait_for(|a| a.as_deref() == Some(&*addr)) => {
+                    return Err(ProxyError::Unavailable(format!(
+                        "the leader's proxy {addr} was replaced by a new leader and does not answer (retry on the new one)"
+                    )))
+                }
+            }
+        } else {
+            pool.checkout_alive(shoal).await?
+        };
         if shoal {
             crate::metrics::forwarded();
         }
