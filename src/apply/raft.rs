@@ -25,6 +25,10 @@ use super::{Applier, ApplyError, Committed};
 use mysql_async::prelude::Queryable;
 
 /// The MariaDB applier as Raft's state machine applier.
+/// A transaction holding row locks, as [`RaftApplier::end_blockers`] lists it: its
+/// connection id, InnoDB state, account and statement.
+type Blocker = (u64, String, String, Option<String>);
+
 /// A transaction must be at least this old, seconds, before a blocked applier ends it
 /// ([`RaftApplier::end_blockers`]; the applier waits [`super::applier::APPLY_LOCK_WAIT_S`]
 /// for a row lock first).
@@ -205,7 +209,7 @@ impl RaftApplier {
         let Some(opts) = &self.service else { return };
         let own = self.applier.connection_id().unwrap_or(0);
         let Ok(mut conn) = mysql_async::Conn::new(opts.clone()).await else { return };
-        let rows: Result<Vec<(u64, String, String, Option<String>)>, _> = conn
+        let rows: Result<Vec<Blocker>, _> = conn
             .exec(
                 "SELECT t.trx_mysql_thread_id, t.trx_state, p.USER, LEFT(p.INFO, 120) \
                  FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p \
