@@ -188,6 +188,22 @@ pub(crate) fn keep_evidence(c: &Cluster) -> String {
                 let _ = std::fs::copy(e.path(), std::path::Path::new(&to).join(e.file_name()));
             }
         }
+        // Which transactions each node holds (markers) and its rows of the bank and probe
+        // tables: enough to tell a missed entry from one applied on a diverged state.
+        for (file, sql) in [
+            ("txn.tsv", "SELECT xid FROM shoal_meta.txn ORDER BY xid"),
+            ("bank.tsv", "SELECT * FROM chaos.bank ORDER BY id"),
+            ("xa-recover.tsv", "XA RECOVER"),
+        ] {
+            // Not `MariaDb::sql`: a table this test does not have must not panic here.
+            let port = format!("-P{}", m.db.port);
+            let got = std::process::Command::new("mariadb")
+                .args(["-h127.0.0.1", "-uroot", "-N", "-B", &port, "-e", sql])
+                .output();
+            if let Ok(out) = got {
+                let _ = std::fs::write(std::path::Path::new(&to).join(file), out.stdout);
+            }
+        }
         out += &format!("node {} applied {}\n", m.id, m.db.sql("SELECT lsn, term FROM shoal_meta.applied").trim());
     }
     out
