@@ -693,6 +693,17 @@ fn a_lost_transaction_is_found_by_its_decision_and_applied_again() {
     assert_eq!(f.sql("SELECT COUNT(*) FROM shoal_meta.txn").trim(), "3", "applied once");
 }
 
+/// The log of a leader that created `app.reg`, inserted row k = 1 (v = 0) and then set
+/// v = 1: the last entry writes the row the blocking tests hold.
+fn one_row_set_twice() -> Vec<Committed> {
+    let mut l = Leader::start();
+    l.ddl(None, &[], "CREATE DATABASE app");
+    l.ddl(Some("app"), &[], "CREATE TABLE reg (k INT PRIMARY KEY, v INT) ENGINE=InnoDB");
+    l.run(&["INSERT INTO app.reg VALUES (1, 0)".to_string()]);
+    l.run(&["UPDATE app.reg SET v = 1 WHERE k = 1".to_string()]);
+    l.log()
+}
+
 /// An orphaned prepared transaction (its session lost the leadership) that registers
 /// only after the applier decided orphans for a batch, and holds a row the batch needs:
 /// the applier's short lock wait ends, it decides again, rolls the orphan back (an
@@ -701,12 +712,7 @@ fn a_lost_transaction_is_found_by_its_decision_and_applied_again() {
 fn an_orphan_registered_during_a_blocked_apply_is_rolled_back_and_the_apply_goes_on() {
     use shoal::cluster::log_store::log_id;
     use shoal::cluster::Applier as _;
-    let mut l = Leader::start();
-    l.ddl(None, &[], "CREATE DATABASE app");
-    l.ddl(Some("app"), &[], "CREATE TABLE reg (k INT PRIMARY KEY, v INT) ENGINE=InnoDB");
-    l.run(&["INSERT INTO app.reg VALUES (1, 0)".to_string()]);
-    l.run(&["UPDATE app.reg SET v = 1 WHERE k = 1".to_string()]);
-    let log = l.log();
+    let log = one_row_set_twice();
     let f = follower();
     let xid = "shoal-test-orphan-1";
     let bytes: Vec<Vec<u8>> = log.iter().map(|c| c.entry.encode()).collect();
@@ -745,12 +751,7 @@ fn a_client_transaction_holding_rows_the_log_needs_is_ended() {
     use mysql_async::prelude::Queryable;
     use shoal::cluster::log_store::log_id;
     use shoal::cluster::Applier as _;
-    let mut l = Leader::start();
-    l.ddl(None, &[], "CREATE DATABASE app");
-    l.ddl(Some("app"), &[], "CREATE TABLE reg (k INT PRIMARY KEY, v INT) ENGINE=InnoDB");
-    l.run(&["INSERT INTO app.reg VALUES (1, 0)".to_string()]);
-    l.run(&["UPDATE app.reg SET v = 1 WHERE k = 1".to_string()]);
-    let log = l.log();
+    let log = one_row_set_twice();
     let f = follower();
     f.sql("CREATE USER app@'%' IDENTIFIED BY 'app'; GRANT ALL ON app.* TO app@'%'");
     let bytes: Vec<Vec<u8>> = log.iter().map(|c| c.entry.encode()).collect();
