@@ -119,6 +119,10 @@ pub struct Leases {
     /// proxy): it must not land on this node's own MariaDB, where it would change this
     /// node alone ([`Leases::escapes_to_own_mariadb`]).
     pub forwarded_only: bool,
+    /// The pipelined `XA START` of the statement running now was refused because an XA
+    /// was already active on the connection: the statement ran inside it, uncommitted
+    /// (`Session::xa_start_failed`).
+    pub ran_in_unknown_xa: bool,
     /// The leader's commit point a `"global"` read learnt for the statement being leased:
     /// if the read falls back to the leader's proxy, it names this LSN there
     /// (`/*shoal:lsn=N*/`), as the session's own last write is named.

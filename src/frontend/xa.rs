@@ -56,7 +56,7 @@ pub(super) enum XaPlan {
     /// Nothing beyond marking a written transaction.
     Plain,
     /// It is `XA START 'x'` in place of `BEGIN`: open on success.
-    Begin(String),
+    Begin(String, std::sync::Arc<()>),
     /// It ends the XA (`XA COMMIT`/`XA ROLLBACK`), counted under `outcome`.
     End(&'static str),
     /// An autocommit write inside a one-statement XA whose reply is held.
@@ -184,7 +184,13 @@ impl Session {
         if self.proxy.cluster.load().is_none() || self.backend.xa.is_some() || !in_trans || !local || !writes(class) {
             return Ok(());
         }
-        let _ = self.xa_ask("ROLLBACK").await;
+        // A plain ROLLBACK does not end an XA some earlier path left active: then the
+        // connection is closed, which rolls that back too.
+        if !matches!(self.xa_ask("ROLLBACK").await, Ok(Ok(_))) {
+            if let Some(conn) = self.backend.held.as_mut() {
+                conn.mark_broken();
+            }
+        }
         self.backend.pin.remove(Pin::TRANSACTION);
         metrics::counter!(crate::metrics::CAPTURE_TRANSACTIONS, "outcome" => "rolled_back").increment(1);
         Err(ProxyError::TransactionLost(
@@ -332,11 +338,19 @@ impl Session {
         }
     }
 
-    /// The pipelined `XA START` was refused: the statement after it ran as sent, outside
-    /// XA (1400 under `LOCK TABLES`; the tail captures it after the fact).
+    /// The pipelined `XA START` was refused: the statement after it ran as sent.
+    ///
+    /// | refused with | the statement ran | done |
+    /// |---|---|---|
+    /// | 1400 (work pending outside XA, `LOCK TABLES`) | on its own, outside XA | nothing: the tail captures it after the fact |
+    /// | anything else (1399: an XA already active on the connection) | inside a transaction shoal does not know of: not committed | the connection is closed (rolling both back) and the statement answered [`ProxyError::TransactionLost`] instead of its OK ([`Session::xa_epilogue`]) |
     pub(super) fn xa_start_failed(&mut self, code: u16, bytes: &[u8]) {
         if code != ER_XAER_OUTSIDE {
-            tracing::warn!(id = self.id, code, error = %server_error(bytes), "XA START refused; the statement ran outside XA");
+            tracing::warn!(id = self.id, code, error = %server_error(bytes), "XA START refused: the statement ran inside a transaction left on the connection; it is rolled back");
+            if let Some(conn) = self.backend.held.as_mut() {
+                conn.mark_broken();
+            }
+            self.backend.ran_in_unknown_xa = true;
         }
         self.backend.xa = None;
         self.backend.pin.remove(Pin::TRANSACTION);
@@ -591,7 +605,10 @@ impl Session {
                     let Some(capture) = self.capture() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
                     let xid = capture.next_xid();
                     let sql = format!("XA START '{xid}'");
-                    return Ok(Prelude { payload: query_payload(&sql), plan: XaPlan::Begin(xid) });
+                    return Ok(Prelude {
+                        payload: query_payload(&sql),
+                        plan: XaPlan::Begin(xid, capture.open_token()),
+                    });
                 }
                 XaStep::Commit => {
                     let Some(xa) = self.backend.xa.clone() else { return Ok(Prelude { payload, plan: XaPlan::Plain }) };
@@ -765,9 +782,15 @@ impl Session {
                     }
                 }
             }
-            XaPlan::Begin(xid) => {
-                if let (None, Some(capture)) = (&framer.error, self.capture()) {
-                    self.backend.xa = Some(OpenXa { xid, wrote: false, open: capture.open_token() });
+            XaPlan::Begin(xid, open) => {
+                // Recorded with the capture that started it, even if that capture went
+                // while `XA START` ran (the node stopped leading): the next statement then
+                // rolls it back as lost (`end_lost_transaction`). Left unrecorded, the XA
+                // stayed active on the connection, unknown to shoal, and a later session's
+                // autocommit write ran inside it: acknowledged, never committed (chaos
+                // seed 515151: acked serials missing on every node).
+                if framer.error.is_none() {
+                    self.backend.xa = Some(OpenXa { xid, wrote: false, open });
                 }
             }
             XaPlan::End(outcome) => {
@@ -780,8 +803,15 @@ impl Session {
             }
             XaPlan::Wrap => {
                 let mut held = self.io.take_held();
-                if self.backend.xa.is_none() {
-                    // XA START was refused: the statement ran as sent.
+                if std::mem::take(&mut self.backend.ran_in_unknown_xa) {
+                    // Its OK (held) is dropped: nothing of it committed.
+                    return Err(ProxyError::TransactionLost(
+                        "the write ran inside a transaction left open on its backend connection and was rolled back \
+                         with it; nothing committed: retry it"
+                            .into(),
+                    ));
+                } else if self.backend.xa.is_none() {
+                    // XA START was refused (work pending outside XA): the statement ran as sent.
                 } else if framer.error.is_some() {
                     self.xa_rollback_silently(false).await;
                 } else {
