@@ -437,7 +437,16 @@ fn three_processes_elect_fail_over_rejoin_switch_back_and_refuse_a_wrong_secret(
     assert!(servers.status.success(), "{}", String::from_utf8_lossy(&servers.stderr));
     assert!(table.starts_with("ID ") && table.contains("| leader "), "{table}");
     assert_eq!(table.lines().count(), 2 + 3, "{table}");
-    let status = Command::new(BIN).args(["status", "--api", &c.members[&2].api]).output().unwrap();
+    // A follower is healthy once it knows where to forward writes (the leader's proxy
+    // address, asked over the cluster port): give it that long after its (re)start.
+    let deadline = Instant::now() + SETTLE_MAX;
+    let status = loop {
+        let status = Command::new(BIN).args(["status", "--api", &c.members[&2].api]).output().unwrap();
+        if status.status.success() || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(POLL);
+    };
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{text}{}", String::from_utf8_lossy(&status.stderr));
     assert!(text.contains("cluster:     follower (Raft id 2)") && text.contains("leader 1"), "{text}");
