@@ -195,16 +195,19 @@ impl RaftApplier {
     /// leading"), and until its session notices it holds the rows the log needs (a client
     /// idle inside a transaction keeps them for as long as it likes). shoal's own
     /// connections hold no row locks outside the applier's session (the tail, probes and
-    /// settling hold none), so every other idle connection whose transaction locks rows
-    /// and is older than [`BLOCKER_AGE_MIN_S`] is killed, and logged. A prepared XA transaction
+    /// settling hold none), so every other connection whose transaction locks rows and is
+    /// older than [`BLOCKER_AGE_MIN_S`] is killed, and logged. One blocked in a statement
+    /// counts: a client's `UPDATE` waiting on an orphan that waits on this applier would
+    /// otherwise hold its earlier rows for its own lock wait (50 s by default); one running
+    /// an `XA` statement does not (a settling commit must finish). A prepared XA transaction
     /// outlives its connection and is left to [`RaftApplier::decide_orphans`].
     ///
     /// | transaction holding locks | done |
     /// |---|---|
     /// | the applier's own session | nothing |
     /// | younger than [`BLOCKER_AGE_MIN_S`] | nothing (the next lock wait sees it again) |
-    /// | its connection runs a statement (a settling `XA COMMIT`, a rollback under way) | nothing: it ends by itself |
-    /// | any other, its connection idle (`Sleep`) | `KILL CONNECTION` (its client gets an error, the transaction rolls back) |
+    /// | its connection runs an `XA …` statement (a settling `XA COMMIT`) | nothing: it ends by itself |
+    /// | any other, idle or blocked in a statement | `KILL CONNECTION` (its client gets an error, the transaction rolls back) |
     /// | prepared | its connection is killed; the transaction stays prepared, an orphan the log decides |
     async fn end_blockers(&self) {
         let Some(opts) = &self.service else { return };
@@ -216,7 +219,7 @@ impl RaftApplier {
                  FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p \
                  ON p.ID = t.trx_mysql_thread_id \
                  WHERE t.trx_lock_structs > 0 AND p.ID NOT IN (?, CONNECTION_ID()) \
-                 AND p.COMMAND = 'Sleep' AND t.trx_started < NOW() - INTERVAL ? SECOND",
+                 AND NOT COALESCE(p.INFO LIKE 'XA %', FALSE) AND t.trx_started < NOW() - INTERVAL ? SECOND",
                 (own, BLOCKER_AGE_MIN_S),
             )
             .await;
