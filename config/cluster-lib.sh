@@ -139,8 +139,7 @@ cluster_start() {
   #   BINLOG REPLAY, READ_ONLY ADMIN, CREATE USER ON *.* (binlog dump, SHOW MASTER STATUS,
   #   sql_log_bin, BINLOG statements, read_only; CREATE USER for GRANT ... TO PUBLIC, else
   #   error 1410); GRANT ALL ON shoal_meta.* WITH GRANT OPTION; plus the DDL privileges
-  #   (CREATE, DROP, ALTER, INDEX, ...) on *.* for what clients run; PROCESS and CONNECTION
-  #   ADMIN for the applier to end client transactions that block the log (not re-tried).
+  #   (CREATE, DROP, ALTER, INDEX, ...) on *.* for what clients run.
   local svc_pw="shoal-$RANDOM$RANDOM$RANDOM"
   printf '%s\n' "$svc_pw" >"$CLUSTER_DIR/shoal-password"
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$CLUSTER_DIR/cluster.secret"
