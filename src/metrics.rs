@@ -135,9 +135,6 @@ pub const APPLY_BATCH_DURATION: &str = "shoal_apply_batch_duration_seconds";
 pub const APPLY_APPLIED_LSN: &str = "shoal_apply_applied_lsn";
 /// Counter: statement entries (DDL) that failed on the local MariaDB; applying goes on.
 pub const APPLY_STATEMENT_ERRORS: &str = "shoal_apply_statement_errors_total";
-/// Counter: client connections on the local MariaDB the applier ended because their
-/// transaction held rows a committed entry needed (`RaftApplier::end_client_blockers`).
-pub const APPLY_BLOCKERS_ENDED: &str = "shoal_apply_blockers_ended_total";
 /// Histogram: transactions per proposal of the leader's capture to the Raft log (group
 /// commit: one log entry, one fsync, for all of them; `src/capture/raft.rs`).
 pub const CAPTURE_BATCH_ENTRIES: &str = "shoal_capture_batch_transactions";
@@ -155,7 +152,7 @@ pub const FAILOVER_WAITS: &str = "shoal_failover_waits_total";
 pub const FORWARDED: &str = "shoal_forwarded_statements_total";
 
 /// Every metric name, for the docs test.
-pub const ALL: [&str; 57] = [
+pub const ALL: [&str; 56] = [
     CLIENT_CONNECTIONS,
     CLIENT_CONNECTIONS_ACCEPTED,
     CLIENT_CONNECTIONS_REJECTED,
@@ -208,7 +205,6 @@ pub const ALL: [&str; 57] = [
     APPLY_BATCH_DURATION,
     APPLY_APPLIED_LSN,
     APPLY_STATEMENT_ERRORS,
-    APPLY_BLOCKERS_ENDED,
     CAUSAL_WAITS,
     FORWARDED,
     CAPTURE_BATCH_ENTRIES,
@@ -371,10 +367,6 @@ fn describe() {
     );
     describe_gauge!(APPLY_APPLIED_LSN, "LSN of the last entry applied to the local MariaDB.");
     describe_counter!(APPLY_STATEMENT_ERRORS, "Statement entries (DDL) that failed on the local MariaDB.");
-    describe_counter!(
-        APPLY_BLOCKERS_ENDED,
-        "Client connections on the local MariaDB ended because their transaction held rows the log needed."
-    );
 }
 
 fn h() -> &'static Handles {
@@ -733,7 +725,6 @@ mod tests {
             CAPTURE_TAIL_RECONNECTS,
             APPLY_ENTRIES,
             APPLY_STATEMENT_ERRORS,
-            APPLY_BLOCKERS_ENDED,
             CAUSAL_WAITS,
             FORWARDED,
             FAILOVER_WAITS,

@@ -53,11 +53,6 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// The MariaDB connection id of the applier's session, if it is connected.
-    pub fn connection_id(&self) -> Option<u32> {
-        self.conn.as_ref().map(|c| c.id())
-    }
-
     /// Connects to the local MariaDB and sets the session up (see the module docs).
     pub async fn connect(opts: impl Into<Opts>) -> Result<Applier, ApplyError> {
         let opts = opts.into();

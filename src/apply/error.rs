@@ -75,12 +75,6 @@ impl ApplyError {
     pub fn retry_safe(&self) -> bool {
         matches!(self, ApplyError::Connection { .. })
     }
-
-    /// Whether MariaDB gave up waiting for a row lock (1205): another transaction on the
-    /// local MariaDB holds rows the entry writes.
-    pub fn is_lock_wait(&self) -> bool {
-        matches!(self, ApplyError::Connection { reason, .. } if reason.contains("(1205)"))
-    }
 }
 
 /// A mysql_async error, sorted: `Ok((code, message))` for a server error about the

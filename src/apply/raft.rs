@@ -22,25 +22,8 @@ use crate::cluster::types::Applied;
 use crate::cluster::{ApplyError as RaftApplyError, LogId};
 
 use super::{Applier, ApplyError, Committed};
-use mysql_async::prelude::Queryable;
 
 /// The MariaDB applier as Raft's state machine applier.
-/// A transaction holding row locks, as [`RaftApplier::end_blockers`] lists it: its
-/// connection id, InnoDB state, account and statement.
-type Blocker = (u64, String, String, Option<String>);
-
-/// Whether a blocked applier ends the transactions that block it ([`RaftApplier::end_blockers`]).
-/// Off: with it on, `make test`'s chaos profile stalled more often, not less (killing the
-/// connection of a session whose prepared XA was about to commit moved that decision to
-/// the slower settling paths); the stall it was written for (a client idle in a
-/// transaction from the node's last term) is open again, docs/reliability.md.
-pub const END_BLOCKERS: bool = false;
-
-/// A transaction must be at least this old, seconds, before a blocked applier ends it
-/// ([`RaftApplier::end_blockers`]; the applier waits [`super::applier::APPLY_LOCK_WAIT_S`]
-/// for a row lock first).
-pub const BLOCKER_AGE_MIN_S: u32 = 1;
-
 pub struct RaftApplier {
     /// The session on the local MariaDB.
     applier: Applier,
@@ -184,67 +167,11 @@ impl RaftApplier {
                     if attempts == 1 || attempts % 50 == 0 {
                         tracing::warn!(error = %e, attempts, "applying waits for the local MariaDB");
                     }
-                    if e.is_lock_wait() && END_BLOCKERS {
-                        self.end_blockers().await;
-                    }
                     tokio::time::sleep(super::CONNECTION_RETRY_DELAY).await;
                 }
                 Err(e) => return Err(Deciding::Apply(e)),
             }
         }
-    }
-
-    /// Ends the transactions on the local MariaDB that hold row locks, after the
-    /// applier's wait for a row lock timed out: the log wins. A node applies entries of
-    /// other nodes only while it does not take writes itself (it follows, or leads and is
-    /// still applying the log before its capture starts), so no client transaction open on
-    /// its MariaDB then can commit: its writes would be refused ("this node stopped
-    /// leading"), and until its session notices it holds the rows the log needs (a client
-    /// idle inside a transaction keeps them for as long as it likes). shoal's own
-    /// connections hold no row locks outside the applier's session (the tail, probes and
-    /// settling hold none), so every other connection whose transaction locks rows and is
-    /// older than [`BLOCKER_AGE_MIN_S`] is killed, and logged. One blocked in a statement
-    /// counts: a client's `UPDATE` waiting on an orphan that waits on this applier would
-    /// otherwise hold its earlier rows for its own lock wait (50 s by default); one running
-    /// an `XA` statement does not (a settling commit must finish). A prepared XA transaction
-    /// outlives its connection and is left to [`RaftApplier::decide_orphans`].
-    ///
-    /// | transaction holding locks | done |
-    /// |---|---|
-    /// | the applier's own session | nothing |
-    /// | younger than [`BLOCKER_AGE_MIN_S`] | nothing (the next lock wait sees it again) |
-    /// | its connection runs an `XA …` statement (a settling `XA COMMIT`) | nothing: it ends by itself |
-    /// | any other, idle or blocked in a statement | `KILL CONNECTION` (its client gets an error, the transaction rolls back) |
-    /// | prepared | its connection is killed; the transaction stays prepared, an orphan the log decides |
-    async fn end_blockers(&self) {
-        let Some(opts) = &self.service else { return };
-        let own = self.applier.connection_id().unwrap_or(0);
-        let Ok(mut conn) = mysql_async::Conn::new(opts.clone()).await else { return };
-        let rows: Result<Vec<Blocker>, _> = conn
-            .exec(
-                "SELECT t.trx_mysql_thread_id, t.trx_state, p.USER, LEFT(p.INFO, 120) \
-                 FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p \
-                 ON p.ID = t.trx_mysql_thread_id \
-                 WHERE t.trx_lock_structs > 0 AND p.ID NOT IN (?, CONNECTION_ID()) \
-                 AND NOT COALESCE(p.INFO LIKE 'XA %', FALSE) AND t.trx_started < NOW() - INTERVAL ? SECOND",
-                (own, BLOCKER_AGE_MIN_S),
-            )
-            .await;
-        match rows {
-            Ok(rows) => {
-                for (id, state, user, info) in rows {
-                    let killed = conn.query_drop(format!("KILL CONNECTION {id}")).await;
-                    tracing::warn!(
-                        connection = id, %state, %user, statement = info.as_deref().unwrap_or(""),
-                        killed = killed.is_ok(),
-                        "a transaction on the local MariaDB held rows the log needs: its connection is ended"
-                    );
-                    metrics::counter!(crate::metrics::APPLY_BLOCKERS_ENDED).increment(1);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not list the transactions that block applying"),
-        }
-        let _ = conn.disconnect().await;
     }
 
     /// Writes `path` (the reason inside) when a snapshot install finds the local MariaDB
